@@ -1,0 +1,3 @@
+//! Bodies of the `minyi` subcommands; `main.rs` only parses arguments.
+
+pub mod enrich;

@@ -1,0 +1,391 @@
+//! The enrichment core: one raw feedback item in, one enriched item out.
+//!
+//! [`Enricher`] is built once from the pipeline files and is then immutable
+//! and `Sync`: share it by reference across threads. `enrich` is a pure
+//! function of the item, the files and the clock value passed in, and never
+//! panics; a bad item is a [`Reject`] with the reason. The steps, in order:
+//!
+//! 1. [`validate`]: the contract (channel known, types, bounds);
+//! 2. [`pii`]: personal data masked before anything else reads the text;
+//!    `contact` replaced by its keyed hash;
+//! 3. [`normalize`]: full-width and traditional forms folded for analysis;
+//! 4. [`reply`]: on revisit channels a leading "1"/"满意" becomes the rating;
+//! 5. [`tokenize`]: jieba tokens, content tokens, TF-IDF keywords;
+//! 6. [`topics`]: multi-label topic tags with evidence;
+//! 7. [`sentiment`]: lexicon score fused with the rating;
+//! 8. [`regions`]: district and unit from the text when not sent.
+
+pub mod normalize;
+pub mod pii;
+pub mod regions;
+pub mod reply;
+pub mod sentiment;
+pub mod tokenize;
+pub mod topics;
+pub mod validate;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::model::{EnrichedItem, RawFeedback};
+use crate::pipelines::{ChannelDef, ChannelsFile, PipelineError, PipelineFiles};
+pub use validate::Reject;
+
+/// Settings of the enricher that are not pipeline data.
+#[derive(Debug, Clone)]
+pub struct EnrichSettings {
+    /// Key of the contact HMAC.
+    pub hmac_key: Vec<u8>,
+    /// Zone of timestamps minyi assigns (`received_at` when absent,
+    /// `ingested_at`).
+    pub timezone: FixedOffset,
+}
+
+pub struct Enricher {
+    channels: HashMap<String, ChannelDef>,
+    channel_order: Vec<String>,
+    normalizer: normalize::Normalizer,
+    tokenizer: tokenize::Tokenizer,
+    tagger: topics::TopicTagger,
+    sentiment: sentiment::SentimentModel,
+    gazetteer: regions::Gazetteer,
+    settings: EnrichSettings,
+    model_version: String,
+}
+
+impl std::fmt::Debug for Enricher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enricher")
+            .field("model_version", &self.model_version)
+            .finish()
+    }
+}
+
+impl Enricher {
+    pub fn new(files: &PipelineFiles, settings: EnrichSettings) -> Result<Enricher, PipelineError> {
+        let channels_file: ChannelsFile = files.toml("channels.toml")?;
+        let mut channels = HashMap::new();
+        let mut channel_order = Vec::new();
+        for c in channels_file.channel {
+            channel_order.push(c.code.clone());
+            if channels.insert(c.code.clone(), c).is_some() {
+                return Err(PipelineError::Invalid {
+                    file: "channels.toml".into(),
+                    message: format!("channel {:?} is defined twice", channel_order.last()),
+                });
+            }
+        }
+        let normalizer = normalize::Normalizer::from_files(files)?;
+        let tagger = topics::TopicTagger::from_files(files)?;
+        let sentiment = sentiment::SentimentModel::from_files(files)?;
+        let gazetteer = regions::Gazetteer::from_files(files)?;
+        let tokenizer = tokenize::Tokenizer::from_files(
+            files,
+            tagger
+                .terms()
+                .chain(sentiment.terms())
+                .chain(gazetteer.names()),
+        )?;
+        Ok(Enricher {
+            channels,
+            channel_order,
+            normalizer,
+            tokenizer,
+            tagger,
+            sentiment,
+            gazetteer,
+            settings,
+            model_version: format!(
+                "minyi-enrich/{}+{}",
+                env!("CARGO_PKG_VERSION"),
+                files.digest()
+            ),
+        })
+    }
+
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    pub fn timezone(&self) -> FixedOffset {
+        self.settings.timezone
+    }
+
+    /// The configured channels, in file order.
+    pub fn channels(&self) -> impl Iterator<Item = &ChannelDef> {
+        self.channel_order.iter().map(|c| &self.channels[c])
+    }
+
+    pub fn topics(&self) -> &topics::TopicTagger {
+        &self.tagger
+    }
+
+    pub fn gazetteer(&self) -> &regions::Gazetteer {
+        &self.gazetteer
+    }
+
+    pub fn tokenizer(&self) -> &tokenize::Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        Utc::now().with_timezone(&self.settings.timezone)
+    }
+
+    /// Enriches one item given as JSON bytes (a Kafka value, a JSONL line).
+    pub fn enrich_bytes(
+        &self,
+        bytes: &[u8],
+        now: DateTime<FixedOffset>,
+    ) -> Result<EnrichedItem, Reject> {
+        let text = std::str::from_utf8(bytes).map_err(|e| Reject::Utf8(e.valid_up_to()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| Reject::Json(e.to_string()))?;
+        self.enrich_value(&value, now)
+    }
+
+    pub fn enrich_value(
+        &self,
+        value: &Value,
+        now: DateTime<FixedOffset>,
+    ) -> Result<EnrichedItem, Reject> {
+        let raw = validate::parse_raw(value, |c| self.channels.contains_key(c))?;
+        self.enrich(raw, now)
+    }
+
+    pub fn enrich(
+        &self,
+        raw: RawFeedback,
+        now: DateTime<FixedOffset>,
+    ) -> Result<EnrichedItem, Reject> {
+        let masked = pii::mask(&raw.text);
+        let mut text = masked.text;
+        let mut normalized = self.normalizer.normalize(&text);
+
+        let mut rating = raw.rating;
+        let revisit = self.channels.get(&raw.channel).is_some_and(|c| c.revisit);
+        if revisit
+            && rating.is_none()
+            && let Some((r, skip)) = reply::parse_reply(&normalized)
+        {
+            rating = Some(r);
+            // Normalisation maps char to char, so the offset holds in both.
+            text = text.chars().skip(skip).collect();
+            normalized = normalized.chars().skip(skip).collect();
+        }
+        if text.trim().is_empty() && rating.is_none() {
+            return Err(Reject::Empty);
+        }
+
+        let tokens = self.tokenizer.cut(&normalized);
+        let content = self.tokenizer.content(&tokens);
+        let keywords = self.tokenizer.keywords(&content);
+        let topic_tags = self.tagger.tag(&normalized);
+        let sentiment = self.sentiment.assess(&tokens, rating);
+        let (district, unit) = match (&raw.district, &raw.unit) {
+            (Some(_), Some(_)) => (raw.district.clone(), raw.unit.clone()),
+            _ => {
+                let (d, u) = self.gazetteer.locate(&normalized);
+                (raw.district.clone().or(d), raw.unit.clone().or(u))
+            }
+        };
+
+        let received_at = raw.received_at.unwrap_or(now);
+        let id = raw
+            .id
+            .unwrap_or_else(|| derived_id(&raw.channel, received_at, &text, rating));
+        let contact_hash = raw
+            .contact
+            .as_deref()
+            .map(|c| pii::contact_hash(&self.settings.hmac_key, c));
+
+        Ok(EnrichedItem {
+            id,
+            channel: raw.channel,
+            received_at,
+            text,
+            rating,
+            district,
+            unit,
+            case_ref: raw.case_ref.map(|c| pii::mask(&c).text),
+            contact_hash,
+            pii: masked.kinds,
+            tokens: content.into_iter().map(str::to_owned).collect(),
+            keywords,
+            topics: topic_tags.iter().map(|t| t.code.clone()).collect(),
+            topic_evidence: topic_tags,
+            sentiment,
+            ingested_at: now,
+            model_version: self.model_version.clone(),
+        })
+    }
+}
+
+/// The id of an item sent without one: a hash of what identifies it, so a
+/// re-sent copy gets the same id.
+fn derived_id(
+    channel: &str,
+    received_at: DateTime<FixedOffset>,
+    masked_text: &str,
+    rating: Option<crate::model::Rating>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(channel.as_bytes());
+    h.update([0]);
+    h.update(received_at.to_rfc3339().as_bytes());
+    h.update([0]);
+    h.update(masked_text.as_bytes());
+    h.update([rating.map_or(0, |r| r.number())]);
+    format!("h-{}", hex::encode(&h.finalize()[..12]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PiiKind, Rating, SentimentLabel};
+    use serde_json::json;
+
+    pub(crate) fn enricher() -> Enricher {
+        Enricher::new(
+            &PipelineFiles::builtin(),
+            EnrichSettings {
+                hmac_key: b"test-key".to_vec(),
+                timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn now() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap()
+    }
+
+    #[test]
+    fn the_article_example() {
+        let e = enricher();
+        let item = e
+            .enrich_value(
+                &json!({"channel": "director_mailbox", "text": "户籍业务不打烊，天台山派出所民警服务好，办事效率高！"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(
+            item.sentiment.label,
+            SentimentLabel::Positive,
+            "{:?}",
+            item.sentiment
+        );
+        assert!(
+            item.topics.contains(&"household".to_owned()),
+            "{:?}",
+            item.topics
+        );
+        assert_eq!(item.district.as_deref(), Some("肥乡区"));
+        assert_eq!(item.unit.as_deref(), Some("天台山派出所"));
+        assert_eq!(item.received_at, now());
+        assert!(item.id.starts_with("h-"));
+    }
+
+    #[test]
+    fn sms_reply_becomes_rating_and_text() {
+        let e = enricher();
+        let item = e
+            .enrich_value(
+                &json!({"channel": "sms_revisit", "text": "３，出警太慢，打电话13812345678没人接"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.rating, Some(Rating::Dissatisfied));
+        assert_eq!(item.text, "出警太慢，打电话138****5678没人接");
+        assert_eq!(item.pii, vec![PiiKind::Mobile]);
+        assert_eq!(item.sentiment.label, SentimentLabel::Negative);
+        assert!(item.topics.contains(&"response".to_owned()));
+        let rating_only = e
+            .enrich_value(&json!({"channel": "sms_revisit", "text": "1"}), now())
+            .unwrap();
+        assert_eq!(rating_only.rating, Some(Rating::Satisfied));
+        assert_eq!(rating_only.text, "");
+    }
+
+    #[test]
+    fn replies_are_not_parsed_on_other_channels() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "hotline_12345", "text": "3，出警太慢"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.rating, None);
+        assert_eq!(item.text, "3，出警太慢");
+    }
+
+    #[test]
+    fn empty_items_are_rejected() {
+        let e = enricher();
+        assert_eq!(
+            e.enrich_value(&json!({"channel": "wechat", "text": "  "}), now())
+                .unwrap_err(),
+            Reject::Empty
+        );
+        assert_eq!(
+            e.enrich_value(&json!({"channel": "wechat"}), now())
+                .unwrap_err(),
+            Reject::Empty
+        );
+        assert!(
+            e.enrich_value(&json!({"channel": "sms_revisit", "rating": 2}), now())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bytes_errors_are_precise() {
+        let e = enricher();
+        assert!(matches!(
+            e.enrich_bytes(b"{\"channel\":", now()),
+            Err(Reject::Json(_))
+        ));
+        assert_eq!(
+            e.enrich_bytes(b"{\"a\":\"\xff\"}", now()).unwrap_err(),
+            Reject::Utf8(6)
+        );
+    }
+
+    #[test]
+    fn contact_is_hashed_never_kept() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "谢谢", "contact": "13812345678"}),
+                now(),
+            )
+            .unwrap();
+        let out = serde_json::to_string(&item).unwrap();
+        assert!(!out.contains("13812345678"));
+        assert_eq!(item.contact_hash.unwrap().len(), 64);
+    }
+
+    #[test]
+    fn ids_are_stable_and_sent_ids_kept() {
+        let e = enricher();
+        let v = json!({"channel": "wechat", "text": "谢谢", "received_at": "2025-06-01T09:00:00+08:00"});
+        assert_eq!(
+            e.enrich_value(&v, now()).unwrap().id,
+            e.enrich_value(&v, now()).unwrap().id
+        );
+        let v = json!({"channel": "wechat", "text": "谢谢", "id": "wx-1"});
+        assert_eq!(e.enrich_value(&v, now()).unwrap().id, "wx-1");
+    }
+
+    #[test]
+    fn sent_district_wins_over_text() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "峰峰的路口", "district": "磁县"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.district.as_deref(), Some("磁县"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Text normalisation for analysis: full-width forms to ASCII, ASCII to lower
+//! case, traditional characters to simplified (table in
+//! `pipelines/dict/t2s.txt`). Every mapping is one character to one
+//! character, so a character offset in the normalised text is the same
+//! offset in the masked text shown to people (the reply parser relies on it).
+
+use std::collections::HashMap;
+
+use crate::pipelines::{PipelineError, PipelineFiles};
+
+#[derive(Debug, Clone, Default)]
+pub struct Normalizer {
+    t2s: HashMap<char, char>,
+}
+
+impl Normalizer {
+    pub fn from_files(files: &PipelineFiles) -> Result<Normalizer, PipelineError> {
+        let mut t2s = HashMap::new();
+        for (no, line) in files.lines("dict/t2s.txt") {
+            // Each line: pairs "繁简" separated by spaces, e.g. "們们 這这".
+            for pair in line.split_whitespace() {
+                let mut cs = pair.chars();
+                match (cs.next(), cs.next(), cs.next()) {
+                    (Some(t), Some(s), None) => {
+                        t2s.insert(t, s);
+                    }
+                    _ => {
+                        return Err(PipelineError::Invalid {
+                            file: "dict/t2s.txt".into(),
+                            message: format!("line {no}: {pair:?} is not a pair of two characters"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Normalizer { t2s })
+    }
+
+    pub fn char(&self, c: char) -> char {
+        match c {
+            '\u{FF01}'..='\u{FF5E}' => {
+                char::from_u32(c as u32 - 0xFEE0).map_or(c, |a| a.to_ascii_lowercase())
+            }
+            '\u{3000}' => ' ',
+            c if c.is_ascii() => c.to_ascii_lowercase(),
+            c => self.t2s.get(&c).copied().unwrap_or(c),
+        }
+    }
+
+    pub fn normalize(&self, text: &str) -> String {
+        text.chars().map(|c| self.char(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_char_for_char() {
+        let n = Normalizer::from_files(&PipelineFiles::builtin()).unwrap();
+        let input = "民警態度很差！ＡＢＣ１２３　這個";
+        let out = n.normalize(input);
+        assert_eq!(out, "民警态度很差!abc123 这个");
+        assert_eq!(out.chars().count(), input.chars().count());
+    }
+}

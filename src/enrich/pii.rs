@@ -1,0 +1,494 @@
+//! Personal-data masking. Runs on the raw text before any other step, so no
+//! later stage, log line, store row or API answer ever holds the original.
+//!
+//! One pass over the characters finds digit runs (ASCII or full-width digits,
+//! single spaces or dashes between groups, an optional `+86`/`0086` prefix)
+//! and classifies each whole run: a run is masked as one unit or kept as one
+//! unit, never cut in the middle. Recognised:
+//! - mainland mobile numbers `1[3-9]` + 9 digits → `138****5678`;
+//! - landlines with an area code (`0310-8181234`) → `0310****1234`;
+//!   a bare 7–8 digit number is kept: public service numbers such as the
+//!   opinion hotline 8180110 are quoted in feedback all the time;
+//! - 18-digit resident ID numbers whose check digit is right (trailing `X`
+//!   allowed) and 15-digit first-generation ones → `130***********123X`;
+//! - bank card numbers, 16–19 digits passing the Luhn check → `6222****1234`;
+//! - any other run of 15 or more digits (a mistyped ID, an account) is
+//!   masked all the same, as `long_number`: a false positive costs a case
+//!   number, a false negative leaks a person;
+//! - licence plates (`冀D12345`, `冀D·A1234D`) → `冀D***45`;
+//! - e-mail addresses → `z***@qq.com`.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::model::PiiKind;
+
+/// The masked text and the kinds found (sorted, unique).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Masked {
+    pub text: String,
+    pub kinds: Vec<PiiKind>,
+}
+
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
+/// The digit value of an ASCII or full-width digit.
+fn digit(c: char) -> Option<char> {
+    match c {
+        '0'..='9' => Some(c),
+        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+        _ => None,
+    }
+}
+
+fn ascii_upper_alnum(c: char) -> Option<char> {
+    let c = match c {
+        'Ａ'..='Ｚ' | '０'..='９' => char::from_u32(c as u32 - 0xFEE0)?,
+        c => c,
+    };
+    (c.is_ascii_uppercase() || c.is_ascii_digit()).then_some(c)
+}
+
+pub fn mask(text: &str) -> Masked {
+    let mut kinds = Vec::new();
+    let owned;
+    let text = if text.contains('@') {
+        owned = mask_emails(text, &mut kinds);
+        owned.as_str()
+    } else {
+        text
+    };
+    // Fast path: nothing that could start a number or a plate.
+    if !text
+        .chars()
+        .any(|c| digit(c).is_some() || PLATE_PROVINCES.contains(c))
+    {
+        kinds.sort();
+        kinds.dedup();
+        return Masked {
+            text: text.to_owned(),
+            kinds,
+        };
+    }
+
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let starts_number =
+            digit(c).is_some() || (c == '+' && chars.get(i + 1).and_then(|&c| digit(c)).is_some());
+        // A digit run glued to a preceding digit was already consumed; a run
+        // glued to ASCII letters is still scanned (IDs get pasted into codes).
+        if starts_number {
+            let (end, digits) = digit_run(&chars, i);
+            match classify(&digits) {
+                Some((kind, masked)) => {
+                    out.push_str(&masked);
+                    kinds.push(kind);
+                }
+                None => out.extend(&chars[i..end]),
+            }
+            i = end;
+            continue;
+        }
+        if PLATE_PROVINCES.contains(c)
+            && let Some((end, masked)) = plate(&chars, i)
+        {
+            out.push_str(&masked);
+            kinds.push(PiiKind::Plate);
+            i = end;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    kinds.sort();
+    kinds.dedup();
+    Masked { text: out, kinds }
+}
+
+/// From `start`, the end of the digit run and its digits (with a trailing
+/// `X` kept for ID numbers, and a leading `+` dropped).
+fn digit_run(chars: &[char], start: usize) -> (usize, String) {
+    let mut j = start;
+    if chars[j] == '+' {
+        j += 1;
+    }
+    let mut digits = String::new();
+    while j < chars.len() {
+        if let Some(d) = digit(chars[j]) {
+            digits.push(d);
+            j += 1;
+        } else if matches!(chars[j], ' ' | '-' | '－' | '\u{3000}')
+            && !digits.is_empty()
+            && chars.get(j + 1).and_then(|&c| digit(c)).is_some()
+        {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    if digits.len() == 17 && matches!(chars.get(j), Some('X' | 'x' | 'Ｘ' | 'ｘ')) {
+        digits.push('X');
+        j += 1;
+    }
+    (j, digits)
+}
+
+fn is_mobile(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+}
+
+fn id_checksum_ok(d: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let b = d.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(c, w)| u32::from(c - b'0') * w)
+        .sum();
+    CHECK[(sum % 11) as usize] == b[17]
+}
+
+fn plausible_old_id(d: &str) -> bool {
+    let b = d.as_bytes();
+    if b.len() != 15 {
+        return false;
+    }
+    let month = (b[8] - b'0') * 10 + (b[9] - b'0');
+    let day = (b[10] - b'0') * 10 + (b[11] - b'0');
+    (b'1'..=b'8').contains(&b[0]) && (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+fn luhn_ok(d: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in d.bytes().rev().enumerate() {
+        let mut v = u32::from(c - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+fn keep_ends(d: &str, head: usize, tail: usize, stars: usize) -> String {
+    format!(
+        "{}{}{}",
+        &d[..head],
+        "*".repeat(stars),
+        &d[d.len() - tail..]
+    )
+}
+
+/// Classifies a whole digit run; `None` keeps it as written.
+fn classify(d: &str) -> Option<(PiiKind, String)> {
+    let len = d.len();
+    if let Some(rest) = d.strip_prefix("0086").or_else(|| d.strip_prefix("86"))
+        && is_mobile(rest)
+    {
+        return Some((PiiKind::Mobile, keep_ends(rest, 3, 4, 4)));
+    }
+    if is_mobile(d) {
+        return Some((PiiKind::Mobile, keep_ends(d, 3, 4, 4)));
+    }
+    if d.ends_with('X') {
+        let kind = if id_checksum_ok(d) {
+            PiiKind::IdNumber
+        } else {
+            PiiKind::LongNumber
+        };
+        return Some((kind, keep_ends(d, 3, 4, 11)));
+    }
+    if len == 18 && id_checksum_ok(d) {
+        return Some((PiiKind::IdNumber, keep_ends(d, 3, 4, 11)));
+    }
+    if len == 15 && plausible_old_id(d) {
+        return Some((PiiKind::IdNumber, keep_ends(d, 3, 3, 9)));
+    }
+    if (16..=19).contains(&len) && luhn_ok(d) {
+        return Some((PiiKind::BankCard, keep_ends(d, 4, 4, 4)));
+    }
+    if len >= 15 {
+        return Some((PiiKind::LongNumber, keep_ends(d, 3, 4, 4)));
+    }
+    let b = d.as_bytes();
+    if b[0] == b'0' && (10..=12).contains(&len) && b[1] != b'0' {
+        let area = if matches!(b[1], b'1' | b'2') { 3 } else { 4 };
+        if (7..=8).contains(&(len - area)) {
+            return Some((PiiKind::Landline, keep_ends(d, area, 4, 4)));
+        }
+    }
+    None
+}
+
+/// A licence plate starting at `start` (a province character): its end and
+/// masked form.
+fn plate(chars: &[char], start: usize) -> Option<(usize, String)> {
+    let letter = chars.get(start + 1).copied().and_then(ascii_upper_alnum)?;
+    if !letter.is_ascii_uppercase() {
+        return None;
+    }
+    let mut j = start + 2;
+    if matches!(chars.get(j), Some('·' | '•' | ' ' | '-')) {
+        j += 1;
+    }
+    let mut body = String::new();
+    while let Some(c) = chars.get(j).copied().and_then(ascii_upper_alnum) {
+        body.push(c);
+        j += 1;
+        if body.len() > 6 {
+            return None;
+        }
+    }
+    let special = chars.get(j).is_some_and(|c| "警学挂领港澳".contains(*c));
+    let ok = match body.len() {
+        5 | 6 => true,
+        4 => special,
+        _ => false,
+    };
+    if !ok || !body.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if special {
+        body.push(chars[j]);
+        j += 1;
+    }
+    // A plate is a whole token: letters or digits running on mean it is not.
+    if chars.get(j).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let tail: String = body
+        .chars()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Some((j, format!("{}{}***{}", chars[start], letter, tail)))
+}
+
+fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
+    let local_ok = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let domain_ok = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut emitted = 0; // chars[..emitted] are in `out`
+    while i < chars.len() {
+        if chars[i] == '@' {
+            let mut s = i;
+            while s > emitted && local_ok(chars[s - 1]) {
+                s -= 1;
+            }
+            let mut e = i + 1;
+            while e < chars.len() && domain_ok(chars[e]) {
+                e += 1;
+            }
+            let domain: String = chars[i + 1..e].iter().collect();
+            let domain = domain.trim_end_matches('.');
+            if s < i && domain.contains('.') && !domain.starts_with('.') {
+                out.extend(&chars[emitted..s]);
+                out.push(chars[s]);
+                out.push_str("***@");
+                out.push_str(domain);
+                emitted = i + 1 + domain.chars().count();
+                kinds.push(PiiKind::Email);
+                i = emitted;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.extend(&chars[emitted..]);
+    out
+}
+
+/// The keyed hash stored instead of a contact: HMAC-SHA256 under the
+/// deployment's key over the contact normalised (digits only for phone
+/// numbers without the country code, lower case for anything else), so the
+/// same person writing "138 1234 5678" and "+8613812345678" links up.
+pub fn contact_hash(key: &[u8], contact: &str) -> String {
+    let digits: String = contact.chars().filter_map(digit).collect();
+    let looks_like_number = contact
+        .chars()
+        .all(|c| digit(c).is_some() || " -+()（）".contains(c));
+    let normal = if looks_like_number && !digits.is_empty() {
+        digits
+            .strip_prefix("0086")
+            .or_else(|| digits.strip_prefix("86").filter(|r| is_mobile(r)))
+            .unwrap_or(&digits)
+            .to_owned()
+    } else {
+        contact.trim().to_lowercase()
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(normal.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(s: &str) -> (String, Vec<PiiKind>) {
+        let r = mask(s);
+        (r.text, r.kinds)
+    }
+
+    #[test]
+    fn mobiles_in_every_spelling() {
+        for (input, want) in [
+            ("我的电话13812345678请回电", "我的电话138****5678请回电"),
+            ("电话：+86 138 1234 5678", "电话：138****5678"),
+            ("+8613812345678", "138****5678"),
+            ("008613812345678", "138****5678"),
+            ("138-1234-5678", "138****5678"),
+            ("手机１３８１２３４５６７８", "手机138****5678"),
+        ] {
+            assert_eq!(
+                m(input),
+                (want.to_owned(), vec![PiiKind::Mobile]),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn landlines_need_an_area_code() {
+        assert_eq!(
+            m("座机0310-8181234"),
+            ("座机0310****1234".into(), vec![PiiKind::Landline])
+        );
+        assert_eq!(
+            m("010-12345678"),
+            ("010****5678".into(), vec![PiiKind::Landline])
+        );
+        // The opinion hotline is a public number, not personal data.
+        assert_eq!(m("民意热线8180110"), ("民意热线8180110".into(), vec![]));
+    }
+
+    #[test]
+    fn id_numbers_are_checksum_aware() {
+        // 11010519491231002X is the standard's own example number.
+        assert_eq!(
+            m("身份证11010519491231002X"),
+            ("身份证110***********002X".into(), vec![PiiKind::IdNumber])
+        );
+        assert_eq!(
+            m("身份证11010519491231002x"),
+            ("身份证110***********002X".into(), vec![PiiKind::IdNumber])
+        );
+        let mut d: Vec<u8> = b"13040219900101123".to_vec();
+        let check = (0..=10)
+            .map(|i| b"10X98765432"[i])
+            .find(|&c| {
+                let mut t = d.clone();
+                t.push(c);
+                id_checksum_ok(std::str::from_utf8(&t).unwrap())
+            })
+            .unwrap();
+        d.push(check);
+        let id = String::from_utf8(d).unwrap();
+        let (text, kinds) = m(&format!("号码{id}。"));
+        assert_eq!(kinds, vec![PiiKind::IdNumber]);
+        assert!(!text.contains("19900101"), "{text}");
+        // A wrong check digit is still masked, as a long number.
+        let wrong = format!("{}{}", &id[..17], if check == b'0' { '1' } else { '0' });
+        let (text, kinds) = m(&wrong);
+        assert_eq!(kinds, vec![PiiKind::LongNumber]);
+        assert!(!text.contains("19900101"));
+    }
+
+    #[test]
+    fn old_fifteen_digit_ids() {
+        let (text, kinds) = m("130402900101123");
+        assert_eq!(kinds, vec![PiiKind::IdNumber]);
+        assert_eq!(text, "130*********123");
+    }
+
+    #[test]
+    fn bank_cards_by_luhn() {
+        // 4111 1111 1111 1111 is the classic Luhn-valid test number.
+        assert_eq!(
+            m("卡号4111 1111 1111 1111"),
+            ("卡号4111****1111".into(), vec![PiiKind::BankCard])
+        );
+        assert_eq!(
+            m("6222021234567890128"),
+            ("6222****0128".into(), vec![PiiKind::BankCard])
+        );
+    }
+
+    #[test]
+    fn plates() {
+        assert_eq!(
+            m("车牌冀D12345的车"),
+            ("车牌冀D***45的车".into(), vec![PiiKind::Plate])
+        );
+        assert_eq!(m("冀D·A1234D"), ("冀D***4D".into(), vec![PiiKind::Plate]));
+        assert_eq!(m("冀D1234警"), ("冀D***4警".into(), vec![PiiKind::Plate]));
+        // Province characters in ordinary words are left alone.
+        assert_eq!(m("新A区很好，京A"), ("新A区很好，京A".into(), vec![]));
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            m("邮箱zhang.san@qq.com谢谢"),
+            ("邮箱z***@qq.com谢谢".into(), vec![PiiKind::Email])
+        );
+        assert_eq!(
+            m("QQ邮箱123456789@qq.com"),
+            ("QQ邮箱1***@qq.com".into(), vec![PiiKind::Email])
+        );
+        assert_eq!(m("@某某 你好"), ("@某某 你好".into(), vec![]));
+    }
+
+    #[test]
+    fn ordinary_numbers_are_kept() {
+        for s in [
+            "5月20日接处警",
+            "12345热线",
+            "2025-05-20 09:30",
+            "等了40分钟",
+            "110",
+            "第3次",
+        ] {
+            assert_eq!(m(s), (s.to_owned(), vec![]), "{s}");
+        }
+    }
+
+    #[test]
+    fn several_kinds_at_once() {
+        let (text, kinds) = m("张三13812345678，车牌冀D12345，卡4111111111111111");
+        assert_eq!(
+            kinds,
+            vec![PiiKind::Mobile, PiiKind::BankCard, PiiKind::Plate]
+        );
+        assert_eq!(text, "张三138****5678，车牌冀D***45，卡4111****1111");
+    }
+
+    #[test]
+    fn contact_hash_links_spellings_and_depends_on_key() {
+        let a = contact_hash(b"k", "138 1234 5678");
+        assert_eq!(a, contact_hash(b"k", "+86 138-1234-5678"));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, contact_hash(b"other", "13812345678"));
+        assert_eq!(
+            contact_hash(b"k", "A@QQ.com "),
+            contact_hash(b"k", "a@qq.com")
+        );
+        assert!(!a.contains("5678"));
+    }
+}

@@ -1,0 +1,144 @@
+//! District and unit inference from the gazetteer in `pipelines/regions.toml`
+//! (default: Handan's 18 county-level divisions and their police stations).
+//! Used only for what the producer did not send. A named unit implies its
+//! district; the first district or unit named in the text wins.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::pipelines::{PipelineError, PipelineFiles, RegionsFile};
+
+#[derive(Debug, Clone)]
+enum Place {
+    District(usize),
+    /// A unit and, for a station, its district.
+    Unit(usize, Option<usize>),
+}
+
+#[derive(Debug)]
+pub struct Gazetteer {
+    districts: Vec<String>,
+    units: Vec<String>,
+    automaton: AhoCorasick,
+    places: Vec<Place>,
+}
+
+impl Gazetteer {
+    pub fn from_files(files: &PipelineFiles) -> Result<Gazetteer, PipelineError> {
+        let file: RegionsFile = files.toml("regions.toml")?;
+        let mut patterns = Vec::new();
+        let mut places = Vec::new();
+        let mut districts = Vec::new();
+        let mut units = Vec::new();
+        for (d, def) in file.district.iter().enumerate() {
+            districts.push(def.name.clone());
+            for name in std::iter::once(&def.name).chain(&def.aliases) {
+                patterns.push(name.clone());
+                places.push(Place::District(d));
+            }
+            for unit in &def.units {
+                patterns.push(unit.clone());
+                places.push(Place::Unit(units.len(), Some(d)));
+                units.push(unit.clone());
+            }
+        }
+        for def in &file.unit {
+            for name in std::iter::once(&def.name).chain(&def.aliases) {
+                patterns.push(name.clone());
+                places.push(Place::Unit(units.len(), None));
+            }
+            units.push(def.name.clone());
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .map_err(|e| PipelineError::Invalid {
+                file: "regions.toml".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Gazetteer {
+            districts,
+            units,
+            automaton,
+            places,
+        })
+    }
+
+    pub fn districts(&self) -> &[String] {
+        &self.districts
+    }
+
+    pub fn units(&self) -> &[String] {
+        &self.units
+    }
+
+    /// Canonical names for every place name in the gazetteer, for the
+    /// tokenizer's dictionary.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.districts.iter().chain(&self.units).map(String::as_str)
+    }
+
+    /// (district, unit) named in the text.
+    pub fn locate(&self, text: &str) -> (Option<String>, Option<String>) {
+        let mut district = None;
+        let mut unit = None;
+        for m in self.automaton.find_iter(text) {
+            match self.places[m.pattern().as_usize()] {
+                Place::District(d) => {
+                    district.get_or_insert(d);
+                }
+                Place::Unit(u, d) => {
+                    if unit.is_none() {
+                        unit = Some(u);
+                        if let Some(d) = d {
+                            district.get_or_insert(d);
+                        }
+                    }
+                }
+            }
+            if district.is_some() && unit.is_some() {
+                break;
+            }
+        }
+        (
+            district.map(|d| self.districts[d].clone()),
+            unit.map(|u| self.units[u].clone()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g() -> Gazetteer {
+        Gazetteer::from_files(&PipelineFiles::builtin()).unwrap()
+    }
+
+    #[test]
+    fn eighteen_divisions() {
+        assert_eq!(g().districts().len(), 18);
+    }
+
+    #[test]
+    fn station_implies_district() {
+        assert_eq!(
+            g().locate("到天台山派出所办理户籍"),
+            (Some("肥乡区".into()), Some("天台山派出所".into()))
+        );
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(
+            g().locate("峰峰太中路与煤城大街红绿灯").0,
+            Some("峰峰矿区".into())
+        );
+        assert_eq!(g().locate("武安这边").0, Some("武安市".into()));
+        assert_eq!(g().locate("没有地名"), (None, None));
+    }
+
+    #[test]
+    fn city_units_have_no_district() {
+        assert_eq!(g().locate("交巡警支队的民警").1, Some("交巡警支队".into()));
+    }
+}

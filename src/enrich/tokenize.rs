@@ -1,0 +1,159 @@
+//! Tokenization with jieba-rs (its default dictionary plus the police-domain
+//! user dictionary `pipelines/dict/user.txt` and every lexicon term, so that
+//! 接处警, 和稀泥, 态度恶劣 come out as one token) and TF-IDF keywords over an
+//! IDF table for feedback text (`pipelines/dict/idf.txt`).
+
+use std::collections::{HashMap, HashSet};
+
+use jieba_rs::Jieba;
+
+use crate::pipelines::{PipelineError, PipelineFiles};
+
+/// IDF of a word the table does not list: about the median of jieba's
+/// table, i.e. an ordinary, fairly rare word.
+const DEFAULT_IDF: f32 = 11.0;
+/// How many keywords an item keeps.
+pub const KEYWORDS_PER_ITEM: usize = 5;
+
+pub struct Tokenizer {
+    jieba: Jieba,
+    stop_words: HashSet<String>,
+    idf: HashMap<String, f32>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("stop_words", &self.stop_words.len())
+            .finish()
+    }
+}
+
+/// Whether a token carries content: some letter, digit or CJK character.
+pub fn is_wordlike(token: &str) -> bool {
+    token.chars().any(char::is_alphanumeric)
+}
+
+impl Tokenizer {
+    /// `extra_words` are added to the dictionary so they are never split
+    /// (lexicon and topic terms).
+    pub fn from_files<'a>(
+        files: &PipelineFiles,
+        extra_words: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Tokenizer, PipelineError> {
+        let mut jieba = Jieba::new();
+        for (_, line) in files.lines("dict/user.txt") {
+            let mut parts = line.split_whitespace();
+            let word = parts.next().unwrap_or_default();
+            let freq = parts.next().and_then(|f| f.parse().ok());
+            jieba.add_word(word, freq, parts.next());
+        }
+        for word in extra_words {
+            // Only multi-character CJK terms: a single character or an ASCII
+            // code must not glue onto its neighbours.
+            if word.chars().count() >= 2 && !word.is_ascii() && !jieba.has_word(word) {
+                jieba.add_word(word, None, None);
+            }
+        }
+        let stop_words = files
+            .lines("dict/stopwords.txt")
+            .map(|(_, w)| w.to_owned())
+            .collect();
+        let idf = files
+            .weighted("dict/idf.txt", DEFAULT_IDF)?
+            .into_iter()
+            .collect::<HashMap<_, _>>();
+        Ok(Tokenizer {
+            jieba,
+            stop_words,
+            idf,
+        })
+    }
+
+    /// Every token, punctuation included, in order (HMM on, for names and
+    /// words the dictionaries lack).
+    pub fn cut<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        self.jieba
+            .cut(text, true)
+            .into_iter()
+            .map(|t| t.word)
+            .collect()
+    }
+
+    pub fn is_stop_word(&self, token: &str) -> bool {
+        self.stop_words.contains(token)
+    }
+
+    /// The content tokens: word-like and not stop words.
+    pub fn content<'a>(&self, tokens: &[&'a str]) -> Vec<&'a str> {
+        tokens
+            .iter()
+            .copied()
+            .filter(|t| is_wordlike(t) && !t.trim().is_empty() && !self.is_stop_word(t))
+            .collect()
+    }
+
+    /// Top terms by TF-IDF among content tokens of two or more characters
+    /// (numbers excluded), best first; ties keep text order.
+    pub fn keywords(&self, content: &[&str]) -> Vec<String> {
+        let mut scores: Vec<(&str, f32, usize)> = Vec::new();
+        for (pos, t) in content.iter().enumerate() {
+            if t.chars().count() < 2 || t.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let idf = self.idf.get(*t).copied().unwrap_or(DEFAULT_IDF);
+            match scores.iter_mut().find(|(w, _, _)| w == t) {
+                Some(s) => s.1 += idf,
+                None => scores.push((t, idf, pos)),
+            }
+        }
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+        scores
+            .into_iter()
+            .take(KEYWORDS_PER_ITEM)
+            .map(|(w, _, _)| w.to_owned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer() -> Tokenizer {
+        Tokenizer::from_files(&PipelineFiles::builtin(), ["态度恶劣"]).unwrap()
+    }
+
+    #[test]
+    fn domain_words_stay_whole() {
+        let t = tokenizer();
+        let tokens = t.cut("民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评");
+        for w in ["接处警", "和稀泥", "踢皮球", "态度恶劣", "扫码评警"] {
+            assert!(tokens.contains(&w), "{w} in {tokens:?}");
+        }
+    }
+
+    #[test]
+    fn content_drops_stop_words_and_punctuation() {
+        let t = tokenizer();
+        let tokens = t.cut("我的户籍证明办好了，谢谢！");
+        let content = t.content(&tokens);
+        assert!(content.contains(&"户籍证明"), "{content:?}");
+        assert!(
+            !content
+                .iter()
+                .any(|w| ["的", "了", "，", "！", "我"].contains(w)),
+            "{content:?}"
+        );
+    }
+
+    #[test]
+    fn keywords_prefer_specific_terms() {
+        let t = tokenizer();
+        let tokens = t.cut("我们小区门口的红绿灯被树枝遮挡，我们希望交巡警尽快处理红绿灯");
+        let kw = t.keywords(&t.content(&tokens));
+        assert_eq!(kw.first().map(String::as_str), Some("红绿灯"), "{kw:?}");
+        assert!(kw.len() <= KEYWORDS_PER_ITEM);
+        assert!(!kw.contains(&"我们".to_owned()));
+    }
+}

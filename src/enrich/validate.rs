@@ -1,0 +1,302 @@
+//! Validation of a raw feedback item against the contract in DESIGN.md.
+//!
+//! Input is any JSON value; output is a [`RawFeedback`] or a [`Reject`]
+//! whose message names the field and what was wrong, for the producer to fix
+//! (it becomes the HTTP `reason`, the dead-letter reason, the stderr line).
+//! Fields outside the contract are ignored so producers can add their own.
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
+
+use crate::model::{Rating, RawFeedback};
+
+/// Longest accepted `id`, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+/// Longest accepted `text`, in characters.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Longest accepted `district`, `unit`, `case_ref`, `contact`, in characters.
+pub const MAX_SHORT_CHARS: usize = 256;
+
+/// Why an item was rejected. The `Display` text is the reason clients see.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Reject {
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    #[error("not valid UTF-8 at byte {0}")]
+    Utf8(usize),
+    #[error("item must be a JSON object, got {0}")]
+    NotAnObject(&'static str),
+    #[error("field `{field}` must be {expected}, got {got}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("field `channel` is required")]
+    MissingChannel,
+    #[error("unknown channel {0:?} (see pipelines/channels.toml)")]
+    UnknownChannel(String),
+    #[error("item has neither `text` nor `rating`")]
+    Empty,
+    #[error("field `received_at` is not an RFC 3339 timestamp: {0:?}")]
+    BadTimestamp(String),
+    #[error("field `text` has {0} characters, more than the limit of {MAX_TEXT_CHARS}")]
+    TextTooLong(usize),
+    #[error("field `id` is empty")]
+    EmptyId,
+    #[error("field `id` has {0} bytes, more than the limit of {MAX_ID_LEN}")]
+    IdTooLong(usize),
+    #[error("field `{0}` has more than {MAX_SHORT_CHARS} characters")]
+    FieldTooLong(&'static str),
+    #[error("field `rating` must be 1, 2, 3 or null, got {0}")]
+    BadRating(String),
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An optional string field: absent or null → `None`.
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, Reject> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(Reject::WrongType {
+            field,
+            expected: "a string",
+            got: type_name(other),
+        }),
+    }
+}
+
+fn short_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Reject> {
+    let Some(s) = opt_str(obj, field)? else {
+        return Ok(None);
+    };
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > MAX_SHORT_CHARS {
+        return Err(Reject::FieldTooLong(field));
+    }
+    Ok(Some(s.to_owned()))
+}
+
+/// Checks one raw item. `known_channel` answers whether a channel code is
+/// configured.
+pub fn parse_raw(
+    value: &Value,
+    known_channel: impl Fn(&str) -> bool,
+) -> Result<RawFeedback, Reject> {
+    let obj = match value {
+        Value::Object(o) => o,
+        other => return Err(Reject::NotAnObject(type_name(other))),
+    };
+
+    let channel = opt_str(obj, "channel")?.ok_or(Reject::MissingChannel)?;
+    if !known_channel(channel) {
+        return Err(Reject::UnknownChannel(channel.chars().take(64).collect()));
+    }
+
+    let id = match opt_str(obj, "id") {
+        Ok(v) => v.map(str::to_owned),
+        // Numeric ids are common in exports from ticket systems.
+        Err(_) if obj.get("id").is_some_and(Value::is_u64) => {
+            obj["id"].as_u64().map(|n| n.to_string())
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(id) = &id {
+        if id.trim().is_empty() {
+            return Err(Reject::EmptyId);
+        }
+        if id.len() > MAX_ID_LEN {
+            return Err(Reject::IdTooLong(id.len()));
+        }
+    }
+
+    let received_at = match opt_str(obj, "received_at")? {
+        None => None,
+        Some(s) => Some(
+            DateTime::<FixedOffset>::parse_from_rfc3339(s.trim())
+                .map_err(|_| Reject::BadTimestamp(s.chars().take(64).collect()))?,
+        ),
+    };
+
+    let text = opt_str(obj, "text")?.unwrap_or_default();
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(Reject::TextTooLong(chars));
+    }
+
+    let rating = match obj.get("rating") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            let r = n
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .and_then(Rating::from_number);
+            Some(r.ok_or_else(|| Reject::BadRating(n.to_string()))?)
+        }
+        Some(other) => {
+            return Err(Reject::WrongType {
+                field: "rating",
+                expected: "1, 2, 3 or null",
+                got: type_name(other),
+            });
+        }
+    };
+
+    Ok(RawFeedback {
+        id,
+        channel: channel.to_owned(),
+        received_at,
+        text: text.to_owned(),
+        rating,
+        district: short_field(obj, "district")?,
+        unit: short_field(obj, "unit")?,
+        case_ref: short_field(obj, "case_ref")?,
+        contact: short_field(obj, "contact")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<RawFeedback, Reject> {
+        parse_raw(&v, |c| c == "hotline_12345" || c == "sms_revisit")
+    }
+
+    #[test]
+    fn accepts_a_minimal_item() {
+        let r = parse(json!({"channel": "hotline_12345", "text": "出警太慢"})).unwrap();
+        assert_eq!(r.text, "出警太慢");
+        assert_eq!(r.id, None);
+        assert_eq!(r.received_at, None);
+    }
+
+    #[test]
+    fn keeps_the_zone_of_received_at() {
+        let r = parse(json!({"channel": "hotline_12345", "text": "x", "received_at": "2025-05-20T09:30:00+08:00"}))
+            .unwrap();
+        assert_eq!(r.received_at.unwrap().offset().local_minus_utc(), 8 * 3600);
+    }
+
+    #[test]
+    fn rejects_unknown_channel() {
+        let e = parse(json!({"channel": "fax", "text": "x"})).unwrap_err();
+        assert_eq!(e, Reject::UnknownChannel("fax".into()));
+        assert!(e.to_string().contains("unknown channel \"fax\""));
+    }
+
+    #[test]
+    fn rejects_missing_channel() {
+        assert_eq!(
+            parse(json!({"text": "x"})).unwrap_err(),
+            Reject::MissingChannel
+        );
+    }
+
+    #[test]
+    fn rejects_neither_text_nor_rating_downstream_but_accepts_rating_only() {
+        // Emptiness is judged after reply parsing (in the enricher); here a
+        // rating-only item is fine.
+        let r = parse(json!({"channel": "sms_revisit", "rating": 3})).unwrap();
+        assert_eq!(r.rating, Some(Rating::Dissatisfied));
+    }
+
+    #[test]
+    fn rejects_bad_timestamp() {
+        let e = parse(json!({"channel": "hotline_12345", "text": "x", "received_at": "yesterday"}))
+            .unwrap_err();
+        assert_eq!(e, Reject::BadTimestamp("yesterday".into()));
+    }
+
+    #[test]
+    fn rejects_overlong_text() {
+        let text = "警".repeat(MAX_TEXT_CHARS + 1);
+        let e = parse(json!({"channel": "hotline_12345", "text": text})).unwrap_err();
+        assert_eq!(e, Reject::TextTooLong(MAX_TEXT_CHARS + 1));
+        let ok = "警".repeat(MAX_TEXT_CHARS);
+        assert!(parse(json!({"channel": "hotline_12345", "text": ok})).is_ok());
+    }
+
+    #[test]
+    fn rejects_wrong_types() {
+        let cases = [
+            (json!({"channel": 5, "text": "x"}), "channel"),
+            (json!({"channel": "hotline_12345", "text": ["x"]}), "text"),
+            (
+                json!({"channel": "hotline_12345", "text": "x", "rating": "1"}),
+                "rating",
+            ),
+            (
+                json!({"channel": "hotline_12345", "text": "x", "district": 1}),
+                "district",
+            ),
+            (
+                json!({"channel": "hotline_12345", "text": "x", "received_at": 17}),
+                "received_at",
+            ),
+            (
+                json!({"channel": "hotline_12345", "text": "x", "id": {"a": 1}}),
+                "id",
+            ),
+        ];
+        for (v, field) in cases {
+            let e = parse(v).unwrap_err();
+            assert!(
+                matches!(e, Reject::WrongType { field: f, .. } if f == field),
+                "{field}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_ratings() {
+        for r in [json!(0), json!(4), json!(-1), json!(1.5)] {
+            let e = parse(json!({"channel": "sms_revisit", "rating": r})).unwrap_err();
+            assert!(matches!(e, Reject::BadRating(_)), "{e}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_objects() {
+        assert_eq!(
+            parse(json!([1])).unwrap_err(),
+            Reject::NotAnObject("an array")
+        );
+        assert_eq!(
+            parse(json!("x")).unwrap_err(),
+            Reject::NotAnObject("a string")
+        );
+    }
+
+    #[test]
+    fn id_bounds() {
+        assert_eq!(
+            parse(json!({"channel": "hotline_12345", "text": "x", "id": ""})).unwrap_err(),
+            Reject::EmptyId
+        );
+        let long = "a".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            parse(json!({"channel": "hotline_12345", "text": "x", "id": long})).unwrap_err(),
+            Reject::IdTooLong(MAX_ID_LEN + 1)
+        );
+        let r = parse(json!({"channel": "hotline_12345", "text": "x", "id": 12345})).unwrap();
+        assert_eq!(r.id.as_deref(), Some("12345"));
+    }
+}

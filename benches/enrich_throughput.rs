@@ -1,1 +1,124 @@
-fn main() {}
+//! Enrichment throughput on one core, next to jieba-rs's bare `cut` on the
+//! same texts in the same run (the baseline), and their ratio. Target:
+//! ratio ≥ 0.6, i.e. everything enrichment does beyond tokenizing costs
+//! less than tokenizing. Run with `scripts/bench-enrich`.
+//!
+//! The corpus is the dev set and the sample file, each text also with a
+//! masked-looking and a longer variant, repeated to ~20,000 items. The two
+//! measurements alternate for several rounds and the best round of each
+//! counts, so a noisy neighbour hurts both alike.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use chrono::{DateTime, FixedOffset};
+use minyi::enrich::{EnrichSettings, Enricher};
+use minyi::pipelines::PipelineFiles;
+
+fn corpus() -> Vec<(String, String)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(format!("{root}/tests/data/dev")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let cols: Vec<&str> = line.splitn(4, '\t').collect();
+            if cols.len() == 4 {
+                texts.push((cols[0].to_owned(), cols[3].to_owned()));
+            }
+        }
+    }
+    let base = texts.clone();
+    for (i, (channel, text)) in base.iter().enumerate() {
+        texts.push((channel.clone(), format!("{text}联系电话138{:08}", i)));
+        texts.push((
+            channel.clone(),
+            format!("{text}。{}", base[(i * 7) % base.len()].1),
+        ));
+    }
+    let mut out = Vec::new();
+    while out.len() < 20_000 {
+        out.extend(texts.iter().cloned());
+    }
+    out.truncate(20_000);
+    out
+}
+
+fn main() {
+    // One core: the figure is per core, and the machine has only two.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .ok();
+    let items = corpus();
+    let lines: Vec<Vec<u8>> = items
+        .iter()
+        .map(|(c, t)| serde_json::to_vec(&serde_json::json!({"channel": c, "text": t})).unwrap())
+        .collect();
+    let chars: usize = items.iter().map(|(_, t)| t.chars().count()).sum();
+
+    let jieba = jieba_rs::Jieba::new();
+    let enricher = Enricher::new(
+        &PipelineFiles::builtin(),
+        EnrichSettings {
+            hmac_key: b"bench-key-0123456789".to_vec(),
+            timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
+        },
+    )
+    .unwrap();
+    let now: DateTime<FixedOffset> =
+        DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap();
+
+    let raws: Vec<minyi::model::RawFeedback> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+            minyi::enrich::validate::parse_raw(&v, |_| true).unwrap()
+        })
+        .collect();
+    let mut best_cut = f64::MAX;
+    let mut best_core = f64::MAX;
+    let mut best_enrich = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for (_, text) in &items {
+            black_box(jieba.cut(black_box(text), true));
+        }
+        best_cut = best_cut.min(t.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        for raw in &raws {
+            black_box(enricher.enrich(black_box(raw.clone()), now).unwrap());
+        }
+        best_core = best_core.min(t.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        for line in &lines {
+            let item = enricher.enrich_bytes(black_box(line), now).unwrap();
+            black_box(serde_json::to_vec(&item).unwrap());
+        }
+        best_enrich = best_enrich.min(t.elapsed().as_secs_f64());
+    }
+    let n = items.len() as f64;
+    let cut_rate = n / best_cut;
+    let core_rate = n / best_core;
+    let enrich_rate = n / best_enrich;
+    println!(
+        "corpus: {} items, {:.1} chars/item",
+        items.len(),
+        chars as f64 / n
+    );
+    println!(
+        "baseline jieba-rs cut (HMM on, default dict):      {cut_rate:>9.0} items/s on one core"
+    );
+    println!(
+        "Enricher::enrich (raw item → enriched item):       {core_rate:>9.0} items/s on one core"
+    );
+    println!(
+        "enrich_bytes + JSON out (what `minyi enrich` does): {enrich_rate:>9.0} items/s on one core"
+    );
+    println!(
+        "ratio enrich/cut: {:.2} (target ≥ 0.60); with JSON in/out: {:.2}",
+        core_rate / cut_rate,
+        enrich_rate / cut_rate
+    );
+}

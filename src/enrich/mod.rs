@@ -24,7 +24,7 @@ pub mod tokenize;
 pub mod topics;
 pub mod validate;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Enricher {
 impl Enricher {
     pub fn new(files: &PipelineFiles, settings: EnrichSettings) -> Result<Enricher, PipelineError> {
         let channels_file: ChannelsFile = files.toml("channels.toml")?;
-        let mut channels = HashMap::new();
+        let mut channels = HashMap::default();
         let mut channel_order = Vec::new();
         for c in channels_file.channel {
             channel_order.push(c.code.clone());

@@ -4,7 +4,7 @@
 //! character, so a character offset in the normalised text is the same
 //! offset in the masked text shown to people (the reply parser relies on it).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::pipelines::{PipelineError, PipelineFiles};
 
@@ -15,7 +15,7 @@ pub struct Normalizer {
 
 impl Normalizer {
     pub fn from_files(files: &PipelineFiles) -> Result<Normalizer, PipelineError> {
-        let mut t2s = HashMap::new();
+        let mut t2s = HashMap::default();
         for (no, line) in files.lines("dict/t2s.txt") {
             // Each line: pairs "繁简" separated by spaces, e.g. "們们 這这".
             for pair in line.split_whitespace() {

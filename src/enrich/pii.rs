@@ -30,7 +30,42 @@ pub struct Masked {
     pub kinds: Vec<PiiKind>,
 }
 
-const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+/// Province abbreviations that open a licence plate.
+fn is_plate_province(c: char) -> bool {
+    matches!(
+        c,
+        '京' | '津'
+            | '沪'
+            | '渝'
+            | '冀'
+            | '豫'
+            | '云'
+            | '辽'
+            | '黑'
+            | '湘'
+            | '皖'
+            | '鲁'
+            | '新'
+            | '苏'
+            | '浙'
+            | '赣'
+            | '鄂'
+            | '桂'
+            | '甘'
+            | '晋'
+            | '蒙'
+            | '陕'
+            | '吉'
+            | '闽'
+            | '贵'
+            | '粤'
+            | '青'
+            | '藏'
+            | '川'
+            | '宁'
+            | '琼'
+    )
+}
 
 /// The digit value of an ASCII or full-width digit.
 fn digit(c: char) -> Option<char> {
@@ -61,7 +96,7 @@ pub fn mask(text: &str) -> Masked {
     // Fast path: nothing that could start a number or a plate.
     if !text
         .chars()
-        .any(|c| digit(c).is_some() || PLATE_PROVINCES.contains(c))
+        .any(|c| digit(c).is_some() || is_plate_province(c))
     {
         kinds.sort();
         kinds.dedup();
@@ -92,7 +127,7 @@ pub fn mask(text: &str) -> Masked {
             i = end;
             continue;
         }
-        if PLATE_PROVINCES.contains(c)
+        if is_plate_province(c)
             && let Some((end, masked)) = plate(&chars, i)
         {
             out.push_str(&masked);

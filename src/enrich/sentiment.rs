@@ -22,7 +22,7 @@
 //! Every contribution is recorded as evidence. The score is
 //! `total / (|total| + 1.5)`, in (-1, 1).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::model::{Rating, Sentiment, SentimentLabel};
 use crate::pipelines::{PipelineError, PipelineFiles};
@@ -39,7 +39,17 @@ pub struct SentimentModel {
     rhetorical: HashSet<String>,
     irrealis: HashSet<String>,
     sarcasm: Vec<String>,
+    /// Compounds the tokenizer keeps whole, precomputed so scoring is one
+    /// lookup per token: degree or negator + word (挺快, 不认可) and word +
+    /// particle (感谢您, 满意了).
+    compounds: HashMap<String, (Option<Prefix>, f32)>,
+    /// Every token that means anything here; the rest are skipped with one
+    /// lookup.
+    known: HashSet<String>,
 }
+
+/// Particles that may follow a lexicon word inside one token.
+const PARTICLES: &[&str] = &["您", "你", "了", "们", "的", "啊", "呀", "啦", "吧"];
 
 fn is_clause_end(t: &str) -> bool {
     t.chars().all(|c| ",.!?;，。！？；\n~～…".contains(c))
@@ -51,7 +61,7 @@ fn is_quote(t: &str) -> bool {
 
 impl SentimentModel {
     pub fn from_files(files: &PipelineFiles) -> Result<SentimentModel, PipelineError> {
-        let mut words = HashMap::new();
+        let mut words = HashMap::default();
         for (w, v) in files.weighted("sentiment/positive.txt", 1.0)? {
             words.insert(w, v.abs());
         }
@@ -64,23 +74,56 @@ impl SentimentModel {
                 .map(|(_, l)| l.to_owned())
                 .collect::<HashSet<_>>()
         };
+        let negators: HashMap<String, f32> = files
+            .weighted("sentiment/negators.txt", 1.0)?
+            .into_iter()
+            .collect();
+        let degree: HashMap<String, f32> = files
+            .weighted("sentiment/degree.txt", 1.5)?
+            .into_iter()
+            .collect();
+        let mut compounds = HashMap::default();
+        for (w, &v) in &words {
+            for (d, &m) in &degree {
+                compounds.insert(format!("{d}{w}"), (Some(Prefix::Degree(m)), v));
+            }
+            for (n, &k) in &negators {
+                compounds.insert(format!("{n}{w}"), (Some(Prefix::Negator(n.clone(), k)), v));
+            }
+            for p in PARTICLES {
+                compounds.insert(format!("{w}{p}"), (None, v));
+            }
+        }
+        // A word of the lexicon itself is never read as a compound.
+        compounds.retain(|k, _| {
+            !words.contains_key(k) && !negators.contains_key(k) && !degree.contains_key(k)
+        });
+        let contrast = set("sentiment/contrast.txt");
+        let rhetorical = set("sentiment/rhetorical.txt");
+        let irrealis = set("sentiment/irrealis.txt");
+        let known = words
+            .keys()
+            .chain(negators.keys())
+            .chain(degree.keys())
+            .chain(&contrast)
+            .chain(&rhetorical)
+            .chain(&irrealis)
+            .chain(compounds.keys())
+            .cloned()
+            .collect();
         Ok(SentimentModel {
             words,
-            negators: files
-                .weighted("sentiment/negators.txt", 1.0)?
-                .into_iter()
-                .collect(),
-            degree: files
-                .weighted("sentiment/degree.txt", 1.5)?
-                .into_iter()
-                .collect(),
-            contrast: set("sentiment/contrast.txt"),
-            rhetorical: set("sentiment/rhetorical.txt"),
-            irrealis: set("sentiment/irrealis.txt"),
+            negators,
+            degree,
+            contrast,
+            rhetorical,
+            irrealis,
             sarcasm: files
                 .lines("sentiment/sarcasm.txt")
                 .map(|(_, l)| l.to_owned())
                 .collect(),
+            compounds,
+            known,
         })
     }
 
@@ -97,38 +140,21 @@ impl SentimentModel {
     }
 
     /// The sentiment value of a token, also for compounds the tokenizer
-    /// kept whole: a degree adverb or negator glued to a lexicon word
-    /// (挺快, 不认可) or a lexicon word with a tail (感谢您, 满意了).
+    /// kept whole, and for a long token ending in a lexicon word (服务很好).
     fn lookup(&self, tok: &str) -> Option<(Option<Prefix>, f32)> {
         if let Some(&v) = self.words.get(tok) {
             return Some((None, v));
         }
-        let chars = tok.char_indices().map(|(i, _)| i).skip(1);
-        for split in chars {
-            let (head, tail) = tok.split_at(split);
-            if let Some(&v) = self.words.get(tail) {
-                if let Some(&d) = self.degree.get(head) {
-                    return Some((Some(Prefix::Degree(d)), v));
-                }
-                if let Some(&k) = self.negators.get(head) {
-                    return Some((Some(Prefix::Negator(head.to_owned(), k)), v));
-                }
-            }
+        if let Some(c) = self.compounds.get(tok) {
+            return Some(c.clone());
         }
-        // A lexicon word of two or more characters ending the token (服务很好).
         for (split, _) in tok.char_indices().skip(1) {
             let tail = &tok[split..];
-            if tail.chars().count() >= 2
+            if tail.chars().nth(1).is_some()
                 && let Some(&v) = self.words.get(tail)
             {
                 return Some((None, v));
             }
-        }
-        // A lexicon word followed by a particle (感谢您, 满意了); not any
-        // tail, or 负责人 would be praise.
-        let (last_at, last) = tok.char_indices().last()?;
-        if "您你了们的啊呀啦吧".contains(last) {
-            return self.words.get(&tok[..last_at]).map(|&v| (None, v));
         }
         None
     }
@@ -149,6 +175,11 @@ impl SentimentModel {
         let mut emphasis = 1.0f32;
         let mut clause = Clause::default();
         for (i, &tok) in tokens.iter().enumerate() {
+            // Most tokens carry no sentiment: one lookup and on. Long tokens
+            // may still end in a lexicon word.
+            if !self.known.contains(tok) && tok.chars().nth(3).is_none() && !is_clause_end(tok) {
+                continue;
+            }
             if is_clause_end(tok) {
                 total += clause.close(tok, emphasis, &mut evidence);
                 clause = Clause::default();
@@ -249,6 +280,7 @@ impl SentimentModel {
     }
 }
 
+#[derive(Debug, Clone)]
 enum Prefix {
     Degree(f32),
     Negator(String, f32),

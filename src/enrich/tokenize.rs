@@ -3,7 +3,7 @@
 //! 接处警, 和稀泥, 态度恶劣 come out as one token) and TF-IDF keywords over an
 //! IDF table for feedback text (`pipelines/dict/idf.txt`).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use jieba_rs::Jieba;
 

@@ -12,8 +12,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset};
-use minyi::enrich::{EnrichSettings, Enricher};
-use minyi::pipelines::PipelineFiles;
+use minyi::enrich::Enricher;
 
 fn corpus() -> Vec<(String, String)> {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -57,14 +56,7 @@ fn main() {
     let chars: usize = items.iter().map(|(_, t)| t.chars().count()).sum();
 
     let jieba = jieba_rs::Jieba::new();
-    let enricher = Enricher::new(
-        &PipelineFiles::builtin(),
-        EnrichSettings {
-            hmac_key: b"bench-key-0123456789".to_vec(),
-            timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
-        },
-    )
-    .unwrap();
+    let enricher = Enricher::builtin(b"bench-key-0123456789").unwrap();
     let now: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap();
 

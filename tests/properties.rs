@@ -4,21 +4,12 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset};
-use minyi::enrich::{EnrichSettings, Enricher};
-use minyi::pipelines::PipelineFiles;
+use minyi::enrich::Enricher;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-static ENRICHER: LazyLock<Enricher> = LazyLock::new(|| {
-    Enricher::new(
-        &PipelineFiles::builtin(),
-        EnrichSettings {
-            hmac_key: b"property-test-key".to_vec(),
-            timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
-        },
-    )
-    .unwrap()
-});
+static ENRICHER: LazyLock<Enricher> =
+    LazyLock::new(|| Enricher::builtin(b"property-test-key").unwrap());
 
 fn now() -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap()

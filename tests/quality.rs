@@ -11,20 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use chrono::{DateTime, FixedOffset};
-use minyi::enrich::{EnrichSettings, Enricher};
+use minyi::enrich::Enricher;
 use minyi::model::SentimentLabel;
-use minyi::pipelines::PipelineFiles;
 use serde_json::json;
 
 fn enricher() -> Enricher {
-    Enricher::new(
-        &PipelineFiles::builtin(),
-        EnrichSettings {
-            hmac_key: b"quality-test-key".to_vec(),
-            timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
-        },
-    )
-    .unwrap()
+    Enricher::builtin(b"quality-test-key").unwrap()
 }
 
 fn now() -> DateTime<FixedOffset> {

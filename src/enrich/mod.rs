@@ -106,6 +106,18 @@ impl Enricher {
         })
     }
 
+    /// An enricher over the built-in pipeline files in the default zone
+    /// (+08:00): for tests, benches and tools that have no config.
+    pub fn builtin(hmac_key: &[u8]) -> Result<Enricher, PipelineError> {
+        Enricher::new(
+            &PipelineFiles::builtin(),
+            EnrichSettings {
+                hmac_key: hmac_key.to_vec(),
+                timezone: FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
+            },
+        )
+    }
+
     pub fn model_version(&self) -> &str {
         &self.model_version
     }
@@ -248,14 +260,7 @@ mod tests {
     use serde_json::json;
 
     pub(crate) fn enricher() -> Enricher {
-        Enricher::new(
-            &PipelineFiles::builtin(),
-            EnrichSettings {
-                hmac_key: b"test-key".to_vec(),
-                timezone: FixedOffset::east_opt(8 * 3600).unwrap(),
-            },
-        )
-        .unwrap()
+        Enricher::builtin(b"test-key").unwrap()
     }
 
     fn now() -> DateTime<FixedOffset> {

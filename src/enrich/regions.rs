@@ -3,7 +3,7 @@
 //! Used only for what the producer did not send. A named unit implies its
 //! district; the first district or unit named in the text wins.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::pipelines::{PipelineError, PipelineFiles, RegionsFile};
 
@@ -50,8 +50,6 @@ impl Gazetteer {
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            // A DFA: a few hundred patterns, built once, scanned per item.
-            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| PipelineError::Invalid {
                 file: "regions.toml".into(),

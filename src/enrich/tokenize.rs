@@ -31,7 +31,15 @@ impl std::fmt::Debug for Tokenizer {
 
 /// Whether a token carries content: some letter, digit or CJK character.
 pub fn is_wordlike(token: &str) -> bool {
-    token.chars().any(char::is_alphanumeric)
+    token.chars().any(|c| {
+        if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            // CJK ideographs first: the common case, without the Unicode
+            // table walk of `is_alphanumeric`.
+            ('\u{4e00}'..='\u{9fff}').contains(&c) || c.is_alphanumeric()
+        }
+    })
 }
 
 impl Tokenizer {

@@ -6,7 +6,7 @@
 //! weight of its distinct matched terms reaches its `min_score` and none of
 //! its exclusions matched; `other` is the tag when nothing else is.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::model::TopicTag;
 use crate::pipelines::{PipelineError, PipelineFiles, TopicsFile};
@@ -75,8 +75,6 @@ impl TopicTagger {
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            // A DFA: a few hundred patterns, built once, scanned per item.
-            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| invalid(e.to_string()))?;
         Ok(TopicTagger {

@@ -7,14 +7,7 @@ use std::hint::black_box;
 use std::time::Instant;
 fn main() {
     let files = PipelineFiles::builtin();
-    let e = Enricher::new(
-        &files,
-        EnrichSettings {
-            hmac_key: b"k0123456789abcdef".to_vec(),
-            timezone: chrono::FixedOffset::east_opt(28800).unwrap(),
-        },
-    )
-    .unwrap();
+    let e = Enricher::builtin(b"k0123456789abcdef").unwrap();
     let texts: Vec<String> = std::fs::read_to_string("tests/data/dev/part1.tsv")
         .unwrap()
         .lines()

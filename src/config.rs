@@ -17,6 +17,12 @@ pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
 /// only as private as this source file.
 const DEV_HMAC_KEY: &str = "minyi-development-key-change-me";
 
+/// The centre's wall clock when the config names none: Asia/Shanghai,
+/// which keeps +08:00 all year.
+pub fn default_timezone() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -77,7 +83,7 @@ impl Config {
             message,
         };
         let timezone = match &self.timezone {
-            None => FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
+            None => default_timezone(),
             Some(tz) => parse_offset(tz).ok_or_else(|| {
                 invalid(format!(
                     "timezone: {tz:?} is not a UTC offset like \"+08:00\""

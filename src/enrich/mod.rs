@@ -113,7 +113,7 @@ impl Enricher {
             &PipelineFiles::builtin(),
             EnrichSettings {
                 hmac_key: hmac_key.to_vec(),
-                timezone: FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
+                timezone: crate::config::default_timezone(),
             },
         )
     }

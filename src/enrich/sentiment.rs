@@ -177,10 +177,11 @@ impl SentimentModel {
         for (i, &tok) in tokens.iter().enumerate() {
             // Most tokens carry no sentiment: one lookup and on. Long tokens
             // may still end in a lexicon word.
-            if !self.known.contains(tok) && tok.chars().nth(3).is_none() && !is_clause_end(tok) {
+            let clause_end = is_clause_end(tok);
+            if !clause_end && !self.known.contains(tok) && tok.chars().nth(3).is_none() {
                 continue;
             }
-            if is_clause_end(tok) {
+            if clause_end {
                 total += clause.close(tok, emphasis, &mut evidence);
                 clause = Clause::default();
                 if tok.contains(['。', '.', '!', '?', '！', '？', '\n']) {

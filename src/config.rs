@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::enrich::{EnrichSettings, Enricher};
 use crate::pipelines::{PipelineError, PipelineFiles};
+pub use crate::server::auth::Role;
 
 /// Environment variable that supplies the contact HMAC key (wins over the file).
 pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
@@ -35,6 +36,32 @@ pub struct Config {
     /// Key of the HMAC that replaces `contact`. Prefer the environment
     /// variable MINYI_HMAC_KEY over writing it here.
     pub hmac_key: Option<String>,
+    /// Days a work order may stay unresolved before it counts as overdue
+    /// (超期). Default 5.
+    pub sla_days: Option<f64>,
+    /// Seconds between two computations of the wall-screen panels (the SSE
+    /// `panels` event). Default 2.
+    pub tick_seconds: Option<f64>,
+    /// Items per second of the demo feed at its busiest hour. Default 2.
+    pub demo_rate: Option<f64>,
+    /// Whether the demo feed, on a first start, backfills history (from
+    /// yesterday 00:00 at the live rate, a sparse week before). Default true.
+    pub demo_backfill: Option<bool>,
+    /// Folder of the dashboard definitions (`*.json`) and the web assets.
+    /// Default `./dashboards`.
+    pub dashboards_dir: Option<PathBuf>,
+    /// API tokens, as SHA-256 hashes (`minyi hash-token` prints one). With
+    /// none, the server is open, and it refuses to listen beyond loopback.
+    #[serde(default)]
+    pub token: Vec<TokenConfig>,
+}
+
+/// One API token: its role and the hex SHA-256 of the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub role: Role,
+    pub sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +85,13 @@ pub struct Checked {
     pub hmac_key: Vec<u8>,
     /// True when the development key is in use (callers warn).
     pub dev_key: bool,
+    pub sla_seconds: i64,
+    pub tick: std::time::Duration,
+    pub demo_rate: f64,
+    pub demo_backfill: bool,
+    pub dashboards_dir: PathBuf,
+    /// (role, SHA-256 of the token).
+    pub tokens: Vec<(Role, [u8; 32])>,
 }
 
 impl Config {
@@ -98,11 +132,37 @@ impl Config {
             Some(k) => (k.into_bytes(), false),
             None => (DEV_HMAC_KEY.as_bytes().to_vec(), true),
         };
+        let positive = |key: &str, v: Option<f64>, default: f64, max: f64| match v {
+            None => Ok(default),
+            Some(x) if x > 0.0 && x <= max => Ok(x),
+            Some(x) => Err(invalid(format!("{key}: {x} is not in (0, {max}]"))),
+        };
+        let sla_days = positive("sla_days", self.sla_days, 5.0, 365.0)?;
+        let tick = positive("tick_seconds", self.tick_seconds, 2.0, 3600.0)?;
+        let demo_rate = positive("demo_rate", self.demo_rate, 2.0, 10_000.0)?;
+        let mut tokens = Vec::new();
+        for (i, t) in self.token.iter().enumerate() {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(t.sha256.trim(), &mut hash).map_err(|_| {
+                invalid(format!(
+                    "token[{i}].sha256: not 64 hex digits (minyi hash-token prints one)"
+                ))
+            })?;
+            tokens.push((t.role, hash));
+        }
         Ok(Checked {
             pipelines_dir: self.pipelines_dir,
             timezone,
             hmac_key,
             dev_key,
+            sla_seconds: (sla_days * 86_400.0).round() as i64,
+            tick: std::time::Duration::from_secs_f64(tick),
+            demo_rate,
+            demo_backfill: self.demo_backfill.unwrap_or(true),
+            dashboards_dir: self
+                .dashboards_dir
+                .unwrap_or_else(|| PathBuf::from("dashboards")),
+            tokens,
         })
     }
 }
@@ -159,6 +219,35 @@ mod tests {
     fn unknown_keys_are_errors_naming_the_key() {
         let err = toml::from_str::<Config>("timezon = \"+08:00\"").unwrap_err();
         assert!(err.to_string().contains("timezon"), "{err}");
+    }
+
+    #[test]
+    fn tokens_are_hashes_with_roles() {
+        let c: Config = toml::from_str(
+            "[[token]]\nrole = \"viewer\"\nsha256 = \"00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff\"",
+        )
+        .unwrap();
+        let checked = c.validate(None).unwrap();
+        assert_eq!(checked.tokens[0].0, Role::Viewer);
+        let bad: Config =
+            toml::from_str("[[token]]\nrole = \"viewer\"\nsha256 = \"secret\"").unwrap();
+        assert!(
+            bad.validate(None)
+                .unwrap_err()
+                .to_string()
+                .contains("token[0].sha256")
+        );
+        assert!(toml::from_str::<Config>("[[token]]\nrole = \"root\"\nsha256 = \"\"").is_err());
+        let bad = Config {
+            sla_days: Some(-1.0),
+            ..Config::default()
+        };
+        assert!(
+            bad.validate(None)
+                .unwrap_err()
+                .to_string()
+                .contains("sla_days")
+        );
     }
 
     #[test]

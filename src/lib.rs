@@ -22,6 +22,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboards;
+pub mod demo;
 pub mod enrich;
 pub mod model;
 pub mod pipelines;
+pub mod query;
+pub mod server;
+pub mod store;
+pub mod workorder;

@@ -22,6 +22,24 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The embedded all-in-one: HTTP ingest and a demo feed → SQLite → query
+    /// API, live wall screens, explorer.
+    Serve {
+        /// Address to listen on; beyond loopback, API tokens are required.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Folder of the SQLite store.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// minyi.toml (all keys optional).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Do not run the built-in demo feed.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Prints the SHA-256 of a token, for `[[token]] sha256` in minyi.toml.
+    HashToken { token: String },
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Checked> {
@@ -51,6 +69,45 @@ fn main() -> anyhow::Result<()> {
                 summary.accepted, summary.rejected
             );
         }
+        Command::Serve {
+            listen,
+            data,
+            config,
+            no_demo,
+        } => {
+            let checked = load_config(config.as_ref())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(on_signal(shutdown.clone()));
+                minyi::server::serve(
+                    minyi::server::ServeOptions {
+                        listen,
+                        data,
+                        demo: !no_demo,
+                        checked,
+                    },
+                    shutdown,
+                )
+                .await
+            })?;
+        }
+        Command::HashToken { token } => {
+            println!("{}", minyi::server::auth::hash_token(&token));
+        }
     }
     Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("minyi serve: shutting down: finishing in-flight batches");
+    shutdown.cancel();
 }

@@ -143,6 +143,24 @@ impl Enricher {
         &self.tokenizer
     }
 
+    /// The terms of a search text, cut and normalised the way item tokens
+    /// are, so they find the items' tokens; the whole text when it has no
+    /// content word (e.g. a stop word alone).
+    pub fn search_terms(&self, q: &str) -> Vec<String> {
+        let normalized = self.normalizer.normalize(q.trim());
+        let tokens = self.tokenizer.cut(&normalized);
+        let mut terms: Vec<String> = Vec::new();
+        for t in self.tokenizer.content(&tokens) {
+            if !terms.iter().any(|x| x == t) {
+                terms.push(t.to_owned());
+            }
+        }
+        if terms.is_empty() && !normalized.is_empty() {
+            terms.push(normalized);
+        }
+        terms
+    }
+
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now().with_timezone(&self.settings.timezone)
     }

@@ -18,6 +18,8 @@ enum Place {
 pub struct Gazetteer {
     districts: Vec<String>,
     units: Vec<String>,
+    /// The district of each unit (None for city-level units).
+    unit_district: Vec<Option<usize>>,
     automaton: AhoCorasick,
     places: Vec<Place>,
 }
@@ -29,6 +31,7 @@ impl Gazetteer {
         let mut places = Vec::new();
         let mut districts = Vec::new();
         let mut units = Vec::new();
+        let mut unit_district = Vec::new();
         for (d, def) in file.district.iter().enumerate() {
             districts.push(def.name.clone());
             for name in std::iter::once(&def.name).chain(&def.aliases) {
@@ -39,6 +42,7 @@ impl Gazetteer {
                 patterns.push(unit.clone());
                 places.push(Place::Unit(units.len(), Some(d)));
                 units.push(unit.clone());
+                unit_district.push(Some(d));
             }
         }
         for def in &file.unit {
@@ -47,6 +51,7 @@ impl Gazetteer {
                 places.push(Place::Unit(units.len(), None));
             }
             units.push(def.name.clone());
+            unit_district.push(None);
         }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
@@ -58,6 +63,7 @@ impl Gazetteer {
         Ok(Gazetteer {
             districts,
             units,
+            unit_district,
             automaton,
             places,
         })
@@ -69,6 +75,19 @@ impl Gazetteer {
 
     pub fn units(&self) -> &[String] {
         &self.units
+    }
+
+    /// The units of a district, in file order.
+    pub fn units_of(&self, district: &str) -> Vec<&str> {
+        let Some(d) = self.districts.iter().position(|x| x == district) else {
+            return Vec::new();
+        };
+        self.units
+            .iter()
+            .zip(&self.unit_district)
+            .filter(|(_, ud)| **ud == Some(d))
+            .map(|(u, _)| u.as_str())
+            .collect()
     }
 
     /// Canonical names for every place name in the gazetteer, for the

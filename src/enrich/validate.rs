@@ -50,9 +50,17 @@ pub enum Reject {
     FieldTooLong(&'static str),
     #[error("field `rating` must be 1, 2, 3 or null, got {0}")]
     BadRating(String),
+    #[error("field `{0}` is required")]
+    Missing(&'static str),
+    #[error(
+        "unknown work-order event {0:?} (created, dispatched, responded, resolved, revisited, reopened)"
+    )]
+    UnknownEvent(String),
+    #[error("field `at` is not an RFC 3339 timestamp: {0:?}")]
+    BadEventTime(String),
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -64,7 +72,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// An optional string field: absent or null → `None`.
-fn opt_str<'a>(
+pub(crate) fn opt_str<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<Option<&'a str>, Reject> {
@@ -79,7 +87,10 @@ fn opt_str<'a>(
     }
 }
 
-fn short_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, Reject> {
+pub(crate) fn short_field(
+    obj: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, Reject> {
     let Some(s) = opt_str(obj, field)? else {
         return Ok(None);
     };
@@ -91,6 +102,25 @@ fn short_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<S
         return Err(Reject::FieldTooLong(field));
     }
     Ok(Some(s.to_owned()))
+}
+
+/// The optional `rating` field: 1, 2, 3 or null.
+pub(crate) fn opt_rating(obj: &Map<String, Value>) -> Result<Option<Rating>, Reject> {
+    match obj.get("rating") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let r = n
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .and_then(Rating::from_number);
+            Ok(Some(r.ok_or_else(|| Reject::BadRating(n.to_string()))?))
+        }
+        Some(other) => Err(Reject::WrongType {
+            field: "rating",
+            expected: "1, 2, 3 or null",
+            got: type_name(other),
+        }),
+    }
 }
 
 /// Checks one raw item. `known_channel` answers whether a channel code is
@@ -140,23 +170,7 @@ pub fn parse_raw(
         return Err(Reject::TextTooLong(chars));
     }
 
-    let rating = match obj.get("rating") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => {
-            let r = n
-                .as_u64()
-                .and_then(|n| u8::try_from(n).ok())
-                .and_then(Rating::from_number);
-            Some(r.ok_or_else(|| Reject::BadRating(n.to_string()))?)
-        }
-        Some(other) => {
-            return Err(Reject::WrongType {
-                field: "rating",
-                expected: "1, 2, 3 or null",
-                got: type_name(other),
-            });
-        }
-    };
+    let rating = opt_rating(obj)?;
 
     Ok(RawFeedback {
         id,

@@ -1,0 +1,426 @@
+//! Dashboards are data: `dashboards/*.json` names each wall screen's
+//! panels, the query behind each (in the terms of the query API, with a
+//! relative time range), and the layout the browser draws. A centre
+//! rearranges its wall by editing these files, not code.
+//!
+//! The server computes every panel of every dashboard once per tick
+//! ([`compute`]) — identical queries once — and pushes the result to all
+//! screens, so the queries per tick do not grow with the number of screens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::FixedOffset;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::query::{
+    Answer, Dim, Interval, Query, QueryError, Request, Vocabulary, bucket_start, floor_minute,
+    rfc3339,
+};
+
+/// The dashboards shipped with minyi, used when the dashboards folder has
+/// none (e.g. the binary run from another directory).
+const BUILTIN: &[(&str, &str)] = &[
+    ("wall.json", include_str!("../dashboards/wall.json")),
+    ("district.json", include_str!("../dashboards/district.json")),
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dashboard {
+    /// URL name: `/wall/<name>`; the one named `wall` is also `/`.
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub subtitle: String,
+    pub panels: Vec<Panel>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Panel {
+    /// Unique within the dashboard; the key of its data in `panels` events.
+    pub id: String,
+    /// How the browser draws it (kpi, line, bar, rank, tilemap, wordcloud,
+    /// ticker, …); the server does not interpret it.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub query: PanelQuery,
+    /// Placement on the 1920×1080 canvas and drawing options, for the browser.
+    #[serde(default)]
+    pub layout: Value,
+    #[serde(default)]
+    pub options: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryKind {
+    Summary,
+    Timeseries,
+    Top,
+    Feedback,
+}
+
+/// A time range relative to the tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Range {
+    /// Since local midnight.
+    #[serde(rename = "today")]
+    Today,
+    #[serde(rename = "yesterday")]
+    Yesterday,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+    /// Everything stored.
+    #[serde(rename = "all")]
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PanelQuery {
+    pub kind: QueryKind,
+    pub range: Range,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub group_by: Option<String>,
+    #[serde(default)]
+    pub dim: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Also compute the same query over the previous period (for `today`:
+    /// yesterday up to the same time of day), for "change vs yesterday".
+    #[serde(default)]
+    pub compare: bool,
+    /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`).
+    #[serde(default)]
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// Loads `dir/*.json` (sorted by file name), or the built-in dashboards
+/// when the folder has none, and checks every panel query.
+pub fn load(
+    dir: &Path,
+    vocab: &Vocabulary,
+    tz: FixedOffset,
+) -> Result<Vec<Dashboard>, DashboardError> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let file = p.display().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|source| DashboardError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            files.push((file, text));
+        }
+    }
+    if files.is_empty() {
+        files = BUILTIN
+            .iter()
+            .map(|(n, t)| (format!("(built in) {n}"), (*t).to_owned()))
+            .collect();
+    }
+    let mut out: Vec<Dashboard> = Vec::new();
+    for (file, text) in files {
+        let invalid = |message: String| DashboardError::Invalid {
+            file: file.clone(),
+            message,
+        };
+        let d: Dashboard = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if out.iter().any(|o| o.name == d.name) {
+            return Err(invalid(format!(
+                "dashboard name {:?} is used twice",
+                d.name
+            )));
+        }
+        for (i, p) in d.panels.iter().enumerate() {
+            if d.panels[..i].iter().any(|q| q.id == p.id) {
+                return Err(invalid(format!("panel id {:?} is used twice", p.id)));
+            }
+            p.query
+                .queries(vocab, 1_750_000_000, tz)
+                .map_err(|e| invalid(format!("panel {:?}: {e}", p.id)))?;
+        }
+        out.push(d);
+    }
+    // The wall named "wall" is the default screen at `/`; the rest keep file order.
+    out.sort_by_key(|d| d.name != "wall");
+    Ok(out)
+}
+
+impl PanelQuery {
+    /// The query at `now`, and the comparison query when asked for.
+    pub fn queries(
+        &self,
+        vocab: &Vocabulary,
+        now: i64,
+        tz: FixedOffset,
+    ) -> Result<(Query, Option<Query>), QueryError> {
+        let (from, to) = self.bounds(now, tz);
+        let current = self.query(vocab, now, from, to)?;
+        let previous = match (self.compare, from, to) {
+            (true, Some(f), Some(t)) => {
+                let span = match self.range {
+                    Range::Today | Range::Yesterday => 86_400,
+                    _ => t - f,
+                };
+                Some(self.query(vocab, now, Some(f - span), Some(t - span))?)
+            }
+            _ => None,
+        };
+        Ok((current, previous))
+    }
+
+    fn bounds(&self, now: i64, tz: FixedOffset) -> (Option<i64>, Option<i64>) {
+        let off = i64::from(tz.local_minus_utc());
+        let midnight = bucket_start(now, 86_400, off);
+        let span = match self.range {
+            Range::Today => return (Some(midnight), Some(now)),
+            Range::Yesterday => return (Some(midnight - 86_400), Some(midnight)),
+            Range::All => return (None, None),
+            Range::Hour => 3600,
+            Range::Day => 86_400,
+            Range::Week => 7 * 86_400,
+            Range::Month => 30 * 86_400,
+        };
+        // A time series ends with the current bucket: N whole buckets.
+        let width = self
+            .interval
+            .as_deref()
+            .and_then(|i| serde_json::from_value::<Interval>(json!(i)).ok())
+            .filter(|_| self.kind == QueryKind::Timeseries)
+            .map_or(60, Interval::seconds);
+        let last = bucket_start(now, width, off);
+        (Some(last + width - span), Some(now))
+    }
+
+    fn query(
+        &self,
+        vocab: &Vocabulary,
+        now: i64,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Query, QueryError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let tz = FixedOffset::east_opt(0).expect("UTC");
+        if let Some(f) = from {
+            pairs.push(("from".into(), rfc3339(floor_minute(f), tz)));
+        }
+        if let Some(t) = to {
+            pairs.push(("to".into(), rfc3339(t, tz)));
+        }
+        for (k, v) in [
+            ("interval", &self.interval),
+            ("group_by", &self.group_by),
+            ("dim", &self.dim),
+        ] {
+            if let Some(v) = v {
+                pairs.push((k.into(), v.clone()));
+            }
+        }
+        if let Some(l) = self.limit {
+            pairs.push(("limit".into(), l.to_string()));
+        }
+        for (k, vs) in &self.filters {
+            for v in vs {
+                pairs.push((k.clone(), v.clone()));
+            }
+        }
+        let request = match self.kind {
+            QueryKind::Summary => Request::Summary,
+            QueryKind::Timeseries => Request::Timeseries,
+            QueryKind::Top => Request::Top,
+            QueryKind::Feedback => Request::Feedback,
+        };
+        request.parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            vocab,
+            now,
+        )
+    }
+}
+
+/// An answer as the API and the panels send it: codes with display names,
+/// times as RFC 3339 in the centre's zone.
+pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffset) -> Value {
+    match (query, answer) {
+        (_, Answer::Summary(s)) => json!(s),
+        (
+            Query::Timeseries {
+                interval, group_by, ..
+            },
+            Answer::Timeseries(ts),
+        ) => json!({
+            "interval": interval.as_str(),
+            "group_by": group_by.map(Dim::as_str),
+            "buckets": ts.buckets.iter().map(|b| rfc3339(*b, tz)).collect::<Vec<_>>(),
+            "series": ts.series.iter().map(|s| json!({
+                "key": s.key,
+                "name": group_by.map_or_else(|| "合计".to_owned(), |d| vocab.name(d, &s.key)),
+                "data": s.data,
+            })).collect::<Vec<_>>(),
+        }),
+        (Query::Top { dim, .. }, Answer::Top(rows)) => json!({
+            "dim": dim.as_str(),
+            "rows": rows.iter().map(|r| json!({
+                "key": r.key,
+                "name": dim.dim().map_or_else(|| r.key.clone(), |d| vocab.name(d, &r.key)),
+                "count": r.count,
+                "negative": r.negative,
+            })).collect::<Vec<_>>(),
+        }),
+        (_, Answer::Feedback { items, next }) => json!({
+            "items": items.iter().map(|i| {
+                let mut v = json!(i);
+                v["channel_name"] = json!(vocab.name(Dim::Channel, &i.channel));
+                v["topic_names"] = json!(i.topics.iter().map(|t| vocab.name(Dim::Topic, t)).collect::<Vec<_>>());
+                v
+            }).collect::<Vec<_>>(),
+            "next_cursor": next.map(|c| c.to_string()),
+        }),
+        _ => Value::Null,
+    }
+}
+
+/// Runs every distinct query of the dashboards once and returns the data
+/// of every panel: `{name: {panel_id: data}}`. `run` answers one query (the
+/// store); a failed query gives that panel `{"error": …}` and the rest go on.
+pub async fn compute<F, Fut>(
+    dashboards: &[Dashboard],
+    vocab: &Vocabulary,
+    now: i64,
+    tz: FixedOffset,
+    mut run: F,
+) -> Value
+where
+    F: FnMut(Query) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, String>>,
+{
+    let mut cache: HashMap<Query, Result<Value, String>> = HashMap::new();
+    let mut out = serde_json::Map::new();
+    for d in dashboards {
+        let mut panels = serde_json::Map::new();
+        for p in &d.panels {
+            let data = match p.query.queries(vocab, now, tz) {
+                Err(e) => json!({"error": e.to_string()}),
+                Ok((current, previous)) => {
+                    let mut parts = Vec::new();
+                    for q in std::iter::once(current).chain(previous) {
+                        if !cache.contains_key(&q) {
+                            let r = run(q.clone()).await.map(|a| render(&q, &a, vocab, tz));
+                            cache.insert(q.clone(), r);
+                        }
+                        parts.push(cache[&q].clone());
+                    }
+                    match parts.as_slice() {
+                        [Ok(c)] => c.clone(),
+                        [Ok(c), Ok(p)] => json!({"current": c, "previous": p}),
+                        _ => json!({"error": parts.iter().find_map(|p| p.as_ref().err()).cloned()}),
+                    }
+                }
+            };
+            panels.insert(p.id.clone(), data);
+        }
+        out.insert(d.name.clone(), Value::Object(panels));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::Enricher;
+    use std::sync::Arc;
+
+    fn vocab() -> Vocabulary {
+        Vocabulary::from_enricher(&Arc::new(Enricher::builtin(b"k").unwrap()))
+    }
+
+    fn tz() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    #[test]
+    fn builtin_dashboards_load_and_check() {
+        let ds = load(Path::new("/nonexistent"), &vocab(), tz()).unwrap();
+        assert!(ds.len() >= 2);
+        assert_eq!(ds[0].name, "wall");
+    }
+
+    #[test]
+    fn today_compares_with_yesterday_up_to_the_same_time() {
+        let q: PanelQuery =
+            serde_json::from_value(json!({"kind": "summary", "range": "today", "compare": true}))
+                .unwrap();
+        // 2025-06-01T10:00:00+08:00
+        let now = 1_748_743_200;
+        let (Query::Summary(c), Some(Query::Summary(p))) = q.queries(&vocab(), now, tz()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(rfc3339(c.from.unwrap(), tz()), "2025-06-01T00:00:00+08:00");
+        assert_eq!(c.to, Some(now));
+        assert_eq!(p.to, Some(now - 86_400));
+        assert_eq!(p.from, Some(c.from.unwrap() - 86_400));
+    }
+
+    #[test]
+    fn a_day_of_hours_is_24_buckets_ending_now() {
+        let q: PanelQuery = serde_json::from_value(
+            json!({"kind": "timeseries", "range": "24h", "interval": "1h", "group_by": "sentiment"}),
+        )
+        .unwrap();
+        let now = 1_748_743_200 + 1_800;
+        let (Query::Timeseries { filters, .. }, None) = q.queries(&vocab(), now, tz()).unwrap()
+        else {
+            panic!()
+        };
+        let from = filters.from.unwrap();
+        assert_eq!(from % 3600, 0);
+        assert_eq!((now - from + 3599) / 3600, 24);
+    }
+
+    #[test]
+    fn bad_panels_are_named() {
+        let dir = std::env::temp_dir().join(format!("minyi-dash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("x.json"),
+            r#"{"name":"x","title":"t","panels":[{"id":"a","type":"bar","title":"t","query":{"kind":"top","range":"today","dim":"weather"}}]}"#,
+        )
+        .unwrap();
+        let e = load(&dir, &vocab(), tz()).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("x.json") && e.contains("panel \"a\"") && e.contains("dim"),
+            "{e}"
+        );
+    }
+}

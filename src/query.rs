@@ -1,0 +1,740 @@
+//! The typed query model: what the API, the wall-screen panels and the
+//! alerts may ask of a store. A client never sends SQL or identifiers; it
+//! sends query-string pairs that [`Request::parse`] turns into one of these
+//! values, checking every name against the [`Vocabulary`] (the channels,
+//! topics and gazetteer of the pipeline files) and every number against a
+//! bound. Stores render a [`Query`] into their own dialect from whitelisted
+//! identifiers and bound values only.
+//!
+//! Time: `from` is inclusive, `to` exclusive, both applied at minute
+//! precision (`from` rounded down, `to` rounded up to the minute) so that
+//! per-minute rollups and raw items give the same answers. Buckets of a
+//! time series are aligned to the centre's wall clock (the configured UTC
+//! offset), so a `1d` bucket is a local calendar day.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::Enricher;
+use crate::model::{Rating, SentimentLabel};
+
+/// Longest accepted keyword search, in characters.
+pub const MAX_Q_CHARS: usize = 64;
+/// Most values one filter parameter may list.
+pub const MAX_FILTER_VALUES: usize = 32;
+/// Most buckets one time series may span (e.g. 1m over ~3.5 days).
+pub const MAX_BUCKETS: i64 = 5000;
+/// Bounds of `limit` for item lists and rankings.
+pub const MAX_ITEMS_LIMIT: usize = 1000;
+pub const MAX_TOP_LIMIT: usize = 100;
+
+/// A dimension items can be grouped or ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dim {
+    Channel,
+    Topic,
+    District,
+    Unit,
+    Sentiment,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 5] = [
+        Dim::Channel,
+        Dim::Topic,
+        Dim::District,
+        Dim::Unit,
+        Dim::Sentiment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dim::Channel => "channel",
+            Dim::Topic => "topic",
+            Dim::District => "district",
+            Dim::Unit => "unit",
+            Dim::Sentiment => "sentiment",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Dim> {
+        Dim::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// What `top` ranks: a dimension or the items' keywords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopDim {
+    Channel,
+    Topic,
+    District,
+    Unit,
+    Keyword,
+}
+
+impl TopDim {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopDim::Channel => "channel",
+            TopDim::Topic => "topic",
+            TopDim::District => "district",
+            TopDim::Unit => "unit",
+            TopDim::Keyword => "keyword",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TopDim> {
+        [
+            TopDim::Channel,
+            TopDim::Topic,
+            TopDim::District,
+            TopDim::Unit,
+            TopDim::Keyword,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+
+    /// The dimension ranked, or None for keywords.
+    pub fn dim(self) -> Option<Dim> {
+        match self {
+            TopDim::Channel => Some(Dim::Channel),
+            TopDim::Topic => Some(Dim::Topic),
+            TopDim::District => Some(Dim::District),
+            TopDim::Unit => Some(Dim::Unit),
+            TopDim::Keyword => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Interval {
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "1h")]
+    H1,
+    #[serde(rename = "1d")]
+    D1,
+}
+
+impl Interval {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Interval::M1 => 60,
+            Interval::M5 => 300,
+            Interval::H1 => 3600,
+            Interval::D1 => 86_400,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::M1 => "1m",
+            Interval::M5 => "5m",
+            Interval::H1 => "1h",
+            Interval::D1 => "1d",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Interval> {
+        [Interval::M1, Interval::M5, Interval::H1, Interval::D1]
+            .into_iter()
+            .find(|i| i.as_str() == s)
+    }
+}
+
+/// Which items a query covers. Empty lists mean "any"; values within one
+/// list are alternatives (OR), lists combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filters {
+    pub channel: Vec<String>,
+    pub topic: Vec<String>,
+    pub district: Vec<String>,
+    pub unit: Vec<String>,
+    pub sentiment: Vec<SentimentLabel>,
+    pub rating: Vec<Rating>,
+    /// Unix seconds, inclusive, a multiple of 60.
+    pub from: Option<i64>,
+    /// Unix seconds, exclusive, a multiple of 60.
+    pub to: Option<i64>,
+    /// Keyword search: the terms of `q` as the tokenizer cuts them, all
+    /// required (full-text over the items' tokens).
+    pub q: Vec<String>,
+}
+
+impl Filters {
+    /// True when only the time range is set.
+    pub fn is_time_only(&self) -> bool {
+        self.channel.is_empty()
+            && self.topic.is_empty()
+            && self.district.is_empty()
+            && self.unit.is_empty()
+            && self.sentiment.is_empty()
+            && self.rating.is_empty()
+            && self.q.is_empty()
+    }
+
+    /// Sets the range, applying the minute precision of the model.
+    pub fn with_range(mut self, from: Option<i64>, to: Option<i64>) -> Filters {
+        self.from = from.map(floor_minute);
+        self.to = to.map(ceil_minute);
+        self
+    }
+}
+
+pub fn floor_minute(t: i64) -> i64 {
+    t.div_euclid(60) * 60
+}
+
+pub fn ceil_minute(t: i64) -> i64 {
+    floor_minute(t + 59)
+}
+
+/// Start of the bucket holding `t`, buckets aligned to the wall clock of
+/// `offset` seconds east of UTC.
+pub fn bucket_start(t: i64, width: i64, offset: i64) -> i64 {
+    (t + offset).div_euclid(width) * width - offset
+}
+
+/// A cursor through an item list, newest first: the (time, sequence) of
+/// the last item returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub ts: i64,
+    pub seq: i64,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.ts, self.seq)
+    }
+}
+
+impl Cursor {
+    fn parse(s: &str) -> Option<Cursor> {
+        let (ts, seq) = s.split_once('.')?;
+        Some(Cursor {
+            ts: ts.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// One question to a store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Query {
+    Summary(Filters),
+    Timeseries {
+        filters: Filters,
+        interval: Interval,
+        group_by: Option<Dim>,
+    },
+    Top {
+        filters: Filters,
+        dim: TopDim,
+        limit: usize,
+    },
+    Feedback {
+        filters: Filters,
+        limit: usize,
+        cursor: Option<Cursor>,
+    },
+}
+
+/// A query that failed validation: the parameter and why. Becomes a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parameter `{param}`: {message}")]
+pub struct QueryError {
+    pub param: String,
+    pub message: String,
+}
+
+fn bad(param: &str, message: impl Into<String>) -> QueryError {
+    QueryError {
+        param: param.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The names a filter may use and what the screens call them.
+#[derive(Debug, Clone)]
+pub struct Vocabulary {
+    /// Cuts search text into the terms items are indexed by.
+    enricher: Arc<Enricher>,
+    /// (code, display name), in file order.
+    pub channels: Vec<(String, String)>,
+    pub topics: Vec<(String, String)>,
+    pub districts: Vec<String>,
+    pub units: Vec<String>,
+}
+
+impl Vocabulary {
+    pub fn from_enricher(e: &Arc<Enricher>) -> Vocabulary {
+        Vocabulary {
+            enricher: e.clone(),
+            channels: e
+                .channels()
+                .map(|c| (c.code.clone(), c.name.clone()))
+                .collect(),
+            topics: e
+                .topics()
+                .names()
+                .map(|(c, n)| (c.to_owned(), n.to_owned()))
+                .collect(),
+            districts: e.gazetteer().districts().to_vec(),
+            units: e.gazetteer().units().to_vec(),
+        }
+    }
+
+    /// The display name of a key of a dimension ("" is "未识别").
+    pub fn name(&self, dim: Dim, key: &str) -> String {
+        let lookup = |pairs: &[(String, String)]| {
+            pairs.iter().find(|(c, _)| c == key).map(|(_, n)| n.clone())
+        };
+        let name = match dim {
+            Dim::Channel => lookup(&self.channels),
+            Dim::Topic => lookup(&self.topics),
+            Dim::Sentiment => SentimentLabel::parse(key).map(|s| sentiment_name(s).to_owned()),
+            Dim::District | Dim::Unit => None,
+        };
+        match name {
+            Some(n) => n,
+            None if key.is_empty() => "未识别".to_owned(),
+            None => key.to_owned(),
+        }
+    }
+
+    fn check(&self, param: &str, value: &str) -> Result<(), QueryError> {
+        let known = match param {
+            "channel" => self.channels.iter().any(|(c, _)| c == value),
+            "topic" => self.topics.iter().any(|(c, _)| c == value),
+            "district" => self.districts.iter().any(|d| d == value),
+            "unit" => self.units.iter().any(|u| u == value),
+            _ => unreachable!("only dimension parameters are checked"),
+        };
+        if known {
+            Ok(())
+        } else {
+            Err(bad(param, format!("unknown value {value:?}")))
+        }
+    }
+}
+
+pub fn sentiment_name(s: SentimentLabel) -> &'static str {
+    match s {
+        SentimentLabel::Positive => "正面",
+        SentimentLabel::Neutral => "中性",
+        SentimentLabel::Negative => "负面",
+    }
+}
+
+/// The kind of request, from the route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Summary,
+    Timeseries,
+    Top,
+    Feedback,
+}
+
+impl Request {
+    /// Parses the query string pairs of a request. `now` (unix seconds)
+    /// anchors defaults: a time series without `from` covers the 24 hours
+    /// before `to` (default now).
+    pub fn parse<'a>(
+        self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        vocab: &Vocabulary,
+        now: i64,
+    ) -> Result<Query, QueryError> {
+        let mut filters = Filters::default();
+        let mut from = None;
+        let mut to = None;
+        let mut interval = None;
+        let mut group_by = None;
+        let mut dim = None;
+        let mut limit = None;
+        let mut cursor = None;
+        let mut seen = BTreeSet::new();
+        for (key, value) in pairs {
+            let repeatable = matches!(
+                key,
+                "channel" | "topic" | "district" | "unit" | "sentiment" | "rating"
+            );
+            if !repeatable && !seen.insert(key.to_owned()) {
+                return Err(bad(key, "given more than once"));
+            }
+            match key {
+                "channel" | "topic" | "district" | "unit" => {
+                    vocab.check(key, value)?;
+                    let list = match key {
+                        "channel" => &mut filters.channel,
+                        "topic" => &mut filters.topic,
+                        "district" => &mut filters.district,
+                        _ => &mut filters.unit,
+                    };
+                    push_unique(list, value.to_owned(), key)?;
+                }
+                "sentiment" => {
+                    let s = SentimentLabel::parse(value).ok_or_else(|| {
+                        bad(
+                            key,
+                            format!("{value:?} is not positive, neutral or negative"),
+                        )
+                    })?;
+                    push_unique(&mut filters.sentiment, s, key)?;
+                }
+                "rating" => {
+                    let r = value
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(Rating::from_number)
+                        .ok_or_else(|| bad(key, format!("{value:?} is not 1, 2 or 3")))?;
+                    push_unique(&mut filters.rating, r, key)?;
+                }
+                "from" => from = Some(parse_time(key, value)?),
+                "to" => to = Some(parse_time(key, value)?),
+                "q" => {
+                    let q = value.trim();
+                    if q.is_empty() {
+                        continue;
+                    }
+                    if q.chars().count() > MAX_Q_CHARS {
+                        return Err(bad(key, format!("longer than {MAX_Q_CHARS} characters")));
+                    }
+                    filters.q = vocab.enricher.search_terms(q);
+                }
+                "interval" if self == Request::Timeseries => {
+                    interval =
+                        Some(Interval::parse(value).ok_or_else(|| {
+                            bad(key, format!("{value:?} is not 1m, 5m, 1h or 1d"))
+                        })?);
+                }
+                "group_by" if self == Request::Timeseries => {
+                    group_by = Some(Dim::parse(value).ok_or_else(|| {
+                        bad(
+                            key,
+                            format!("{value:?} is not channel, topic, district, unit or sentiment"),
+                        )
+                    })?);
+                }
+                "dim" if self == Request::Top => {
+                    dim = Some(TopDim::parse(value).ok_or_else(|| {
+                        bad(
+                            key,
+                            format!("{value:?} is not topic, district, unit, channel or keyword"),
+                        )
+                    })?);
+                }
+                "limit" if matches!(self, Request::Top | Request::Feedback) => {
+                    let max = if self == Request::Top {
+                        MAX_TOP_LIMIT
+                    } else {
+                        MAX_ITEMS_LIMIT
+                    };
+                    limit = Some(
+                        value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|n| (1..=max).contains(n))
+                            .ok_or_else(|| bad(key, format!("{value:?} is not in 1..={max}")))?,
+                    );
+                }
+                "cursor" if self == Request::Feedback => {
+                    cursor = Some(
+                        Cursor::parse(value).ok_or_else(|| bad(key, "not a cursor of this API"))?,
+                    );
+                }
+                // Output options handled by the HTTP layer, and the token a
+                // browser's EventSource has to send in the URL.
+                "format" if self == Request::Feedback => {}
+                "access_token" => {}
+                _ => return Err(bad(key, "unknown parameter for this endpoint")),
+            }
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(bad("from", "must be before `to`"));
+        }
+        match self {
+            Request::Summary => Ok(Query::Summary(filters.with_range(from, to))),
+            Request::Timeseries => {
+                let interval = interval.unwrap_or(Interval::H1);
+                let to = ceil_minute(to.unwrap_or(now));
+                let from = from.unwrap_or(to - 86_400);
+                let filters = filters.with_range(Some(from), Some(to));
+                let span = filters.to.unwrap_or(0) - filters.from.unwrap_or(0);
+                if span / interval.seconds() > MAX_BUCKETS {
+                    return Err(bad(
+                        "interval",
+                        format!(
+                            "{} over this range is more than {MAX_BUCKETS} buckets",
+                            interval.as_str()
+                        ),
+                    ));
+                }
+                Ok(Query::Timeseries {
+                    filters,
+                    interval,
+                    group_by,
+                })
+            }
+            Request::Top => Ok(Query::Top {
+                filters: filters.with_range(from, to),
+                dim: dim.ok_or_else(|| bad("dim", "required"))?,
+                limit: limit.unwrap_or(10),
+            }),
+            Request::Feedback => Ok(Query::Feedback {
+                filters: filters.with_range(from, to),
+                limit: limit.unwrap_or(50),
+                cursor,
+            }),
+        }
+    }
+}
+
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T, param: &str) -> Result<(), QueryError> {
+    if !list.contains(&value) {
+        if list.len() == MAX_FILTER_VALUES {
+            return Err(bad(param, format!("more than {MAX_FILTER_VALUES} values")));
+        }
+        list.push(value);
+    }
+    Ok(())
+}
+
+fn parse_time(param: &str, value: &str) -> Result<i64, QueryError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp())
+        .map_err(|_| bad(param, format!("{value:?} is not an RFC 3339 timestamp")))
+}
+
+/// Formats unix seconds as RFC 3339 in the wall-clock zone.
+pub fn rfc3339(t: i64, tz: FixedOffset) -> String {
+    DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .to_rfc3339()
+}
+
+// ---------------------------------------------------------------------------
+// Answers. Keys are codes; the HTTP layer adds display names.
+
+/// Counts for the KPI tiles. Rates are None when their denominator is 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Items received (受理量).
+    pub received: u64,
+    pub positive: u64,
+    pub neutral: u64,
+    pub negative: u64,
+    /// Items with a rating.
+    pub rated: u64,
+    /// Rated 满意 or 基本满意.
+    pub satisfied: u64,
+    /// 满意率 = satisfied ÷ rated.
+    pub satisfaction_rate: Option<f64>,
+    /// Work orders created in the period.
+    pub orders_created: u64,
+    /// Of those, resolved (and not reopened since).
+    pub orders_resolved: u64,
+    /// Of those, not resolved.
+    pub orders_open: u64,
+    /// 办结率 = orders_resolved ÷ orders_created.
+    pub completion_rate: Option<f64>,
+    /// Items rated 不满意.
+    pub dissatisfied: u64,
+    /// Of those, later revisited as satisfied or basically satisfied.
+    pub dissatisfied_resolved: u64,
+    /// 不满意化解率 = dissatisfied_resolved ÷ dissatisfied.
+    pub dissatisfied_resolved_rate: Option<f64>,
+    /// 超期: open orders of the period older than the SLA.
+    pub overdue: u64,
+}
+
+impl Summary {
+    /// Fills the rates from the counts.
+    pub fn with_rates(mut self) -> Summary {
+        let rate = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        self.satisfaction_rate = rate(self.satisfied, self.rated);
+        self.completion_rate = rate(self.orders_resolved, self.orders_created);
+        self.dissatisfied_resolved_rate = rate(self.dissatisfied_resolved, self.dissatisfied);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// The group's key ("" for items without a district/unit; "total"
+    /// when ungrouped).
+    pub key: String,
+    /// One count per bucket.
+    pub data: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeseries {
+    /// Bucket starts, unix seconds, ascending, dense.
+    pub buckets: Vec<i64>,
+    /// Sorted by total, largest first.
+    pub series: Vec<Series>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopRow {
+    pub key: String,
+    pub count: u64,
+    /// Of `count`, negative items.
+    pub negative: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRow {
+    pub id: String,
+    pub channel: String,
+    pub received_at: String,
+    pub text: String,
+    pub rating: Option<u8>,
+    pub district: Option<String>,
+    pub unit: Option<String>,
+    pub case_ref: Option<String>,
+    pub topics: Vec<String>,
+    pub keywords: Vec<String>,
+    pub sentiment: String,
+    pub score: f64,
+    /// Topic and sentiment evidence, masked kinds: why the item is tagged so.
+    pub detail: serde_json::Value,
+    #[serde(skip)]
+    pub cursor: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Summary(Summary),
+    Timeseries(Timeseries),
+    Top(Vec<TopRow>),
+    Feedback {
+        items: Vec<FeedbackRow>,
+        next: Option<Cursor>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> Vocabulary {
+        Vocabulary::from_enricher(&Arc::new(Enricher::builtin(b"k").unwrap()))
+    }
+
+    fn parse(r: Request, qs: &str) -> Result<Query, QueryError> {
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(qs.as_bytes()).into_owned().collect();
+        r.parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &vocab(),
+            1_750_000_000,
+        )
+    }
+
+    #[test]
+    fn filters_are_repeatable_and_checked() {
+        let q = parse(
+            Request::Summary,
+            "channel=wechat&channel=sms_revisit&sentiment=negative&rating=3&district=%E7%A3%81%E5%8E%BF",
+        )
+        .unwrap();
+        let Query::Summary(f) = q else { panic!() };
+        assert_eq!(f.channel, ["wechat", "sms_revisit"]);
+        assert_eq!(f.district, ["磁县"]);
+        assert_eq!(f.rating, [Rating::Dissatisfied]);
+        let e = parse(Request::Summary, "channel=fax").unwrap_err();
+        assert_eq!(e.param, "channel");
+        assert!(parse(Request::Summary, "topic=weather").is_err());
+        assert!(parse(Request::Summary, "rating=4").is_err());
+        assert!(parse(Request::Summary, "district=北京").is_err());
+        assert!(parse(Request::Summary, "bogus=1").is_err());
+        assert!(parse(Request::Summary, "interval=1h").is_err());
+        assert!(
+            parse(
+                Request::Summary,
+                "from=2025-01-01T00:00:00Z&from=2025-01-02T00:00:00Z"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn ranges_are_minute_precise_and_ordered() {
+        let Query::Summary(f) = parse(
+            Request::Summary,
+            "from=2025-06-01T10:00:30%2B08:00&to=2025-06-01T11:00:01%2B08:00",
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.from.unwrap() % 60, 0);
+        assert_eq!(f.to.unwrap() - f.from.unwrap(), 3660 + 60 - 60);
+        assert!(
+            parse(
+                Request::Summary,
+                "from=2025-06-02T00:00:00Z&to=2025-06-01T00:00:00Z"
+            )
+            .is_err()
+        );
+        assert!(parse(Request::Summary, "from=yesterday").is_err());
+    }
+
+    #[test]
+    fn timeseries_defaults_and_bounds() {
+        let Query::Timeseries {
+            filters, interval, ..
+        } = parse(Request::Timeseries, "group_by=sentiment").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(interval, Interval::H1);
+        assert_eq!(filters.to.unwrap() - filters.from.unwrap(), 86_400);
+        assert!(parse(Request::Timeseries, "interval=1m&from=2020-01-01T00:00:00Z").is_err());
+        assert!(parse(Request::Timeseries, "group_by=keyword").is_err());
+    }
+
+    #[test]
+    fn top_needs_a_bounded_dim() {
+        assert!(parse(Request::Top, "").is_err());
+        assert!(parse(Request::Top, "dim=keyword&limit=101").is_err());
+        assert!(matches!(
+            parse(Request::Top, "dim=keyword&limit=5").unwrap(),
+            Query::Top {
+                limit: 5,
+                dim: TopDim::Keyword,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn buckets_follow_the_wall_clock() {
+        // 2025-06-01T00:30+08:00 is in the local day that starts at 00:00+08:00.
+        let t = DateTime::parse_from_rfc3339("2025-06-01T00:30:00+08:00")
+            .unwrap()
+            .timestamp();
+        let day = bucket_start(t, 86_400, 8 * 3600);
+        assert_eq!(
+            rfc3339(day, FixedOffset::east_opt(8 * 3600).unwrap()),
+            "2025-06-01T00:00:00+08:00"
+        );
+        assert_eq!(floor_minute(119), 60);
+        assert_eq!(ceil_minute(61), 120);
+        assert_eq!(ceil_minute(120), 120);
+    }
+}

@@ -1,0 +1,212 @@
+//! Who may do what. Four roles; a request names its token in
+//! `Authorization: Bearer <token>` (or, for the browser's EventSource and
+//! the wall screen's URL, which cannot set headers, `?access_token=`).
+//! Tokens are configured as SHA-256 hashes, so the config file holds no
+//! secret; a presented token is hashed and looked up.
+//!
+//! With no tokens configured the server is open — allowed only on a
+//! loopback address (checked at start, see [`Auth::new`]).
+
+use std::net::SocketAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Wall screens: aggregates and the masked ticker.
+    Viewer,
+    /// The explorer: also item lists and CSV export.
+    Analyst,
+    /// Producers: POST feedback and work-order events.
+    Ingest,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Whether a token of this role may do what `need` requires.
+    pub fn allows(self, need: Role) -> bool {
+        self == need || self == Role::Admin || (self == Role::Analyst && need == Role::Viewer)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("unknown token")]
+    Unknown,
+    #[error("this token's role may not do this")]
+    Forbidden,
+    #[error(
+        "refusing to listen on {0} without API tokens: anyone on the network could read and write; \
+         configure [[token]] entries (minyi hash-token) or listen on 127.0.0.1"
+    )]
+    OpenBeyondLoopback(SocketAddr),
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    tokens: Vec<([u8; 32], Role)>,
+}
+
+impl Auth {
+    pub fn new(tokens: &[(Role, [u8; 32])], listen: SocketAddr) -> Result<Auth, AuthError> {
+        if tokens.is_empty() && !listen.ip().is_loopback() {
+            return Err(AuthError::OpenBeyondLoopback(listen));
+        }
+        Ok(Auth {
+            tokens: tokens.iter().map(|(r, h)| (*h, *r)).collect(),
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Checks a request's token against what it needs.
+    pub fn check(&self, parts: &Parts, need: Role) -> Result<(), AuthError> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let token = bearer(parts).ok_or(AuthError::Missing)?;
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let role = self
+            .tokens
+            .iter()
+            .find(|(h, _)| *h == hash)
+            .map(|(_, r)| *r)
+            .ok_or(AuthError::Unknown)?;
+        if role.allows(need) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden)
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    if let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION)
+        && let Ok(v) = h.to_str()
+        && let Some(t) = v.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_owned());
+    }
+    let query = parts.uri.query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The hex SHA-256 of a token, for the config file.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An extractor that admits a request only when its token allows `ROLE`
+/// (one of the `VIEWER`… constants).
+pub struct Need<const ROLE: u8>;
+
+pub const VIEWER: u8 = 0;
+pub const ANALYST: u8 = 1;
+pub const INGEST: u8 = 2;
+pub const ADMIN: u8 = 3;
+
+const fn role_of(n: u8) -> Role {
+    match n {
+        VIEWER => Role::Viewer,
+        ANALYST => Role::Analyst,
+        INGEST => Role::Ingest,
+        _ => Role::Admin,
+    }
+}
+
+impl<const ROLE: u8, S> FromRequestParts<S> for Need<ROLE>
+where
+    S: Send + Sync + AsRef<Auth>,
+{
+    type Rejection = super::api::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        state.as_ref().check(parts, role_of(ROLE))?;
+        Ok(Need)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(uri: &str, auth: Option<&str>) -> Parts {
+        let mut b = Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn hash(t: &str) -> [u8; 32] {
+        Sha256::digest(t.as_bytes()).into()
+    }
+
+    #[test]
+    fn roles_nest() {
+        assert!(Role::Analyst.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Analyst));
+        assert!(!Role::Ingest.allows(Role::Viewer));
+        assert!(Role::Admin.allows(Role::Ingest));
+    }
+
+    #[test]
+    fn open_only_on_loopback() {
+        assert!(Auth::new(&[], "127.0.0.1:8080".parse().unwrap()).is_ok());
+        assert!(Auth::new(&[], "[::1]:8080".parse().unwrap()).is_ok());
+        assert!(matches!(
+            Auth::new(&[], "0.0.0.0:8080".parse().unwrap()),
+            Err(AuthError::OpenBeyondLoopback(_))
+        ));
+        assert!(Auth::new(&[(Role::Admin, hash("x"))], "0.0.0.0:8080".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_checked_by_hash() {
+        let auth = Auth::new(
+            &[(Role::Viewer, hash("wall-1")), (Role::Ingest, hash("feed"))],
+            "0.0.0.0:1".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            auth.check(&parts("/", None), Role::Viewer),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            auth.check(&parts("/", Some("Bearer nope")), Role::Viewer),
+            Err(AuthError::Unknown)
+        );
+        assert_eq!(
+            auth.check(&parts("/", Some("Bearer wall-1")), Role::Viewer),
+            Ok(())
+        );
+        assert_eq!(
+            auth.check(&parts("/", Some("Bearer wall-1")), Role::Analyst),
+            Err(AuthError::Forbidden)
+        );
+        assert_eq!(
+            auth.check(
+                &parts("/api/v1/live?access_token=wall-1", None),
+                Role::Viewer
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            auth.check(&parts("/", Some("Bearer feed")), Role::Ingest),
+            Ok(())
+        );
+        assert_eq!(hash_token("feed"), hex::encode(hash("feed")));
+    }
+}

@@ -1,0 +1,269 @@
+//! Ingest: a request body (or a demo batch) → validated values → enriched
+//! items on the rayon pool → one store write → the new items on the live
+//! stream. One path for HTTP and the demo feed.
+//!
+//! A body is a JSON object, a JSON array, or JSONL. A body that cannot be
+//! read at all (malformed JSON, not UTF-8, over the limits) is refused
+//! whole; otherwise every item stands alone: a bad one is reported with its
+//! index and reason and the rest of the batch is stored. The call returns
+//! after the store acknowledged the batch as durable.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::live::Live;
+use super::metrics::Metrics;
+use crate::enrich::{Enricher, Reject};
+use crate::model::EnrichedItem;
+use crate::store::{Store, StoreError, WriteBatch};
+use crate::workorder::{WorkOrderEvent, parse_event};
+
+/// Largest accepted body.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Most items (or events) in one body.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+
+/// Why a whole body was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    #[error("body is not valid UTF-8 at byte {0}")]
+    Utf8(usize),
+    #[error("body must be a JSON object, an array of objects, or JSONL")]
+    Shape,
+    #[error("body has {0} items, more than the limit of {MAX_BATCH_ITEMS}")]
+    TooManyItems(usize),
+    #[error("body is larger than the limit of {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+}
+
+/// One element of a body: its value, or why it could not be read (only
+/// JSONL lines can fail alone).
+pub type Element = Result<Value, Reject>;
+
+/// Splits a body into its elements. `ndjson`: the content type said JSONL;
+/// a body that does not parse as one JSON value but whose lines do is
+/// taken as JSONL too.
+pub fn parse_body(body: &[u8], ndjson: bool) -> Result<Vec<Element>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::Utf8(e.valid_up_to()))?;
+    let elements = if ndjson {
+        lines(text)
+    } else {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
+            Ok(v @ Value::Object(_)) => vec![Ok(v)],
+            Ok(_) => return Err(BodyError::Shape),
+            Err(e) if e.is_eof() || text.trim().is_empty() => {
+                return Err(BodyError::Malformed(e.to_string()));
+            }
+            Err(e) => {
+                // Several objects one per line sent as application/json.
+                let ls = lines(text);
+                if ls.len() > 1 && ls.iter().all(Result::is_ok) {
+                    ls
+                } else {
+                    return Err(BodyError::Malformed(e.to_string()));
+                }
+            }
+        }
+    };
+    if elements.len() > MAX_BATCH_ITEMS {
+        return Err(BodyError::TooManyItems(elements.len()));
+    }
+    Ok(elements)
+}
+
+fn lines(text: &str) -> Vec<Element> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| Reject::Json(e.to_string())))
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Rejected {
+    /// Position in the batch (array index, or JSONL line among non-blank lines).
+    pub index: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Valid items (new or already stored).
+    pub accepted: usize,
+    /// Of `accepted`, those stored before (a re-post changes nothing).
+    pub duplicates: usize,
+    pub rejected: Vec<Rejected>,
+}
+
+pub struct Ingestor {
+    pub enricher: Arc<Enricher>,
+    pub store: Arc<dyn Store>,
+    pub live: Arc<Live>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Ingestor {
+    /// Enriches and stores feedback items.
+    pub async fn feedback(&self, elements: Vec<Element>) -> Result<Outcome, StoreError> {
+        let received = Instant::now();
+        let enricher = self.enricher.clone();
+        let (tx, rx) = oneshot::channel();
+        // Enrichment is CPU work: the rayon pool, never the async workers.
+        rayon::spawn(move || {
+            let now = enricher.now();
+            let results: Vec<Result<(EnrichedItem, Arc<str>), Reject>> = elements
+                .into_par_iter()
+                .map(|e| {
+                    let item = e.and_then(|v| enricher.enrich_value(&v, now))?;
+                    let compact = super::live::compact_item(&item);
+                    Ok((item, compact))
+                })
+                .collect();
+            let _ = tx.send(results);
+        });
+        let results = rx.await.map_err(|_| StoreError::Closed)?;
+        self.metrics.enrich_seconds.observe(received.elapsed());
+
+        let mut outcome = Outcome::default();
+        let mut items = Vec::with_capacity(results.len());
+        let mut compact = Vec::with_capacity(results.len());
+        for (index, r) in results.into_iter().enumerate() {
+            match r {
+                Ok((item, c)) => {
+                    items.push(item);
+                    compact.push(c);
+                }
+                Err(reason) => outcome.rejected.push(Rejected {
+                    index,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+        self.metrics
+            .rejected
+            .fetch_add(outcome.rejected.len() as u64, Relaxed);
+        if items.is_empty() {
+            return Ok(outcome);
+        }
+        let batch = WriteBatch {
+            items,
+            events: Vec::new(),
+        };
+        let written = self.write(batch, received).await?;
+        outcome.accepted = written.new_items.len();
+        let mut fresh = Vec::new();
+        for (c, new) in compact.into_iter().zip(&written.new_items) {
+            if *new {
+                fresh.push(c);
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
+        self.metrics
+            .items_stored
+            .fetch_add(fresh.len() as u64, Relaxed);
+        self.metrics
+            .items_duplicate
+            .fetch_add(outcome.duplicates as u64, Relaxed);
+        self.live.publish_items(fresh);
+        Ok(outcome)
+    }
+
+    /// Validates and stores work-order events.
+    pub async fn events(&self, elements: Vec<Element>) -> Result<Outcome, StoreError> {
+        let received = Instant::now();
+        let now = self.enricher.now();
+        let mut outcome = Outcome::default();
+        let mut events: Vec<WorkOrderEvent> = Vec::new();
+        for (index, e) in elements.into_iter().enumerate() {
+            match e.and_then(|v| parse_event(&v, now)) {
+                Ok(ev) => events.push(ev),
+                Err(reason) => outcome.rejected.push(Rejected {
+                    index,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+        self.metrics
+            .rejected
+            .fetch_add(outcome.rejected.len() as u64, Relaxed);
+        if events.is_empty() {
+            return Ok(outcome);
+        }
+        outcome.accepted = events.len();
+        let written = self
+            .write(
+                WriteBatch {
+                    items: Vec::new(),
+                    events,
+                },
+                received,
+            )
+            .await?;
+        outcome.duplicates = outcome.accepted - written.new_events;
+        self.metrics
+            .events_stored
+            .fetch_add(written.new_events as u64, Relaxed);
+        Ok(outcome)
+    }
+
+    async fn write(
+        &self,
+        batch: WriteBatch,
+        received: Instant,
+    ) -> Result<crate::store::WriteOutcome, StoreError> {
+        let start = Instant::now();
+        let written = self.store.write(batch).await?;
+        self.metrics.store_seconds.observe(start.elapsed());
+        self.metrics
+            .lag_micros
+            .store(received.elapsed().as_micros() as u64, Relaxed);
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_of_every_shape() {
+        assert_eq!(parse_body(br#"{"a":1}"#, false).unwrap().len(), 1);
+        assert_eq!(
+            parse_body(br#"[{"a":1},{"b":2},3]"#, false).unwrap().len(),
+            3
+        );
+        let jsonl = parse_body(b"{\"a\":1}\n\n{\"b\":\n{\"c\":3}\n", true).unwrap();
+        assert_eq!(jsonl.len(), 3);
+        assert!(matches!(jsonl[1], Err(Reject::Json(_))));
+        // JSONL sent as application/json.
+        assert_eq!(parse_body(b"{\"a\":1}\n{\"b\":2}", false).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn refused_bodies_say_why() {
+        assert!(matches!(
+            parse_body(b"{\"a\":", false),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_body(b"", false),
+            Err(BodyError::Malformed(_))
+        ));
+        assert_eq!(parse_body(b"42", false), Err(BodyError::Shape));
+        assert_eq!(parse_body(b"\"x\xff\"", false), Err(BodyError::Utf8(2)));
+        let many = format!("[{}]", vec!["{}"; MAX_BATCH_ITEMS + 1].join(","));
+        assert_eq!(
+            parse_body(many.as_bytes(), false),
+            Err(BodyError::TooManyItems(MAX_BATCH_ITEMS + 1))
+        );
+    }
+}

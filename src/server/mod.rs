@@ -1,0 +1,333 @@
+//! `minyi serve`: the embedded all-in-one. One process: HTTP ingest and the
+//! demo feed → enrichment on the rayon pool → the SQLite store → the query
+//! API, the wall screens' live push, the web assets.
+//!
+//! Shutdown (SIGTERM / Ctrl-C) is one [`CancellationToken`] seen by every
+//! task: intake stops (new ingest requests get 503, the demo feed stops),
+//! in-flight requests finish and their batches commit, live streams end,
+//! then the store's writer drains its queue and the process exits. Data
+//! acknowledged before is on disk and served after a restart.
+
+pub mod api;
+pub mod auth;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use chrono::FixedOffset;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::config::Checked;
+use crate::dashboards::{self, Dashboard};
+use crate::enrich::Enricher;
+use crate::query::{Answer, Query, Vocabulary};
+use crate::store::sqlite::{QuerySettings, SqliteStore};
+use crate::store::{Store, StoreError};
+use auth::Auth;
+use ingest::Ingestor;
+use live::Live;
+use metrics::Metrics;
+
+/// Everything a handler can reach.
+pub struct AppState {
+    pub auth: Auth,
+    pub vocab: Vocabulary,
+    pub enricher: Arc<Enricher>,
+    pub store: Arc<dyn Store>,
+    pub ingest: Ingestor,
+    pub live: Arc<Live>,
+    pub metrics: Arc<Metrics>,
+    pub dashboards: Vec<Dashboard>,
+    pub tz: FixedOffset,
+    pub tick: Duration,
+    pub shutdown: CancellationToken,
+}
+
+impl AsRef<Auth> for Arc<AppState> {
+    fn as_ref(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+impl AppState {
+    /// Builds the state over a store. `listen` decides whether running
+    /// without tokens is allowed.
+    pub fn new(
+        checked: &Checked,
+        enricher: Arc<Enricher>,
+        store: Arc<dyn Store>,
+        listen: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> Result<AppState, ServeError> {
+        let vocab = Vocabulary::from_enricher(&enricher);
+        let dashboards = dashboards::load(&checked.dashboards_dir, &vocab, checked.timezone)?;
+        let live = Arc::new(Live::default());
+        let metrics = Arc::new(Metrics::default());
+        Ok(AppState {
+            auth: Auth::new(&checked.tokens, listen)?,
+            vocab,
+            ingest: Ingestor {
+                enricher: enricher.clone(),
+                store: store.clone(),
+                live: live.clone(),
+                metrics: metrics.clone(),
+            },
+            enricher,
+            store,
+            live,
+            metrics,
+            dashboards,
+            tz: checked.timezone,
+            tick: checked.tick,
+            shutdown,
+        })
+    }
+
+    /// Asks the store, counting the query and its time.
+    pub async fn query(&self, query: Query) -> Result<Answer, StoreError> {
+        let start = Instant::now();
+        self.metrics.queries.fetch_add(1, Relaxed);
+        let answer = self
+            .store
+            .query(query, self.enricher.now().timestamp())
+            .await;
+        self.metrics.query_seconds.observe(start.elapsed());
+        answer
+    }
+
+    pub fn render(&self, query: &Query, answer: &Answer) -> serde_json::Value {
+        dashboards::render(query, answer, &self.vocab, self.tz)
+    }
+
+    /// Computes every panel once and pushes the result to all screens.
+    pub async fn tick(&self) {
+        let now = self.enricher.now();
+        let data = dashboards::compute(
+            &self.dashboards,
+            &self.vocab,
+            now.timestamp(),
+            self.tz,
+            |q| async move { self.query(q).await.map_err(|e| e.to_string()) },
+        )
+        .await;
+        self.metrics.ticks.fetch_add(1, Relaxed);
+        let event = serde_json::json!({"at": now.to_rfc3339(), "dashboards": data});
+        self.live.publish_panels(event.to_string().into());
+    }
+}
+
+/// Computes the panels every `tick` until shutdown. A tick that overruns
+/// the next is not queued: the next one starts on the following beat.
+pub async fn run_ticker(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(state.tick);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            _ = every.tick() => state.tick().await,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Dashboards(#[from] dashboards::DashboardError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The whole app: API plus web assets from `<dashboards_dir>/web`.
+pub fn app(state: Arc<AppState>, web_dir: PathBuf) -> Router {
+    let wall = ServeFile::new(web_dir.join("wall.html"));
+    api::routes(state)
+        .route_service("/", wall.clone())
+        .route_service("/wall/{name}", wall)
+        .route_service("/explore", ServeFile::new(web_dir.join("explore.html")))
+        .fallback_service(ServeDir::new(web_dir))
+}
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub demo: bool,
+    pub checked: Checked,
+}
+
+/// Runs the server until `shutdown` is cancelled, then shuts down in order.
+pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let enricher = Arc::new(
+        opts.checked
+            .enricher()
+            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?,
+    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+        &opts.data,
+        QuerySettings {
+            tz_offset: i64::from(opts.checked.timezone.local_minus_utc()),
+            sla_seconds: opts.checked.sla_seconds,
+        },
+    )?);
+    let state = Arc::new(AppState::new(
+        &opts.checked,
+        enricher,
+        store.clone(),
+        opts.listen,
+        shutdown.clone(),
+    )?);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let web_dir = opts.checked.dashboards_dir.join("web");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(run_ticker(state.clone()));
+    if opts.demo {
+        let demo_state = state.clone();
+        let rate = opts.checked.demo_rate;
+        let backfill = opts.checked.demo_backfill;
+        tasks.spawn(async move { crate::demo::run(demo_state, rate, backfill).await });
+    }
+
+    println!("minyi serve: listening on http://{addr}");
+    println!("  wall screen:  http://{addr}/");
+    for d in state.dashboards.iter().skip(1) {
+        println!("  wall screen:  http://{addr}/wall/{}", d.name);
+    }
+    println!("  explorer:     http://{addr}/explore");
+    println!("  live stream:  http://{addr}/api/v1/live");
+    println!(
+        "  data:         {} ({})",
+        opts.data.display(),
+        if opts.demo {
+            "demo feed on"
+        } else {
+            "demo feed off"
+        }
+    );
+    if !web_dir.join("wall.html").exists() {
+        eprintln!(
+            "minyi serve: warning: no web assets under {} — the API works, the wall screen page does not",
+            web_dir.display()
+        );
+    }
+
+    let server = axum::serve(listener, app(state.clone(), web_dir))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let result = server.await;
+    // The server has stopped taking requests and finished those in flight;
+    // stop the ticker and the demo, then let the writer drain.
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
+    store.close().await?;
+    eprintln!("minyi serve: stopped; all acknowledged data is stored");
+    result.map_err(ServeError::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{WriteBatch, WriteOutcome};
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use std::sync::atomic::AtomicU64;
+
+    /// Answers every query with an empty answer and counts them.
+    #[derive(Default)]
+    struct CountingStore(AtomicU64);
+
+    impl Store for CountingStore {
+        fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome, StoreError>> {
+            let n = batch.items.len();
+            async move {
+                Ok(WriteOutcome {
+                    new_items: vec![true; n],
+                    new_events: 0,
+                })
+            }
+            .boxed()
+        }
+
+        fn query(&self, q: Query, _now: i64) -> BoxFuture<'static, Result<Answer, StoreError>> {
+            self.0.fetch_add(1, Relaxed);
+            let answer = match q {
+                Query::Summary(_) => Answer::Summary(Default::default()),
+                Query::Timeseries { .. } => Answer::Timeseries(crate::query::Timeseries {
+                    buckets: Vec::new(),
+                    series: Vec::new(),
+                }),
+                Query::Top { .. } => Answer::Top(Vec::new()),
+                Query::Feedback { .. } => Answer::Feedback {
+                    items: Vec::new(),
+                    next: None,
+                },
+            };
+            async move { Ok(answer) }.boxed()
+        }
+
+        fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_ticker_beats_at_the_configured_tick_and_stops_on_shutdown() {
+        let checked = crate::config::Config::default().validate(None).unwrap();
+        let enricher = Arc::new(Enricher::builtin(b"k").unwrap());
+        let store = Arc::new(CountingStore::default());
+        let shutdown = CancellationToken::new();
+        let state = Arc::new(
+            AppState::new(
+                &checked,
+                enricher,
+                store.clone(),
+                "127.0.0.1:0".parse().unwrap(),
+                shutdown.clone(),
+            )
+            .unwrap(),
+        );
+        let mut panels = state.live.subscribe_panels();
+        let ticker = tokio::spawn(run_ticker(state.clone()));
+        // The first beat is immediate, then one per 2 s.
+        tokio::time::sleep(Duration::from_millis(10_100)).await;
+        assert_eq!(state.metrics.ticks.load(Relaxed), 6);
+        let per_tick = store.0.load(Relaxed) / 6;
+        assert!(per_tick > 0 && store.0.load(Relaxed) % 6 == 0);
+        assert!(panels.has_changed().unwrap());
+        let data: serde_json::Value =
+            serde_json::from_str(panels.borrow_and_update().as_deref().unwrap()).unwrap();
+        assert!(
+            data["dashboards"]["wall"]["trend"]["buckets"].is_array(),
+            "{data}"
+        );
+        shutdown.cancel();
+        ticker.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(
+            state.metrics.ticks.load(Relaxed),
+            6,
+            "no beat after shutdown"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! The storage seam: enriched items and work-order events in, answers to
+//! the typed [`Query`] out. Two implementations: SQLite for `minyi serve`
+//! ([`sqlite`]) and, for the distributed mode, ClickHouse.
+//!
+//! Guarantees every store gives: `write` resolves only after the batch is
+//! durable; writing an item whose `id` is stored already, or an event
+//! stored already, changes nothing (idempotent re-delivery); the answers of
+//! `query` count each item once per group it belongs to (an item with two
+//! topics counts under both when grouped by topic, once otherwise).
+
+pub mod sqlite;
+
+use futures_util::future::BoxFuture;
+
+use crate::model::EnrichedItem;
+use crate::query::{Answer, Query};
+use crate::workorder::WorkOrderEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the store is closed")]
+    Closed,
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What one ingest call writes.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub items: Vec<EnrichedItem>,
+    pub events: Vec<WorkOrderEvent>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Per item of the batch: true when it was new, false for a duplicate.
+    pub new_items: Vec<bool>,
+    /// Events not stored before.
+    pub new_events: usize,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch; resolves once it is durable.
+    fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>>;
+
+    /// Answers one query. `now` (unix seconds) decides what is overdue.
+    fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>>;
+
+    /// Finishes pending writes and stops accepting new ones.
+    fn close(&self) -> BoxFuture<'static, Result<()>>;
+}

@@ -1,0 +1,972 @@
+//! The embedded store: one SQLite file (`<data>/minyi.db`) in WAL mode.
+//!
+//! Writes go through one writer thread that owns the only writing
+//! connection: batches queue on a bounded channel (a full queue makes
+//! ingest wait — backpressure), and the writer commits every batch waiting
+//! at that moment in one transaction (group commit, `synchronous = FULL`,
+//! so a batch acknowledged is on disk). Each batch has its own savepoint,
+//! so one failing batch never takes the others down.
+//!
+//! An item is written with its per-minute rollups in the same transaction:
+//! `rollup_minute` counts items by channel × topic × district × unit ×
+//! sentiment × rating (topic `*` counts every item once, other rows count
+//! it once per topic) and `rollup_keyword` counts keywords by district ×
+//! sentiment (the hot words of a wall, of a district, of complaints). Dashboards read the rollups; a query the
+//! rollups cannot answer exactly (keyword search, several topics at once,
+//! keywords by topic or rating) reads the items.
+//!
+//! Reads run on a small pool of read-only connections, which WAL lets run
+//! beside the writer without blocking it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OpenFlags, params, params_from_iter};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
+use crate::model::{EnrichedItem, Rating};
+use crate::query::{
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Series, Summary, Timeseries,
+    TopDim, TopRow, bucket_start, rfc3339,
+};
+use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
+
+/// Batches waiting for the writer; a full queue makes ingest wait.
+const WRITE_QUEUE: usize = 64;
+/// Most read connections open at once.
+const READERS: usize = 4;
+
+/// Schema versions, applied in order, each once, each in its transaction.
+/// Never edit a released step: add the next one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "items, rollups, full-text index, work orders",
+    r#"
+CREATE TABLE items (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    ts          INTEGER NOT NULL,      -- received_at, unix seconds
+    received_at TEXT NOT NULL,         -- RFC 3339, producer's zone kept
+    channel     TEXT NOT NULL,
+    district    TEXT NOT NULL,         -- '' when unknown
+    unit        TEXT NOT NULL,         -- '' when unknown
+    sentiment   TEXT NOT NULL,
+    score       REAL NOT NULL,
+    rating      INTEGER NOT NULL,      -- 0 when unrated
+    case_ref    TEXT,
+    topics      TEXT NOT NULL,         -- JSON array of codes
+    keywords    TEXT NOT NULL,         -- JSON array
+    text        TEXT NOT NULL,         -- PII-masked
+    detail      TEXT NOT NULL,         -- JSON: evidence, pii kinds, contact hash, model
+    ingested_at INTEGER NOT NULL
+);
+CREATE INDEX items_ts ON items (ts);
+CREATE INDEX items_case ON items (case_ref, ts) WHERE case_ref IS NOT NULL;
+CREATE INDEX items_dissatisfied ON items (ts) WHERE rating = 3;
+
+CREATE TABLE item_topics (
+    topic TEXT NOT NULL,
+    ts    INTEGER NOT NULL,
+    seq   INTEGER NOT NULL,
+    PRIMARY KEY (topic, ts, seq)
+) WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE items_fts USING fts5 (tokens, content = '');
+
+CREATE TABLE rollup_minute (
+    minute    INTEGER NOT NULL,
+    channel   TEXT NOT NULL,
+    topic     TEXT NOT NULL,           -- '*' counts every item once
+    district  TEXT NOT NULL,
+    unit      TEXT NOT NULL,
+    sentiment TEXT NOT NULL,
+    rating    INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    PRIMARY KEY (minute, topic, channel, district, unit, sentiment, rating)
+) WITHOUT ROWID;
+
+CREATE TABLE rollup_keyword (
+    minute    INTEGER NOT NULL,
+    keyword   TEXT NOT NULL,
+    district  TEXT NOT NULL,
+    sentiment TEXT NOT NULL,
+    n         INTEGER NOT NULL,
+    PRIMARY KEY (minute, keyword, district, sentiment)
+) WITHOUT ROWID;
+
+CREATE TABLE wo_events (
+    order_id    TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    feedback_id TEXT,
+    unit        TEXT,
+    rating      INTEGER,
+    PRIMARY KEY (order_id, event, at)
+) WITHOUT ROWID;
+
+CREATE TABLE work_orders (
+    order_id       TEXT PRIMARY KEY,
+    feedback_id    TEXT,
+    unit           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    resolved_at    INTEGER,
+    state          TEXT NOT NULL,
+    revisit_rating INTEGER
+) WITHOUT ROWID;
+CREATE INDEX work_orders_created ON work_orders (created_at);
+CREATE INDEX work_orders_feedback ON work_orders (feedback_id);
+"#,
+)];
+
+pub struct SqliteStore {
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Readers>,
+}
+
+struct WriteJob {
+    batch: WriteBatch,
+    ack: oneshot::Sender<Result<WriteOutcome>>,
+}
+
+/// Settings of the query side.
+#[derive(Debug, Clone, Copy)]
+pub struct QuerySettings {
+    /// Wall-clock offset east of UTC, seconds: where day buckets start.
+    pub tz_offset: i64,
+    /// A work order open longer than this is overdue (超期).
+    pub sla_seconds: i64,
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    settings: QuerySettings,
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) `<dir>/minyi.db`, applies pending
+    /// migrations and starts the writer.
+    pub fn open(dir: &Path, settings: QuerySettings) -> Result<SqliteStore> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join("minyi.db");
+        let mut conn = Connection::open(&path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = OFF;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -65536;",
+        )?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("minyi-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .expect("spawning a thread");
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(READERS),
+                settings,
+            }),
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > newest {
+        return Err(StoreError::Corrupt(format!(
+            "schema version {current} is newer than this binary's {newest}"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations VALUES (?1, ?2, datetime('now'))",
+            params![version, name],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while let Ok(job) = rx.try_recv() {
+            jobs.push(job);
+        }
+        let mut results = Vec::with_capacity(jobs.len());
+        let committed = (|| -> Result<()> {
+            let mut tx = conn.transaction()?;
+            for job in &jobs {
+                let mut sp = tx.savepoint()?;
+                let r = write_batch(&sp, &job.batch);
+                if r.is_ok() {
+                    sp.commit()?;
+                } else {
+                    sp.rollback()?;
+                }
+                results.push(r);
+            }
+            tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+            tx.commit()?;
+            Ok(())
+        })();
+        for (job, result) in jobs.into_iter().zip(
+            results
+                .into_iter()
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None)),
+        ) {
+            let answer = match (&committed, result) {
+                (Ok(()), Some(r)) => r,
+                (Err(e), _) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+                (Ok(()), None) => Err(StoreError::Closed),
+            };
+            // The caller may have gone (client hung up); the data is stored.
+            let _ = job.ack.send(answer);
+        }
+    }
+}
+
+fn write_batch(tx: &Connection, batch: &WriteBatch) -> Result<WriteOutcome> {
+    let mut out = WriteOutcome {
+        new_items: Vec::with_capacity(batch.items.len()),
+        new_events: 0,
+    };
+    for item in &batch.items {
+        out.new_items.push(write_item(tx, item)?);
+    }
+    for event in &batch.events {
+        if write_event(tx, event)? {
+            out.new_events += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn rating_number(r: Option<Rating>) -> i64 {
+    r.map_or(0, |r| i64::from(r.number()))
+}
+
+/// Writes one item and its rollups; false when the id was stored already.
+fn write_item(tx: &Connection, item: &EnrichedItem) -> Result<bool> {
+    let ts = item.received_at.timestamp();
+    let minute = ts.div_euclid(60) * 60;
+    let district = item.district.as_deref().unwrap_or("");
+    let unit = item.unit.as_deref().unwrap_or("");
+    let sentiment = item.sentiment.label.as_str();
+    let rating = rating_number(item.rating);
+    let detail = serde_json::json!({
+        "topic_evidence": item.topic_evidence,
+        "sentiment_evidence": item.sentiment.evidence,
+        "pii": item.pii,
+        "contact_hash": item.contact_hash,
+        "model_version": item.model_version,
+    });
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment, score,
+                 rating, case_ref, topics, keywords, text, detail, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            item.id,
+            ts,
+            item.received_at.to_rfc3339(),
+            item.channel,
+            district,
+            unit,
+            sentiment,
+            f64::from(item.sentiment.score),
+            rating,
+            item.case_ref,
+            serde_json::to_string(&item.topics).expect("strings serialize"),
+            serde_json::to_string(&item.keywords).expect("strings serialize"),
+            item.text,
+            detail.to_string(),
+            item.ingested_at.timestamp(),
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let seq = tx.last_insert_rowid();
+    tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?
+        .execute(params![seq, item.tokens.join(" ")])?;
+    let mut rollup = tx.prepare_cached(
+        "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+         ON CONFLICT DO UPDATE SET n = n + 1",
+    )?;
+    let mut topic_row =
+        tx.prepare_cached("INSERT OR IGNORE INTO item_topics VALUES (?1, ?2, ?3)")?;
+    for topic in std::iter::once("*").chain(item.topics.iter().map(String::as_str)) {
+        rollup.execute(params![
+            minute,
+            item.channel,
+            topic,
+            district,
+            unit,
+            sentiment,
+            rating
+        ])?;
+        if topic != "*" {
+            topic_row.execute(params![topic, ts, seq])?;
+        }
+    }
+    let mut keyword = tx.prepare_cached(
+        "INSERT INTO rollup_keyword VALUES (?1, ?2, ?3, ?4, 1)
+         ON CONFLICT DO UPDATE SET n = n + 1",
+    )?;
+    for k in &item.keywords {
+        keyword.execute(params![minute, k, district, sentiment])?;
+    }
+    Ok(true)
+}
+
+/// Stores one event and refolds its order; false when it was stored already.
+fn write_event(tx: &Connection, e: &WorkOrderEvent) -> Result<bool> {
+    let inserted = tx
+        .prepare_cached("INSERT OR IGNORE INTO wo_events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![
+            e.order_id,
+            e.event.as_str(),
+            e.at.timestamp(),
+            e.feedback_id,
+            e.unit,
+            e.rating.map(|r| r.number()),
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let events = tx
+        .prepare_cached(
+            "SELECT event, at, feedback_id, unit, rating FROM wo_events WHERE order_id = ?1",
+        )?
+        .query_map([&e.order_id], |r| {
+            let event: String = r.get(0)?;
+            let rating: Option<u8> = r.get(4)?;
+            Ok(StoredEvent {
+                event: OrderEvent::parse(&event).unwrap_or(OrderEvent::Created),
+                at: r.get(1)?,
+                feedback_id: r.get(2)?,
+                unit: r.get(3)?,
+                rating: rating.and_then(Rating::from_number),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let s = fold(&events);
+    tx.prepare_cached("INSERT OR REPLACE INTO work_orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+        .execute(params![
+            e.order_id,
+            s.feedback_id,
+            s.unit.unwrap_or_default(),
+            s.created_at,
+            s.resolved_at,
+            s.state.map_or("created", OrderEvent::as_str),
+            s.revisit_rating.map(|r| r.number()),
+        ])?;
+    Ok(true)
+}
+
+impl Store for SqliteStore {
+    fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
+        let sender = self.writer.lock().expect("not poisoned").clone();
+        async move {
+            let sender = sender.ok_or(StoreError::Closed)?;
+            let (ack, done) = oneshot::channel();
+            sender
+                .send(WriteJob { batch, ack })
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            done.await.map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>> {
+        let readers = self.readers.clone();
+        async move {
+            let _permit = readers
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let r2 = readers.clone();
+            tokio::task::spawn_blocking(move || r2.run(&query, now))
+                .await
+                .map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<()>> {
+        // Dropping the sender ends the writer loop once the queue is drained.
+        drop(self.writer.lock().expect("not poisoned").take());
+        let thread = self.writer_thread.lock().expect("not poisoned").take();
+        async move {
+            if let Some(t) = thread {
+                tokio::task::spawn_blocking(move || t.join())
+                    .await
+                    .map_err(|_| StoreError::Closed)?
+                    .map_err(|_| StoreError::Corrupt("the writer thread panicked".into()))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl Readers {
+    fn run(&self, query: &Query, now: i64) -> Result<Answer> {
+        let conn = match self.idle.lock().expect("not poisoned").pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;")?;
+                c
+            }
+        };
+        let answer = answer(&conn, query, now, self.settings);
+        self.idle.lock().expect("not poisoned").push(conn);
+        answer
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queries. Identifiers below are literals of this file; every value is bound.
+
+/// A WHERE clause under construction.
+#[derive(Default)]
+struct Where {
+    terms: Vec<String>,
+    params: Vec<Sql>,
+}
+
+impl Where {
+    fn push(&mut self, term: &str, values: impl IntoIterator<Item = Sql>) {
+        self.terms.push(term.to_owned());
+        self.params.extend(values);
+    }
+
+    /// `col IN (?, …)` for a non-empty list.
+    fn any_of(&mut self, col: &str, values: Vec<Sql>) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.push(&format!("{col} IN ({marks})"), values);
+    }
+
+    fn sql(&self) -> String {
+        if self.terms.is_empty() {
+            "1".to_owned()
+        } else {
+            self.terms.join(" AND ")
+        }
+    }
+}
+
+fn texts(v: &[String]) -> Vec<Sql> {
+    v.iter().map(|s| Sql::Text(s.clone())).collect()
+}
+
+/// Conditions of the dimensions shared by items and rollups (columns have
+/// the same names in both), under the table alias `t`.
+fn dims_where(w: &mut Where, f: &Filters, t: &str) {
+    w.any_of(&format!("{t}.channel"), texts(&f.channel));
+    w.any_of(&format!("{t}.district"), texts(&f.district));
+    w.any_of(&format!("{t}.unit"), texts(&f.unit));
+    w.any_of(
+        &format!("{t}.sentiment"),
+        f.sentiment
+            .iter()
+            .map(|s| Sql::Text(s.as_str().to_owned()))
+            .collect(),
+    );
+}
+
+fn ratings(f: &Filters) -> Vec<Sql> {
+    f.rating
+        .iter()
+        .map(|r| Sql::Integer(i64::from(r.number())))
+        .collect()
+}
+
+/// The FTS5 query for the search terms: each term a quoted phrase, all
+/// required.
+fn match_expr(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
+fn items_where(f: &Filters, time: bool) -> Where {
+    let mut w = Where::default();
+    if time {
+        if let Some(from) = f.from {
+            w.push("i.ts >= ?", [Sql::Integer(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("i.ts < ?", [Sql::Integer(to)]);
+        }
+    }
+    dims_where(&mut w, f, "i");
+    w.any_of("i.rating", ratings(f));
+    if !f.topic.is_empty() {
+        let marks = vec!["?"; f.topic.len()].join(", ");
+        let mut term = format!("i.seq IN (SELECT seq FROM item_topics WHERE topic IN ({marks})");
+        let mut values = texts(&f.topic);
+        if time {
+            if let Some(from) = f.from {
+                term.push_str(" AND ts >= ?");
+                values.push(Sql::Integer(from));
+            }
+            if let Some(to) = f.to {
+                term.push_str(" AND ts < ?");
+                values.push(Sql::Integer(to));
+            }
+        }
+        term.push(')');
+        w.push(&term, values);
+    }
+    if !f.q.is_empty() {
+        w.push(
+            "i.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
+            [Sql::Text(match_expr(&f.q))],
+        );
+    }
+    w
+}
+
+/// Conditions on `rollup_minute` (alias `r`). `by_topic`: the rows per
+/// topic instead of the `*` rows.
+fn rollup_where(f: &Filters, by_topic: bool) -> Where {
+    let mut w = Where::default();
+    if let Some(from) = f.from {
+        w.push("r.minute >= ?", [Sql::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push("r.minute < ?", [Sql::Integer(to)]);
+    }
+    if f.topic.is_empty() {
+        w.push(
+            if by_topic {
+                "r.topic <> '*'"
+            } else {
+                "r.topic = '*'"
+            },
+            [],
+        );
+    } else {
+        w.any_of("r.topic", texts(&f.topic));
+    }
+    dims_where(&mut w, f, "r");
+    w.any_of("r.rating", ratings(f));
+    w
+}
+
+/// Whether `rollup_minute` answers exactly: no keyword search, and at most
+/// one topic unless the answer is per topic anyway.
+fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
+    f.q.is_empty() && (f.topic.len() <= 1 || by_topic)
+}
+
+/// Whether `rollup_keyword` answers: filtered by district and sentiment at most.
+fn keyword_rollup_answers(f: &Filters) -> bool {
+    f.q.is_empty()
+        && f.topic.is_empty()
+        && f.rating.is_empty()
+        && f.channel.is_empty()
+        && f.unit.is_empty()
+}
+
+fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Result<Answer> {
+    match query {
+        Query::Summary(f) => summary(conn, f, now, s).map(Answer::Summary),
+        Query::Timeseries {
+            filters,
+            interval,
+            group_by,
+        } => timeseries(conn, filters, *interval, *group_by, s).map(Answer::Timeseries),
+        Query::Top {
+            filters,
+            dim,
+            limit,
+        } => top(conn, filters, *dim, *limit).map(Answer::Top),
+        Query::Feedback {
+            filters,
+            limit,
+            cursor,
+        } => feedback(conn, filters, *limit, *cursor, s),
+    }
+}
+
+fn u(v: Option<i64>) -> u64 {
+    v.unwrap_or(0).max(0) as u64
+}
+
+fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Summary> {
+    const COUNTS: &str = "sum(CASE WHEN {s} = 'positive' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {s} = 'neutral' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {s} = 'negative' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} > 0 THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} IN (1, 2) THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} = 3 THEN {n} ELSE 0 END)";
+    let (sql, w) = if rollups_answer(f, false) {
+        let w = rollup_where(f, false);
+        let cols = COUNTS
+            .replace("{s}", "r.sentiment")
+            .replace("{r}", "r.rating")
+            .replace("{n}", "r.n");
+        (
+            format!(
+                "SELECT sum(r.n), {cols} FROM rollup_minute r WHERE {}",
+                w.sql()
+            ),
+            w,
+        )
+    } else {
+        let w = items_where(f, true);
+        let cols = COUNTS
+            .replace("{s}", "i.sentiment")
+            .replace("{r}", "i.rating")
+            .replace("{n}", "1");
+        (
+            format!("SELECT count(*), {cols} FROM items i WHERE {}", w.sql()),
+            w,
+        )
+    };
+    let mut out = conn.query_row(&sql, params_from_iter(w.params), |r| {
+        Ok(Summary {
+            received: u(r.get(0)?),
+            positive: u(r.get(1)?),
+            neutral: u(r.get(2)?),
+            negative: u(r.get(3)?),
+            rated: u(r.get(4)?),
+            satisfied: u(r.get(5)?),
+            dissatisfied: u(r.get(6)?),
+            ..Summary::default()
+        })
+    })?;
+
+    // 不满意化解率: a dissatisfied item counts as resolved when its work
+    // order was revisited as satisfied, or a later item on the same case
+    // was rated satisfied.
+    if out.dissatisfied > 0 {
+        let w = items_where(f, true);
+        let sql = format!(
+            "SELECT count(*) FROM items i WHERE i.rating = 3 AND {} AND (
+                 EXISTS (SELECT 1 FROM work_orders o
+                         WHERE o.feedback_id = i.id AND o.revisit_rating IN (1, 2))
+                 OR (i.case_ref IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM items j
+                         WHERE j.case_ref = i.case_ref AND j.ts >= i.ts AND j.seq <> i.seq
+                           AND j.rating IN (1, 2))))",
+            w.sql()
+        );
+        out.dissatisfied_resolved =
+            u(conn.query_row(&sql, params_from_iter(w.params), |r| r.get(0))?);
+    }
+
+    // Work orders created in the period; item filters apply through the
+    // item the order was opened for.
+    let mut w = Where::default();
+    if let Some(from) = f.from {
+        w.push("o.created_at >= ?", [Sql::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push("o.created_at < ?", [Sql::Integer(to)]);
+    }
+    let item_filters = Filters {
+        unit: Vec::new(),
+        ..f.clone()
+    };
+    let join = if item_filters.is_time_only() {
+        ""
+    } else {
+        let iw = items_where(&item_filters, false);
+        w.push(&iw.sql(), iw.params);
+        "JOIN items i ON i.id = o.feedback_id"
+    };
+    w.any_of("o.unit", texts(&f.unit));
+    let sql = format!(
+        "SELECT count(*), count(o.resolved_at),
+                sum(CASE WHEN o.resolved_at IS NULL AND o.created_at < ? THEN 1 ELSE 0 END)
+         FROM work_orders o {join} WHERE {}",
+        w.sql()
+    );
+    let mut values = vec![Sql::Integer(now - s.sla_seconds)];
+    values.extend(w.params);
+    let (created, resolved, overdue) = conn.query_row(&sql, params_from_iter(values), |r| {
+        Ok((u(r.get(0)?), u(r.get(1)?), u(r.get(2)?)))
+    })?;
+    out.orders_created = created;
+    out.orders_resolved = resolved;
+    out.orders_open = created - resolved;
+    out.overdue = overdue;
+    Ok(out.with_rates())
+}
+
+/// The column of a dimension in items (`i`) / rollups (`r`).
+fn dim_column(dim: Dim, table: &str) -> String {
+    match dim {
+        Dim::Topic if table == "i" => "t.topic".to_owned(),
+        _ => format!("{table}.{}", dim.as_str()),
+    }
+}
+
+fn timeseries(
+    conn: &Connection,
+    f: &Filters,
+    interval: Interval,
+    group_by: Option<Dim>,
+    s: QuerySettings,
+) -> Result<Timeseries> {
+    let width = interval.seconds();
+    let off = s.tz_offset;
+    let by_topic = group_by == Some(Dim::Topic);
+    let (from, to) = (f.from.unwrap_or(0), f.to.unwrap_or(0));
+    let (sql, w) = if rollups_answer(f, by_topic) {
+        let w = rollup_where(f, by_topic);
+        let key = group_by.map_or("'total'".to_owned(), |d| dim_column(d, "r"));
+        (
+            format!(
+                "SELECT ((r.minute + {off}) / {width}) * {width} - {off} AS b, {key}, sum(r.n)
+                 FROM rollup_minute r WHERE {} GROUP BY 1, 2",
+                w.sql()
+            ),
+            w,
+        )
+    } else {
+        let w = items_where(f, true);
+        let key = group_by.map_or("'total'".to_owned(), |d| dim_column(d, "i"));
+        let join = if by_topic {
+            "JOIN item_topics t ON t.seq = i.seq"
+        } else {
+            ""
+        };
+        (
+            format!(
+                "SELECT ((i.ts + {off}) / {width}) * {width} - {off} AS b, {key}, count(*)
+                 FROM items i {join} WHERE {} GROUP BY 1, 2",
+                w.sql()
+            ),
+            w,
+        )
+    };
+    let first = bucket_start(from, width, off);
+    let buckets: Vec<i64> = (0..)
+        .map(|k| first + k * width)
+        .take_while(|b| *b < to)
+        .collect();
+    let mut series: Vec<Series> = Vec::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(w.params))?;
+    while let Some(r) = rows.next()? {
+        let (b, key, n): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let Ok(slot) = buckets.binary_search(&b) else {
+            continue;
+        };
+        let idx = match series.iter().position(|s| s.key == key) {
+            Some(i) => i,
+            None => {
+                series.push(Series {
+                    key,
+                    data: vec![0; buckets.len()],
+                });
+                series.len() - 1
+            }
+        };
+        series[idx].data[slot] += n.max(0) as u64;
+    }
+    series.sort_by(|a, b| {
+        let total = |s: &Series| s.data.iter().sum::<u64>();
+        total(b).cmp(&total(a)).then_with(|| a.key.cmp(&b.key))
+    });
+    Ok(Timeseries { buckets, series })
+}
+
+fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
+    let by_topic = dim == TopDim::Topic;
+    let (sql, mut params) = match dim.dim() {
+        Some(d) if rollups_answer(f, by_topic) => {
+            let w = rollup_where(f, by_topic);
+            let key = dim_column(d, "r");
+            (
+                format!(
+                    "SELECT {key}, sum(r.n), sum(CASE WHEN r.sentiment = 'negative' THEN r.n ELSE 0 END)
+                     FROM rollup_minute r WHERE {} AND {key} <> '' GROUP BY 1
+                     ORDER BY 2 DESC, 1 LIMIT ?",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+        Some(d) => {
+            let w = items_where(f, true);
+            let key = dim_column(d, "i");
+            let join = if by_topic {
+                "JOIN item_topics t ON t.seq = i.seq"
+            } else {
+                ""
+            };
+            (
+                format!(
+                    "SELECT {key}, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
+                     FROM items i {join} WHERE {} AND {key} <> '' GROUP BY 1
+                     ORDER BY 2 DESC, 1 LIMIT ?",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+        None if keyword_rollup_answers(f) => {
+            let mut w = Where::default();
+            if let Some(from) = f.from {
+                w.push("k.minute >= ?", [Sql::Integer(from)]);
+            }
+            if let Some(to) = f.to {
+                w.push("k.minute < ?", [Sql::Integer(to)]);
+            }
+            w.any_of("k.district", texts(&f.district));
+            w.any_of(
+                "k.sentiment",
+                f.sentiment
+                    .iter()
+                    .map(|s| Sql::Text(s.as_str().to_owned()))
+                    .collect(),
+            );
+            (
+                format!(
+                    "SELECT k.keyword, sum(k.n), sum(CASE WHEN k.sentiment = 'negative' THEN k.n ELSE 0 END)
+                     FROM rollup_keyword k WHERE {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+        None => {
+            let w = items_where(f, true);
+            (
+                format!(
+                    "SELECT k.value, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
+                     FROM items i, json_each(i.keywords) k WHERE {} GROUP BY 1
+                     ORDER BY 2 DESC, 1 LIMIT ?",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+    };
+    params.push(Sql::Integer(limit as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            Ok(TopRow {
+                key: r.get(0)?,
+                count: u(r.get(1)?),
+                negative: u(r.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn feedback(
+    conn: &Connection,
+    f: &Filters,
+    limit: usize,
+    cursor: Option<Cursor>,
+    s: QuerySettings,
+) -> Result<Answer> {
+    let mut w = items_where(f, true);
+    if let Some(c) = cursor {
+        w.push(
+            "(i.ts < ? OR (i.ts = ? AND i.seq < ?))",
+            [Sql::Integer(c.ts), Sql::Integer(c.ts), Sql::Integer(c.seq)],
+        );
+    }
+    let sql = format!(
+        "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
+                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail
+         FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
+        w.sql()
+    );
+    let mut params = w.params;
+    params.push(Sql::Integer(limit as i64 + 1));
+    let tz = chrono::FixedOffset::east_opt(s.tz_offset as i32)
+        .unwrap_or_else(crate::config::default_timezone);
+    let mut stmt = conn.prepare(&sql)?;
+    let mut items = stmt
+        .query_map(params_from_iter(params), |r| {
+            let json_list = |i: usize| -> rusqlite::Result<Vec<String>> {
+                let s: String = r.get(i)?;
+                Ok(serde_json::from_str(&s).unwrap_or_default())
+            };
+            let non_empty = |s: String| (!s.is_empty()).then_some(s);
+            let rating: i64 = r.get(6)?;
+            let received_at: String = r.get(4)?;
+            let ts: i64 = r.get(1)?;
+            let detail: String = r.get(14)?;
+            Ok(FeedbackRow {
+                cursor: Some(Cursor { ts, seq: r.get(0)? }),
+                id: r.get(2)?,
+                channel: r.get(3)?,
+                received_at: if received_at.is_empty() {
+                    rfc3339(ts, tz)
+                } else {
+                    received_at
+                },
+                text: r.get(5)?,
+                rating: (rating > 0).then_some(rating as u8),
+                district: non_empty(r.get(7)?),
+                unit: non_empty(r.get(8)?),
+                case_ref: r.get(9)?,
+                topics: json_list(10)?,
+                keywords: json_list(11)?,
+                sentiment: r.get(12)?,
+                score: r.get(13)?,
+                detail: serde_json::from_str(&detail).unwrap_or_default(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().and_then(|i| i.cursor)
+    } else {
+        None
+    };
+    Ok(Answer::Feedback { items, next })
+}

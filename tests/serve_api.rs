@@ -1,0 +1,572 @@
+//! The HTTP API through `oneshot` on a real SQLite store in a temp folder:
+//! ingest (good, bad, mixed, oversize, idempotent), every query, CSV,
+//! work-order KPIs, auth, and the live stream.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use minyi::config::Role;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use common::{TestApp, test_app};
+
+async fn call(app: &TestApp, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body)
+}
+
+async fn get(app: &TestApp, uri: &str) -> (StatusCode, Value) {
+    let (s, b) = call(app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+async fn post(
+    app: &TestApp,
+    uri: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let req = Request::post(uri)
+        .header("content-type", content_type)
+        .body(body.into())
+        .unwrap();
+    let (s, b) = call(app, req).await;
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// A day of feedback (2025-06-01, +08:00) across channels and districts.
+fn sample_items() -> Value {
+    json!([
+        {"id": "a1", "channel": "hotline_12345", "received_at": "2025-06-01T09:05:00+08:00",
+         "text": "报警后等了四十分钟才有人来，出警太慢了，电话13812345678", "district": "丛台区"},
+        {"id": "a2", "channel": "director_mailbox", "received_at": "2025-06-01T09:20:00+08:00",
+         "text": "户籍业务不打烊，天台山派出所民警服务好，办事效率高！"},
+        {"id": "a3", "channel": "sms_revisit", "received_at": "2025-06-01T10:10:00+08:00",
+         "text": "3，出警太慢", "case_ref": "WO-1", "district": "丛台区"},
+        {"id": "a4", "channel": "sms_revisit", "received_at": "2025-06-02T10:10:00+08:00",
+         "text": "1", "case_ref": "WO-1", "district": "丛台区"},
+        {"id": "a5", "channel": "scan_rate", "received_at": "2025-06-01T11:00:00+08:00",
+         "rating": 2, "text": "", "district": "磁县"},
+        {"id": "a6", "channel": "wechat", "received_at": "2025-06-01T11:30:00+08:00",
+         "text": "峰峰太中路与煤城大街红绿灯被树枝挡住了，存在安全隐患"}
+    ])
+}
+
+async fn load(app: &TestApp) {
+    let (s, v) = post(
+        app,
+        "/api/v1/feedback",
+        "application/json",
+        sample_items().to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 6, "{v}");
+}
+
+#[tokio::test]
+async fn mixed_batches_keep_the_good_items_and_name_the_bad() {
+    let app = test_app(&[]);
+    let body = json!([
+        {"id": "g1", "channel": "wechat", "text": "谢谢民警"},
+        {"id": "b1", "channel": "fax", "text": "x"},
+        {"id": "g2", "channel": "hotline_12345", "text": "出警太慢"},
+        {"id": "b2", "channel": "wechat", "text": "x", "received_at": "昨天"},
+        "not an object"
+    ]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["accepted"], 2);
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 3);
+    assert_eq!(rejected[0]["index"], 1);
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown channel")
+    );
+    assert_eq!(rejected[1]["index"], 3);
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("received_at")
+    );
+    assert_eq!(rejected[2]["index"], 4);
+
+    // JSONL: a malformed line is one rejected item, not a refused body.
+    let jsonl = "{\"id\":\"g3\",\"channel\":\"wechat\",\"text\":\"好\"}\n{\"id\":\n{\"id\":\"g4\",\"channel\":\"wechat\",\"text\":\"差\"}\n";
+    let (s, v) = post(&app, "/api/v1/feedback", "application/x-ndjson", jsonl).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert!(
+        v["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON")
+    );
+
+    let (_, v) = get(&app, "/api/v1/stats/summary").await;
+    assert_eq!(v["received"], 4);
+}
+
+#[tokio::test]
+async fn refused_bodies_get_400_and_413() {
+    let app = test_app(&[]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        "{\"channel\": ",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"].as_str().unwrap().starts_with("malformed JSON"),
+        "{v}"
+    );
+    let (s, _) = post(&app, "/api/v1/feedback", "application/json", "42").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let big = format!(
+        "[{{\"channel\":\"wechat\",\"text\":\"{}\"}}]",
+        "长".repeat(4_000_000)
+    );
+    let (s, v) = post(&app, "/api/v1/feedback", "application/json", big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| json!({"id": format!("m{i}"), "channel": "wechat", "text": "好"}))
+        .collect();
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        Value::from(many).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(v["error"].as_str().unwrap().contains("10000"), "{v}");
+
+    let (_, v) = get(&app, "/api/v1/stats/summary").await;
+    assert_eq!(v["received"], 0, "nothing of a refused body is stored");
+}
+
+#[tokio::test]
+async fn reposting_the_same_ids_changes_nothing() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let (_, before) = get(&app, "/api/v1/stats/top?dim=topic").await;
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        sample_items().to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let (_, summary) = get(&app, "/api/v1/stats/summary").await;
+    assert_eq!(summary["received"], 6);
+    let (_, after) = get(&app, "/api/v1/stats/top?dim=topic").await;
+    assert_eq!(before, after, "rollups are not counted twice");
+}
+
+#[tokio::test]
+async fn summary_kpis_follow_the_definitions() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let events = json!([
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "created", "unit": "丛台派出所", "at": "2025-06-01T09:06:00+08:00"},
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "resolved", "at": "2025-06-01T10:00:00+08:00"},
+        {"order_id": "WO-2", "feedback_id": "a6", "event": "created", "unit": "交巡警峰峰大队", "at": "2025-06-01T11:31:00+08:00"},
+        {"order_id": "WO-3", "event": "created", "at": "2025-06-01T12:00:00+08:00"},
+        {"order_id": "WO-3", "event": "resolved", "at": "2025-06-01T13:00:00+08:00"},
+        {"order_id": "WO-3", "event": "reopened", "at": "2025-06-01T14:00:00+08:00"},
+        {"order_id": "WO-4", "event": "explode"}
+    ]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["accepted"], 6);
+    assert!(
+        v["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("explode")
+    );
+    // Re-posting events is idempotent too.
+    let (_, v) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(v["duplicates"], 6);
+
+    let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
+    let (s, v) = get(&app, &format!("/api/v1/stats/summary?{day}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["received"], 5);
+    assert_eq!(v["rated"], 2); // a3 (3) and a5 (2)
+    assert_eq!(v["satisfaction_rate"], 0.5);
+    assert_eq!(v["orders_created"], 3);
+    assert_eq!(v["orders_resolved"], 1); // WO-3 was reopened
+    assert_eq!(v["completion_rate"].as_f64().unwrap(), 1.0 / 3.0);
+    // a3 (不满意 on WO-1) was followed by a4 rated 1 on the same case.
+    assert_eq!(v["dissatisfied"], 1);
+    assert_eq!(v["dissatisfied_resolved_rate"], 1.0);
+    // Orders of 2025 are long past the 5-day SLA.
+    assert_eq!(v["overdue"], 2);
+    assert_eq!(
+        v["negative"].as_u64().unwrap()
+            + v["positive"].as_u64().unwrap()
+            + v["neutral"].as_u64().unwrap(),
+        5
+    );
+
+    // Filters reach the orders through their items, and by unit.
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/summary?{day}&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"),
+    )
+    .await;
+    assert_eq!(
+        (v["received"].as_u64(), v["orders_created"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let (_, v) = get(&app, &format!("/api/v1/stats/summary?{day}&unit=%E4%BA%A4%E5%B7%A1%E8%AD%A6%E5%B3%B0%E5%B3%B0%E5%A4%A7%E9%98%9F")).await;
+    assert_eq!(v["orders_created"], 1);
+}
+
+#[tokio::test]
+async fn timeseries_top_and_search() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
+    let (s, v) = get(
+        &app,
+        &format!("/api/v1/stats/timeseries?{day}&interval=1h&group_by=sentiment"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["buckets"].as_array().unwrap().len(), 24);
+    assert_eq!(v["buckets"][9], "2025-06-01T09:00:00+08:00");
+    let total: u64 = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(total, 5);
+    let neg = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "negative")
+        .unwrap();
+    assert_eq!(neg["name"], "负面");
+    assert_eq!(neg["data"][9], 1);
+
+    // One day bucket on the local calendar.
+    let (_, v) = get(&app, &format!("/api/v1/stats/timeseries?{day}&interval=1d")).await;
+    assert_eq!(v["series"][0]["data"], json!([5]));
+
+    // Topic grouping counts an item under each of its topics.
+    let (_, v) = get(&app, &format!("/api/v1/stats/top?{day}&dim=topic&limit=20")).await;
+    let response = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "response")
+        .unwrap();
+    assert_eq!(response["name"], "接处警");
+    assert_eq!(response["count"], 2);
+
+    let (_, v) = get(&app, &format!("/api/v1/stats/top?{day}&dim=district")).await;
+    assert_eq!(v["rows"][0]["key"], "丛台区");
+    assert_eq!(v["rows"][0]["count"], 2);
+
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/top?{day}&dim=keyword&limit=50"),
+    )
+    .await;
+    assert!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == "出警"),
+        "{v}"
+    );
+    // The keyword ranking by topic reads the items and agrees.
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/top?{day}&dim=keyword&topic=response"),
+    )
+    .await;
+    assert!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == "出警"),
+        "{v}"
+    );
+
+    // Search by keyword, filters from the items path and the rollup path agree.
+    let (_, v) = get(&app, "/api/v1/feedback?q=%E5%87%BA%E8%AD%A6").await;
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a3", "a1"], "newest first");
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/summary?{day}&q=%E5%87%BA%E8%AD%A6"),
+    )
+    .await;
+    assert_eq!(v["received"], 2);
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/summary?{day}&topic=response&topic=traffic"),
+    )
+    .await;
+    assert_eq!(v["received"], 3, "an item with both topics counts once");
+}
+
+#[tokio::test]
+async fn bad_queries_are_400_with_the_parameter() {
+    let app = test_app(&[]);
+    for (uri, param) in [
+        ("/api/v1/stats/summary?channel=fax", "channel"),
+        (
+            "/api/v1/stats/summary?district=%E5%8C%97%E4%BA%AC",
+            "district",
+        ),
+        ("/api/v1/stats/summary?sentiment=angry", "sentiment"),
+        ("/api/v1/stats/summary?from=yesterday", "from"),
+        ("/api/v1/stats/timeseries?interval=2h", "interval"),
+        ("/api/v1/stats/timeseries?group_by=keyword", "group_by"),
+        ("/api/v1/stats/top?dim=weather", "dim"),
+        ("/api/v1/stats/top?dim=topic&limit=1000000", "limit"),
+        ("/api/v1/feedback?cursor=abc", "cursor"),
+        ("/api/v1/stats/summary?sql=DROP%20TABLE%20items", "sql"),
+    ] {
+        let (s, v) = get(&app, uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            v["error"].as_str().unwrap().contains(&format!("`{param}`")),
+            "{uri}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn item_lists_page_and_export_csv() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let (_, v) = get(&app, "/api/v1/feedback?limit=4").await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 4);
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let (_, v2) = get(&app, &format!("/api/v1/feedback?limit=4&cursor={cursor}")).await;
+    assert_eq!(v2["items"].as_array().unwrap().len(), 2);
+    assert!(v2["next_cursor"].is_null());
+    // No personal data in API output.
+    let all = format!("{v}{v2}");
+    assert!(!all.contains("13812345678"));
+    assert!(all.contains("138****5678"));
+
+    let (s, body) = call(
+        &app,
+        Request::get("/api/v1/feedback?format=csv&sentiment=negative")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.starts_with('\u{feff}'), "BOM for Excel");
+    let rows: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert!(rows[0].contains("received_at"));
+    assert!(rows.len() >= 3, "{text}");
+    assert!(rows[1..].iter().all(|r| r.contains("负面")), "{text}");
+    assert!(!text.contains("13812345678"));
+}
+
+#[tokio::test]
+async fn tokens_and_roles() {
+    let app = test_app(&[
+        (Role::Viewer, "wall-secret"),
+        (Role::Analyst, "analyst-secret"),
+        (Role::Ingest, "feed-secret"),
+    ]);
+    let with = |uri: &str, token: Option<&str>| {
+        let mut b = Request::get(uri);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    let summary = "/api/v1/stats/summary";
+    assert_eq!(
+        call(&app, with(summary, None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, with(summary, Some("guess"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, with(summary, Some("wall-secret"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, with(summary, Some("analyst-secret"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, with(summary, Some("feed-secret"))).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, with("/api/v1/feedback", Some("wall-secret")))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, with("/api/v1/feedback", Some("analyst-secret")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            &app,
+            with("/api/v1/stats/summary?access_token=wall-secret", None)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(call(&app, with("/healthz", None)).await.0, StatusCode::OK);
+
+    let ingest = |token: &str| {
+        Request::post("/api/v1/feedback")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(r#"{"channel":"wechat","text":"好"}"#))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&app, ingest("wall-secret")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(call(&app, ingest("feed-secret")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn health_metrics_and_meta() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let (s, _) = call(&app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, body) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("minyi_items_stored_total 6\n"), "{text}");
+    assert!(text.contains("minyi_store_write_seconds_count 1\n"));
+    let (_, v) = get(&app, "/api/v1/meta").await;
+    assert_eq!(v["channels"].as_array().unwrap().len(), 16);
+    assert_eq!(v["districts"].as_array().unwrap().len(), 18);
+    assert_eq!(v["dashboards"][0]["name"], "wall");
+}
+
+#[tokio::test]
+async fn panels_are_computed_once_per_tick_for_any_number_of_screens() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let app = test_app(&[]);
+    load(&app).await;
+    let queries = || app.state.metrics.queries.load(Relaxed);
+
+    let before = queries();
+    app.state.tick().await;
+    let per_tick_alone = queries() - before;
+    assert!(per_tick_alone > 0);
+
+    let _screens: Vec<_> = (0..50)
+        .map(|_| {
+            app.state
+                .live
+                .subscribe(app.state.shutdown.clone(), app.state.metrics.clone())
+        })
+        .collect();
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(queries() - before, per_tick_alone);
+}
+
+#[tokio::test]
+async fn the_live_stream_carries_new_items_and_panels() {
+    let app = test_app(&[]);
+    let resp = app
+        .router
+        .clone()
+        .oneshot(Request::get("/api/v1/live").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    load(&app).await;
+    app.state.tick().await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(seen.contains("event: panels") && seen.matches("event: item").count() == 6) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("events within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(!seen.contains("13812345678"), "ticker text is masked");
+    assert!(seen.contains("\"kpi\""), "panels of the wall");
+}

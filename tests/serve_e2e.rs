@@ -1,0 +1,333 @@
+//! The real binary end to end: `minyi serve` on port 0 with a temp data
+//! folder — ingest, queries, the live stream, oversize bodies, auth,
+//! SIGTERM, restart with the data intact, idempotent re-post, the demo feed.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::TempDir;
+
+struct Server {
+    child: Child,
+    base: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data: &std::path::Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minyi"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let base = first
+            .trim()
+            .strip_prefix("minyi serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Server {
+            child,
+            base,
+            stderr: rx,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the stderr lines.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap();
+    (
+        resp.status().as_u16(),
+        resp.body_mut().read_to_string().unwrap(),
+    )
+}
+
+fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let mut resp = agent()
+        .post(url)
+        .header("content-type", content_type)
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn received(server: &Server) -> u64 {
+    let (s, body) = get(&server.url("/api/v1/stats/summary"), None);
+    assert_eq!(s, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["received"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Reads SSE events of one type on a thread: (event, data) pairs.
+fn listen(url: String) -> mpsc::Receiver<(String, String)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let Ok(resp) = agent.get(&url).call() else {
+            return;
+        };
+        let reader = BufReader::new(resp.into_body().into_reader());
+        let mut event = String::new();
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_owned();
+            } else if let Some(d) = line.strip_prefix("data: ")
+                && tx.send((event.clone(), d.to_owned())).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(rx: &mpsc::Receiver<(String, String)>, event: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((e, d)) if e == event => return d,
+            Ok(_) => {}
+            Err(_) => panic!("no `{event}` event within {within:?}"),
+        }
+    }
+}
+
+#[test]
+fn serve_ingest_query_stream_restart() {
+    let data = TempDir::new("e2e");
+    let server = Server::start(&data.0, &["--no-demo"]);
+    assert_eq!(get(&server.url("/healthz"), None).0, 200);
+    assert_eq!(received(&server), 0);
+
+    let live = listen(server.url("/api/v1/live"));
+    wait_for(&live, "hello", Duration::from_secs(10));
+
+    let batch = json!([
+        {"id": "e1", "channel": "hotline_12345", "text": "出警太慢，打了三次110，电话13812345678"},
+        {"id": "e2", "channel": "fax", "text": "?"},
+        {"id": "e3", "channel": "scan_rate", "rating": 1, "text": "民警服务好"}
+    ]);
+    let (s, v) = post(
+        &server.url("/api/v1/feedback"),
+        "application/json",
+        &batch.to_string(),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"][0]["index"], 1);
+
+    let item: Value =
+        serde_json::from_str(&wait_for(&live, "item", Duration::from_secs(10))).unwrap();
+    assert!(item["id"] == "e1" || item["id"] == "e3");
+    assert!(!item.to_string().contains("13812345678"));
+    let panels: Value =
+        serde_json::from_str(&wait_for(&live, "panels", Duration::from_secs(10))).unwrap();
+    assert!(panels["dashboards"]["wall"]["kpi"].is_object(), "{panels}");
+
+    // Every query endpoint answers.
+    for path in [
+        "/api/v1/stats/timeseries?interval=5m&group_by=channel",
+        "/api/v1/stats/top?dim=keyword",
+        "/api/v1/feedback?q=%E5%87%BA%E8%AD%A6",
+        "/api/v1/feedback?format=csv",
+        "/readyz",
+        "/metrics",
+    ] {
+        let (s, body) = get(&server.url(path), None);
+        assert_eq!(s, 200, "{path}: {body}");
+    }
+    let (_, found) = get(&server.url("/api/v1/feedback?q=%E5%87%BA%E8%AD%A6"), None);
+    assert!(
+        found.contains("\"e1\"") && found.contains("138****5678"),
+        "{found}"
+    );
+
+    // Oversize: over 10 MB.
+    let big = format!(
+        "[{{\"channel\":\"wechat\",\"text\":\"{}\"}}]",
+        "x".repeat(11 << 20)
+    );
+    assert_eq!(
+        post(&server.url("/api/v1/feedback"), "application/json", &big).0,
+        413
+    );
+    assert_eq!(
+        post(&server.url("/api/v1/feedback"), "application/json", "[{").0,
+        400
+    );
+
+    let stderr = server.stop();
+    assert!(stderr.iter().any(|l| l.contains("stopped")), "{stderr:?}");
+    assert!(
+        stderr.iter().all(|l| !l.contains("13812345678")),
+        "no PII in logs"
+    );
+
+    // Restart: the data is there; re-posting changes nothing.
+    let server = Server::start(&data.0, &["--no-demo"]);
+    assert_eq!(received(&server), 2);
+    let (_, v) = post(
+        &server.url("/api/v1/feedback"),
+        "application/json",
+        &batch.to_string(),
+    );
+    assert_eq!(v["duplicates"], 2);
+    assert_eq!(received(&server), 2);
+    server.stop();
+}
+
+#[test]
+fn tokens_and_open_listening() {
+    let data = TempDir::new("auth");
+    // No tokens beyond loopback: refuse to start, saying why.
+    let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
+        .args(["serve", "--no-demo", "--listen", "0.0.0.0:0", "--data"])
+        .arg(&data.0)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without API tokens"));
+
+    let hash = |t: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
+            .args(["hash-token", t])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let config = data.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[token]]\nrole = \"viewer\"\nsha256 = \"{}\"\n[[token]]\nrole = \"ingest\"\nsha256 = \"{}\"\n",
+            hash("wall"),
+            hash("feed")
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &data.0.join("db"),
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    let summary = server.url("/api/v1/stats/summary");
+    assert_eq!(get(&summary, None).0, 401);
+    assert_eq!(get(&summary, Some("nope")).0, 401);
+    assert_eq!(get(&summary, Some("wall")).0, 200);
+    assert_eq!(get(&summary, Some("feed")).0, 403);
+    assert_eq!(get(&server.url("/api/v1/feedback"), Some("wall")).0, 403);
+    server.stop();
+}
+
+#[test]
+fn the_demo_feed_fills_the_screen() {
+    let data = TempDir::new("demo");
+    let config = data.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        "demo_rate = 40\ndemo_backfill = false\ntick_seconds = 0.5\n",
+    )
+    .unwrap();
+    let server = Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    let live = listen(server.url("/api/v1/live"));
+    wait_for(&live, "item", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received(&server) < 20 {
+        assert!(Instant::now() < deadline, "the demo feed is too slow");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, top) = get(&server.url("/api/v1/stats/top?dim=channel&limit=16"), None);
+    let top: Value = serde_json::from_str(&top).unwrap();
+    assert!(top["rows"].as_array().unwrap().len() >= 3, "{top}");
+    let mut body = String::new();
+    let mut resp = agent()
+        .get(&server.url("/api/v1/feedback?limit=100"))
+        .call()
+        .unwrap();
+    resp.body_mut()
+        .as_reader()
+        .read_to_string(&mut body)
+        .unwrap();
+    // The templates carry phone numbers; none is stored in the clear.
+    let v: Value = serde_json::from_str(&body).unwrap();
+    for item in v["items"].as_array().unwrap() {
+        let text = item["text"].as_str().unwrap();
+        assert!(
+            !text
+                .chars()
+                .collect::<Vec<_>>()
+                .windows(11)
+                .any(|w| w.iter().all(char::is_ascii_digit)),
+            "{text}"
+        );
+    }
+    server.stop();
+}

@@ -706,6 +706,42 @@ impl Generator {
     }
 }
 
+/// `n` raw items as the demo would send them, received in the `spread`
+/// seconds before `end` (unix seconds), without work orders: for benches
+/// and load scripts.
+pub fn sample_values(n: usize, end: i64, spread: i64, seed: u64) -> Vec<Value> {
+    let mut g = Generator {
+        rng: fastrand::Rng::with_seed(seed),
+        rate: 0.0,
+        tz: crate::config::default_timezone(),
+        districts: Vec::new(),
+        pending: BinaryHeap::new(),
+        seq: 0,
+        id_prefix: format!("load-{seed:x}"),
+        burst: None,
+    };
+    let enricher =
+        crate::enrich::Enricher::builtin(b"sample-values-key").expect("built-in files load");
+    let gz = enricher.gazetteer();
+    g.districts = gz
+        .districts()
+        .iter()
+        .map(|d| {
+            (
+                d.clone(),
+                gz.units_of(d).into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect();
+    let mut out = Step::default();
+    while out.items.len() < n {
+        let t = end - spread + g.rng.i64(0..spread.max(1));
+        g.arrival(t, None, &mut out);
+    }
+    out.items.truncate(n);
+    out.items
+}
+
 /// Writes one step through the ingest path; a store error is reported
 /// and the feed goes on.
 async fn ingest(state: &AppState, step: Step) {

@@ -4,8 +4,9 @@
 //! connection: batches queue on a bounded channel (a full queue makes
 //! ingest wait — backpressure), and the writer commits every batch waiting
 //! at that moment in one transaction (group commit, `synchronous = FULL`,
-//! so a batch acknowledged is on disk). Each batch has its own savepoint,
-//! so one failing batch never takes the others down.
+//! so a batch acknowledged is on disk). Should the group fail, each batch
+//! is retried in its own transaction, so one bad batch never takes the
+//! others down.
 //!
 //! An item is written with its per-minute rollups in the same transaction:
 //! `rollup_minute` counts items by channel × topic × district × unit ×
@@ -26,6 +27,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OpenFlags, params, params_from_iter};
+use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
@@ -130,8 +132,71 @@ pub struct SqliteStore {
 }
 
 struct WriteJob {
-    batch: WriteBatch,
-    ack: oneshot::Sender<Result<WriteOutcome>>,
+    batch: Prepared,
+    /// The answer, and the batch back: freeing it is the caller's work,
+    /// not the writer's.
+    ack: oneshot::Sender<(Result<WriteOutcome>, Prepared)>,
+}
+
+/// A batch as column values, prepared off the writer thread (serializing
+/// and formatting is CPU work the single writer should not do).
+struct Prepared {
+    rows: Vec<Row>,
+    events: Vec<WorkOrderEvent>,
+}
+
+struct Row {
+    id: String,
+    ts: i64,
+    received_at: String,
+    channel: String,
+    district: String,
+    unit: String,
+    sentiment: &'static str,
+    score: f64,
+    rating: i64,
+    case_ref: Option<String>,
+    topics_json: String,
+    keywords_json: String,
+    text: String,
+    detail: String,
+    ingested_at: i64,
+    tokens: String,
+    topics: Vec<String>,
+    keywords: Vec<String>,
+}
+
+impl Row {
+    fn new(item: EnrichedItem) -> Row {
+        let detail = serde_json::to_string(&Detail {
+            topic_evidence: &item.topic_evidence,
+            sentiment_evidence: &item.sentiment.evidence,
+            pii: &item.pii,
+            contact_hash: item.contact_hash.as_deref(),
+            model_version: &item.model_version,
+        })
+        .expect("plain data serializes");
+        Row {
+            ts: item.received_at.timestamp(),
+            received_at: item.received_at.to_rfc3339(),
+            district: item.district.unwrap_or_default(),
+            unit: item.unit.unwrap_or_default(),
+            sentiment: item.sentiment.label.as_str(),
+            score: f64::from(item.sentiment.score),
+            rating: rating_number(item.rating),
+            topics_json: serde_json::to_string(&item.topics).expect("strings serialize"),
+            keywords_json: serde_json::to_string(&item.keywords).expect("strings serialize"),
+            ingested_at: item.ingested_at.timestamp(),
+            tokens: item.tokens.join(" "),
+            detail,
+            id: item.id,
+            channel: item.channel,
+            case_ref: item.case_ref,
+            text: item.text,
+            topics: item.topics,
+            keywords: item.keywords,
+        }
+    }
 }
 
 /// Settings of the query side.
@@ -165,13 +230,28 @@ impl SqliteStore {
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = OFF;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -65536;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA wal_autocheckpoint = 0;",
         )?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        // Checkpoints (copying the WAL back into the database) run on their
+        // own thread and connection, so the writer never pays for them.
+        let checkpointer = Connection::open(&path)?;
+        checkpointer.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("minyi-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .expect("spawning a thread");
         let thread = std::thread::Builder::new()
             .name("minyi-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || {
+                writer_loop(conn, rx);
+                drop(stop_checkpoints);
+                let _ = checkpoint_thread.join();
+            })
             .expect("spawning a thread");
         Ok(SqliteStore {
             writer: Mutex::new(Some(tx)),
@@ -214,81 +294,156 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// How often the checkpointer copies committed pages into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        let last = matches!(
+            stop.recv_timeout(CHECKPOINT_EVERY),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        // PASSIVE never blocks the writer or readers; on the way out,
+        // TRUNCATE leaves an empty WAL behind.
+        let mode = if last { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            eprintln!("minyi: sqlite checkpoint: {e}");
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while let Ok(job) = rx.try_recv() {
             jobs.push(job);
         }
-        let mut results = Vec::with_capacity(jobs.len());
-        let committed = (|| -> Result<()> {
-            let mut tx = conn.transaction()?;
-            for job in &jobs {
-                let mut sp = tx.savepoint()?;
-                let r = write_batch(&sp, &job.batch);
-                if r.is_ok() {
-                    sp.commit()?;
-                } else {
-                    sp.rollback()?;
-                }
-                results.push(r);
-            }
-            tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
-            tx.commit()?;
-            Ok(())
-        })();
-        for (job, result) in jobs.into_iter().zip(
-            results
-                .into_iter()
-                .map(Some)
-                .chain(std::iter::repeat_with(|| None)),
-        ) {
-            let answer = match (&committed, result) {
-                (Ok(()), Some(r)) => r,
-                (Err(e), _) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
-                (Ok(()), None) => Err(StoreError::Closed),
-            };
+        let batches: Vec<&Prepared> = jobs.iter().map(|j| &j.batch).collect();
+        let results = match write_group(&mut conn, &batches) {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // One bad batch must not fail the others: write each alone.
+            Err(_) if jobs.len() > 1 => batches
+                .iter()
+                .map(|b| write_group(&mut conn, &[b]).map(|mut o| o.remove(0)))
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        for (job, result) in jobs.into_iter().zip(results) {
             // The caller may have gone (client hung up); the data is stored.
-            let _ = job.ack.send(answer);
+            let _ = job.ack.send((result, job.batch));
         }
     }
 }
 
-fn write_batch(tx: &Connection, batch: &WriteBatch) -> Result<WriteOutcome> {
-    let mut out = WriteOutcome {
-        new_items: Vec::with_capacity(batch.items.len()),
-        new_events: 0,
-    };
-    for item in &batch.items {
-        out.new_items.push(write_item(tx, item)?);
-    }
-    for event in &batch.events {
-        if write_event(tx, event)? {
-            out.new_events += 1;
+/// Per-minute counts gathered over one transaction, written once each:
+/// live items mostly share their minute, so a group of batches touches
+/// few rollup rows.
+/// (minute, topic, channel, district, unit, sentiment, rating) of `rollup_minute`.
+type MinuteKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str, i64);
+
+#[derive(Default)]
+struct Rollups<'a> {
+    minute: HashMap<MinuteKey<'a>, i64>,
+    keyword: HashMap<(i64, &'a str, &'a str, &'a str), i64>,
+}
+
+impl<'a> Rollups<'a> {
+    fn add(&mut self, row: &'a Row) {
+        let minute = row.ts.div_euclid(60) * 60;
+        for topic in std::iter::once("*").chain(row.topics.iter().map(String::as_str)) {
+            *self
+                .minute
+                .entry((
+                    minute,
+                    topic,
+                    &row.channel,
+                    &row.district,
+                    &row.unit,
+                    row.sentiment,
+                    row.rating,
+                ))
+                .or_default() += 1;
+        }
+        for k in &row.keywords {
+            *self
+                .keyword
+                .entry((minute, k, &row.district, row.sentiment))
+                .or_default() += 1;
         }
     }
-    Ok(out)
+
+    fn write(&self, tx: &Connection) -> Result<()> {
+        let mut rollup = tx.prepare_cached(
+            "INSERT INTO rollup_minute (minute, topic, channel, district, unit, sentiment, rating, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((minute, topic, channel, district, unit, sentiment, rating), n) in &self.minute {
+            rollup.execute(params![
+                minute, topic, channel, district, unit, sentiment, rating, n
+            ])?;
+        }
+        let mut keyword = tx.prepare_cached(
+            "INSERT INTO rollup_keyword (minute, keyword, district, sentiment, n)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((minute, k, district, sentiment), n) in &self.keyword {
+            keyword.execute(params![minute, k, district, sentiment, n])?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes batches in one transaction; all or nothing.
+fn write_group(conn: &mut Connection, batches: &[&Prepared]) -> Result<Vec<WriteOutcome>> {
+    let tx = conn.transaction()?;
+    let mut rollups = Rollups::default();
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut out = WriteOutcome {
+            new_items: Vec::with_capacity(batch.rows.len()),
+            new_events: 0,
+        };
+        for row in &batch.rows {
+            let new = write_item(&tx, row)?;
+            if new {
+                rollups.add(row);
+            }
+            out.new_items.push(new);
+        }
+        for event in &batch.events {
+            if write_event(&tx, event)? {
+                out.new_events += 1;
+            }
+        }
+        outcomes.push(out);
+    }
+    rollups.write(&tx)?;
+    tx.commit()?;
+    Ok(outcomes)
 }
 
 fn rating_number(r: Option<Rating>) -> i64 {
     r.map_or(0, |r| i64::from(r.number()))
 }
 
-/// Writes one item and its rollups; false when the id was stored already.
-fn write_item(tx: &Connection, item: &EnrichedItem) -> Result<bool> {
-    let ts = item.received_at.timestamp();
-    let minute = ts.div_euclid(60) * 60;
-    let district = item.district.as_deref().unwrap_or("");
-    let unit = item.unit.as_deref().unwrap_or("");
-    let sentiment = item.sentiment.label.as_str();
-    let rating = rating_number(item.rating);
-    let detail = serde_json::json!({
-        "topic_evidence": item.topic_evidence,
-        "sentiment_evidence": item.sentiment.evidence,
-        "pii": item.pii,
-        "contact_hash": item.contact_hash,
-        "model_version": item.model_version,
-    });
+/// The `detail` column: why an item is tagged as it is.
+#[derive(serde::Serialize)]
+struct Detail<'a> {
+    topic_evidence: &'a [crate::model::TopicTag],
+    sentiment_evidence: &'a [String],
+    pii: &'a [crate::model::PiiKind],
+    contact_hash: Option<&'a str>,
+    model_version: &'a str,
+}
+
+/// Writes one item (its rollups are counted by the caller); false when the id was stored already.
+fn write_item(tx: &Connection, row: &Row) -> Result<bool> {
     let inserted = tx
         .prepare_cached(
             "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment, score,
@@ -297,54 +452,32 @@ fn write_item(tx: &Connection, item: &EnrichedItem) -> Result<bool> {
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
-            item.id,
-            ts,
-            item.received_at.to_rfc3339(),
-            item.channel,
-            district,
-            unit,
-            sentiment,
-            f64::from(item.sentiment.score),
-            rating,
-            item.case_ref,
-            serde_json::to_string(&item.topics).expect("strings serialize"),
-            serde_json::to_string(&item.keywords).expect("strings serialize"),
-            item.text,
-            detail.to_string(),
-            item.ingested_at.timestamp(),
+            row.id,
+            row.ts,
+            row.received_at,
+            row.channel,
+            row.district,
+            row.unit,
+            row.sentiment,
+            row.score,
+            row.rating,
+            row.case_ref,
+            row.topics_json,
+            row.keywords_json,
+            row.text,
+            row.detail,
+            row.ingested_at,
         ])?;
     if inserted == 0 {
         return Ok(false);
     }
     let seq = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?
-        .execute(params![seq, item.tokens.join(" ")])?;
-    let mut rollup = tx.prepare_cached(
-        "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
-         ON CONFLICT DO UPDATE SET n = n + 1",
-    )?;
+        .execute(params![seq, row.tokens])?;
     let mut topic_row =
         tx.prepare_cached("INSERT OR IGNORE INTO item_topics VALUES (?1, ?2, ?3)")?;
-    for topic in std::iter::once("*").chain(item.topics.iter().map(String::as_str)) {
-        rollup.execute(params![
-            minute,
-            item.channel,
-            topic,
-            district,
-            unit,
-            sentiment,
-            rating
-        ])?;
-        if topic != "*" {
-            topic_row.execute(params![topic, ts, seq])?;
-        }
-    }
-    let mut keyword = tx.prepare_cached(
-        "INSERT INTO rollup_keyword VALUES (?1, ?2, ?3, ?4, 1)
-         ON CONFLICT DO UPDATE SET n = n + 1",
-    )?;
-    for k in &item.keywords {
-        keyword.execute(params![minute, k, district, sentiment])?;
+    for topic in &row.topics {
+        topic_row.execute(params![topic, row.ts, seq])?;
     }
     Ok(true)
 }
@@ -399,12 +532,18 @@ impl Store for SqliteStore {
         let sender = self.writer.lock().expect("not poisoned").clone();
         async move {
             let sender = sender.ok_or(StoreError::Closed)?;
+            let batch = Prepared {
+                rows: batch.items.into_iter().map(Row::new).collect(),
+                events: batch.events,
+            };
             let (ack, done) = oneshot::channel();
             sender
                 .send(WriteJob { batch, ack })
                 .await
                 .map_err(|_| StoreError::Closed)?;
-            done.await.map_err(|_| StoreError::Closed)?
+            let (result, batch) = done.await.map_err(|_| StoreError::Closed)?;
+            drop(batch);
+            result
         }
         .boxed()
     }

@@ -1,0 +1,78 @@
+//! Store write throughput: pre-enriched demo items written in batches of
+//! 1,000 straight into the SQLite store (no HTTP, no enrichment), next to
+//! the enrichment of the same items on all cores.
+//!
+//! `cargo run --release --example store_write [-- ITEMS [live|day]]`
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use minyi::enrich::Enricher;
+use minyi::store::sqlite::{QuerySettings, SqliteStore};
+use minyi::store::{Store, WriteBatch};
+use rayon::prelude::*;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let enricher = Arc::new(Enricher::builtin(b"bench-key-0123456789").unwrap());
+    // `live`: received within the last minute, as a live feed; `day`: spread
+    // over a day, as a backfill (the rollups merge far less).
+    let spread = match std::env::args().nth(2).as_deref() {
+        Some("day") => 86_400,
+        _ => 60,
+    };
+    let values = minyi::demo::sample_values(n, 1_764_000_000, spread, 7);
+    let start = Instant::now();
+    let now = enricher.now();
+    let items: Vec<_> = values
+        .par_iter()
+        .filter_map(|v| enricher.enrich_value(v, now).ok())
+        .collect();
+    let enrich = start.elapsed();
+    let dir = std::env::temp_dir().join(format!("minyi-store-write-{}", std::process::id()));
+    let store = SqliteStore::open(
+        &dir,
+        QuerySettings {
+            tz_offset: 8 * 3600,
+            sla_seconds: 5 * 86_400,
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut pending = Vec::new();
+        let mut items = items.into_iter();
+        loop {
+            let chunk: Vec<_> = items.by_ref().take(1000).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            pending.push(tokio::spawn(store.write(WriteBatch {
+                items: chunk,
+                events: Vec::new(),
+            })));
+            if pending.len() >= 8 {
+                pending.remove(0).await.unwrap().unwrap();
+            }
+        }
+        for p in pending {
+            p.await.unwrap().unwrap();
+        }
+        store.close().await.unwrap();
+    });
+    let write = start.elapsed();
+    let size = std::fs::metadata(dir.join("minyi.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "enrich (all cores): {:>8.0} items/s\nstore write:        {:>8.0} items/s   ({n} items, {:.0} bytes/item on disk)",
+        n as f64 / enrich.as_secs_f64(),
+        n as f64 / write.as_secs_f64(),
+        size as f64 / n as f64
+    );
+}

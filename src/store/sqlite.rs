@@ -65,7 +65,8 @@ CREATE TABLE items (
     keywords    TEXT NOT NULL,         -- JSON array
     text        TEXT NOT NULL,         -- PII-masked
     detail      TEXT NOT NULL,         -- JSON: evidence, pii kinds, contact hash, model
-    ingested_at INTEGER NOT NULL
+    ingested_at INTEGER NOT NULL,
+    resolved    INTEGER NOT NULL       -- 1: rated 3, later revisited as satisfied
 );
 CREATE INDEX items_ts ON items (ts);
 CREATE INDEX items_case ON items (case_ref, ts) WHERE case_ref IS NOT NULL;
@@ -89,7 +90,21 @@ CREATE TABLE rollup_minute (
     sentiment TEXT NOT NULL,
     rating    INTEGER NOT NULL,
     n         INTEGER NOT NULL,
+    resolved  INTEGER NOT NULL,        -- of n, dissatisfied items since resolved
     PRIMARY KEY (minute, topic, channel, district, unit, sentiment, rating)
+) WITHOUT ROWID;
+
+-- Hourly counts one dimension at a time: wide ranges (a week, a month)
+-- read a few thousand rows instead of one per item.
+CREATE TABLE rollup_hour (
+    hour      INTEGER NOT NULL,
+    dim       TEXT NOT NULL,           -- total, channel, topic, district, unit
+    key       TEXT NOT NULL,
+    sentiment TEXT NOT NULL,
+    rating    INTEGER NOT NULL,
+    n         INTEGER NOT NULL,
+    resolved  INTEGER NOT NULL,
+    PRIMARY KEY (dim, hour, key, sentiment, rating)
 ) WITHOUT ROWID;
 
 CREATE TABLE rollup_keyword (
@@ -99,6 +114,15 @@ CREATE TABLE rollup_keyword (
     sentiment TEXT NOT NULL,
     n         INTEGER NOT NULL,
     PRIMARY KEY (minute, keyword, district, sentiment)
+) WITHOUT ROWID;
+
+CREATE TABLE rollup_keyword_hour (
+    hour      INTEGER NOT NULL,
+    keyword   TEXT NOT NULL,
+    district  TEXT NOT NULL,
+    sentiment TEXT NOT NULL,
+    n         INTEGER NOT NULL,
+    PRIMARY KEY (hour, keyword, district, sentiment)
 ) WITHOUT ROWID;
 
 CREATE TABLE wo_events (
@@ -339,24 +363,60 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-/// Per-minute counts gathered over one transaction, written once each:
-/// live items mostly share their minute, so a group of batches touches
-/// few rollup rows.
 /// (minute, topic, channel, district, unit, sentiment, rating) of `rollup_minute`.
 type MinuteKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str, i64);
+/// (hour, dim, key, sentiment, rating) of `rollup_hour`.
+type HourKey<'a> = (i64, &'static str, &'a str, &'a str, i64);
 
+/// Item counts and, of those, dissatisfied items since resolved.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    n: i64,
+    resolved: i64,
+}
+
+impl Counts {
+    fn add(&mut self, resolved: bool) {
+        self.n += 1;
+        self.resolved += i64::from(resolved);
+    }
+}
+
+/// Rollup counts gathered over one transaction, written once each: live
+/// items mostly share their minute and hour, so a group of batches touches
+/// few rollup rows.
 #[derive(Default)]
 struct Rollups<'a> {
-    minute: HashMap<MinuteKey<'a>, i64>,
+    minute: HashMap<MinuteKey<'a>, Counts>,
+    hour: HashMap<HourKey<'a>, Counts>,
     keyword: HashMap<(i64, &'a str, &'a str, &'a str), i64>,
+    keyword_hour: HashMap<(i64, &'a str, &'a str, &'a str), i64>,
+}
+
+/// The (dim, key) rows of `rollup_hour` an item counts in: every item once
+/// under `total`, once per dimension, once per topic.
+fn hour_keys<'a>(
+    channel: &'a str,
+    district: &'a str,
+    unit: &'a str,
+    topics: &'a [String],
+) -> impl Iterator<Item = (&'static str, &'a str)> {
+    [
+        ("total", ""),
+        ("channel", channel),
+        ("district", district),
+        ("unit", unit),
+    ]
+    .into_iter()
+    .chain(topics.iter().map(|t| ("topic", t.as_str())))
 }
 
 impl<'a> Rollups<'a> {
-    fn add(&mut self, row: &'a Row) {
+    fn add(&mut self, row: &'a Row, resolved: bool) {
         let minute = row.ts.div_euclid(60) * 60;
+        let hour = row.ts.div_euclid(3600) * 3600;
         for topic in std::iter::once("*").chain(row.topics.iter().map(String::as_str)) {
-            *self
-                .minute
+            self.minute
                 .entry((
                     minute,
                     topic,
@@ -366,34 +426,58 @@ impl<'a> Rollups<'a> {
                     row.sentiment,
                     row.rating,
                 ))
-                .or_default() += 1;
+                .or_default()
+                .add(resolved);
+        }
+        for (dim, key) in hour_keys(&row.channel, &row.district, &row.unit, &row.topics) {
+            self.hour
+                .entry((hour, dim, key, row.sentiment, row.rating))
+                .or_default()
+                .add(resolved);
         }
         for k in &row.keywords {
             *self
                 .keyword
                 .entry((minute, k, &row.district, row.sentiment))
                 .or_default() += 1;
+            *self
+                .keyword_hour
+                .entry((hour, k, &row.district, row.sentiment))
+                .or_default() += 1;
         }
     }
 
     fn write(&self, tx: &Connection) -> Result<()> {
         let mut rollup = tx.prepare_cached(
-            "INSERT INTO rollup_minute (minute, topic, channel, district, unit, sentiment, rating, n)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            "INSERT INTO rollup_minute
+                 (minute, topic, channel, district, unit, sentiment, rating, n, resolved)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO UPDATE SET n = n + excluded.n, resolved = resolved + excluded.resolved",
         )?;
-        for ((minute, topic, channel, district, unit, sentiment, rating), n) in &self.minute {
+        for ((minute, topic, channel, district, unit, sentiment, rating), c) in &self.minute {
             rollup.execute(params![
-                minute, topic, channel, district, unit, sentiment, rating, n
+                minute, topic, channel, district, unit, sentiment, rating, c.n, c.resolved
             ])?;
         }
-        let mut keyword = tx.prepare_cached(
-            "INSERT INTO rollup_keyword (minute, keyword, district, sentiment, n)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        let mut hour = tx.prepare_cached(
+            "INSERT INTO rollup_hour (hour, dim, key, sentiment, rating, n, resolved)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT DO UPDATE SET n = n + excluded.n, resolved = resolved + excluded.resolved",
         )?;
-        for ((minute, k, district, sentiment), n) in &self.keyword {
-            keyword.execute(params![minute, k, district, sentiment, n])?;
+        for ((h, dim, key, sentiment, rating), c) in &self.hour {
+            hour.execute(params![h, dim, key, sentiment, rating, c.n, c.resolved])?;
+        }
+        for (table, counts) in [
+            ("rollup_keyword", &self.keyword),
+            ("rollup_keyword_hour", &self.keyword_hour),
+        ] {
+            let mut keyword = tx.prepare_cached(&format!(
+                "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO UPDATE SET n = n + excluded.n"
+            ))?;
+            for ((t, k, district, sentiment), n) in counts {
+                keyword.execute(params![t, k, district, sentiment, n])?;
+            }
         }
         Ok(())
     }
@@ -404,28 +488,100 @@ fn write_group(conn: &mut Connection, batches: &[&Prepared]) -> Result<Vec<Write
     let tx = conn.transaction()?;
     let mut rollups = Rollups::default();
     let mut outcomes = Vec::with_capacity(batches.len());
+    // Dissatisfied items stored before that this group resolves: their
+    // rollup rows are updated after this group's rollups are written.
+    let mut resolutions: Vec<i64> = Vec::new();
     for batch in batches {
         let mut out = WriteOutcome {
             new_items: Vec::with_capacity(batch.rows.len()),
             new_events: 0,
         };
         for row in &batch.rows {
-            let new = write_item(&tx, row)?;
-            if new {
-                rollups.add(row);
+            let new = write_item(&tx, row, &mut resolutions)?;
+            if let Some(resolved) = new {
+                rollups.add(row, resolved);
             }
-            out.new_items.push(new);
+            out.new_items.push(new.is_some());
         }
         for event in &batch.events {
-            if write_event(&tx, event)? {
+            if write_event(&tx, event, &mut resolutions)? {
                 out.new_events += 1;
             }
         }
         outcomes.push(out);
     }
     rollups.write(&tx)?;
+    for seq in resolutions {
+        count_resolution(&tx, seq)?;
+    }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Marks the unresolved dissatisfied items chosen by `condition` (on `i`)
+/// as resolved and queues them for their rollup counts.
+fn resolve_where(
+    tx: &Connection,
+    condition: &str,
+    values: &[Sql],
+    resolutions: &mut Vec<i64>,
+) -> Result<()> {
+    let seqs: Vec<i64> = tx
+        .prepare_cached(&format!(
+            "SELECT i.seq FROM items i WHERE i.rating = 3 AND i.resolved = 0 AND {condition}"
+        ))?
+        .query_map(params_from_iter(values), |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for seq in seqs {
+        tx.prepare_cached("UPDATE items SET resolved = 1 WHERE seq = ?1")?
+            .execute([seq])?;
+        resolutions.push(seq);
+    }
+    Ok(())
+}
+
+/// Adds one resolved item to the `resolved` counts of its rollup rows.
+fn count_resolution(tx: &Connection, seq: i64) -> Result<()> {
+    let (ts, channel, district, unit, sentiment, topics): (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = tx
+        .prepare_cached(
+            "SELECT ts, channel, district, unit, sentiment, topics FROM items WHERE seq = ?1",
+        )?
+        .query_row([seq], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+    let topics: Vec<String> = serde_json::from_str(&topics).unwrap_or_default();
+    let minute = ts.div_euclid(60) * 60;
+    let hour = ts.div_euclid(3600) * 3600;
+    let mut by_minute = tx.prepare_cached(
+        "UPDATE rollup_minute SET resolved = resolved + 1
+         WHERE minute = ?1 AND topic = ?2 AND channel = ?3 AND district = ?4 AND unit = ?5
+           AND sentiment = ?6 AND rating = 3",
+    )?;
+    for topic in std::iter::once("*").chain(topics.iter().map(String::as_str)) {
+        by_minute.execute(params![minute, topic, channel, district, unit, sentiment])?;
+    }
+    let mut by_hour = tx.prepare_cached(
+        "UPDATE rollup_hour SET resolved = resolved + 1
+         WHERE hour = ?1 AND dim = ?2 AND key = ?3 AND sentiment = ?4 AND rating = 3",
+    )?;
+    for (dim, key) in hour_keys(&channel, &district, &unit, &topics) {
+        by_hour.execute(params![hour, dim, key, sentiment])?;
+    }
+    Ok(())
 }
 
 fn rating_number(r: Option<Rating>) -> i64 {
@@ -443,12 +599,28 @@ struct Detail<'a> {
 }
 
 /// Writes one item (its rollups are counted by the caller); false when the id was stored already.
-fn write_item(tx: &Connection, row: &Row) -> Result<bool> {
+/// Writes one item (its rollups are counted by the caller): None when the
+/// id was stored already, else whether it is a dissatisfied item resolved
+/// already (its satisfied follow-up arrived first). A satisfied item on a
+/// case resolves the case's earlier dissatisfied items.
+fn write_item(tx: &Connection, row: &Row, resolutions: &mut Vec<i64>) -> Result<Option<bool>> {
+    let resolved = row.rating == 3
+        && tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM work_orders o
+                                WHERE o.feedback_id = ?1 AND o.revisit_rating IN (1, 2))
+                     OR (?2 IS NOT NULL AND EXISTS (
+                                SELECT 1 FROM items j
+                                WHERE j.case_ref = ?2 AND j.ts >= ?3 AND j.rating IN (1, 2)))",
+            )?
+            .query_row(params![row.id, row.case_ref, row.ts], |r| {
+                r.get::<_, bool>(0)
+            })?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment, score,
-                 rating, case_ref, topics, keywords, text, detail, ingested_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 rating, case_ref, topics, keywords, text, detail, ingested_at, resolved)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
@@ -467,9 +639,10 @@ fn write_item(tx: &Connection, row: &Row) -> Result<bool> {
             row.text,
             row.detail,
             row.ingested_at,
+            resolved,
         ])?;
     if inserted == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let seq = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?
@@ -479,11 +652,21 @@ fn write_item(tx: &Connection, row: &Row) -> Result<bool> {
     for topic in &row.topics {
         topic_row.execute(params![topic, row.ts, seq])?;
     }
-    Ok(true)
+    if matches!(row.rating, 1 | 2)
+        && let Some(case) = &row.case_ref
+    {
+        resolve_where(
+            tx,
+            "i.case_ref = ?1 AND i.ts <= ?2",
+            &[Sql::Text(case.clone()), Sql::Integer(row.ts)],
+            resolutions,
+        )?;
+    }
+    Ok(Some(resolved))
 }
 
 /// Stores one event and refolds its order; false when it was stored already.
-fn write_event(tx: &Connection, e: &WorkOrderEvent) -> Result<bool> {
+fn write_event(tx: &Connection, e: &WorkOrderEvent, resolutions: &mut Vec<i64>) -> Result<bool> {
     let inserted = tx
         .prepare_cached("INSERT OR IGNORE INTO wo_events VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![
@@ -524,6 +707,11 @@ fn write_event(tx: &Connection, e: &WorkOrderEvent) -> Result<bool> {
             s.state.map_or("created", OrderEvent::as_str),
             s.revisit_rating.map(|r| r.number()),
         ])?;
+    if s.revisit_rating.is_some_and(Rating::is_satisfied)
+        && let Some(f) = &s.feedback_id
+    {
+        resolve_where(tx, "i.id = ?1", &[Sql::Text(f.clone())], resolutions)?;
+    }
     Ok(true)
 }
 
@@ -709,16 +897,10 @@ fn items_where(f: &Filters, time: bool) -> Where {
     w
 }
 
-/// Conditions on `rollup_minute` (alias `r`). `by_topic`: the rows per
-/// topic instead of the `*` rows.
-fn rollup_where(f: &Filters, by_topic: bool) -> Where {
+/// Conditions on `rollup_minute` (alias `r`) other than time. `by_topic`:
+/// the rows per topic instead of the `*` rows.
+fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where {
     let mut w = Where::default();
-    if let Some(from) = f.from {
-        w.push("r.minute >= ?", [Sql::Integer(from)]);
-    }
-    if let Some(to) = f.to {
-        w.push("r.minute < ?", [Sql::Integer(to)]);
-    }
     if f.topic.is_empty() {
         w.push(
             if by_topic {
@@ -736,19 +918,151 @@ fn rollup_where(f: &Filters, by_topic: bool) -> Where {
     w
 }
 
-/// Whether `rollup_minute` answers exactly: no keyword search, and at most
-/// one topic unless the answer is per topic anyway.
+/// Whether the rollups answer exactly: no keyword search, and at most one
+/// topic unless the answer is per topic anyway.
 fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
     f.q.is_empty() && (f.topic.len() <= 1 || by_topic)
 }
 
-/// Whether `rollup_keyword` answers: filtered by district and sentiment at most.
+/// Whether the keyword rollups answer: filtered by district and sentiment at most.
 fn keyword_rollup_answers(f: &Filters) -> bool {
     f.q.is_empty()
         && f.topic.is_empty()
         && f.rating.is_empty()
         && f.channel.is_empty()
         && f.unit.is_empty()
+}
+
+fn floor_hour(t: i64) -> i64 {
+    t.div_euclid(3600) * 3600
+}
+
+fn ceil_hour(t: i64) -> i64 {
+    floor_hour(t + 3599)
+}
+
+/// The whole hours inside [from, to) that the hourly tables may answer,
+/// or None when there are none. Unbounded ends reach to all stored hours.
+fn hour_span(f: &Filters) -> Option<(Option<i64>, Option<i64>)> {
+    let first = f.from.map(ceil_hour);
+    let end = f.to.map(floor_hour);
+    match (first, end) {
+        (Some(a), Some(b)) if a >= b => None,
+        span => Some(span),
+    }
+}
+
+/// Time conditions on `col` for [from, to) minus the hour span: the
+/// minute-precise edges.
+fn edges_where(w: &mut Where, col: &str, f: &Filters, span: Option<(Option<i64>, Option<i64>)>) {
+    let Some((first, end)) = span else {
+        if let Some(from) = f.from {
+            w.push(&format!("{col} >= ?"), [Sql::Integer(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push(&format!("{col} < ?"), [Sql::Integer(to)]);
+        }
+        return;
+    };
+    // Before the first whole hour, and from the end of the last one.
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    if let (Some(from), Some(first)) = (f.from, first) {
+        parts.push(format!("({col} >= ? AND {col} < ?)"));
+        values.extend([Sql::Integer(from), Sql::Integer(first)]);
+    }
+    if let (Some(end), Some(to)) = (end, f.to) {
+        parts.push(format!("({col} >= ? AND {col} < ?)"));
+        values.extend([Sql::Integer(end), Sql::Integer(to)]);
+    }
+    if parts.is_empty() {
+        w.push("0", []);
+    } else {
+        w.push(&format!("({})", parts.join(" OR ")), values);
+    }
+}
+
+fn hours_where(w: &mut Where, col: &str, span: (Option<i64>, Option<i64>)) {
+    if let Some(first) = span.0 {
+        w.push(&format!("{col} >= ?"), [Sql::Integer(first)]);
+    }
+    if let Some(end) = span.1 {
+        w.push(&format!("{col} < ?"), [Sql::Integer(end)]);
+    }
+}
+
+/// The rows a rollup-path query aggregates, as the CTE `src(t, k,
+/// sentiment, rating, n, resolved)`: `k` is the value of `key` (or '').
+/// Whole hours come from `rollup_hour` when the query involves at most one
+/// of channel/topic/district/unit (and `hours_ok`: buckets of whole hours
+/// on an hour-aligned clock); the minute-precise edges, and everything
+/// else, from `rollup_minute`.
+fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Sql>) {
+    let by_topic = key == Some(Dim::Topic);
+    let mut used: Vec<Dim> = [
+        (Dim::Channel, &f.channel),
+        (Dim::Topic, &f.topic),
+        (Dim::District, &f.district),
+        (Dim::Unit, &f.unit),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(d, _)| d)
+    .collect();
+    if let Some(k) = key.filter(|k| *k != Dim::Sentiment && !used.contains(k)) {
+        used.push(k);
+    }
+    let span = (hours_ok && used.len() <= 1)
+        .then(|| hour_span(f))
+        .flatten();
+
+    let minute_key = key.map_or("''".to_owned(), |d| format!("r.{}", d.as_str()));
+    let mut mw = rollup_dims_where(f, by_topic);
+    edges_where(&mut mw, "r.minute", f, span);
+    let mut sql = format!(
+        "WITH src (t, k, sentiment, rating, n, resolved) AS (
+             SELECT r.minute, {minute_key}, r.sentiment, r.rating, r.n, r.resolved
+             FROM rollup_minute r WHERE {}",
+        mw.sql()
+    );
+    let mut params = mw.params;
+    if let Some(span) = span {
+        let dim = used.first().map_or("total", |d| d.as_str());
+        let hour_key = match key {
+            Some(Dim::Sentiment) => "h.sentiment",
+            Some(_) => "h.key",
+            None => "''",
+        };
+        let mut hw = Where::default();
+        hw.push("h.dim = ?", [Sql::Text(dim.to_owned())]);
+        hours_where(&mut hw, "h.hour", span);
+        if let Some(d) = used.first() {
+            let values = match d {
+                Dim::Channel => &f.channel,
+                Dim::Topic => &f.topic,
+                Dim::District => &f.district,
+                _ => &f.unit,
+            };
+            hw.any_of("h.key", texts(values));
+        }
+        hw.any_of(
+            "h.sentiment",
+            f.sentiment
+                .iter()
+                .map(|s| Sql::Text(s.as_str().to_owned()))
+                .collect(),
+        );
+        hw.any_of("h.rating", ratings(f));
+        sql.push_str(&format!(
+            " UNION ALL
+             SELECT h.hour, {hour_key}, h.sentiment, h.rating, h.n, h.resolved
+             FROM rollup_hour h WHERE {}",
+            hw.sql()
+        ));
+        params.extend(hw.params);
+    }
+    sql.push_str(")\n");
+    (sql, params)
 }
 
 fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Result<Answer> {
@@ -777,37 +1091,35 @@ fn u(v: Option<i64>) -> u64 {
 }
 
 fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Summary> {
-    const COUNTS: &str = "sum(CASE WHEN {s} = 'positive' THEN {n} ELSE 0 END),
+    const COUNTS: &str = "sum({n}),
+         sum(CASE WHEN {s} = 'positive' THEN {n} ELSE 0 END),
          sum(CASE WHEN {s} = 'neutral' THEN {n} ELSE 0 END),
          sum(CASE WHEN {s} = 'negative' THEN {n} ELSE 0 END),
          sum(CASE WHEN {r} > 0 THEN {n} ELSE 0 END),
          sum(CASE WHEN {r} IN (1, 2) THEN {n} ELSE 0 END),
-         sum(CASE WHEN {r} = 3 THEN {n} ELSE 0 END)";
-    let (sql, w) = if rollups_answer(f, false) {
-        let w = rollup_where(f, false);
+         sum(CASE WHEN {r} = 3 THEN {n} ELSE 0 END),
+         sum({resolved})";
+    let (sql, params) = if rollups_answer(f, false) {
+        let (src, params) = rollup_source(f, None, true);
         let cols = COUNTS
-            .replace("{s}", "r.sentiment")
-            .replace("{r}", "r.rating")
-            .replace("{n}", "r.n");
-        (
-            format!(
-                "SELECT sum(r.n), {cols} FROM rollup_minute r WHERE {}",
-                w.sql()
-            ),
-            w,
-        )
+            .replace("{s}", "sentiment")
+            .replace("{r}", "rating")
+            .replace("{n}", "n")
+            .replace("{resolved}", "resolved");
+        (format!("{src} SELECT {cols} FROM src"), params)
     } else {
         let w = items_where(f, true);
         let cols = COUNTS
             .replace("{s}", "i.sentiment")
             .replace("{r}", "i.rating")
-            .replace("{n}", "1");
+            .replace("{n}", "1")
+            .replace("{resolved}", "i.resolved");
         (
-            format!("SELECT count(*), {cols} FROM items i WHERE {}", w.sql()),
-            w,
+            format!("SELECT {cols} FROM items i WHERE {}", w.sql()),
+            w.params,
         )
     };
-    let mut out = conn.query_row(&sql, params_from_iter(w.params), |r| {
+    let mut out = conn.query_row(&sql, params_from_iter(params), |r| {
         Ok(Summary {
             received: u(r.get(0)?),
             positive: u(r.get(1)?),
@@ -816,28 +1128,10 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
             rated: u(r.get(4)?),
             satisfied: u(r.get(5)?),
             dissatisfied: u(r.get(6)?),
+            dissatisfied_resolved: u(r.get(7)?),
             ..Summary::default()
         })
     })?;
-
-    // 不满意化解率: a dissatisfied item counts as resolved when its work
-    // order was revisited as satisfied, or a later item on the same case
-    // was rated satisfied.
-    if out.dissatisfied > 0 {
-        let w = items_where(f, true);
-        let sql = format!(
-            "SELECT count(*) FROM items i WHERE i.rating = 3 AND {} AND (
-                 EXISTS (SELECT 1 FROM work_orders o
-                         WHERE o.feedback_id = i.id AND o.revisit_rating IN (1, 2))
-                 OR (i.case_ref IS NOT NULL AND EXISTS (
-                         SELECT 1 FROM items j
-                         WHERE j.case_ref = i.case_ref AND j.ts >= i.ts AND j.seq <> i.seq
-                           AND j.rating IN (1, 2))))",
-            w.sql()
-        );
-        out.dissatisfied_resolved =
-            u(conn.query_row(&sql, params_from_iter(w.params), |r| r.get(0))?);
-    }
 
     // Work orders created in the period; item filters apply through the
     // item the order was opened for.
@@ -878,11 +1172,11 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
     Ok(out.with_rates())
 }
 
-/// The column of a dimension in items (`i`) / rollups (`r`).
-fn dim_column(dim: Dim, table: &str) -> String {
+/// The column of a dimension in items (`i`), with `t` for item_topics.
+fn item_column(dim: Dim) -> String {
     match dim {
-        Dim::Topic if table == "i" => "t.topic".to_owned(),
-        _ => format!("{table}.{}", dim.as_str()),
+        Dim::Topic => "t.topic".to_owned(),
+        _ => format!("i.{}", dim.as_str()),
     }
 }
 
@@ -897,20 +1191,20 @@ fn timeseries(
     let off = s.tz_offset;
     let by_topic = group_by == Some(Dim::Topic);
     let (from, to) = (f.from.unwrap_or(0), f.to.unwrap_or(0));
-    let (sql, w) = if rollups_answer(f, by_topic) {
-        let w = rollup_where(f, by_topic);
-        let key = group_by.map_or("'total'".to_owned(), |d| dim_column(d, "r"));
+    let (sql, params) = if rollups_answer(f, by_topic) {
+        // Hourly rows fit buckets of whole hours on an hour-aligned clock.
+        let hours_ok = width >= 3600 && off % 3600 == 0;
+        let (src, params) = rollup_source(f, group_by, hours_ok);
         (
             format!(
-                "SELECT ((r.minute + {off}) / {width}) * {width} - {off} AS b, {key}, sum(r.n)
-                 FROM rollup_minute r WHERE {} GROUP BY 1, 2",
-                w.sql()
+                "{src} SELECT ((t + {off}) / {width}) * {width} - {off} AS b, k, sum(n)
+                 FROM src GROUP BY 1, 2"
             ),
-            w,
+            params,
         )
     } else {
         let w = items_where(f, true);
-        let key = group_by.map_or("'total'".to_owned(), |d| dim_column(d, "i"));
+        let key = group_by.map_or("''".to_owned(), item_column);
         let join = if by_topic {
             "JOIN item_topics t ON t.seq = i.seq"
         } else {
@@ -922,7 +1216,7 @@ fn timeseries(
                  FROM items i {join} WHERE {} GROUP BY 1, 2",
                 w.sql()
             ),
-            w,
+            w.params,
         )
     };
     let first = bucket_start(from, width, off);
@@ -932,9 +1226,14 @@ fn timeseries(
         .collect();
     let mut series: Vec<Series> = Vec::new();
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(w.params))?;
+    let mut rows = stmt.query(params_from_iter(params))?;
     while let Some(r) = rows.next()? {
         let (b, key, n): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let key = if group_by.is_none() {
+            "total".to_owned()
+        } else {
+            key
+        };
         let Ok(slot) = buckets.binary_search(&b) else {
             continue;
         };
@@ -959,23 +1258,21 @@ fn timeseries(
 
 fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
     let by_topic = dim == TopDim::Topic;
+    const RANK: &str = "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?";
     let (sql, mut params) = match dim.dim() {
         Some(d) if rollups_answer(f, by_topic) => {
-            let w = rollup_where(f, by_topic);
-            let key = dim_column(d, "r");
+            let (src, params) = rollup_source(f, Some(d), true);
             (
                 format!(
-                    "SELECT {key}, sum(r.n), sum(CASE WHEN r.sentiment = 'negative' THEN r.n ELSE 0 END)
-                     FROM rollup_minute r WHERE {} AND {key} <> '' GROUP BY 1
-                     ORDER BY 2 DESC, 1 LIMIT ?",
-                    w.sql()
+                    "{src} SELECT k, sum(n), sum(CASE WHEN sentiment = 'negative' THEN n ELSE 0 END)
+                     FROM src WHERE k <> '' {RANK}"
                 ),
-                w.params,
+                params,
             )
         }
         Some(d) => {
             let w = items_where(f, true);
-            let key = dim_column(d, "i");
+            let key = item_column(d);
             let join = if by_topic {
                 "JOIN item_topics t ON t.seq = i.seq"
             } else {
@@ -984,36 +1281,47 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
             (
                 format!(
                     "SELECT {key}, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
-                     FROM items i {join} WHERE {} AND {key} <> '' GROUP BY 1
-                     ORDER BY 2 DESC, 1 LIMIT ?",
+                     FROM items i {join} WHERE {} AND {key} <> '' {RANK}",
                     w.sql()
                 ),
                 w.params,
             )
         }
         None if keyword_rollup_answers(f) => {
-            let mut w = Where::default();
-            if let Some(from) = f.from {
-                w.push("k.minute >= ?", [Sql::Integer(from)]);
-            }
-            if let Some(to) = f.to {
-                w.push("k.minute < ?", [Sql::Integer(to)]);
-            }
-            w.any_of("k.district", texts(&f.district));
-            w.any_of(
-                "k.sentiment",
-                f.sentiment
-                    .iter()
-                    .map(|s| Sql::Text(s.as_str().to_owned()))
-                    .collect(),
+            let span = hour_span(f);
+            let mut mw = Where::default();
+            edges_where(&mut mw, "k.minute", f, span);
+            let sentiments: Vec<Sql> = f
+                .sentiment
+                .iter()
+                .map(|s| Sql::Text(s.as_str().to_owned()))
+                .collect();
+            mw.any_of("k.district", texts(&f.district));
+            mw.any_of("k.sentiment", sentiments.clone());
+            let mut sql = format!(
+                "WITH src (keyword, sentiment, n) AS (
+                     SELECT k.keyword, k.sentiment, k.n FROM rollup_keyword k WHERE {}",
+                mw.sql()
             );
+            let mut params = mw.params;
+            if let Some(span) = span {
+                let mut hw = Where::default();
+                hours_where(&mut hw, "h.hour", span);
+                hw.any_of("h.district", texts(&f.district));
+                hw.any_of("h.sentiment", sentiments);
+                sql.push_str(&format!(
+                    " UNION ALL SELECT h.keyword, h.sentiment, h.n FROM rollup_keyword_hour h WHERE {}",
+                    hw.sql()
+                ));
+                params.extend(hw.params);
+            }
             (
                 format!(
-                    "SELECT k.keyword, sum(k.n), sum(CASE WHEN k.sentiment = 'negative' THEN k.n ELSE 0 END)
-                     FROM rollup_keyword k WHERE {} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
-                    w.sql()
+                    "{sql}) SELECT keyword, sum(n),
+                         sum(CASE WHEN sentiment = 'negative' THEN n ELSE 0 END)
+                     FROM src {RANK}"
                 ),
-                w.params,
+                params,
             )
         }
         None => {
@@ -1021,8 +1329,7 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
             (
                 format!(
                     "SELECT k.value, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
-                     FROM items i, json_each(i.keywords) k WHERE {} GROUP BY 1
-                     ORDER BY 2 DESC, 1 LIMIT ?",
+                     FROM items i, json_each(i.keywords) k WHERE {} {RANK}",
                     w.sql()
                 ),
                 w.params,

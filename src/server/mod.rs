@@ -210,22 +210,23 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
         tasks.spawn(async move { crate::demo::run(demo_state, rate, backfill).await });
     }
 
-    println!("minyi serve: listening on http://{addr}");
-    println!("  wall screen:  http://{addr}/");
+    // The first line is for scripts (the address, e.g. with --listen :0);
+    // a closed stdout must not stop the server.
+    let mut banner =
+        format!("minyi serve: listening on http://{addr}\n  wall screen:  http://{addr}/\n");
     for d in state.dashboards.iter().skip(1) {
-        println!("  wall screen:  http://{addr}/wall/{}", d.name);
+        banner.push_str(&format!("  wall screen:  http://{addr}/wall/{}\n", d.name));
     }
-    println!("  explorer:     http://{addr}/explore");
-    println!("  live stream:  http://{addr}/api/v1/live");
-    println!(
-        "  data:         {} ({})",
+    banner.push_str(&format!(
+        "  explorer:     http://{addr}/explore\n  live stream:  http://{addr}/api/v1/live\n  data:         {} ({})\n",
         opts.data.display(),
-        if opts.demo {
-            "demo feed on"
-        } else {
-            "demo feed off"
-        }
-    );
+        if opts.demo { "demo feed on" } else { "demo feed off" }
+    ));
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     if !web_dir.join("wall.html").exists() {
         eprintln!(
             "minyi serve: warning: no web assets under {} — the API works, the wall screen page does not",

@@ -1,0 +1,387 @@
+// The wall screen. One SSE connection to /api/v1/live: `panels` carries
+// the data of every panel of every dashboard (computed once per tick by the
+// server for all screens), `item` the newest items for the ticker, `alert`
+// the banner. No polling. The 1920×1080 canvas is scaled to the display.
+'use strict';
+
+(() => {
+  const { url, getJSON, params, SENTIMENT_COLORS, PALETTE, pct, fmt, esc } = MINYI;
+  const stage = document.getElementById('stage');
+  const panelsEl = document.getElementById('panels');
+  const W = 1920;
+  const H = 1080;
+
+  let meta = null;
+  let dashboards = [];
+  let current = null; // the dashboard shown
+  let lastData = null; // the last `panels` event
+  let lastTick = 0;
+  let scale = 1;
+  const charts = new Map(); // panel id → echarts instance
+  const names = { channel: {}, topic: {} };
+
+  // --- scaling: fit, letterbox, keep canvases sharp -----------------------
+  function fit() {
+    scale = Math.min(window.innerWidth / W, window.innerHeight / H);
+    const x = (window.innerWidth - W * scale) / 2;
+    const y = (window.innerHeight - H * scale) / 2;
+    stage.style.transform = `translate(${x}px, ${y}px) scale(${scale})`;
+  }
+
+  function chart(id, el) {
+    let c = charts.get(id);
+    if (!c) {
+      // Render at the device's pixel density times the canvas scale, so a
+      // scaled-up wall stays sharp.
+      c = echarts.init(el, null, { devicePixelRatio: (window.devicePixelRatio || 1) * Math.max(scale, 1) });
+      charts.set(id, c);
+    }
+    return c;
+  }
+
+  function resetCharts() {
+    for (const c of charts.values()) c.dispose();
+    charts.clear();
+  }
+
+  // --- layout -----------------------------------------------------------------
+  function build(dashboard) {
+    resetCharts();
+    panelsEl.innerHTML = '';
+    document.getElementById('title').textContent = dashboard.title;
+    document.getElementById('subtitle').textContent = dashboard.subtitle || '';
+    document.title = `${dashboard.title} · 大屏`;
+    for (const p of dashboard.panels) {
+      const l = p.layout || {};
+      if (!l.w || !l.h) continue; // data-only panels (e.g. part of the KPI row)
+      const el = document.createElement('section');
+      el.className = `panel panel-${p.type}`;
+      el.id = `panel-${p.id}`;
+      el.dataset.type = p.type;
+      Object.assign(el.style, { left: `${l.x}px`, top: `${l.y}px`, width: `${l.w}px`, height: `${l.h}px` });
+      el.innerHTML = `<h2>${esc(p.title)}</h2><div class="body"></div>`;
+      panelsEl.appendChild(el);
+    }
+  }
+
+  function show(name) {
+    current = dashboards.find((d) => d.name === name) || dashboards[0];
+    build(current);
+    if (lastData) render(lastData);
+  }
+
+  // --- renderers ----------------------------------------------------------------
+  function setDigits(el, text) {
+    const old = el.dataset.text || '';
+    if (old === text) return;
+    el.dataset.text = text;
+    const spans = Array.from(text).map((ch, i) => {
+      const changed = old[i] !== ch;
+      return `<span class="digit${changed ? ' flip' : ''}">${esc(ch)}</span>`;
+    });
+    el.innerHTML = spans.join('');
+    setTimeout(() => el.querySelectorAll('.flip').forEach((d) => d.classList.remove('flip')), 40);
+  }
+
+  function delta(cur, prev, rate) {
+    if (cur === null || cur === undefined || prev === null || prev === undefined) return ['', '较昨日 —'];
+    const d = rate ? (cur - prev) * 100 : cur - prev;
+    const cls = d > 0 ? 'up' : d < 0 ? 'down' : '';
+    const arrow = d > 0 ? '▲' : d < 0 ? '▼' : '—';
+    const v = rate ? `${Math.abs(d).toFixed(1)}个百分点` : fmt(Math.abs(d));
+    return [cls, `较昨日 ${arrow} ${v}`];
+  }
+
+  function renderKpi(p, data, body, all) {
+    const cur = data.current || data;
+    const prev = data.previous || null;
+    const extra = {};
+    for (const q of current.panels) {
+      if (q.options && q.options.part_of === p.id && all[q.id] && !all[q.id].error) {
+        Object.assign(extra, all[q.id].current || all[q.id]);
+      }
+    }
+    const tiles = [
+      ['今日受理', fmt(cur.received), delta(cur.received, prev && prev.received, false)],
+      ['满意率', pct(cur.satisfaction_rate), delta(cur.satisfaction_rate, prev && prev.satisfaction_rate, true)],
+      ['办结率', pct(cur.completion_rate), delta(cur.completion_rate, prev && prev.completion_rate, true)],
+      ['不满意化解率', pct(cur.dissatisfied_resolved_rate), delta(cur.dissatisfied_resolved_rate, prev && prev.dissatisfied_resolved_rate, true)],
+      ['在办工单', fmt(extra.orders_open ?? cur.orders_open), ['', '近30日']],
+      ['超期工单', fmt(extra.overdue ?? cur.overdue), ['', '超过办理时限'], (extra.overdue ?? cur.overdue) > 0],
+    ];
+    if (!body.querySelector('.kpis')) {
+      body.innerHTML = `<div class="kpis">${tiles.map(() => '<div class="kpi"><div class="label"></div><div class="value"></div><div class="delta"></div></div>').join('')}</div>`;
+    }
+    const els = body.querySelectorAll('.kpi');
+    tiles.forEach(([label, value, [cls, text], warn], i) => {
+      const t = els[i];
+      t.querySelector('.label').textContent = label;
+      setDigits(t.querySelector('.value'), value);
+      const d = t.querySelector('.delta');
+      d.className = `delta ${cls}`;
+      d.textContent = text;
+      t.classList.toggle('warn', !!warn);
+    });
+    return cur.received > 0;
+  }
+
+  const axisStyle = {
+    axisLine: { lineStyle: { color: '#3b5b85' } },
+    axisLabel: { color: '#9fb7d6', fontSize: 18 },
+    splitLine: { lineStyle: { color: 'rgba(59, 91, 133, 0.35)' } },
+  };
+
+  function renderLine(p, data, body) {
+    let el = body.querySelector('.chart');
+    if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const c = chart(p.id, el);
+    const hourly = data.interval === '1h' || data.interval === '1m' || data.interval === '5m';
+    const labels = data.buckets.map((b) => {
+      const d = MINYI.local(b);
+      return hourly ? `${MINYI.pad(d.hours)}:${MINYI.pad(d.minutes)}` : `${d.month}/${d.day}`;
+    });
+    const series = data.series.slice(0, 8).map((s, i) => {
+      const color = SENTIMENT_COLORS[s.key] || PALETTE[i % PALETTE.length];
+      return {
+        name: s.name, type: 'line', smooth: true, symbol: 'none', data: s.data,
+        lineStyle: { width: 3, color }, itemStyle: { color },
+        areaStyle: { opacity: 0.18, color },
+      };
+    });
+    c.setOption({
+      animationDuration: 600,
+      grid: { left: 56, right: 18, top: 40, bottom: 32 },
+      legend: { top: 0, right: 0, textStyle: { color: '#cfe0f5', fontSize: 18 }, itemWidth: 18 },
+      tooltip: { trigger: 'axis' },
+      xAxis: { type: 'category', data: labels, boundaryGap: false, ...axisStyle },
+      yAxis: { type: 'value', minInterval: 1, ...axisStyle },
+      series,
+    }, { replaceMerge: ['series'] });
+    return data.series.some((s) => s.data.some((n) => n > 0));
+  }
+
+  function renderBar(p, data, body) {
+    let el = body.querySelector('.chart');
+    if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const c = chart(p.id, el);
+    const rows = data.rows.slice().reverse();
+    c.setOption({
+      animationDuration: 600,
+      grid: { left: 150, right: 60, top: 0, bottom: 0 },
+      xAxis: { type: 'value', show: false },
+      yAxis: { type: 'category', data: rows.map((r) => r.name), ...axisStyle, axisLabel: { color: '#cfe0f5', fontSize: 15, interval: 0 } },
+      series: [{
+        type: 'bar', barWidth: '62%', data: rows.map((r) => r.count),
+        label: { show: true, position: 'right', color: '#fff', fontSize: 15 },
+        itemStyle: {
+          borderRadius: [0, 6, 6, 0],
+          color: new echarts.graphic.LinearGradient(0, 0, 1, 0, [{ offset: 0, color: '#1673ff' }, { offset: 1, color: '#36c5ff' }]),
+        },
+      }],
+    });
+    return data.rows.length > 0;
+  }
+
+  function renderRank(p, data, body) {
+    const rows = data.rows;
+    const max = Math.max(1, ...rows.map((r) => r.count));
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
+    body.innerHTML = `<ol class="rank">${rows.slice(0, fits).map((r, i) => `
+      <li><span class="no">${i + 1}</span><span>${esc(r.name)}</span>
+      <span class="bar"><i class="${r.negative * 2 > r.count ? 'neg' : ''}" style="width:${(100 * r.count / max).toFixed(1)}%"></i></span>
+      <span class="n">${fmt(r.count)}</span></li>`).join('')}</ol>`;
+    return rows.length > 0;
+  }
+
+  // Handan's divisions placed roughly as on a map (column, row); other
+  // places fill the grid in order.
+  const TILE_POS = {
+    '武安市': [1, 0], '永年区': [2, 0], '鸡泽县': [3, 0], '曲周县': [4, 0], '邱县': [5, 0],
+    '涉县': [0, 1], '复兴区': [2, 1], '丛台区': [3, 1], '肥乡区': [4, 1], '广平县': [5, 1], '馆陶县': [6, 1],
+    '峰峰矿区': [1, 2], '邯山区': [3, 2], '成安县': [4, 2], '大名县': [6, 2],
+    '磁县': [2, 3], '临漳县': [3, 3], '魏县': [5, 3],
+  };
+
+  function heat(x) {
+    // 0 → deep blue, 0.5 → amber, 1 → red
+    const stops = [[15, 58, 102], [245, 165, 36], [224, 36, 36]];
+    const t = Math.max(0, Math.min(1, x));
+    const [a, b, f] = t < 0.5 ? [stops[0], stops[1], t * 2] : [stops[1], stops[2], (t - 0.5) * 2];
+    return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * f)).join(',')})`;
+  }
+
+  function renderTiles(p, data, body) {
+    const byShare = p.options && p.options.color_by === 'negative_share';
+    const counts = new Map(data.rows.map((r) => [r.key, r]));
+    const districts = (meta.districts || []).slice();
+    let next = 0;
+    const pos = districts.map((d) => {
+      if (TILE_POS[d]) return [d, TILE_POS[d]];
+      const at = [next % 7, 4 + Math.floor(next / 7)];
+      next += 1;
+      return [d, at];
+    });
+    const cols = 7;
+    const rows = Math.max(...pos.map(([, [, r]]) => r)) + 1;
+    const rect = body.getBoundingClientRect();
+    const bw = (rect.width / scale) || (p.layout.w - 36);
+    const bh = ((rect.height / scale) || (p.layout.h - 66)) - 22;
+    const tw = bw / cols;
+    const th = bh / rows;
+    const max = Math.max(1, ...data.rows.map((r) => r.count));
+    body.innerHTML = `<div class="tiles">${pos.map(([d, [c, r]]) => {
+      const row = counts.get(d) || { count: 0, negative: 0 };
+      const share = row.count ? row.negative / row.count : 0;
+      const level = byShare ? share : row.count / max;
+      const sub = byShare ? `负面 ${(share * 100).toFixed(0)}%` : `负面 ${fmt(row.negative)}`;
+      return `<div class="tile" style="left:${c * tw + 3}px;top:${r * th + 3}px;width:${tw - 6}px;height:${th - 6}px;background:${heat(level)}">
+        <span>${esc(d)}</span><b>${fmt(row.count)}</b><small>${sub}</small></div>`;
+    }).join('')}<div class="legend">${byShare ? '负面占比' : '诉求量'} 低 <i></i> 高</div></div>`;
+    return data.rows.length > 0;
+  }
+
+  function renderWords(p, data, body) {
+    let el = body.querySelector('.chart');
+    if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const c = chart(p.id, el);
+    c.setOption({
+      series: [{
+        type: 'wordCloud', shape: 'circle', left: 'center', top: 'center', width: '98%', height: '96%',
+        sizeRange: [18, 62], rotationRange: [0, 0], gridSize: 8, drawOutOfBound: false,
+        textStyle: {
+          fontWeight: 600,
+          color: (w) => (w.data.negative * 2 > w.data.value ? '#ff7a7a' : PALETTE[w.dataIndex % PALETTE.length]),
+        },
+        data: data.rows.map((r) => ({ name: r.name, value: r.count, negative: r.negative })),
+      }],
+    });
+    return data.rows.length > 0;
+  }
+
+  const TICKER_MAX = 14;
+
+  function tickerLine(it) {
+    const color = SENTIMENT_COLORS[it.sentiment] || '#888';
+    const topics = (it.topic_names || it.topics || []).slice(0, 1).join('');
+    const text = it.text || (it.rating ? ['', '满意', '基本满意', '不满意'][it.rating] : '');
+    return `<li data-id="${esc(it.id)}"><span class="s" style="background:${color}"></span>
+      <span class="t">${MINYI.clock(it.received_at)}</span>
+      <span class="c">${esc(it.channel_name || names.channel[it.channel] || it.channel)}</span>
+      <span class="x">${topics ? `<em>${esc(names.topic[topics] || topics)}</em>` : ''}${esc(text)}</span></li>`;
+  }
+
+  function renderTicker(p, data, body) {
+    if (!body.querySelector('.ticker')) {
+      body.innerHTML = `<div class="ticker"><ul>${data.items.slice(0, TICKER_MAX).map(tickerLine).join('')}</ul></div>`;
+    }
+    return body.querySelectorAll('li').length > 0;
+  }
+
+  function pushTicker(item) {
+    for (const ul of panelsEl.querySelectorAll('.panel-ticker ul')) {
+      ul.insertAdjacentHTML('afterbegin', tickerLine(item));
+      while (ul.children.length > TICKER_MAX) ul.lastElementChild.remove();
+      ul.closest('.panel').dataset.ready = '1';
+    }
+  }
+
+  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
+
+  function render(event) {
+    const all = event.dashboards[current.name] || {};
+    for (const p of current.panels) {
+      const el = document.getElementById(`panel-${p.id}`);
+      if (!el) continue;
+      const body = el.querySelector('.body');
+      const data = all[p.id];
+      if (!data) continue;
+      if (data.error) {
+        body.innerHTML = `<div class="err">${esc(data.error)}</div>`;
+        continue;
+      }
+      const fn = RENDER[p.type];
+      if (!fn) continue;
+      try {
+        const hasData = fn(p, data, body, all);
+        el.dataset.ready = hasData ? '1' : (el.dataset.ready || '0');
+      } catch (e) {
+        console.warn(`panel ${p.id}:`, e);
+      }
+    }
+  }
+
+  // --- live connection ------------------------------------------------------------
+  let source = null;
+  let backoff = 1000;
+
+  function connect() {
+    const conn = document.getElementById('conn');
+    source = new EventSource(url('/api/v1/live'));
+    source.addEventListener('hello', () => { backoff = 1000; conn.className = 'dot live'; });
+    source.addEventListener('panels', (e) => {
+      lastData = JSON.parse(e.data);
+      lastTick = Date.now();
+      render(lastData);
+    });
+    source.addEventListener('item', (e) => pushTicker(JSON.parse(e.data)));
+    source.addEventListener('alert', (e) => showAlert(JSON.parse(e.data)));
+    source.onerror = () => {
+      // Reconnect ourselves with backoff (server restarts, network blips).
+      conn.className = 'dot down';
+      source.close();
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 30000);
+    };
+  }
+
+  function showAlert(a) {
+    const el = document.getElementById('alert');
+    document.getElementById('alert-text').textContent = a.summary || a.title || JSON.stringify(a);
+    el.hidden = a.status === 'resolved';
+  }
+
+  function clock() {
+    const now = MINYI.local(new Date().toISOString());
+    document.getElementById('clock').textContent = MINYI.clock(new Date().toISOString());
+    document.getElementById('date').textContent =
+      `${now.year}年${now.month}月${now.day}日 星期${'日一二三四五六'[now.weekday]}`;
+    // No tick for 10 s (or none at all 10 s after loading): say so.
+    const quiet = lastTick ? Date.now() - lastTick : performance.now();
+    document.getElementById('stale').hidden = quiet <= 10000;
+  }
+
+  function parseSeconds(s) {
+    const m = /^(\d+)(s|m)?$/.exec(s || '');
+    if (!m) return 0;
+    return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+  }
+
+  async function main() {
+    fit();
+    window.addEventListener('resize', () => { fit(); resetCharts(); if (lastData) { build(current); render(lastData); } });
+    meta = await getJSON('/api/v1/meta');
+    MINYI.setTimezone(meta.timezone);
+    for (const c of meta.channels) names.channel[c.code] = c.name;
+    for (const t of meta.topics) names.topic[t.code] = t.name;
+    dashboards = meta.dashboards;
+    const m = /^\/wall\/([^/]+)/.exec(location.pathname);
+    show(m ? decodeURIComponent(m[1]) : 'wall');
+    connect();
+    clock();
+    setInterval(clock, 1000);
+    const rotate = parseSeconds(params.get('rotate'));
+    if (rotate > 0 && dashboards.length > 1) {
+      setInterval(() => {
+        const i = dashboards.indexOf(current);
+        show(dashboards[(i + 1) % dashboards.length].name);
+      }, rotate * 1000);
+    }
+    // A kiosk runs for weeks: start afresh once a day.
+    setTimeout(() => location.reload(), 24 * 3600 * 1000);
+  }
+
+  main().catch((e) => {
+    console.error(e);
+    panelsEl.innerHTML = `<div class="panel" style="left:40px;top:140px;width:900px;height:120px"><div class="err">无法加载: ${esc(e.message)}</div></div>`;
+  });
+})();

@@ -26,10 +26,26 @@ fn wall_screen_and_explorer_in_chromium() {
     );
 
     let data = common::TempDir::new("browser");
+    // The shipped dashboards and web assets, plus a map a centre would
+    // configure: dashboards/geo/handan.json (a synthetic one: a square per
+    // district), which the district wall names in its options.
+    let dashboards = data.0.join("dashboards");
+    std::fs::create_dir_all(dashboards.join("geo")).unwrap();
+    for f in ["wall.json", "district.json", "web"] {
+        std::os::unix::fs::symlink(root.join("dashboards").join(f), dashboards.join(f)).unwrap();
+    }
+    std::fs::write(
+        dashboards.join("geo/handan.json"),
+        synthetic_map().to_string(),
+    )
+    .unwrap();
     let config = data.0.join("minyi.toml");
     std::fs::write(
         &config,
-        "demo_rate = 30\ndemo_backfill = false\ntick_seconds = 1\n",
+        format!(
+            "demo_rate = 30\ndemo_backfill = false\ntick_seconds = 1\ndashboards_dir = {:?}\n",
+            dashboards.display().to_string()
+        ),
     )
     .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_minyi"))
@@ -68,4 +84,26 @@ fn wall_screen_and_explorer_in_chromium() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A GeoJSON with one square per district of the built-in gazetteer.
+fn synthetic_map() -> serde_json::Value {
+    let enricher = minyi::enrich::Enricher::builtin(b"map-key-0123456789").unwrap();
+    let features: Vec<serde_json::Value> = enricher
+        .gazetteer()
+        .districts()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (x, y) = (114.0 + (i % 6) as f64 * 0.3, 37.0 - (i / 6) as f64 * 0.3);
+            serde_json::json!({
+                "type": "Feature",
+                "properties": {"name": name},
+                "geometry": {"type": "Polygon", "coordinates": [[
+                    [x, y], [x + 0.28, y], [x + 0.28, y - 0.28], [x, y - 0.28], [x, y]
+                ]]}
+            })
+        })
+        .collect();
+    serde_json::json!({"type": "FeatureCollection", "features": features})
 }

@@ -355,6 +355,7 @@ async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json
         "timezone": state.tz.to_string(),
         "tick_seconds": state.tick.as_secs_f64(),
         "dashboards": state.dashboards,
+        "geo": state.geo,
         "model_version": state.enricher.model_version(),
     }))
 }

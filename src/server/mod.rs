@@ -49,6 +49,8 @@ pub struct AppState {
     pub tz: FixedOffset,
     pub tick: Duration,
     pub shutdown: CancellationToken,
+    /// Maps configured as GeoJSON (dashboards/geo/<name>.json).
+    pub geo: Vec<String>,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -88,6 +90,7 @@ impl AppState {
             tz: checked.timezone,
             tick: checked.tick,
             shutdown,
+            geo: geo_maps(&checked.dashboards_dir),
         })
     }
 
@@ -154,14 +157,32 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The whole app: API plus web assets from `<dashboards_dir>/web`.
-pub fn app(state: Arc<AppState>, web_dir: PathBuf) -> Router {
+/// The whole app: API, web assets from `<dashboards_dir>/web`, and the
+/// maps a centre configured as GeoJSON under `<dashboards_dir>/geo`.
+pub fn app(state: Arc<AppState>, dashboards_dir: &std::path::Path) -> Router {
+    let web_dir = dashboards_dir.join("web");
     let wall = ServeFile::new(web_dir.join("wall.html"));
     api::routes(state)
         .route_service("/", wall.clone())
         .route_service("/wall/{name}", wall)
         .route_service("/explore", ServeFile::new(web_dir.join("explore.html")))
+        .nest_service("/geo", ServeDir::new(dashboards_dir.join("geo")))
         .fallback_service(ServeDir::new(web_dir))
+}
+
+/// The maps available under `<dashboards_dir>/geo` (`name.json` → `name`).
+pub fn geo_maps(dashboards_dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dashboards_dir.join("geo"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 pub struct ServeOptions {
@@ -234,7 +255,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
         );
     }
 
-    let server = axum::serve(listener, app(state.clone(), web_dir))
+    let server = axum::serve(listener, app(state.clone(), &opts.checked.dashboards_dir))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
     // The server has stopped taking requests and finished those in flight;

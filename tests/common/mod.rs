@@ -81,7 +81,7 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         )
         .unwrap(),
     );
-    let router = app(state.clone(), dir.0.join("web"));
+    let router = app(state.clone(), &dir.0);
     TestApp {
         state,
         router,

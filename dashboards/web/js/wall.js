@@ -210,8 +210,49 @@
     return `rgb(${a.map((v, i) => Math.round(v + (b[i] - v) * f)).join(',')})`;
   }
 
+  // A real map when the centre configured one (dashboards/geo/<name>.json,
+  // listed in meta.geo and named by the panel's options.geo); tiles else.
+  const geoState = {}; // name → 'loading' | 'ready' | 'failed'
+
+  function geoReady(name) {
+    if (!name || !(meta.geo || []).includes(name)) return false;
+    if (!geoState[name]) {
+      geoState[name] = 'loading';
+      getJSON(`/geo/${encodeURIComponent(name)}.json`)
+        .then((g) => { echarts.registerMap(name, g); geoState[name] = 'ready'; if (lastData) render(lastData); })
+        .catch((e) => { geoState[name] = 'failed'; console.warn(`map ${name}:`, e.message); });
+    }
+    return geoState[name] === 'ready';
+  }
+
+  function renderMap(p, data, body, byShare) {
+    let el = body.querySelector('.chart');
+    if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    body.dataset.mode = 'map';
+    const c = chart(p.id, el);
+    const value = (r) => (byShare ? (r.count ? Math.round((100 * r.negative) / r.count) : 0) : r.count);
+    const rows = data.rows.map((r) => ({ name: r.key, value: value(r), count: r.count, negative: r.negative }));
+    c.setOption({
+      tooltip: { formatter: (x) => `${x.name}<br>诉求 ${fmt(x.data ? x.data.count : 0)}，负面 ${fmt(x.data ? x.data.negative : 0)}` },
+      visualMap: {
+        min: 0, max: Math.max(1, ...rows.map((r) => r.value)), left: 8, bottom: 8, calculable: false,
+        text: [byShare ? '负面占比高' : '多', byShare ? '低' : '少'], textStyle: { color: '#9fb7d6', fontSize: 16 },
+        inRange: { color: ['#0f3a66', '#f5a524', '#e02424'] },
+      },
+      series: [{
+        type: 'map', map: p.options.geo, roam: false, data: rows,
+        label: { show: true, color: '#fff', fontSize: 15, textShadowColor: '#000', textShadowBlur: 3 },
+        itemStyle: { borderColor: '#36c5ff', borderWidth: 1, areaColor: '#0f3a66' },
+        emphasis: { label: { color: '#fff' }, itemStyle: { areaColor: '#36c5ff' } },
+      }],
+    });
+    return data.rows.length > 0;
+  }
+
   function renderTiles(p, data, body) {
     const byShare = p.options && p.options.color_by === 'negative_share';
+    if (p.options && geoReady(p.options.geo)) return renderMap(p, data, body, byShare);
+    body.dataset.mode = 'tiles';
     const counts = new Map(data.rows.map((r) => [r.key, r]));
     const districts = (meta.districts || []).slice();
     let next = 0;

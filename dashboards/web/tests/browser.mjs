@@ -46,9 +46,24 @@ try {
     return li && li.dataset.id !== id;
   }, firstId, { timeout: 20000 });
   step('wall: the ticker moves');
+  check(await page.$eval('#panel-districts .body', (b) => b.dataset.mode) === 'tiles', 'districts as tiles without a map');
   check(await page.$eval('#stale', (e) => e.hidden), 'no stale mark while ticks arrive');
   const ticker = await page.$$eval('.panel-ticker li .x', (xs) => xs.map((x) => x.textContent).join('\n'));
   check(!/1[3-9]\d{9}/.test(ticker), 'ticker text has no unmasked mobile number');
+
+  // Memory: the heap after garbage collection, 25 s (25 ticks, ~750 items)
+  // apart, must not keep growing (a kiosk runs for days).
+  const cdp = await context.newCDPSession(page);
+  const heap = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+  };
+  await page.waitForTimeout(5000);
+  const before = await heap();
+  await page.waitForTimeout(25000);
+  const after = await heap();
+  step(`wall: heap ${(before / 1e6).toFixed(1)} MB → ${(after / 1e6).toFixed(1)} MB over 25 ticks`);
+  check(after - before < 4e6, 'the heap does not grow tick after tick');
 
   await page.screenshot({ path: `${shots}/wall-1920x1080.png` });
   await page.setViewportSize({ width: 3840, height: 1080 });
@@ -63,6 +78,8 @@ try {
   await page.goto(`${base}/wall/district`);
   await allPanelsReady();
   check((await page.$eval('#title', (e) => e.textContent)).includes('分县区'), 'second dashboard by URL');
+  await page.waitForSelector('#panel-districts .body[data-mode="map"] canvas', { timeout: 20000 });
+  step('wall: the configured GeoJSON map replaces the tiles');
   await page.screenshot({ path: `${shots}/wall-district-1920x1080.png` });
   step('wall: /wall/district renders');
 

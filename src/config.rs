@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::FixedOffset;
 use serde::Deserialize;
 
+use crate::alerts::notify::TargetConfig;
 use crate::enrich::{EnrichSettings, Enricher};
 use crate::pipelines::{PipelineError, PipelineFiles};
 pub use crate::server::auth::Role;
@@ -50,6 +51,15 @@ pub struct Config {
     /// Folder of the dashboard definitions (`*.json`) and the web assets.
     /// Default `./dashboards`.
     pub dashboards_dir: Option<PathBuf>,
+    /// Alert rules; absent means the built-in `pipelines/alerts.toml`.
+    pub alerts_file: Option<PathBuf>,
+    /// Seconds between two evaluations of the alert rules. Default 5.
+    pub alert_every_seconds: Option<f64>,
+    /// Seconds new alerts of one rule wait to go out together. Default 2.
+    pub alert_group_wait_seconds: Option<u32>,
+    /// Webhook targets of alert rules (WeCom, DingTalk, Feishu, generic).
+    #[serde(default)]
+    pub target: Vec<TargetConfig>,
     /// API tokens, as SHA-256 hashes (`minyi hash-token` prints one). With
     /// none, the server is open, and it refuses to listen beyond loopback.
     #[serde(default)]
@@ -92,6 +102,11 @@ pub struct Checked {
     pub dashboards_dir: PathBuf,
     /// (role, SHA-256 of the token).
     pub tokens: Vec<(Role, [u8; 32])>,
+    /// The text of the alert rules file.
+    pub alert_rules: String,
+    pub alert_every: std::time::Duration,
+    pub alert_group_wait: i64,
+    pub targets: Vec<TargetConfig>,
 }
 
 impl Config {
@@ -150,7 +165,25 @@ impl Config {
             })?;
             tokens.push((t.role, hash));
         }
+        let alert_every = positive("alert_every_seconds", self.alert_every_seconds, 5.0, 3600.0)?;
+        let alert_rules = match &self.alerts_file {
+            None => include_str!("../pipelines/alerts.toml").to_owned(),
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| invalid(format!("alerts_file: cannot read {}: {e}", f.display())))?,
+        };
+        for (i, t) in self.target.iter().enumerate() {
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return Err(invalid(format!("target[{i}].url: not an http(s) address")));
+            }
+            if t.name == "wall" || self.target[..i].iter().any(|o| o.name == t.name) {
+                return Err(invalid(format!("target[{i}].name: {:?} is taken", t.name)));
+            }
+        }
         Ok(Checked {
+            alert_rules,
+            alert_every: std::time::Duration::from_secs_f64(alert_every),
+            alert_group_wait: i64::from(self.alert_group_wait_seconds.unwrap_or(2)),
+            targets: self.target,
             pipelines_dir: self.pipelines_dir,
             timezone,
             hmac_key,

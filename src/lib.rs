@@ -20,6 +20,7 @@
 //! - [`config`]: `minyi.toml`, parsed and validated before any I/O.
 //! - [`cli`]: the subcommands' bodies (`minyi enrich`).
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod dashboards;

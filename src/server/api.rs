@@ -34,6 +34,10 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error("shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,7 +49,8 @@ struct ErrorDetail(String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::Query(_) => StatusCode::BAD_REQUEST,
+            ApiError::Query(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Body(BodyError::TooLarge | BodyError::TooManyItems(_)) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -103,6 +108,10 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/stats/top", get(top))
         .route("/api/v1/live", get(live))
         .route("/api/v1/meta", get(meta))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}/ack", post(ack_alert))
+        .route("/api/v1/silences", get(list_silences).post(add_silence))
+        .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -358,6 +367,143 @@ async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json
         "geo": state.geo,
         "model_version": state.enricher.model_version(),
     }))
+}
+
+/// `?status=firing` (default) or `all` (the last 30 days).
+async fn list_alerts(
+    _: Need<VIEWER>,
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let status = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| "firing".into());
+    let alerts = match status.as_str() {
+        "firing" => state.alerts.firing().await,
+        "all" => {
+            let since = state.enricher.now().timestamp() - 30 * 86_400;
+            let mut all: Vec<crate::alerts::engine::Alert> = state
+                .store
+                .state_load("alert", since)
+                .await?
+                .iter()
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect();
+            all.sort_by_key(|a| std::cmp::Reverse(a.started_at));
+            all.truncate(1000);
+            all
+        }
+        other => {
+            return Err(ApiError::Invalid(format!(
+                "parameter `status`: {other:?} is not firing or all"
+            )));
+        }
+    };
+    Ok(axum::Json(json!({ "alerts": alerts })).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    /// Who acknowledges (a name for the record).
+    by: Option<String>,
+}
+
+async fn ack_alert(
+    _: Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: AckBody = if body.is_empty() {
+        AckBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(format!("body: {e}")))?
+    };
+    let by: String = body
+        .by
+        .unwrap_or_else(|| "analyst".into())
+        .chars()
+        .take(64)
+        .collect();
+    let now = state.enricher.now().timestamp();
+    match state.alerts.ack(&state, &id, &by, now).await {
+        Some(a) => Ok(axum::Json(a).into_response()),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+async fn list_silences(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
+    let now = state.enricher.now().timestamp();
+    axum::Json(json!({ "silences": state.alerts.silences(now).await })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceBody {
+    rule: Option<String>,
+    key: Option<String>,
+    /// RFC 3339, or `for` a duration from now ("2h").
+    until: Option<String>,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn add_silence(
+    _: Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: SilenceBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(format!("body: {e}")))?;
+    let now = state.enricher.now().timestamp();
+    let until = match (&b.until, &b.duration) {
+        (Some(u), None) => chrono::DateTime::parse_from_rfc3339(u)
+            .map_err(|_| ApiError::Invalid(format!("until: {u:?} is not RFC 3339")))?
+            .timestamp(),
+        (None, Some(d)) => {
+            now + crate::alerts::rules::parse_duration(d).ok_or_else(|| {
+                ApiError::Invalid(format!("for: {d:?} is not a duration like \"2h\""))
+            })?
+        }
+        _ => return Err(ApiError::Invalid("give one of `until` and `for`".into())),
+    };
+    if until <= now {
+        return Err(ApiError::Invalid(
+            "the silence would end in the past".into(),
+        ));
+    }
+    if let Some(r) = &b.rule
+        && !state.alerts.rules.iter().any(|x| x.name == *r)
+    {
+        return Err(ApiError::Invalid(format!("rule: no rule named {r:?}")));
+    }
+    let silence = crate::alerts::engine::Silence {
+        id: format!("s-{now}-{}", fastrand::u32(..)),
+        rule: b.rule,
+        key: b.key,
+        until,
+        comment: b.comment.chars().take(500).collect(),
+        created_at: now,
+    };
+    state.alerts.add_silence(&state, silence.clone()).await?;
+    Ok((StatusCode::CREATED, axum::Json(silence)).into_response())
+}
+
+async fn end_silence(
+    _: Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let now = state.enricher.now().timestamp();
+    if state.alerts.end_silence(&state, &id, now).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

@@ -68,6 +68,12 @@ pub struct Metrics {
     pub sse_clients: AtomicI64,
     /// Seconds from receiving the newest stored batch to its commit.
     pub lag_micros: AtomicU64,
+    pub alerts_fired: AtomicU64,
+    pub alert_evaluations: AtomicU64,
+    pub alert_evaluation_seconds: Histogram,
+    pub webhook_sent: AtomicU64,
+    /// Webhook messages that failed after their retries, or were dropped.
+    pub webhook_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -147,6 +153,35 @@ impl Metrics {
             "minyi_ingest_lag_seconds",
             "Receipt to durable commit of the newest batch.",
             self.lag_micros.load(Relaxed) as f64 / 1e6,
+        );
+        counter(
+            &mut out,
+            "minyi_alerts_fired_total",
+            "Alerts that started firing.",
+            self.alerts_fired.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "minyi_alert_evaluations_total",
+            "Evaluations of all alert rules.",
+            self.alert_evaluations.load(Relaxed),
+        );
+        self.alert_evaluation_seconds.render(
+            &mut out,
+            "minyi_alert_evaluation_seconds",
+            "Time of one evaluation of all rules.",
+        );
+        counter(
+            &mut out,
+            "minyi_webhook_sent_total",
+            "Alert messages delivered to webhook targets.",
+            self.webhook_sent.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "minyi_webhook_failures_total",
+            "Alert messages that failed after retries or were dropped.",
+            self.webhook_failures.load(Relaxed),
         );
         out
     }

@@ -51,6 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Maps configured as GeoJSON (dashboards/geo/<name>.json).
     pub geo: Vec<String>,
+    pub alerts: Arc<crate::alerts::engine::Engine>,
+    pub alert_every: Duration,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -73,6 +75,15 @@ impl AppState {
         let dashboards = dashboards::load(&checked.dashboards_dir, &vocab, checked.timezone)?;
         let live = Arc::new(Live::default());
         let metrics = Arc::new(Metrics::default());
+        let target_names: Vec<String> = checked.targets.iter().map(|t| t.name.clone()).collect();
+        let rules = crate::alerts::rules::parse(&checked.alert_rules, &vocab, &target_names)
+            .map_err(ServeError::Alerts)?;
+        let notifier = crate::alerts::notify::Notifier::start(&checked.targets, metrics.clone());
+        let alerts = Arc::new(crate::alerts::engine::Engine::new(
+            rules,
+            notifier,
+            checked.alert_group_wait,
+        ));
         Ok(AppState {
             auth: Auth::new(&checked.tokens, listen)?,
             vocab,
@@ -91,6 +102,8 @@ impl AppState {
             tick: checked.tick,
             shutdown,
             geo: geo_maps(&checked.dashboards_dir),
+            alerts,
+            alert_every: checked.alert_every,
         })
     }
 
@@ -140,8 +153,32 @@ pub async fn run_ticker(state: Arc<AppState>) {
     }
 }
 
+/// Evaluates the alert rules every `alert_every` until shutdown, after
+/// restoring the alert state of the store.
+pub async fn run_alerts(state: Arc<AppState>) {
+    if let Err(e) = state
+        .alerts
+        .restore(&state, state.enricher.now().timestamp())
+        .await
+    {
+        eprintln!("minyi: restoring alert state: {e}");
+    }
+    let mut every = tokio::time::interval(state.alert_every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            _ = every.tick() => {
+                state.alerts.evaluate(&state, state.enricher.now().timestamp()).await;
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("alert rules: {0}")]
+    Alerts(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
     #[error(transparent)]
@@ -224,6 +261,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_ticker(state.clone()));
+    tasks.spawn(run_alerts(state.clone()));
     if opts.demo {
         let demo_state = state.clone();
         let rate = opts.checked.demo_rate;
@@ -306,6 +344,24 @@ mod tests {
                 },
             };
             async move { Ok(answer) }.boxed()
+        }
+
+        fn state_load(
+            &self,
+            _kind: &'static str,
+            _since: i64,
+        ) -> BoxFuture<'static, Result<Vec<String>, StoreError>> {
+            async { Ok(Vec::new()) }.boxed()
+        }
+
+        fn state_save(
+            &self,
+            _kind: &'static str,
+            _id: String,
+            _doc: String,
+            _at: i64,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
         }
 
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {

@@ -55,6 +55,20 @@ pub trait Store: Send + Sync + 'static {
     /// Answers one query. `now` (unix seconds) decides what is overdue.
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>>;
 
+    /// Small documents the server keeps (alerts, silences), by kind and id:
+    /// those updated at or after `since` (unix seconds).
+    fn state_load(&self, kind: &'static str, since: i64)
+    -> BoxFuture<'static, Result<Vec<String>>>;
+
+    /// Stores (replaces) one such document.
+    fn state_save(
+        &self,
+        kind: &'static str,
+        id: String,
+        doc: String,
+        at: i64,
+    ) -> BoxFuture<'static, Result<()>>;
+
     /// Finishes pending writes and stops accepting new ones.
     fn close(&self) -> BoxFuture<'static, Result<()>>;
 }

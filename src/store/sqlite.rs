@@ -145,11 +145,22 @@ CREATE TABLE work_orders (
     revisit_rating INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX work_orders_created ON work_orders (created_at);
+
+-- Alerts and silences, as JSON documents.
+CREATE TABLE state (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    doc        TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
 CREATE INDEX work_orders_feedback ON work_orders (feedback_id);
 "#,
 )];
 
 pub struct SqliteStore {
+    /// Alert state is small and rare: its own connection, not the writer's queue.
+    state: Arc<Mutex<Connection>>,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
@@ -277,7 +288,10 @@ impl SqliteStore {
                 let _ = checkpoint_thread.join();
             })
             .expect("spawning a thread");
+        let state = Connection::open(&path)?;
+        state.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")?;
         Ok(SqliteStore {
+            state: Arc::new(Mutex::new(state)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Readers {
@@ -748,6 +762,48 @@ impl Store for SqliteStore {
             tokio::task::spawn_blocking(move || r2.run(&query, now))
                 .await
                 .map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn state_load(
+        &self,
+        kind: &'static str,
+        since: i64,
+    ) -> BoxFuture<'static, Result<Vec<String>>> {
+        let conn = self.state.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = conn.lock().expect("not poisoned");
+                let docs = conn
+                    .prepare_cached("SELECT doc FROM state WHERE kind = ?1 AND updated_at >= ?2")?
+                    .query_map(params![kind, since], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(docs)
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn state_save(
+        &self,
+        kind: &'static str,
+        id: String,
+        doc: String,
+        at: i64,
+    ) -> BoxFuture<'static, Result<()>> {
+        let conn = self.state.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = conn.lock().expect("not poisoned");
+                conn.prepare_cached("INSERT OR REPLACE INTO state VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![kind, id, at, doc])?;
+                Ok(())
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?
         }
         .boxed()
     }

@@ -1,0 +1,523 @@
+//! The alert engine: every few seconds, each rule's counts are read
+//! through the typed query model (so the same engine runs on SQLite and on
+//! ClickHouse), judged per series, and each series' alert moves through
+//! its life: it fires once, updates while it lasts, resolves when the
+//! counts are normal again, then stays quiet for the rule's cooldown.
+//!
+//! Time is event time: windows are ranges of `received_at`, so backfilled
+//! history counts, and the engine can be evaluated at any instant (tests
+//! replay a week). State (alerts, silences) is kept in the store: after a
+//! restart an ongoing alert neither fires again nor is lost, and an alert
+//! whose notification had not gone out is sent then.
+//!
+//! New and resolved alerts of one rule are grouped for `group_wait`
+//! seconds into one notification; silenced alerts are recorded and shown
+//! in the API but not notified.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::detect::{Counts, Finding, Level};
+use super::notify::{Message, Notifier};
+use super::rules::Rule;
+use crate::query::{Answer, Filters, Query, TopDim, Vocabulary, rfc3339};
+use crate::server::AppState;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// One alert: a rule's finding on one series, from firing to resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `rule:value:started_at`.
+    pub id: String,
+    pub rule: String,
+    /// The series' value ("" when the rule has no for_each).
+    pub key: String,
+    /// The dimension of `key` (district, topic, …).
+    pub dim: Option<String>,
+    /// Display name of `key`.
+    pub name: String,
+    pub title: String,
+    pub severity: String,
+    pub detector: String,
+    pub level: Level,
+    pub status: Status,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub resolved_at: Option<i64>,
+    pub observed: f64,
+    pub expected: f64,
+    pub p_value: Option<f64>,
+    /// Emerging terms never seen in the history.
+    pub new: bool,
+    pub window_seconds: i64,
+    /// Whether the firing notification went out (or was not due: silenced).
+    pub notified: bool,
+    pub silenced: bool,
+    pub acked_at: Option<i64>,
+    pub acked_by: Option<String>,
+}
+
+/// A silence: alerts matching it are recorded but not notified until `until`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    /// Matchers: a rule name and/or a series value; absent matches any.
+    pub rule: Option<String>,
+    pub key: Option<String>,
+    pub until: i64,
+    pub comment: String,
+    pub created_at: i64,
+}
+
+impl Silence {
+    fn matches(&self, a: &Alert, now: i64) -> bool {
+        now < self.until
+            && self.rule.as_ref().is_none_or(|r| *r == a.rule)
+            && self.key.as_ref().is_none_or(|k| *k == a.key)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Firing alerts by (rule, key).
+    active: HashMap<(String, String), Alert>,
+    /// When each series last resolved (cooldown).
+    resolved_at: HashMap<(String, String), i64>,
+    /// Per rule: when the first pending change arrived, and the changes.
+    pending: HashMap<String, (i64, Vec<Alert>)>,
+    silences: Vec<Silence>,
+}
+
+pub struct Engine {
+    pub rules: Vec<Rule>,
+    state: Mutex<State>,
+    notifier: Notifier,
+    group_wait: i64,
+}
+
+const ALERT: &str = "alert";
+const SILENCE: &str = "silence";
+
+/// Counts per series value.
+type Series = HashMap<String, Counts>;
+
+impl Engine {
+    pub fn new(rules: Vec<Rule>, notifier: Notifier, group_wait: i64) -> Engine {
+        Engine {
+            rules,
+            state: Mutex::new(State::default()),
+            notifier,
+            group_wait,
+        }
+    }
+
+    /// Loads firing alerts, recent resolutions and silences from the store;
+    /// firing alerts not yet notified are queued again.
+    pub async fn restore(&self, app: &AppState, now: i64) -> Result<(), StoreError> {
+        let mut st = self.state.lock().await;
+        for doc in app.store.state_load(ALERT, now - 30 * 86_400).await? {
+            let Ok(a) = serde_json::from_str::<Alert>(&doc) else {
+                continue;
+            };
+            let key = (a.rule.clone(), a.key.clone());
+            match a.status {
+                Status::Firing => {
+                    if !a.notified {
+                        st.pending
+                            .entry(a.rule.clone())
+                            .or_insert((now, Vec::new()))
+                            .1
+                            .push(a.clone());
+                    }
+                    st.active.insert(key, a);
+                }
+                Status::Resolved => {
+                    let at = a.resolved_at.unwrap_or(a.updated_at);
+                    let e = st.resolved_at.entry(key).or_insert(at);
+                    *e = (*e).max(at);
+                }
+            }
+        }
+        for doc in app.store.state_load(SILENCE, now - 86_400).await? {
+            if let Ok(s) = serde_json::from_str::<Silence>(&doc)
+                && s.until > now
+            {
+                st.silences.push(s);
+            }
+        }
+        Ok(())
+    }
+
+    async fn counts(app: &AppState, rule: &Rule, from: i64, to: i64) -> Result<Series, StoreError> {
+        let filters = Filters {
+            ..rule.scope.clone()
+        }
+        .with_range(Some(from), Some(to));
+        let query = match rule.for_each {
+            Some(dim) => Query::Top {
+                filters,
+                dim,
+                limit: crate::query::MAX_TOP_LIMIT,
+            },
+            None => Query::Summary(filters),
+        };
+        Ok(match app.query(query).await? {
+            Answer::Top(rows) => rows
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.key,
+                        Counts {
+                            total: r.count,
+                            negative: r.negative,
+                        },
+                    )
+                })
+                .collect(),
+            Answer::Summary(s) => [(
+                String::new(),
+                Counts {
+                    total: s.received,
+                    negative: s.negative,
+                },
+            )]
+            .into(),
+            _ => Series::new(),
+        })
+    }
+
+    /// The findings of one rule at `now`, by series value.
+    pub async fn judge(
+        app: &AppState,
+        rule: &Rule,
+        now: i64,
+    ) -> Result<HashMap<String, Finding>, StoreError> {
+        let w = rule.window;
+        let current = Self::counts(app, rule, now - w, now).await?;
+        let mut history = Vec::new();
+        let mut reference = Series::new();
+        if rule.detector.uses_history() {
+            for k in 1..=i64::from(rule.history) {
+                let back = k * rule.period;
+                history.push(Self::counts(app, rule, now - w - back, now - back).await?);
+            }
+        } else {
+            reference = Self::counts(app, rule, now - 2 * w, now - w).await?;
+        }
+        let mut keys: Vec<&String> = current.keys().chain(reference.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let mut out = HashMap::new();
+        for key in keys {
+            let c = current.get(key).copied().unwrap_or_default();
+            let h: Vec<Counts> = history
+                .iter()
+                .map(|s| s.get(key).copied().unwrap_or_default())
+                .collect();
+            let r = reference.get(key).copied().unwrap_or_default();
+            if let Some(f) = rule.detector.judge(c, &h, r) {
+                out.insert(key.clone(), f);
+            }
+        }
+        Ok(out)
+    }
+
+    fn name_of(vocab: &Vocabulary, rule: &Rule, key: &str) -> String {
+        match rule.for_each.and_then(TopDim::dim) {
+            Some(d) => vocab.name(d, key),
+            None if key.is_empty() => "全部".into(),
+            None => key.to_owned(),
+        }
+    }
+
+    /// One evaluation of every rule at `now` (unix seconds, event time).
+    /// Returns the alerts that changed.
+    pub async fn evaluate(&self, app: &AppState, now: i64) -> Vec<Alert> {
+        let started = Instant::now();
+        let mut changed = Vec::new();
+        for rule in &self.rules {
+            let findings = match Self::judge(app, rule, now).await {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("minyi: alert rule {}: {e}", rule.name);
+                    continue;
+                }
+            };
+            let mut st = self.state.lock().await;
+            for (key, f) in &findings {
+                let id_key = (rule.name.clone(), key.clone());
+                if let Some(a) = st.active.get_mut(&id_key) {
+                    let level = a.level.max(f.level);
+                    if level != a.level || (a.observed - f.observed).abs() > f64::EPSILON {
+                        a.level = level;
+                        a.observed = f.observed;
+                        a.expected = f.expected;
+                        a.p_value = f.p_value;
+                        a.updated_at = now;
+                        changed.push(a.clone());
+                    }
+                    continue;
+                }
+                if st
+                    .resolved_at
+                    .get(&id_key)
+                    .is_some_and(|t| now < t + rule.cooldown)
+                {
+                    continue;
+                }
+                let name = Self::name_of(&app.vocab, rule, key);
+                let mut a = Alert {
+                    id: format!("{}:{}:{}", rule.name, key, now),
+                    rule: rule.name.clone(),
+                    key: key.clone(),
+                    dim: rule.for_each.map(|d| d.as_str().to_owned()),
+                    title: rule.title.replace("{value}", &name),
+                    name,
+                    severity: rule.severity.clone(),
+                    detector: rule.detector.name().to_owned(),
+                    level: f.level,
+                    status: Status::Firing,
+                    started_at: now,
+                    updated_at: now,
+                    resolved_at: None,
+                    observed: f.observed,
+                    expected: f.expected,
+                    p_value: f.p_value,
+                    new: f.new,
+                    window_seconds: rule.window,
+                    notified: false,
+                    silenced: false,
+                    acked_at: None,
+                    acked_by: None,
+                };
+                a.silenced = st.silences.iter().any(|s| s.matches(&a, now));
+                a.notified = a.silenced;
+                app.metrics.alerts_fired.fetch_add(1, Relaxed);
+                if !a.silenced {
+                    st.pending
+                        .entry(rule.name.clone())
+                        .or_insert((now, Vec::new()))
+                        .1
+                        .push(a.clone());
+                }
+                st.active.insert(id_key, a.clone());
+                changed.push(a);
+            }
+            // Series that are normal again.
+            let over: Vec<(String, String)> = st
+                .active
+                .keys()
+                .filter(|(r, k)| *r == rule.name && !findings.contains_key(k))
+                .cloned()
+                .collect();
+            for id_key in over {
+                let Some(mut a) = st.active.remove(&id_key) else {
+                    continue;
+                };
+                a.status = Status::Resolved;
+                a.resolved_at = Some(now);
+                a.updated_at = now;
+                st.resolved_at.insert(id_key, now);
+                if a.notified && !a.silenced {
+                    st.pending
+                        .entry(rule.name.clone())
+                        .or_insert((now, Vec::new()))
+                        .1
+                        .push(a.clone());
+                }
+                changed.push(a);
+            }
+        }
+        for a in &changed {
+            self.persist(app, a).await;
+            app.live
+                .publish_alert(serde_json::to_string(a).expect("alerts serialize").into());
+        }
+        self.flush(app, now).await;
+        app.metrics.alert_evaluations.fetch_add(1, Relaxed);
+        app.metrics
+            .alert_evaluation_seconds
+            .observe(started.elapsed());
+        changed
+    }
+
+    async fn persist(&self, app: &AppState, a: &Alert) {
+        let doc = serde_json::to_string(a).expect("alerts serialize");
+        if let Err(e) = app
+            .store
+            .state_save(ALERT, a.id.clone(), doc, a.updated_at)
+            .await
+        {
+            eprintln!("minyi: saving alert {}: {e}", a.id);
+        }
+    }
+
+    /// Sends the groups that waited long enough.
+    async fn flush(&self, app: &AppState, now: i64) {
+        let due: Vec<(String, Vec<Alert>)> = {
+            let mut st = self.state.lock().await;
+            let rules: Vec<String> = st
+                .pending
+                .iter()
+                .filter(|(_, (first, _))| now - first >= self.group_wait)
+                .map(|(r, _)| r.clone())
+                .collect();
+            rules
+                .into_iter()
+                .filter_map(|r| st.pending.remove(&r).map(|(_, v)| (r, v)))
+                .collect()
+        };
+        for (rule_name, alerts) in due {
+            let Some(rule) = self.rules.iter().find(|r| r.name == rule_name) else {
+                continue;
+            };
+            let message = message(rule, &alerts, app.tz);
+            for t in rule.targets.iter().filter(|t| *t != "wall") {
+                self.notifier.send(t, message.clone());
+            }
+            // Record that the firing notifications went out.
+            let mut st = self.state.lock().await;
+            for a in alerts.iter().filter(|a| a.status == Status::Firing) {
+                if let Some(active) = st.active.get_mut(&(a.rule.clone(), a.key.clone())) {
+                    active.notified = true;
+                    let copy = active.clone();
+                    drop(st);
+                    self.persist(app, &copy).await;
+                    st = self.state.lock().await;
+                }
+            }
+        }
+    }
+
+    /// Firing alerts, newest first.
+    pub async fn firing(&self) -> Vec<Alert> {
+        let st = self.state.lock().await;
+        let mut v: Vec<Alert> = st.active.values().cloned().collect();
+        v.sort_by_key(|a| std::cmp::Reverse(a.started_at));
+        v
+    }
+
+    /// Acknowledges a firing alert; None when no firing alert has this id.
+    pub async fn ack(&self, app: &AppState, id: &str, by: &str, now: i64) -> Option<Alert> {
+        let a = {
+            let mut st = self.state.lock().await;
+            let a = st.active.values_mut().find(|a| a.id == id)?;
+            a.acked_at = Some(now);
+            a.acked_by = Some(by.to_owned());
+            a.updated_at = now;
+            a.clone()
+        };
+        self.persist(app, &a).await;
+        app.live
+            .publish_alert(serde_json::to_string(&a).expect("alerts serialize").into());
+        Some(a)
+    }
+
+    pub async fn silences(&self, now: i64) -> Vec<Silence> {
+        let st = self.state.lock().await;
+        st.silences
+            .iter()
+            .filter(|s| s.until > now)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn add_silence(&self, app: &AppState, s: Silence) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(&s).expect("silences serialize");
+        app.store
+            .state_save(SILENCE, s.id.clone(), doc, s.created_at)
+            .await?;
+        self.state.lock().await.silences.push(s);
+        Ok(())
+    }
+
+    /// Ends a silence now; false when there is none with this id.
+    pub async fn end_silence(
+        &self,
+        app: &AppState,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let s = {
+            let mut st = self.state.lock().await;
+            let Some(s) = st.silences.iter_mut().find(|s| s.id == id) else {
+                return Ok(false);
+            };
+            s.until = now;
+            s.clone()
+        };
+        let doc = serde_json::to_string(&s).expect("silences serialize");
+        app.store
+            .state_save(SILENCE, s.id.clone(), doc, now)
+            .await?;
+        Ok(true)
+    }
+}
+
+/// The notification of a group of alerts of one rule.
+fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
+    let firing: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.status == Status::Firing)
+        .collect();
+    let level = if firing.iter().any(|a| a.level == Level::Alert) {
+        "告警"
+    } else if firing.is_empty() {
+        "恢复"
+    } else {
+        "预警"
+    };
+    let severity = match rule.severity.as_str() {
+        "critical" => "紧急",
+        "warning" => "重要",
+        _ => "提示",
+    };
+    let title = if firing.len() == 1 {
+        format!("【民意{level}·{severity}】{}", firing[0].title)
+    } else {
+        format!(
+            "【民意{level}·{severity}】{}（{}项）",
+            rule.name,
+            alerts.len()
+        )
+    };
+    let minutes = rule.window / 60;
+    let lines = alerts
+        .iter()
+        .map(|a| match a.status {
+            Status::Firing if a.detector == "negative_share" => format!(
+                "- {}：近{minutes}分钟负面占比 {:.0}%，常态 {:.0}%（p={:.4}），{}",
+                a.title,
+                a.observed * 100.0,
+                a.expected * 100.0,
+                a.p_value.unwrap_or(0.0),
+                rfc3339(a.started_at, tz)
+            ),
+            Status::Firing => format!(
+                "- {}：近{minutes}分钟 {} 条，常态 {:.1} 条{}，{}",
+                a.title,
+                a.observed,
+                a.expected,
+                a.p_value.map_or(String::new(), |p| format!("（p={p:.4}）")),
+                rfc3339(a.started_at, tz)
+            ),
+            Status::Resolved => format!("- 已恢复：{}", a.title),
+        })
+        .collect();
+    Message {
+        title,
+        lines,
+        alerts: serde_json::to_value(alerts).expect("alerts serialize"),
+    }
+}

@@ -269,13 +269,19 @@ mod tests {
             &message(),
             1_700_000_000_000,
         );
-        assert!(url.starts_with(
-            "https://robot.example/send?access_token=abc&timestamp=1700000000000&sign="
-        ));
+        let prefix = "https://robot.example/send?access_token=abc&timestamp=1700000000000&sign=";
+        assert!(url.starts_with(prefix), "{url}");
+        let sent = &url[prefix.len()..];
         assert!(
-            !url.contains('+') && !url.contains('/') || url.contains("%2"),
-            "the sign is URL-encoded"
+            !sent.contains(['+', '/', '=']),
+            "the sign is URL-encoded: {sent}"
         );
+        let decoded: String = form_urlencoded::parse(format!("s={sent}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned();
+        assert_eq!(decoded, s);
         assert_eq!(body["msgtype"], "markdown");
     }
 

@@ -305,6 +305,10 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
             }).collect::<Vec<_>>(),
             "next_cursor": next.map(|c| c.to_string()),
         }),
+        (_, Answer::Extent { oldest, newest }) => json!({
+            "oldest": oldest.map(|t| rfc3339(t, tz)),
+            "newest": newest.map(|t| rfc3339(t, tz)),
+        }),
         _ => Value::Null,
     }
 }

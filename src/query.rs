@@ -247,6 +247,9 @@ pub enum Query {
         limit: usize,
         cursor: Option<Cursor>,
     },
+    /// The times of the oldest and newest stored items: how much history
+    /// there is (alert rules wait until their history is covered).
+    Extent,
 }
 
 /// A query that failed validation: the parameter and why. Becomes a 400.
@@ -625,6 +628,11 @@ pub enum Answer {
     Feedback {
         items: Vec<FeedbackRow>,
         next: Option<Cursor>,
+    },
+    /// Unix seconds of the oldest and newest item's `received_at`.
+    Extent {
+        oldest: Option<i64>,
+        newest: Option<i64>,
     },
 }
 

@@ -101,7 +101,10 @@ targets = ["wall", "ding", "feishu"]
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let base = first.trim().trim_start_matches("minyi serve: listening on ").to_owned();
+    let base = first
+        .trim()
+        .trim_start_matches("minyi serve: listening on ")
+        .to_owned();
     let http = reqwest::Client::new();
 
     // Four weeks of steady traffic in three districts, up to a minute ago.
@@ -114,8 +117,11 @@ targets = ["wall", "ding", "feishu"]
         for d in DISTRICTS {
             for i in 0..per_slot(t) {
                 let at = t + 60 + i as i64 * 200;
-                lines.push(json!({"id": format!("h-{d}-{at}"), "channel": "hotline_12345", "district": d,
-                    "received_at": minyi::query::rfc3339(at, tz), "text": "咨询户口迁移的材料"}).to_string());
+                lines.push(
+                    json!({"id": format!("h-{d}-{at}"), "channel": "hotline_12345", "district": d,
+                    "received_at": minyi::query::rfc3339(at, tz), "text": "咨询户口迁移的材料"})
+                    .to_string(),
+                );
             }
         }
         t += 600;
@@ -132,10 +138,17 @@ targets = ["wall", "ding", "feishu"]
     }
     // Steady: a few evaluations, nothing fires.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(seen.lock().unwrap().is_empty(), "steady history raised an alert");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "steady history raised an alert"
+    );
 
     // The wall's stream.
-    let mut live = http.get(format!("{base}/api/v1/live")).send().await.unwrap();
+    let mut live = http
+        .get(format!("{base}/api/v1/live"))
+        .send()
+        .await
+        .unwrap();
     let wall = tokio::spawn(async move {
         let mut text = String::new();
         while let Ok(Some(chunk)) = live.chunk().await {
@@ -153,34 +166,78 @@ targets = ["wall", "ding", "feishu"]
             "received_at": minyi::query::rfc3339(now - 300 + i * 10, tz), "text": "路口红绿灯坏了，交警没人管"}))
         .collect();
     let sent = Instant::now();
-    let r = http.post(format!("{base}/api/v1/feedback")).json(&burst).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/feedback"))
+        .json(&burst)
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
     while seen.lock().unwrap().len() < 2 {
-        assert!(sent.elapsed() < Duration::from_secs(10), "no notification within 10 s");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no notification within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let delay = sent.elapsed();
-    assert!(tokio::time::timeout(Duration::from_secs(10), wall).await.unwrap().unwrap(), "the wall got the alert");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), wall)
+            .await
+            .unwrap()
+            .unwrap(),
+        "the wall got the alert"
+    );
     // Nothing more comes: one alert, one message per robot.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "{seen:?}");
 
-    let (_, query, body) = seen.iter().find(|(p, ..)| p == "/dingtalk").expect("DingTalk got it");
+    let (_, query, body) = seen
+        .iter()
+        .find(|(p, ..)| p == "/dingtalk")
+        .expect("DingTalk got it");
     let params: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(query.as_deref().unwrap().as_bytes()).into_owned().collect();
+        form_urlencoded::parse(query.as_deref().unwrap().as_bytes())
+            .into_owned()
+            .collect();
     assert_eq!(params["access_token"], "tok");
     let ts: i64 = params["timestamp"].parse().unwrap();
-    assert!((ts / 1000 - now).abs() < 120, "DingTalk wants a current millisecond timestamp");
-    assert_eq!(params["sign"], hmac_b64(b"SECtest", format!("{ts}\nSECtest").as_bytes()));
-    assert!(body["markdown"]["text"].as_str().unwrap().contains("丛台区诉求量异常上升"), "{body}");
+    assert!(
+        (ts / 1000 - now).abs() < 120,
+        "DingTalk wants a current millisecond timestamp"
+    );
+    assert_eq!(
+        params["sign"],
+        hmac_b64(b"SECtest", format!("{ts}\nSECtest").as_bytes())
+    );
+    assert!(
+        body["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("丛台区诉求量异常上升"),
+        "{body}"
+    );
 
-    let (_, _, body) = seen.iter().find(|(p, ..)| p == "/feishu").expect("Feishu got it");
+    let (_, _, body) = seen
+        .iter()
+        .find(|(p, ..)| p == "/feishu")
+        .expect("Feishu got it");
     let ts = body["timestamp"].as_str().unwrap();
-    assert_eq!(body["sign"].as_str().unwrap(), hmac_b64(format!("{ts}\nfstest").as_bytes(), b""));
+    assert_eq!(
+        body["sign"].as_str().unwrap(),
+        hmac_b64(format!("{ts}\nfstest").as_bytes(), b"")
+    );
     assert!(body["content"]["text"].as_str().unwrap().contains("丛台区"));
 
-    let alerts: Value = http.get(format!("{base}/api/v1/alerts")).send().await.unwrap().json().await.unwrap();
+    let alerts: Value = http
+        .get(format!("{base}/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(alerts["alerts"].as_array().unwrap().len(), 1, "{alerts}");
     assert_eq!(alerts["alerts"][0]["key"], "丛台区");
     println!("burst → both robots in {delay:?}");

@@ -215,6 +215,23 @@ impl Engine {
         } else {
             reference = Self::counts(app, rule, now - 2 * w, now - w).await?;
         }
+        // Emerging terms: a term's frequency against its history, so the
+        // history is scaled to the current window's overall volume (a busy
+        // morning after a quiet week is not every word bursting).
+        if matches!(rule.detector, super::detect::Detector::Emerging { .. }) {
+            let volume = |s: &Series| s.values().map(|c| c.total).sum::<u64>() as f64;
+            let now_volume = volume(&current);
+            for h in &mut history {
+                let then = volume(h);
+                if then > 0.0 {
+                    let k = now_volume / then;
+                    for c in h.values_mut() {
+                        c.total = (c.total as f64 * k).round() as u64;
+                        c.negative = (c.negative as f64 * k).round() as u64;
+                    }
+                }
+            }
+        }
         let mut keys: Vec<&String> = current.keys().chain(reference.keys()).collect();
         keys.sort();
         keys.dedup();
@@ -246,7 +263,16 @@ impl Engine {
     pub async fn evaluate(&self, app: &AppState, now: i64) -> Vec<Alert> {
         let started = Instant::now();
         let mut changed = Vec::new();
+        // Rules judged against history wait until the store holds all of it.
+        let oldest = match app.query(Query::Extent).await {
+            Ok(Answer::Extent { oldest, .. }) => oldest,
+            _ => None,
+        };
         for rule in &self.rules {
+            let needs = now - rule.window - i64::from(rule.history) * rule.period;
+            if rule.detector.uses_history() && oldest.is_none_or(|o| o > needs) {
+                continue;
+            }
             let findings = match Self::judge(app, rule, now).await {
                 Ok(f) => f,
                 Err(e) => {

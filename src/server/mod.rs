@@ -342,6 +342,10 @@ mod tests {
                     items: Vec::new(),
                     next: None,
                 },
+                Query::Extent => Answer::Extent {
+                    oldest: None,
+                    newest: None,
+                },
             };
             async move { Ok(answer) }.boxed()
         }

@@ -1139,6 +1139,14 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
             limit,
             cursor,
         } => feedback(conn, filters, *limit, *cursor, s),
+        Query::Extent => Ok(
+            conn.query_row("SELECT min(ts), max(ts) FROM items", [], |r| {
+                Ok(Answer::Extent {
+                    oldest: r.get(0)?,
+                    newest: r.get(1)?,
+                })
+            })?,
+        ),
     }
 }
 

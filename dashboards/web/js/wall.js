@@ -282,6 +282,7 @@
   }
 
   function renderWords(p, data, body) {
+    const marks = emergingTerms();
     let el = body.querySelector('.chart');
     if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
     const c = chart(p.id, el);
@@ -291,9 +292,14 @@
         sizeRange: [18, 62], rotationRange: [0, 0], gridSize: 8, drawOutOfBound: false,
         textStyle: {
           fontWeight: 600,
-          color: (w) => (w.data.negative * 2 > w.data.value ? '#ff7a7a' : PALETTE[w.dataIndex % PALETTE.length]),
+          color: (w) => (w.data.mark ? '#ffb547'
+            : w.data.negative * 2 > w.data.value ? '#ff7a7a' : PALETTE[w.dataIndex % PALETTE.length]),
         },
-        data: data.rows.map((r) => ({ name: r.name, value: r.count, negative: r.negative })),
+        // Emerging terms (alerts of emerging rules) carry a mark: 新 new, 升 rising.
+        data: data.rows.map((r) => {
+          const mark = marks.get(r.key);
+          return { name: mark ? `${r.name}${mark === '新' ? '·新' : '↑'}` : r.name, value: r.count, negative: r.negative, mark };
+        }),
       }],
     });
     return data.rows.length > 0;
@@ -358,7 +364,7 @@
   function connect() {
     const conn = document.getElementById('conn');
     source = new EventSource(url('/api/v1/live'));
-    source.addEventListener('hello', () => { backoff = 1000; conn.className = 'dot live'; });
+    source.addEventListener('hello', () => { backoff = 1000; conn.className = 'dot live'; loadAlerts(); });
     source.addEventListener('panels', (e) => {
       lastData = JSON.parse(e.data);
       lastTick = Date.now();
@@ -375,10 +381,59 @@
     };
   }
 
+  // --- alerts: the banner shows the newest firing alert nobody has
+  // acknowledged; emerging terms are marked in the hot words.
+  const alerts = new Map(); // id → alert
+  const sound = params.get('sound') === '1';
+
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator();
+      osc.frequency.value = 880;
+      osc.connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.25);
+    } catch (_) { /* no audio device */ }
+  }
+
   function showAlert(a) {
+    const isNew = !alerts.has(a.id);
+    if (a.status === 'firing') alerts.set(a.id, a); else alerts.delete(a.id);
+    const shown = Array.from(alerts.values())
+      .filter((x) => !x.acked_at && !x.silenced)
+      .sort((x, y) => y.started_at - x.started_at);
     const el = document.getElementById('alert');
-    document.getElementById('alert-text').textContent = a.summary || a.title || JSON.stringify(a);
-    el.hidden = a.status === 'resolved';
+    el.hidden = shown.length === 0;
+    if (shown.length) {
+      const top = shown[0];
+      const mins = Math.round(top.window_seconds / 60);
+      const what = top.detector === 'negative_share'
+        ? `近${mins}分钟负面占比 ${(top.observed * 100).toFixed(0)}%`
+        : `近${mins}分钟 ${top.observed} 条（常态 ${top.expected.toFixed(1)}）`;
+      document.getElementById('alert-text').textContent =
+        `${top.title}：${what}${shown.length > 1 ? `　另有 ${shown.length - 1} 条预警` : ''}`;
+      el.dataset.alert = top.id;
+    }
+    if (sound && isNew && a.status === 'firing') beep();
+    if (lastData) render(lastData);
+  }
+
+  function emergingTerms() {
+    const terms = new Map();
+    for (const a of alerts.values()) if (a.detector === 'emerging') terms.set(a.key, a.new ? '新' : '升');
+    return terms;
+  }
+
+  async function loadAlerts() {
+    try {
+      const r = await getJSON('/api/v1/alerts');
+      alerts.clear();
+      for (const a of r.alerts) alerts.set(a.id, a);
+      if (r.alerts.length) showAlert(r.alerts[0]);
+    } catch (e) {
+      console.warn('alerts:', e.message);
+    }
   }
 
   function clock() {

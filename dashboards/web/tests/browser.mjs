@@ -51,6 +51,18 @@ try {
   const ticker = await page.$$eval('.panel-ticker li .x', (xs) => xs.map((x) => x.textContent).join('\n'));
   check(!/1[3-9]\d{9}/.test(ticker), 'ticker text has no unmasked mobile number');
 
+  // An alert reaches the banner: trip the test rule with three items.
+  check(await page.$eval('#alert', (e) => e.hidden), 'no banner before any alert');
+  const probe = [0, 1, 2].map((i) => ({ id: `probe-${i}`, channel: 'wechat', text: `浏览器测试：第${i}次反映路口拥堵` }));
+  const posted = await page.request.post(`${base}/api/v1/feedback`, { data: probe });
+  check(posted.ok(), 'probe items stored');
+  await page.waitForFunction(() => {
+    const el = document.getElementById('alert');
+    return !el.hidden && document.getElementById('alert-text').textContent.includes('浏览器测试预警');
+  }, null, { timeout: 15000 });
+  step('wall: the alert banner shows a firing alert');
+  await page.screenshot({ path: `${shots}/wall-alert-1920x1080.png` });
+
   // Memory: the heap after garbage collection, 25 s (25 ticks, ~750 items)
   // apart, must not keep growing (a kiosk runs for days).
   const cdp = await context.newCDPSession(page);

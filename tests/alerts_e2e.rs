@@ -94,10 +94,20 @@ targets = ["wall", "ding", "feishu"]
         .arg("--data")
         .arg(dir.0.join("db"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    // A failing assertion must not leave the server running.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+    let guard = KillOnDrop(server.id());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -107,10 +117,11 @@ targets = ["wall", "ding", "feishu"]
         .to_owned();
     let http = reqwest::Client::new();
 
-    // Four weeks of steady traffic in three districts, up to a minute ago.
+    // Four weeks (and a day) of steady traffic in three districts, up to
+    // ten minutes ago: the rule waits until its history is covered.
     let tz = minyi::config::default_timezone();
     let now = chrono::Utc::now().timestamp();
-    let start = (now - 28 * 86_400) / 600 * 600;
+    let start = (now - 29 * 86_400) / 600 * 600;
     let mut lines = Vec::new();
     let mut t = start;
     while t < now - 600 {
@@ -245,4 +256,5 @@ targets = ["wall", "ding", "feishu"]
     let pid = server.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(server.wait().unwrap().success());
+    std::mem::forget(guard);
 }

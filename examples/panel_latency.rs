@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use minyi::dashboards;
 use minyi::enrich::Enricher;
 use minyi::query::{Filters, Query, Vocabulary};
+use minyi::store::Store;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
-use minyi::store::{Store, WriteBatch};
-use rayon::prelude::*;
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
@@ -44,41 +43,26 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let now = chrono::Utc::now().timestamp();
 
-    let stored = match rt.block_on(store.query(Query::Summary(Filters::default()), now)) {
-        Ok(minyi::query::Answer::Summary(s)) => s.received as usize,
-        _ => 0,
-    };
-    if stored < n {
-        let start = Instant::now();
-        let chunk = 100_000;
-        let mut done = stored;
-        while done < n {
-            let m = chunk.min(n - done);
-            let mut values = minyi::demo::sample_values(m, now, 30 * 86_400, done as u64 + 1);
-            for (i, v) in values.iter_mut().enumerate() {
-                v["id"] = format!("pl-{}", done + i).into();
-            }
-            let at = enricher.now();
-            let items: Vec<_> = values
-                .par_iter()
-                .filter_map(|v| enricher.enrich_value(v, at).ok())
-                .collect();
-            rt.block_on(async {
-                let mut pending = Vec::new();
-                for c in items.chunks(2000) {
-                    pending.push(store.write(WriteBatch {
-                        items: c.to_vec(),
-                        events: Vec::new(),
-                    }));
-                }
-                for p in pending {
-                    p.await.unwrap();
-                }
-            });
-            done += m;
-            eprint!("\rloaded {done}/{n} items");
-        }
-        eprintln!(" in {:.0} s", start.elapsed().as_secs_f64());
+    let start = Instant::now();
+    let before = rt
+        .block_on(minyi::demo::fill_store(
+            &store,
+            &enricher,
+            0,
+            now,
+            30 * 86_400,
+        ))
+        .unwrap();
+    if before < n {
+        rt.block_on(minyi::demo::fill_store(
+            &store,
+            &enricher,
+            n,
+            now,
+            30 * 86_400,
+        ))
+        .unwrap();
+        eprintln!("loaded in {:.0} s", start.elapsed().as_secs_f64());
     }
 
     let dashboards = dashboards::load(std::path::Path::new("dashboards"), &vocab, tz).unwrap();

@@ -742,6 +742,57 @@ pub fn sample_values(n: usize, end: i64, spread: i64, seed: u64) -> Vec<Value> {
     out.items
 }
 
+/// Fills a store with `n` sample items received over the `spread` seconds
+/// before `end`, enriched on all cores (benches and load scripts); items
+/// stored already count, so a second run reuses a filled store.
+pub async fn fill_store(
+    store: &dyn crate::store::Store,
+    enricher: &crate::enrich::Enricher,
+    n: usize,
+    end: i64,
+    spread: i64,
+) -> Result<usize, crate::store::StoreError> {
+    use rayon::prelude::*;
+    let stored = match store
+        .query(crate::query::Query::Summary(Filters::default()), end)
+        .await?
+    {
+        crate::query::Answer::Summary(s) => s.received as usize,
+        _ => 0,
+    };
+    let mut done = stored;
+    while done < n {
+        let m = 100_000.min(n - done);
+        let mut values = sample_values(m, end, spread, done as u64 + 1);
+        for (i, v) in values.iter_mut().enumerate() {
+            v["id"] = format!("pl-{}", done + i).into();
+        }
+        let at = enricher.now();
+        let items: Vec<_> = values
+            .par_iter()
+            .filter_map(|v| enricher.enrich_value(v, at).ok())
+            .collect();
+        let writes: Vec<_> = items
+            .chunks(2000)
+            .map(|c| {
+                store.write(crate::store::WriteBatch {
+                    items: c.to_vec(),
+                    events: Vec::new(),
+                })
+            })
+            .collect();
+        for w in writes {
+            w.await?;
+        }
+        done += m;
+        eprint!("\rloaded {done}/{n} items");
+    }
+    if done > stored {
+        eprintln!();
+    }
+    Ok(done)
+}
+
 /// Writes one step through the ingest path; a store error is reported
 /// and the feed goes on.
 async fn ingest(state: &AppState, step: Step) {

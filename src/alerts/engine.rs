@@ -197,12 +197,13 @@ impl Engine {
         })
     }
 
-    /// The findings of one rule at `now`, by series value.
+    /// The findings of one rule at `now`, by series value, and the number
+    /// of series judged.
     pub async fn judge(
         app: &AppState,
         rule: &Rule,
         now: i64,
-    ) -> Result<HashMap<String, Finding>, StoreError> {
+    ) -> Result<(usize, HashMap<String, Finding>), StoreError> {
         let w = rule.window;
         let current = Self::counts(app, rule, now - w, now).await?;
         let mut history = Vec::new();
@@ -236,6 +237,7 @@ impl Engine {
         keys.sort();
         keys.dedup();
         let mut out = HashMap::new();
+        let judged = keys.len();
         for key in keys {
             let c = current.get(key).copied().unwrap_or_default();
             let h: Vec<Counts> = history
@@ -247,7 +249,7 @@ impl Engine {
                 out.insert(key.clone(), f);
             }
         }
-        Ok(out)
+        Ok((judged, out))
     }
 
     fn name_of(vocab: &Vocabulary, rule: &Rule, key: &str) -> String {
@@ -274,7 +276,7 @@ impl Engine {
                 continue;
             }
             let findings = match Self::judge(app, rule, now).await {
-                Ok(f) => f,
+                Ok((_, f)) => f,
                 Err(e) => {
                     eprintln!("minyi: alert rule {}: {e}", rule.name);
                     continue;

@@ -6,9 +6,10 @@
 //! topic in one district. Written from this project's templates; it goes
 //! through the same ingest path as HTTP (enrichment, store, live push).
 //!
-//! On a first start (empty store) it backfills from yesterday 00:00 local
-//! time at the live rate, so "today vs yesterday" means something, plus a
-//! sparse week of older complaint tickets (some never resolved: overdue).
+//! On a first start (empty store) it backfills from the day before
+//! yesterday 00:00 local time at the live rate, so "today vs yesterday"
+//! means something, plus a sparse week before (some orders never
+//! resolved: overdue).
 //! Then it runs live, a step every half second, until shutdown.
 
 use std::cmp::Reverse;
@@ -414,7 +415,7 @@ impl Generator {
     pub fn step(&mut self, from: i64, to: i64, rate_scale: f64) -> Step {
         let mut out = Step::default();
         let dt = (to - from) as f64;
-        // Bursts: about one every three hours, lasting 3–6 minutes at 0.5 items/s.
+        // Bursts: about one every three hours, lasting 3–6 minutes at 1.2 items/s.
         if self.burst.as_ref().is_some_and(|b| b.0 <= from) {
             self.burst = None;
         }
@@ -433,8 +434,11 @@ impl Generator {
             let t = from + self.rng.i64(0..(to - from).max(1));
             self.arrival(t, None, &mut out);
         }
-        if let Some((_, templates, district)) = self.burst.clone() {
-            let n = self.poisson(0.5 * dt * rate_scale);
+        if let Some((until, templates, district)) = self.burst.clone() {
+            // Only the part of the step the burst covers (backfill steps
+            // are an hour long, bursts minutes).
+            let covered = (until.min(to) - from).max(0) as f64;
+            let n = self.poisson(1.2 * covered * rate_scale);
             for _ in 0..n {
                 let t = from + self.rng.i64(0..(to - from).max(1));
                 let tpl = templates[self.rng.usize(..templates.len())];
@@ -839,8 +843,10 @@ pub async fn run(state: Arc<AppState>, rate: f64, backfill: bool) {
         let mut stored = 0usize;
         while t < now && !stop.is_cancelled() {
             let next = (t + 3600).min(now);
-            // A sparse week before yesterday keeps the first start quick.
-            let scale = if t < yesterday { 0.03 } else { 1.0 };
+            // A sparse week keeps the first start quick; the full rate
+            // starts a day before yesterday, so yesterday already has the
+            // revisits and work orders that follow earlier complaints.
+            let scale = if t < yesterday - 86_400 { 0.03 } else { 1.0 };
             let step = generator.step(t, next, scale);
             stored += step.items.len();
             ingest(&state, step).await;

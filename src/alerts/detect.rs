@@ -79,6 +79,11 @@ pub enum Detector {
         alert_p: f64,
         #[serde(default = "three")]
         min_count: u64,
+        /// Also at least this multiple of the expected count: real traffic
+        /// varies more than Poisson, so significance alone over-alerts on
+        /// busy series. Default 1.5.
+        #[serde(default = "one_and_a_half")]
+        min_ratio: f64,
     },
     /// The share of negative items against the history's share.
     NegativeShare {
@@ -99,6 +104,9 @@ pub enum Detector {
         alert_p: f64,
         #[serde(default = "three")]
         min_count: u64,
+        /// A burst is at least this multiple of the usual frequency. Default 2.
+        #[serde(default = "two")]
+        min_ratio: f64,
     },
 }
 
@@ -107,6 +115,12 @@ fn one() -> u64 {
 }
 fn three() -> u64 {
     3
+}
+fn one_and_a_half() -> f64 {
+    1.5
+}
+fn two() -> f64 {
+    2.0
 }
 fn warn_p() -> f64 {
     0.05
@@ -203,6 +217,7 @@ impl Detector {
                 warn_p,
                 alert_p,
                 min_count,
+                min_ratio,
             } => {
                 if current.total < min_count || history.is_empty() {
                     return None;
@@ -216,6 +231,9 @@ impl Detector {
                     }
                     Test::Ewma => ewma_test(current.total as f64, &totals),
                 };
+                if (current.total as f64) < min_ratio * expected {
+                    return None;
+                }
                 level(p, warn_p, alert_p).map(|level| Finding {
                     level,
                     observed: current.total as f64,
@@ -261,12 +279,16 @@ impl Detector {
                 warn_p,
                 alert_p,
                 min_count,
+                min_ratio,
             } => {
                 if current.total < min_count {
                     return None;
                 }
                 let seen: u64 = history.iter().map(|h| h.total).sum();
                 let lambda = (seen as f64 / history.len().max(1) as f64).max(MIN_EXPECTED);
+                if (current.total as f64) < min_ratio * lambda {
+                    return None;
+                }
                 let p = poisson_sf(current.total, lambda);
                 level(p, warn_p, alert_p).map(|level| Finding {
                     level,
@@ -379,6 +401,7 @@ mod tests {
             warn_p: 0.05,
             alert_p: 0.01,
             min_count: 3,
+            min_ratio: 1.0,
         };
         let history = [c(1), c(2), c(1), c(0)]; // λ = 1
         assert_eq!(d.judge(c(3), &history, c(0)), None); // p = 0.080
@@ -388,6 +411,18 @@ mod tests {
         let busy = [c(20), c(22), c(18), c(21)];
         assert_eq!(d.judge(c(24), &busy, c(0)), None);
         assert!(d.judge(c(40), &busy, c(0)).is_some());
+        // A significant but small excess of a busy series needs min_ratio.
+        let guarded = Detector::Baseline {
+            test: Test::Poisson,
+            warn_p: 0.05,
+            alert_p: 0.01,
+            min_count: 3,
+            min_ratio: 1.5,
+        };
+        let busier = [c(200), c(200)];
+        assert!(d.judge(c(260), &busier, c(0)).is_some());
+        assert_eq!(guarded.judge(c(260), &busier, c(0)), None);
+        assert!(guarded.judge(c(310), &busier, c(0)).is_some());
         // An empty history expects at least 0.5, not 0.
         assert_eq!(d.judge(c(2), &[c(0), c(0)], c(0)), None);
     }
@@ -399,6 +434,7 @@ mod tests {
             warn_p: 0.05,
             alert_p: 0.01,
             min_count: 3,
+            min_ratio: 1.0,
         };
         // Rising recent weeks: 30 is what the trend expects.
         let rising = [c(28), c(20), c(12), c(5)];
@@ -471,6 +507,7 @@ mod tests {
             warn_p: 0.05,
             alert_p: 0.01,
             min_count: 4,
+            min_ratio: 2.0,
         };
         let f = d.judge(c(6), &[c(0), c(0), c(0)], c(0)).unwrap();
         assert!(f.new && f.level == Level::Alert);

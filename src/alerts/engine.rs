@@ -216,21 +216,31 @@ impl Engine {
         } else {
             reference = Self::counts(app, rule, now - 2 * w, now - w).await?;
         }
-        // Emerging terms: a term's frequency against its history, so the
-        // history is scaled to the current window's overall volume (a busy
-        // morning after a quiet week is not every word bursting).
+        // Emerging terms: a term's frequency against its history. The
+        // history is pooled and scaled to the current window's overall
+        // volume (a busy morning after a quiet week is not every word
+        // bursting): expected = Σ history count ÷ Σ history volume ×
+        // current volume, weighting each past window by its volume.
         if matches!(rule.detector, super::detect::Detector::Emerging { .. }) {
             let volume = |s: &Series| s.values().map(|c| c.total).sum::<u64>() as f64;
             let now_volume = volume(&current);
-            for h in &mut history {
-                let then = volume(h);
-                if then > 0.0 {
-                    let k = now_volume / then;
-                    for c in h.values_mut() {
-                        c.total = (c.total as f64 * k).round() as u64;
-                        c.negative = (c.negative as f64 * k).round() as u64;
+            let then_volume: f64 = history.iter().map(volume).sum();
+            if then_volume > 0.0 {
+                let k = now_volume / then_volume;
+                let mut pooled = Series::new();
+                for h in &history {
+                    for (key, c) in h {
+                        let e = pooled.entry(key.clone()).or_default();
+                        e.total += c.total;
+                        e.negative += c.negative;
                     }
                 }
+                for c in pooled.values_mut() {
+                    c.total = (c.total as f64 * k).round() as u64;
+                    c.negative = (c.negative as f64 * k).round() as u64;
+                }
+                // One pooled window stands for the whole history.
+                history = vec![pooled];
             }
         }
         let mut keys: Vec<&String> = current.keys().chain(reference.keys()).collect();

@@ -1,7 +1,7 @@
 //! The cost of one evaluation of the alert rules ("per tick") on a store
 //! of ITEMS items (30 days, loaded into DIR when missing; `panel_latency`
 //! fills the same kind of store), with the shipped rules plus one per
-//! police unit: some 200+ rule × value series. Printed next to the
+//! police unit and one per channel: some 200 rule × value series. Printed next to the
 //! baseline of the same run: one wall-screen tick (every panel query).
 //!
 //! `cargo run --release --example alert_cost -- DIR [ITEMS] [ROUNDS]`
@@ -25,6 +25,15 @@ window = "1h"
 history = 4
 period = "7d"
 detector = { kind = "baseline", test = "poisson", warn_p = 0.01, alert_p = 0.001, min_count = 6 }
+
+[[rule]]
+name = "channel_negative_share"
+title = "{value}负面占比上升"
+for_each = "channel"
+window = "1h"
+history = 4
+period = "1d"
+detector = { kind = "negative_share", jump = 0.25, min_count = 12 }
 "#;
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {

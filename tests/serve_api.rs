@@ -570,3 +570,57 @@ async fn the_live_stream_carries_new_items_and_panels() {
     assert!(!seen.contains("13812345678"), "ticker text is masked");
     assert!(seen.contains("\"kpi\""), "panels of the wall");
 }
+
+#[tokio::test]
+async fn alerts_silences_and_acks_through_the_api() {
+    let app = test_app(&[]);
+    let (s, v) = get(&app, "/api/v1/alerts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["alerts"], json!([]));
+    let (s, _) = get(&app, "/api/v1/alerts?status=all").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = get(&app, "/api/v1/alerts?status=maybe").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    let (s, v) = post(
+        &app,
+        "/api/v1/silences",
+        "application/json",
+        json!({"rule": "district_surge", "key": "磁县", "for": "2h", "comment": "演练"})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (_, v) = get(&app, "/api/v1/silences").await;
+    assert_eq!(v["silences"][0]["key"], "磁县");
+    for bad in [
+        json!({"rule": "no_such_rule", "for": "1h"}),
+        json!({"for": "soon"}),
+        json!({"until": "2001-01-01T00:00:00Z"}),
+        json!({}),
+    ] {
+        let (s, v) = post(
+            &app,
+            "/api/v1/silences",
+            "application/json",
+            bad.to_string(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let del = |id: &str| {
+        Request::delete(format!("/api/v1/silences/{id}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(call(&app, del(&id)).await.0, StatusCode::NO_CONTENT);
+    let (_, v) = get(&app, "/api/v1/silences").await;
+    assert_eq!(v["silences"], json!([]));
+    assert_eq!(call(&app, del("nope")).await.0, StatusCode::NOT_FOUND);
+    let (s, _) = post(&app, "/api/v1/alerts/nope/ack", "application/json", "{}").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // The silence was stored: a restart would know it.
+    let stored = app.store.state_load("silence", 0).await.unwrap();
+    assert!(stored.iter().any(|d| d.contains(&id)));
+}

@@ -102,6 +102,10 @@ pub struct PanelQuery {
     /// yesterday up to the same time of day), for "change vs yesterday".
     #[serde(default)]
     pub compare: bool,
+    /// Compare with the same range shifted back this much (e.g. "1d": the
+    /// last 30 days as they stood yesterday) instead of the previous period.
+    #[serde(default)]
+    pub compare_by: Option<String>,
     /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`).
     #[serde(default)]
     pub filters: BTreeMap<String, Vec<String>>,
@@ -187,9 +191,15 @@ impl PanelQuery {
         let current = self.query(vocab, now, from, to)?;
         let previous = match (self.compare, from, to) {
             (true, Some(f), Some(t)) => {
-                let span = match self.range {
-                    Range::Today | Range::Yesterday => 86_400,
-                    _ => t - f,
+                let span = match (&self.compare_by, self.range) {
+                    (Some(by), _) => {
+                        crate::alerts::rules::parse_duration(by).ok_or_else(|| QueryError {
+                            param: "compare_by".into(),
+                            message: format!("{by:?} is not a duration like \"1d\""),
+                        })?
+                    }
+                    (None, Range::Today | Range::Yesterday) => 86_400,
+                    (None, _) => t - f,
                 };
                 Some(self.query(vocab, now, Some(f - span), Some(t - span))?)
             }

@@ -374,6 +374,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_alert_loop_evaluates_every_alert_every_until_shutdown() {
+        let checked = crate::config::Config::default().validate(None).unwrap();
+        let enricher = Arc::new(Enricher::builtin(b"k").unwrap());
+        let store = Arc::new(CountingStore::default());
+        let shutdown = CancellationToken::new();
+        let state = Arc::new(
+            AppState::new(
+                &checked,
+                enricher,
+                store,
+                "127.0.0.1:0".parse().unwrap(),
+                shutdown.clone(),
+            )
+            .unwrap(),
+        );
+        let alerts = tokio::spawn(run_alerts(state.clone()));
+        // Immediately, then every 5 s: 0, 5, 10, 15, 20.
+        tokio::time::sleep(Duration::from_millis(20_100)).await;
+        assert_eq!(state.metrics.alert_evaluations.load(Relaxed), 5);
+        shutdown.cancel();
+        alerts.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(state.metrics.alert_evaluations.load(Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_ticker_beats_at_the_configured_tick_and_stops_on_shutdown() {
         let checked = crate::config::Config::default().validate(None).unwrap();
         let enricher = Arc::new(Enricher::builtin(b"k").unwrap());

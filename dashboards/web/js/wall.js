@@ -95,10 +95,14 @@
   function renderKpi(p, data, body, all) {
     const cur = data.current || data;
     const prev = data.previous || null;
+    // Panels that are part of this row (the backlog of the last 30 days,
+    // and how it stood a day earlier).
     const extra = {};
+    const extraPrev = {};
     for (const q of current.panels) {
       if (q.options && q.options.part_of === p.id && all[q.id] && !all[q.id].error) {
         Object.assign(extra, all[q.id].current || all[q.id]);
+        Object.assign(extraPrev, all[q.id].previous || {});
       }
     }
     const tiles = [
@@ -106,8 +110,8 @@
       ['满意率', pct(cur.satisfaction_rate), delta(cur.satisfaction_rate, prev && prev.satisfaction_rate, true)],
       ['办结率', pct(cur.completion_rate), delta(cur.completion_rate, prev && prev.completion_rate, true)],
       ['不满意化解率', pct(cur.dissatisfied_resolved_rate), delta(cur.dissatisfied_resolved_rate, prev && prev.dissatisfied_resolved_rate, true)],
-      ['在办工单', fmt(extra.orders_open ?? cur.orders_open), ['', '近30日']],
-      ['超期工单', fmt(extra.overdue ?? cur.overdue), ['', '超过办理时限'], (extra.overdue ?? cur.overdue) > 0],
+      ['在办工单', fmt(extra.orders_open ?? cur.orders_open), delta(extra.orders_open, extraPrev.orders_open, false)],
+      ['超期工单', fmt(extra.overdue ?? cur.overdue), delta(extra.overdue, extraPrev.overdue, false), (extra.overdue ?? cur.overdue) > 0],
     ];
     if (!body.querySelector('.kpis')) {
       body.innerHTML = `<div class="kpis">${tiles.map(() => '<div class="kpi"><div class="label"></div><div class="value"></div><div class="delta"></div></div>').join('')}</div>`;

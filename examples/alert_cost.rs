@@ -72,6 +72,13 @@ async fn main() {
     minyi::demo::fill_store(&*store, &enricher, n, now, 30 * 86_400)
         .await
         .unwrap();
+    // Evaluate at the newest stored item: a reused store may be hours old.
+    let now = match store.query(minyi::query::Query::Extent, now).await.unwrap() {
+        minyi::query::Answer::Extent {
+            newest: Some(t), ..
+        } => t + 60,
+        _ => now,
+    };
     let state = AppState::new(
         &checked,
         enricher,

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,33 +86,11 @@ targets = ["wall", "ding", "feishu"]
         ),
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_minyi"))
-        .args(["serve", "--no-demo", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data")
-        .arg(dir.0.join("db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    // A failing assertion must not leave the server running.
-    struct KillOnDrop(u32);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.0.to_string()])
-                .status();
-        }
-    }
-    let guard = KillOnDrop(server.id());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let base = first
-        .trim()
-        .trim_start_matches("minyi serve: listening on ")
-        .to_owned();
+    let server = common::Server::start(
+        &dir.0.join("db"),
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    let base = server.base.clone();
     let http = reqwest::Client::new();
 
     // Four weeks (and a day) of steady traffic in three districts, up to
@@ -253,8 +229,5 @@ targets = ["wall", "ding", "feishu"]
     assert_eq!(alerts["alerts"][0]["key"], "丛台区");
     println!("burst → both robots in {delay:?}");
 
-    let pid = server.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(server.wait().unwrap().success());
-    std::mem::forget(guard);
+    server.stop();
 }

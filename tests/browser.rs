@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[test]
 fn wall_screen_and_explorer_in_chromium() {
@@ -59,25 +58,8 @@ fn wall_screen_and_explorer_in_chromium() {
         ),
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_minyi"))
-        .current_dir(root)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data")
-        .arg(data.0.join("db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    // Keep reading: a closed pipe would kill the server at its next line.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let base = first
-        .trim()
-        .trim_start_matches("minyi serve: listening on ")
-        .to_owned();
+    let server = common::Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    let base = server.base.clone();
 
     let out = Command::new("node")
         .arg(web.join("tests/browser.mjs"))
@@ -86,8 +68,7 @@ fn wall_screen_and_explorer_in_chromium() {
         .env("CHROMIUM", &chromium)
         .output()
         .expect("node runs");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(
         out.status.success(),

@@ -58,16 +58,41 @@ fn wall_screen_and_explorer_in_chromium() {
         ),
     )
     .unwrap();
-    let server = common::Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    // A fixed port, so the page can reconnect to a restarted server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let db = data.0.join("db");
+    let args = ["--config", config.to_str().unwrap()];
+    let mut server = common::Server::start_on(&listen, &db, &args);
     let base = server.base.clone();
 
-    let out = Command::new("node")
+    let mut node = Command::new("node")
         .arg(web.join("tests/browser.mjs"))
         .arg(&base)
         .arg(root.join("target/screenshots"))
+        .arg(server.child.id().to_string())
         .env("CHROMIUM", &chromium)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("node runs");
+    // The script stops the server (SIGTERM) to see the wall survive it;
+    // bring it back on the same port and data once, as an operator would.
+    let mut restarted = false;
+    while node.try_wait().unwrap().is_none() {
+        if !restarted && server.child.try_wait().unwrap().is_some() {
+            // Long enough for the wall's 10 s stale mark.
+            std::thread::sleep(std::time::Duration::from_secs(13));
+            server = common::Server::start_on(&listen, &db, &args);
+            restarted = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = node.wait_with_output().unwrap();
     drop(server);
     println!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(

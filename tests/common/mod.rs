@@ -104,8 +104,13 @@ impl Server {
     /// Starts it on a data folder with extra arguments; returns once it
     /// printed its address.
     pub fn start(data: &std::path::Path, extra: &[&str]) -> Server {
+        Server::start_on("127.0.0.1:0", data, extra)
+    }
+
+    /// The same on a given address (a restart that keeps its port).
+    pub fn start_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_minyi"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())

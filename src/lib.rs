@@ -11,6 +11,16 @@
 //! [`enrich::Reject`] with the reason. Stores, the API, the dashboards and
 //! the alerts all read enriched items only.
 //!
+//! In `minyi serve` ([`server`]) the item arrives by `POST /api/v1/feedback`
+//! or from the [`demo`] feed, is enriched on the rayon pool, written by the
+//! [`store`]'s single writer (with its per-minute and hourly rollups, in one
+//! transaction, before the request is answered), and published as an SSE
+//! `item` event. Every tick the dashboards' panels ([`dashboards`]) are
+//! computed once through the typed [`query`] model and pushed to all wall
+//! screens; every few seconds the [`alerts`] engine judges its rules on the
+//! same model and delivers what fires to the walls and the robots. Work
+//! orders ([`workorder`]) arrive beside the items and feed the KPIs.
+//!
 //! # Layout
 //!
 //! - [`model`]: the data contracts (raw and enriched items).
@@ -19,6 +29,13 @@
 //! - [`enrich`]: the enrichment core, a pure function per item.
 //! - [`config`]: `minyi.toml`, parsed and validated before any I/O.
 //! - [`cli`]: the subcommands' bodies (`minyi enrich`).
+//! - [`query`]: the typed query model (filters, summary, timeseries, top,
+//!   item lists) and its answers; [`store`]: the storage seam and SQLite.
+//! - [`workorder`]: work-order events and the fold into an order's state.
+//! - [`server`]: `minyi serve` — HTTP API, auth, ingest, live push, metrics.
+//! - [`dashboards`]: wall screens as data, computed once per tick.
+//! - [`alerts`]: rules, detectors, the engine and webhook delivery.
+//! - [`demo`]: the built-in demo feed.
 
 pub mod alerts;
 pub mod cli;

@@ -49,7 +49,7 @@ pub struct AppState {
     pub tz: FixedOffset,
     pub tick: Duration,
     pub shutdown: CancellationToken,
-    /// Maps configured as GeoJSON (dashboards/geo/<name>.json).
+    /// Maps configured as GeoJSON (`dashboards/geo/<name>.json`).
     pub geo: Vec<String>,
     pub alerts: Arc<crate::alerts::engine::Engine>,
     pub alert_every: Duration,

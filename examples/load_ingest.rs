@@ -29,14 +29,14 @@ fn main() {
     // Items and bodies prepared before the clock starts.
     let now = chrono::Utc::now().timestamp();
     let run = format!("{:x}", now);
-    let mut values = minyi::demo::sample_values(total, now, 1, 11);
+    let enricher = Enricher::builtin(b"load-key-0123456789").unwrap();
+    let mut values = minyi::demo::sample_values(enricher.gazetteer(), total, now, 1, 11);
     for (i, v) in values.iter_mut().enumerate() {
         v["id"] = format!("ld{run}-{}-{i}", i / batch).into();
         v.as_object_mut().unwrap().remove("received_at");
     }
 
     // Baseline: enrichment alone, all cores, same items.
-    let enricher = Enricher::builtin(b"load-key-0123456789").unwrap();
     let t = Instant::now();
     let ok = values
         .par_iter()

@@ -24,7 +24,7 @@ fn main() {
         Some("day") => 86_400,
         _ => 60,
     };
-    let values = minyi::demo::sample_values(n, 1_764_000_000, spread, 7);
+    let values = minyi::demo::sample_values(enricher.gazetteer(), n, 1_764_000_000, spread, 7);
     let start = Instant::now();
     let now = enricher.now();
     let items: Vec<_> = values

@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 
+use crate::enrich::regions::Gazetteer;
 use crate::query::{Filters, Query, bucket_start};
 use crate::server::AppState;
 
@@ -335,11 +336,21 @@ pub struct Step {
 
 impl Generator {
     pub fn new(state: &AppState, rate: f64, seed: u64) -> Generator {
-        let g = state.enricher.gazetteer();
+        Generator::over(
+            state.enricher.gazetteer(),
+            state.tz,
+            rate,
+            format!("demo-{seed:x}"),
+            seed,
+        )
+    }
+
+    /// A generator over a gazetteer's districts and units.
+    fn over(g: &Gazetteer, tz: FixedOffset, rate: f64, id_prefix: String, seed: u64) -> Generator {
         Generator {
             rng: fastrand::Rng::with_seed(seed),
             rate,
-            tz: state.tz,
+            tz,
             districts: g
                 .districts()
                 .iter()
@@ -352,7 +363,7 @@ impl Generator {
                 .collect(),
             pending: BinaryHeap::new(),
             seq: 0,
-            id_prefix: format!("demo-{seed:x}"),
+            id_prefix,
             burst: None,
         }
     }
@@ -713,30 +724,20 @@ impl Generator {
 /// `n` raw items as the demo would send them, received in the `spread`
 /// seconds before `end` (unix seconds), without work orders: for benches
 /// and load scripts.
-pub fn sample_values(n: usize, end: i64, spread: i64, seed: u64) -> Vec<Value> {
-    let mut g = Generator {
-        rng: fastrand::Rng::with_seed(seed),
-        rate: 0.0,
-        tz: crate::config::default_timezone(),
-        districts: Vec::new(),
-        pending: BinaryHeap::new(),
-        seq: 0,
-        id_prefix: format!("load-{seed:x}"),
-        burst: None,
-    };
-    let enricher =
-        crate::enrich::Enricher::builtin(b"sample-values-key").expect("built-in files load");
-    let gz = enricher.gazetteer();
-    g.districts = gz
-        .districts()
-        .iter()
-        .map(|d| {
-            (
-                d.clone(),
-                gz.units_of(d).into_iter().map(str::to_owned).collect(),
-            )
-        })
-        .collect();
+pub fn sample_values(
+    gazetteer: &Gazetteer,
+    n: usize,
+    end: i64,
+    spread: i64,
+    seed: u64,
+) -> Vec<Value> {
+    let mut g = Generator::over(
+        gazetteer,
+        crate::config::default_timezone(),
+        0.0,
+        format!("load-{seed:x}"),
+        seed,
+    );
     let mut out = Step::default();
     while out.items.len() < n {
         let t = end - spread + g.rng.i64(0..spread.max(1));
@@ -767,7 +768,7 @@ pub async fn fill_store(
     let mut done = stored;
     while done < n {
         let m = 100_000.min(n - done);
-        let mut values = sample_values(m, end, spread, done as u64 + 1);
+        let mut values = sample_values(enricher.gazetteer(), m, end, spread, done as u64 + 1);
         for (i, v) in values.iter_mut().enumerate() {
             v["id"] = format!("pl-{}", done + i).into();
         }

@@ -31,19 +31,10 @@ period = "1d"
 detector = { kind = "negative_share", jump = 0.25, min_count = 12 }
 "#;
 
-const DISTRICTS: [&str; 3] = ["丛台区", "磁县", "武安市"];
+use common::{DISTRICTS, per_slot};
+
 /// A Monday 00:00 +08:00.
 const START: i64 = 1_764_518_400 - 5 * 7 * 86_400;
-
-/// Items per 10-minute slot: a daily rhythm, the same every week.
-fn per_slot(t: i64) -> usize {
-    let hour = ((t + 8 * 3600).rem_euclid(86_400)) / 3600;
-    match hour {
-        0..=6 => 0,
-        7..=8 | 18..=23 => 1,
-        _ => 2,
-    }
-}
 
 /// Steady traffic from START for `days`: items spread over each slot.
 fn steady(days: i64) -> Vec<Value> {

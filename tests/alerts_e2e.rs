@@ -44,15 +44,7 @@ fn hmac_b64(key: &[u8], msg: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-const DISTRICTS: [&str; 3] = ["丛台区", "磁县", "武安市"];
-
-fn per_slot(t: i64) -> usize {
-    match ((t + 8 * 3600).rem_euclid(86_400)) / 3600 {
-        0..=6 => 0,
-        7..=8 | 18..=23 => 1,
-        _ => 2,
-    }
-}
+use common::{DISTRICTS, per_slot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_reaches_the_robots_once_signed_and_the_wall() {

@@ -31,7 +31,7 @@ async fn rollups_and_items_agree() {
     )
     .unwrap();
     let end = 1_764_000_000; // a whole hour
-    let values = minyi::demo::sample_values(3000, end, 3 * 86_400, 5);
+    let values = minyi::demo::sample_values(enricher.gazetteer(), 3000, end, 3 * 86_400, 5);
     let now = enricher.now();
     let items: Vec<_> = values
         .iter()

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use super::detect::{Counts, Finding, Level};
 use super::notify::{Message, Notifier};
 use super::rules::Rule;
-use crate::query::{Answer, Filters, Query, TopDim, Vocabulary, rfc3339};
+use crate::query::{Answer, Query, TopDim, Vocabulary, rfc3339};
 use crate::server::AppState;
 use crate::store::StoreError;
 
@@ -160,10 +160,7 @@ impl Engine {
     }
 
     async fn counts(app: &AppState, rule: &Rule, from: i64, to: i64) -> Result<Series, StoreError> {
-        let filters = Filters {
-            ..rule.scope.clone()
-        }
-        .with_range(Some(from), Some(to));
+        let filters = rule.scope.clone().with_range(Some(from), Some(to));
         let query = match rule.for_each {
             Some(dim) => Query::Top {
                 filters,
@@ -424,16 +421,22 @@ impl Engine {
             for t in rule.targets.iter().filter(|t| *t != "wall") {
                 self.notifier.send(t, message.clone());
             }
-            // Record that the firing notifications went out.
-            let mut st = self.state.lock().await;
-            for a in alerts.iter().filter(|a| a.status == Status::Firing) {
-                if let Some(active) = st.active.get_mut(&(a.rule.clone(), a.key.clone())) {
-                    active.notified = true;
-                    let copy = active.clone();
-                    drop(st);
-                    self.persist(app, &copy).await;
-                    st = self.state.lock().await;
-                }
+            // Record that the firing notifications went out (saved after
+            // the lock is released).
+            let sent: Vec<Alert> = {
+                let mut st = self.state.lock().await;
+                alerts
+                    .iter()
+                    .filter(|a| a.status == Status::Firing)
+                    .filter_map(|a| {
+                        let active = st.active.get_mut(&(a.rule.clone(), a.key.clone()))?;
+                        active.notified = true;
+                        Some(active.clone())
+                    })
+                    .collect()
+            };
+            for a in &sent {
+                self.persist(app, a).await;
             }
         }
     }

@@ -22,7 +22,7 @@ use super::metrics::Metrics;
 use crate::enrich::{Enricher, Reject};
 use crate::model::EnrichedItem;
 use crate::store::{Store, StoreError, WriteBatch};
-use crate::workorder::{WorkOrderEvent, parse_event};
+use crate::workorder::parse_event;
 
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -132,24 +132,8 @@ impl Ingestor {
         let results = rx.await.map_err(|_| StoreError::Closed)?;
         self.metrics.enrich_seconds.observe(received.elapsed());
 
-        let mut outcome = Outcome::default();
-        let mut items = Vec::with_capacity(results.len());
-        let mut compact = Vec::with_capacity(results.len());
-        for (index, r) in results.into_iter().enumerate() {
-            match r {
-                Ok((item, c)) => {
-                    items.push(item);
-                    compact.push(c);
-                }
-                Err(reason) => outcome.rejected.push(Rejected {
-                    index,
-                    reason: reason.to_string(),
-                }),
-            }
-        }
-        self.metrics
-            .rejected
-            .fetch_add(outcome.rejected.len() as u64, Relaxed);
+        let (accepted, mut outcome) = self.sort_out(results);
+        let (items, compact): (Vec<EnrichedItem>, Vec<Arc<str>>) = accepted.into_iter().unzip();
         if items.is_empty() {
             return Ok(outcome);
         }
@@ -181,20 +165,11 @@ impl Ingestor {
     pub async fn events(&self, elements: Vec<Element>) -> Result<Outcome, StoreError> {
         let received = Instant::now();
         let now = self.enricher.now();
-        let mut outcome = Outcome::default();
-        let mut events: Vec<WorkOrderEvent> = Vec::new();
-        for (index, e) in elements.into_iter().enumerate() {
-            match e.and_then(|v| parse_event(&v, now)) {
-                Ok(ev) => events.push(ev),
-                Err(reason) => outcome.rejected.push(Rejected {
-                    index,
-                    reason: reason.to_string(),
-                }),
-            }
-        }
-        self.metrics
-            .rejected
-            .fetch_add(outcome.rejected.len() as u64, Relaxed);
+        let (events, mut outcome) = self.sort_out(
+            elements
+                .into_iter()
+                .map(|e| e.and_then(|v| parse_event(&v, now))),
+        );
         if events.is_empty() {
             return Ok(outcome);
         }
@@ -213,6 +188,29 @@ impl Ingestor {
             .events_stored
             .fetch_add(written.new_events as u64, Relaxed);
         Ok(outcome)
+    }
+
+    /// Splits per-element results into the good ones and an outcome
+    /// listing each rejected element with its index and reason (counted).
+    fn sort_out<T>(
+        &self,
+        results: impl IntoIterator<Item = Result<T, Reject>>,
+    ) -> (Vec<T>, Outcome) {
+        let mut outcome = Outcome::default();
+        let mut good = Vec::new();
+        for (index, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(x) => good.push(x),
+                Err(reason) => outcome.rejected.push(Rejected {
+                    index,
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+        self.metrics
+            .rejected
+            .fetch_add(outcome.rejected.len() as u64, Relaxed);
+        (good, outcome)
     }
 
     async fn write(

@@ -184,6 +184,8 @@ pub enum ServeError {
     #[error(transparent)]
     Dashboards(#[from] dashboards::DashboardError),
     #[error(transparent)]
+    Pipeline(#[from] crate::pipelines::PipelineError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -231,11 +233,7 @@ pub struct ServeOptions {
 
 /// Runs the server until `shutdown` is cancelled, then shuts down in order.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let enricher = Arc::new(
-        opts.checked
-            .enricher()
-            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?,
-    );
+    let enricher = Arc::new(opts.checked.enricher()?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
         &opts.data,
         QuerySettings {

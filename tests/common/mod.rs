@@ -166,3 +166,16 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Districts of the steady traffic of the alert tests.
+pub const DISTRICTS: [&str; 3] = ["丛台区", "磁县", "武安市"];
+
+/// Items per district per 10-minute slot of steady traffic: a daily
+/// rhythm (+08:00), the same every day.
+pub fn per_slot(t: i64) -> usize {
+    match ((t + 8 * 3600).rem_euclid(86_400)) / 3600 {
+        0..=6 => 0,
+        7..=8 | 18..=23 => 1,
+        _ => 2,
+    }
+}

@@ -747,6 +747,30 @@ pub fn sample_values(
     out.items
 }
 
+/// What the demo feed sends over [from, to) (unix seconds) at `rate`
+/// items/s: items with their daily rhythm and bursts, work-order events,
+/// revisits and call-backs — for conformance tests, `minyi produce --demo`
+/// and load scripts.
+pub fn timeline(gazetteer: &Gazetteer, rate: f64, from: i64, to: i64, seed: u64) -> Step {
+    let mut g = Generator::over(
+        gazetteer,
+        crate::config::default_timezone(),
+        rate,
+        format!("tl-{seed:x}"),
+        seed,
+    );
+    let mut out = Step::default();
+    let mut t = from;
+    while t < to {
+        let next = (t + 600).min(to);
+        let step = g.step(t, next, 1.0);
+        out.items.extend(step.items);
+        out.events.extend(step.events);
+        t = next;
+    }
+    out
+}
+
 /// Fills a store with `n` sample items received over the `spread` seconds
 /// before `end`, enriched on all cores (benches and load scripts); items
 /// stored already count, so a second run reuses a filled store.

@@ -8,6 +8,8 @@
 //! `query` count each item once per group it belongs to (an item with two
 //! topics counts under both when grouped by topic, once otherwise).
 
+pub mod clickhouse;
+pub(crate) mod sql;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
@@ -25,6 +27,8 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("clickhouse: {0}")]
+    ClickHouse(String),
     #[error("the store is closed")]
     Closed,
     #[error("stored data is not what this version expects: {0}")]

@@ -30,11 +30,15 @@ use rusqlite::{Connection, OpenFlags, params, params_from_iter};
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::sql::{
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
+    timeseries_from_rows,
+};
 use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::{EnrichedItem, Rating};
 use crate::query::{
-    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Series, Summary, Timeseries,
-    TopDim, TopRow, bucket_start, rfc3339,
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
+    TopRow, rfc3339,
 };
 use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
 
@@ -847,44 +851,13 @@ impl Readers {
 // ---------------------------------------------------------------------------
 // Queries. Identifiers below are literals of this file; every value is bound.
 
-/// A WHERE clause under construction.
-#[derive(Default)]
-struct Where {
-    terms: Vec<String>,
-    params: Vec<Sql>,
-}
-
-impl Where {
-    fn push(&mut self, term: &str, values: impl IntoIterator<Item = Sql>) {
-        self.terms.push(term.to_owned());
-        self.params.extend(values);
-    }
-
-    /// `col IN (?, …)` for a non-empty list.
-    fn any_of(&mut self, col: &str, values: Vec<Sql>) {
-        if values.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        self.push(&format!("{col} IN ({marks})"), values);
-    }
-
-    fn sql(&self) -> String {
-        if self.terms.is_empty() {
-            "1".to_owned()
-        } else {
-            self.terms.join(" AND ")
-        }
-    }
-}
-
 fn texts(v: &[String]) -> Vec<Sql> {
     v.iter().map(|s| Sql::Text(s.clone())).collect()
 }
 
 /// Conditions of the dimensions shared by items and rollups (columns have
 /// the same names in both), under the table alias `t`.
-fn dims_where(w: &mut Where, f: &Filters, t: &str) {
+fn dims_where(w: &mut Where<Sql>, f: &Filters, t: &str) {
     w.any_of(&format!("{t}.channel"), texts(&f.channel));
     w.any_of(&format!("{t}.district"), texts(&f.district));
     w.any_of(&format!("{t}.unit"), texts(&f.unit));
@@ -915,7 +888,7 @@ fn match_expr(terms: &[String]) -> String {
 }
 
 /// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
-fn items_where(f: &Filters, time: bool) -> Where {
+fn items_where(f: &Filters, time: bool) -> Where<Sql> {
     let mut w = Where::default();
     if time {
         if let Some(from) = f.from {
@@ -955,7 +928,7 @@ fn items_where(f: &Filters, time: bool) -> Where {
 
 /// Conditions on `rollup_minute` (alias `r`) other than time. `by_topic`:
 /// the rows per topic instead of the `*` rows.
-fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where {
+fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where<Sql> {
     let mut w = Where::default();
     if f.topic.is_empty() {
         w.push(
@@ -972,79 +945,6 @@ fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where {
     dims_where(&mut w, f, "r");
     w.any_of("r.rating", ratings(f));
     w
-}
-
-/// Whether the rollups answer exactly: no keyword search, and at most one
-/// topic unless the answer is per topic anyway.
-fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
-    f.q.is_empty() && (f.topic.len() <= 1 || by_topic)
-}
-
-/// Whether the keyword rollups answer: filtered by district and sentiment at most.
-fn keyword_rollup_answers(f: &Filters) -> bool {
-    f.q.is_empty()
-        && f.topic.is_empty()
-        && f.rating.is_empty()
-        && f.channel.is_empty()
-        && f.unit.is_empty()
-}
-
-fn floor_hour(t: i64) -> i64 {
-    t.div_euclid(3600) * 3600
-}
-
-fn ceil_hour(t: i64) -> i64 {
-    floor_hour(t + 3599)
-}
-
-/// The whole hours inside [from, to) that the hourly tables may answer,
-/// or None when there are none. Unbounded ends reach to all stored hours.
-fn hour_span(f: &Filters) -> Option<(Option<i64>, Option<i64>)> {
-    let first = f.from.map(ceil_hour);
-    let end = f.to.map(floor_hour);
-    match (first, end) {
-        (Some(a), Some(b)) if a >= b => None,
-        span => Some(span),
-    }
-}
-
-/// Time conditions on `col` for [from, to) minus the hour span: the
-/// minute-precise edges.
-fn edges_where(w: &mut Where, col: &str, f: &Filters, span: Option<(Option<i64>, Option<i64>)>) {
-    let Some((first, end)) = span else {
-        if let Some(from) = f.from {
-            w.push(&format!("{col} >= ?"), [Sql::Integer(from)]);
-        }
-        if let Some(to) = f.to {
-            w.push(&format!("{col} < ?"), [Sql::Integer(to)]);
-        }
-        return;
-    };
-    // Before the first whole hour, and from the end of the last one.
-    let mut parts = Vec::new();
-    let mut values = Vec::new();
-    if let (Some(from), Some(first)) = (f.from, first) {
-        parts.push(format!("({col} >= ? AND {col} < ?)"));
-        values.extend([Sql::Integer(from), Sql::Integer(first)]);
-    }
-    if let (Some(end), Some(to)) = (end, f.to) {
-        parts.push(format!("({col} >= ? AND {col} < ?)"));
-        values.extend([Sql::Integer(end), Sql::Integer(to)]);
-    }
-    if parts.is_empty() {
-        w.push("0", []);
-    } else {
-        w.push(&format!("({})", parts.join(" OR ")), values);
-    }
-}
-
-fn hours_where(w: &mut Where, col: &str, span: (Option<i64>, Option<i64>)) {
-    if let Some(first) = span.0 {
-        w.push(&format!("{col} >= ?"), [Sql::Integer(first)]);
-    }
-    if let Some(end) = span.1 {
-        w.push(&format!("{col} < ?"), [Sql::Integer(end)]);
-    }
 }
 
 /// The rows a rollup-path query aggregates, as the CTE `src(t, k,
@@ -1254,7 +1154,6 @@ fn timeseries(
     let width = interval.seconds();
     let off = s.tz_offset;
     let by_topic = group_by == Some(Dim::Topic);
-    let (from, to) = (f.from.unwrap_or(0), f.to.unwrap_or(0));
     let (sql, params) = if rollups_answer(f, by_topic) {
         // Hourly rows fit buckets of whole hours on an hour-aligned clock.
         let hours_ok = width >= 3600 && off % 3600 == 0;
@@ -1283,41 +1182,14 @@ fn timeseries(
             w.params,
         )
     };
-    let first = bucket_start(from, width, off);
-    let buckets: Vec<i64> = (0..)
-        .map(|k| first + k * width)
-        .take_while(|b| *b < to)
-        .collect();
-    let mut series: Vec<Series> = Vec::new();
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(params))?;
-    while let Some(r) = rows.next()? {
-        let (b, key, n): (i64, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let key = if group_by.is_none() {
-            "total".to_owned()
-        } else {
-            key
-        };
-        let Ok(slot) = buckets.binary_search(&b) else {
-            continue;
-        };
-        let idx = match series.iter().position(|s| s.key == key) {
-            Some(i) => i,
-            None => {
-                series.push(Series {
-                    key,
-                    data: vec![0; buckets.len()],
-                });
-                series.len() - 1
-            }
-        };
-        series[idx].data[slot] += n.max(0) as u64;
-    }
-    series.sort_by(|a, b| {
-        let total = |s: &Series| s.data.iter().sum::<u64>();
-        total(b).cmp(&total(a)).then_with(|| a.key.cmp(&b.key))
-    });
-    Ok(Timeseries { buckets, series })
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            let n: i64 = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, n.max(0) as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<(i64, String, u64)>>>()?;
+    Ok(timeseries_from_rows(f, width, off, group_by, rows))
 }
 
 fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {

@@ -179,3 +179,95 @@ pub fn per_slot(t: i64) -> usize {
         _ => 2,
     }
 }
+
+/// A ClickHouse server of the tests' own (Debian's clickhouse-server via
+/// `scripts/clickhouse-server`), in a temp folder on a free port, stopped
+/// when dropped. Not installed is a failure, not a skip: `.ci/run`
+/// installs it.
+pub struct ClickHouse {
+    pub url: String,
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl ClickHouse {
+    pub fn start() -> ClickHouse {
+        let dir = TempDir::new("clickhouse");
+        let port = free_port();
+        let ch = ClickHouse {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+        };
+        ch.resume();
+        ch
+    }
+
+    /// Starts it again on the same folder and port (after `pause`).
+    pub fn resume(&self) {
+        let out = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/clickhouse-server"
+        ))
+        .arg(&self.dir.0)
+        .arg(self.port.to_string())
+        .output()
+        .expect("running scripts/clickhouse-server");
+        assert!(
+            out.status.success(),
+            "clickhouse-server did not start (is Debian's clickhouse-server installed? .ci/run installs it): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the server (SIGTERM) and waits until it is gone.
+    pub fn pause(&self) {
+        let pid = std::fs::read_to_string(self.dir.0.join("pid")).unwrap();
+        let pid = pid.trim();
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+        for _ in 0..300 {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+
+    /// Runs one statement over HTTP; returns the body.
+    pub fn sql(&self, sql: &str) -> String {
+        let mut resp = ureq::post(&format!("{}/", self.url))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(sql)
+            .unwrap();
+        let body = resp.body_mut().read_to_string().unwrap();
+        assert_eq!(resp.status(), 200, "{sql}: {body}");
+        body
+    }
+
+    /// A fresh database for one test.
+    pub fn database(&self, name: &str) -> String {
+        let db = format!("{name}_{}", fastrand::u32(..));
+        self.sql(&format!("CREATE DATABASE {db}"));
+        db
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+/// A TCP port free right now (and its neighbour, ClickHouse's native port).
+pub fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -1,0 +1,1127 @@
+//! The distributed store: ClickHouse over HTTP with the official
+//! `clickhouse` crate (RowBinary, LZ4), behind the same [`Store`] trait and
+//! answering the same typed [`Query`] as SQLite — identical answers are a
+//! test (`tests/clickhouse_conformance.rs`).
+//!
+//! Schema: `pipelines/clickhouse/*.sql`, applied in order by
+//! [`ClickHouseStore::migrate`] and recorded in `minyi_migrations`. The
+//! materialized views keep the rollups (`rollup_minute`, `rollup_hour`, the
+//! keyword tables); which rollup answers a query is decided by the same
+//! code as in SQLite ([`super::sql`]). What SQLite marks at write time is
+//! computed here at query time from the raw rows: the work-order state (a
+//! fold of the events per order) and 不满意化解 (a dissatisfied item with a
+//! later satisfied item on its case, or whose order was revisited as
+//! satisfied).
+//!
+//! Every identifier in the SQL below is a literal of this file; every value
+//! is bound (`?`, escaped by the crate). Runs on ClickHouse 18.16 (Debian
+//! 12's) and current releases; see the schema file for the version gates.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clickhouse::{Client, Row};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::sql::{
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
+    timeseries_from_rows,
+};
+use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
+use crate::model::EnrichedItem;
+use crate::query::{
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
+    TopRow, rfc3339,
+};
+use crate::store::sqlite::QuerySettings;
+use crate::workorder::WorkOrderEvent;
+
+/// Where a row came from: the Kafka message (topic, partition, offset), or
+/// nothing for HTTP ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A bound value.
+#[derive(Debug, Clone)]
+enum Param {
+    Int(i64),
+    Str(String),
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Param {
+        Param::Int(v)
+    }
+}
+
+fn texts(v: &[String]) -> Vec<Param> {
+    v.iter().map(|s| Param::Str(s.clone())).collect()
+}
+
+fn ch(e: clickhouse::error::Error) -> StoreError {
+    StoreError::ClickHouse(e.to_string())
+}
+
+#[derive(Row, Serialize)]
+struct ItemRow {
+    id: String,
+    ts: u32,
+    received_at: String,
+    channel: String,
+    district: String,
+    unit: String,
+    sentiment: &'static str,
+    score: f32,
+    rating: u8,
+    case_ref: String,
+    topics: Vec<String>,
+    keywords: Vec<String>,
+    tokens: Vec<String>,
+    text: String,
+    detail: String,
+    ingested_us: u64,
+    source_topic: String,
+    source_partition: i32,
+    source_offset: i64,
+}
+
+#[derive(Row, Serialize)]
+struct EventRow {
+    order_id: String,
+    event: &'static str,
+    at: u32,
+    feedback_id: String,
+    unit: String,
+    rating: u8,
+    ingested_us: u64,
+    source_topic: String,
+    source_partition: i32,
+    source_offset: i64,
+}
+
+#[derive(Row, Serialize)]
+struct ProgressRow {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    at: u32,
+}
+
+#[derive(Row, Serialize)]
+struct StateRow {
+    kind: String,
+    id: String,
+    updated_at: u64,
+    doc: String,
+}
+
+#[derive(Row, Deserialize)]
+struct ItemOut {
+    seq: i64,
+    ts: u32,
+    id: String,
+    channel: String,
+    received_at: String,
+    text: String,
+    rating: u8,
+    district: String,
+    unit: String,
+    case_ref: String,
+    topics: Vec<String>,
+    keywords: Vec<String>,
+    sentiment: String,
+    score: f32,
+    detail: String,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Clamps a unix time into ClickHouse's `DateTime` (UInt32) range.
+fn datetime(t: i64) -> u32 {
+    t.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+#[derive(Clone)]
+pub struct ClickHouseStore {
+    client: Client,
+    settings: QuerySettings,
+    /// The server's (major, minor) version.
+    version: (u32, u32),
+}
+
+/// The `Detail` column, as SQLite stores it.
+#[derive(serde::Serialize)]
+struct Detail<'a> {
+    topic_evidence: &'a [crate::model::TopicTag],
+    sentiment_evidence: &'a [String],
+    pii: &'a [crate::model::PiiKind],
+    contact_hash: Option<&'a str>,
+    model_version: &'a str,
+}
+
+impl ItemRow {
+    fn new(item: EnrichedItem, source: Option<&Source>, ingested_us: u64) -> ItemRow {
+        let detail = serde_json::to_string(&Detail {
+            topic_evidence: &item.topic_evidence,
+            sentiment_evidence: &item.sentiment.evidence,
+            pii: &item.pii,
+            contact_hash: item.contact_hash.as_deref(),
+            model_version: &item.model_version,
+        })
+        .expect("plain data serializes");
+        ItemRow {
+            ts: datetime(item.received_at.timestamp()),
+            received_at: item.received_at.to_rfc3339(),
+            channel: item.channel,
+            district: item.district.unwrap_or_default(),
+            unit: item.unit.unwrap_or_default(),
+            sentiment: item.sentiment.label.as_str(),
+            score: item.sentiment.score,
+            rating: item.rating.map_or(0, |r| r.number()),
+            case_ref: item.case_ref.unwrap_or_default(),
+            topics: item.topics,
+            keywords: item.keywords,
+            tokens: item.tokens,
+            text: item.text,
+            detail,
+            ingested_us,
+            source_topic: source.map_or_else(String::new, |s| s.topic.clone()),
+            source_partition: source.map_or(-1, |s| s.partition),
+            source_offset: source.map_or(-1, |s| s.offset),
+            id: item.id,
+        }
+    }
+}
+
+/// A batch for ClickHouse: items and events, each with where it came from.
+#[derive(Debug, Default)]
+pub struct SourcedBatch {
+    pub items: Vec<(EnrichedItem, Option<Source>)>,
+    pub events: Vec<(WorkOrderEvent, Option<Source>)>,
+}
+
+impl ClickHouseStore {
+    /// Connects to `url` (`http://host:8123`, optionally `?database=name`
+    /// style is not parsed: use [`ClickHouseStore::connect_db`]) and reads
+    /// the server's version.
+    pub async fn connect(url: &str, settings: QuerySettings) -> Result<ClickHouseStore> {
+        ClickHouseStore::connect_db(url, "default", settings).await
+    }
+
+    pub async fn connect_db(
+        url: &str,
+        database: &str,
+        settings: QuerySettings,
+    ) -> Result<ClickHouseStore> {
+        let client = Client::default()
+            .with_url(url)
+            .with_database(database)
+            // 18.16 lacks RowBinaryWithNamesAndTypes, which validation needs.
+            .with_validation(false)
+            .with_compression(clickhouse::Compression::Lz4)
+            // Id lists of a whole batch travel in the query text.
+            .with_setting("max_query_size", "16777216");
+        let version: String = client
+            .query("SELECT version()")
+            .fetch_one()
+            .await
+            .map_err(|e| StoreError::ClickHouse(format!("cannot reach {url}: {e}")))?;
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        Ok(ClickHouseStore {
+            client,
+            settings,
+            version,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The server's (major, minor) version.
+    pub fn version(&self) -> (u32, u32) {
+        self.version
+    }
+
+    /// Applies the `*.sql` files of `dir` not applied before, in name
+    /// order, each statement once; returns the names applied now.
+    pub async fn migrate(&self, dir: &Path) -> Result<Vec<String>> {
+        self.client
+            .query(
+                "CREATE TABLE IF NOT EXISTS minyi_migrations
+                     (name String, applied_at DateTime) ENGINE = TinyLog",
+            )
+            .execute()
+            .await
+            .map_err(ch)?;
+        let done: Vec<String> = self
+            .client
+            .query("SELECT name FROM minyi_migrations")
+            .fetch_all()
+            .await
+            .map_err(ch)?;
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| StoreError::Corrupt(format!("reading {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        let mut applied = Vec::new();
+        for path in files {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if done.contains(&name) {
+                continue;
+            }
+            let sql = std::fs::read_to_string(&path)
+                .map_err(|e| StoreError::Corrupt(format!("reading {}: {e}", path.display())))?;
+            for statement in statements(&self.render_gates(&sql)) {
+                self.client
+                    .query_raw(&statement)
+                    .execute()
+                    .await
+                    .map_err(|e| StoreError::ClickHouse(format!("{name}: {e}")))?;
+            }
+            self.client
+                .query("INSERT INTO minyi_migrations (name, applied_at) VALUES (?, now())")
+                .bind(&name)
+                .execute()
+                .await
+                .map_err(ch)?;
+            applied.push(name);
+        }
+        Ok(applied)
+    }
+
+    /// Fills the version gates of the schema files.
+    fn render_gates(&self, sql: &str) -> String {
+        let lc = if self.version >= (19, 9) {
+            "LowCardinality(String)"
+        } else {
+            "String"
+        };
+        sql.replace("{{lc}}", lc)
+    }
+
+    /// Writes items and events with where they came from. Items whose id is
+    /// stored already, and events stored already, are skipped; each table
+    /// gets one INSERT (atomic for the batch sizes minyi uses).
+    pub async fn write_sourced(&self, batch: SourcedBatch) -> Result<WriteOutcome> {
+        let ingested = now_us();
+        let mut outcome = WriteOutcome::default();
+        if !batch.items.is_empty() {
+            let stored = self.stored_ids(&batch.items).await?;
+            let mut seen = HashSet::new();
+            let mut rows = Vec::with_capacity(batch.items.len());
+            for (item, source) in batch.items {
+                let new = !stored.contains(&item.id) && seen.insert(item.id.clone());
+                outcome.new_items.push(new);
+                if new {
+                    rows.push(ItemRow::new(item, source.as_ref(), ingested));
+                }
+            }
+            if !rows.is_empty() {
+                let mut insert = self
+                    .client
+                    .insert::<ItemRow>("feedback")
+                    .await
+                    .map_err(ch)?;
+                for row in &rows {
+                    insert.write(row).await.map_err(ch)?;
+                }
+                insert.end().await.map_err(ch)?;
+            }
+        }
+        if !batch.events.is_empty() {
+            let stored = self.stored_events(&batch.events).await?;
+            let mut seen = HashSet::new();
+            let mut rows = Vec::new();
+            for (e, source) in batch.events {
+                let key = (
+                    e.order_id.clone(),
+                    e.event.as_str(),
+                    datetime(e.at.timestamp()),
+                );
+                if stored.contains(&key) || !seen.insert(key) {
+                    continue;
+                }
+                rows.push(EventRow {
+                    event: e.event.as_str(),
+                    at: datetime(e.at.timestamp()),
+                    feedback_id: e.feedback_id.unwrap_or_default(),
+                    unit: e.unit.unwrap_or_default(),
+                    rating: e.rating.map_or(0, |r| r.number()),
+                    ingested_us: ingested,
+                    source_topic: source
+                        .as_ref()
+                        .map_or_else(String::new, |s| s.topic.clone()),
+                    source_partition: source.as_ref().map_or(-1, |s| s.partition),
+                    source_offset: source.as_ref().map_or(-1, |s| s.offset),
+                    order_id: e.order_id,
+                });
+            }
+            outcome.new_events = rows.len();
+            if !rows.is_empty() {
+                let mut insert = self
+                    .client
+                    .insert::<EventRow>("workorder_events")
+                    .await
+                    .map_err(ch)?;
+                for row in &rows {
+                    insert.write(row).await.map_err(ch)?;
+                }
+                insert.end().await.map_err(ch)?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The ids of `items` stored already. The batch's time range lets the
+    /// primary key (ts, id) skip all but a few granules.
+    async fn stored_ids(
+        &self,
+        items: &[(EnrichedItem, Option<Source>)],
+    ) -> Result<HashSet<String>> {
+        let ts = items.iter().map(|(i, _)| i.received_at.timestamp());
+        let (lo, hi) = (ts.clone().min().unwrap_or(0), ts.max().unwrap_or(0));
+        let marks = vec!["?"; items.len()].join(",");
+        let mut q = self
+            .client
+            .query(&format!(
+                "SELECT id FROM feedback WHERE ts >= ? AND ts <= ? AND id IN ({marks})"
+            ))
+            .bind(datetime(lo))
+            .bind(datetime(hi));
+        for (i, _) in items {
+            q = q.bind(i.id.as_str());
+        }
+        Ok(q.fetch_all::<String>()
+            .await
+            .map_err(ch)?
+            .into_iter()
+            .collect())
+    }
+
+    async fn stored_events(
+        &self,
+        events: &[(WorkOrderEvent, Option<Source>)],
+    ) -> Result<HashSet<(String, &'static str, u32)>> {
+        let orders: HashSet<&str> = events.iter().map(|(e, _)| e.order_id.as_str()).collect();
+        let marks = vec!["?"; orders.len()].join(",");
+        let mut q = self.client.query(&format!(
+            "SELECT order_id, toString(event), toUInt32(at) FROM workorder_events
+             WHERE order_id IN ({marks})"
+        ));
+        for o in orders {
+            q = q.bind(o);
+        }
+        let rows: Vec<(String, String, u32)> = q.fetch_all().await.map_err(ch)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(o, e, at)| {
+                crate::workorder::OrderEvent::parse(&e).map(|e| (o, e.as_str(), at))
+            })
+            .collect())
+    }
+
+    /// Records that the consumer is done with these offsets (the highest of
+    /// each partition), rejected messages included.
+    pub async fn save_progress(&self, done: &[Source]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let at = datetime(chrono::Utc::now().timestamp());
+        let mut insert = self
+            .client
+            .insert::<ProgressRow>("ingest_progress")
+            .await
+            .map_err(ch)?;
+        for s in done {
+            insert
+                .write(&ProgressRow {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    offset: s.offset,
+                    at,
+                })
+                .await
+                .map_err(ch)?;
+        }
+        insert.end().await.map_err(ch)
+    }
+
+    /// The next offset to read of each partition of `topic` that the store
+    /// has seen: one past the highest stored or finished offset.
+    pub async fn resume_offsets(&self, topic: &str) -> Result<Vec<(i32, i64)>> {
+        let rows: Vec<(i32, i64)> = self
+            .client
+            .query(
+                "SELECT p, max(o) + 1 FROM (
+                     SELECT source_partition AS p, source_offset AS o FROM feedback
+                     WHERE source_topic = ? AND source_offset >= 0
+                     UNION ALL
+                     SELECT source_partition AS p, source_offset AS o FROM workorder_events
+                     WHERE source_topic = ? AND source_offset >= 0
+                     UNION ALL
+                     SELECT partition AS p, offset AS o FROM ingest_progress WHERE topic = ?
+                 ) GROUP BY p",
+            )
+            .bind(topic)
+            .bind(topic)
+            .bind(topic)
+            .fetch_all()
+            .await
+            .map_err(ch)?;
+        Ok(rows)
+    }
+
+    async fn fetch_tuples<T>(&self, sql: &str, params: Vec<Param>) -> Result<Vec<T>>
+    where
+        T: Row + for<'b> clickhouse::RowOwned + for<'b> clickhouse::RowRead,
+    {
+        bind(self.client.query(sql), params)
+            .fetch_all::<T>()
+            .await
+            .map_err(ch)
+    }
+
+    async fn answer(&self, query: Query, now: i64) -> Result<Answer> {
+        match query {
+            Query::Summary(f) => self.summary(&f, now).await.map(Answer::Summary),
+            Query::Timeseries {
+                filters,
+                interval,
+                group_by,
+            } => self
+                .timeseries(&filters, interval, group_by)
+                .await
+                .map(Answer::Timeseries),
+            Query::Top {
+                filters,
+                dim,
+                limit,
+            } => self.top(&filters, dim, limit).await.map(Answer::Top),
+            Query::Feedback {
+                filters,
+                limit,
+                cursor,
+            } => self.feedback(&filters, limit, cursor).await,
+            Query::Extent => {
+                let rows: Vec<(u64, u32, u32)> = self
+                    .fetch_tuples(
+                        "SELECT count(), toUInt32(min(ts)), toUInt32(max(ts)) FROM feedback",
+                        Vec::new(),
+                    )
+                    .await?;
+                let (n, lo, hi) = rows.first().copied().unwrap_or((0, 0, 0));
+                Ok(Answer::Extent {
+                    oldest: (n > 0).then_some(i64::from(lo)),
+                    newest: (n > 0).then_some(i64::from(hi)),
+                })
+            }
+        }
+    }
+
+    async fn summary(&self, f: &Filters, now: i64) -> Result<Summary> {
+        const COUNTS: &str = "toUInt64({sum}),
+             toUInt64({sumif}sentiment = 'positive')),
+             toUInt64({sumif}sentiment = 'neutral')),
+             toUInt64({sumif}sentiment = 'negative')),
+             toUInt64({sumif}rating > 0)),
+             toUInt64({sumif}rating IN (1, 2))),
+             toUInt64({sumif}rating = 3))";
+        let (sql, params) = if rollups_answer(f, false) {
+            let (src, params) = rollup_source(f, None, true);
+            let cols = COUNTS
+                .replace("{sum}", "sum(n)")
+                .replace("{sumif}", "sumIf(n, ");
+            (format!("SELECT {cols} FROM ({src})"), params)
+        } else {
+            let w = items_where(f, true);
+            let cols = COUNTS
+                .replace("{sum}", "count()")
+                .replace("{sumif}", "countIf(");
+            (
+                format!("SELECT {cols} FROM feedback WHERE {}", w.sql()),
+                w.params,
+            )
+        };
+        let rows: Vec<(u64, u64, u64, u64, u64, u64, u64)> =
+            self.fetch_tuples(&sql, params).await?;
+        let (received, positive, neutral, negative, rated, satisfied, dissatisfied) =
+            rows.first().copied().unwrap_or_default();
+        let mut out = Summary {
+            received,
+            positive,
+            neutral,
+            negative,
+            rated,
+            satisfied,
+            dissatisfied,
+            ..Summary::default()
+        };
+
+        if dissatisfied > 0 {
+            // 不满意化解: a later satisfied item on the case, or the item's
+            // work order revisited as satisfied.
+            let w = items_where(f, true);
+            let sql = format!(
+                "SELECT count() FROM (
+                     SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
+                     WHERE rating = 3 AND {}
+                 ) ANY LEFT JOIN (
+                     SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
+                     WHERE rating IN (1, 2) AND case_ref != '' GROUP BY case_ref
+                 ) USING case_ref
+                 WHERE (case_ref != '' AND sat >= t) OR id IN (
+                     SELECT argMaxIf(feedback_id, at, feedback_id != '') FROM workorder_events
+                     GROUP BY order_id
+                     HAVING countIf(event = 'revisited' AND rating IN (1, 2)) > 0)",
+                w.sql()
+            );
+            let rows: Vec<u64> = self.fetch_tuples(&sql, w.params).await?;
+            out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);
+        }
+
+        // Work orders created in the period; item filters apply through the
+        // item the order was opened for, the unit through the order's unit.
+        let mut w: Where<Param> = Where::default();
+        if let Some(from) = f.from {
+            w.push("created_at >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("created_at < ?", [Param::Int(to)]);
+        }
+        let item_filters = Filters {
+            unit: Vec::new(),
+            ..f.clone()
+        };
+        if !item_filters.is_time_only() {
+            let iw = items_where(&item_filters, false);
+            w.push(
+                &format!("fid IN (SELECT id FROM feedback WHERE {})", iw.sql()),
+                iw.params,
+            );
+        }
+        w.any_of("ounit", texts(&f.unit));
+        let sql = format!(
+            "SELECT count(), countIf(resolved), countIf(NOT resolved AND created_at < ?)
+             FROM (
+                 SELECT order_id,
+                        toInt64(if(countIf(event = 'created') > 0,
+                                   minIf(toUInt32(at), event = 'created'),
+                                   min(toUInt32(at)))) AS created_at,
+                        countIf(event = 'resolved') > 0
+                            AND maxIf(toUInt32(at), event = 'resolved')
+                                > maxIf(toUInt32(at), event = 'reopened') AS resolved,
+                        argMaxIf(feedback_id, at, feedback_id != '') AS fid,
+                        argMaxIf(unit, at, unit != '') AS ounit
+                 FROM workorder_events GROUP BY order_id
+             ) WHERE {}",
+            w.sql()
+        );
+        let mut params = vec![Param::Int(now - self.settings.sla_seconds)];
+        params.extend(w.params);
+        let rows: Vec<(u64, u64, u64)> = self.fetch_tuples(&sql, params).await?;
+        let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();
+        out.orders_created = created;
+        out.orders_resolved = resolved;
+        out.orders_open = created - resolved;
+        out.overdue = overdue;
+        Ok(out.with_rates())
+    }
+
+    async fn timeseries(
+        &self,
+        f: &Filters,
+        interval: Interval,
+        group_by: Option<Dim>,
+    ) -> Result<Timeseries> {
+        let width = interval.seconds();
+        let off = self.settings.tz_offset;
+        let by_topic = group_by == Some(Dim::Topic);
+        let (sql, params) = if rollups_answer(f, by_topic) {
+            let hours_ok = width >= 3600 && off % 3600 == 0;
+            let (src, params) = rollup_source(f, group_by, hours_ok);
+            (
+                format!(
+                    "SELECT toInt64(intDiv(toInt64(t) + {off}, {width}) * {width} - {off}) AS b,
+                            k, toUInt64(sum(n))
+                     FROM ({src}) GROUP BY b, k"
+                ),
+                params,
+            )
+        } else {
+            let w = items_where(f, true);
+            let (join, key) = item_key(group_by);
+            (
+                format!(
+                    "SELECT toInt64(intDiv(toInt64(toUInt32(ts)) + {off}, {width}) * {width} - {off}) AS b,
+                            {key} AS k, count()
+                     FROM feedback {join} WHERE {} GROUP BY b, k",
+                    w.sql()
+                ),
+                w.params,
+            )
+        };
+        let rows: Vec<(i64, String, u64)> = self.fetch_tuples(&sql, params).await?;
+        Ok(timeseries_from_rows(f, width, off, group_by, rows))
+    }
+
+    async fn top(&self, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
+        let by_topic = dim == TopDim::Topic;
+        const RANK: &str = "GROUP BY k ORDER BY c DESC, k LIMIT ?";
+        let (sql, mut params) = match dim.dim() {
+            Some(d) if rollups_answer(f, by_topic) => {
+                let (src, params) = rollup_source(f, Some(d), true);
+                (
+                    format!(
+                        "SELECT k, toUInt64(sum(n)) AS c, toUInt64(sumIf(n, sentiment = 'negative'))
+                         FROM ({src}) WHERE k != '' {RANK}"
+                    ),
+                    params,
+                )
+            }
+            Some(d) => {
+                let w = items_where(f, true);
+                let (join, key) = item_key(Some(d));
+                (
+                    format!(
+                        "SELECT {key} AS k, count() AS c, countIf(sentiment = 'negative')
+                         FROM feedback {join} WHERE {} AND k != '' {RANK}",
+                        w.sql()
+                    ),
+                    w.params,
+                )
+            }
+            None if keyword_rollup_answers(f) => {
+                let span = hour_span(f);
+                let mut mw: Where<Param> = Where::default();
+                edges_where(&mut mw, "minute", f, span);
+                let sentiments: Vec<Param> = f
+                    .sentiment
+                    .iter()
+                    .map(|s| Param::Str(s.as_str().to_owned()))
+                    .collect();
+                mw.any_of("district", texts(&f.district));
+                mw.any_of("sentiment", sentiments.clone());
+                let mut sql = format!(
+                    "SELECT keyword, sentiment, n FROM rollup_keyword WHERE {}",
+                    mw.sql()
+                );
+                let mut params = mw.params;
+                if let Some(span) = span {
+                    let mut hw: Where<Param> = Where::default();
+                    hours_where(&mut hw, "hour", span);
+                    hw.any_of("district", texts(&f.district));
+                    hw.any_of("sentiment", sentiments);
+                    sql.push_str(&format!(
+                        " UNION ALL SELECT keyword, sentiment, n FROM rollup_keyword_hour WHERE {}",
+                        hw.sql()
+                    ));
+                    params.extend(hw.params);
+                }
+                (
+                    format!(
+                        "SELECT keyword AS k, toUInt64(sum(n)) AS c,
+                                toUInt64(sumIf(n, sentiment = 'negative'))
+                         FROM ({sql}) {RANK}"
+                    ),
+                    params,
+                )
+            }
+            None => {
+                let w = items_where(f, true);
+                (
+                    format!(
+                        "SELECT kw AS k, count() AS c, countIf(sentiment = 'negative')
+                         FROM feedback ARRAY JOIN keywords AS kw WHERE {} {RANK}",
+                        w.sql()
+                    ),
+                    w.params,
+                )
+            }
+        };
+        params.push(Param::Int(limit as i64));
+        let rows: Vec<(String, u64, u64)> = self.fetch_tuples(&sql, params).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, count, negative)| TopRow {
+                key,
+                count,
+                negative,
+            })
+            .collect())
+    }
+
+    async fn feedback(&self, f: &Filters, limit: usize, cursor: Option<Cursor>) -> Result<Answer> {
+        let mut w = items_where(f, true);
+        if let Some(c) = cursor {
+            w.push(
+                "(ts < ? OR (ts = ? AND seq < ?))",
+                [Param::Int(c.ts), Param::Int(c.ts), Param::Int(c.seq)],
+            );
+        }
+        let sql = format!(
+            "SELECT toInt64(intDiv(sipHash64(id), 2)) AS seq, toUInt32(ts), id, toString(channel),
+                    received_at, text, rating, toString(district), toString(unit), case_ref,
+                    topics, keywords, toString(sentiment), score, detail
+             FROM feedback WHERE {} ORDER BY ts DESC, seq DESC LIMIT ?",
+            w.sql()
+        );
+        let mut params = w.params;
+        params.push(Param::Int(limit as i64 + 1));
+        let tz = chrono::FixedOffset::east_opt(self.settings.tz_offset as i32)
+            .unwrap_or_else(crate::config::default_timezone);
+        let rows: Vec<ItemOut> = self.fetch_tuples(&sql, params).await?;
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        let mut items: Vec<FeedbackRow> = rows
+            .into_iter()
+            .map(|r| FeedbackRow {
+                cursor: Some(Cursor {
+                    ts: i64::from(r.ts),
+                    seq: r.seq,
+                }),
+                id: r.id,
+                channel: r.channel,
+                received_at: if r.received_at.is_empty() {
+                    rfc3339(i64::from(r.ts), tz)
+                } else {
+                    r.received_at
+                },
+                text: r.text,
+                rating: (r.rating > 0).then_some(r.rating),
+                district: non_empty(r.district),
+                unit: non_empty(r.unit),
+                case_ref: non_empty(r.case_ref),
+                topics: r.topics,
+                keywords: r.keywords,
+                sentiment: r.sentiment,
+                score: f64::from(r.score),
+                detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+            })
+            .collect();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().and_then(|i| i.cursor)
+        } else {
+            None
+        };
+        Ok(Answer::Feedback { items, next })
+    }
+
+    /// Items stored after `after_us` (their `ingested_us`) whose time is at
+    /// or after `since`: what the live ticker of `minyi api` pushes.
+    pub async fn recent(&self, since: i64, after_us: u64, limit: usize) -> Result<Vec<RecentItem>> {
+        self.client
+            .query(
+                "SELECT ingested_us, id, toString(channel), received_at, text, rating,
+                        toString(district), toString(unit), topics, toString(sentiment), score
+                 FROM feedback WHERE ts >= ? AND ingested_us > ?
+                 ORDER BY ingested_us LIMIT ?",
+            )
+            .bind(datetime(since))
+            .bind(after_us)
+            .bind(limit as u64)
+            .fetch_all()
+            .await
+            .map_err(ch)
+    }
+}
+
+/// A newly stored item, as the live ticker shows it.
+#[derive(Debug, Clone, Row, Deserialize)]
+pub struct RecentItem {
+    pub ingested_us: u64,
+    pub id: String,
+    pub channel: String,
+    pub received_at: String,
+    pub text: String,
+    pub rating: u8,
+    pub district: String,
+    pub unit: String,
+    pub topics: Vec<String>,
+    pub sentiment: String,
+    pub score: f32,
+}
+
+fn bind(mut q: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
+    for p in params {
+        q = match p {
+            Param::Int(v) => q.bind(v),
+            Param::Str(s) => q.bind(s),
+        };
+    }
+    q
+}
+
+/// Splits a schema file into statements: `;` at the end of a line ends
+/// one; comment lines are dropped.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let s = current.trim().trim_end_matches(';').trim().to_owned();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_owned());
+    }
+    out
+}
+
+/// The ARRAY JOIN and the key expression grouping items by `dim`.
+fn item_key(dim: Option<Dim>) -> (&'static str, String) {
+    match dim {
+        None => ("", "''".to_owned()),
+        Some(Dim::Topic) => ("ARRAY JOIN topics AS tk", "tk".to_owned()),
+        Some(d) => ("", format!("toString({})", d.as_str())),
+    }
+}
+
+/// Conditions on the raw items; `time` adds the range on `ts`.
+fn items_where(f: &Filters, time: bool) -> Where<Param> {
+    let mut w = Where::default();
+    if time {
+        if let Some(from) = f.from {
+            w.push("ts >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("ts < ?", [Param::Int(to)]);
+        }
+    }
+    dims_where(&mut w, f);
+    w.any_of("rating", ratings(f));
+    if !f.topic.is_empty() {
+        let marks = vec!["?"; f.topic.len()].join(", ");
+        w.push(&format!("hasAny(topics, [{marks}])"), texts(&f.topic));
+    }
+    if !f.q.is_empty() {
+        let marks = vec!["?"; f.q.len()].join(", ");
+        w.push(&format!("hasAll(tokens, [{marks}])"), texts(&f.q));
+    }
+    w
+}
+
+fn dims_where(w: &mut Where<Param>, f: &Filters) {
+    w.any_of("channel", texts(&f.channel));
+    w.any_of("district", texts(&f.district));
+    w.any_of("unit", texts(&f.unit));
+    w.any_of(
+        "sentiment",
+        f.sentiment
+            .iter()
+            .map(|s| Param::Str(s.as_str().to_owned()))
+            .collect(),
+    );
+}
+
+fn ratings(f: &Filters) -> Vec<Param> {
+    f.rating
+        .iter()
+        .map(|r| Param::Int(i64::from(r.number())))
+        .collect()
+}
+
+/// The rows a rollup-path query aggregates, as a subquery with the columns
+/// `(t, k, sentiment, rating, n)` — the same choice of tables as SQLite's
+/// (whole hours from `rollup_hour` when at most one of channel, topic,
+/// district and unit is involved; minute edges and the rest from
+/// `rollup_minute`).
+fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Param>) {
+    let by_topic = key == Some(Dim::Topic);
+    let mut used: Vec<Dim> = [
+        (Dim::Channel, &f.channel),
+        (Dim::Topic, &f.topic),
+        (Dim::District, &f.district),
+        (Dim::Unit, &f.unit),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(d, _)| d)
+    .collect();
+    if let Some(k) = key.filter(|k| *k != Dim::Sentiment && !used.contains(k)) {
+        used.push(k);
+    }
+    let span = (hours_ok && used.len() <= 1)
+        .then(|| hour_span(f))
+        .flatten();
+
+    let minute_key = key.map_or("''".to_owned(), |d| d.as_str().to_owned());
+    let mut mw: Where<Param> = Where::default();
+    if f.topic.is_empty() {
+        mw.push(
+            if by_topic {
+                "topic != '*'"
+            } else {
+                "topic = '*'"
+            },
+            [],
+        );
+    } else {
+        mw.any_of("topic", texts(&f.topic));
+    }
+    dims_where(&mut mw, f);
+    mw.any_of("rating", ratings(f));
+    edges_where(&mut mw, "minute", f, span);
+    let mut sql = format!(
+        "SELECT toUInt32(minute) AS t, {minute_key} AS k, sentiment, rating, n
+         FROM rollup_minute WHERE {}",
+        mw.sql()
+    );
+    let mut params = mw.params;
+    if let Some(span) = span {
+        let dim = used.first().map_or("total", |d| d.as_str());
+        let hour_key = match key {
+            Some(Dim::Sentiment) => "sentiment",
+            Some(_) => "key",
+            None => "''",
+        };
+        let mut hw: Where<Param> = Where::default();
+        hw.push("dim = ?", [Param::Str(dim.to_owned())]);
+        hours_where(&mut hw, "hour", span);
+        if let Some(d) = used.first() {
+            let values = match d {
+                Dim::Channel => &f.channel,
+                Dim::Topic => &f.topic,
+                Dim::District => &f.district,
+                _ => &f.unit,
+            };
+            hw.any_of("key", texts(values));
+        }
+        hw.any_of(
+            "sentiment",
+            f.sentiment
+                .iter()
+                .map(|s| Param::Str(s.as_str().to_owned()))
+                .collect(),
+        );
+        hw.any_of("rating", ratings(f));
+        sql.push_str(&format!(
+            " UNION ALL
+             SELECT toUInt32(hour) AS t, {hour_key} AS k, sentiment, rating, n
+             FROM rollup_hour WHERE {}",
+            hw.sql()
+        ));
+        params.extend(hw.params);
+    }
+    (sql, params)
+}
+
+impl Store for ClickHouseStore {
+    fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
+        let sourced = SourcedBatch {
+            items: batch.items.into_iter().map(|i| (i, None)).collect(),
+            events: batch.events.into_iter().map(|e| (e, None)).collect(),
+        };
+        let this = self.clone();
+        async move { this.write_sourced(sourced).await }.boxed()
+    }
+
+    fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>> {
+        let this = self.clone();
+        async move { this.answer(query, now).await }.boxed()
+    }
+
+    fn state_load(
+        &self,
+        kind: &'static str,
+        since: i64,
+    ) -> BoxFuture<'static, Result<Vec<String>>> {
+        let client = self.client.clone();
+        async move {
+            client
+                .query(
+                    "SELECT doc FROM (
+                         SELECT argMax(doc, updated_at) AS doc, max(updated_at) AS u
+                         FROM state WHERE kind = ? GROUP BY id
+                     ) WHERE u >= ?",
+                )
+                .bind(kind)
+                .bind(since.max(0) as u64)
+                .fetch_all::<String>()
+                .await
+                .map_err(ch)
+        }
+        .boxed()
+    }
+
+    fn state_save(
+        &self,
+        kind: &'static str,
+        id: String,
+        doc: String,
+        at: i64,
+    ) -> BoxFuture<'static, Result<()>> {
+        let client = self.client.clone();
+        async move {
+            let mut insert = client.insert::<StateRow>("state").await.map_err(ch)?;
+            insert
+                .write(&StateRow {
+                    kind: kind.to_owned(),
+                    id,
+                    updated_at: at.max(0) as u64,
+                    doc,
+                })
+                .await
+                .map_err(ch)?;
+            insert.end().await.map_err(ch)
+        }
+        .boxed()
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<()>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_files_split_into_statements() {
+        let s = statements(
+            "-- a comment; with a semicolon\nCREATE TABLE a (x UInt8)\n  ENGINE = Memory;\n\nSELECT 1;\n",
+        );
+        assert_eq!(
+            s,
+            ["CREATE TABLE a (x UInt8)\n  ENGINE = Memory", "SELECT 1"]
+        );
+    }
+
+    #[test]
+    fn every_shipped_statement_is_gated_and_split() {
+        let sql = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/clickhouse/001_schema.sql"),
+        )
+        .unwrap();
+        let s = statements(&sql);
+        assert!(s.len() >= 10, "{}", s.len());
+        assert!(s.iter().all(|st| st.starts_with("CREATE")), "{s:?}");
+    }
+}

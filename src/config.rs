@@ -57,6 +57,15 @@ pub struct Config {
     pub alert_every_seconds: Option<f64>,
     /// Seconds new alerts of one rule wait to go out together. Default 2.
     pub alert_group_wait_seconds: Option<u32>,
+    /// Partitions of the input topics `minyi ingest` creates when they are
+    /// missing. Default 6.
+    pub kafka_partitions: Option<u32>,
+    /// `minyi ingest` writes a batch at this many messages ... Default 20000.
+    pub ingest_batch_rows: Option<usize>,
+    /// ... or this many MiB ... Default 32.
+    pub ingest_batch_mib: Option<usize>,
+    /// ... or when its first message waited this long. Default 0.25.
+    pub ingest_batch_seconds: Option<f64>,
     /// Webhook targets of alert rules (WeCom, DingTalk, Feishu, generic).
     #[serde(default)]
     pub target: Vec<TargetConfig>,
@@ -107,6 +116,10 @@ pub struct Checked {
     pub alert_every: std::time::Duration,
     pub alert_group_wait: i64,
     pub targets: Vec<TargetConfig>,
+    pub kafka_partitions: u32,
+    pub ingest_batch_rows: usize,
+    pub ingest_batch_bytes: usize,
+    pub ingest_batch_wait: std::time::Duration,
 }
 
 impl Config {
@@ -179,7 +192,35 @@ impl Config {
                 return Err(invalid(format!("target[{i}].name: {:?} is taken", t.name)));
             }
         }
+        let partitions = positive(
+            "kafka_partitions",
+            self.kafka_partitions.map(f64::from),
+            6.0,
+            1024.0,
+        )?;
+        let batch_rows = positive(
+            "ingest_batch_rows",
+            self.ingest_batch_rows.map(|n| n as f64),
+            20_000.0,
+            500_000.0,
+        )?;
+        let batch_mib = positive(
+            "ingest_batch_mib",
+            self.ingest_batch_mib.map(|n| n as f64),
+            32.0,
+            1024.0,
+        )?;
+        let batch_wait = positive(
+            "ingest_batch_seconds",
+            self.ingest_batch_seconds,
+            0.25,
+            60.0,
+        )?;
         Ok(Checked {
+            kafka_partitions: partitions as u32,
+            ingest_batch_rows: batch_rows as usize,
+            ingest_batch_bytes: batch_mib as usize * 1024 * 1024,
+            ingest_batch_wait: std::time::Duration::from_secs_f64(batch_wait),
             alert_rules,
             alert_every: std::time::Duration::from_secs_f64(alert_every),
             alert_group_wait: i64::from(self.alert_group_wait_seconds.unwrap_or(2)),
@@ -219,6 +260,18 @@ impl Checked {
         match &self.pipelines_dir {
             Some(dir) => PipelineFiles::from_dir(dir),
             None => Ok(PipelineFiles::builtin()),
+        }
+    }
+
+    /// The ClickHouse schema steps, (file name, SQL) in order: those of
+    /// `<pipelines_dir>/clickhouse/` when configured, else the built-in ones.
+    pub fn clickhouse_schema(&self) -> Result<Vec<(String, String)>, PipelineError> {
+        match &self.pipelines_dir {
+            Some(dir) => crate::pipelines::clickhouse_schema_from(&dir.join("clickhouse")),
+            None => Ok(crate::pipelines::CLICKHOUSE_SCHEMA
+                .iter()
+                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+                .collect()),
         }
     }
 

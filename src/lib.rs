@@ -43,6 +43,7 @@ pub mod config;
 pub mod dashboards;
 pub mod demo;
 pub mod enrich;
+pub mod kafka;
 pub mod model;
 pub mod pipelines;
 pub mod query;

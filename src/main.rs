@@ -38,6 +38,54 @@ enum Command {
         #[arg(long)]
         no_demo: bool,
     },
+    /// Distributed mode: a consumer-group member on the Kafka topics,
+    /// writing enriched rows to ClickHouse (exactly once in effect).
+    Ingest {
+        /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT].
+        #[arg(long)]
+        brokers: String,
+        /// ClickHouse HTTP address, e.g. http://127.0.0.1:8123.
+        #[arg(long)]
+        clickhouse: String,
+        #[arg(long, default_value = "default")]
+        database: String,
+        /// Consumer group; every `minyi ingest` of one deployment shares it.
+        #[arg(long, default_value = "minyi-ingest")]
+        group: String,
+        /// Address of /metrics, /healthz.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Distributed mode: the HTTP API, live screens and alerts over ClickHouse.
+    Api {
+        #[arg(long)]
+        clickhouse: String,
+        #[arg(long, default_value = "default")]
+        database: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Applies the ClickHouse schema steps not applied yet (idempotent).
+    Migrate {
+        #[arg(long)]
+        clickhouse: String,
+        #[arg(long, default_value = "default")]
+        database: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// JSONL on stdin → one Kafka message per line (replay, load); waits
+    /// for every acknowledgement.
+    Produce {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, default_value = minyi::kafka::FEEDBACK_TOPIC)]
+        topic: String,
+    },
     /// Prints the SHA-256 of a token, for `[[token]] sha256` in minyi.toml.
     HashToken { token: String },
 }
@@ -92,6 +140,71 @@ fn main() -> anyhow::Result<()> {
                 .await
             })?;
         }
+        Command::Ingest {
+            brokers,
+            clickhouse,
+            database,
+            group,
+            listen,
+            config,
+        } => {
+            let checked = load_config(config.as_ref())?;
+            minyi::cli::distributed::ingest(
+                minyi::cli::distributed::IngestArgs {
+                    brokers,
+                    clickhouse,
+                    database,
+                    group,
+                    listen,
+                },
+                checked,
+            )?;
+        }
+        Command::Api {
+            clickhouse,
+            database,
+            listen,
+            config,
+        } => {
+            let checked = load_config(config.as_ref())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(async {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(on_signal(shutdown.clone()));
+                minyi::server::api(
+                    minyi::server::ApiOptions {
+                        listen,
+                        clickhouse,
+                        database,
+                        checked,
+                    },
+                    shutdown,
+                )
+                .await
+            })?;
+        }
+        Command::Migrate {
+            clickhouse,
+            database,
+            config,
+        } => {
+            let checked = load_config(config.as_ref())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(minyi::cli::distributed::migrate(
+                &clickhouse,
+                &database,
+                &checked,
+            ))?;
+        }
+        Command::Produce { brokers, topic } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let n = runtime.block_on(minyi::kafka::produce_lines(
+                &brokers,
+                &topic,
+                std::io::stdin().lock(),
+            ))?;
+            eprintln!("minyi produce: {n} messages acknowledged by {brokers} on {topic}");
+        }
         Command::HashToken { token } => {
             println!("{}", minyi::server::auth::hash_token(&token));
         }
@@ -108,6 +221,6 @@ async fn on_signal(shutdown: tokio_util::sync::CancellationToken) {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-    eprintln!("minyi serve: shutting down: finishing in-flight batches");
+    eprintln!("minyi: shutting down: finishing in-flight batches");
     shutdown.cancel();
 }

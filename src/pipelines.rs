@@ -63,6 +63,38 @@ pub enum PipelineError {
     Invalid { file: String, message: String },
 }
 
+/// The ClickHouse schema steps built into the binary, in order.
+pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[(
+    "001_schema.sql",
+    include_str!("../pipelines/clickhouse/001_schema.sql"),
+)];
+
+/// The `*.sql` files of `dir`, (name, SQL) sorted by name.
+pub fn clickhouse_schema_from(dir: &Path) -> Result<Vec<(String, String)>, PipelineError> {
+    let read_err = |source| PipelineError::Read {
+        file: dir.to_owned(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let path = entry.map_err(read_err)?.path();
+        if path.extension().is_some_and(|x| x == "sql") {
+            let sql = std::fs::read_to_string(&path).map_err(|source| PipelineError::Read {
+                file: path.clone(),
+                source,
+            })?;
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            out.push((name, sql));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The raw text of every pipeline file, plus a short digest of all of them
 /// that becomes part of `model_version`: two items enriched with different
 /// lexicons never claim the same model.

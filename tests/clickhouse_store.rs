@@ -22,8 +22,12 @@ const SETTINGS: QuerySettings = QuerySettings {
     sla_seconds: 5 * 86_400,
 };
 
-fn schema_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/clickhouse"))
+fn schema() -> Vec<(String, String)> {
+    minyi::pipelines::clickhouse_schema_from(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pipelines/clickhouse"
+    )))
+    .unwrap()
 }
 
 /// The queries both stores must answer alike, over `[start, end)`.
@@ -55,7 +59,7 @@ fn queries(start: i64, end: i64) -> Vec<Query> {
                 ..f.clone()
             },
             Filters {
-                topic: vec!["attitude".into(), "efficiency".into()],
+                topic: vec!["attitude".into(), "response".into()],
                 district: vec!["丛台区".into()],
                 ..f.clone()
             },
@@ -117,10 +121,10 @@ async fn clickhouse_answers_like_sqlite() {
     let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
         .await
         .unwrap();
-    let applied = ch.migrate(schema_dir()).await.unwrap();
+    let applied = ch.migrate(&schema()).await.unwrap();
     assert_eq!(applied, ["001_schema.sql"]);
     assert!(
-        ch.migrate(schema_dir()).await.unwrap().is_empty(),
+        ch.migrate(&schema()).await.unwrap().is_empty(),
         "a second run applies nothing"
     );
 
@@ -258,7 +262,7 @@ async fn alert_state_keeps_the_newest_document() {
     let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
         .await
         .unwrap();
-    ch.migrate(schema_dir()).await.unwrap();
+    ch.migrate(&schema()).await.unwrap();
     ch.state_save("alert", "a1".into(), "{\"v\":1}".into(), 100)
         .await
         .unwrap();

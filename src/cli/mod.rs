@@ -1,3 +1,4 @@
 //! Bodies of the `minyi` subcommands; `main.rs` only parses arguments.
 
+pub mod distributed;
 pub mod enrich;

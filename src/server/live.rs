@@ -24,8 +24,10 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_util::sync::CancellationToken;
 
+use super::AppState;
 use super::metrics::Metrics;
 use crate::model::EnrichedItem;
+use crate::store::clickhouse::ClickHouseStore;
 
 /// Items buffered for slow screens before they skip ahead.
 const ITEM_BUFFER: usize = 4096;
@@ -49,22 +51,94 @@ impl Default for Live {
 }
 
 /// The `item` event's data: what a ticker shows (masked text, shortened).
+#[derive(serde::Serialize)]
+struct Ticker<'a> {
+    id: &'a str,
+    channel: &'a str,
+    received_at: String,
+    text: String,
+    rating: Option<u8>,
+    district: Option<&'a str>,
+    unit: Option<&'a str>,
+    topics: &'a [String],
+    sentiment: &'a str,
+    score: f32,
+}
+
+impl Ticker<'_> {
+    fn json(&self) -> Arc<str> {
+        serde_json::to_string(self)
+            .expect("plain data serializes")
+            .into()
+    }
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(TICKER_CHARS).collect()
+}
+
 pub fn compact_item(item: &EnrichedItem) -> Arc<str> {
-    let text: String = item.text.chars().take(TICKER_CHARS).collect();
-    json!({
-        "id": item.id,
-        "channel": item.channel,
-        "received_at": item.received_at.to_rfc3339(),
-        "text": text,
-        "rating": item.rating,
-        "district": item.district,
-        "unit": item.unit,
-        "topics": item.topics,
-        "sentiment": item.sentiment.label,
-        "score": item.sentiment.score,
-    })
-    .to_string()
-    .into()
+    Ticker {
+        id: &item.id,
+        channel: &item.channel,
+        received_at: item.received_at.to_rfc3339(),
+        text: shorten(&item.text),
+        rating: item.rating.map(|r| r.number()),
+        district: item.district.as_deref(),
+        unit: item.unit.as_deref(),
+        topics: &item.topics,
+        sentiment: item.sentiment.label.as_str(),
+        score: item.sentiment.score,
+    }
+    .json()
+}
+
+/// How often `minyi api` looks for rows `minyi ingest` stored.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+/// `minyi api`: pushes the rows other processes store in ClickHouse as
+/// `item` events — those received within the last hour and stored after
+/// this process started (a backfill of old items is not news).
+pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
+    let mut after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mut every = tokio::time::interval(FOLLOW_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let since = state.enricher.now().timestamp() - 3600;
+        match store.recent(since, after, 2000).await {
+            Ok(rows) => {
+                if let Some(last) = rows.last() {
+                    after = last.ingested_us;
+                }
+                let items = rows
+                    .iter()
+                    .map(|r| {
+                        Ticker {
+                            id: &r.id,
+                            channel: &r.channel,
+                            received_at: r.received_at.clone(),
+                            text: shorten(&r.text),
+                            rating: (r.rating > 0).then_some(r.rating),
+                            district: (!r.district.is_empty()).then_some(r.district.as_str()),
+                            unit: (!r.unit.is_empty()).then_some(r.unit.as_str()),
+                            topics: &r.topics,
+                            sentiment: &r.sentiment,
+                            score: r.score,
+                        }
+                        .json()
+                    })
+                    .collect();
+                state.live.publish_items(items);
+            }
+            Err(e) => eprintln!("minyi api: following new rows: {e}"),
+        }
+    }
 }
 
 impl Live {

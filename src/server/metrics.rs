@@ -28,7 +28,7 @@ impl Histogram {
         self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
         for (b, c) in BUCKETS.iter().zip(&self.counts) {

@@ -29,6 +29,7 @@ use crate::config::Checked;
 use crate::dashboards::{self, Dashboard};
 use crate::enrich::Enricher;
 use crate::query::{Answer, Query, Vocabulary};
+use crate::store::clickhouse::ClickHouseStore;
 use crate::store::sqlite::{QuerySettings, SqliteStore};
 use crate::store::{Store, StoreError};
 use auth::Auth;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub geo: Vec<String>,
     pub alerts: Arc<crate::alerts::engine::Engine>,
     pub alert_every: Duration,
+    pub demo_rate: f64,
+    pub demo_backfill: bool,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -104,6 +107,8 @@ impl AppState {
             geo: geo_maps(&checked.dashboards_dir),
             alerts,
             alert_every: checked.alert_every,
+            demo_rate: checked.demo_rate,
+            demo_backfill: checked.demo_backfill,
         })
     }
 
@@ -231,9 +236,8 @@ pub struct ServeOptions {
     pub checked: Checked,
 }
 
-/// Runs the server until `shutdown` is cancelled, then shuts down in order.
+/// `minyi serve`: the SQLite store under `data`, the demo feed if asked.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let enricher = Arc::new(opts.checked.enricher()?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
         &opts.data,
         QuerySettings {
@@ -241,43 +245,116 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
             sla_seconds: opts.checked.sla_seconds,
         },
     )?);
-    let state = Arc::new(AppState::new(
+    let what = format!(
+        "{} ({})",
+        opts.data.display(),
+        if opts.demo {
+            "demo feed on"
+        } else {
+            "demo feed off"
+        }
+    );
+    let demo = opts.demo;
+    run(
+        "serve",
+        opts.listen,
         &opts.checked,
+        store,
+        &what,
+        shutdown,
+        move |state, tasks| {
+            if demo {
+                let demo_state = state.clone();
+                let (rate, backfill) = (demo_state.demo_rate, demo_state.demo_backfill);
+                tasks.spawn(async move { crate::demo::run(demo_state, rate, backfill).await });
+            }
+        },
+    )
+    .await
+}
+
+pub struct ApiOptions {
+    pub listen: SocketAddr,
+    /// ClickHouse HTTP address, e.g. `http://127.0.0.1:8123`.
+    pub clickhouse: String,
+    pub database: String,
+    pub checked: Checked,
+}
+
+/// `minyi api`: the same API, screens and alerts over ClickHouse, which
+/// `minyi ingest` fills; the live ticker follows the newly stored rows.
+pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let settings = QuerySettings {
+        tz_offset: i64::from(opts.checked.timezone.local_minus_utc()),
+        sla_seconds: opts.checked.sla_seconds,
+    };
+    let ch = ClickHouseStore::connect_db(&opts.clickhouse, &opts.database, settings).await?;
+    if !ch.schema_ready().await? {
+        return Err(ServeError::Store(StoreError::ClickHouse(format!(
+            "no minyi tables in database {:?} at {}: run `minyi migrate --clickhouse {}` first",
+            opts.database, opts.clickhouse, opts.clickhouse
+        ))));
+    }
+    let what = format!("ClickHouse {} database {}", opts.clickhouse, opts.database);
+    let tail_store = ch.clone();
+    let store: Arc<dyn Store> = Arc::new(ch);
+    run(
+        "api",
+        opts.listen,
+        &opts.checked,
+        store,
+        &what,
+        shutdown,
+        move |state, tasks| {
+            tasks.spawn(live::follow_clickhouse(state.clone(), tail_store));
+        },
+    )
+    .await
+}
+
+/// Runs the server over `store` until `shutdown` is cancelled, then shuts
+/// down in order. `extra` starts the tasks of the variant (demo feed,
+/// ClickHouse follower).
+async fn run(
+    command: &str,
+    listen: SocketAddr,
+    checked: &Checked,
+    store: Arc<dyn Store>,
+    what: &str,
+    shutdown: CancellationToken,
+    extra: impl FnOnce(&Arc<AppState>, &mut tokio::task::JoinSet<()>),
+) -> Result<(), ServeError> {
+    let enricher = Arc::new(checked.enricher()?);
+    let state = Arc::new(AppState::new(
+        checked,
         enricher,
         store.clone(),
-        opts.listen,
+        listen,
         shutdown.clone(),
     )?);
-    let listener = tokio::net::TcpListener::bind(opts.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Listen {
-            addr: opts.listen,
+            addr: listen,
             source,
         })?;
     let addr = listener.local_addr()?;
-    let web_dir = opts.checked.dashboards_dir.join("web");
+    let web_dir = checked.dashboards_dir.join("web");
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_ticker(state.clone()));
     tasks.spawn(run_alerts(state.clone()));
-    if opts.demo {
-        let demo_state = state.clone();
-        let rate = opts.checked.demo_rate;
-        let backfill = opts.checked.demo_backfill;
-        tasks.spawn(async move { crate::demo::run(demo_state, rate, backfill).await });
-    }
+    extra(&state, &mut tasks);
 
     // The first line is for scripts (the address, e.g. with --listen :0);
     // a closed stdout must not stop the server.
     let mut banner =
-        format!("minyi serve: listening on http://{addr}\n  wall screen:  http://{addr}/\n");
+        format!("minyi {command}: listening on http://{addr}\n  wall screen:  http://{addr}/\n");
     for d in state.dashboards.iter().skip(1) {
         banner.push_str(&format!("  wall screen:  http://{addr}/wall/{}\n", d.name));
     }
     banner.push_str(&format!(
-        "  explorer:     http://{addr}/explore\n  live stream:  http://{addr}/api/v1/live\n  data:         {} ({})\n",
-        opts.data.display(),
-        if opts.demo { "demo feed on" } else { "demo feed off" }
+        "  explorer:     http://{addr}/explore\n  live stream:  http://{addr}/api/v1/live\n  data:         {what}\n"
     ));
     {
         use std::io::Write;
@@ -286,20 +363,20 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
     }
     if !web_dir.join("wall.html").exists() {
         eprintln!(
-            "minyi serve: warning: no web assets under {} — the API works, the wall screen page does not",
+            "minyi {command}: warning: no web assets under {} — the API works, the wall screen page does not",
             web_dir.display()
         );
     }
 
-    let server = axum::serve(listener, app(state.clone(), &opts.checked.dashboards_dir))
+    let server = axum::serve(listener, app(state.clone(), &checked.dashboards_dir))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
     // The server has stopped taking requests and finished those in flight;
-    // stop the ticker and the demo, then let the writer drain.
+    // stop the ticker and the feeds, then let the writer drain.
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     store.close().await?;
-    eprintln!("minyi serve: stopped; all acknowledged data is stored");
+    eprintln!("minyi {command}: stopped; all acknowledged data is stored");
     result.map_err(ServeError::Io)
 }
 

@@ -18,7 +18,6 @@
 //! 12's) and current releases; see the schema file for the version gates.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clickhouse::{Client, Row};
@@ -255,9 +254,9 @@ impl ClickHouseStore {
         self.version
     }
 
-    /// Applies the `*.sql` files of `dir` not applied before, in name
+    /// Applies the schema steps (file name, SQL) not applied before, in
     /// order, each statement once; returns the names applied now.
-    pub async fn migrate(&self, dir: &Path) -> Result<Vec<String>> {
+    pub async fn migrate(&self, steps: &[(String, String)]) -> Result<Vec<String>> {
         self.client
             .query(
                 "CREATE TABLE IF NOT EXISTS minyi_migrations
@@ -272,24 +271,12 @@ impl ClickHouseStore {
             .fetch_all()
             .await
             .map_err(ch)?;
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| StoreError::Corrupt(format!("reading {}: {e}", dir.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .collect();
-        files.sort();
         let mut applied = Vec::new();
-        for path in files {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if done.contains(&name) {
+        for (name, sql) in steps {
+            if done.contains(name) {
                 continue;
             }
-            let sql = std::fs::read_to_string(&path)
-                .map_err(|e| StoreError::Corrupt(format!("reading {}: {e}", path.display())))?;
-            for statement in statements(&self.render_gates(&sql)) {
+            for statement in statements(&self.render_gates(sql)) {
                 self.client
                     .query_raw(&statement)
                     .execute()
@@ -298,13 +285,24 @@ impl ClickHouseStore {
             }
             self.client
                 .query("INSERT INTO minyi_migrations (name, applied_at) VALUES (?, now())")
-                .bind(&name)
+                .bind(name)
                 .execute()
                 .await
                 .map_err(ch)?;
-            applied.push(name);
+            applied.push(name.clone());
         }
         Ok(applied)
+    }
+
+    /// Whether the schema is in place (`minyi migrate` ran).
+    pub async fn schema_ready(&self) -> Result<bool> {
+        let n: u64 = self
+            .client
+            .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'feedback'")
+            .fetch_one()
+            .await
+            .map_err(ch)?;
+        Ok(n > 0)
     }
 
     /// Fills the version gates of the schema files.
@@ -1116,11 +1114,7 @@ mod tests {
 
     #[test]
     fn every_shipped_statement_is_gated_and_split() {
-        let sql = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/clickhouse/001_schema.sql"),
-        )
-        .unwrap();
-        let s = statements(&sql);
+        let s = statements(crate::pipelines::CLICKHOUSE_SCHEMA[0].1);
         assert!(s.len() >= 10, "{}", s.len());
         assert!(s.iter().all(|st| st.starts_with("CREATE")), "{s:?}");
     }

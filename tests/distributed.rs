@@ -1,0 +1,647 @@
+//! Distributed mode end to end with real services: a ClickHouse server
+//! (Debian's), the tansu Kafka broker out of process (installed by
+//! `.ci/run`), and the real `minyi` binary as `migrate`, `produce`,
+//! `ingest` and `api` — plus librdkafka's in-process MockCluster for the
+//! consumer under broker faults.
+//!
+//! Exactly-once is checked without help from the id dedup: a restarted
+//! consumer that re-read stored messages would count them as duplicates in
+//! its metrics, and every test asserts that count is 0.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minyi::enrich::Enricher;
+use serde_json::Value;
+
+const MINYI: &str = env!("CARGO_BIN_EXE_minyi");
+
+/// The tansu broker, in memory, on a free port; killed when dropped.
+struct Tansu {
+    child: Child,
+    brokers: String,
+}
+
+fn tansu_binary() -> String {
+    if let Ok(p) = std::env::var("MINYI_TANSU") {
+        return p;
+    }
+    let home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+    let p = format!("{home}/bin/tansu");
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "tansu is not installed at {p}: `cargo install tansu --locked --features dynostore` (.ci/run does)"
+    );
+    p
+}
+
+impl Tansu {
+    fn start() -> Tansu {
+        let port = common::free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Tansu {
+            child,
+            brokers: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `minyi` child whose first stdout line was read; killed when dropped.
+struct Proc {
+    child: Child,
+    first: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(MINYI)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Shown with a failing test's output.
+                eprintln!("[minyi] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        assert!(
+            !first.is_empty(),
+            "minyi {args:?} exited: {:?}",
+            rx.try_iter().collect::<Vec<_>>()
+        );
+        Proc {
+            child,
+            first,
+            stderr: rx,
+        }
+    }
+
+    fn url_after(&self, marker: &str) -> String {
+        let at = self
+            .first
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} not in {:?}", self.first));
+        self.first[at + marker.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(';')
+            .to_owned()
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, a clean exit; the stderr lines.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}");
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ingest(tansu: &Tansu, ch: &common::ClickHouse, db: &str) -> Proc {
+    Proc::start(&[
+        "ingest",
+        "--brokers",
+        &tansu.brokers,
+        "--clickhouse",
+        &ch.url,
+        "--database",
+        db,
+        "--listen",
+        "127.0.0.1:0",
+    ])
+}
+
+fn migrate(ch: &common::ClickHouse, db: &str) {
+    let out = Command::new(MINYI)
+        .args(["migrate", "--clickhouse", &ch.url, "--database", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `minyi produce` of `lines` to `topic`.
+fn produce(tansu: &Tansu, topic: &str, lines: &[Vec<u8>]) {
+    let mut child = Command::new(MINYI)
+        .args(["produce", "--brokers", &tansu.brokers, "--topic", topic])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        for l in lines {
+            stdin.write_all(l).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn count(ch: &common::ClickHouse, db: &str, sql: &str) -> u64 {
+    ch.sql(&format!("{sql} FORMAT TSV").replace("{db}", db))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `feedback` holds `n` rows (or panics after `secs`).
+fn wait_rows(ch: &common::ClickHouse, db: &str, n: u64, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let have = count(ch, db, "SELECT count() FROM {db}.feedback");
+        if have >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {n} rows after {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn metric(url: &str, name: &str) -> u64 {
+    let body = ureq::get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+        .parse()
+        .unwrap()
+}
+
+/// `n` distinct raw items as JSONL lines.
+fn items(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let e = Enricher::builtin(b"distributed-key-0123").unwrap();
+    let end = e.now().timestamp();
+    minyi::demo::sample_values(e.gazetteer(), n, end, 86_400, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut v)| {
+            v["id"] = format!("d{seed}-{i}").into();
+            serde_json::to_vec(&v).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn fifty_thousand_items_exactly_once_across_a_sigkill() {
+    let ch = common::ClickHouse::start();
+    let db = ch.database("exactly");
+    let tansu = Tansu::start();
+    migrate(&ch, &db);
+    let lines = items(50_000, 1);
+    let first = ingest(&tansu, &ch, &db);
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[..25_000]);
+    // Kill it mid-stream: some rows stored, not all.
+    wait_rows(&ch, &db, 5_000, 120);
+    first.kill();
+    let stored_at_kill = count(&ch, &db, "SELECT count() FROM {db}.feedback");
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[25_000..]);
+    let second = ingest(&tansu, &ch, &db);
+    let metrics = second.url_after("metrics on ");
+    wait_rows(&ch, &db, 50_000, 180);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 50_000);
+    assert_eq!(
+        count(&ch, &db, "SELECT uniqExact(id) FROM {db}.feedback"),
+        50_000
+    );
+    assert_eq!(
+        metric(&metrics, "minyi_ingest_items_duplicate_total"),
+        0,
+        "the restarted consumer re-read nothing stored (stored at kill: {stored_at_kill})"
+    );
+    assert_eq!(metric(&metrics, "minyi_ingest_dead_lettered_total"), 0);
+    // The rollups saw each row once.
+    assert_eq!(
+        count(
+            &ch,
+            &db,
+            "SELECT sum(n) FROM {db}.rollup_minute WHERE topic = '*'"
+        ),
+        50_000
+    );
+    // The API's `received`.
+    let api = Proc::start(&[
+        "api",
+        "--clickhouse",
+        &ch.url,
+        "--database",
+        &db,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let base = api.url_after("listening on ");
+    let summary: Value = ureq::get(&format!("{base}/api/v1/stats/summary"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(summary["received"], 50_000, "{summary}");
+    let lines = second.stop();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("stopped; 50000 items") || l.contains("stopped;")),
+        "{lines:?}"
+    );
+    api.stop();
+}
+
+#[test]
+fn a_clickhouse_outage_pauses_and_loses_nothing() {
+    let ch = common::ClickHouse::start();
+    let db = ch.database("outage");
+    let tansu = Tansu::start();
+    migrate(&ch, &db);
+    let lines = items(50_000, 2);
+    let ingest = ingest(&tansu, &ch, &db);
+    let metrics = ingest.url_after("metrics on ");
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[..20_000]);
+    wait_rows(&ch, &db, 5_000, 120);
+    ch.pause();
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[20_000..]);
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(
+        metric(&metrics, "minyi_ingest_paused"),
+        1,
+        "paused while ClickHouse is down"
+    );
+    std::thread::sleep(Duration::from_secs(20));
+    ch.resume();
+    wait_rows(&ch, &db, 50_000, 180);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 50_000);
+    assert_eq!(metric(&metrics, "minyi_ingest_paused"), 0);
+    assert_eq!(metric(&metrics, "minyi_ingest_dead_lettered_total"), 0);
+    assert_eq!(metric(&metrics, "minyi_ingest_items_duplicate_total"), 0);
+    assert!(metric(&metrics, "minyi_ingest_insert_failures_total") > 0);
+    ingest.stop();
+}
+
+#[test]
+fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+
+    let ch = common::ClickHouse::start();
+    let db = ch.database("dlq");
+    let tansu = Tansu::start();
+    migrate(&ch, &db);
+    let good = items(100, 3);
+    let oversize = format!(
+        r#"{{"id":"big","channel":"wechat","text":"{}"}}"#,
+        "长".repeat(20_001)
+    );
+    let bad: Vec<(Vec<u8>, &str)> = vec![
+        (b"{\"id\": \"x1\", \"channel\": ".to_vec(), "not JSON"),
+        (
+            b"{\"id\":\"x2\",\"channel\":\"wechat\",\"text\":\"\xff\xfe\"}".to_vec(),
+            "not UTF-8",
+        ),
+        (
+            br#"{"id":"x3","channel":"fax","text":"hello"}"#.to_vec(),
+            "channel",
+        ),
+        (oversize.into_bytes(), "20000"),
+    ];
+    let ingest = ingest(&tansu, &ch, &db);
+    let metrics = ingest.url_after("metrics on ");
+    let mut all = good[..50].to_vec();
+    all.extend(bad.iter().map(|(b, _)| b.clone()));
+    all.extend(good[50..].iter().cloned());
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &all);
+    produce(
+        &tansu,
+        minyi::kafka::EVENTS_TOPIC,
+        &[br#"{"event":"created"}"#.to_vec()],
+    );
+    wait_rows(&ch, &db, 100, 60);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&metrics, "minyi_ingest_dead_lettered_total") < 5 {
+        assert!(Instant::now() < deadline, "rejects not dead-lettered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 100);
+
+    let consumer: BaseConsumer = minyi::kafka::client_config(&tansu.brokers)
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(minyi::kafka::DLQ_TOPIC, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut got: Vec<(Vec<u8>, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 5 && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            let reason = m
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == "minyi-reason"))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            got.push((m.payload().unwrap_or_default().to_vec(), reason));
+        }
+    }
+    assert_eq!(got.len(), 5, "{got:?}");
+    for (bytes, expected) in &bad {
+        let (_, reason) = got
+            .iter()
+            .find(|(b, _)| b == bytes)
+            .expect("the original bytes are in the dead-letter topic");
+        assert!(
+            reason.contains(expected),
+            "{reason:?} should name {expected:?}"
+        );
+    }
+    assert!(got.iter().any(|(_, r)| r.contains("order_id")));
+    ingest.stop();
+}
+
+/// GETs `path` of both servers and compares the JSON.
+fn same_answer(a: &str, b: &str, path: &str) {
+    let get = |base: &str| -> Value {
+        let mut r = ureq::get(&format!("{base}{path}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert_eq!(r.status(), 200, "{base}{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let (x, y) = (get(a), get(b));
+    assert_eq!(x, y, "{path}");
+}
+
+#[test]
+fn serve_and_ingest_plus_api_answer_alike() {
+    let ch = common::ClickHouse::start();
+    let db = ch.database("e2e");
+    let tansu = Tansu::start();
+    migrate(&ch, &db);
+    let e = Arc::new(Enricher::builtin(b"distributed-key-0123").unwrap());
+    let end = (e.now().timestamp() / 3600 - 1) * 3600;
+    let start = end - 2 * 86_400;
+    let timeline = minyi::demo::timeline(e.gazetteer(), 0.04, start, end, 11);
+    let jsonl = |v: &[Value]| -> Vec<Vec<u8>> {
+        v.iter().map(|x| serde_json::to_vec(x).unwrap()).collect()
+    };
+    let (items, events) = (jsonl(&timeline.items), jsonl(&timeline.events));
+    assert!(items.len() > 2000 && events.len() > 300);
+
+    // SQLite: POST both.
+    let dir = common::TempDir::new("e2e");
+    let serve = common::Server::start(&dir.0, &["--no-demo"]);
+    for (path, lines) in [
+        ("/api/v1/feedback", &items),
+        ("/api/v1/workorders/events", &events),
+    ] {
+        for chunk in lines.chunks(5000) {
+            let body = chunk
+                .iter()
+                .map(|l| String::from_utf8(l.clone()).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let r: Value = ureq::post(&serve.url(path))
+                .header("content-type", "application/x-ndjson")
+                .send(body)
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            assert_eq!(r["rejected"].as_array().unwrap().len(), 0, "{r}");
+        }
+    }
+
+    // ClickHouse: Kafka → ingest → api.
+    let ingest = ingest(&tansu, &ch, &db);
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &items);
+    produce(&tansu, minyi::kafka::EVENTS_TOPIC, &events);
+    wait_rows(&ch, &db, items.len() as u64, 120);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&ch, &db, "SELECT count() FROM {db}.workorder_events") < events.len() as u64 {
+        assert!(Instant::now() < deadline, "events not all stored");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let api = Proc::start(&[
+        "api",
+        "--clickhouse",
+        &ch.url,
+        "--database",
+        &db,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let a = serve.base.clone();
+    let b = api.url_after("listening on ");
+    let fmt =
+        |t: i64| minyi::query::rfc3339(t, minyi::config::default_timezone()).replace('+', "%2B");
+    let range = format!("from={}&to={}", fmt(start), fmt(end));
+    let day = format!(
+        "from={}&to={}",
+        fmt(end - 86_400 + 1800),
+        fmt(end - 7200 + 300)
+    );
+    for r in [range.as_str(), day.as_str()] {
+        same_answer(&a, &b, &format!("/api/v1/stats/summary?{r}"));
+        same_answer(
+            &a,
+            &b,
+            &format!("/api/v1/stats/summary?{r}&channel=sms_revisit&rating=3"),
+        );
+        same_answer(
+            &a,
+            &b,
+            &format!("/api/v1/stats/summary?{r}&topic=attitude&topic=response"),
+        );
+        same_answer(
+            &a,
+            &b,
+            &format!("/api/v1/stats/timeseries?{r}&interval=1h&group_by=sentiment"),
+        );
+        same_answer(
+            &a,
+            &b,
+            &format!(
+                "/api/v1/stats/timeseries?{r}&interval=5m&group_by=topic&district=%E7%A3%81%E5%8E%BF"
+            ),
+        );
+        same_answer(
+            &a,
+            &b,
+            &format!("/api/v1/stats/timeseries?{r}&interval=1d&group_by=channel"),
+        );
+        for dim in ["topic", "district", "unit", "channel", "keyword"] {
+            same_answer(&a, &b, &format!("/api/v1/stats/top?{r}&dim={dim}&limit=50"));
+        }
+    }
+    ingest.stop();
+    api.stop();
+    serve.stop();
+}
+
+#[test]
+fn the_consumer_rides_out_a_broker_outage_on_the_mock_cluster() {
+    use minyi::kafka::ingest::{IngestMetrics, IngestOptions, run};
+    use minyi::store::clickhouse::ClickHouseStore;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let ch = common::ClickHouse::start();
+    let db = ch.database("mock");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = MockCluster::new(1).unwrap();
+    for t in [
+        minyi::kafka::FEEDBACK_TOPIC,
+        minyi::kafka::EVENTS_TOPIC,
+        minyi::kafka::DLQ_TOPIC,
+    ] {
+        cluster.create_topic(t, 3, 1).unwrap();
+    }
+    let brokers = cluster.bootstrap_servers();
+    let settings = minyi::store::sqlite::QuerySettings {
+        tz_offset: 8 * 3600,
+        sla_seconds: 5 * 86_400,
+    };
+    let store = runtime.block_on(async {
+        let s = ClickHouseStore::connect_db(&ch.url, &db, settings)
+            .await
+            .unwrap();
+        s.migrate(
+            &minyi::pipelines::CLICKHOUSE_SCHEMA
+                .iter()
+                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        s
+    });
+    let lines = items(6_000, 4);
+    let producer: FutureProducer = minyi::kafka::client_config(&brokers).create().unwrap();
+    let send = |range: std::ops::Range<usize>| {
+        runtime.block_on(async {
+            let mut inflight = Vec::new();
+            for l in &lines[range] {
+                let r = FutureRecord::<String, [u8]>::to(minyi::kafka::FEEDBACK_TOPIC).payload(l);
+                inflight.push(minyi::kafka::enqueue(&producer, r).await.unwrap());
+            }
+            minyi::kafka::settle(&mut inflight).await.unwrap();
+        })
+    };
+    send(0..3_000);
+    let metrics = Arc::new(IngestMetrics::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let opts = IngestOptions {
+        brokers: brokers.clone(),
+        group: "mock-group".into(),
+        batch_rows: 1000,
+        batch_bytes: 1 << 24,
+        batch_wait: Duration::from_millis(200),
+    };
+    let consumer = {
+        let (store, metrics, shutdown) = (store.clone(), metrics.clone(), shutdown.clone());
+        let enricher = Arc::new(Enricher::builtin(b"distributed-key-0123").unwrap());
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || run(opts, store, enricher, metrics, handle, shutdown))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metrics.items_stored.load(Relaxed) < 3_000 {
+        assert!(Instant::now() < deadline, "first half not stored");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The broker goes down for a while, then comes back.
+    cluster.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.broker_up(1).unwrap();
+    send(3_000..6_000);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while metrics.items_stored.load(Relaxed) < 6_000 {
+        assert!(
+            Instant::now() < deadline,
+            "second half not stored: {}",
+            metrics.items_stored.load(Relaxed)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shutdown.cancel();
+    consumer.join().unwrap().unwrap();
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 6_000);
+    assert_eq!(metrics.items_duplicate.load(Relaxed), 0);
+}

@@ -345,6 +345,18 @@ impl Generator {
         )
     }
 
+    /// A generator outside the server (`minyi produce --demo`), ids
+    /// prefixed with `id_prefix`.
+    pub fn standalone(
+        g: &Gazetteer,
+        tz: FixedOffset,
+        rate: f64,
+        id_prefix: &str,
+        seed: u64,
+    ) -> Generator {
+        Generator::over(g, tz, rate, id_prefix.to_owned(), seed)
+    }
+
     /// A generator over a gazetteer's districts and units.
     fn over(g: &Gazetteer, tz: FixedOffset, rate: f64, id_prefix: String, seed: u64) -> Generator {
         Generator {

@@ -85,6 +85,12 @@ enum Command {
         brokers: String,
         #[arg(long, default_value = minyi::kafka::FEEDBACK_TOPIC)]
         topic: String,
+        /// Instead of stdin: the demo feed at this many items/s (busiest
+        /// hour), items and work-order events, until Ctrl-C / SIGTERM.
+        #[arg(long)]
+        demo: Option<f64>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Prints the SHA-256 of a token, for `[[token]] sha256` in minyi.toml.
     HashToken { token: String },
@@ -196,14 +202,32 @@ fn main() -> anyhow::Result<()> {
                 &checked,
             ))?;
         }
-        Command::Produce { brokers, topic } => {
+        Command::Produce {
+            brokers,
+            topic,
+            demo,
+            config,
+        } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            let n = runtime.block_on(minyi::kafka::produce_lines(
-                &brokers,
-                &topic,
-                std::io::stdin().lock(),
-            ))?;
-            eprintln!("minyi produce: {n} messages acknowledged by {brokers} on {topic}");
+            if let Some(rate) = demo {
+                let checked = load_config(config.as_ref())?;
+                let enricher = checked.enricher().context("loading the pipeline files")?;
+                let n = runtime.block_on(async {
+                    minyi::kafka::ensure_topics(&brokers, checked.kafka_partitions).await?;
+                    let shutdown = tokio_util::sync::CancellationToken::new();
+                    tokio::spawn(on_signal(shutdown.clone()));
+                    eprintln!("minyi produce: demo feed at {rate} items/s into {brokers}");
+                    minyi::kafka::produce_demo(&brokers, &enricher, rate, shutdown).await
+                })?;
+                eprintln!("minyi produce: {n} messages acknowledged by {brokers}");
+            } else {
+                let n = runtime.block_on(minyi::kafka::produce_lines(
+                    &brokers,
+                    &topic,
+                    std::io::stdin().lock(),
+                ))?;
+                eprintln!("minyi produce: {n} messages acknowledged by {brokers} on {topic}");
+            }
         }
         Command::HashToken { token } => {
             println!("{}", minyi::server::auth::hash_token(&token));

@@ -157,6 +157,54 @@ pub async fn settle(inflight: &mut Vec<DeliveryFuture>) -> Result<u64, KafkaErro
     Ok(n)
 }
 
+/// `minyi produce --demo RATE`: the demo feed into Kafka (items to the
+/// feedback topic, work-order events to theirs), in real time, until
+/// `shutdown`; returns the number of messages acknowledged.
+pub async fn produce_demo(
+    brokers: &str,
+    enricher: &crate::enrich::Enricher,
+    rate: f64,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<u64, KafkaError> {
+    let producer = producer(brokers)?;
+    let now = enricher.now();
+    let mut generator = crate::demo::Generator::standalone(
+        enricher.gazetteer(),
+        *now.offset(),
+        rate,
+        &format!("produce-{:x}", now.timestamp()),
+        now.timestamp() as u64,
+    );
+    let mut delivered = 0;
+    let mut last = now.timestamp();
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(delivered),
+            _ = every.tick() => {}
+        }
+        let t = enricher.now().timestamp();
+        if t <= last {
+            continue;
+        }
+        let step = generator.step(last, t, 1.0);
+        last = t;
+        let mut inflight = Vec::new();
+        for (topic, values) in [(FEEDBACK_TOPIC, &step.items), (EVENTS_TOPIC, &step.events)] {
+            for v in values {
+                let bytes = serde_json::to_vec(v).expect("JSON values serialize");
+                let key = message_key(&bytes);
+                let mut record = FutureRecord::<String, [u8]>::to(topic).payload(&bytes);
+                if let Some(k) = &key {
+                    record = record.key(k);
+                }
+                inflight.push(enqueue(&producer, record).await?);
+            }
+        }
+        delivered += settle(&mut inflight).await?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,11 @@
 //! same model and delivers what fires to the walls and the robots. Work
 //! orders ([`workorder`]) arrive beside the items and feed the KPIs.
 //!
+//! At scale the transport and the store change, nothing else: producers
+//! write to Kafka, `minyi ingest` ([`kafka::ingest`]) enriches batches and
+//! writes them to ClickHouse ([`store::clickhouse`]) with the Kafka offsets
+//! they came from, and `minyi api` runs the same [`server`] over that store.
+//!
 //! # Layout
 //!
 //! - [`model`]: the data contracts (raw and enriched items).
@@ -28,9 +33,11 @@
 //!   topics, gazetteer, dictionaries, lexicons), built in or from a folder.
 //! - [`enrich`]: the enrichment core, a pure function per item.
 //! - [`config`]: `minyi.toml`, parsed and validated before any I/O.
-//! - [`cli`]: the subcommands' bodies (`minyi enrich`).
+//! - [`cli`]: the subcommands' bodies (`minyi enrich`, `ingest`, `migrate`).
 //! - [`query`]: the typed query model (filters, summary, timeseries, top,
-//!   item lists) and its answers; [`store`]: the storage seam and SQLite.
+//!   item lists) and its answers; [`store`]: the storage seam, SQLite and
+//!   ClickHouse.
+//! - [`kafka`]: topics, the producer, the consumer of `minyi ingest`.
 //! - [`workorder`]: work-order events and the fold into an order's state.
 //! - [`server`]: `minyi serve` — HTTP API, auth, ingest, live push, metrics.
 //! - [`dashboards`]: wall screens as data, computed once per tick.

@@ -318,6 +318,43 @@ fn fifty_thousand_items_exactly_once_across_a_sigkill() {
 }
 
 #[test]
+fn two_consumers_rebalance_without_losing_or_repeating() {
+    let ch = common::ClickHouse::start();
+    let db = ch.database("rebalance");
+    let tansu = Tansu::start();
+    migrate(&ch, &db);
+    let lines = items(50_000, 5);
+    let a = ingest(&tansu, &ch, &db);
+    let a_metrics = a.url_after("metrics on ");
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[..20_000]);
+    wait_rows(&ch, &db, 2_000, 120);
+    // A second member joins mid-stream: the partitions are split (A writes
+    // its pending batch on revoke).
+    let b = ingest(&tansu, &ch, &db);
+    let b_metrics = b.url_after("metrics on ");
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[20_000..35_000]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&b_metrics, "minyi_ingest_assigned_partitions") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second member got no partitions"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The first leaves cleanly; the second takes everything over.
+    let a_dups = metric(&a_metrics, "minyi_ingest_items_duplicate_total");
+    a.stop();
+    produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[35_000..]);
+    wait_rows(&ch, &db, 50_000, 180);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 50_000);
+    assert_eq!(a_dups, 0);
+    assert_eq!(metric(&b_metrics, "minyi_ingest_items_duplicate_total"), 0);
+    assert!(metric(&b_metrics, "minyi_ingest_rebalances_total") >= 2);
+    b.stop();
+}
+
+#[test]
 fn a_clickhouse_outage_pauses_and_loses_nothing() {
     let ch = common::ClickHouse::start();
     let db = ch.database("outage");

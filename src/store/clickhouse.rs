@@ -7,7 +7,7 @@
 //! [`ClickHouseStore::migrate`] and recorded in `minyi_migrations`. The
 //! materialized views keep the rollups (`rollup_minute`, `rollup_hour`, the
 //! keyword tables); which rollup answers a query is decided by the same
-//! code as in SQLite ([`super::sql`]). What SQLite marks at write time is
+//! code as in SQLite (`store::sql`). What SQLite marks at write time is
 //! computed here at query time from the raw rows: the work-order state (a
 //! fold of the events per order) and 不满意化解 (a dissatisfied item with a
 //! later satisfied item on its case, or whose order was revisited as

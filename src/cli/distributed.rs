@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Checked;
 use crate::kafka::ingest::{IngestMetrics, IngestOptions};
+use crate::store::QuerySettings;
 use crate::store::clickhouse::ClickHouseStore;
-use crate::store::sqlite::QuerySettings;
 
 pub struct IngestArgs {
     pub brokers: String,

@@ -29,13 +29,12 @@ use super::sql::{
     Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
     timeseries_from_rows,
 };
-use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
+use super::{QuerySettings, Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::EnrichedItem;
 use crate::query::{
     Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
     TopRow, rfc3339,
 };
-use crate::store::sqlite::QuerySettings;
 use crate::workorder::WorkOrderEvent;
 
 /// Where a row came from: the Kafka message (topic, partition, offset), or

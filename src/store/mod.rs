@@ -37,6 +37,15 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Settings of the query side, the same for every store.
+#[derive(Debug, Clone, Copy)]
+pub struct QuerySettings {
+    /// Wall-clock offset east of UTC, seconds: where day buckets start.
+    pub tz_offset: i64,
+    /// A work order open longer than this is overdue (超期).
+    pub sla_seconds: i64,
+}
+
 /// What one ingest call writes.
 #[derive(Debug, Default)]
 pub struct WriteBatch {

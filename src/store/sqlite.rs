@@ -30,6 +30,7 @@ use rusqlite::{Connection, OpenFlags, params, params_from_iter};
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+pub use super::QuerySettings;
 use super::sql::{
     Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
     timeseries_from_rows,
@@ -236,15 +237,6 @@ impl Row {
             keywords: item.keywords,
         }
     }
-}
-
-/// Settings of the query side.
-#[derive(Debug, Clone, Copy)]
-pub struct QuerySettings {
-    /// Wall-clock offset east of UTC, seconds: where day buckets start.
-    pub tz_offset: i64,
-    /// A work order open longer than this is overdue (超期).
-    pub sla_seconds: i64,
 }
 
 struct Readers {

@@ -19,6 +19,8 @@
 //! again from the stored offsets.
 
 use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,6 +76,9 @@ pub struct IngestMetrics {
     pub assigned_partitions: AtomicI64,
     pub paused: AtomicBool,
     pub rebalances: AtomicU64,
+    /// Messages that arrived past the next expected offset of their
+    /// partition (the range was read again).
+    pub offset_gaps: AtomicU64,
 }
 
 impl IngestMetrics {
@@ -125,6 +130,11 @@ impl IngestMetrics {
                 "minyi_ingest_rebalances_total",
                 "Assignments and revocations",
                 self.rebalances.load(Relaxed),
+            ),
+            (
+                "minyi_ingest_offset_gaps_total",
+                "Messages past the next expected offset of their partition (range read again)",
+                self.offset_gaps.load(Relaxed),
             ),
         ];
         for (name, help, v) in counters {
@@ -188,6 +198,25 @@ struct Flusher {
     metrics: Arc<IngestMetrics>,
     handle: Handle,
     pending: Mutex<Pending>,
+    /// The next offset each assigned partition should deliver: set on
+    /// assignment from what ClickHouse holds, advanced by every message.
+    expected: Mutex<HashMap<(String, i32), i64>>,
+}
+
+/// How long a gap at one offset is read again before it is accepted (a
+/// transaction marker or compaction, which minyi's topics should not have),
+/// and how long between two reads.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
+const GAP_RETRY_EVERY: Duration = Duration::from_millis(200);
+
+/// A gap being waited for: when it was first seen, when it was last read again.
+struct Gap {
+    since: Instant,
+    sought: Instant,
+    /// The first offset seen past the gap.
+    seen: i64,
+    /// How far before the missing offset the next read starts.
+    back: i64,
 }
 
 /// Why a message is not a row.
@@ -378,6 +407,11 @@ impl ConsumerContext for Ctx {
                     "minyi ingest: assigned {} partitions, resuming from the offsets stored in ClickHouse",
                     tpl.count()
                 );
+                {
+                    let mut expected = f.expected.lock().expect("not poisoned");
+                    expected.clear();
+                    expected.extend(resume);
+                }
                 f.metrics
                     .assigned_partitions
                     .store(tpl.count() as i64, Relaxed);
@@ -394,6 +428,7 @@ impl ConsumerContext for Ctx {
                     );
                     *f.pending.lock().expect("not poisoned") = Pending::default();
                 }
+                f.expected.lock().expect("not poisoned").clear();
                 f.metrics.paused.store(false, Relaxed);
                 f.metrics.assigned_partitions.store(0, Relaxed);
                 let _ = consumer.unassign();
@@ -477,7 +512,9 @@ pub fn run(
         metrics: metrics.clone(),
         handle,
         pending: Mutex::new(Pending::default()),
+        expected: Mutex::new(HashMap::default()),
     });
+    let mut gaps: HashMap<(String, i32, i64), Gap> = HashMap::default();
     let consumer: BaseConsumer<Ctx> = consumer_config(&opts).create_with_context(Ctx {
         flusher: flusher.clone(),
     })?;
@@ -523,6 +560,16 @@ pub fn run(
         if let Some(result) = consumer.poll(wait.min(Duration::from_millis(200))) {
             match result {
                 Ok(m) => {
+                    if !in_sequence(
+                        &consumer,
+                        &flusher,
+                        &mut gaps,
+                        m.topic(),
+                        m.partition(),
+                        m.offset(),
+                    ) {
+                        continue;
+                    }
                     metrics.messages.fetch_add(1, Relaxed);
                     let payload = m.payload().unwrap_or_default().to_vec();
                     let mut p = flusher.pending.lock().expect("not poisoned");
@@ -559,6 +606,9 @@ pub fn run(
             metrics.paused.store(true, Relaxed);
             retry_at = Some(Instant::now() + backoff);
         }
+        if !gaps.is_empty() {
+            give_up_gaps(&consumer, &flusher, &mut gaps);
+        }
         if lag_at.elapsed() >= Duration::from_secs(3) {
             lag_at = Instant::now();
             metrics.lag.store(lag(&consumer), Relaxed);
@@ -577,6 +627,119 @@ pub fn run(
     }
     consumer.unsubscribe();
     Ok(())
+}
+
+/// Whether a message is the next one of its partition. A message past the
+/// next expected offset means the broker skipped a range (seen with tansu
+/// under concurrent produce: offsets become visible out of order); the
+/// partition is read again from the expected offset every
+/// `GAP_RETRY_EVERY` (messages past the gap are dropped meanwhile, and read
+/// again), so a hole never lands in ClickHouse, where resuming from the
+/// highest stored offset would make it permanent. After `GAP_PATIENCE` a
+/// gap is accepted, loudly. A message before the expected offset was read
+/// already.
+fn in_sequence(
+    consumer: &BaseConsumer<Ctx>,
+    flusher: &Flusher,
+    gaps: &mut HashMap<(String, i32, i64), Gap>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> bool {
+    let mut expected = flusher.expected.lock().expect("not poisoned");
+    let key = (topic.to_owned(), partition);
+    match expected.get(&key).copied() {
+        Some(next) if offset < next => return false,
+        Some(next) if offset > next => {
+            let now = Instant::now();
+            let gap = gaps.entry((key.0.clone(), partition, next)).or_insert_with(|| {
+                flusher.metrics.offset_gaps.fetch_add(1, Relaxed);
+                eprintln!(
+                    "minyi ingest: {topic}/{partition}: expected offset {next}, got {offset}; reading again from {next}"
+                );
+                Gap {
+                    since: now,
+                    sought: now - GAP_RETRY_EVERY,
+                    seen: offset,
+                    back: 0,
+                }
+            });
+            if now.duration_since(gap.since) < GAP_PATIENCE {
+                if now.duration_since(gap.sought) >= GAP_RETRY_EVERY {
+                    // Some brokers (tansu) answer a fetch from an offset
+                    // inside a record batch with the next batch: start a
+                    // little earlier each time (what was read already is
+                    // dropped above) until the batch holding `next` comes.
+                    gap.sought = now;
+                    let from = (next - gap.back).max(0);
+                    gap.back = (gap.back * 4).max(64);
+                    drop(expected);
+                    if let Err(e) = consumer.seek(
+                        topic,
+                        partition,
+                        Offset::Offset(from),
+                        Duration::from_secs(2),
+                    ) {
+                        eprintln!("minyi ingest: seek {topic}/{partition} to {from}: {e}");
+                    }
+                }
+                return false;
+            }
+            eprintln!(
+                "minyi ingest: {topic}/{partition}: offsets {next}..{offset} still missing after {GAP_PATIENCE:?}; going on from {offset}"
+            );
+        }
+        _ => {}
+    }
+    if let Some(next) = expected.get(&key)
+        && gaps.remove(&(key.0.clone(), partition, *next)).is_some()
+        && offset == *next
+    {
+        eprintln!("minyi ingest: {topic}/{partition}: offset {next} arrived; gap closed");
+    }
+    expected.insert(key, offset + 1);
+    true
+}
+
+/// Gaps still open after `GAP_PATIENCE` (the partition may deliver
+/// nothing at all from the missing offset): read on from the first offset
+/// seen past them.
+fn give_up_gaps(
+    consumer: &BaseConsumer<Ctx>,
+    flusher: &Flusher,
+    gaps: &mut HashMap<(String, i32, i64), Gap>,
+) {
+    let stale: Vec<(String, i32, i64)> = gaps
+        .iter()
+        .filter(|(_, g)| g.since.elapsed() >= GAP_PATIENCE)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in stale {
+        let Some(gap) = gaps.remove(&key) else {
+            continue;
+        };
+        let (topic, partition, next) = key;
+        eprintln!(
+            "minyi ingest: {topic}/{partition}: offsets {next}..{} still missing after {GAP_PATIENCE:?}; going on from {}",
+            gap.seen, gap.seen
+        );
+        let mut expected = flusher.expected.lock().expect("not poisoned");
+        if expected.get(&(topic.clone(), partition)) == Some(&next) {
+            expected.insert((topic.clone(), partition), gap.seen);
+            drop(expected);
+            if let Err(e) = consumer.seek(
+                &topic,
+                partition,
+                Offset::Offset(gap.seen),
+                Duration::from_secs(2),
+            ) {
+                eprintln!(
+                    "minyi ingest: seek {topic}/{partition} to {}: {e}",
+                    gap.seen
+                );
+            }
+        }
+    }
 }
 
 /// Messages not yet read in the assigned partitions.

@@ -70,6 +70,11 @@ pub async fn ensure_topics(brokers: &str, partitions: u32) -> Result<(), KafkaEr
 /// A producer tuned for throughput with prompt delivery.
 pub fn producer(brokers: &str) -> Result<FutureProducer, KafkaError> {
     Ok(client_config(brokers)
+        // One request in flight per broker: retries cannot reorder a
+        // partition (an order's events stay in order), and brokers that
+        // make concurrent appends visible out of order (tansu, seen here)
+        // never show a consumer a gap.
+        .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")

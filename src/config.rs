@@ -263,6 +263,14 @@ impl Checked {
         }
     }
 
+    /// What every store needs to answer queries: the wall clock and the SLA.
+    pub fn query_settings(&self) -> crate::store::QuerySettings {
+        crate::store::QuerySettings {
+            tz_offset: i64::from(self.timezone.local_minus_utc()),
+            sla_seconds: self.sla_seconds,
+        }
+    }
+
     /// The ClickHouse schema steps, (file name, SQL) in order: those of
     /// `<pipelines_dir>/clickhouse/` when configured, else the built-in ones.
     pub fn clickhouse_schema(&self) -> Result<Vec<(String, String)>, PipelineError> {

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Checked;
 use crate::kafka::ingest::{IngestMetrics, IngestOptions};
-use crate::store::QuerySettings;
 use crate::store::clickhouse::ClickHouseStore;
 
 pub struct IngestArgs {
@@ -24,16 +23,9 @@ pub struct IngestArgs {
     pub listen: SocketAddr,
 }
 
-fn settings(checked: &Checked) -> QuerySettings {
-    QuerySettings {
-        tz_offset: i64::from(checked.timezone.local_minus_utc()),
-        sla_seconds: checked.sla_seconds,
-    }
-}
-
 /// `minyi migrate`: prints each step applied.
 pub async fn migrate(url: &str, database: &str, checked: &Checked) -> anyhow::Result<()> {
-    let store = ClickHouseStore::connect_db(url, database, settings(checked)).await?;
+    let store = ClickHouseStore::connect_db(url, database, checked.query_settings()).await?;
     let steps = checked.clickhouse_schema()?;
     let applied = store.migrate(&steps).await?;
     let (major, minor) = store.version();
@@ -54,7 +46,7 @@ pub fn ingest(args: IngestArgs, checked: Checked) -> anyhow::Result<()> {
     let metrics = Arc::new(IngestMetrics::default());
     let store = runtime.block_on(async {
         let store =
-            ClickHouseStore::connect_db(&args.clickhouse, &args.database, settings(&checked))
+            ClickHouseStore::connect_db(&args.clickhouse, &args.database, checked.query_settings())
                 .await?;
         if !store.schema_ready().await? {
             anyhow::bail!(

@@ -30,7 +30,7 @@ use crate::dashboards::{self, Dashboard};
 use crate::enrich::Enricher;
 use crate::query::{Answer, Query, Vocabulary};
 use crate::store::clickhouse::ClickHouseStore;
-use crate::store::sqlite::{QuerySettings, SqliteStore};
+use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use auth::Auth;
 use ingest::Ingestor;
@@ -240,10 +240,7 @@ pub struct ServeOptions {
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
         &opts.data,
-        QuerySettings {
-            tz_offset: i64::from(opts.checked.timezone.local_minus_utc()),
-            sla_seconds: opts.checked.sla_seconds,
-        },
+        opts.checked.query_settings(),
     )?);
     let what = format!(
         "{} ({})",
@@ -284,10 +281,7 @@ pub struct ApiOptions {
 /// `minyi api`: the same API, screens and alerts over ClickHouse, which
 /// `minyi ingest` fills; the live ticker follows the newly stored rows.
 pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let settings = QuerySettings {
-        tz_offset: i64::from(opts.checked.timezone.local_minus_utc()),
-        sla_seconds: opts.checked.sla_seconds,
-    };
+    let settings = opts.checked.query_settings();
     let ch = ClickHouseStore::connect_db(&opts.clickhouse, &opts.database, settings).await?;
     if !ch.schema_ready().await? {
         return Err(ServeError::Store(StoreError::ClickHouse(format!(

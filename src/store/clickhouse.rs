@@ -26,8 +26,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::sql::{
-    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
-    timeseries_from_rows,
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    rollups_answer, timeseries_from_rows,
 };
 use super::{QuerySettings, Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::EnrichedItem;
@@ -158,26 +158,9 @@ pub struct ClickHouseStore {
     version: (u32, u32),
 }
 
-/// The `Detail` column, as SQLite stores it.
-#[derive(serde::Serialize)]
-struct Detail<'a> {
-    topic_evidence: &'a [crate::model::TopicTag],
-    sentiment_evidence: &'a [String],
-    pii: &'a [crate::model::PiiKind],
-    contact_hash: Option<&'a str>,
-    model_version: &'a str,
-}
-
 impl ItemRow {
     fn new(item: EnrichedItem, source: Option<&Source>, ingested_us: u64) -> ItemRow {
-        let detail = serde_json::to_string(&Detail {
-            topic_evidence: &item.topic_evidence,
-            sentiment_evidence: &item.sentiment.evidence,
-            pii: &item.pii,
-            contact_hash: item.contact_hash.as_deref(),
-            model_version: &item.model_version,
-        })
-        .expect("plain data serializes");
+        let detail = super::detail_json(&item);
         ItemRow {
             ts: datetime(item.received_at.timestamp()),
             received_at: item.received_at.to_rfc3339(),
@@ -951,22 +934,8 @@ fn ratings(f: &Filters) -> Vec<Param> {
 /// `rollup_minute`).
 fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Param>) {
     let by_topic = key == Some(Dim::Topic);
-    let mut used: Vec<Dim> = [
-        (Dim::Channel, &f.channel),
-        (Dim::Topic, &f.topic),
-        (Dim::District, &f.district),
-        (Dim::Unit, &f.unit),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(d, _)| d)
-    .collect();
-    if let Some(k) = key.filter(|k| *k != Dim::Sentiment && !used.contains(k)) {
-        used.push(k);
-    }
-    let span = (hours_ok && used.len() <= 1)
-        .then(|| hour_span(f))
-        .flatten();
+    let plan = rollup_plan(f, key, hours_ok);
+    let span = plan.span;
 
     let minute_key = key.map_or("''".to_owned(), |d| d.as_str().to_owned());
     let mut mw: Where<Param> = Where::default();
@@ -992,7 +961,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
     );
     let mut params = mw.params;
     if let Some(span) = span {
-        let dim = used.first().map_or("total", |d| d.as_str());
+        let dim = plan.hour_dim;
         let hour_key = match key {
             Some(Dim::Sentiment) => "sentiment",
             Some(_) => "key",
@@ -1001,15 +970,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
         let mut hw: Where<Param> = Where::default();
         hw.push("dim = ?", [Param::Str(dim.to_owned())]);
         hours_where(&mut hw, "hour", span);
-        if let Some(d) = used.first() {
-            let values = match d {
-                Dim::Channel => &f.channel,
-                Dim::Topic => &f.topic,
-                Dim::District => &f.district,
-                _ => &f.unit,
-            };
-            hw.any_of("key", texts(values));
-        }
+        hw.any_of("key", texts(plan.hour_keys));
         hw.any_of(
             "sentiment",
             f.sentiment

@@ -46,6 +46,28 @@ pub struct QuerySettings {
     pub sla_seconds: i64,
 }
 
+/// The `detail` of a stored item (JSON): why it is tagged as it is —
+/// topic and sentiment evidence, masked kinds, contact hash, model. The
+/// same document in every store; the item lists return it as is.
+pub(crate) fn detail_json(item: &EnrichedItem) -> String {
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        topic_evidence: &'a [crate::model::TopicTag],
+        sentiment_evidence: &'a [String],
+        pii: &'a [crate::model::PiiKind],
+        contact_hash: Option<&'a str>,
+        model_version: &'a str,
+    }
+    serde_json::to_string(&Detail {
+        topic_evidence: &item.topic_evidence,
+        sentiment_evidence: &item.sentiment.evidence,
+        pii: &item.pii,
+        contact_hash: item.contact_hash.as_deref(),
+        model_version: &item.model_version,
+    })
+    .expect("plain data serializes")
+}
+
 /// What one ingest call writes.
 #[derive(Debug, Default)]
 pub struct WriteBatch {

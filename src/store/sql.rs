@@ -166,3 +166,40 @@ pub fn timeseries_from_rows(
     });
     Timeseries { buckets, series }
 }
+
+/// Which tables a rollup-path query reads: whole hours from `rollup_hour`
+/// when the query involves at most one of channel, topic, district and
+/// unit (filtered or grouped by) and `hours_ok` (buckets of whole hours on
+/// an hour-aligned clock); the minute-precise edges, and everything else,
+/// from `rollup_minute`.
+pub struct RollupPlan<'f> {
+    /// The whole hours `rollup_hour` answers; None: minutes only.
+    pub span: Option<(Option<i64>, Option<i64>)>,
+    /// The `dim` rows of `rollup_hour` to read (`total` when none is involved).
+    pub hour_dim: &'static str,
+    /// The filter values of that dimension (`key IN …`; empty: all keys).
+    pub hour_keys: &'f [String],
+}
+
+pub fn rollup_plan(f: &Filters, key: Option<Dim>, hours_ok: bool) -> RollupPlan<'_> {
+    let mut used: Vec<(Dim, &[String])> = [
+        (Dim::Channel, f.channel.as_slice()),
+        (Dim::Topic, f.topic.as_slice()),
+        (Dim::District, f.district.as_slice()),
+        (Dim::Unit, f.unit.as_slice()),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    if let Some(k) = key.filter(|k| *k != Dim::Sentiment && !used.iter().any(|(d, _)| d == k)) {
+        used.push((k, &[]));
+    }
+    let span = (hours_ok && used.len() <= 1)
+        .then(|| hour_span(f))
+        .flatten();
+    RollupPlan {
+        span,
+        hour_dim: used.first().map_or("total", |(d, _)| d.as_str()),
+        hour_keys: used.first().map_or(&[], |(_, v)| v),
+    }
+}

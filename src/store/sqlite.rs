@@ -32,8 +32,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use super::QuerySettings;
 use super::sql::{
-    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollups_answer,
-    timeseries_from_rows,
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    rollups_answer, timeseries_from_rows,
 };
 use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::{EnrichedItem, Rating};
@@ -208,14 +208,7 @@ struct Row {
 
 impl Row {
     fn new(item: EnrichedItem) -> Row {
-        let detail = serde_json::to_string(&Detail {
-            topic_evidence: &item.topic_evidence,
-            sentiment_evidence: &item.sentiment.evidence,
-            pii: &item.pii,
-            contact_hash: item.contact_hash.as_deref(),
-            model_version: &item.model_version,
-        })
-        .expect("plain data serializes");
+        let detail = super::detail_json(&item);
         Row {
             ts: item.received_at.timestamp(),
             received_at: item.received_at.to_rfc3339(),
@@ -598,16 +591,6 @@ fn rating_number(r: Option<Rating>) -> i64 {
     r.map_or(0, |r| i64::from(r.number()))
 }
 
-/// The `detail` column: why an item is tagged as it is.
-#[derive(serde::Serialize)]
-struct Detail<'a> {
-    topic_evidence: &'a [crate::model::TopicTag],
-    sentiment_evidence: &'a [String],
-    pii: &'a [crate::model::PiiKind],
-    contact_hash: Option<&'a str>,
-    model_version: &'a str,
-}
-
 /// Writes one item (its rollups are counted by the caller); false when the id was stored already.
 /// Writes one item (its rollups are counted by the caller): None when the
 /// id was stored already, else whether it is a dissatisfied item resolved
@@ -947,22 +930,8 @@ fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where<Sql> {
 /// else, from `rollup_minute`.
 fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Sql>) {
     let by_topic = key == Some(Dim::Topic);
-    let mut used: Vec<Dim> = [
-        (Dim::Channel, &f.channel),
-        (Dim::Topic, &f.topic),
-        (Dim::District, &f.district),
-        (Dim::Unit, &f.unit),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(d, _)| d)
-    .collect();
-    if let Some(k) = key.filter(|k| *k != Dim::Sentiment && !used.contains(k)) {
-        used.push(k);
-    }
-    let span = (hours_ok && used.len() <= 1)
-        .then(|| hour_span(f))
-        .flatten();
+    let plan = rollup_plan(f, key, hours_ok);
+    let span = plan.span;
 
     let minute_key = key.map_or("''".to_owned(), |d| format!("r.{}", d.as_str()));
     let mut mw = rollup_dims_where(f, by_topic);
@@ -975,7 +944,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
     );
     let mut params = mw.params;
     if let Some(span) = span {
-        let dim = used.first().map_or("total", |d| d.as_str());
+        let dim = plan.hour_dim;
         let hour_key = match key {
             Some(Dim::Sentiment) => "h.sentiment",
             Some(_) => "h.key",
@@ -984,15 +953,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
         let mut hw = Where::default();
         hw.push("h.dim = ?", [Sql::Text(dim.to_owned())]);
         hours_where(&mut hw, "h.hour", span);
-        if let Some(d) = used.first() {
-            let values = match d {
-                Dim::Channel => &f.channel,
-                Dim::Topic => &f.topic,
-                Dim::District => &f.district,
-                _ => &f.unit,
-            };
-            hw.any_of("h.key", texts(values));
-        }
+        hw.any_of("h.key", texts(plan.hour_keys));
         hw.any_of(
             "h.sentiment",
             f.sentiment

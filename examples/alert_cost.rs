@@ -69,7 +69,7 @@ async fn main() {
         .unwrap(),
     );
     let now = chrono::Utc::now().timestamp();
-    minyi::demo::fill_store(&*store, &enricher, n, now, 30 * 86_400)
+    minyi::demo::fill_store(&*store, &enricher, n, now, 30 * 86_400, 2000)
         .await
         .unwrap();
     // Evaluate at the newest stored item: a reused store may be hours old.

@@ -42,7 +42,8 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = dir.to_string_lossy().into_owned();
-    let (store, target): (Box<dyn Store>, f64) = if url.starts_with("http://") {
+    // ClickHouse wants few large inserts (every insert is a part to merge).
+    let (store, target, chunk): (Box<dyn Store>, f64, usize) = if url.starts_with("http://") {
         let ch = rt.block_on(async {
             let admin = ClickHouseStore::connect(&url, settings).await.unwrap();
             admin
@@ -61,9 +62,13 @@ fn main() {
             ch.migrate(&steps).await.unwrap();
             ch
         });
-        (Box::new(ch), 200.0)
+        (Box::new(ch), 200.0, 100_000)
     } else {
-        (Box::new(SqliteStore::open(&dir, settings).unwrap()), 50.0)
+        (
+            Box::new(SqliteStore::open(&dir, settings).unwrap()),
+            50.0,
+            2000,
+        )
     };
     let store = store.as_ref();
     let now = chrono::Utc::now().timestamp();
@@ -76,6 +81,7 @@ fn main() {
             0,
             now,
             30 * 86_400,
+            chunk,
         ))
         .unwrap();
     if before < n {
@@ -85,6 +91,7 @@ fn main() {
             n,
             now,
             30 * 86_400,
+            chunk,
         ))
         .unwrap();
         eprintln!("loaded in {:.0} s", start.elapsed().as_secs_f64());

@@ -784,14 +784,16 @@ pub fn timeline(gazetteer: &Gazetteer, rate: f64, from: i64, to: i64, seed: u64)
 }
 
 /// Fills a store with `n` sample items received over the `spread` seconds
-/// before `end`, enriched on all cores (benches and load scripts); items
-/// stored already count, so a second run reuses a filled store.
+/// before `end`, enriched on all cores, written `chunk` items per write
+/// (benches and load scripts); items stored already count, so a second run
+/// reuses a filled store.
 pub async fn fill_store(
     store: &dyn crate::store::Store,
     enricher: &crate::enrich::Enricher,
     n: usize,
     end: i64,
     spread: i64,
+    chunk: usize,
 ) -> Result<usize, crate::store::StoreError> {
     use rayon::prelude::*;
     let stored = match store
@@ -814,7 +816,7 @@ pub async fn fill_store(
             .filter_map(|v| enricher.enrich_value(v, at).ok())
             .collect();
         let writes: Vec<_> = items
-            .chunks(2000)
+            .chunks(chunk)
             .map(|c| {
                 store.write(crate::store::WriteBatch {
                     items: c.to_vec(),

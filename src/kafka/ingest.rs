@@ -488,6 +488,11 @@ fn consumer_config(opts: &IngestOptions) -> rdkafka::ClientConfig {
         .set("heartbeat.interval.ms", "1000")
         .set("max.poll.interval.ms", "60000")
         .set("fetch.wait.max.ms", "100")
+        // Whole partitions per fetch, never a record batch cut in two:
+        // tansu answers the fetch after a cut batch from the wrong offset.
+        .set("max.partition.fetch.bytes", "67108864")
+        .set("fetch.max.bytes", "134217728")
+        .set("receive.message.max.bytes", "134218240")
         .set("queued.max.messages.kbytes", "65536")
         .set("partition.assignment.strategy", "range");
     c

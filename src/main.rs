@@ -209,11 +209,17 @@ fn main() -> anyhow::Result<()> {
             config,
         } => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let checked = load_config(config.as_ref())?;
+            // Brokers without auto-creation (tansu) refuse unknown topics.
+            runtime
+                .block_on(minyi::kafka::ensure_topics(
+                    &brokers,
+                    checked.kafka_partitions,
+                ))
+                .context("creating the topics")?;
             if let Some(rate) = demo {
-                let checked = load_config(config.as_ref())?;
                 let enricher = checked.enricher().context("loading the pipeline files")?;
                 let n = runtime.block_on(async {
-                    minyi::kafka::ensure_topics(&brokers, checked.kafka_partitions).await?;
                     let shutdown = tokio_util::sync::CancellationToken::new();
                     tokio::spawn(on_signal(shutdown.clone()));
                     eprintln!("minyi produce: demo feed at {rate} items/s into {brokers}");

@@ -103,6 +103,7 @@ pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
     let mut after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
+    let mut after_id = String::new();
     let mut every = tokio::time::interval(FOLLOW_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -111,10 +112,11 @@ pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
             _ = every.tick() => {}
         }
         let since = state.enricher.now().timestamp() - 3600;
-        match store.recent(since, after, 2000).await {
+        match store.recent(since, (after, &after_id), 5000).await {
             Ok(rows) => {
                 if let Some(last) = rows.last() {
                     after = last.ingested_us;
+                    after_id.clone_from(&last.id);
                 }
                 let items = rows
                     .iter()

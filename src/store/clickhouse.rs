@@ -212,7 +212,9 @@ impl ClickHouseStore {
             .with_validation(false)
             .with_compression(clickhouse::Compression::Lz4)
             // Id lists of a whole batch travel in the query text.
-            .with_setting("max_query_size", "16777216");
+            .with_setting("max_query_size", "16777216")
+            .with_setting("max_ast_elements", "10000000")
+            .with_setting("max_expanded_ast_elements", "10000000");
         let version: String = client
             .query("SELECT version()")
             .fetch_one()
@@ -804,18 +806,27 @@ impl ClickHouseStore {
         Ok(Answer::Feedback { items, next })
     }
 
-    /// Items stored after `after_us` (their `ingested_us`) whose time is at
-    /// or after `since`: what the live ticker of `minyi api` pushes.
-    pub async fn recent(&self, since: i64, after_us: u64, limit: usize) -> Result<Vec<RecentItem>> {
+    /// Items stored after `after` — (ingested_us, id) of the last one seen;
+    /// rows of one batch share their `ingested_us` — whose time is at or
+    /// after `since`: what the live ticker of `minyi api` pushes.
+    pub async fn recent(
+        &self,
+        since: i64,
+        after: (u64, &str),
+        limit: usize,
+    ) -> Result<Vec<RecentItem>> {
         self.client
             .query(
                 "SELECT ingested_us, id, toString(channel), received_at, text, rating,
                         toString(district), toString(unit), topics, toString(sentiment), score
-                 FROM feedback WHERE ts >= ? AND ingested_us > ?
-                 ORDER BY ingested_us LIMIT ?",
+                 FROM feedback
+                 WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
+                 ORDER BY ingested_us, id LIMIT ?",
             )
             .bind(datetime(since))
-            .bind(after_us)
+            .bind(after.0)
+            .bind(after.0)
+            .bind(after.1)
             .bind(limit as u64)
             .fetch_all()
             .await

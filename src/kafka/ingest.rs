@@ -282,7 +282,7 @@ impl Flusher {
                 Err(reason) => rejects.push((msg, reason)),
             }
         }
-        let (n_items, n_events) = (batch.items.len(), batch.events.len());
+        let n_items = batch.items.len();
         let write_started = Instant::now();
         let outcome = self.handle.block_on(async {
             let mut deliveries = Vec::new();
@@ -356,7 +356,6 @@ impl Flusher {
             .fetch_add((n_items - fresh) as u64, Relaxed);
         m.events_stored
             .fetch_add(outcome.new_events as u64, Relaxed);
-        let _ = n_events;
         m.dead_lettered.fetch_add(rejects.len() as u64, Relaxed);
         m.batches.fetch_add(1, Relaxed);
         m.batch_rows_sum

@@ -316,17 +316,7 @@ impl ClickHouseStore {
                     rows.push(ItemRow::new(item, source.as_ref(), ingested));
                 }
             }
-            if !rows.is_empty() {
-                let mut insert = self
-                    .client
-                    .insert::<ItemRow>("feedback")
-                    .await
-                    .map_err(ch)?;
-                for row in &rows {
-                    insert.write(row).await.map_err(ch)?;
-                }
-                insert.end().await.map_err(ch)?;
-            }
+            insert_rows(&self.client, "feedback", &rows).await?;
         }
         if !batch.events.is_empty() {
             let stored = self.stored_events(&batch.events).await?;
@@ -357,17 +347,7 @@ impl ClickHouseStore {
                 });
             }
             outcome.new_events = rows.len();
-            if !rows.is_empty() {
-                let mut insert = self
-                    .client
-                    .insert::<EventRow>("workorder_events")
-                    .await
-                    .map_err(ch)?;
-                for row in &rows {
-                    insert.write(row).await.map_err(ch)?;
-                }
-                insert.end().await.map_err(ch)?;
-            }
+            insert_rows(&self.client, "workorder_events", &rows).await?;
         }
         Ok(outcome)
     }
@@ -427,23 +407,16 @@ impl ClickHouseStore {
             return Ok(());
         }
         let at = datetime(chrono::Utc::now().timestamp());
-        let mut insert = self
-            .client
-            .insert::<ProgressRow>("ingest_progress")
-            .await
-            .map_err(ch)?;
-        for s in done {
-            insert
-                .write(&ProgressRow {
-                    topic: s.topic.clone(),
-                    partition: s.partition,
-                    offset: s.offset,
-                    at,
-                })
-                .await
-                .map_err(ch)?;
-        }
-        insert.end().await.map_err(ch)
+        let rows: Vec<ProgressRow> = done
+            .iter()
+            .map(|s| ProgressRow {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                offset: s.offset,
+                at,
+            })
+            .collect();
+        insert_rows(&self.client, "ingest_progress", &rows).await
     }
 
     /// The next offset to read of each partition of `topic` that the store
@@ -850,6 +823,22 @@ pub struct RecentItem {
     pub score: f32,
 }
 
+/// One INSERT of `rows` into `table` (nothing for none): atomic for the
+/// batch sizes minyi uses, acknowledged when ClickHouse has it.
+async fn insert_rows<T>(client: &Client, table: &str, rows: &[T]) -> Result<()>
+where
+    T: clickhouse::RowOwned + clickhouse::RowWrite,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = client.insert::<T>(table).await.map_err(ch)?;
+    for row in rows {
+        insert.write(row).await.map_err(ch)?;
+    }
+    insert.end().await.map_err(ch)
+}
+
 fn bind(mut q: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
     for p in params {
         q = match p {
@@ -1048,17 +1037,13 @@ impl Store for ClickHouseStore {
     ) -> BoxFuture<'static, Result<()>> {
         let client = self.client.clone();
         async move {
-            let mut insert = client.insert::<StateRow>("state").await.map_err(ch)?;
-            insert
-                .write(&StateRow {
-                    kind: kind.to_owned(),
-                    id,
-                    updated_at: at.max(0) as u64,
-                    doc,
-                })
-                .await
-                .map_err(ch)?;
-            insert.end().await.map_err(ch)
+            let row = StateRow {
+                kind: kind.to_owned(),
+                id,
+                updated_at: at.max(0) as u64,
+                doc,
+            };
+            insert_rows(&client, "state", &[row]).await
         }
         .boxed()
     }

@@ -8,13 +8,18 @@ use std::time::Instant;
 fn main() {
     let files = PipelineFiles::builtin();
     let e = Enricher::builtin(b"k0123456789abcdef").unwrap();
-    let texts: Vec<String> = std::fs::read_to_string("tests/data/dev/part1.tsv")
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.splitn(4, '\t').nth(3).unwrap().to_owned())
-        .collect();
-    let n = 200;
+    let mut texts: Vec<String> = Vec::new();
+    for part in 1..=4 {
+        let file = std::fs::read_to_string(format!("tests/data/dev/part{part}.tsv")).unwrap();
+        texts.extend(
+            file.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.splitn(4, '\t').nth(3))
+                .map(str::to_owned),
+        );
+    }
+    let profile = std::env::args().nth(1).as_deref() == Some("profile");
+    let n = if profile { 1 } else { 200 };
     let time = |name: &str, f: &dyn Fn(&str)| {
         let t = Instant::now();
         for _ in 0..n {
@@ -57,4 +62,41 @@ fn main() {
         let t = e.tokenizer().cut(x);
         black_box(model.assess(x, &t, None));
     });
+    let now = e.now();
+    time("enrich", &|x| {
+        let raw = minyi::model::RawFeedback {
+            id: None,
+            channel: "hotline_12345".into(),
+            received_at: None,
+            text: x.to_owned(),
+            rating: None,
+            district: None,
+            unit: None,
+            case_ref: None,
+            contact: None,
+        };
+        black_box(e.enrich(raw, now).unwrap());
+    });
+    // `enrich_stages profile PASSES`: only `enrich`, PASSES times over the
+    // texts, for perf or callgrind.
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("profile") {
+        let passes: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
+        for _ in 0..passes {
+            for x in &texts {
+                let raw = minyi::model::RawFeedback {
+                    id: None,
+                    channel: "hotline_12345".into(),
+                    received_at: None,
+                    text: x.clone(),
+                    rating: None,
+                    district: None,
+                    unit: None,
+                    case_ref: None,
+                    contact: None,
+                };
+                black_box(e.enrich(raw, now).unwrap());
+            }
+        }
+    }
 }

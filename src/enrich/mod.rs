@@ -156,7 +156,7 @@ impl Enricher {
             }
         }
         if terms.is_empty() && !normalized.is_empty() {
-            terms.push(normalized);
+            terms.push(normalized.into_owned());
         }
         terms
     }
@@ -190,24 +190,23 @@ impl Enricher {
         raw: RawFeedback,
         now: DateTime<FixedOffset>,
     ) -> Result<EnrichedItem, Reject> {
-        let masked = pii::mask(&raw.text);
+        let masked = pii::mask(raw.text);
         let mut text = masked.text;
-        let mut normalized = self.normalizer.normalize(&text);
-
         let mut rating = raw.rating;
         let revisit = self.channels.get(&raw.channel).is_some_and(|c| c.revisit);
         if revisit
             && rating.is_none()
-            && let Some((r, skip)) = reply::parse_reply(&normalized)
+            && let Some((r, skip)) = reply::parse_reply(&self.normalizer.normalize(&text))
         {
             rating = Some(r);
             // Normalisation maps char to char, so the offset holds in both.
-            text = text.chars().skip(skip).collect();
-            normalized = normalized.chars().skip(skip).collect();
+            let at = text.char_indices().nth(skip).map_or(text.len(), |(i, _)| i);
+            text.drain(..at);
         }
         if text.trim().is_empty() && rating.is_none() {
             return Err(Reject::Empty);
         }
+        let normalized = self.normalizer.normalize(&text);
 
         let tokens = self.tokenizer.cut(&normalized);
         let content = self.tokenizer.content(&tokens);
@@ -231,6 +230,9 @@ impl Enricher {
             .as_deref()
             .map(|c| pii::contact_hash(&self.settings.hmac_key, c));
 
+        let tokens = content.into_iter().map(str::to_owned).collect();
+        let topics = topic_tags.iter().map(|t| t.code.clone()).collect();
+        drop(normalized);
         Ok(EnrichedItem {
             id,
             channel: raw.channel,
@@ -239,12 +241,12 @@ impl Enricher {
             rating,
             district,
             unit,
-            case_ref: raw.case_ref.map(|c| pii::mask(&c).text),
+            case_ref: raw.case_ref.map(|c| pii::mask(c).text),
             contact_hash,
             pii: masked.kinds,
-            tokens: content.into_iter().map(str::to_owned).collect(),
+            tokens,
             keywords,
-            topics: topic_tags.iter().map(|t| t.code.clone()).collect(),
+            topics,
             topic_evidence: topic_tags,
             sentiment,
             ingested_at: now,

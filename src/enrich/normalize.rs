@@ -4,6 +4,8 @@
 //! character, so a character offset in the normalised text is the same
 //! offset in the masked text shown to people (the reply parser relies on it).
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::pipelines::{PipelineError, PipelineFiles};
@@ -47,8 +49,18 @@ impl Normalizer {
         }
     }
 
-    pub fn normalize(&self, text: &str) -> String {
-        text.chars().map(|c| self.char(c)).collect()
+    /// The normalised text; borrowed when no character changes (the common
+    /// case: simplified Chinese without capitals or full-width forms).
+    pub fn normalize<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match text.char_indices().find(|&(_, c)| self.char(c) != c) {
+            None => Cow::Borrowed(text),
+            Some((at, _)) => {
+                let mut out = String::with_capacity(text.len());
+                out.push_str(&text[..at]);
+                out.extend(text[at..].chars().map(|c| self.char(c)));
+                Cow::Owned(out)
+            }
+        }
     }
 }
 

@@ -84,26 +84,32 @@ fn ascii_upper_alnum(c: char) -> Option<char> {
     (c.is_ascii_uppercase() || c.is_ascii_digit()).then_some(c)
 }
 
-pub fn mask(text: &str) -> Masked {
+/// Whether the text holds an ASCII or a full-width digit (UTF-8 `EF BC 90`
+/// to `EF BC 99`): every kind but e-mail needs one, so most texts are done
+/// after this byte scan.
+fn has_digit(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c.is_ascii_digit()
+            || (c == 0xEF
+                && b.get(i + 1) == Some(&0xBC)
+                && matches!(b.get(i + 2), Some(0x90..=0x99)))
+    })
+}
+
+/// Masks the text; the string is returned as it came when it holds nothing
+/// to mask.
+pub fn mask(text: impl Into<String>) -> Masked {
+    let text: String = text.into();
     let mut kinds = Vec::new();
-    let owned;
     let text = if text.contains('@') {
-        owned = mask_emails(text, &mut kinds);
-        owned.as_str()
+        mask_emails(&text, &mut kinds)
     } else {
         text
     };
-    // Fast path: nothing that could start a number or a plate.
-    if !text
-        .chars()
-        .any(|c| digit(c).is_some() || is_plate_province(c))
-    {
-        kinds.sort();
+    if !has_digit(&text) {
         kinds.dedup();
-        return Masked {
-            text: text.to_owned(),
-            kinds,
-        };
+        return Masked { text, kinds };
     }
 
     let chars: Vec<char> = text.chars().collect();

@@ -1,5 +1,6 @@
 //! Per-stage cost of enrichment (µs per item on the dev set), to see where
-//! the time beyond tokenizing goes: `cargo run --release --example enrich_stages`.
+//! the time beyond tokenizing goes: `cargo run --release --example enrich_stages`;
+//! `enrich_stages profile PASSES` runs `enrich` alone, for perf or callgrind.
 
 use minyi::enrich::*;
 use minyi::pipelines::PipelineFiles;
@@ -34,12 +35,14 @@ fn main() {
     };
     let jb = jieba_rs::Jieba::new();
     let norm = normalize::Normalizer::from_files(&files).unwrap();
-    let model = sentiment::SentimentModel::from_files(&files).unwrap();
     time("bare cut", &|x| {
         black_box(jb.cut(x, true));
     });
     time("minyi cut", &|x| {
-        black_box(e.tokenizer().cut(x));
+        black_box(e.tokenizer().cut(x).count());
+    });
+    time("analyze", &|x| {
+        black_box(e.analyze(x));
     });
     time("mask", &|x| {
         black_box(pii::mask(x));
@@ -47,20 +50,52 @@ fn main() {
     time("normalize", &|x| {
         black_box(norm.normalize(x));
     });
-    time("topics", &|x| {
-        black_box(e.topics().tag(x));
+    let (mut all, mut unknown) = (0, std::collections::BTreeMap::new());
+    for x in &texts {
+        for t in e.tokenizer().cut(x) {
+            all += 1;
+            if e.lexicon().get(t).is_none() {
+                *unknown.entry(t).or_insert(0) += 1;
+            }
+        }
+    }
+    let missing: usize = unknown.values().sum();
+    println!(
+        "lexicon: {} words; {missing} of {all} tokens described on the fly",
+        e.lexicon().len()
+    );
+    if std::env::var_os("SHOW_UNKNOWN").is_some() {
+        println!("{unknown:?}");
+    }
+    // The rest read the analysed tokens: analyse once, time the stage alone.
+    let analysed: Vec<_> = texts.iter().map(|x| (x.as_str(), e.analyze(x))).collect();
+    let time_tokens = |name: &str, f: &dyn Fn(&str, &[lexicon::Token])| {
+        let t = Instant::now();
+        for _ in 0..n {
+            for (x, tokens) in &analysed {
+                f(x, tokens)
+            }
+        }
+        println!(
+            "{name:12} {:8.2} µs/item",
+            t.elapsed().as_secs_f64() * 1e6 / (n * texts.len()) as f64
+        );
+    };
+    time_tokens("topics", &|x, t| {
+        black_box(e.topics().tag(x, t));
     });
-    time("gazetteer", &|x| {
-        black_box(e.gazetteer().locate(x));
+    time_tokens("gazetteer", &|_, t| {
+        black_box(
+            e.gazetteer()
+                .locate(t.iter().flat_map(|t| t.info.places.iter().copied())),
+        );
     });
-    time("content+kw", &|x| {
-        let t = e.tokenizer().cut(x);
-        let c = e.tokenizer().content(&t);
-        black_box(e.tokenizer().keywords(&c));
+    time_tokens("keywords", &|_, t| {
+        black_box(e.tokenizer().keywords(t));
     });
-    time("sentiment", &|x| {
-        let t = e.tokenizer().cut(x);
-        black_box(model.assess(x, &t, None));
+    let model = sentiment::SentimentModel::from_files(&files).unwrap();
+    time_tokens("sentiment", &|x, t| {
+        black_box(model.assess(x, t, None));
     });
     let now = e.now();
     time("enrich", &|x| {

@@ -10,11 +10,14 @@
 //!    `contact` replaced by its keyed hash;
 //! 3. [`normalize`]: full-width and traditional forms folded for analysis;
 //! 4. [`reply`]: on revisit channels a leading "1"/"满意" becomes the rating;
-//! 5. [`tokenize`]: jieba tokens, content tokens, TF-IDF keywords;
+//! 5. [`tokenize`]: jieba tokens, each looked up once in the [`lexicon`]
+//!    (what every later step needs to know of it); content tokens, TF-IDF
+//!    keywords;
 //! 6. [`topics`]: multi-label topic tags with evidence;
 //! 7. [`sentiment`]: lexicon score fused with the rating;
 //! 8. [`regions`]: district and unit from the text when not sent.
 
+pub mod lexicon;
 pub mod normalize;
 pub mod pii;
 pub mod regions;
@@ -23,6 +26,8 @@ pub mod sentiment;
 pub mod tokenize;
 pub mod topics;
 pub mod validate;
+
+use std::borrow::Cow;
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -52,6 +57,7 @@ pub struct Enricher {
     tagger: topics::TopicTagger,
     sentiment: sentiment::SentimentModel,
     gazetteer: regions::Gazetteer,
+    lexicon: lexicon::Lexicon,
     settings: EnrichSettings,
     model_version: String,
 }
@@ -89,7 +95,7 @@ impl Enricher {
                 .chain(sentiment.terms())
                 .chain(gazetteer.names()),
         )?;
-        Ok(Enricher {
+        let mut enricher = Enricher {
             channels,
             channel_order,
             normalizer,
@@ -97,13 +103,70 @@ impl Enricher {
             tagger,
             sentiment,
             gazetteer,
+            lexicon: lexicon::Lexicon::default(),
             settings,
             model_version: format!(
                 "minyi-enrich/{}+{}",
                 env!("CARGO_PKG_VERSION"),
                 files.digest()
             ),
-        })
+        };
+        let e = &enricher;
+        let words: Vec<String> = e
+            .tokenizer
+            .words()
+            .chain(e.tagger.terms())
+            .chain(e.sentiment.terms())
+            .chain(e.sentiment.compounds())
+            .chain(e.gazetteer.names())
+            .map(str::to_owned)
+            .chain(sentiment::SentimentModel::marks())
+            .collect();
+        enricher.lexicon = lexicon::Lexicon::new(words, |w| enricher.describe(w, true));
+        Ok(enricher)
+    }
+
+    /// What every step needs to know of a token (see [`lexicon`]).
+    /// `listed`: whether the token may be a word of a stop list or lexicon;
+    /// false for a token outside the lexicon table, which holds them all, so
+    /// their lookups are skipped. Both give the same answer for such a token
+    /// (tested).
+    fn describe(&self, token: &str, listed: bool) -> lexicon::TokenInfo {
+        // Every term and place name of one character is in the table.
+        let short = !listed && token.chars().nth(1).is_none();
+        lexicon::TokenInfo {
+            lex: self.sentiment.lex(token, listed),
+            terms: if short {
+                Box::default()
+            } else {
+                self.tagger.terms_in(token)
+            },
+            places: if short {
+                Box::default()
+            } else {
+                self.gazetteer.places_in(token)
+            },
+            ..self.tokenizer.describe(token, listed)
+        }
+    }
+
+    /// The tokens of a normalised text, each with what it is.
+    pub fn analyze<'a>(&'a self, normalized: &'a str) -> Vec<lexicon::Token<'a>> {
+        self.tokenizer
+            .cut(normalized)
+            .map(|text| lexicon::Token {
+                text,
+                info: match self.lexicon.get(text) {
+                    Some(info) => Cow::Borrowed(info),
+                    None => Cow::Owned(self.describe(text, false)),
+                },
+            })
+            .collect()
+    }
+
+    /// The words described up front (see [`lexicon`]).
+    pub fn lexicon(&self) -> &lexicon::Lexicon {
+        &self.lexicon
     }
 
     /// An enricher over the built-in pipeline files in the default zone
@@ -148,11 +211,10 @@ impl Enricher {
     /// content word (e.g. a stop word alone).
     pub fn search_terms(&self, q: &str) -> Vec<String> {
         let normalized = self.normalizer.normalize(q.trim());
-        let tokens = self.tokenizer.cut(&normalized);
         let mut terms: Vec<String> = Vec::new();
-        for t in self.tokenizer.content(&tokens) {
-            if !terms.iter().any(|x| x == t) {
-                terms.push(t.to_owned());
+        for t in self.analyze(&normalized) {
+            if t.info.content && !terms.iter().any(|x| x == t.text) {
+                terms.push(t.text.to_owned());
             }
         }
         if terms.is_empty() && !normalized.is_empty() {
@@ -208,15 +270,15 @@ impl Enricher {
         }
         let normalized = self.normalizer.normalize(&text);
 
-        let tokens = self.tokenizer.cut(&normalized);
-        let content = self.tokenizer.content(&tokens);
-        let keywords = self.tokenizer.keywords(&content);
-        let topic_tags = self.tagger.tag(&normalized);
+        let tokens = self.analyze(&normalized);
+        let keywords = self.tokenizer.keywords(&tokens);
+        let topic_tags = self.tagger.tag(&normalized, &tokens);
         let sentiment = self.sentiment.assess(&normalized, &tokens, rating);
         let (district, unit) = match (&raw.district, &raw.unit) {
             (Some(_), Some(_)) => (raw.district.clone(), raw.unit.clone()),
             _ => {
-                let (d, u) = self.gazetteer.locate(&normalized);
+                let places = tokens.iter().flat_map(|t| t.info.places.iter().copied());
+                let (d, u) = self.gazetteer.locate(places);
                 (raw.district.clone().or(d), raw.unit.clone().or(u))
             }
         };
@@ -230,7 +292,11 @@ impl Enricher {
             .as_deref()
             .map(|c| pii::contact_hash(&self.settings.hmac_key, c));
 
-        let tokens = content.into_iter().map(str::to_owned).collect();
+        let tokens = tokens
+            .iter()
+            .filter(|t| t.info.content)
+            .map(|t| t.text.to_owned())
+            .collect();
         let topics = topic_tags.iter().map(|t| t.code.clone()).collect();
         drop(normalized);
         Ok(EnrichedItem {
@@ -401,6 +467,26 @@ mod tests {
         );
         let v = json!({"channel": "wechat", "text": "谢谢", "id": "wx-1"});
         assert_eq!(e.enrich_value(&v, now()).unwrap().id, "wx-1");
+    }
+
+    #[test]
+    fn tokens_outside_the_lexicon_are_described_alike_either_way() {
+        let e = enricher();
+        let texts = [
+            "邯山街上三轮车抛锚，十几万的保健品被骗，诈骗案证据不足！！",
+            "民警都说会处理，结果好几年了都没人管……真棒“服务”",
+            "APP上办个户籍证明要排四十分钟，KTV门口1101飙车",
+        ];
+        let mut outside = 0;
+        for text in texts {
+            for t in e.tokenizer.cut(text) {
+                if e.lexicon.get(t).is_none() {
+                    outside += 1;
+                    assert_eq!(e.describe(t, false), e.describe(t, true), "{t}");
+                }
+            }
+        }
+        assert!(outside >= 10, "only {outside} tokens outside the lexicon");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Gazetteer {
     /// The district of each unit (None for city-level units).
     unit_district: Vec<Option<usize>>,
     automaton: AhoCorasick,
+    /// Every name the automaton finds (aliases too), and what it names.
+    names: Vec<String>,
     places: Vec<Place>,
 }
 
@@ -53,14 +55,19 @@ impl Gazetteer {
             units.push(def.name.clone());
             unit_district.push(None);
         }
+        let invalid = |message: String| PipelineError::Invalid {
+            file: "regions.toml".into(),
+            message,
+        };
+        if patterns.len() > usize::from(u16::MAX) {
+            return Err(invalid(format!("{} names, at most 65,535", patterns.len())));
+        }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
-            .map_err(|e| PipelineError::Invalid {
-                file: "regions.toml".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(Gazetteer {
+            names: patterns,
             districts,
             units,
             unit_district,
@@ -90,18 +97,31 @@ impl Gazetteer {
             .collect()
     }
 
-    /// Canonical names for every place name in the gazetteer, for the
-    /// tokenizer's dictionary.
+    /// Every place name in the gazetteer, aliases too, for the tokenizer's
+    /// dictionary and the enricher's lexicon.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.districts.iter().chain(&self.units).map(String::as_str)
+        self.names.iter().map(String::as_str)
     }
 
-    /// (district, unit) named in the text.
-    pub fn locate(&self, text: &str) -> (Option<String>, Option<String>) {
+    /// The place names inside one token, leftmost-longest, as place ids.
+    pub fn places_in(&self, token: &str) -> Box<[u16]> {
+        self.automaton
+            .find_iter(token)
+            .map(|m| m.pattern().as_usize() as u16)
+            .collect()
+    }
+
+    /// (district, unit) named by the place ids of an item's tokens, in text
+    /// order: the first district and the first unit win, and a station
+    /// names its district.
+    pub fn locate(
+        &self,
+        places: impl IntoIterator<Item = u16>,
+    ) -> (Option<String>, Option<String>) {
         let mut district = None;
         let mut unit = None;
-        for m in self.automaton.find_iter(text) {
-            match self.places[m.pattern().as_usize()] {
+        for p in places {
+            match self.places[usize::from(p)] {
                 Place::District(d) => {
                     district.get_or_insert(d);
                 }
@@ -133,6 +153,14 @@ mod tests {
         Gazetteer::from_files(&PipelineFiles::builtin()).unwrap()
     }
 
+    /// Located through the enricher, which cuts the text into tokens.
+    fn locate(text: &str) -> (Option<String>, Option<String>) {
+        let e = crate::enrich::tests::enricher();
+        let tokens = e.analyze(text);
+        e.gazetteer()
+            .locate(tokens.iter().flat_map(|t| t.info.places.iter().copied()))
+    }
+
     #[test]
     fn eighteen_divisions() {
         assert_eq!(g().districts().len(), 18);
@@ -141,7 +169,7 @@ mod tests {
     #[test]
     fn station_implies_district() {
         assert_eq!(
-            g().locate("到天台山派出所办理户籍"),
+            locate("到天台山派出所办理户籍"),
             (Some("肥乡区".into()), Some("天台山派出所".into()))
         );
     }
@@ -149,15 +177,15 @@ mod tests {
     #[test]
     fn aliases() {
         assert_eq!(
-            g().locate("峰峰太中路与煤城大街红绿灯").0,
+            locate("峰峰太中路与煤城大街红绿灯").0,
             Some("峰峰矿区".into())
         );
-        assert_eq!(g().locate("武安这边").0, Some("武安市".into()));
-        assert_eq!(g().locate("没有地名"), (None, None));
+        assert_eq!(locate("武安这边").0, Some("武安市".into()));
+        assert_eq!(locate("没有地名"), (None, None));
     }
 
     #[test]
     fn city_units_have_no_district() {
-        assert_eq!(g().locate("交巡警支队的民警").1, Some("交巡警支队".into()));
+        assert_eq!(locate("交巡警支队的民警").1, Some("交巡警支队".into()));
     }
 }

@@ -24,6 +24,9 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::enrich::lexicon::Token;
 use crate::model::{Rating, Sentiment, SentimentLabel};
 use crate::pipelines::{PipelineError, PipelineFiles};
 
@@ -34,29 +37,81 @@ pub const NEUTRAL_BAND: f32 = 0.15;
 pub struct SentimentModel {
     words: HashMap<String, f32>,
     negators: HashMap<String, f32>,
+    /// The negators in a fixed order, so a [`Lex`] can name one by index.
+    negator_names: Vec<String>,
     degree: HashMap<String, f32>,
     contrast: HashSet<String>,
     rhetorical: HashSet<String>,
     irrealis: HashSet<String>,
     sarcasm: Vec<String>,
-    /// Compounds the tokenizer keeps whole, precomputed so scoring is one
-    /// lookup per token: degree or negator + word (挺快, 不认可) and word +
-    /// particle (感谢您, 满意了).
+    /// The sarcasm markers, found in one pass over the text.
+    sarcasm_automaton: AhoCorasick,
+    /// Compounds the tokenizer keeps whole: degree or negator + word (挺快,
+    /// 不认可) and word + particle (感谢您, 满意了).
     compounds: HashMap<String, (Option<Prefix>, f32)>,
-    /// Every token that means anything here; the rest are skipped with one
-    /// lookup.
-    known: HashSet<String>,
 }
 
 /// Particles that may follow a lexicon word inside one token.
 const PARTICLES: &[&str] = &["您", "你", "了", "们", "的", "啊", "呀", "啦", "吧"];
 
+/// Punctuation that ends a clause, and quotation marks: listed so the
+/// lexicon holds them (see [`SentimentModel::terms`]).
+const CLAUSE_ENDS: &str = ",.!?;，。！？；\n~～…";
+const QUOTES: &str = "\"“”「」『』'‘’";
+
+/// What a token is to the scorer, worked out once per word by
+/// [`SentimentModel::lex`] and kept in the enricher's lexicon.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Lex {
+    flags: u8,
+    /// A negator: its index in the model's list and its strength.
+    negator: Option<(u16, f32)>,
+    /// A degree adverb: its multiplier.
+    degree: Option<f32>,
+    /// A sentiment word (or a compound, or a long token ending in one).
+    value: Option<(Option<Prefix>, f32)>,
+}
+
 fn is_clause_end(t: &str) -> bool {
-    t.chars().all(|c| ",.!?;，。！？；\n~～…".contains(c))
+    !t.is_empty() && t.chars().all(|c| CLAUSE_ENDS.contains(c))
 }
 
 fn is_quote(t: &str) -> bool {
-    !t.is_empty() && t.chars().all(|c| "\"“”「」『』'‘’".contains(c))
+    !t.is_empty() && t.chars().all(|c| QUOTES.contains(c))
+}
+
+/// `label ±v.v`, as `format!("{label} {v:+.1}")` writes it, without the
+/// formatting machinery (this runs for every scored word of every item).
+fn scored(label: &str, v: f32) -> String {
+    let tenths = (f64::from(v) * 10.0).abs().round_ties_even() as u64;
+    let mut out = String::with_capacity(label.len() + 8);
+    out.push_str(label);
+    out.push(' ');
+    out.push(if v.is_sign_negative() { '-' } else { '+' });
+    out.push_str(itoa::Buffer::new().format(tenths / 10));
+    out.push('.');
+    out.push(char::from(b'0' + (tenths % 10) as u8));
+    out
+}
+
+const CLAUSE_END: u8 = 1;
+const SENTENCE_END: u8 = 2;
+const QUESTION: u8 = 4;
+const EXCLAIM: u8 = 8;
+const QUOTE: u8 = 16;
+const IRREALIS: u8 = 32;
+const CONTRAST: u8 = 64;
+const RHETORICAL: u8 = 128;
+
+impl Lex {
+    /// Nothing the scorer acts on.
+    pub fn is_none(&self) -> bool {
+        *self == Lex::default()
+    }
+
+    fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
 }
 
 impl SentimentModel {
@@ -83,12 +138,15 @@ impl SentimentModel {
             .into_iter()
             .collect();
         let mut compounds = HashMap::default();
+        let mut negator_names: Vec<String> = negators.keys().cloned().collect();
+        negator_names.sort();
         for (w, &v) in &words {
             for (d, &m) in &degree {
                 compounds.insert(format!("{d}{w}"), (Some(Prefix::Degree(m)), v));
             }
-            for (n, &k) in &negators {
-                compounds.insert(format!("{n}{w}"), (Some(Prefix::Negator(n.clone(), k)), v));
+            for (i, n) in negator_names.iter().enumerate() {
+                let prefix = Prefix::Negator(i as u16, negators[n]);
+                compounds.insert(format!("{n}{w}"), (Some(prefix), v));
             }
             for p in PARTICLES {
                 compounds.insert(format!("{w}{p}"), (None, v));
@@ -101,30 +159,101 @@ impl SentimentModel {
         let contrast = set("sentiment/contrast.txt");
         let rhetorical = set("sentiment/rhetorical.txt");
         let irrealis = set("sentiment/irrealis.txt");
-        let known = words
-            .keys()
-            .chain(negators.keys())
-            .chain(degree.keys())
-            .chain(&contrast)
-            .chain(&rhetorical)
-            .chain(&irrealis)
-            .chain(compounds.keys())
-            .cloned()
+        let sarcasm: Vec<String> = files
+            .lines("sentiment/sarcasm.txt")
+            .map(|(_, l)| l.to_owned())
             .collect();
         Ok(SentimentModel {
             words,
             negators,
+            negator_names,
             degree,
             contrast,
             rhetorical,
             irrealis,
-            sarcasm: files
-                .lines("sentiment/sarcasm.txt")
-                .map(|(_, l)| l.to_owned())
-                .collect(),
+            sarcasm_automaton: AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&sarcasm)
+                .map_err(|e| PipelineError::Invalid {
+                    file: "sentiment/sarcasm.txt".into(),
+                    message: e.to_string(),
+                })?,
+            sarcasm,
             compounds,
-            known,
         })
+    }
+
+    /// Every compound of a lexicon word (不认可, 很满意, 感谢您): words the
+    /// enricher's lexicon describes up front.
+    pub fn compounds(&self) -> impl Iterator<Item = &str> {
+        self.compounds.keys().map(String::as_str)
+    }
+
+    /// The punctuation and quotation marks the scorer reads, one by one.
+    pub fn marks() -> impl Iterator<Item = String> {
+        CLAUSE_ENDS.chars().chain(QUOTES.chars()).map(String::from)
+    }
+
+    /// What the token is to the scorer. `listed`: whether the token may be
+    /// in a lexicon; the enricher passes false for a token outside its
+    /// lexicon table (which holds every lexicon word and compound), and the
+    /// lookups are skipped.
+    pub fn lex(&self, tok: &str, listed: bool) -> Lex {
+        let mut lex = Lex::default();
+        if is_clause_end(tok) {
+            lex.flags = CLAUSE_END;
+            if tok.contains(['。', '.', '!', '?', '！', '？', '\n']) {
+                lex.flags |= SENTENCE_END;
+            }
+            if tok.contains(['?', '？']) {
+                lex.flags |= QUESTION;
+            }
+            if tok.contains(['!', '！']) {
+                lex.flags |= EXCLAIM;
+            }
+            return lex;
+        }
+        if is_quote(tok) {
+            lex.flags |= QUOTE;
+        }
+        if !listed {
+            // Only a long token can still end in a lexicon word.
+            if tok.chars().nth(3).is_some() {
+                lex.value = self.lookup(tok);
+            }
+            return lex;
+        }
+        for (flag, set) in [
+            (IRREALIS, &self.irrealis),
+            (CONTRAST, &self.contrast),
+            (RHETORICAL, &self.rhetorical),
+        ] {
+            if set.contains(tok) {
+                lex.flags |= flag;
+            }
+        }
+        lex.negator = self.negators.get(tok).map(|&k| {
+            let i = self.negator_names.iter().position(|n| n == tok);
+            (i.unwrap_or_default() as u16, k)
+        });
+        lex.degree = self.degree.get(tok).copied();
+        // Short tokens outside the lexicon carry nothing; long ones may end
+        // in a lexicon word.
+        if self.is_known(tok) || tok.chars().nth(3).is_some() {
+            lex.value = self.lookup(tok);
+        }
+        lex
+    }
+
+    /// Whether the token is in a lexicon, or a compound of one.
+    fn is_known(&self, tok: &str) -> bool {
+        self.words.contains_key(tok)
+            || self.compounds.contains_key(tok)
+            || self.negators.contains_key(tok)
+            || self.degree.contains_key(tok)
+            || self.contrast.contains(tok)
+            || self.rhetorical.contains(tok)
+            || self.irrealis.contains(tok)
     }
 
     /// Every lexicon entry, for the tokenizer's dictionary.
@@ -145,8 +274,8 @@ impl SentimentModel {
         if let Some(&v) = self.words.get(tok) {
             return Some((None, v));
         }
-        if let Some(c) = self.compounds.get(tok) {
-            return Some(c.clone());
+        if let Some(&c) = self.compounds.get(tok) {
+            return Some(c);
         }
         for (split, _) in tok.char_indices().skip(1) {
             let tail = &tok[split..];
@@ -160,67 +289,63 @@ impl SentimentModel {
     }
 
     /// Scores the (normalised) text and its token stream alone.
-    pub fn score_text(&self, normalized: &str, tokens: &[&str]) -> (f32, Vec<String>) {
+    pub fn score_text<'a>(&'a self, normalized: &str, tokens: &[Token<'a>]) -> (f32, Vec<String>) {
         let mut evidence = Vec::new();
-        let sarcasm = self
-            .sarcasm
-            .iter()
-            .find(|m| normalized.contains(m.as_str()));
+        let sarcasm = self.sarcasm_marker(normalized);
         if let Some(m) = sarcasm {
-            evidence.push(format!("{m}: praise reads as sarcasm"));
+            evidence.push([m, ": praise reads as sarcasm"].concat());
         }
         let mut irrealis = false;
         let mut total = 0.0f32;
         // Weight of what follows a contrast word.
         let mut emphasis = 1.0f32;
         let mut clause = Clause::default();
-        for (i, &tok) in tokens.iter().enumerate() {
-            // Most tokens carry no sentiment: one lookup and on. Long tokens
-            // may still end in a lexicon word.
-            let clause_end = is_clause_end(tok);
-            if !clause_end && !self.known.contains(tok) && tok.chars().nth(3).is_none() {
+        for (i, token) in tokens.iter().enumerate() {
+            // Most tokens carry no sentiment: their lexicon entry says so.
+            let lex = token.info.lex;
+            if lex.is_none() {
                 continue;
             }
-            if clause_end {
-                total += clause.close(tok, emphasis, &mut evidence);
-                clause = Clause::default();
-                if tok.contains(['。', '.', '!', '?', '！', '？', '\n']) {
+            let tok = token.text;
+            if lex.has(CLAUSE_END) {
+                total += std::mem::take(&mut clause).close(lex, emphasis, &mut evidence);
+                if lex.has(SENTENCE_END) {
                     irrealis = false;
                 }
                 continue;
             }
-            if self.irrealis.contains(tok) {
+            if lex.has(IRREALIS) {
                 irrealis = true;
             }
-            if self.contrast.contains(tok) {
-                total += clause.close("", emphasis, &mut evidence);
-                clause = Clause::default();
+            if lex.has(CONTRAST) {
+                total += std::mem::take(&mut clause).close(Lex::default(), emphasis, &mut evidence);
                 total *= 0.5;
                 emphasis = 1.5;
-                evidence.push(format!("{tok} ×1.5 after"));
+                evidence.push([tok, " ×1.5 after"].concat());
                 continue;
             }
-            if self.rhetorical.contains(tok) {
-                clause.rhetorical = Some(tok.to_owned());
+            if lex.has(RHETORICAL) {
+                clause.rhetorical = Some(tok);
             }
-            if let Some(&k) = self.negators.get(tok) {
-                clause.negation = Some((tok.to_owned(), k));
+            if let Some((_, k)) = lex.negator {
+                clause.negation = Some((tok, k));
                 continue;
             }
-            if let Some(&d) = self.degree.get(tok) {
+            if let Some(d) = lex.degree {
                 clause.degree *= d;
                 continue;
             }
-            if let Some((prefix, v)) = self.lookup(tok) {
-                if let Some(p) = prefix {
-                    match p {
-                        Prefix::Degree(d) => clause.degree *= d,
-                        Prefix::Negator(neg, k) => clause.negation = Some((neg, k)),
+            if let Some((prefix, v)) = lex.value {
+                match prefix {
+                    Some(Prefix::Degree(d)) => clause.degree *= d,
+                    Some(Prefix::Negator(n, k)) => {
+                        clause.negation = Some((&self.negator_names[usize::from(n)], k));
                     }
+                    None => {}
                 }
                 let quoted = i > 0
-                    && is_quote(tokens[i - 1])
-                    && tokens.get(i + 1).is_some_and(|t| is_quote(t));
+                    && tokens[i - 1].info.lex.has(QUOTE)
+                    && tokens.get(i + 1).is_some_and(|t| t.info.lex.has(QUOTE));
                 let mut value = v * clause.degree;
                 let mut label = tok.to_owned();
                 if let Some((neg, k)) = clause.negation.take() {
@@ -229,31 +354,38 @@ impl SentimentModel {
                     } else {
                         -value * 0.5 * k
                     };
-                    label = format!("{neg}…{tok}");
+                    label = [neg, "…", tok].concat();
                 }
                 if (quoted || sarcasm.is_some()) && value > 0.0 {
                     value = -value;
-                    label = format!("“{tok}”");
+                    label = ["“", tok, "”"].concat();
                 }
                 if irrealis {
                     value *= 0.3;
-                    label = format!("({label})");
+                    label = ["(", &label, ")"].concat();
                 }
                 clause.degree = 1.0;
                 clause.items.push((label, value));
             }
         }
-        total += clause.close("", emphasis, &mut evidence);
+        total += clause.close(Lex::default(), emphasis, &mut evidence);
         (total, evidence)
     }
 
+    /// The first sarcasm marker in the text.
+    fn sarcasm_marker(&self, normalized: &str) -> Option<&str> {
+        self.sarcasm_automaton
+            .find(normalized)
+            .map(|m| self.sarcasm[m.pattern().as_usize()].as_str())
+    }
+
     /// The sentiment of an item: text score fused with the rating.
-    pub fn assess(&self, normalized: &str, tokens: &[&str], rating: Option<Rating>) -> Sentiment {
+    pub fn assess(&self, normalized: &str, tokens: &[Token], rating: Option<Rating>) -> Sentiment {
         let (total, mut evidence) = self.score_text(normalized, tokens);
         let text_score = total / (total.abs() + 1.5);
         let has_text = tokens
             .iter()
-            .any(|t| crate::enrich::tokenize::is_wordlike(t));
+            .any(|t| crate::enrich::tokenize::is_wordlike(t.text));
         let score = match rating {
             None => text_score,
             // The citizen's own verdict decides the label; the words only
@@ -264,7 +396,8 @@ impl SentimentModel {
             Some(Rating::BasicallySatisfied) => 0.3,
         };
         if let Some(r) = rating {
-            evidence.push(format!("rating {}", r.number()));
+            evidence
+                .push(["rating 1", "rating 2", "rating 3"][usize::from(r.number() - 1)].to_owned());
         }
         let label = if score >= NEUTRAL_BAND {
             SentimentLabel::Positive
@@ -281,21 +414,22 @@ impl SentimentModel {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Prefix {
     Degree(f32),
-    Negator(String, f32),
+    /// A negator by its index in the model's list, and its strength.
+    Negator(u16, f32),
 }
 
 /// The clause being read: pending modifiers and scored words.
-struct Clause {
+struct Clause<'a> {
     degree: f32,
-    negation: Option<(String, f32)>,
-    rhetorical: Option<String>,
+    negation: Option<(&'a str, f32)>,
+    rhetorical: Option<&'a str>,
     items: Vec<(String, f32)>,
 }
 
-impl Default for Clause {
+impl Default for Clause<'_> {
     fn default() -> Self {
         Clause {
             degree: 1.0,
@@ -306,11 +440,11 @@ impl Default for Clause {
     }
 }
 
-impl Clause {
+impl Clause<'_> {
     /// The clause's contribution, given the punctuation that ends it.
-    fn close(self, end: &str, emphasis: f32, evidence: &mut Vec<String>) -> f32 {
-        let question = end.contains(['?', '？']);
-        let exclaim = end.contains(['!', '！']);
+    fn close(self, end: Lex, emphasis: f32, evidence: &mut Vec<String>) -> f32 {
+        let question = end.has(QUESTION);
+        let exclaim = end.has(EXCLAIM);
         let mut sum = 0.0;
         for (label, v) in &self.items {
             let v = if question && *v > 0.0 && self.rhetorical.is_none() {
@@ -318,20 +452,20 @@ impl Clause {
             } else {
                 *v
             };
-            evidence.push(format!("{label} {v:+.1}"));
+            evidence.push(scored(label, v));
             sum += v;
         }
         if self.items.is_empty()
-            && let Some((neg, _)) = &self.negation
-            && matches!(neg.as_str(), "没" | "没有" | "未" | "无人" | "没人")
+            && let Some((neg, _)) = self.negation
+            && matches!(neg, "没" | "没有" | "未" | "无人" | "没人")
         {
-            evidence.push(format!("{neg}… -0.3"));
+            evidence.push([neg, "… -0.3"].concat());
             sum -= 0.3;
         }
-        if question && let Some(marker) = &self.rhetorical {
+        if question && let Some(marker) = self.rhetorical {
             // A rhetorical question asserts the opposite of its praise.
             sum = -sum.abs() - 0.8;
-            evidence.push(format!("{marker}…? -0.8"));
+            evidence.push([marker, "…? -0.8"].concat());
         }
         if exclaim {
             sum *= 1.3;

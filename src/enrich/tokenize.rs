@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use jieba_rs::Jieba;
 
+use super::lexicon::{Token, TokenInfo};
 use crate::pipelines::{PipelineError, PipelineFiles};
 
 /// IDF of a word the table does not list: about the median of jieba's
@@ -17,6 +18,8 @@ pub const KEYWORDS_PER_ITEM: usize = 5;
 
 pub struct Tokenizer {
     jieba: Jieba,
+    /// The user dictionary's words, for the enricher's lexicon.
+    user_words: Vec<String>,
     stop_words: HashSet<String>,
     idf: HashMap<String, f32>,
 }
@@ -50,16 +53,23 @@ impl Tokenizer {
         extra_words: impl IntoIterator<Item = &'a str>,
     ) -> Result<Tokenizer, PipelineError> {
         let mut jieba = Jieba::new();
+        let mut user_words = Vec::new();
         for (_, line) in files.lines("dict/user.txt") {
             let mut parts = line.split_whitespace();
             let word = parts.next().unwrap_or_default();
             let freq = parts.next().and_then(|f| f.parse().ok());
             jieba.add_word(word, freq, parts.next());
+            user_words.push(word.to_owned());
         }
         for word in extra_words {
             // Only multi-character CJK terms: a single character or an ASCII
-            // code must not glue onto its neighbours.
-            if word.chars().count() >= 2 && !word.is_ascii() && !jieba.has_word(word) {
+            // code must not glue onto its neighbours. A term jieba knows but
+            // would split (its dictionary has 被骗 too rare to beat 被 + 骗)
+            // gets the frequency that keeps it whole.
+            if word.chars().count() >= 2
+                && !word.is_ascii()
+                && (!jieba.has_word(word) || jieba.cut(word, false).len() > 1)
+            {
                 jieba.add_word(word, None, None);
             }
         }
@@ -73,6 +83,7 @@ impl Tokenizer {
             .collect::<HashMap<_, _>>();
         Ok(Tokenizer {
             jieba,
+            user_words,
             stop_words,
             idf,
         })
@@ -80,39 +91,56 @@ impl Tokenizer {
 
     /// Every token, punctuation included, in order (HMM on, for names and
     /// words the dictionaries lack).
-    pub fn cut<'a>(&self, text: &'a str) -> Vec<&'a str> {
-        self.jieba
-            .cut(text, true)
-            .into_iter()
-            .map(|t| t.word)
-            .collect()
+    pub fn cut<'a>(&self, text: &'a str) -> impl Iterator<Item = &'a str> {
+        self.jieba.cut(text, true).into_iter().map(|t| t.word)
+    }
+
+    /// The words this tokenizer has data for (IDF table, stop words, user
+    /// dictionary), for the enricher's lexicon.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.idf
+            .keys()
+            .chain(&self.stop_words)
+            .chain(&self.user_words)
+            .map(String::as_str)
     }
 
     pub fn is_stop_word(&self, token: &str) -> bool {
         self.stop_words.contains(token)
     }
 
-    /// The content tokens: word-like and not stop words.
-    pub fn content<'a>(&self, tokens: &[&'a str]) -> Vec<&'a str> {
-        tokens
-            .iter()
-            .copied()
-            .filter(|t| is_wordlike(t) && !t.trim().is_empty() && !self.is_stop_word(t))
-            .collect()
+    /// The token's `content`, `keyword` and `idf` (see [`TokenInfo`]);
+    /// `listed`: whether it may be one of [`Tokenizer::words`] (when not,
+    /// the lookups are skipped).
+    pub fn describe(&self, token: &str, listed: bool) -> TokenInfo {
+        let content =
+            is_wordlike(token) && !token.trim().is_empty() && !(listed && self.is_stop_word(token));
+        let idf = if listed {
+            self.idf.get(token).copied()
+        } else {
+            None
+        };
+        TokenInfo {
+            content,
+            keyword: content
+                && token.chars().nth(1).is_some()
+                && !token.chars().all(|c| c.is_ascii_digit()),
+            idf: idf.unwrap_or(DEFAULT_IDF),
+            ..TokenInfo::default()
+        }
     }
 
-    /// Top terms by TF-IDF among content tokens of two or more characters
-    /// (numbers excluded), best first; ties keep text order.
-    pub fn keywords(&self, content: &[&str]) -> Vec<String> {
+    /// Top terms by TF-IDF among the keyword tokens, best first; ties keep
+    /// text order.
+    pub fn keywords(&self, tokens: &[Token]) -> Vec<String> {
         let mut scores: Vec<(&str, f32, usize)> = Vec::new();
-        for (pos, t) in content.iter().enumerate() {
-            if t.chars().count() < 2 || t.chars().all(|c| c.is_ascii_digit()) {
+        for (pos, t) in tokens.iter().filter(|t| t.info.content).enumerate() {
+            if !t.info.keyword {
                 continue;
             }
-            let idf = self.idf.get(*t).copied().unwrap_or(DEFAULT_IDF);
-            match scores.iter_mut().find(|(w, _, _)| w == t) {
-                Some(s) => s.1 += idf,
-                None => scores.push((t, idf, pos)),
+            match scores.iter_mut().find(|(w, _, _)| *w == t.text) {
+                Some(s) => s.1 += t.info.idf,
+                None => scores.push((t.text, t.info.idf, pos)),
             }
         }
         scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
@@ -127,15 +155,27 @@ impl Tokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn tokenizer() -> Tokenizer {
         Tokenizer::from_files(&PipelineFiles::builtin(), ["态度恶劣"]).unwrap()
     }
 
+    fn tokens<'a>(t: &Tokenizer, text: &'a str) -> Vec<Token<'a>> {
+        t.cut(text)
+            .map(|w| Token {
+                text: w,
+                info: Cow::Owned(t.describe(w, true)),
+            })
+            .collect()
+    }
+
     #[test]
     fn domain_words_stay_whole() {
         let t = tokenizer();
-        let tokens = t.cut("民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评");
+        let tokens: Vec<&str> = t
+            .cut("民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评")
+            .collect();
         for w in ["接处警", "和稀泥", "踢皮球", "态度恶劣", "扫码评警"] {
             assert!(tokens.contains(&w), "{w} in {tokens:?}");
         }
@@ -144,8 +184,12 @@ mod tests {
     #[test]
     fn content_drops_stop_words_and_punctuation() {
         let t = tokenizer();
-        let tokens = t.cut("我的户籍证明办好了，谢谢！");
-        let content = t.content(&tokens);
+        let tokens = tokens(&t, "我的户籍证明办好了，谢谢！");
+        let content: Vec<&str> = tokens
+            .iter()
+            .filter(|t| t.info.content)
+            .map(|t| t.text)
+            .collect();
         assert!(content.contains(&"户籍证明"), "{content:?}");
         assert!(
             !content
@@ -158,10 +202,20 @@ mod tests {
     #[test]
     fn keywords_prefer_specific_terms() {
         let t = tokenizer();
-        let tokens = t.cut("我们小区门口的红绿灯被树枝遮挡，我们希望交巡警尽快处理红绿灯");
-        let kw = t.keywords(&t.content(&tokens));
+        let kw = t.keywords(&tokens(
+            &t,
+            "我们小区门口的红绿灯被树枝遮挡，我们希望交巡警尽快处理红绿灯",
+        ));
         assert_eq!(kw.first().map(String::as_str), Some("红绿灯"), "{kw:?}");
         assert!(kw.len() <= KEYWORDS_PER_ITEM);
         assert!(!kw.contains(&"我们".to_owned()));
+    }
+
+    #[test]
+    fn numbers_and_single_characters_are_no_keywords() {
+        let t = tokenizer();
+        assert!(t.describe("2025", true).content && !t.describe("2025", true).keyword);
+        assert!(t.describe("车", true).content && !t.describe("车", true).keyword);
+        assert!(t.describe("红绿灯", true).keyword);
     }
 }

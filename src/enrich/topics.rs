@@ -1,35 +1,37 @@
 //! Multi-label topic tagging from the rules in `pipelines/topics.toml`.
 //!
-//! All terms and exclusions of all topics are compiled into one
-//! Aho-Corasick automaton (leftmost-longest), so tagging costs one pass over
-//! the text whatever the number of rules. A topic is tagged when the summed
-//! weight of its distinct matched terms reaches its `min_score` and none of
-//! its exclusions matched; `other` is the tag when nothing else is.
+//! Terms are found inside the item's tokens: every term is in the
+//! tokenizer's dictionary, so it comes out as a token of its own or inside a
+//! longer one, and what a token holds is worked out once, in the enricher's
+//! lexicon ([`TopicTagger::terms_in`], one Aho-Corasick automaton,
+//! leftmost-longest). Tagging an item is then a walk over its tokens,
+//! whatever the number of rules. Exclusions are phrases and are looked for
+//! in the whole text (a second, small automaton). A topic is tagged when the
+//! summed weight of its distinct matched terms reaches its `min_score` and
+//! none of its exclusions matched; `other` is the tag when nothing else is.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::lexicon::Token;
 use crate::model::TopicTag;
 use crate::pipelines::{PipelineError, PipelineFiles, TopicsFile};
 
 /// The code given when no rule matches.
 pub const OTHER: &str = "other";
 
-#[derive(Debug, Clone, Copy)]
-enum Hit {
-    Term { topic: usize, weight: f32 },
-    Exclude { topic: usize },
-}
-
 #[derive(Debug)]
 pub struct TopicTagger {
     codes: Vec<String>,
     names: Vec<String>,
     min_scores: Vec<f32>,
-    automaton: AhoCorasick,
-    /// For pattern i, what a match means (a term may belong to several
-    /// topics, so several hits per pattern).
-    hits: Vec<Vec<Hit>>,
-    patterns: Vec<String>,
+    /// Distinct terms (lower case); a term may count for several topics.
+    terms: Vec<String>,
+    term_hits: Vec<Vec<(usize, f32)>>,
+    term_automaton: AhoCorasick,
+    /// Each exclusion phrase and the topics it rules out.
+    exclusion_topics: Vec<Vec<usize>>,
+    exclusion_automaton: AhoCorasick,
+    has_exclusions: Vec<bool>,
 }
 
 impl TopicTagger {
@@ -39,9 +41,11 @@ impl TopicTagger {
             file: "topics.toml".into(),
             message,
         };
-        let mut patterns: Vec<String> = Vec::new();
-        let mut hits: Vec<Vec<Hit>> = Vec::new();
-        let mut add = |pattern: &str, hit: Hit| {
+        let mut terms: Vec<String> = Vec::new();
+        let mut term_hits: Vec<Vec<(usize, f32)>> = Vec::new();
+        let mut exclusions: Vec<String> = Vec::new();
+        let mut exclusion_topics: Vec<Vec<usize>> = Vec::new();
+        fn add<T>(patterns: &mut Vec<String>, hits: &mut Vec<Vec<T>>, pattern: &str, hit: T) {
             let p = pattern.to_lowercase();
             match patterns.iter().position(|q| *q == p) {
                 Some(i) => hits[i].push(hit),
@@ -50,7 +54,7 @@ impl TopicTagger {
                     hits.push(vec![hit]);
                 }
             }
-        };
+        }
         let mut codes = Vec::new();
         for (topic, def) in file.topic.iter().enumerate() {
             if codes.contains(&def.code) {
@@ -64,26 +68,37 @@ impl TopicTagger {
                         def.code
                     )));
                 }
-                add(term, Hit::Term { topic, weight });
+                add(&mut terms, &mut term_hits, term, (topic, weight));
             }
             for term in &def.exclude {
-                add(term, Hit::Exclude { topic });
+                add(&mut exclusions, &mut exclusion_topics, term, topic);
             }
         }
         if !codes.iter().any(|c| c == OTHER) {
             return Err(invalid(format!("the catch-all topic {OTHER:?} is missing")));
         }
-        let automaton = AhoCorasickBuilder::new()
+        if terms.len() > usize::from(u16::MAX) {
+            return Err(invalid(format!("{} terms, at most 65,535", terms.len())));
+        }
+        let term_automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&patterns)
+            .build(&terms)
             .map_err(|e| invalid(e.to_string()))?;
+        let exclusion_automaton =
+            AhoCorasick::new(&exclusions).map_err(|e| invalid(e.to_string()))?;
+        let has_exclusions = (0..codes.len())
+            .map(|t| exclusion_topics.iter().any(|ts| ts.contains(&t)))
+            .collect();
         Ok(TopicTagger {
             codes,
             names: file.topic.iter().map(|t| t.name.clone()).collect(),
             min_scores: file.topic.iter().map(|t| t.min_score).collect(),
-            automaton,
-            hits,
-            patterns,
+            terms,
+            term_hits,
+            term_automaton,
+            has_exclusions,
+            exclusion_topics,
+            exclusion_automaton,
         })
     }
 
@@ -100,48 +115,57 @@ impl TopicTagger {
     }
 
     /// Every term (not the exclusions, which are phrases), for the
-    /// tokenizer's dictionary.
+    /// tokenizer's dictionary and the enricher's lexicon.
     pub fn terms(&self) -> impl Iterator<Item = &str> {
-        self.patterns
-            .iter()
-            .zip(&self.hits)
-            .filter(|(_, hits)| hits.iter().any(|h| matches!(h, Hit::Term { .. })))
-            .map(|(p, _)| p.as_str())
+        self.terms.iter().map(String::as_str)
     }
 
-    /// Tags normalised text; best score first.
-    pub fn tag(&self, normalized: &str) -> Vec<TopicTag> {
-        let n = self.codes.len();
-        let mut score = vec![0.0f32; n];
-        let mut excluded = vec![false; n];
-        let mut evidence: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for m in self.automaton.find_iter(normalized) {
-            let p = m.pattern().as_usize();
-            for hit in &self.hits[p] {
-                match *hit {
-                    Hit::Term { topic, weight } => {
-                        // Each distinct term counts once: repetition is not
-                        // more evidence of the topic.
-                        if !evidence[topic].contains(&p) {
-                            evidence[topic].push(p);
-                            score[topic] += weight;
-                        }
-                    }
-                    Hit::Exclude { topic } => excluded[topic] = true,
+    /// The terms inside one token, leftmost-longest, as term ids.
+    pub fn terms_in(&self, token: &str) -> Box<[u16]> {
+        self.term_automaton
+            .find_iter(token)
+            .map(|m| m.pattern().as_usize() as u16)
+            .collect()
+    }
+
+    /// Tags an item from its tokens (terms) and its normalised text
+    /// (exclusions); best score first.
+    pub fn tag(&self, normalized: &str, tokens: &[Token]) -> Vec<TopicTag> {
+        // (topic, term) of each distinct term hit, in text order: a term
+        // repeated is not more evidence of the topic.
+        let mut hits: Vec<(usize, u16)> = Vec::new();
+        for &term in tokens.iter().flat_map(|t| t.info.terms.iter()) {
+            for &(topic, _) in &self.term_hits[usize::from(term)] {
+                if !hits.contains(&(topic, term)) {
+                    hits.push((topic, term));
                 }
             }
         }
-        let mut tags: Vec<TopicTag> = (0..n)
-            .filter(|&t| !excluded[t] && score[t] >= self.min_scores[t] && self.codes[t] != OTHER)
-            .map(|t| TopicTag {
-                code: self.codes[t].clone(),
-                score: score[t],
-                evidence: evidence[t]
+        let mut tags: Vec<TopicTag> = Vec::new();
+        for &(topic, _) in &hits {
+            if tags.iter().any(|t| t.code == self.codes[topic]) || self.codes[topic] == OTHER {
+                continue;
+            }
+            let mut tag = TopicTag {
+                code: String::new(),
+                score: 0.0,
+                evidence: Vec::new(),
+            };
+            for &(_, term) in hits.iter().filter(|h| h.0 == topic) {
+                let weight = self.term_hits[usize::from(term)]
                     .iter()
-                    .map(|&p| self.patterns[p].clone())
-                    .collect(),
-            })
-            .collect();
+                    .find(|h| h.0 == topic)
+                    .map_or(0.0, |h| h.1);
+                tag.score += weight;
+                tag.evidence.push(self.terms[usize::from(term)].clone());
+            }
+            if tag.score >= self.min_scores[topic] && !self.excluded(topic, normalized) {
+                tag.code = self.codes[topic].clone();
+                tags.push(tag);
+            }
+        }
+        // Topics in file order, then best score first (a stable sort).
+        tags.sort_by_key(|t| self.codes.iter().position(|c| *c == t.code));
         tags.sort_by(|a, b| b.score.total_cmp(&a.score));
         if tags.is_empty() {
             tags.push(TopicTag {
@@ -152,21 +176,34 @@ impl TopicTagger {
         }
         tags
     }
+
+    /// Whether one of the topic's exclusions is in the text (looked for
+    /// only for a topic that would be tagged, and that has exclusions).
+    fn excluded(&self, topic: usize, normalized: &str) -> bool {
+        self.has_exclusions[topic]
+            && self
+                .exclusion_automaton
+                .find_overlapping_iter(normalized)
+                .any(|m| self.exclusion_topics[m.pattern().as_usize()].contains(&topic))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tag(text: &str) -> Vec<TopicTag> {
+        let e = crate::enrich::tests::enricher();
+        e.topics().tag(text, &e.analyze(text))
+    }
+
     fn codes(text: &str) -> Vec<String> {
-        let t = TopicTagger::from_files(&PipelineFiles::builtin()).unwrap();
-        t.tag(text).into_iter().map(|t| t.code).collect()
+        tag(text).into_iter().map(|t| t.code).collect()
     }
 
     #[test]
     fn multi_label_with_evidence() {
-        let t = TopicTagger::from_files(&PipelineFiles::builtin()).unwrap();
-        let tags = t.tag("报警后出警太慢，民警态度也很差");
+        let tags = tag("报警后出警太慢，民警态度也很差");
         let got: Vec<&str> = tags.iter().map(|t| t.code.as_str()).collect();
         assert!(
             got.contains(&"response") && got.contains(&"attitude"),
@@ -187,6 +224,12 @@ mod tests {
         assert!(codes("路口红绿灯被树枝遮挡").contains(&"traffic".to_owned()));
         assert!(codes("接到冒充客服的电话被骗了两万").contains(&"fraud".to_owned()));
         assert!(codes("送锦旗感谢民警").contains(&"praise".to_owned()));
+    }
+
+    #[test]
+    fn exclusions_rule_a_topic_out() {
+        assert!(codes("锦旗送给你们").contains(&"praise".to_owned()));
+        assert!(!codes("真是谢谢你们的不作为，锦旗送给你们").contains(&"praise".to_owned()));
     }
 
     #[test]

@@ -1,0 +1,75 @@
+//! One table of what the enrichment knows about a token, so that each token
+//! of an item costs one hash lookup, however many stop words, lexicons,
+//! topic rules and place names there are: whether it is content, its IDF,
+//! its role in sentiment scoring, the topic terms and the place names it
+//! holds.
+//!
+//! The table is a cache. It holds the description of every word the
+//! pipeline files name (the IDF table, stop words, the user dictionary, the
+//! sentiment lexicons and their compounds, topic terms, place names,
+//! punctuation); any other token is described on the fly by the same
+//! function, so a token means the same thing whether it was listed or not.
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::sentiment::Lex;
+
+/// What a token is to every later step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenInfo {
+    /// Word-like and not a stop word: kept in the item's `tokens`.
+    pub content: bool,
+    /// A content token that may be a keyword (two or more characters, not a
+    /// number).
+    pub keyword: bool,
+    pub idf: f32,
+    /// Its role in sentiment scoring.
+    pub lex: Lex,
+    /// The topic terms inside it (pattern ids of the topic tagger).
+    pub terms: Box<[u16]>,
+    /// The place names inside it (pattern ids of the gazetteer).
+    pub places: Box<[u16]>,
+}
+
+/// A token of an item's normalised text and what it is.
+#[derive(Debug, Clone)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub info: Cow<'a, TokenInfo>,
+}
+
+#[derive(Debug, Default)]
+pub struct Lexicon {
+    known: HashMap<Box<str>, TokenInfo>,
+}
+
+impl Lexicon {
+    /// Describes each of `words` once.
+    pub fn new<S: AsRef<str>>(
+        words: impl IntoIterator<Item = S>,
+        describe: impl Fn(&str) -> TokenInfo,
+    ) -> Lexicon {
+        let mut known = HashMap::default();
+        for w in words {
+            let w = w.as_ref();
+            if !w.is_empty() && !known.contains_key(w) {
+                known.insert(w.into(), describe(w));
+            }
+        }
+        Lexicon { known }
+    }
+
+    pub fn get(&self, token: &str) -> Option<&TokenInfo> {
+        self.known.get(token)
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}

@@ -10,9 +10,13 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::pipelines::{PipelineError, PipelineFiles};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Normalizer {
     t2s: HashMap<char, char>,
+    /// One bit per character of the Basic Multilingual Plane: whether
+    /// [`Normalizer::char`] changes it. Most texts change nothing, and this
+    /// tells so without a table lookup per character.
+    changes: Box<[u64; 1024]>,
 }
 
 impl Normalizer {
@@ -35,7 +39,27 @@ impl Normalizer {
                 }
             }
         }
-        Ok(Normalizer { t2s })
+        let mut normalizer = Normalizer {
+            t2s,
+            changes: Box::new([0; 1024]),
+        };
+        for u in 0..0x10000u32 {
+            if let Some(c) = char::from_u32(u)
+                && normalizer.char(c) != c
+            {
+                normalizer.changes[(u >> 6) as usize] |= 1 << (u & 63);
+            }
+        }
+        Ok(normalizer)
+    }
+
+    fn changes(&self, c: char) -> bool {
+        let u = c as u32;
+        if u < 0x10000 {
+            self.changes[(u >> 6) as usize] >> (u & 63) & 1 == 1
+        } else {
+            self.char(c) != c
+        }
     }
 
     pub fn char(&self, c: char) -> char {
@@ -52,12 +76,16 @@ impl Normalizer {
     /// The normalised text; borrowed when no character changes (the common
     /// case: simplified Chinese without capitals or full-width forms).
     pub fn normalize<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        match text.char_indices().find(|&(_, c)| self.char(c) != c) {
+        match text.char_indices().find(|&(_, c)| self.changes(c)) {
             None => Cow::Borrowed(text),
             Some((at, _)) => {
                 let mut out = String::with_capacity(text.len());
                 out.push_str(&text[..at]);
-                out.extend(text[at..].chars().map(|c| self.char(c)));
+                out.extend(text[at..].chars().map(
+                    |c| {
+                        if self.changes(c) { self.char(c) } else { c }
+                    },
+                ));
                 Cow::Owned(out)
             }
         }

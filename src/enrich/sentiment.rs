@@ -14,7 +14,8 @@
 //! - after a contrast word the rest counts 1.5×, what came before 0.5×;
 //! - after an irrealis marker (建议, 希望 …) to the end of the sentence,
 //!   values count 0.3×: a wish is not a report;
-//! - with a sarcasm marker anywhere (呵呵, 好一个 …) praise counts negative;
+//! - with a sarcasm marker anywhere (呵呵, 好一个 …) praise counts negative
+//!   (looked for once the text has praise to turn);
 //! - a clause ending in `!` counts 1.3×; a question with a rhetorical
 //!   marker (难道…?, 凭什么…?) is a complaint whatever its words; any other
 //!   question keeps only a third of its praise ("能办好吗?" is not praise).
@@ -291,10 +292,8 @@ impl SentimentModel {
     /// Scores the (normalised) text and its token stream alone.
     pub fn score_text<'a>(&'a self, normalized: &str, tokens: &[Token<'a>]) -> (f32, Vec<String>) {
         let mut evidence = Vec::new();
-        let sarcasm = self.sarcasm_marker(normalized);
-        if let Some(m) = sarcasm {
-            evidence.push([m, ": praise reads as sarcasm"].concat());
-        }
+        // Looked for when the first praise needs it: most texts have none.
+        let mut sarcasm: Option<Option<&str>> = None;
         let mut irrealis = false;
         let mut total = 0.0f32;
         // Weight of what follows a contrast word.
@@ -356,7 +355,15 @@ impl SentimentModel {
                     };
                     label = [neg, "…", tok].concat();
                 }
-                if (quoted || sarcasm.is_some()) && value > 0.0 {
+                let sarcastic = value > 0.0
+                    && *sarcasm.get_or_insert_with(|| {
+                        let marker = self.sarcasm_marker(normalized);
+                        if let Some(m) = marker {
+                            evidence.insert(0, [m, ": praise reads as sarcasm"].concat());
+                        }
+                        marker
+                    }) != None;
+                if (quoted || sarcastic) && value > 0.0 {
                     value = -value;
                     label = ["“", tok, "”"].concat();
                 }

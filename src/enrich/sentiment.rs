@@ -356,13 +356,15 @@ impl SentimentModel {
                     label = [neg, "…", tok].concat();
                 }
                 let sarcastic = value > 0.0
-                    && *sarcasm.get_or_insert_with(|| {
-                        let marker = self.sarcasm_marker(normalized);
-                        if let Some(m) = marker {
-                            evidence.insert(0, [m, ": praise reads as sarcasm"].concat());
-                        }
-                        marker
-                    }) != None;
+                    && sarcasm
+                        .get_or_insert_with(|| {
+                            let marker = self.sarcasm_marker(normalized);
+                            if let Some(m) = marker {
+                                evidence.insert(0, [m, ": praise reads as sarcasm"].concat());
+                            }
+                            marker
+                        })
+                        .is_some();
                 if (quoted || sarcastic) && value > 0.0 {
                     value = -value;
                     label = ["“", tok, "”"].concat();

@@ -20,10 +20,13 @@ use serde_json::Value;
 
 const MINYI: &str = env!("CARGO_BIN_EXE_minyi");
 
-/// The tansu broker, in memory, on a free port; killed when dropped.
+/// The tansu broker on a free port; killed when dropped. Its storage is
+/// memory (a `dynostore` build) unless `MINYI_TANSU_STORAGE=sqlite` asks for
+/// a file in a temporary folder (a `libsql` build).
 struct Tansu {
     child: Child,
     brokers: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn tansu_binary() -> String {
@@ -44,15 +47,28 @@ impl Tansu {
     fn start() -> Tansu {
         let port = common::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
+        let mut cmd = Command::new(tansu_binary());
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ]);
+        let dir = match std::env::var("MINYI_TANSU_STORAGE").as_deref() {
+            Ok("sqlite") => {
+                // tansu puts `sqlite://NAME` in its working folder.
+                let dir = tempfile::tempdir().unwrap();
+                cmd.current_dir(dir.path())
+                    .args(["--storage-engine", "sqlite://tansu.db"]);
+                Some(dir)
+            }
+            _ => {
+                cmd.args(["--storage-engine", "memory://tansu/"]);
+                None
+            }
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,6 +81,7 @@ impl Tansu {
         Tansu {
             child,
             brokers: format!("127.0.0.1:{port}"),
+            _dir: dir,
         }
     }
 }

@@ -94,7 +94,7 @@ pub fn compact_item(item: &EnrichedItem) -> Arc<str> {
 }
 
 /// How often `minyi api` looks for rows `minyi ingest` stored.
-const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
 /// `minyi api`: pushes the rows other processes store in ClickHouse as
 /// `item` events — those received within the last hour and stored after

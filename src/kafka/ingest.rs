@@ -315,11 +315,6 @@ impl Flusher {
             settle(&mut deliveries)
                 .await
                 .map_err(|e| format!("dead-letter topic: {e}"))?;
-            let outcome = self
-                .store
-                .write_sourced(batch)
-                .await
-                .map_err(|e| e.to_string())?;
             let mut done: BTreeMap<(String, i32), i64> = BTreeMap::new();
             for m in &pending.msgs {
                 let o = done
@@ -335,8 +330,9 @@ impl Flusher {
                     offset,
                 })
                 .collect();
-            self.store
-                .save_progress(&done)
+            let outcome = self
+                .store
+                .write_sourced(batch, &done)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>((outcome, done))

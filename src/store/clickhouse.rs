@@ -17,7 +17,7 @@
 //! is bound (`?`, escaped by the crate). Runs on ClickHouse 18.16 (Debian
 //! 12's) and current releases; see the schema file for the version gates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clickhouse::{Client, Row};
@@ -299,12 +299,30 @@ impl ClickHouseStore {
         sql.replace("{{lc}}", lc)
     }
 
-    /// Writes items and events with where they came from. Items whose id is
-    /// stored already, and events stored already, are skipped; each table
-    /// gets one INSERT (atomic for the batch sizes minyi uses).
-    pub async fn write_sourced(&self, batch: SourcedBatch) -> Result<WriteOutcome> {
+    /// Writes items and events with where they came from, then records the
+    /// consumer done with `done` (the highest offset read of each
+    /// partition). Items whose id is stored already, and events stored
+    /// already, are skipped; each table gets one INSERT (atomic for the
+    /// batch sizes minyi uses). `ingest_progress` gets a row only for a
+    /// partition whose highest offset is not a stored row (a reject, a
+    /// duplicate): resuming takes the highest offset of all three tables.
+    pub async fn write_sourced(
+        &self,
+        batch: SourcedBatch,
+        done: &[Source],
+    ) -> Result<WriteOutcome> {
         let ingested = now_us();
         let mut outcome = WriteOutcome::default();
+        // The highest offset stored as a row, per (topic, partition).
+        let mut stored_max: HashMap<(&str, i32), i64> = HashMap::new();
+        let mut note = |s: &Option<Source>| {
+            if let Some(s) = s {
+                let o = stored_max
+                    .entry((done_topic(done, &s.topic), s.partition))
+                    .or_insert(-1);
+                *o = (*o).max(s.offset);
+            }
+        };
         if !batch.items.is_empty() {
             let stored = self.stored_ids(&batch.items).await?;
             let mut seen = HashSet::new();
@@ -313,6 +331,7 @@ impl ClickHouseStore {
                 let new = !stored.contains(&item.id) && seen.insert(item.id.clone());
                 outcome.new_items.push(new);
                 if new {
+                    note(&source);
                     rows.push(ItemRow::new(item, source.as_ref(), ingested));
                 }
             }
@@ -331,6 +350,7 @@ impl ClickHouseStore {
                 if stored.contains(&key) || !seen.insert(key) {
                     continue;
                 }
+                note(&source);
                 rows.push(EventRow {
                     event: e.event.as_str(),
                     at: datetime(e.at.timestamp()),
@@ -349,6 +369,16 @@ impl ClickHouseStore {
             outcome.new_events = rows.len();
             insert_rows(&self.client, "workorder_events", &rows).await?;
         }
+        let uncovered: Vec<Source> = done
+            .iter()
+            .filter(|d| {
+                stored_max
+                    .get(&(d.topic.as_str(), d.partition))
+                    .is_none_or(|&o| o < d.offset)
+            })
+            .cloned()
+            .collect();
+        self.save_progress(&uncovered).await?;
         Ok(outcome)
     }
 
@@ -360,17 +390,18 @@ impl ClickHouseStore {
     ) -> Result<HashSet<String>> {
         let ts = items.iter().map(|(i, _)| i.received_at.timestamp());
         let (lo, hi) = (ts.clone().min().unwrap_or(0), ts.max().unwrap_or(0));
-        let marks = vec!["?"; items.len()].join(",");
-        let mut q = self
+        // One array literal, not one literal per id: the server parses a
+        // 20,000-id batch as one value.
+        let ids: Vec<&str> = items.iter().map(|(i, _)| i.id.as_str()).collect();
+        let q = self
             .client
-            .query(&format!(
-                "SELECT id FROM feedback WHERE ts >= ? AND ts <= ? AND id IN ({marks})"
-            ))
+            .query(
+                "SELECT id FROM feedback WHERE ts >= ? AND ts <= ? \
+                 AND id IN (SELECT arrayJoin(?))",
+            )
             .bind(datetime(lo))
-            .bind(datetime(hi));
-        for (i, _) in items {
-            q = q.bind(i.id.as_str());
-        }
+            .bind(datetime(hi))
+            .bind(ids);
         Ok(q.fetch_all::<String>()
             .await
             .map_err(ch)?
@@ -402,7 +433,7 @@ impl ClickHouseStore {
 
     /// Records that the consumer is done with these offsets (the highest of
     /// each partition), rejected messages included.
-    pub async fn save_progress(&self, done: &[Source]) -> Result<()> {
+    async fn save_progress(&self, done: &[Source]) -> Result<()> {
         if done.is_empty() {
             return Ok(());
         }
@@ -823,6 +854,14 @@ pub struct RecentItem {
     pub score: f32,
 }
 
+/// `topic` as borrowed from `done` when it is there (the map of stored
+/// offsets must not borrow the batch, which the INSERTs consume).
+fn done_topic<'a>(done: &'a [Source], topic: &str) -> &'a str {
+    done.iter()
+        .find(|d| d.topic == topic)
+        .map_or("", |d| d.topic.as_str())
+}
+
 /// One INSERT of `rows` into `table` (nothing for none): atomic for the
 /// batch sizes minyi uses, acknowledged when ClickHouse has it.
 async fn insert_rows<T>(client: &Client, table: &str, rows: &[T]) -> Result<()>
@@ -997,7 +1036,7 @@ impl Store for ClickHouseStore {
             events: batch.events.into_iter().map(|e| (e, None)).collect(),
         };
         let this = self.clone();
-        async move { this.write_sourced(sourced).await }.boxed()
+        async move { this.write_sourced(sourced, &[]).await }.boxed()
     }
 
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>> {

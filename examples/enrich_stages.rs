@@ -98,7 +98,7 @@ fn main() {
         black_box(model.assess(x, t, None));
     });
     let now = e.now();
-    time("enrich", &|x| {
+    let enrich = |x: &str| {
         let raw = minyi::model::RawFeedback {
             id: None,
             channel: "hotline_12345".into(),
@@ -111,27 +111,15 @@ fn main() {
             contact: None,
         };
         black_box(e.enrich(raw, now).unwrap());
-    });
+    };
+    time("enrich", &enrich);
     // `enrich_stages profile PASSES`: only `enrich`, PASSES times over the
     // texts, for perf or callgrind.
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some("profile") {
         let passes: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
         for _ in 0..passes {
-            for x in &texts {
-                let raw = minyi::model::RawFeedback {
-                    id: None,
-                    channel: "hotline_12345".into(),
-                    received_at: None,
-                    text: x.clone(),
-                    rating: None,
-                    district: None,
-                    unit: None,
-                    case_ref: None,
-                    contact: None,
-                };
-                black_box(e.enrich(raw, now).unwrap());
-            }
+            texts.iter().for_each(|x| enrich(x));
         }
     }
 }

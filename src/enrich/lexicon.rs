@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 
+use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::sentiment::Lex;
@@ -72,4 +73,13 @@ impl Lexicon {
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
     }
+}
+
+/// The patterns an automaton finds inside one token, as pattern ids (its
+/// builder checked there are at most 65,535 patterns).
+pub fn patterns_in(automaton: &AhoCorasick, token: &str) -> Box<[u16]> {
+    automaton
+        .find_iter(token)
+        .map(|m| m.pattern().as_usize() as u16)
+        .collect()
 }

@@ -105,10 +105,7 @@ impl Gazetteer {
 
     /// The place names inside one token, leftmost-longest, as place ids.
     pub fn places_in(&self, token: &str) -> Box<[u16]> {
-        self.automaton
-            .find_iter(token)
-            .map(|m| m.pattern().as_usize() as u16)
-            .collect()
+        super::lexicon::patterns_in(&self.automaton, token)
     }
 
     /// (district, unit) named by the place ids of an item's tokens, in text

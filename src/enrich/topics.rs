@@ -122,10 +122,7 @@ impl TopicTagger {
 
     /// The terms inside one token, leftmost-longest, as term ids.
     pub fn terms_in(&self, token: &str) -> Box<[u16]> {
-        self.term_automaton
-            .find_iter(token)
-            .map(|m| m.pattern().as_usize() as u16)
-            .collect()
+        super::lexicon::patterns_in(&self.term_automaton, token)
     }
 
     /// Tags an item from its tokens (terms) and its normalised text

@@ -65,8 +65,8 @@ const QUOTES: &str = "\"“”「」『』'‘’";
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Lex {
     flags: u8,
-    /// A negator: its index in the model's list and its strength.
-    negator: Option<(u16, f32)>,
+    /// A negator: its strength.
+    negator: Option<f32>,
     /// A degree adverb: its multiplier.
     degree: Option<f32>,
     /// A sentiment word (or a compound, or a long token ending in one).
@@ -233,28 +233,19 @@ impl SentimentModel {
                 lex.flags |= flag;
             }
         }
-        lex.negator = self.negators.get(tok).map(|&k| {
-            let i = self.negator_names.iter().position(|n| n == tok);
-            (i.unwrap_or_default() as u16, k)
-        });
+        lex.negator = self.negators.get(tok).copied();
         lex.degree = self.degree.get(tok).copied();
         // Short tokens outside the lexicon carry nothing; long ones may end
         // in a lexicon word.
-        if self.is_known(tok) || tok.chars().nth(3).is_some() {
+        let in_lexicon = lex.has(IRREALIS | CONTRAST | RHETORICAL)
+            || lex.negator.is_some()
+            || lex.degree.is_some()
+            || self.words.contains_key(tok)
+            || self.compounds.contains_key(tok);
+        if in_lexicon || tok.chars().nth(3).is_some() {
             lex.value = self.lookup(tok);
         }
         lex
-    }
-
-    /// Whether the token is in a lexicon, or a compound of one.
-    fn is_known(&self, tok: &str) -> bool {
-        self.words.contains_key(tok)
-            || self.compounds.contains_key(tok)
-            || self.negators.contains_key(tok)
-            || self.degree.contains_key(tok)
-            || self.contrast.contains(tok)
-            || self.rhetorical.contains(tok)
-            || self.irrealis.contains(tok)
     }
 
     /// Every lexicon entry, for the tokenizer's dictionary.
@@ -326,7 +317,7 @@ impl SentimentModel {
             if lex.has(RHETORICAL) {
                 clause.rhetorical = Some(tok);
             }
-            if let Some((_, k)) = lex.negator {
+            if let Some(k) = lex.negator {
                 clause.negation = Some((tok, k));
                 continue;
             }

@@ -128,41 +128,37 @@ impl TopicTagger {
     /// Tags an item from its tokens (terms) and its normalised text
     /// (exclusions); best score first.
     pub fn tag(&self, normalized: &str, tokens: &[Token]) -> Vec<TopicTag> {
-        // (topic, term) of each distinct term hit, in text order: a term
-        // repeated is not more evidence of the topic.
-        let mut hits: Vec<(usize, u16)> = Vec::new();
+        // (topic, term, weight) of each distinct term hit, in text order: a
+        // term repeated is not more evidence of the topic.
+        let mut hits: Vec<(usize, u16, f32)> = Vec::new();
         for &term in tokens.iter().flat_map(|t| t.info.terms.iter()) {
-            for &(topic, _) in &self.term_hits[usize::from(term)] {
-                if !hits.contains(&(topic, term)) {
-                    hits.push((topic, term));
+            for &(topic, weight) in &self.term_hits[usize::from(term)] {
+                if !hits.iter().any(|h| (h.0, h.1) == (topic, term)) {
+                    hits.push((topic, term, weight));
                 }
             }
         }
+        // Topics in file order (a stable sort keeps each topic's terms in
+        // text order), then best score first.
+        hits.sort_by_key(|h| h.0);
         let mut tags: Vec<TopicTag> = Vec::new();
-        for &(topic, _) in &hits {
-            if tags.iter().any(|t| t.code == self.codes[topic]) || self.codes[topic] == OTHER {
+        for group in hits.chunk_by(|a, b| a.0 == b.0) {
+            let topic = group[0].0;
+            if self.codes[topic] == OTHER {
                 continue;
             }
-            let mut tag = TopicTag {
-                code: String::new(),
-                score: 0.0,
-                evidence: Vec::new(),
-            };
-            for &(_, term) in hits.iter().filter(|h| h.0 == topic) {
-                let weight = self.term_hits[usize::from(term)]
-                    .iter()
-                    .find(|h| h.0 == topic)
-                    .map_or(0.0, |h| h.1);
-                tag.score += weight;
-                tag.evidence.push(self.terms[usize::from(term)].clone());
-            }
-            if tag.score >= self.min_scores[topic] && !self.excluded(topic, normalized) {
-                tag.code = self.codes[topic].clone();
-                tags.push(tag);
+            let score = group.iter().map(|h| h.2).sum::<f32>();
+            if score >= self.min_scores[topic] && !self.excluded(topic, normalized) {
+                tags.push(TopicTag {
+                    code: self.codes[topic].clone(),
+                    score,
+                    evidence: group
+                        .iter()
+                        .map(|h| self.terms[usize::from(h.1)].clone())
+                        .collect(),
+                });
             }
         }
-        // Topics in file order, then best score first (a stable sort).
-        tags.sort_by_key(|t| self.codes.iter().position(|c| *c == t.code));
         tags.sort_by(|a, b| b.score.total_cmp(&a.score));
         if tags.is_empty() {
             tags.push(TopicTag {

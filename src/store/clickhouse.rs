@@ -17,7 +17,7 @@
 //! is bound (`?`, escaped by the crate). Runs on ClickHouse 18.16 (Debian
 //! 12's) and current releases; see the schema file for the version gates.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clickhouse::{Client, Row};
@@ -313,14 +313,15 @@ impl ClickHouseStore {
     ) -> Result<WriteOutcome> {
         let ingested = now_us();
         let mut outcome = WriteOutcome::default();
-        // The highest offset stored as a row, per (topic, partition).
-        let mut stored_max: HashMap<(&str, i32), i64> = HashMap::new();
+        // The highest offset stored as a row, for each partition of `done`.
+        let mut stored_max = vec![-1i64; done.len()];
         let mut note = |s: &Option<Source>| {
-            if let Some(s) = s {
-                let o = stored_max
-                    .entry((done_topic(done, &s.topic), s.partition))
-                    .or_insert(-1);
-                *o = (*o).max(s.offset);
+            if let Some(s) = s
+                && let Some(i) = done
+                    .iter()
+                    .position(|d| d.partition == s.partition && d.topic == s.topic)
+            {
+                stored_max[i] = stored_max[i].max(s.offset);
             }
         };
         if !batch.items.is_empty() {
@@ -371,12 +372,9 @@ impl ClickHouseStore {
         }
         let uncovered: Vec<Source> = done
             .iter()
-            .filter(|d| {
-                stored_max
-                    .get(&(d.topic.as_str(), d.partition))
-                    .is_none_or(|&o| o < d.offset)
-            })
-            .cloned()
+            .zip(&stored_max)
+            .filter(|(d, stored)| **stored < d.offset)
+            .map(|(d, _)| d.clone())
             .collect();
         self.save_progress(&uncovered).await?;
         Ok(outcome)
@@ -852,14 +850,6 @@ pub struct RecentItem {
     pub topics: Vec<String>,
     pub sentiment: String,
     pub score: f32,
-}
-
-/// `topic` as borrowed from `done` when it is there (the map of stored
-/// offsets must not borrow the batch, which the INSERTs consume).
-fn done_topic<'a>(done: &'a [Source], topic: &str) -> &'a str {
-    done.iter()
-        .find(|d| d.topic == topic)
-        .map_or("", |d| d.topic.as_str())
 }
 
 /// One INSERT of `rows` into `table` (nothing for none): atomic for the

@@ -64,10 +64,16 @@ pub enum PipelineError {
 }
 
 /// The ClickHouse schema steps built into the binary, in order.
-pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[(
-    "001_schema.sql",
-    include_str!("../pipelines/clickhouse/001_schema.sql"),
-)];
+pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
+    (
+        "001_schema.sql",
+        include_str!("../pipelines/clickhouse/001_schema.sql"),
+    ),
+    (
+        "002_hourly_rollups.sql",
+        include_str!("../pipelines/clickhouse/002_hourly_rollups.sql"),
+    ),
+];
 
 /// The `*.sql` files of `dir`, (name, SQL) sorted by name.
 pub fn clickhouse_schema_from(dir: &Path) -> Result<Vec<(String, String)>, PipelineError> {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use minyi::enrich::Enricher;
-use minyi::model::{Rating, SentimentLabel};
+use minyi::model::{EnrichedItem, Rating, SentimentLabel};
 use minyi::query::{Answer, Dim, Filters, Interval, Query, TopDim};
 use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
@@ -114,6 +114,19 @@ fn queries(start: i64, end: i64) -> Vec<Query> {
     out
 }
 
+async fn write_items(store: &dyn Store, items: &[EnrichedItem]) {
+    for chunk in items.chunks(700) {
+        let out = store
+            .write(WriteBatch {
+                items: chunk.to_vec(),
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+        assert!(out.new_items.iter().all(|n| *n));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn clickhouse_answers_like_sqlite() {
     let server = common::ClickHouse::start();
@@ -121,12 +134,10 @@ async fn clickhouse_answers_like_sqlite() {
     let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
         .await
         .unwrap();
-    let applied = ch.migrate(&schema()).await.unwrap();
+    // Step 1 of the schema first: step 2 upgrades a store that has items.
+    let schema = schema();
+    let applied = ch.migrate(&schema[..1]).await.unwrap();
     assert_eq!(applied, ["001_schema.sql"]);
-    assert!(
-        ch.migrate(&schema()).await.unwrap().is_empty(),
-        "a second run applies nothing"
-    );
 
     let dir = common::TempDir::new("conformance");
     let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
@@ -151,18 +162,18 @@ async fn clickhouse_answers_like_sqlite() {
         items.iter().any(|i| i.rating == Some(Rating::Dissatisfied)),
         "the timeline has dissatisfied ratings"
     );
+    write_items(&sqlite, &items).await;
+    let (early, late) = items.split_at(2100);
+    write_items(&ch, early).await;
+    let applied = ch.migrate(&schema).await.unwrap();
+    assert_eq!(applied, ["002_hourly_rollups.sql"]);
+    assert!(
+        ch.migrate(&schema).await.unwrap().is_empty(),
+        "a second run applies nothing"
+    );
+    write_items(&ch, late).await;
     let stores: [&dyn Store; 2] = [&sqlite, &ch];
     for store in stores {
-        for chunk in items.chunks(700) {
-            let out = store
-                .write(WriteBatch {
-                    items: chunk.to_vec(),
-                    events: Vec::new(),
-                })
-                .await
-                .unwrap();
-            assert!(out.new_items.iter().all(|n| *n));
-        }
         for chunk in events.chunks(300) {
             store
                 .write(WriteBatch {

@@ -315,7 +315,7 @@ fn fifty_thousand_items_exactly_once_across_a_sigkill() {
         count(
             &ch,
             &db,
-            "SELECT sum(n) FROM {db}.rollup_minute WHERE topic = '*'"
+            "SELECT sum(n) FROM {db}.rollup_hour WHERE dim = 'total'"
         ),
         50_000
     );

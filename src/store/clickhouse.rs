@@ -5,9 +5,10 @@
 //!
 //! Schema: `pipelines/clickhouse/*.sql`, applied in order by
 //! [`ClickHouseStore::migrate`] and recorded in `minyi_migrations`. The
-//! materialized views keep the rollups (`rollup_minute`, `rollup_hour`, the
-//! keyword tables); which rollup answers a query is decided by the same
-//! code as in SQLite (`store::sql`). What SQLite marks at write time is
+//! materialized views keep the hourly rollups (`rollup_hour`,
+//! `rollup_keyword_hour`); which hours they answer is decided by the same
+//! code as in SQLite (`store::sql`), the minutes around them come from the
+//! items. What SQLite marks at write time is
 //! computed here at query time from the raw rows: the work-order state (a
 //! fold of the events per order) and 不满意化解 (a dissatisfied item with a
 //! later satisfied item on its case, or whose order was revisited as
@@ -692,26 +693,27 @@ impl ClickHouseStore {
                     w.params,
                 )
             }
-            None if keyword_rollup_answers(f) => {
+            // Hot words: whole hours from `rollup_keyword_hour`, the edges
+            // from the items; by district, from the items alone (a rollup by
+            // district has about one row per keyword of an item).
+            None if keyword_rollup_answers(f) && f.district.is_empty() => {
                 let span = hour_span(f);
-                let mut mw: Where<Param> = Where::default();
-                edges_where(&mut mw, "minute", f, span);
                 let sentiments: Vec<Param> = f
                     .sentiment
                     .iter()
                     .map(|s| Param::Str(s.as_str().to_owned()))
                     .collect();
-                mw.any_of("district", texts(&f.district));
-                mw.any_of("sentiment", sentiments.clone());
+                let mut iw = items_where(f, false);
+                edges_where(&mut iw, "ts", f, span);
                 let mut sql = format!(
-                    "SELECT keyword, sentiment, n FROM rollup_keyword WHERE {}",
-                    mw.sql()
+                    "SELECT kw AS keyword, toString(sentiment) AS sentiment, toUInt64(1) AS n
+                     FROM feedback ARRAY JOIN keywords AS kw WHERE {}",
+                    iw.sql()
                 );
-                let mut params = mw.params;
+                let mut params = iw.params;
                 if let Some(span) = span {
                     let mut hw: Where<Param> = Where::default();
                     hours_where(&mut hw, "hour", span);
-                    hw.any_of("district", texts(&f.district));
                     hw.any_of("sentiment", sentiments);
                     sql.push_str(&format!(
                         " UNION ALL SELECT keyword, sentiment, n FROM rollup_keyword_hour WHERE {}",
@@ -957,38 +959,30 @@ fn ratings(f: &Filters) -> Vec<Param> {
 }
 
 /// The rows a rollup-path query aggregates, as a subquery with the columns
-/// `(t, k, sentiment, rating, n)` — the same choice of tables as SQLite's
-/// (whole hours from `rollup_hour` when at most one of channel, topic,
-/// district and unit is involved; minute edges and the rest from
-/// `rollup_minute`).
+/// `(t, k, sentiment, rating, n)` — the same choice as SQLite's (whole
+/// hours from `rollup_hour` when at most one of channel, topic, district
+/// and unit is involved), but the minute-precise edges, and everything
+/// else, come from the items themselves: a per-minute rollup of every
+/// dimension has about one row per item, so here it would only double the
+/// cost of each insert (`002_hourly_rollups.sql`).
 fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Param>) {
-    let by_topic = key == Some(Dim::Topic);
     let plan = rollup_plan(f, key, hours_ok);
     let span = plan.span;
 
-    let minute_key = key.map_or("''".to_owned(), |d| d.as_str().to_owned());
-    let mut mw: Where<Param> = Where::default();
-    if f.topic.is_empty() {
-        mw.push(
-            if by_topic {
-                "topic != '*'"
-            } else {
-                "topic = '*'"
-            },
-            [],
-        );
-    } else {
-        mw.any_of("topic", texts(&f.topic));
+    let mut iw = items_where(f, false);
+    edges_where(&mut iw, "ts", f, span);
+    let (join, item_k) = item_key(key);
+    if key == Some(Dim::Topic) {
+        // Per topic: only the filtered topics, as the rollups count them.
+        iw.any_of("tk", texts(&f.topic));
     }
-    dims_where(&mut mw, f);
-    mw.any_of("rating", ratings(f));
-    edges_where(&mut mw, "minute", f, span);
     let mut sql = format!(
-        "SELECT toUInt32(minute) AS t, {minute_key} AS k, sentiment, rating, n
-         FROM rollup_minute WHERE {}",
-        mw.sql()
+        "SELECT toUInt32(ts) AS t, {item_k} AS k, toString(sentiment) AS sentiment, rating,
+                toUInt64(1) AS n
+         FROM feedback {join} WHERE {}",
+        iw.sql()
     );
-    let mut params = mw.params;
+    let mut params = iw.params;
     if let Some(span) = span {
         let dim = plan.hour_dim;
         let hour_key = match key {

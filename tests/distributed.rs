@@ -226,8 +226,20 @@ fn count(ch: &common::ClickHouse, db: &str, sql: &str) -> u64 {
 
 /// Waits until `feedback` holds `n` rows (or panics after `secs`).
 fn wait_rows(ch: &common::ClickHouse, db: &str, n: u64, secs: u64) {
+    wait_rows_watching(ch, db, n, secs, || ());
+}
+
+/// [`wait_rows`], calling `each` between looks.
+fn wait_rows_watching(
+    ch: &common::ClickHouse,
+    db: &str,
+    n: u64,
+    secs: u64,
+    mut each: impl FnMut(),
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
+        each();
         let have = count(ch, db, "SELECT count() FROM {db}.feedback");
         if have >= n {
             return;
@@ -297,7 +309,17 @@ fn fifty_thousand_items_exactly_once_across_a_sigkill() {
     produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[25_000..]);
     let second = ingest(&tansu, &ch, &db);
     let metrics = second.url_after("metrics on ");
-    wait_rows(&ch, &db, 50_000, 180);
+    // The lag gauge shows the backlog, and drains to 0 once all is stored.
+    let mut most_lag = 0;
+    wait_rows_watching(&ch, &db, 50_000, 180, || {
+        most_lag = most_lag.max(metric(&metrics, "minyi_ingest_consumer_lag"));
+    });
+    assert!(most_lag > 0, "the consumer lag was never above 0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&metrics, "minyi_ingest_consumer_lag") > 0 {
+        assert!(Instant::now() < deadline, "the lag gauge stays above 0");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 50_000);
     assert_eq!(

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
@@ -146,7 +147,7 @@ impl IngestMetrics {
         let gauges = [
             (
                 "minyi_ingest_consumer_lag",
-                "Messages not yet read in the assigned partitions",
+                "Messages in the assigned partitions not yet stored (broker high watermark - committed offset)",
                 self.lag.load(Relaxed),
             ),
             (
@@ -373,7 +374,34 @@ struct Ctx {
     flusher: Arc<Flusher>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// Consumer lag from librdkafka's statistics (every 3 s, computed from
+    /// the high watermarks its fetches bring back): asking the broker for
+    /// watermarks would block the poll loop for a round trip per partition.
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.desired && p.partition >= 0 && p.hi_offset >= 0)
+            .map(|p| {
+                // Behind what is stored (the committed offset), or, before
+                // the first commit, behind what was read.
+                let at = if p.committed_offset >= 0 {
+                    p.committed_offset
+                } else {
+                    p.app_offset
+                };
+                if at >= 0 {
+                    (p.hi_offset - at).max(0)
+                } else {
+                    0
+                }
+            })
+            .sum();
+        self.flusher.metrics.lag.store(lag, Relaxed);
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn rebalance(
@@ -489,7 +517,8 @@ fn consumer_config(opts: &IngestOptions) -> rdkafka::ClientConfig {
         .set("fetch.max.bytes", "134217728")
         .set("receive.message.max.bytes", "134218240")
         .set("queued.max.messages.kbytes", "65536")
-        .set("partition.assignment.strategy", "range");
+        .set("partition.assignment.strategy", "range")
+        .set("statistics.interval.ms", "3000");
     c
 }
 
@@ -522,7 +551,6 @@ pub fn run(
 
     let mut retry_at: Option<Instant> = None;
     let mut backoff = Duration::from_millis(200);
-    let mut lag_at = Instant::now();
     while !shutdown.is_cancelled() {
         // A failed write waits for its retry; partitions stay paused.
         if let Some(at) = retry_at
@@ -608,10 +636,6 @@ pub fn run(
         }
         if !gaps.is_empty() {
             give_up_gaps(&consumer, &flusher, &mut gaps);
-        }
-        if lag_at.elapsed() >= Duration::from_secs(3) {
-            lag_at = Instant::now();
-            metrics.lag.store(lag(&consumer), Relaxed);
         }
     }
     // Shutdown: write what is pending (retrying for a while), then leave.
@@ -740,27 +764,6 @@ fn give_up_gaps(
             }
         }
     }
-}
-
-/// Messages not yet read in the assigned partitions.
-fn lag(consumer: &BaseConsumer<Ctx>) -> i64 {
-    let Ok(position) = consumer.position() else {
-        return 0;
-    };
-    let mut total = 0;
-    for e in position.elements() {
-        let Ok((_, high)) =
-            consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(500))
-        else {
-            continue;
-        };
-        let at = match e.offset() {
-            Offset::Offset(o) => o,
-            _ => continue,
-        };
-        total += (high - at).max(0);
-    }
-    total
 }
 
 #[cfg(test)]

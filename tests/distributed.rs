@@ -738,3 +738,138 @@ fn the_consumer_rides_out_a_broker_outage_on_the_mock_cluster() {
     assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 6_000);
     assert_eq!(metrics.items_duplicate.load(Relaxed), 0);
 }
+
+/// docker-compose.yml without Docker (no engine runs on these machines):
+/// every minyi service's command exactly as the file has it, with the
+/// compose hosts pointed at tansu and this test's ClickHouse, a database
+/// and ports of its own, and the config the Dockerfile puts in
+/// /etc/minyi (deploy/minyi.toml). `migrate` once, `ingest` × its replicas
+/// sharing the partitions, `api` beyond loopback with the demo tokens, the
+/// demo producer: its items and work-order events reach ClickHouse and the
+/// wall, which refuses a request without a token.
+#[test]
+fn the_compose_services_run_as_processes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let compose: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(format!("{root}/docker-compose.yml")).unwrap(),
+    )
+    .unwrap();
+    let dockerfile = std::fs::read_to_string(format!("{root}/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY deploy/minyi.toml /etc/minyi/minyi.toml"));
+    let ch = common::ClickHouse::start();
+    let db = ch.database("compose");
+    let tansu = Tansu::start();
+    let service = |name: &str| &compose["services"][name];
+    let command = |name: &str| -> Vec<String> {
+        let args = service(name)["command"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("service {name} has no command"));
+        let mut out: Vec<String> = args
+            .iter()
+            .map(|a| match a.as_str().unwrap() {
+                "kafka:9092" => tansu.brokers.clone(),
+                "http://clickhouse:8123" => ch.url.clone(),
+                "/etc/minyi/minyi.toml" => format!("{root}/deploy/minyi.toml"),
+                listen if listen.starts_with("0.0.0.0:") => "0.0.0.0:0".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect();
+        if out.iter().any(|a| a == &ch.url) {
+            out.extend(["--database".to_owned(), db.clone()]);
+        }
+        out
+    };
+
+    let migrate = Command::new(MINYI)
+        .args(command("migrate"))
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let replicas = service("ingest")["deploy"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2, "{replicas}");
+    let ingest: Vec<Proc> = (0..replicas)
+        .map(|_| Proc::start(&strs(&command("ingest"))))
+        .collect();
+    let metrics: Vec<String> = ingest.iter().map(|p| p.url_after("metrics on ")).collect();
+    for m in &metrics {
+        let health = m.replace("/metrics", "/healthz");
+        let body = ureq::get(&health)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert_eq!(body.trim(), "ok");
+    }
+    let api = Proc::start(&strs(&command("api")));
+    let base = api.url_after("listening on ");
+    let mut producer = Command::new(MINYI)
+        .args(command("demo-producer"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The replicas share the partitions of both topics (6 each in the config).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let assigned: Vec<u64> = metrics
+            .iter()
+            .map(|m| metric(m, "minyi_ingest_assigned_partitions"))
+            .collect();
+        if assigned.iter().sum::<u64>() == 12 && assigned.iter().all(|a| *a > 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "assigned partitions {assigned:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_rows(&ch, &db, 20, 90);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while count(&ch, &db, "SELECT count() FROM {db}.workorder_events") == 0 {
+        assert!(Instant::now() < deadline, "no work-order events stored");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let summary = format!("{base}/api/v1/stats/summary");
+    let refused = ureq::get(&summary)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    // The demo viewer token of deploy/minyi.toml (its comment names it).
+    let s: Value = ureq::get(&summary)
+        .header("Authorization", "Bearer wall-screen-demo-token")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert!(s["received"].as_u64().unwrap() >= 20, "{s}");
+    let wall = ureq::get(&format!("{base}/?access_token=wall-screen-demo-token"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(wall.contains("<html"), "{wall}");
+
+    let _ = producer.kill();
+    let _ = producer.wait();
+    api.stop();
+    for p in ingest {
+        p.stop();
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

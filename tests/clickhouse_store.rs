@@ -236,6 +236,10 @@ async fn clickhouse_answers_like_sqlite() {
     let (mut a, _, _) = list("sqlite", sqlite.query(q.clone(), end).await.unwrap());
     let (mut b, _, _) = list("clickhouse", ch.query(q, end).await.unwrap());
     assert!(!a.is_empty());
+    assert!(
+        b.windows(2).all(|p| p[0].0 >= p[1].0),
+        "newest first across the windows read back"
+    );
     a.sort();
     b.sort();
     assert_eq!(a, b);

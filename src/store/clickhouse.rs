@@ -504,7 +504,7 @@ impl ClickHouseStore {
                 filters,
                 limit,
                 cursor,
-            } => self.feedback(&filters, limit, cursor).await,
+            } => self.feedback(&filters, limit, cursor, now).await,
             Query::Extent => {
                 let rows: Vec<(u64, u32, u32)> = self
                     .fetch_tuples(
@@ -562,15 +562,17 @@ impl ClickHouseStore {
 
         if dissatisfied > 0 {
             // 不满意化解: a later satisfied item on the case, or the item's
-            // work order revisited as satisfied.
+            // work order revisited as satisfied. A later item is in the
+            // range's end or after, never before its start.
             let w = items_where(f, true);
+            let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
             let sql = format!(
                 "SELECT count() FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
                      WHERE rating = 3 AND {}
                  ) ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
-                     WHERE rating IN (1, 2) AND case_ref != '' GROUP BY case_ref
+                     WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
                  ) USING case_ref
                  WHERE (case_ref != '' AND sat >= t) OR id IN (
                      SELECT argMaxIf(feedback_id, at, feedback_id != '') FROM workorder_events
@@ -578,7 +580,9 @@ impl ClickHouseStore {
                      HAVING countIf(event = 'revisited' AND rating IN (1, 2)) > 0)",
                 w.sql()
             );
-            let rows: Vec<u64> = self.fetch_tuples(&sql, w.params).await?;
+            let mut params = w.params;
+            params.extend(f.from.map(Param::Int));
+            let rows: Vec<u64> = self.fetch_tuples(&sql, params).await?;
             out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);
         }
 
@@ -754,7 +758,17 @@ impl ClickHouseStore {
             .collect())
     }
 
-    async fn feedback(&self, f: &Filters, limit: usize, cursor: Option<Cursor>) -> Result<Answer> {
+    /// Items newest first, read back from the end of the range in windows
+    /// of `ts` that grow eightfold (an hour, 8 hours, …): ClickHouse reads
+    /// every column of every matching row before a LIMIT, so one query over
+    /// the range would read the whole table for the newest page.
+    async fn feedback(
+        &self,
+        f: &Filters,
+        limit: usize,
+        cursor: Option<Cursor>,
+        now: i64,
+    ) -> Result<Answer> {
         let mut w = items_where(f, true);
         if let Some(c) = cursor {
             w.push(
@@ -762,18 +776,65 @@ impl ClickHouseStore {
                 [Param::Int(c.ts), Param::Int(c.ts), Param::Int(c.seq)],
             );
         }
-        let sql = format!(
-            "SELECT toInt64(intDiv(sipHash64(id), 2)) AS seq, toUInt32(ts), id, toString(channel),
-                    received_at, text, rating, toString(district), toString(unit), case_ref,
-                    topics, keywords, toString(sentiment), score, detail
-             FROM feedback WHERE {} ORDER BY ts DESC, seq DESC LIMIT ?",
-            w.sql()
-        );
-        let mut params = w.params;
-        params.push(Param::Int(limit as i64 + 1));
+        let sql = |window: &str| {
+            format!(
+                "SELECT toInt64(intDiv(sipHash64(id), 2)) AS seq, toUInt32(ts), id, toString(channel),
+                        received_at, text, rating, toString(district), toString(unit), case_ref,
+                        topics, keywords, toString(sentiment), score, detail
+                 FROM feedback WHERE {} {window} ORDER BY ts DESC, seq DESC LIMIT ?",
+                w.sql()
+            )
+        };
+        // [start, end) of the first window; no end: up to the newest item.
+        let mut end = match (f.to, cursor) {
+            (Some(to), Some(c)) => Some(to.min(c.ts + 1)),
+            (to, c) => to.or(c.map(|c| c.ts + 1)),
+        };
+        let mut span = 3600;
+        let mut start = end.unwrap_or(now) - span;
+        let mut oldest: Option<i64> = None;
+        let mut rows: Vec<ItemOut> = Vec::new();
+        loop {
+            // The last window has no start: everything older.
+            let floor = match (f.from, oldest) {
+                (Some(from), _) => Some(from),
+                (None, Some(o)) => Some(o),
+                (None, None) => None,
+            };
+            let last = floor.is_some_and(|fl| start <= fl);
+            let mut window = String::new();
+            let mut params = w.params.clone();
+            if !last {
+                window.push_str(" AND ts >= ?");
+                params.push(Param::Int(start));
+            }
+            if let Some(e) = end {
+                window.push_str(" AND ts < ?");
+                params.push(Param::Int(e));
+            }
+            params.push(Param::Int((limit + 1 - rows.len()) as i64));
+            rows.extend(self.fetch_tuples::<ItemOut>(&sql(&window), params).await?);
+            if rows.len() > limit || last {
+                break;
+            }
+            if oldest.is_none() && f.from.is_none() {
+                let (n, lo): (u64, u32) = self
+                    .fetch_tuples(
+                        "SELECT count(), toUInt32(min(ts)) FROM feedback",
+                        Vec::new(),
+                    )
+                    .await?
+                    .first()
+                    .copied()
+                    .unwrap_or_default();
+                oldest = Some(if n == 0 { i64::MAX } else { i64::from(lo) });
+            }
+            end = Some(start);
+            span *= 8;
+            start -= span;
+        }
         let tz = chrono::FixedOffset::east_opt(self.settings.tz_offset as i32)
             .unwrap_or_else(crate::config::default_timezone);
-        let rows: Vec<ItemOut> = self.fetch_tuples(&sql, params).await?;
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let mut items: Vec<FeedbackRow> = rows
             .into_iter()

@@ -314,6 +314,7 @@ fn fifty_thousand_items_exactly_once_across_a_sigkill() {
     wait_rows_watching(&ch, &db, 50_000, 180, || {
         most_lag = most_lag.max(metric(&metrics, "minyi_ingest_consumer_lag"));
     });
+    eprintln!("largest consumer lag seen: {most_lag}");
     assert!(most_lag > 0, "the consumer lag was never above 0");
     let deadline = Instant::now() + Duration::from_secs(20);
     while metric(&metrics, "minyi_ingest_consumer_lag") > 0 {

@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::statistics::Statistics;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
@@ -147,7 +146,7 @@ impl IngestMetrics {
         let gauges = [
             (
                 "minyi_ingest_consumer_lag",
-                "Messages in the assigned partitions not yet stored (broker high watermark - committed offset)",
+                "Messages in the assigned partitions not yet stored",
                 self.lag.load(Relaxed),
             ),
             (
@@ -202,6 +201,42 @@ struct Flusher {
     /// The next offset each assigned partition should deliver: set on
     /// assignment from what ClickHouse holds, advanced by every message.
     expected: Mutex<HashMap<(String, i32), i64>>,
+    /// The partitions assigned to this member.
+    assigned: Mutex<Vec<(String, i32)>>,
+}
+
+/// Every second, off the poll loop (a watermark request is a round trip per
+/// partition; in the loop it held up polling and flushing for up to a
+/// second with tansu): the consumer lag, messages of the assigned
+/// partitions not yet stored — past the next offset to read, or read and
+/// pending. Asked through the dead-letter producer's connection.
+fn watch_lag(flusher: Arc<Flusher>, shutdown: CancellationToken) {
+    std::thread::spawn(move || {
+        while !shutdown.is_cancelled() {
+            std::thread::sleep(Duration::from_secs(1));
+            let assigned = flusher.assigned.lock().expect("not poisoned").clone();
+            let mut lag = 0;
+            for (topic, partition) in assigned {
+                let Ok((low, high)) = flusher.dlq.client().fetch_watermarks(
+                    &topic,
+                    partition,
+                    Duration::from_secs(2),
+                ) else {
+                    continue;
+                };
+                let next = flusher
+                    .expected
+                    .lock()
+                    .expect("not poisoned")
+                    .get(&(topic, partition))
+                    .copied()
+                    .unwrap_or(low);
+                lag += (high - next).max(0);
+            }
+            lag += flusher.pending.lock().expect("not poisoned").msgs.len() as i64;
+            flusher.metrics.lag.store(lag, Relaxed);
+        }
+    });
 }
 
 /// How long a gap at one offset is read again before it is accepted (a
@@ -374,34 +409,7 @@ struct Ctx {
     flusher: Arc<Flusher>,
 }
 
-impl ClientContext for Ctx {
-    /// Consumer lag from librdkafka's statistics (every 3 s, computed from
-    /// the high watermarks its fetches bring back): asking the broker for
-    /// watermarks would block the poll loop for a round trip per partition.
-    fn stats(&self, statistics: Statistics) {
-        let lag: i64 = statistics
-            .topics
-            .values()
-            .flat_map(|t| t.partitions.values())
-            .filter(|p| p.desired && p.partition >= 0 && p.hi_offset >= 0)
-            .map(|p| {
-                // Behind what is stored (the committed offset), or, before
-                // the first commit, behind what was read.
-                let at = if p.committed_offset >= 0 {
-                    p.committed_offset
-                } else {
-                    p.app_offset
-                };
-                if at >= 0 {
-                    (p.hi_offset - at).max(0)
-                } else {
-                    0
-                }
-            })
-            .sum();
-        self.flusher.metrics.lag.store(lag, Relaxed);
-    }
-}
+impl ClientContext for Ctx {}
 
 impl ConsumerContext for Ctx {
     fn rebalance(
@@ -435,6 +443,11 @@ impl ConsumerContext for Ctx {
                     expected.clear();
                     expected.extend(resume);
                 }
+                *f.assigned.lock().expect("not poisoned") = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
                 f.metrics
                     .assigned_partitions
                     .store(tpl.count() as i64, Relaxed);
@@ -452,6 +465,7 @@ impl ConsumerContext for Ctx {
                     *f.pending.lock().expect("not poisoned") = Pending::default();
                 }
                 f.expected.lock().expect("not poisoned").clear();
+                f.assigned.lock().expect("not poisoned").clear();
                 f.metrics.paused.store(false, Relaxed);
                 f.metrics.assigned_partitions.store(0, Relaxed);
                 let _ = consumer.unassign();
@@ -517,8 +531,7 @@ fn consumer_config(opts: &IngestOptions) -> rdkafka::ClientConfig {
         .set("fetch.max.bytes", "134217728")
         .set("receive.message.max.bytes", "134218240")
         .set("queued.max.messages.kbytes", "65536")
-        .set("partition.assignment.strategy", "range")
-        .set("statistics.interval.ms", "3000");
+        .set("partition.assignment.strategy", "range");
     c
 }
 
@@ -542,7 +555,9 @@ pub fn run(
         handle,
         pending: Mutex::new(Pending::default()),
         expected: Mutex::new(HashMap::default()),
+        assigned: Mutex::new(Vec::new()),
     });
+    watch_lag(flusher.clone(), shutdown.clone());
     let mut gaps: HashMap<(String, i32, i64), Gap> = HashMap::default();
     let consumer: BaseConsumer<Ctx> = consumer_config(&opts).create_with_context(Ctx {
         flusher: flusher.clone(),

@@ -570,10 +570,10 @@ impl ClickHouseStore {
                 "SELECT count() FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
                      WHERE rating = 3 AND {}
-                 ) ANY LEFT JOIN (
+                 ) AS dissatisfied ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
                      WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
-                 ) USING case_ref
+                 ) AS satisfied USING case_ref
                  WHERE (case_ref != '' AND sat >= t) OR id IN (
                      SELECT argMaxIf(feedback_id, at, feedback_id != '') FROM workorder_events
                      GROUP BY order_id

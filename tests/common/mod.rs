@@ -188,19 +188,55 @@ pub struct ClickHouse {
     pub url: String,
     pub port: u16,
     dir: TempDir,
+    log_queries: bool,
 }
 
 impl ClickHouse {
     pub fn start() -> ClickHouse {
+        ClickHouse::start_with(false)
+    }
+
+    /// A server that keeps every query in `system.query_log` (for
+    /// [`ClickHouse::replay_on_current_release`]).
+    pub fn start_logging_queries() -> ClickHouse {
+        ClickHouse::start_with(true)
+    }
+
+    fn start_with(log_queries: bool) -> ClickHouse {
         let dir = TempDir::new("clickhouse");
         let port = free_port();
         let ch = ClickHouse {
             url: format!("http://127.0.0.1:{port}"),
             port,
             dir,
+            log_queries,
         };
         ch.resume();
         ch
+    }
+
+    /// Runs every SELECT this server answered in `db` again on a current
+    /// ClickHouse release (chdb, installed by scripts/test) over the same
+    /// items and events, and panics unless each works and answers alike.
+    pub fn replay_on_current_release(&self, db: &str) {
+        let python = std::env::var("MINYI_CHDB_PYTHON").unwrap_or_else(|_| {
+            panic!("MINYI_CHDB_PYTHON is not set: scripts/test installs chdb (a current ClickHouse) and sets it")
+        });
+        let out = Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/replay-on-current-clickhouse.py"
+            ))
+            .args([&self.url, db])
+            .output()
+            .expect("running scripts/replay-on-current-clickhouse.py");
+        let report = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{report}");
+        assert!(
+            out.status.success(),
+            "{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts it again on the same folder and port (after `pause`).
@@ -211,6 +247,7 @@ impl ClickHouse {
         ))
         .arg(&self.dir.0)
         .arg(self.port.to_string())
+        .args(self.log_queries.then_some("--log-queries"))
         .output()
         .expect("running scripts/clickhouse-server");
         assert!(

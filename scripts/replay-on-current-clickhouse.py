@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Runs minyi's ClickHouse SQL on a current ClickHouse release.
+
+The tests run against Debian's ClickHouse 18.16; deployments (docker-compose.yml)
+run a current one, where the SQL must work and answer alike. This script takes a
+18.16 server started with `scripts/clickhouse-server DIR PORT --log-queries`
+after minyi has worked on it, applies pipelines/clickhouse/*.sql (gated for a
+current release) to an in-process current ClickHouse (chdb, from PyPI), copies
+the items and work-order events over (the materialized views rebuild the
+rollups), then runs every SELECT of 18.16's query_log on both and compares the
+answers. Exit status 1 when a query fails on the current release or answers
+differently.
+
+    python scripts/replay-on-current-clickhouse.py http://127.0.0.1:PORT DATABASE
+"""
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+import chdb.session
+
+url, db = sys.argv[1].rstrip("/") + "/", sys.argv[2]
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def old(sql):
+    req = urllib.request.Request(f"{url}?database={db}", data=sql.encode(), method="POST")
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.read().decode()
+    except urllib.error.HTTPError as e:
+        sys.exit(f"ClickHouse 18.16 refused: {e.read().decode()[:500]}\n{sql[:500]}")
+
+
+work = tempfile.mkdtemp(prefix="minyi-chdb-")
+new = chdb.session.Session(os.path.join(work, "db"))
+version = new.query("SELECT version()", "TSV").bytes().decode().strip()
+new.query(f"CREATE DATABASE {db}")
+new.query(f"USE {db}")
+# The schema as `minyi migrate` renders it for a release of 19.9 or later.
+for path in sorted(glob.glob(os.path.join(root, "pipelines/clickhouse/*.sql"))):
+    text = open(path).read().replace("{{lc}}", "LowCardinality(String)")
+    text = "\n".join(l for l in text.splitlines() if not l.strip().startswith("--"))
+    for statement in (s.strip() for s in text.split(";")):
+        if statement:
+            try:
+                new.query(statement)
+            except Exception as e:
+                sys.exit(f"{os.path.basename(path)} fails on ClickHouse {version}: {e}\n{statement}")
+for table in ["feedback", "workorder_events"]:
+    cols = old(f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{table}' FORMAT TSV")
+    cols = [line.split("\t") for line in cols.strip().splitlines()]
+    names = ", ".join(n for n, _ in cols)
+    structure = ", ".join(f"{n} {t}" for n, t in cols)
+    data = os.path.join(work, f"{table}.tsv")
+    with open(data, "w") as f:
+        f.write(old(f"SELECT {names} FROM {db}.{table} FORMAT TSV"))
+    new.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM file('{data}', 'TSV', '{structure}')")
+
+old("SYSTEM FLUSH LOGS")
+logged = old(
+    "SELECT DISTINCT query FROM system.query_log WHERE type = 2 AND query LIKE 'SELECT%'"
+    " AND query NOT LIKE '%system.%' AND query NOT LIKE '%minyi_migrations%'"
+    " AND query NOT LIKE 'SELECT version()%' FORMAT JSONEachRow"
+)
+queries = [json.loads(line)["query"] for line in logged.splitlines()]
+# The log keeps the first 100,000 characters of a query (long id lists).
+cut = [q for q in queries if len(q) >= 100_000]
+queries = [q for q in queries if len(q) < 100_000]
+failed = differ = 0
+for q in queries:
+    body = re.sub(r"\s+FORMAT\s+\w+\s*$", "", q.strip())
+    before = old(f"{body} FORMAT TSV")
+    try:
+        after = new.query(f"{body} FORMAT TSV").bytes().decode()
+    except Exception as e:
+        failed += 1
+        print(f"fails on {version}: {str(e)[:300]}\n  {body[:500]}\n")
+        continue
+    if sorted(before.splitlines()) != sorted(after.splitlines()):
+        differ += 1
+        print(f"answers differently on {version}:\n  {body[:500]}\n  18.16: {before[:300]!r}\n  {version}: {after[:300]!r}\n")
+print(f"{len(queries)} distinct SELECTs of minyi replayed on ClickHouse {version}: "
+      f"{failed} failed, {differ} answered differently from 18.16 ({len(cut)} cut in the log, not run)")
+sys.exit(1 if failed or differ or not queries else 0)

@@ -468,6 +468,13 @@ impl Generator {
                 self.arrival(t, Some((tpl, district)), &mut out);
             }
         }
+        self.follow_ups_before(to, &mut out);
+        out
+    }
+
+    /// The scheduled follow-ups (order events, revisits, call-backs) due
+    /// before `to`.
+    fn follow_ups_before(&mut self, to: i64, out: &mut Step) {
         while let Some(Reverse((due, _, _))) = self.pending.peek() {
             if *due >= to {
                 break;
@@ -475,9 +482,8 @@ impl Generator {
             let Some(Reverse((due, _, follow))) = self.pending.pop() else {
                 break;
             };
-            self.follow_up(due, follow, &mut out);
+            self.follow_up(due, follow, out);
         }
-        out
     }
 
     fn schedule(&mut self, at: i64, f: FollowUp) {
@@ -759,6 +765,27 @@ pub fn sample_values(
     out.items
 }
 
+/// [`sample_values`] with the work orders the demo opens for them and
+/// every follow-up due before `end` (order events, revisit replies,
+/// call-backs), `n` items in all: a store as the centre's would be.
+pub fn sample_step(gazetteer: &Gazetteer, n: usize, end: i64, spread: i64, seed: u64) -> Step {
+    let mut g = Generator::over(
+        gazetteer,
+        crate::config::default_timezone(),
+        0.0,
+        format!("load-{seed:x}"),
+        seed,
+    );
+    let mut out = Step::default();
+    while out.items.len() < n {
+        let t = end - spread + g.rng.i64(0..spread.max(1));
+        g.arrival(t, None, &mut out);
+    }
+    g.follow_ups_before(end, &mut out);
+    out.items.truncate(n);
+    out
+}
+
 /// What the demo feed sends over [from, to) (unix seconds) at `rate`
 /// items/s: items with their daily rhythm and bursts, work-order events,
 /// revisits and call-backs — for conformance tests, `minyi produce --demo`
@@ -784,9 +811,10 @@ pub fn timeline(gazetteer: &Gazetteer, rate: f64, from: i64, to: i64, seed: u64)
 }
 
 /// Fills a store with `n` sample items received over the `spread` seconds
-/// before `end`, enriched on all cores, written `chunk` items per write
-/// (benches and load scripts); items stored already count, so a second run
-/// reuses a filled store.
+/// before `end` and their work orders ([`sample_step`]), enriched on all
+/// cores, written `chunk` items (or events) per write (benches and load
+/// scripts); items stored already count, so a second run reuses a filled
+/// store.
 pub async fn fill_store(
     store: &dyn crate::store::Store,
     enricher: &crate::enrich::Enricher,
@@ -806,23 +834,29 @@ pub async fn fill_store(
     let mut done = stored;
     while done < n {
         let m = 100_000.min(n - done);
-        let mut values = sample_values(enricher.gazetteer(), m, end, spread, done as u64 + 1);
-        for (i, v) in values.iter_mut().enumerate() {
-            v["id"] = format!("pl-{}", done + i).into();
-        }
+        let step = sample_step(enricher.gazetteer(), m, end, spread, done as u64 + 1);
         let at = enricher.now();
-        let items: Vec<_> = values
+        let items: Vec<_> = step
+            .items
             .par_iter()
             .filter_map(|v| enricher.enrich_value(v, at).ok())
             .collect();
+        let events: Vec<_> = step
+            .events
+            .iter()
+            .filter_map(|v| crate::workorder::parse_event(v, at).ok())
+            .collect();
         let writes: Vec<_> = items
             .chunks(chunk)
-            .map(|c| {
-                store.write(crate::store::WriteBatch {
-                    items: c.to_vec(),
-                    events: Vec::new(),
-                })
+            .map(|c| crate::store::WriteBatch {
+                items: c.to_vec(),
+                events: Vec::new(),
             })
+            .chain(events.chunks(chunk).map(|c| crate::store::WriteBatch {
+                items: Vec::new(),
+                events: c.to_vec(),
+            }))
+            .map(|b| store.write(b))
             .collect();
         for w in writes {
             w.await?;

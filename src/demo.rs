@@ -749,6 +749,20 @@ pub fn sample_values(
     spread: i64,
     seed: u64,
 ) -> Vec<Value> {
+    let (_, mut out) = arrivals(gazetteer, n, end, spread, seed);
+    out.items.truncate(n);
+    out.items
+}
+
+/// At least `n` new items at random times in the `spread` seconds before
+/// `end`, with the generator that made them (its follow-ups scheduled).
+fn arrivals(
+    gazetteer: &Gazetteer,
+    n: usize,
+    end: i64,
+    spread: i64,
+    seed: u64,
+) -> (Generator, Step) {
     let mut g = Generator::over(
         gazetteer,
         crate::config::default_timezone(),
@@ -761,26 +775,14 @@ pub fn sample_values(
         let t = end - spread + g.rng.i64(0..spread.max(1));
         g.arrival(t, None, &mut out);
     }
-    out.items.truncate(n);
-    out.items
+    (g, out)
 }
 
 /// [`sample_values`] with the work orders the demo opens for them and
 /// every follow-up due before `end` (order events, revisit replies,
 /// call-backs), `n` items in all: a store as the centre's would be.
 pub fn sample_step(gazetteer: &Gazetteer, n: usize, end: i64, spread: i64, seed: u64) -> Step {
-    let mut g = Generator::over(
-        gazetteer,
-        crate::config::default_timezone(),
-        0.0,
-        format!("load-{seed:x}"),
-        seed,
-    );
-    let mut out = Step::default();
-    while out.items.len() < n {
-        let t = end - spread + g.rng.i64(0..spread.max(1));
-        g.arrival(t, None, &mut out);
-    }
+    let (mut g, mut out) = arrivals(gazetteer, n, end, spread, seed);
     g.follow_ups_before(end, &mut out);
     out.items.truncate(n);
     out

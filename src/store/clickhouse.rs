@@ -506,19 +506,25 @@ impl ClickHouseStore {
                 cursor,
             } => self.feedback(&filters, limit, cursor, now).await,
             Query::Extent => {
-                let rows: Vec<(u64, u32, u32)> = self
-                    .fetch_tuples(
-                        "SELECT count(), toUInt32(min(ts)), toUInt32(max(ts)) FROM feedback",
-                        Vec::new(),
-                    )
-                    .await?;
-                let (n, lo, hi) = rows.first().copied().unwrap_or((0, 0, 0));
-                Ok(Answer::Extent {
-                    oldest: (n > 0).then_some(i64::from(lo)),
-                    newest: (n > 0).then_some(i64::from(hi)),
-                })
+                let (oldest, newest) = self.extent().await?;
+                Ok(Answer::Extent { oldest, newest })
             }
         }
+    }
+
+    /// The times of the oldest and newest stored items (None: no items).
+    async fn extent(&self) -> Result<(Option<i64>, Option<i64>)> {
+        let rows: Vec<(u64, u32, u32)> = self
+            .fetch_tuples(
+                "SELECT count(), toUInt32(min(ts)), toUInt32(max(ts)) FROM feedback",
+                Vec::new(),
+            )
+            .await?;
+        let (n, lo, hi) = rows.first().copied().unwrap_or((0, 0, 0));
+        Ok((
+            (n > 0).then_some(i64::from(lo)),
+            (n > 0).then_some(i64::from(hi)),
+        ))
     }
 
     async fn summary(&self, f: &Filters, now: i64) -> Result<Summary> {
@@ -702,11 +708,6 @@ impl ClickHouseStore {
             // district has about one row per keyword of an item).
             None if keyword_rollup_answers(f) && f.district.is_empty() => {
                 let span = hour_span(f);
-                let sentiments: Vec<Param> = f
-                    .sentiment
-                    .iter()
-                    .map(|s| Param::Str(s.as_str().to_owned()))
-                    .collect();
                 let mut iw = items_where(f, false);
                 edges_where(&mut iw, "ts", f, span);
                 let mut sql = format!(
@@ -718,7 +719,7 @@ impl ClickHouseStore {
                 if let Some(span) = span {
                     let mut hw: Where<Param> = Where::default();
                     hours_where(&mut hw, "hour", span);
-                    hw.any_of("sentiment", sentiments);
+                    hw.any_of("sentiment", sentiments(f));
                     sql.push_str(&format!(
                         " UNION ALL SELECT keyword, sentiment, n FROM rollup_keyword_hour WHERE {}",
                         hw.sql()
@@ -796,12 +797,7 @@ impl ClickHouseStore {
         let mut rows: Vec<ItemOut> = Vec::new();
         loop {
             // The last window has no start: everything older.
-            let floor = match (f.from, oldest) {
-                (Some(from), _) => Some(from),
-                (None, Some(o)) => Some(o),
-                (None, None) => None,
-            };
-            let last = floor.is_some_and(|fl| start <= fl);
+            let last = f.from.or(oldest).is_some_and(|floor| start <= floor);
             let mut window = String::new();
             let mut params = w.params.clone();
             if !last {
@@ -818,16 +814,8 @@ impl ClickHouseStore {
                 break;
             }
             if oldest.is_none() && f.from.is_none() {
-                let (n, lo): (u64, u32) = self
-                    .fetch_tuples(
-                        "SELECT count(), toUInt32(min(ts)) FROM feedback",
-                        Vec::new(),
-                    )
-                    .await?
-                    .first()
-                    .copied()
-                    .unwrap_or_default();
-                oldest = Some(if n == 0 { i64::MAX } else { i64::from(lo) });
+                // No items: the next window is the last.
+                oldest = Some(self.extent().await?.0.unwrap_or(i64::MAX));
             }
             end = Some(start);
             span *= 8;
@@ -1003,13 +991,14 @@ fn dims_where(w: &mut Where<Param>, f: &Filters) {
     w.any_of("channel", texts(&f.channel));
     w.any_of("district", texts(&f.district));
     w.any_of("unit", texts(&f.unit));
-    w.any_of(
-        "sentiment",
-        f.sentiment
-            .iter()
-            .map(|s| Param::Str(s.as_str().to_owned()))
-            .collect(),
-    );
+    w.any_of("sentiment", sentiments(f));
+}
+
+fn sentiments(f: &Filters) -> Vec<Param> {
+    f.sentiment
+        .iter()
+        .map(|s| Param::Str(s.as_str().to_owned()))
+        .collect()
 }
 
 fn ratings(f: &Filters) -> Vec<Param> {
@@ -1055,13 +1044,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
         hw.push("dim = ?", [Param::Str(dim.to_owned())]);
         hours_where(&mut hw, "hour", span);
         hw.any_of("key", texts(plan.hour_keys));
-        hw.any_of(
-            "sentiment",
-            f.sentiment
-                .iter()
-                .map(|s| Param::Str(s.as_str().to_owned()))
-                .collect(),
-        );
+        hw.any_of("sentiment", sentiments(f));
         hw.any_of("rating", ratings(f));
         sql.push_str(&format!(
             " UNION ALL

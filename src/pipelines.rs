@@ -73,6 +73,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "002_hourly_rollups.sql",
         include_str!("../pipelines/clickhouse/002_hourly_rollups.sql"),
     ),
+    (
+        "003_order_states.sql",
+        include_str!("../pipelines/clickhouse/003_order_states.sql"),
+    ),
 ];
 
 /// The `*.sql` files of `dir`, (name, SQL) sorted by name.

@@ -120,6 +120,9 @@ pub struct OrderState {
     pub state: Option<OrderEvent>,
     /// The answer of the last `revisited` event that carried one.
     pub revisit_rating: Option<Rating>,
+    /// Whether any `revisited` event was answered satisfied or basically
+    /// satisfied (the order's item counts as 不满意化解 from then on).
+    pub revisited_satisfied: bool,
 }
 
 /// One stored event of an order, as the fold reads it.
@@ -160,6 +163,7 @@ pub fn fold(events: &[StoredEvent]) -> OrderState {
                 if e.rating.is_some() {
                     s.revisit_rating = e.rating;
                 }
+                s.revisited_satisfied |= e.rating.is_some_and(Rating::is_satisfied);
             }
             OrderEvent::Dispatched | OrderEvent::Responded => {}
         }
@@ -240,6 +244,7 @@ mod tests {
             },
         ]);
         assert_eq!(s.revisit_rating, Some(Rating::BasicallySatisfied));
+        assert!(s.revisited_satisfied);
         assert_eq!(s.resolved_at, Some(30));
     }
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use minyi::query::{Answer, Dim, Filters, Interval, Query, TopDim};
 use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
 use minyi::store::{Store, WriteBatch};
-use minyi::workorder::parse_event;
+use minyi::workorder::{WorkOrderEvent, parse_event};
 
 const SETTINGS: QuerySettings = QuerySettings {
     tz_offset: 8 * 3600,
@@ -30,8 +31,9 @@ fn schema() -> Vec<(String, String)> {
     .unwrap()
 }
 
-/// The queries both stores must answer alike, over `[start, end)`.
-fn queries(start: i64, end: i64) -> Vec<Query> {
+/// The queries both stores must answer alike, over `[start, end)`; `unit`
+/// is one the work orders were dispatched to.
+fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
     let ranges = [
         (None, None),
         (Some(start + 1234), Some(end - 3600 * 5 + 77)),
@@ -65,6 +67,10 @@ fn queries(start: i64, end: i64) -> Vec<Query> {
             },
             Filters {
                 q: vec!["派出所".into()],
+                ..f.clone()
+            },
+            Filters {
+                unit: vec![unit.to_owned()],
                 ..f.clone()
             },
         ]
@@ -127,6 +133,30 @@ async fn write_items(store: &dyn Store, items: &[EnrichedItem]) {
     }
 }
 
+/// Stores events the way minyi did before `003_order_states.sql`: the
+/// event columns only, each (order, event, time) once.
+async fn write_events_before_order_states(ch: &ClickHouseStore, events: &[WorkOrderEvent]) {
+    let mut seen = HashSet::new();
+    let events: Vec<_> = events
+        .iter()
+        .filter(|e| seen.insert((&e.order_id, e.event, e.at.timestamp())))
+        .collect();
+    let marks = vec!["(?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
+    let mut q = ch.client().query(&format!(
+        "INSERT INTO workorder_events (order_id, event, at, feedback_id, unit, rating) VALUES {marks}"
+    ));
+    for e in events {
+        q = q
+            .bind(&e.order_id)
+            .bind(e.event.as_str())
+            .bind(u32::try_from(e.at.timestamp()).unwrap())
+            .bind(e.feedback_id.as_deref().unwrap_or(""))
+            .bind(e.unit.as_deref().unwrap_or(""))
+            .bind(e.rating.map_or(0, |r| r.number()));
+    }
+    q.execute().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn clickhouse_answers_like_sqlite() {
     let server = common::ClickHouse::start_logging_queries();
@@ -151,11 +181,13 @@ async fn clickhouse_answers_like_sqlite() {
         .iter()
         .filter_map(|v| enricher.enrich_value(v, now).ok())
         .collect();
-    let events: Vec<_> = timeline
+    let mut events: Vec<_> = timeline
         .events
         .iter()
         .filter_map(|v| parse_event(v, now).ok())
         .collect();
+    // As they happen: an order's events span batches (and the upgrade).
+    events.sort_by_key(|e| e.at);
     assert!(items.len() > 3000, "{}", items.len());
     assert!(events.len() > 500, "{}", events.len());
     assert!(
@@ -165,13 +197,26 @@ async fn clickhouse_answers_like_sqlite() {
     write_items(&sqlite, &items).await;
     let (early, late) = items.split_at(2100);
     write_items(&ch, early).await;
-    let applied = ch.migrate(&schema).await.unwrap();
+    let applied = ch.migrate(&schema[..2]).await.unwrap();
     assert_eq!(applied, ["002_hourly_rollups.sql"]);
+    write_items(&ch, late).await;
+    // Step 3 folds the orders stored before it; the ones whose events span
+    // the upgrade are moved on from the folded state by ingest.
+    let (early, _) = events.split_at(events.len() / 2);
+    write_events_before_order_states(&ch, early).await;
+    let applied = ch.migrate(&schema).await.unwrap();
+    assert_eq!(applied, ["003_order_states.sql"]);
     assert!(
         ch.migrate(&schema).await.unwrap().is_empty(),
         "a second run applies nothing"
     );
-    write_items(&ch, late).await;
+    // Answers must not wait for merges: a state and its retraction may sit
+    // in different parts for as long as the server likes.
+    ch.client()
+        .query("SYSTEM STOP MERGES order_states")
+        .execute()
+        .await
+        .unwrap();
     let stores: [&dyn Store; 2] = [&sqlite, &ch];
     for store in stores {
         for chunk in events.chunks(300) {
@@ -195,8 +240,15 @@ async fn clickhouse_answers_like_sqlite() {
         assert_eq!(again.new_events, 0);
     }
 
-    let queries = queries(start, end);
+    let mut units: Vec<&str> = events.iter().filter_map(|e| e.unit.as_deref()).collect();
+    units.sort();
+    let unit = units
+        .chunk_by(|a, b| a == b)
+        .max_by_key(|c| c.len())
+        .expect("orders are dispatched")[0];
+    let queries = queries(start, end, unit);
     let asked = queries.len();
+
     let mut checked_resolved = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();

@@ -8,17 +8,17 @@
 //! materialized views keep the hourly rollups (`rollup_hour`,
 //! `rollup_keyword_hour`); which hours they answer is decided by the same
 //! code as in SQLite (`store::sql`), the minutes around them come from the
-//! items. What SQLite marks at write time is
-//! computed here at query time from the raw rows: the work-order state (a
-//! fold of the events per order) and 不满意化解 (a dissatisfied item with a
-//! later satisfied item on its case, or whose order was revisited as
-//! satisfied).
+//! items. Each order's state is folded at write time, as in SQLite, and
+//! kept as signed rows in `order_states` (`003_order_states.sql`): the KPIs
+//! sum signs instead of folding every event. 不满意化解 (a dissatisfied item
+//! with a later satisfied item on its case, or whose order was revisited as
+//! satisfied) is computed at query time.
 //!
 //! Every identifier in the SQL below is a literal of this file; every value
 //! is bound (`?`, escaped by the crate). Runs on ClickHouse 18.16 (Debian
 //! 12's) and current releases; see the schema file for the version gates.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clickhouse::{Client, Row};
@@ -32,11 +32,12 @@ use super::sql::{
 };
 use super::{QuerySettings, Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::EnrichedItem;
+use crate::model::Rating;
 use crate::query::{
     Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
     TopRow, rfc3339,
 };
-use crate::workorder::WorkOrderEvent;
+use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
 
 /// Where a row came from: the Kafka message (topic, partition, offset), or
 /// nothing for HTTP ingest.
@@ -91,7 +92,7 @@ struct ItemRow {
     source_offset: i64,
 }
 
-#[derive(Row, Serialize)]
+#[derive(Row, Serialize, Default)]
 struct EventRow {
     order_id: String,
     event: &'static str,
@@ -103,6 +104,66 @@ struct EventRow {
     source_topic: String,
     source_partition: i32,
     source_offset: i64,
+    /// The order's state before this batch, retracted here (1), or none.
+    replaces: u8,
+    old_created_at: u32,
+    old_resolved: u8,
+    old_unit: String,
+    old_feedback_id: String,
+    old_satisfied: u8,
+    /// The order's state after this batch, set here (1), or none.
+    sets: u8,
+    new_created_at: u32,
+    new_resolved: u8,
+    new_unit: String,
+    new_feedback_id: String,
+    new_satisfied: u8,
+}
+
+impl EventRow {
+    /// Makes this row the one that moves its order from `old` (none for a
+    /// new order) to `new`.
+    fn carry(&mut self, old: Option<OrderRow>, new: OrderRow) {
+        if let Some(old) = old {
+            self.replaces = 1;
+            self.old_created_at = old.created_at;
+            self.old_resolved = old.resolved;
+            self.old_unit = old.unit;
+            self.old_feedback_id = old.feedback_id;
+            self.old_satisfied = old.satisfied;
+        }
+        self.sets = 1;
+        self.new_created_at = new.created_at;
+        self.new_resolved = new.resolved;
+        self.new_unit = new.unit;
+        self.new_feedback_id = new.feedback_id;
+        self.new_satisfied = new.satisfied;
+    }
+}
+
+/// An order's state as `order_states` counts it
+/// (`pipelines/clickhouse/003_order_states.sql`); the event rows carry it
+/// as the `old_*` and `new_*` columns.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct OrderRow {
+    created_at: u32,
+    resolved: u8,
+    unit: String,
+    feedback_id: String,
+    satisfied: u8,
+}
+
+impl OrderRow {
+    fn of(events: &[StoredEvent]) -> OrderRow {
+        let s = fold(events);
+        OrderRow {
+            created_at: datetime(s.created_at),
+            resolved: u8::from(s.resolved_at.is_some()),
+            unit: s.unit.unwrap_or_default(),
+            feedback_id: s.feedback_id.unwrap_or_default(),
+            satisfied: u8::from(s.revisited_satisfied),
+        }
+    }
 }
 
 #[derive(Row, Serialize)]
@@ -340,33 +401,60 @@ impl ClickHouseStore {
             insert_rows(&self.client, "feedback", &rows).await?;
         }
         if !batch.events.is_empty() {
-            let stored = self.stored_events(&batch.events).await?;
-            let mut seen = HashSet::new();
-            let mut rows = Vec::new();
+            let stored = self.stored_orders(&batch.events).await?;
+            // The new events of each order, and its last new row.
+            let mut fresh: HashMap<String, (Vec<StoredEvent>, usize)> = HashMap::new();
+            let mut rows: Vec<EventRow> = Vec::new();
             for (e, source) in batch.events {
-                let key = (
-                    e.order_id.clone(),
-                    e.event.as_str(),
-                    datetime(e.at.timestamp()),
-                );
-                if stored.contains(&key) || !seen.insert(key) {
+                let at = datetime(e.at.timestamp());
+                let event = StoredEvent {
+                    event: e.event,
+                    at: i64::from(at),
+                    // As read back: an empty string is no value.
+                    feedback_id: e.feedback_id.filter(|f| !f.is_empty()),
+                    unit: e.unit.filter(|u| !u.is_empty()),
+                    rating: e.rating,
+                };
+                let same = |s: &StoredEvent| s.event == event.event && s.at == event.at;
+                let (new, _) = fresh.entry(e.order_id.clone()).or_default();
+                if stored.get(&e.order_id).is_some_and(|s| s.iter().any(same))
+                    || new.iter().any(same)
+                {
                     continue;
                 }
                 note(&source);
                 rows.push(EventRow {
                     event: e.event.as_str(),
-                    at: datetime(e.at.timestamp()),
-                    feedback_id: e.feedback_id.unwrap_or_default(),
-                    unit: e.unit.unwrap_or_default(),
-                    rating: e.rating.map_or(0, |r| r.number()),
+                    at,
+                    feedback_id: event.feedback_id.clone().unwrap_or_default(),
+                    unit: event.unit.clone().unwrap_or_default(),
+                    rating: event.rating.map_or(0, Rating::number),
                     ingested_us: ingested,
                     source_topic: source
                         .as_ref()
                         .map_or_else(String::new, |s| s.topic.clone()),
                     source_partition: source.as_ref().map_or(-1, |s| s.partition),
                     source_offset: source.as_ref().map_or(-1, |s| s.offset),
-                    order_id: e.order_id,
+                    order_id: e.order_id.clone(),
+                    ..EventRow::default()
                 });
+                let (new, last) = fresh.get_mut(&e.order_id).expect("entered above");
+                new.push(event);
+                *last = rows.len() - 1;
+            }
+            // The last new event of each order moves its state.
+            for (order, (new, last)) in fresh {
+                if new.is_empty() {
+                    continue;
+                }
+                let before = stored.get(&order);
+                let old = before.map(|b| OrderRow::of(b));
+                let mut all = before.cloned().unwrap_or_default();
+                all.extend(new);
+                let now = OrderRow::of(&all);
+                if old.as_ref() != Some(&now) {
+                    rows[last].carry(old, now);
+                }
             }
             outcome.new_events = rows.len();
             insert_rows(&self.client, "workorder_events", &rows).await?;
@@ -408,26 +496,38 @@ impl ClickHouseStore {
             .collect())
     }
 
-    async fn stored_events(
+    /// The stored events of the orders of `events`: to skip the ones
+    /// stored already, and to fold each order's state before the batch.
+    async fn stored_orders(
         &self,
         events: &[(WorkOrderEvent, Option<Source>)],
-    ) -> Result<HashSet<(String, &'static str, u32)>> {
+    ) -> Result<HashMap<String, Vec<StoredEvent>>> {
         let orders: HashSet<&str> = events.iter().map(|(e, _)| e.order_id.as_str()).collect();
         let marks = vec!["?"; orders.len()].join(",");
         let mut q = self.client.query(&format!(
-            "SELECT order_id, toString(event), toUInt32(at) FROM workorder_events
-             WHERE order_id IN ({marks})"
+            "SELECT order_id, toString(event), toUInt32(at), feedback_id, unit, rating
+             FROM workorder_events WHERE order_id IN ({marks})"
         ));
         for o in orders {
             q = q.bind(o);
         }
-        let rows: Vec<(String, String, u32)> = q.fetch_all().await.map_err(ch)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(o, e, at)| {
-                crate::workorder::OrderEvent::parse(&e).map(|e| (o, e.as_str(), at))
-            })
-            .collect())
+        let rows: Vec<(String, String, u32, String, String, u8)> =
+            q.fetch_all().await.map_err(ch)?;
+        let mut out: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        for (order, event, at, feedback_id, unit, rating) in rows {
+            let Some(event) = OrderEvent::parse(&event) else {
+                continue;
+            };
+            out.entry(order).or_default().push(StoredEvent {
+                event,
+                at: i64::from(at),
+                feedback_id: some(feedback_id),
+                unit: some(unit),
+                rating: Rating::from_number(rating),
+            });
+        }
+        Ok(out)
     }
 
     /// Records that the consumer is done with these offsets (the highest of
@@ -581,9 +681,9 @@ impl ClickHouseStore {
                      WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
                  ) AS satisfied USING case_ref
                  WHERE (case_ref != '' AND sat >= t) OR id IN (
-                     SELECT argMaxIf(feedback_id, at, feedback_id != '') FROM workorder_events
-                     GROUP BY order_id
-                     HAVING countIf(event = 'revisited' AND rating IN (1, 2)) > 0)",
+                     SELECT feedback_id FROM order_states
+                     WHERE satisfied = 1 AND feedback_id != ''
+                     GROUP BY feedback_id HAVING sum(sign) > 0)",
                 w.sql()
             );
             let mut params = w.params;
@@ -594,6 +694,8 @@ impl ClickHouseStore {
 
         // Work orders created in the period; item filters apply through the
         // item the order was opened for, the unit through the order's unit.
+        // Each order counts once in `order_states` (its current state +1,
+        // every earlier state +1 and -1).
         let mut w: Where<Param> = Where::default();
         if let Some(from) = f.from {
             w.push("created_at >= ?", [Param::Int(from)]);
@@ -608,35 +710,29 @@ impl ClickHouseStore {
         if !item_filters.is_time_only() {
             let iw = items_where(&item_filters, false);
             w.push(
-                &format!("fid IN (SELECT id FROM feedback WHERE {})", iw.sql()),
+                &format!(
+                    "feedback_id IN (SELECT id FROM feedback WHERE {})",
+                    iw.sql()
+                ),
                 iw.params,
             );
         }
-        w.any_of("ounit", texts(&f.unit));
+        w.any_of("unit", texts(&f.unit));
         let sql = format!(
-            "SELECT count(), countIf(resolved), countIf(NOT resolved AND created_at < ?)
-             FROM (
-                 SELECT order_id,
-                        toInt64(if(countIf(event = 'created') > 0,
-                                   minIf(toUInt32(at), event = 'created'),
-                                   min(toUInt32(at)))) AS created_at,
-                        countIf(event = 'resolved') > 0
-                            AND maxIf(toUInt32(at), event = 'resolved')
-                                > maxIf(toUInt32(at), event = 'reopened') AS resolved,
-                        argMaxIf(feedback_id, at, feedback_id != '') AS fid,
-                        argMaxIf(unit, at, unit != '') AS ounit
-                 FROM workorder_events GROUP BY order_id
-             ) WHERE {}",
+            "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)),
+                    toInt64(sumIf(sign, resolved = 0 AND created_at < ?))
+             FROM order_states WHERE {}",
             w.sql()
         );
         let mut params = vec![Param::Int(now - self.settings.sla_seconds)];
         params.extend(w.params);
-        let rows: Vec<(u64, u64, u64)> = self.fetch_tuples(&sql, params).await?;
+        let rows: Vec<(i64, i64, i64)> = self.fetch_tuples(&sql, params).await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();
-        out.orders_created = created;
-        out.orders_resolved = resolved;
-        out.orders_open = created - resolved;
-        out.overdue = overdue;
+        out.orders_created = count(created);
+        out.orders_resolved = count(resolved);
+        out.orders_open = out.orders_created.saturating_sub(out.orders_resolved);
+        out.overdue = count(overdue);
         Ok(out.with_rates())
     }
 

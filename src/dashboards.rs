@@ -59,6 +59,7 @@ pub struct Panel {
 #[serde(rename_all = "snake_case")]
 pub enum QueryKind {
     Summary,
+    Orders,
     Timeseries,
     Top,
     Feedback,
@@ -265,6 +266,7 @@ impl PanelQuery {
         }
         let request = match self.kind {
             QueryKind::Summary => Request::Summary,
+            QueryKind::Orders => Request::Orders,
             QueryKind::Timeseries => Request::Timeseries,
             QueryKind::Top => Request::Top,
             QueryKind::Feedback => Request::Feedback,
@@ -282,6 +284,7 @@ impl PanelQuery {
 pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffset) -> Value {
     match (query, answer) {
         (_, Answer::Summary(s)) => json!(s),
+        (_, Answer::Orders(o)) => json!(o),
         (
             Query::Timeseries {
                 interval, group_by, ..

@@ -232,6 +232,9 @@ impl Cursor {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Query {
     Summary(Filters),
+    /// The work-order part of the summary alone (办结率, 在办, 超期): what
+    /// a backlog panel shows, without the item counts.
+    Orders(Filters),
     Timeseries {
         filters: Filters,
         interval: Interval,
@@ -343,6 +346,7 @@ pub fn sentiment_name(s: SentimentLabel) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     Summary,
+    Orders,
     Timeseries,
     Top,
     Feedback,
@@ -470,6 +474,7 @@ impl Request {
         }
         match self {
             Request::Summary => Ok(Query::Summary(filters.with_range(from, to))),
+            Request::Orders => Ok(Query::Orders(filters.with_range(from, to))),
             Request::Timeseries => {
                 let interval = interval.unwrap_or(Interval::H1);
                 let to = ceil_minute(to.unwrap_or(now));
@@ -564,7 +569,40 @@ pub struct Summary {
     pub overdue: u64,
 }
 
+/// The work orders created in a period (the order fields of [`Summary`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Orders {
+    pub orders_created: u64,
+    pub orders_resolved: u64,
+    pub orders_open: u64,
+    /// 办结率 = orders_resolved ÷ orders_created.
+    pub completion_rate: Option<f64>,
+    pub overdue: u64,
+}
+
+impl Orders {
+    /// From the counts of created, resolved and overdue orders.
+    pub fn new(created: u64, resolved: u64, overdue: u64) -> Orders {
+        Orders {
+            orders_created: created,
+            orders_resolved: resolved,
+            orders_open: created.saturating_sub(resolved),
+            completion_rate: (created > 0).then(|| resolved as f64 / created as f64),
+            overdue,
+        }
+    }
+}
+
 impl Summary {
+    /// Takes the order fields from `o`.
+    pub fn with_orders(mut self, o: Orders) -> Summary {
+        self.orders_created = o.orders_created;
+        self.orders_resolved = o.orders_resolved;
+        self.orders_open = o.orders_open;
+        self.overdue = o.overdue;
+        self
+    }
+
     /// Fills the rates from the counts.
     pub fn with_rates(mut self) -> Summary {
         let rate = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
@@ -623,6 +661,7 @@ pub struct FeedbackRow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Summary(Summary),
+    Orders(Orders),
     Timeseries(Timeseries),
     Top(Vec<TopRow>),
     Feedback {

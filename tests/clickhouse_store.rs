@@ -79,6 +79,7 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
     for (from, to) in ranges {
         for f in filters(Filters::default().with_range(from, to)) {
             out.push(Query::Summary(f.clone()));
+            out.push(Query::Orders(f.clone()));
             for dim in [
                 TopDim::Channel,
                 TopDim::Topic,

@@ -616,6 +616,11 @@ fn serve_and_ingest_plus_api_answer_alike() {
         same_answer(
             &a,
             &b,
+            &format!("/api/v1/stats/orders?{r}&district=%E7%A3%81%E5%8E%BF"),
+        );
+        same_answer(
+            &a,
+            &b,
             &format!("/api/v1/stats/summary?{r}&channel=sms_revisit&rating=3"),
         );
         same_answer(

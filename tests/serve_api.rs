@@ -265,6 +265,17 @@ async fn summary_kpis_follow_the_definitions() {
     );
     let (_, v) = get(&app, &format!("/api/v1/stats/summary?{day}&unit=%E4%BA%A4%E5%B7%A1%E8%AD%A6%E5%B3%B0%E5%B3%B0%E5%A4%A7%E9%98%9F")).await;
     assert_eq!(v["orders_created"], 1);
+
+    // The work-order part alone: the same figures, no item counts.
+    let (s, v) = get(&app, &format!("/api/v1/stats/orders?{day}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v,
+        json!({"orders_created": 3, "orders_resolved": 1, "orders_open": 2,
+               "completion_rate": 1.0 / 3.0, "overdue": 2})
+    );
+    let (s, _) = get(&app, "/api/v1/stats/orders?interval=1h").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -104,6 +104,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .route("/api/v1/feedback", post(post_feedback).get(get_feedback))
         .route("/api/v1/workorders/events", post(post_events))
         .route("/api/v1/stats/summary", get(summary))
+        .route("/api/v1/stats/orders", get(orders))
         .route("/api/v1/stats/timeseries", get(timeseries))
         .route("/api/v1/stats/top", get(top))
         .route("/api/v1/live", get(live))
@@ -196,6 +197,14 @@ async fn summary(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     answer(&s, Kind::Summary, q.as_deref()).await
+}
+
+async fn orders(
+    _: Need<VIEWER>,
+    State(s): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    answer(&s, Kind::Orders, q.as_deref()).await
 }
 
 async fn timeseries(

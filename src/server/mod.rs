@@ -402,6 +402,7 @@ mod tests {
             self.0.fetch_add(1, Relaxed);
             let answer = match q {
                 Query::Summary(_) => Answer::Summary(Default::default()),
+                Query::Orders(_) => Answer::Orders(Default::default()),
                 Query::Timeseries { .. } => Answer::Timeseries(crate::query::Timeseries {
                     buckets: Vec::new(),
                     series: Vec::new(),

@@ -34,8 +34,8 @@ use super::{QuerySettings, Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::EnrichedItem;
 use crate::model::Rating;
 use crate::query::{
-    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
-    TopRow, rfc3339,
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
+    TopDim, TopRow, rfc3339,
 };
 use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
 
@@ -587,6 +587,7 @@ impl ClickHouseStore {
     async fn answer(&self, query: Query, now: i64) -> Result<Answer> {
         match query {
             Query::Summary(f) => self.summary(&f, now).await.map(Answer::Summary),
+            Query::Orders(f) => self.orders(&f, now).await.map(Answer::Orders),
             Query::Timeseries {
                 filters,
                 interval,
@@ -669,33 +670,41 @@ impl ClickHouseStore {
         if dissatisfied > 0 {
             // 不满意化解: a later satisfied item on the case, or the item's
             // work order revisited as satisfied. A later item is in the
-            // range's end or after, never before its start.
+            // range's end or after, never before its start. An order state
+            // with a satisfied revisit, retracted or not, resolves its item
+            // for good (as SQLite marks it); only the states of the
+            // dissatisfied items counted are read.
             let w = items_where(f, true);
             let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
             let sql = format!(
                 "SELECT count() FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
-                     WHERE rating = 3 AND {}
+                     WHERE rating = 3 AND {w}
                  ) AS dissatisfied ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
                      WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
                  ) AS satisfied USING case_ref
                  WHERE (case_ref != '' AND sat >= t) OR id IN (
                      SELECT feedback_id FROM order_states
-                     WHERE satisfied = 1 AND feedback_id != ''
-                     GROUP BY feedback_id HAVING sum(sign) > 0)",
-                w.sql()
+                     WHERE satisfied = 1 AND feedback_id IN (
+                         SELECT id FROM feedback WHERE rating = 3 AND {w}))",
+                w = w.sql()
             );
-            let mut params = w.params;
+            let mut params = w.params.clone();
             params.extend(f.from.map(Param::Int));
+            params.extend(w.params);
             let rows: Vec<u64> = self.fetch_tuples(&sql, params).await?;
             out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);
         }
 
-        // Work orders created in the period; item filters apply through the
-        // item the order was opened for, the unit through the order's unit.
-        // Each order counts once in `order_states` (its current state +1,
-        // every earlier state +1 and -1).
+        Ok(out.with_orders(self.orders(f, now).await?).with_rates())
+    }
+
+    /// Work orders created in the period; item filters apply through the
+    /// item the order was opened for, the unit through the order's unit.
+    /// Each order counts once in `order_states` (its current state +1,
+    /// every earlier state +1 and -1).
+    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
         let mut w: Where<Param> = Where::default();
         if let Some(from) = f.from {
             w.push("created_at >= ?", [Param::Int(from)]);
@@ -729,11 +738,7 @@ impl ClickHouseStore {
         let rows: Vec<(i64, i64, i64)> = self.fetch_tuples(&sql, params).await?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();
-        out.orders_created = count(created);
-        out.orders_resolved = count(resolved);
-        out.orders_open = out.orders_created.saturating_sub(out.orders_resolved);
-        out.overdue = count(overdue);
-        Ok(out.with_rates())
+        Ok(Orders::new(count(created), count(resolved), count(overdue)))
     }
 
     async fn timeseries(

@@ -38,8 +38,8 @@ use super::sql::{
 use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
 use crate::model::{EnrichedItem, Rating};
 use crate::query::{
-    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Query, Summary, Timeseries, TopDim,
-    TopRow, rfc3339,
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
+    TopDim, TopRow, rfc3339,
 };
 use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
 
@@ -977,6 +977,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
 fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Result<Answer> {
     match query {
         Query::Summary(f) => summary(conn, f, now, s).map(Answer::Summary),
+        Query::Orders(f) => orders(conn, f, now, s).map(Answer::Orders),
         Query::Timeseries {
             filters,
             interval,
@@ -1036,7 +1037,7 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
             w.params,
         )
     };
-    let mut out = conn.query_row(&sql, params_from_iter(params), |r| {
+    let out = conn.query_row(&sql, params_from_iter(params), |r| {
         Ok(Summary {
             received: u(r.get(0)?),
             positive: u(r.get(1)?),
@@ -1049,9 +1050,12 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
             ..Summary::default()
         })
     })?;
+    Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
+}
 
-    // Work orders created in the period; item filters apply through the
-    // item the order was opened for.
+/// Work orders created in the period; item filters apply through the item
+/// the order was opened for.
+fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
     let mut w = Where::default();
     if let Some(from) = f.from {
         w.push("o.created_at >= ?", [Sql::Integer(from)]);
@@ -1082,11 +1086,7 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
     let (created, resolved, overdue) = conn.query_row(&sql, params_from_iter(values), |r| {
         Ok((u(r.get(0)?), u(r.get(1)?), u(r.get(2)?)))
     })?;
-    out.orders_created = created;
-    out.orders_resolved = resolved;
-    out.orders_open = created - resolved;
-    out.overdue = overdue;
-    Ok(out.with_rates())
+    Ok(Orders::new(created, resolved, overdue))
 }
 
 /// The column of a dimension in items (`i`), with `t` for item_topics.

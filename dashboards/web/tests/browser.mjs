@@ -43,6 +43,11 @@ try {
   check(panels.length >= 7, 'the wall has its panels');
   const kpi = await page.$eval('#panel-kpi .kpi .value', (e) => e.textContent);
   check(/\d/.test(kpi), `KPI shows a number (${kpi})`);
+  // The backlog tiles come from the `orders` panel (30 days of work orders).
+  const tiles = Object.fromEntries(await page.$$eval('#panel-kpi .kpi', (ks) =>
+    ks.map((k) => [k.querySelector('.label').textContent, k.querySelector('.value').textContent])));
+  check(/^[\d,]+$/.test(tiles['在办工单'] || '') && /^[\d,]+$/.test(tiles['超期工单'] || ''),
+    `backlog tiles show numbers (${JSON.stringify(tiles)})`);
 
   const firstId = await page.$eval('.panel-ticker li', (li) => li.dataset.id);
   await page.waitForFunction((id) => {

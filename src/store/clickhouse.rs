@@ -416,7 +416,7 @@ impl ClickHouseStore {
                     rating: e.rating,
                 };
                 let same = |s: &StoredEvent| s.event == event.event && s.at == event.at;
-                let (new, _) = fresh.entry(e.order_id.clone()).or_default();
+                let (new, last) = fresh.entry(e.order_id.clone()).or_default();
                 if stored.get(&e.order_id).is_some_and(|s| s.iter().any(same))
                     || new.iter().any(same)
                 {
@@ -435,10 +435,9 @@ impl ClickHouseStore {
                         .map_or_else(String::new, |s| s.topic.clone()),
                     source_partition: source.as_ref().map_or(-1, |s| s.partition),
                     source_offset: source.as_ref().map_or(-1, |s| s.offset),
-                    order_id: e.order_id.clone(),
+                    order_id: e.order_id,
                     ..EventRow::default()
                 });
-                let (new, last) = fresh.get_mut(&e.order_id).expect("entered above");
                 new.push(event);
                 *last = rows.len() - 1;
             }

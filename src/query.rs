@@ -569,6 +569,11 @@ pub struct Summary {
     pub overdue: u64,
 }
 
+/// `n ÷ d`, or None when there is nothing to divide by.
+fn rate(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
 /// The work orders created in a period (the order fields of [`Summary`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Orders {
@@ -587,7 +592,7 @@ impl Orders {
             orders_created: created,
             orders_resolved: resolved,
             orders_open: created.saturating_sub(resolved),
-            completion_rate: (created > 0).then(|| resolved as f64 / created as f64),
+            completion_rate: rate(resolved, created),
             overdue,
         }
     }
@@ -605,7 +610,6 @@ impl Summary {
 
     /// Fills the rates from the counts.
     pub fn with_rates(mut self) -> Summary {
-        let rate = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
         self.satisfaction_rate = rate(self.satisfied, self.rated);
         self.completion_rate = rate(self.orders_resolved, self.orders_created);
         self.dissatisfied_resolved_rate = rate(self.dissatisfied_resolved, self.dissatisfied);

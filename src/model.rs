@@ -160,5 +160,6 @@ pub struct EnrichedItem {
     pub topic_evidence: Vec<TopicTag>,
     pub sentiment: Sentiment,
     pub ingested_at: DateTime<FixedOffset>,
-    pub model_version: String,
+    /// Shared by every item of one enricher (one allocation, not one per item).
+    pub model_version: std::sync::Arc<str>,
 }

@@ -59,7 +59,7 @@ pub struct Enricher {
     gazetteer: regions::Gazetteer,
     lexicon: lexicon::Lexicon,
     settings: EnrichSettings,
-    model_version: String,
+    model_version: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -109,7 +109,8 @@ impl Enricher {
                 "minyi-enrich/{}+{}",
                 env!("CARGO_PKG_VERSION"),
                 files.digest()
-            ),
+            )
+            .into(),
         };
         let e = &enricher;
         let words: Vec<String> = e
@@ -336,7 +337,17 @@ fn derived_id(
     h.update([0]);
     h.update(masked_text.as_bytes());
     h.update([rating.map_or(0, |r| r.number())]);
-    format!("h-{}", hex::encode(&h.finalize()[..12]))
+    let digest = h.finalize();
+    // "h-" and 24 hex digits, written in place (`hex::encode` plus
+    // `format!` cost two allocations and a char iterator per item).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(26);
+    id.push_str("h-");
+    for b in &digest[..12] {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id
 }
 
 #[cfg(test)]
@@ -464,6 +475,12 @@ mod tests {
         assert_eq!(
             e.enrich_value(&v, now()).unwrap().id,
             e.enrich_value(&v, now()).unwrap().id
+        );
+        // The derivation is part of the contract: stored items keep their
+        // ids across versions (SHA-256 of channel, time, text and rating).
+        assert_eq!(
+            e.enrich_value(&v, now()).unwrap().id,
+            "h-5254da70265164ad8740338a"
         );
         let v = json!({"channel": "wechat", "text": "谢谢", "id": "wx-1"});
         assert_eq!(e.enrich_value(&v, now()).unwrap().id, "wx-1");

@@ -20,6 +20,21 @@ fn main() {
         );
     }
     let profile = std::env::args().nth(1).as_deref() == Some("profile");
+    // `enrich_stages profile PASSES cut`: bare jieba `cut` alone instead,
+    // the baseline for instruction counts (callgrind).
+    if profile && std::env::args().nth(3).as_deref() == Some("cut") {
+        let jb = jieba_rs::Jieba::new();
+        let passes: usize = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000);
+        for _ in 0..passes {
+            texts.iter().for_each(|x| {
+                black_box(jb.cut(x, true));
+            });
+        }
+        return;
+    }
     let n = if profile { 1 } else { 200 };
     let time = |name: &str, f: &dyn Fn(&str)| {
         let t = Instant::now();

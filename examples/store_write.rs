@@ -22,6 +22,7 @@ fn main() {
     // over a day, as a backfill (the rollups merge far less).
     let spread = match std::env::args().nth(2).as_deref() {
         Some("day") => 86_400,
+        Some("now") => 1,
         _ => 60,
     };
     let values = minyi::demo::sample_values(enricher.gazetteer(), n, 1_764_000_000, spread, 7);
@@ -42,6 +43,7 @@ fn main() {
     )
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut writer_cpu = 0.0;
     let start = Instant::now();
     rt.block_on(async {
         let mut pending = Vec::new();
@@ -62,17 +64,52 @@ fn main() {
         for p in pending {
             p.await.unwrap().unwrap();
         }
+        writer_cpu = thread_cpu_seconds("minyi-sqlite-wr");
         store.close().await.unwrap();
     });
     let write = start.elapsed();
     let size = std::fs::metadata(dir.join("minyi.db"))
         .map(|m| m.len())
         .unwrap_or(0);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
     println!(
         "enrich (all cores): {:>8.0} items/s\nstore write:        {:>8.0} items/s   ({n} items, {:.0} bytes/item on disk)",
         n as f64 / enrich.as_secs_f64(),
         n as f64 / write.as_secs_f64(),
         size as f64 / n as f64
     );
+    println!(
+        "writer thread CPU:  {:>8.1} µs/item",
+        writer_cpu * 1e6 / n as f64
+    );
+}
+
+/// CPU time (user + system) of this process's threads named `name`, from
+/// /proc (Linux), in seconds; 0 where /proc is missing.
+fn thread_cpu_seconds(name: &str) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        total += ticks / tick;
+    }
+    total
 }

@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OpenFlags, params, params_from_iter};
+use rusqlite::{CachedStatement, Connection, OpenFlags, params, params_from_iter};
 use rustc_hash::FxHashMap as HashMap;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -50,10 +50,11 @@ const READERS: usize = 4;
 
 /// Schema versions, applied in order, each once, each in its transaction.
 /// Never edit a released step: add the next one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "items, rollups, full-text index, work orders",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "items, rollups, full-text index, work orders",
+        r#"
 CREATE TABLE items (
     seq         INTEGER PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
@@ -161,7 +162,29 @@ CREATE TABLE state (
 ) WITHOUT ROWID;
 CREATE INDEX work_orders_feedback ON work_orders (feedback_id);
 "#,
-)];
+    ),
+    (
+        2,
+        "full-text index without positions, split on ASCII separators only",
+        // Searches are all-terms, never phrases or NEAR, so positions
+        // (detail=full) and token counts (columnsize) were written for
+        // nothing; the `ascii` tokenizer leaves the pre-cut tokens whole
+        // (a query splits its terms the same way: `match_expr`). The index
+        // is contentless, so it is rebuilt from its own terms, read back
+        // through fts5vocab.
+        r#"
+CREATE VIRTUAL TABLE temp.items_fts_terms USING fts5vocab(main, items_fts, instance);
+CREATE VIRTUAL TABLE items_fts_v2 USING fts5 (
+    tokens, content = '', columnsize = 0, detail = none, tokenize = 'ascii'
+);
+INSERT INTO items_fts_v2 (rowid, tokens)
+    SELECT doc, group_concat(term, ' ') FROM temp.items_fts_terms GROUP BY doc;
+DROP TABLE temp.items_fts_terms;
+DROP TABLE items_fts;
+ALTER TABLE items_fts_v2 RENAME TO items_fts;
+"#,
+    ),
+];
 
 pub struct SqliteStore {
     /// Alert state is small and rare: its own connection, not the writer's queue.
@@ -294,6 +317,11 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
+    apply(conn, MIGRATIONS)
+}
+
+/// Applies the `steps` newer than the database's schema version.
+fn apply(conn: &mut Connection, steps: &[(i64, &str, &str)]) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -303,13 +331,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         [],
         |r| r.get(0),
     )?;
-    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    let newest = steps.last().map_or(0, |m| m.0);
     if current > newest {
         return Err(StoreError::Corrupt(format!(
             "schema version {current} is newer than this binary's {newest}"
         )));
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for (version, name, sql) in steps.iter().filter(|m| m.0 > current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -494,24 +522,27 @@ fn write_group(conn: &mut Connection, batches: &[&Prepared]) -> Result<Vec<Write
     // Dissatisfied items stored before that this group resolves: their
     // rollup rows are updated after this group's rollups are written.
     let mut resolutions: Vec<i64> = Vec::new();
-    for batch in batches {
-        let mut out = WriteOutcome {
-            new_items: Vec::with_capacity(batch.rows.len()),
-            new_events: 0,
-        };
-        for row in &batch.rows {
-            let new = write_item(&tx, row, &mut resolutions)?;
-            if let Some(resolved) = new {
-                rollups.add(row, resolved);
+    {
+        let mut statements = ItemStatements::prepare(&tx)?;
+        for batch in batches {
+            let mut out = WriteOutcome {
+                new_items: Vec::with_capacity(batch.rows.len()),
+                new_events: 0,
+            };
+            for row in &batch.rows {
+                let new = write_item(&tx, &mut statements, row, &mut resolutions)?;
+                if let Some(resolved) = new {
+                    rollups.add(row, resolved);
+                }
+                out.new_items.push(new.is_some());
             }
-            out.new_items.push(new.is_some());
-        }
-        for event in &batch.events {
-            if write_event(&tx, event, &mut resolutions)? {
-                out.new_events += 1;
+            for event in &batch.events {
+                if write_event(&tx, event, &mut resolutions)? {
+                    out.new_events += 1;
+                }
             }
+            outcomes.push(out);
         }
-        outcomes.push(out);
     }
     rollups.write(&tx)?;
     for seq in resolutions {
@@ -596,54 +627,75 @@ fn rating_number(r: Option<Rating>) -> i64 {
 /// id was stored already, else whether it is a dissatisfied item resolved
 /// already (its satisfied follow-up arrived first). A satisfied item on a
 /// case resolves the case's earlier dissatisfied items.
-fn write_item(tx: &Connection, row: &Row, resolutions: &mut Vec<i64>) -> Result<Option<bool>> {
-    let resolved = row.rating == 3
-        && tx
-            .prepare_cached(
+/// The statements every item runs, prepared once per transaction (looking
+/// them up in the statement cache per item cost as much as a b-tree insert).
+struct ItemStatements<'c> {
+    resolved: CachedStatement<'c>,
+    insert: CachedStatement<'c>,
+    search: CachedStatement<'c>,
+    topic: CachedStatement<'c>,
+}
+
+impl<'c> ItemStatements<'c> {
+    fn prepare(tx: &'c Connection) -> Result<ItemStatements<'c>> {
+        Ok(ItemStatements {
+            resolved: tx.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM work_orders o
                                 WHERE o.feedback_id = ?1 AND o.revisit_rating IN (1, 2))
                      OR (?2 IS NOT NULL AND EXISTS (
                                 SELECT 1 FROM items j
                                 WHERE j.case_ref = ?2 AND j.ts >= ?3 AND j.rating IN (1, 2)))",
-            )?
+            )?,
+            insert: tx.prepare_cached(
+                "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment,
+                     score, rating, case_ref, topics, keywords, text, detail, ingested_at,
+                     resolved)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT (id) DO NOTHING",
+            )?,
+            search: tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?,
+            topic: tx.prepare_cached("INSERT OR IGNORE INTO item_topics VALUES (?1, ?2, ?3)")?,
+        })
+    }
+}
+
+fn write_item(
+    tx: &Connection,
+    statements: &mut ItemStatements,
+    row: &Row,
+    resolutions: &mut Vec<i64>,
+) -> Result<Option<bool>> {
+    let resolved = row.rating == 3
+        && statements
+            .resolved
             .query_row(params![row.id, row.case_ref, row.ts], |r| {
                 r.get::<_, bool>(0)
             })?;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment, score,
-                 rating, case_ref, topics, keywords, text, detail, ingested_at, resolved)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-             ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
-            row.id,
-            row.ts,
-            row.received_at,
-            row.channel,
-            row.district,
-            row.unit,
-            row.sentiment,
-            row.score,
-            row.rating,
-            row.case_ref,
-            row.topics_json,
-            row.keywords_json,
-            row.text,
-            row.detail,
-            row.ingested_at,
-            resolved,
-        ])?;
+    let inserted = statements.insert.execute(params![
+        row.id,
+        row.ts,
+        row.received_at,
+        row.channel,
+        row.district,
+        row.unit,
+        row.sentiment,
+        row.score,
+        row.rating,
+        row.case_ref,
+        row.topics_json,
+        row.keywords_json,
+        row.text,
+        row.detail,
+        row.ingested_at,
+        resolved,
+    ])?;
     if inserted == 0 {
         return Ok(None);
     }
     let seq = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?
-        .execute(params![seq, row.tokens])?;
-    let mut topic_row =
-        tx.prepare_cached("INSERT OR IGNORE INTO item_topics VALUES (?1, ?2, ?3)")?;
+    statements.search.execute(params![seq, row.tokens])?;
     for topic in &row.topics {
-        topic_row.execute(params![topic, row.ts, seq])?;
+        statements.topic.execute(params![topic, row.ts, seq])?;
     }
     if matches!(row.rating, 1 | 2)
         && let Some(case) = &row.case_ref
@@ -852,14 +904,23 @@ fn ratings(f: &Filters) -> Vec<Sql> {
         .collect()
 }
 
-/// The FTS5 query for the search terms: each term a quoted phrase, all
-/// required.
+/// The FTS5 query for `terms`, all required. The index's `ascii` tokenizer
+/// splits on ASCII characters other than letters and digits, so a term is
+/// split the same way here: each piece is one index token (the index keeps
+/// no positions, so a phrase of two would be an error). A query with no
+/// piece at all matches nothing (`""`).
 fn match_expr(terms: &[String]) -> String {
-    terms
+    let pieces: Vec<String> = terms
         .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .flat_map(|t| t.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()))
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("\"{p}\""))
+        .collect();
+    if pieces.is_empty() {
+        "\"\"".to_owned()
+    } else {
+        pieces.join(" ")
+    }
 }
 
 /// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
@@ -1304,4 +1365,112 @@ fn feedback(
         None
     };
     Ok(Answer::Feedback { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_split_like_the_index() {
+        let terms = |t: &[&str]| match_expr(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(terms(&["交巡警"]), r#""交巡警""#);
+        assert_eq!(terms(&["民警", "a-b"]), r#""民警" "a" "b""#);
+        assert_eq!(terms(&["say \"hi\""]), r#""say" "hi""#);
+        assert_eq!(terms(&["!!!"]), r#""""#);
+        assert_eq!(terms(&[]), r#""""#);
+    }
+
+    /// A store written by schema 1 (full-text index with positions) is
+    /// searchable after the upgrade, by its old tokens and new ones.
+    #[tokio::test]
+    async fn full_text_survives_the_upgrade_to_schema_2() {
+        let dir = std::env::temp_dir().join(format!(
+            "minyi-sqlite-upgrade-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let mut conn = Connection::open(dir.join("minyi.db")).unwrap();
+            apply(&mut conn, &MIGRATIONS[..1]).unwrap();
+            for (seq, id, tokens) in [
+                (1, "old-1", "交巡警 煤城 App"),
+                (2, "old-2", "民警 态度 a-b"),
+                (3, "old-3", "民警 出警"),
+            ] {
+                conn.execute(
+                    "INSERT INTO items (seq, id, ts, received_at, channel, district, unit,
+                         sentiment, score, rating, topics, keywords, text, detail,
+                         ingested_at, resolved)
+                     VALUES (?1, ?2, 1764000000, '2025-11-25T00:00:00+08:00', 'wechat',
+                         '', '', 'neutral', 0, 0, '[]', '[]', ?3, '{}', 1764000000, 0)",
+                    params![seq, id, tokens],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)",
+                    params![seq, tokens],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(
+            &dir,
+            QuerySettings {
+                tz_offset: 8 * 3600,
+                sla_seconds: 5 * 86_400,
+            },
+        )
+        .unwrap();
+        let e = crate::enrich::Enricher::builtin(b"upgrade-key").unwrap();
+        let now = e.now();
+        let new = e
+            .enrich_value(
+                &serde_json::json!({"channel": "wechat", "id": "new-1", "text": "交巡警处理很及时"}),
+                now,
+            )
+            .unwrap();
+        assert!(
+            new.tokens.contains(&"交巡警".to_owned()),
+            "{:?}",
+            new.tokens
+        );
+        store
+            .write(crate::store::WriteBatch {
+                items: vec![new],
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let search = |q: &[&str]| {
+            let query = Query::Feedback {
+                filters: Filters {
+                    q: q.iter().map(|s| s.to_string()).collect(),
+                    ..Filters::default()
+                },
+                limit: 10,
+                cursor: None,
+            };
+            let store = &store;
+            async move {
+                match store.query(query, now.timestamp()).await.unwrap() {
+                    Answer::Feedback { items, .. } => {
+                        let mut ids: Vec<String> = items.into_iter().map(|i| i.id).collect();
+                        ids.sort();
+                        ids
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        assert_eq!(search(&["交巡警"]).await, ["new-1", "old-1"]);
+        assert_eq!(search(&["app"]).await, ["old-1"]);
+        assert_eq!(search(&["民警"]).await, ["old-2", "old-3"]);
+        assert_eq!(search(&["民警", "a-b"]).await, ["old-2"]);
+        assert!(search(&["!!!"]).await.is_empty());
+        assert!(search(&["派出所"]).await.is_empty());
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -36,10 +36,7 @@ fn main() {
     let tz = minyi::config::default_timezone();
     let enricher = Arc::new(Enricher::builtin(b"panel-key-0123456789").unwrap());
     let vocab = Vocabulary::from_enricher(&enricher);
-    let settings = QuerySettings {
-        tz_offset: 8 * 3600,
-        sla_seconds: 5 * 86_400,
-    };
+    let settings = QuerySettings::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = dir.to_string_lossy().into_owned();
     // ClickHouse wants few large inserts (every insert is a part to merge).

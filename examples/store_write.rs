@@ -34,14 +34,7 @@ fn main() {
         .collect();
     let enrich = start.elapsed();
     let dir = std::env::temp_dir().join(format!("minyi-store-write-{}", std::process::id()));
-    let store = SqliteStore::open(
-        &dir,
-        QuerySettings {
-            tz_offset: 8 * 3600,
-            sla_seconds: 5 * 86_400,
-        },
-    )
-    .unwrap();
+    let store = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut writer_cpu = 0.0;
     let start = Instant::now();

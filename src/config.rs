@@ -19,6 +19,10 @@ pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
 /// only as private as this source file.
 const DEV_HMAC_KEY: &str = "minyi-development-key-change-me";
 
+/// Days a work order may stay open before it is overdue (超期), when the
+/// config does not say.
+pub const DEFAULT_SLA_DAYS: f64 = 5.0;
+
 /// The centre's wall clock when the config names none: Asia/Shanghai,
 /// which keeps +08:00 all year.
 pub fn default_timezone() -> FixedOffset {
@@ -165,7 +169,7 @@ impl Config {
             Some(x) if x > 0.0 && x <= max => Ok(x),
             Some(x) => Err(invalid(format!("{key}: {x} is not in (0, {max}]"))),
         };
-        let sla_days = positive("sla_days", self.sla_days, 5.0, 365.0)?;
+        let sla_days = positive("sla_days", self.sla_days, DEFAULT_SLA_DAYS, 365.0)?;
         let tick = positive("tick_seconds", self.tick_seconds, 2.0, 3600.0)?;
         let demo_rate = positive("demo_rate", self.demo_rate, 2.0, 10_000.0)?;
         let mut tokens = Vec::new();
@@ -313,6 +317,15 @@ mod tests {
     fn unknown_keys_are_errors_naming_the_key() {
         let err = toml::from_str::<Config>("timezon = \"+08:00\"").unwrap_err();
         assert!(err.to_string().contains("timezon"), "{err}");
+    }
+
+    #[test]
+    fn default_query_settings_are_an_empty_configs() {
+        let from_config = Config::default().validate(None).unwrap().query_settings();
+        let default = crate::store::QuerySettings::default();
+        assert_eq!(from_config.tz_offset, default.tz_offset);
+        assert_eq!(from_config.sla_seconds, default.sla_seconds);
+        assert_eq!(default.sla_seconds, 5 * 86_400);
     }
 
     #[test]

@@ -674,10 +674,7 @@ fn the_consumer_rides_out_a_broker_outage_on_the_mock_cluster() {
         cluster.create_topic(t, 3, 1).unwrap();
     }
     let brokers = cluster.bootstrap_servers();
-    let settings = minyi::store::sqlite::QuerySettings {
-        tz_offset: 8 * 3600,
-        sla_seconds: 5 * 86_400,
-    };
+    let settings = minyi::store::sqlite::QuerySettings::default();
     let store = runtime.block_on(async {
         let s = ClickHouseStore::connect_db(&ch.url, &db, settings)
             .await

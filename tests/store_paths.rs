@@ -22,14 +22,7 @@ async fn rollups_and_items_agree() {
     let dir = common::TempDir::new("paths");
     let enricher = Arc::new(Enricher::builtin(b"paths-key-0123456789").unwrap());
     let _vocab = Vocabulary::from_enricher(&enricher);
-    let store = SqliteStore::open(
-        &dir.0,
-        QuerySettings {
-            tz_offset: 8 * 3600,
-            sla_seconds: 5 * 86_400,
-        },
-    )
-    .unwrap();
+    let store = SqliteStore::open(&dir.0, QuerySettings::default()).unwrap();
     let end = 1_764_000_000; // a whole hour
     let values = minyi::demo::sample_values(enricher.gazetteer(), 3000, end, 3 * 86_400, 5);
     let now = enricher.now();

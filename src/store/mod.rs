@@ -46,6 +46,16 @@ pub struct QuerySettings {
     pub sla_seconds: i64,
 }
 
+/// The settings of a config that names neither zone nor SLA.
+impl Default for QuerySettings {
+    fn default() -> QuerySettings {
+        QuerySettings {
+            tz_offset: i64::from(crate::config::default_timezone().local_minus_utc()),
+            sla_seconds: (crate::config::DEFAULT_SLA_DAYS * 86_400.0) as i64,
+        }
+    }
+}
+
 /// The `detail` of a stored item (JSON): why it is tagged as it is —
 /// topic and sentiment evidence, masked kinds, contact hash, model. The
 /// same document in every store; the item lists return it as is.

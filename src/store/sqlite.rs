@@ -1415,14 +1415,7 @@ mod tests {
                 .unwrap();
             }
         }
-        let store = SqliteStore::open(
-            &dir,
-            QuerySettings {
-                tz_offset: 8 * 3600,
-                sla_seconds: 5 * 86_400,
-            },
-        )
-        .unwrap();
+        let store = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
         let e = crate::enrich::Enricher::builtin(b"upgrade-key").unwrap();
         let now = e.now();
         let new = e

@@ -622,13 +622,8 @@ fn rating_number(r: Option<Rating>) -> i64 {
     r.map_or(0, |r| i64::from(r.number()))
 }
 
-/// Writes one item (its rollups are counted by the caller); false when the id was stored already.
-/// Writes one item (its rollups are counted by the caller): None when the
-/// id was stored already, else whether it is a dissatisfied item resolved
-/// already (its satisfied follow-up arrived first). A satisfied item on a
-/// case resolves the case's earlier dissatisfied items.
 /// The statements every item runs, prepared once per transaction (looking
-/// them up in the statement cache per item cost as much as a b-tree insert).
+/// them up in the statement cache per item was ~7 % of the writer's work).
 struct ItemStatements<'c> {
     resolved: CachedStatement<'c>,
     insert: CachedStatement<'c>,
@@ -659,6 +654,10 @@ impl<'c> ItemStatements<'c> {
     }
 }
 
+/// Writes one item (its rollups are counted by the caller): None when the
+/// id was stored already, else whether it is a dissatisfied item resolved
+/// already (its satisfied follow-up arrived first). A satisfied item on a
+/// case resolves the case's earlier dissatisfied items.
 fn write_item(
     tx: &Connection,
     statements: &mut ItemStatements,

@@ -293,11 +293,13 @@ impl Enricher {
             .as_deref()
             .map(|c| pii::contact_hash(&self.settings.hmac_key, c));
 
-        let tokens = tokens
-            .iter()
-            .filter(|t| t.info.content)
-            .map(|t| t.text.to_owned())
-            .collect();
+        let mut content = Vec::with_capacity(tokens.len());
+        content.extend(
+            tokens
+                .iter()
+                .filter(|t| t.info.content)
+                .map(|t| t.text.to_owned()),
+        );
         let topics = topic_tags.iter().map(|t| t.code.clone()).collect();
         drop(normalized);
         Ok(EnrichedItem {
@@ -311,7 +313,7 @@ impl Enricher {
             case_ref: raw.case_ref.map(|c| pii::mask(c).text),
             contact_hash,
             pii: masked.kinds,
-            tokens,
+            tokens: content,
             keywords,
             topics,
             topic_evidence: topic_tags,

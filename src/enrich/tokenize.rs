@@ -133,7 +133,7 @@ impl Tokenizer {
     /// Top terms by TF-IDF among the keyword tokens, best first; ties keep
     /// text order.
     pub fn keywords(&self, tokens: &[Token]) -> Vec<String> {
-        let mut scores: Vec<(&str, f32, usize)> = Vec::new();
+        let mut scores: Vec<(&str, f32, usize)> = Vec::with_capacity(tokens.len());
         for (pos, t) in tokens.iter().filter(|t| t.info.content).enumerate() {
             if !t.info.keyword {
                 continue;

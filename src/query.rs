@@ -599,19 +599,27 @@ impl Orders {
 }
 
 impl Summary {
-    /// Takes the order fields from `o`.
+    /// Takes the order fields from `o`, 办结率 included.
     pub fn with_orders(mut self, o: Orders) -> Summary {
-        self.orders_created = o.orders_created;
-        self.orders_resolved = o.orders_resolved;
-        self.orders_open = o.orders_open;
-        self.overdue = o.overdue;
+        let Orders {
+            orders_created,
+            orders_resolved,
+            orders_open,
+            completion_rate,
+            overdue,
+        } = o;
+        self.orders_created = orders_created;
+        self.orders_resolved = orders_resolved;
+        self.orders_open = orders_open;
+        self.completion_rate = completion_rate;
+        self.overdue = overdue;
         self
     }
 
-    /// Fills the rates from the counts.
+    /// Fills the item rates (满意率, 不满意化解率) from the counts; the
+    /// order rate comes with [`Summary::with_orders`].
     pub fn with_rates(mut self) -> Summary {
         self.satisfaction_rate = rate(self.satisfied, self.rated);
-        self.completion_rate = rate(self.orders_resolved, self.orders_created);
         self.dissatisfied_resolved_rate = rate(self.dissatisfied_resolved, self.dissatisfied);
         self
     }

@@ -2,7 +2,10 @@
 //! 1,000 straight into the SQLite store (no HTTP, no enrichment), next to
 //! the enrichment of the same items on all cores.
 //!
-//! `cargo run --release --example store_write [-- ITEMS [live|day]]`
+//! `cargo run --release --example store_write [-- ITEMS [live|day|now]]`
+//! (received over the last minute, a day, or one second); prints the
+//! writer thread's CPU per item too. `KEEP=1` leaves the database behind
+//! for inspection.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +22,8 @@ fn main() {
         .unwrap_or(100_000);
     let enricher = Arc::new(Enricher::builtin(b"bench-key-0123456789").unwrap());
     // `live`: received within the last minute, as a live feed; `day`: spread
-    // over a day, as a backfill (the rollups merge far less).
+    // over a day, as a backfill (the rollups merge far less); `now`: within
+    // one second, as the HTTP load test sends them.
     let spread = match std::env::args().nth(2).as_deref() {
         Some("day") => 86_400,
         Some("now") => 1,

@@ -849,14 +849,25 @@ fn the_compose_services_run_as_processes() {
         .unwrap();
     assert_eq!(refused.status(), 401);
     // The demo viewer token of deploy/minyi.toml (its comment names it).
-    let s: Value = ureq::get(&summary)
-        .header("Authorization", "Bearer wall-screen-demo-token")
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
-    assert!(s["received"].as_u64().unwrap() >= 20, "{s}");
+    // The summary reads the hourly rollup, which ClickHouse's materialized
+    // views fill after the insert into `feedback` has made its rows
+    // visible: right after 20 raw rows were seen it may still count fewer
+    // (seen once in CI: 18), so it gets a few seconds to catch up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: Value = ureq::get(&summary)
+            .header("Authorization", "Bearer wall-screen-demo-token")
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        if s["received"].as_u64().unwrap() >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let wall = ureq::get(&format!("{base}/?access_token=wall-screen-demo-token"))
         .call()
         .unwrap()

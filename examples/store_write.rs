@@ -5,7 +5,10 @@
 //! `cargo run --release --example store_write [-- ITEMS [live|day|now]]`
 //! (received over the last minute, a day, or one second); prints the
 //! writer thread's CPU per item too. `KEEP=1` leaves the database behind
-//! for inspection.
+//! for inspection. `IN_FLIGHT=N`: batches sent before the first answer is
+//! awaited (default 8; the writer groups what is waiting into one
+//! transaction). `IN_FLIGHT=1` makes every transaction one batch, so
+//! instruction counts (callgrind) repeat exactly from run to run.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,6 +42,10 @@ fn main() {
     let enrich = start.elapsed();
     let dir = std::env::temp_dir().join(format!("minyi-store-write-{}", std::process::id()));
     let store = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
+    let in_flight: usize = std::env::var("IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut writer_cpu = 0.0;
     let start = Instant::now();
@@ -54,7 +61,7 @@ fn main() {
                 items: chunk,
                 events: Vec::new(),
             })));
-            if pending.len() >= 8 {
+            if pending.len() >= in_flight {
                 pending.remove(0).await.unwrap().unwrap();
             }
         }

@@ -32,7 +32,10 @@ fn main() {
         Some("now") => 1,
         _ => 60,
     };
-    let values = minyi::demo::sample_values(enricher.gazetteer(), n, 1_764_000_000, spread, 7);
+    // Received up to now, as live items are (the writer treats items of
+    // finished hours differently: see `rollup_folded`).
+    let end = chrono::Utc::now().timestamp();
+    let values = minyi::demo::sample_values(enricher.gazetteer(), n, end, spread, 7);
     let start = Instant::now();
     let now = enricher.now();
     let items: Vec<_> = values

@@ -119,3 +119,100 @@ async fn rollups_and_items_agree() {
     };
     assert!(all.received > 2900 && all.dissatisfied > 0, "{all:?}");
 }
+
+/// The hot-word ranking reads whole hours from the hourly keyword table as
+/// far as the writer has folded it and everything else from the minutes
+/// (see `rollup_folded`); it must agree with the items wherever the fold
+/// stands: hours folded after their items were written, items arriving
+/// late for folded hours, and hours not folded at all (in the future).
+#[tokio::test]
+async fn keyword_rankings_agree_across_folded_hours() {
+    let dir = common::TempDir::new("folded");
+    let enricher = Arc::new(Enricher::builtin(b"folded-key-0123456789").unwrap());
+    let end = 1_764_000_000; // a whole hour, in the past
+    let future = 4_102_444_800; // 2100-01-01: never a finished hour here
+    SqliteStore::open(&dir.0, QuerySettings::default())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    // As if the writer had last folded a day and a half before `end`.
+    let folded_at = end - 36 * 3600;
+    rusqlite::Connection::open(dir.0.join("minyi.db"))
+        .unwrap()
+        .execute(
+            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'keyword'",
+            [folded_at],
+        )
+        .unwrap();
+    let store = SqliteStore::open(&dir.0, QuerySettings::default()).unwrap();
+    let now = enricher.now();
+    let enrich = |end: i64, n: usize, seed: u64| -> Vec<_> {
+        minyi::demo::sample_values(enricher.gazetteer(), n, end, 3 * 86_400, seed)
+            .iter()
+            .filter_map(|v| enricher.enrich_value(v, now).ok())
+            .collect()
+    };
+    // The first batch goes to the minutes only for its hours after
+    // `folded_at`, which the writer then folds; the later ones arrive late
+    // for folded hours and go to both. The future items are never folded.
+    let items: Vec<_> = enrich(end, 2000, 5)
+        .into_iter()
+        .chain(enrich(future, 1000, 6))
+        .collect();
+    for chunk in items.chunks(700) {
+        store
+            .write(WriteBatch {
+                items: chunk.to_vec(),
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let through: i64 = rusqlite::Connection::open(dir.0.join("minyi.db"))
+        .unwrap()
+        .query_row(
+            "SELECT through FROM rollup_folded WHERE rollup = 'keyword'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(through > end && through < future, "{through}");
+
+    let every_topic = all_topics(&enricher);
+    let ranges = [
+        (None, None),
+        (Some(end - 2 * 86_400 + 1234), Some(end - 3600 * 5 + 77)),
+        (Some(folded_at - 7200 - 59), Some(folded_at + 7200 + 61)),
+        (Some(end - 86_400), Some(future)),
+        (Some(future - 2 * 86_400 - 17), Some(future - 3600 * 3 + 5)),
+        (Some(future - 3000), Some(future - 600)),
+    ];
+    let mut compared = 0;
+    for (from, to) in ranges {
+        for filter in 0..3 {
+            let mut base = Filters::default().with_range(from, to);
+            match filter {
+                1 => base.sentiment = vec![minyi::model::SentimentLabel::Negative],
+                2 => base.district = vec!["丛台区".into(), "峰峰矿区".into()],
+                _ => {}
+            }
+            let forced = Filters {
+                topic: every_topic.clone(),
+                ..base.clone()
+            };
+            let top = |f: Filters| Query::Top {
+                filters: f,
+                dim: TopDim::Keyword,
+                limit: 10_000,
+            };
+            let a = store.query(top(base.clone()), end).await.unwrap();
+            let b = store.query(top(forced), end).await.unwrap();
+            assert_eq!(a, b, "{base:?}");
+            let Answer::Top(rows) = a else { panic!() };
+            compared += rows.len();
+        }
+    }
+    assert!(compared > 1000, "only {compared} keyword rows compared");
+    store.close().await.unwrap();
+}

@@ -120,13 +120,13 @@ async fn rollups_and_items_agree() {
     assert!(all.received > 2900 && all.dissatisfied > 0, "{all:?}");
 }
 
-/// The hot-word ranking reads whole hours from the hourly keyword table as
-/// far as the writer has folded it and everything else from the minutes
-/// (see `rollup_folded`); it must agree with the items wherever the fold
+/// The rollup path reads whole hours from the hourly tables as far as the
+/// writer has folded them and everything else from the minutes (see
+/// `rollup_folded`); it must agree with the items wherever the fold
 /// stands: hours folded after their items were written, items arriving
 /// late for folded hours, and hours not folded at all (in the future).
 #[tokio::test]
-async fn keyword_rankings_agree_across_folded_hours() {
+async fn rollups_and_items_agree_across_folded_hours() {
     let dir = common::TempDir::new("folded");
     let enricher = Arc::new(Enricher::builtin(b"folded-key-0123456789").unwrap());
     let end = 1_764_000_000; // a whole hour, in the past
@@ -141,7 +141,7 @@ async fn keyword_rankings_agree_across_folded_hours() {
     rusqlite::Connection::open(dir.0.join("minyi.db"))
         .unwrap()
         .execute(
-            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'keyword'",
+            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
             [folded_at],
         )
         .unwrap();
@@ -172,7 +172,7 @@ async fn keyword_rankings_agree_across_folded_hours() {
     let through: i64 = rusqlite::Connection::open(dir.0.join("minyi.db"))
         .unwrap()
         .query_row(
-            "SELECT through FROM rollup_folded WHERE rollup = 'keyword'",
+            "SELECT through FROM rollup_folded WHERE rollup = 'hourly'",
             [],
             |r| r.get(0),
         )
@@ -201,18 +201,50 @@ async fn keyword_rankings_agree_across_folded_hours() {
                 topic: every_topic.clone(),
                 ..base.clone()
             };
-            let top = |f: Filters| Query::Top {
-                filters: f,
-                dim: TopDim::Keyword,
-                limit: 10_000,
+            let ask = |f: Filters, kind: usize| match kind {
+                0 => Query::Summary(f),
+                1 => Query::Timeseries {
+                    filters: Filters {
+                        from: Some(f.from.unwrap_or(end - 3 * 86_400)),
+                        to: Some(f.to.unwrap_or(future)),
+                        ..f
+                    },
+                    interval: Interval::D1,
+                    group_by: Some(Dim::Sentiment),
+                },
+                2 => Query::Top {
+                    filters: f,
+                    dim: TopDim::District,
+                    limit: 100,
+                },
+                3 => Query::Top {
+                    filters: f,
+                    dim: TopDim::Unit,
+                    limit: 1000,
+                },
+                _ => Query::Top {
+                    filters: f,
+                    dim: TopDim::Keyword,
+                    limit: 10_000,
+                },
             };
-            let a = store.query(top(base.clone()), end).await.unwrap();
-            let b = store.query(top(forced), end).await.unwrap();
-            assert_eq!(a, b, "{base:?}");
-            let Answer::Top(rows) = a else { panic!() };
-            compared += rows.len();
+            for kind in 0..5 {
+                let a = store.query(ask(base.clone(), kind), end).await.unwrap();
+                let b = store.query(ask(forced.clone(), kind), end).await.unwrap();
+                match (&a, &b) {
+                    (Answer::Summary(x), Answer::Summary(y)) => assert_eq!(
+                        (x.received, x.negative, x.rated, x.dissatisfied),
+                        (y.received, y.negative, y.rated, y.dissatisfied),
+                        "{base:?}"
+                    ),
+                    _ => assert_eq!(a, b, "query kind {kind}, {base:?}"),
+                }
+                if let Answer::Top(rows) = a {
+                    compared += rows.len();
+                }
+            }
         }
     }
-    assert!(compared > 1000, "only {compared} keyword rows compared");
+    assert!(compared > 1000, "only {compared} ranking rows compared");
     store.close().await.unwrap();
 }

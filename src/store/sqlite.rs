@@ -190,23 +190,25 @@ ALTER TABLE items_fts_v2 RENAME TO items_fts;
     ),
     (
         3,
-        "hourly keyword counts folded from the minutes once an hour is over",
-        // Writing `rollup_keyword_hour` with every item doubled the
-        // keyword upserts, the writer's largest share (-19 % of its
-        // instructions without them, batches of 1,000). The writer now
-        // folds the minute rows of each finished hour into it once
-        // (`fold_keyword_hours`); `through` is the last hour folded. The
-        // hours up to it are whole in the hourly table (an item arriving
-        // late for one is written to both), later ones are read from the
-        // minutes. Until now every hour was written to both, so every
-        // stored hour counts as folded, and at least the last finished one.
+        "hourly counts folded from the minutes once an hour is over",
+        // Writing the hourly tables with every item doubled the rollup
+        // upserts, the writer's largest share (the keyword ones alone were
+        // 19 % of its instructions, batches of 1,000). The writer now folds
+        // the minute rows of each finished hour into `rollup_hour` and
+        // `rollup_keyword_hour` once (`fold_hours`); `through` is the last
+        // hour folded. The hours up to it are whole in the hourly tables
+        // (an item arriving late for one is written to both), later ones
+        // are read from the minutes. Until now every hour was written to
+        // both, so every stored hour counts as folded, and at least the
+        // last finished one.
         r#"
 CREATE TABLE rollup_folded (
-    rollup  TEXT PRIMARY KEY,
+    rollup  TEXT PRIMARY KEY,          -- 'hourly': both hourly tables
     through INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT INTO rollup_folded VALUES ('keyword', max(
+INSERT INTO rollup_folded VALUES ('hourly', max(
     coalesce((SELECT max(hour) FROM rollup_keyword_hour), 0),
+    coalesce((SELECT max(hour) FROM rollup_hour), 0),
     unixepoch() / 3600 * 3600 - 3600));
 "#,
     ),
@@ -398,7 +400,7 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
 }
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
-    let mut folding = KeywordFolding::load(&conn);
+    let mut folding = HourFolding::load(&conn);
     folding.catch_up(&mut conn);
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -424,10 +426,14 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
     }
 }
 
-/// Which hours `rollup_keyword_hour` holds whole (see migration 3): those
-/// up to `through`; the writer folds each finished hour's minute rows into
-/// it once.
-struct KeywordFolding {
+/// The last hour the hourly tables hold whole, as the queries read it (in
+/// the statement that reads the tables, so from the same snapshot).
+const FOLDED: &str = "(SELECT through FROM rollup_folded WHERE rollup = 'hourly')";
+
+/// Which hours `rollup_hour` and `rollup_keyword_hour` hold whole (see
+/// migration 3): those up to `through`; the writer folds each finished
+/// hour's minute rows into them once.
+struct HourFolding {
     through: i64,
     /// The last hour a fold failed for (reported once, retried after each
     /// group: the queries read the minutes of hours not folded, so a
@@ -435,21 +441,17 @@ struct KeywordFolding {
     failed: Option<i64>,
 }
 
-impl KeywordFolding {
-    fn load(conn: &Connection) -> KeywordFolding {
+impl HourFolding {
+    fn load(conn: &Connection) -> HourFolding {
         let through = conn
-            .query_row(
-                "SELECT through FROM rollup_folded WHERE rollup = 'keyword'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))
             .unwrap_or_else(|e| {
                 // Writing every hour to both tables and never folding is
                 // always right.
-                eprintln!("minyi: sqlite: reading the folded keyword hours: {e}");
+                eprintln!("minyi: sqlite: reading the folded hours: {e}");
                 i64::MAX
             });
-        KeywordFolding {
+        HourFolding {
             through,
             failed: None,
         }
@@ -461,14 +463,14 @@ impl KeywordFolding {
         if upto <= self.through {
             return;
         }
-        match fold_keyword_hours(conn, self.through, upto) {
+        match fold_hours(conn, self.through, upto) {
             Ok(()) => {
                 self.through = upto;
                 self.failed = None;
             }
             Err(e) => {
                 if self.failed != Some(upto) {
-                    eprintln!("minyi: sqlite: folding keyword counts up to {upto}: {e}");
+                    eprintln!("minyi: sqlite: folding the hourly counts up to {upto}: {e}");
                 }
                 self.failed = Some(upto);
             }
@@ -476,21 +478,46 @@ impl KeywordFolding {
     }
 }
 
-/// Adds the minute keyword counts of the hours after `through` up to
-/// `upto` (hour starts) to `rollup_keyword_hour`, which holds none of them
-/// (a row already there is an error: nothing is counted twice), and moves
-/// `through` to `upto`, in one transaction.
-fn fold_keyword_hours(conn: &mut Connection, through: i64, upto: i64) -> Result<()> {
+/// Adds the minute counts of the hours after `through` up to `upto`
+/// (hour starts) to the hourly tables, which hold none of them (a row
+/// already there is an error: nothing is counted twice), and moves
+/// `through` to `upto`, in one transaction. The (dim, key) rows are those
+/// of [`hour_keys`]: the `*` minute rows give the total and the channel,
+/// district and unit rows, the per-topic ones the topic rows.
+fn fold_hours(conn: &mut Connection, through: i64, upto: i64) -> Result<()> {
+    const HOUR: &str = "minute - (minute % 3600 + 3600) % 3600";
+    let range = params![through.saturating_add(3600), upto + 3600];
     let tx = conn.transaction()?;
+    let by = |dim: &str, key: &str, topics: &str| {
+        format!(
+            "SELECT {HOUR}, '{dim}', {key}, sentiment, rating, sum(n), sum(resolved)
+             FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 AND {topics}
+             GROUP BY 1, 3, 4, 5"
+        )
+    };
     tx.execute(
-        "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
-         SELECT minute - (minute % 3600 + 3600) % 3600, keyword, district, sentiment, sum(n)
-         FROM rollup_keyword WHERE minute >= ?1 AND minute < ?2
-         GROUP BY 1, 2, 3, 4",
-        params![through.saturating_add(3600), upto + 3600],
+        &format!(
+            "INSERT INTO rollup_hour (hour, dim, key, sentiment, rating, n, resolved)
+             {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {}",
+            by("total", "''", "topic = '*'"),
+            by("channel", "channel", "topic = '*'"),
+            by("district", "district", "topic = '*'"),
+            by("unit", "unit", "topic = '*'"),
+            by("topic", "topic", "topic <> '*'"),
+        ),
+        range,
     )?;
     tx.execute(
-        "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'keyword'",
+        &format!(
+            "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
+             SELECT {HOUR}, keyword, district, sentiment, sum(n)
+             FROM rollup_keyword WHERE minute >= ?1 AND minute < ?2
+             GROUP BY 1, 2, 3, 4"
+        ),
+        range,
+    )?;
+    tx.execute(
+        "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
         [upto],
     )?;
     tx.commit()?;
@@ -546,8 +573,8 @@ fn hour_keys<'a>(
 }
 
 impl<'a> Rollups<'a> {
-    /// `folded`: the last hour whole in `rollup_keyword_hour`; an item of
-    /// a later hour is counted there when its hour is folded.
+    /// `folded`: the last hour whole in the hourly tables; an item of a
+    /// later hour is counted there when its hour is folded.
     fn add(&mut self, row: &'a Row, resolved: bool, folded: i64) {
         let minute = row.ts.div_euclid(60) * 60;
         let hour = row.ts.div_euclid(3600) * 3600;
@@ -565,11 +592,13 @@ impl<'a> Rollups<'a> {
                 .or_default()
                 .add(resolved);
         }
-        for (dim, key) in hour_keys(&row.channel, &row.district, &row.unit, &row.topics) {
-            self.hour
-                .entry((hour, dim, key, row.sentiment, row.rating))
-                .or_default()
-                .add(resolved);
+        if hour <= folded {
+            for (dim, key) in hour_keys(&row.channel, &row.district, &row.unit, &row.topics) {
+                self.hour
+                    .entry((hour, dim, key, row.sentiment, row.rating))
+                    .or_default()
+                    .add(resolved);
+            }
         }
         for k in &row.keywords {
             *self
@@ -1100,6 +1129,30 @@ fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where<Sql> {
 /// of channel/topic/district/unit (and `hours_ok`: buckets of whole hours
 /// on an hour-aligned clock); the minute-precise edges, and everything
 /// else, from `rollup_minute`.
+/// Time conditions on a minute table's `col` for [from, to): the
+/// minute-precise edges of the whole-hour `span`, and the whole hours the
+/// hourly tables do not hold yet (after [`FOLDED`]).
+fn minutes_where(
+    w: &mut Where<Sql>,
+    col: &str,
+    f: &Filters,
+    span: Option<(Option<i64>, Option<i64>)>,
+) {
+    let Some(span) = span else {
+        edges_where(w, col, f, None);
+        return;
+    };
+    let mut edges = Where::default();
+    edges_where(&mut edges, col, f, Some(span));
+    let mut unfolded = Where::default();
+    hours_where(&mut unfolded, col, span);
+    unfolded.push(&format!("{col} >= {FOLDED} + 3600"), []);
+    w.push(
+        &format!("({} OR ({}))", edges.sql(), unfolded.sql()),
+        edges.params.into_iter().chain(unfolded.params),
+    );
+}
+
 fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Sql>) {
     let by_topic = key == Some(Dim::Topic);
     let plan = rollup_plan(f, key, hours_ok);
@@ -1107,7 +1160,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
 
     let minute_key = key.map_or("''".to_owned(), |d| format!("r.{}", d.as_str()));
     let mut mw = rollup_dims_where(f, by_topic);
-    edges_where(&mut mw, "r.minute", f, span);
+    minutes_where(&mut mw, "r.minute", f, span);
     let mut sql = format!(
         "WITH src (t, k, sentiment, rating, n, resolved) AS (
              SELECT r.minute, {minute_key}, r.sentiment, r.rating, r.n, r.resolved
@@ -1125,6 +1178,7 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
         let mut hw = Where::default();
         hw.push("h.dim = ?", [Sql::Text(dim.to_owned())]);
         hours_where(&mut hw, "h.hour", span);
+        hw.push(&format!("h.hour <= {FOLDED}"), []);
         hw.any_of("h.key", texts(plan.hour_keys));
         hw.any_of(
             "h.sentiment",
@@ -1349,26 +1403,9 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
             )
         }
         None if keyword_rollup_answers(f) => {
-            // Whole hours from the hourly table as far as it is folded
-            // (read in the same statement, so from the same snapshot), the
-            // rest from the minutes.
-            const FOLDED: &str = "(SELECT through FROM rollup_folded WHERE rollup = 'keyword')";
             let span = hour_span(f);
-            let mut edges = Where::default();
-            edges_where(&mut edges, "k.minute", f, span);
             let mut mw = Where::default();
-            match span {
-                Some(span) => {
-                    let mut unfolded = Where::default();
-                    hours_where(&mut unfolded, "k.minute", span);
-                    unfolded.push(&format!("k.minute >= {FOLDED} + 3600"), []);
-                    mw.push(
-                        &format!("({} OR ({}))", edges.sql(), unfolded.sql()),
-                        edges.params.into_iter().chain(unfolded.params),
-                    );
-                }
-                None => mw = edges,
-            }
+            minutes_where(&mut mw, "k.minute", f, span);
             let sentiments: Vec<Sql> = f
                 .sentiment
                 .iter()
@@ -1510,30 +1547,38 @@ mod tests {
         assert_eq!(terms(&[]), r#""""#);
     }
 
-    /// Schema 3 counts every hour the hourly keyword table holds as
-    /// folded (they were written with their items), and at least the last
-    /// finished hour: a fold never adds to a stored hour.
+    /// Schema 3 counts every hour the hourly tables hold as folded (they
+    /// were written with their items), and at least the last finished
+    /// hour: a fold never adds to a stored hour.
     #[test]
     fn the_upgrade_to_schema_3_counts_stored_hours_as_folded() {
-        let through = |rows: &[i64]| {
+        let through = |keyword_hours: &[i64], hours: &[i64]| {
             let mut conn = Connection::open_in_memory().unwrap();
             apply(&mut conn, &MIGRATIONS[..2]).unwrap();
-            for hour in rows {
+            for hour in keyword_hours {
                 conn.execute(
                     "INSERT INTO rollup_keyword_hour VALUES (?1, '民警', '', 'neutral', 1)",
                     [hour],
                 )
                 .unwrap();
             }
+            for hour in hours {
+                conn.execute(
+                    "INSERT INTO rollup_hour VALUES (?1, 'total', '', 'neutral', 0, 1, 0)",
+                    [hour],
+                )
+                .unwrap();
+            }
             migrate(&mut conn).unwrap();
-            KeywordFolding::load(&conn).through
+            HourFolding::load(&conn).through
         };
         let last_finished = floor_hour(chrono::Utc::now().timestamp()) - 3600;
-        let t = through(&[]);
+        let t = through(&[], &[]);
         // The hour may turn between the two clock readings.
         assert!(t == last_finished || t == last_finished + 3600, "{t}");
-        assert_eq!(through(&[1_764_000_000]), t);
-        assert_eq!(through(&[1_764_000_000, 4_102_444_800]), 4_102_444_800);
+        assert_eq!(through(&[1_764_000_000], &[1_764_003_600]), t);
+        assert_eq!(through(&[4_102_444_800], &[]), 4_102_444_800);
+        assert_eq!(through(&[1_764_000_000], &[4_102_448_400]), 4_102_448_400);
     }
 
     /// A store written by schema 1 (full-text index with positions) is

@@ -1144,9 +1144,17 @@ fn minutes_where(
     };
     let mut edges = Where::default();
     edges_where(&mut edges, col, f, Some(span));
+    // One lower bound (not two conditions), so SQLite seeks to it instead
+    // of filtering every minute of the span.
     let mut unfolded = Where::default();
-    hours_where(&mut unfolded, col, span);
-    unfolded.push(&format!("{col} >= {FOLDED} + 3600"), []);
+    match span.0 {
+        Some(first) => unfolded.push(
+            &format!("{col} >= max(?, {FOLDED} + 3600)"),
+            [Sql::Integer(first)],
+        ),
+        None => unfolded.push(&format!("{col} >= {FOLDED} + 3600"), []),
+    }
+    hours_where(&mut unfolded, col, (None, span.1));
     w.push(
         &format!("({} OR ({}))", edges.sql(), unfolded.sql()),
         edges.params.into_iter().chain(unfolded.params),

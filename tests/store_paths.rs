@@ -17,21 +17,83 @@ fn all_topics(e: &Enricher) -> Vec<String> {
     e.topics().codes().to_vec()
 }
 
-#[tokio::test]
-async fn rollups_and_items_agree() {
-    let dir = common::TempDir::new("paths");
-    let enricher = Arc::new(Enricher::builtin(b"paths-key-0123456789").unwrap());
-    let _vocab = Vocabulary::from_enricher(&enricher);
-    let store = SqliteStore::open(&dir.0, QuerySettings::default()).unwrap();
-    let end = 1_764_000_000; // a whole hour
-    let values = minyi::demo::sample_values(enricher.gazetteer(), 3000, end, 3 * 86_400, 5);
+/// The queries each test asks both ways: the summary, series by hour and
+/// by day, and rankings by district, channel, unit and keyword. A series
+/// without a range gets [`first`, `last`).
+fn queries(f: &Filters, first: i64, last: i64) -> Vec<Query> {
+    let series = |interval, group_by| Query::Timeseries {
+        filters: Filters {
+            from: Some(f.from.unwrap_or(first)),
+            to: Some(f.to.unwrap_or(last)),
+            ..f.clone()
+        },
+        interval,
+        group_by: Some(group_by),
+    };
+    let top = |dim, limit| Query::Top {
+        filters: f.clone(),
+        dim,
+        limit,
+    };
+    vec![
+        Query::Summary(f.clone()),
+        series(Interval::H1, Dim::Sentiment),
+        series(Interval::D1, Dim::Channel),
+        top(TopDim::District, 100),
+        top(TopDim::Channel, 100),
+        top(TopDim::Unit, 1000),
+        top(TopDim::Keyword, 10_000),
+    ]
+}
+
+/// Asks each query of `base` from the rollups and, forced by a filter on
+/// every topic, from the items; returns how many ranking rows agreed.
+async fn assert_paths_agree(
+    store: &SqliteStore,
+    enricher: &Enricher,
+    base: &Filters,
+    (first, last): (i64, i64),
+    now: i64,
+) -> usize {
+    let forced = Filters {
+        topic: all_topics(enricher),
+        ..base.clone()
+    };
+    let mut ranked = 0;
+    for (a, b) in queries(base, first, last)
+        .into_iter()
+        .zip(queries(&forced, first, last))
+    {
+        let what = format!("{a:?}");
+        let a = store.query(a, now).await.unwrap();
+        let b = store.query(b, now).await.unwrap();
+        match (&a, &b) {
+            // Resolution is counted on either path its own way: compare
+            // the counts both keep.
+            (Answer::Summary(x), Answer::Summary(y)) => assert_eq!(
+                (x.received, x.negative, x.rated, x.dissatisfied),
+                (y.received, y.negative, y.rated, y.dissatisfied),
+                "{what}"
+            ),
+            _ => assert_eq!(a, b, "{what}"),
+        }
+        if let Answer::Top(rows) = a {
+            ranked += rows.len();
+        }
+    }
+    ranked
+}
+
+fn items(enricher: &Enricher, n: usize, end: i64, seed: u64) -> Vec<minyi::model::EnrichedItem> {
     let now = enricher.now();
-    let items: Vec<_> = values
+    minyi::demo::sample_values(enricher.gazetteer(), n, end, 3 * 86_400, seed)
         .iter()
         .filter_map(|v| enricher.enrich_value(v, now).ok())
-        .collect();
-    assert!(items.len() > 2900);
-    for chunk in items.chunks(500) {
+        .collect()
+}
+
+async fn write(store: &SqliteStore, items: &[minyi::model::EnrichedItem], batch: usize) {
+    for chunk in items.chunks(batch) {
         store
             .write(WriteBatch {
                 items: chunk.to_vec(),
@@ -40,7 +102,18 @@ async fn rollups_and_items_agree() {
             .await
             .unwrap();
     }
-    let every_topic = all_topics(&enricher);
+}
+
+#[tokio::test]
+async fn rollups_and_items_agree() {
+    let dir = common::TempDir::new("paths");
+    let enricher = Arc::new(Enricher::builtin(b"paths-key-0123456789").unwrap());
+    let _vocab = Vocabulary::from_enricher(&enricher);
+    let store = SqliteStore::open(&dir.0, QuerySettings::default()).unwrap();
+    let end = 1_764_000_000; // a whole hour
+    let items = items(&enricher, 3000, end, 5);
+    assert!(items.len() > 2900);
+    write(&store, &items, 500).await;
     let ranges = [
         (None, None),
         (Some(end - 2 * 86_400 + 1234), Some(end - 3600 * 5 + 77)),
@@ -48,6 +121,7 @@ async fn rollups_and_items_agree() {
         (Some(end - 3000), Some(end - 600)),
     ];
     let mut rng = fastrand::Rng::with_seed(9);
+    let mut ranked = 0;
     for (from, to) in ranges {
         for _ in 0..4 {
             let mut base = Filters::default().with_range(from, to);
@@ -57,58 +131,11 @@ async fn rollups_and_items_agree() {
                 2 => base.channel = vec!["hotline_12345".into(), "wechat".into()],
                 _ => {}
             }
-            let forced = Filters {
-                topic: every_topic.clone(),
-                ..base.clone()
-            };
-            let ask = |f: Filters, kind: usize| match kind {
-                0 => Query::Summary(f),
-                1 => Query::Timeseries {
-                    filters: Filters {
-                        from: Some(f.from.unwrap_or(end - 3 * 86_400)),
-                        to: Some(f.to.unwrap_or(end)),
-                        ..f
-                    },
-                    interval: Interval::H1,
-                    group_by: Some(Dim::Sentiment),
-                },
-                2 => Query::Timeseries {
-                    filters: Filters {
-                        from: Some(f.from.unwrap_or(end - 3 * 86_400)),
-                        to: Some(f.to.unwrap_or(end)),
-                        ..f
-                    },
-                    interval: Interval::D1,
-                    group_by: Some(Dim::Channel),
-                },
-                3 => Query::Top {
-                    filters: f,
-                    dim: TopDim::District,
-                    limit: 100,
-                },
-                _ => Query::Top {
-                    filters: f,
-                    dim: TopDim::Channel,
-                    limit: 100,
-                },
-            };
-            for kind in 0..5 {
-                let a = store.query(ask(base.clone(), kind), end).await.unwrap();
-                let b = store.query(ask(forced.clone(), kind), end).await.unwrap();
-                match (&a, &b) {
-                    (Answer::Summary(x), Answer::Summary(y)) => {
-                        assert_eq!(x.received, y.received, "{base:?}");
-                        assert_eq!(
-                            (x.negative, x.rated, x.dissatisfied, x.dissatisfied_resolved),
-                            (y.negative, y.rated, y.dissatisfied, y.dissatisfied_resolved),
-                            "{base:?}"
-                        );
-                    }
-                    _ => assert_eq!(a, b, "query kind {kind}, {base:?}"),
-                }
-            }
+            ranked +=
+                assert_paths_agree(&store, &enricher, &base, (end - 3 * 86_400, end), end).await;
         }
     }
+    assert!(ranked > 1000, "only {ranked} ranking rows compared");
     // Sanity: the data is there and resolution was counted somewhere.
     let Answer::Summary(all) = store
         .query(Query::Summary(Filters::default()), end)
@@ -124,13 +151,14 @@ async fn rollups_and_items_agree() {
 /// writer has folded them and everything else from the minutes (see
 /// `rollup_folded`); it must agree with the items wherever the fold
 /// stands: hours folded after their items were written, items arriving
-/// late for folded hours, and hours not folded at all (in the future).
+/// late for folded hours, and hours not folded at all (still to come).
 #[tokio::test]
 async fn rollups_and_items_agree_across_folded_hours() {
     let dir = common::TempDir::new("folded");
     let enricher = Arc::new(Enricher::builtin(b"folded-key-0123456789").unwrap());
     let end = 1_764_000_000; // a whole hour, in the past
-    let future = 4_102_444_800; // 2100-01-01: never a finished hour here
+    // Three days from the next hour: hours that cannot finish during the test.
+    let later = (chrono::Utc::now().timestamp() / 3600 + 1) * 3600 + 3 * 86_400;
     SqliteStore::open(&dir.0, QuerySettings::default())
         .unwrap()
         .close()
@@ -138,38 +166,21 @@ async fn rollups_and_items_agree_across_folded_hours() {
         .unwrap();
     // As if the writer had last folded a day and a half before `end`.
     let folded_at = end - 36 * 3600;
-    rusqlite::Connection::open(dir.0.join("minyi.db"))
-        .unwrap()
-        .execute(
-            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
-            [folded_at],
-        )
-        .unwrap();
+    let db = dir.0.join("minyi.db");
+    let set_folded = rusqlite::Connection::open(&db).unwrap().execute(
+        "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
+        [folded_at],
+    );
+    assert_eq!(set_folded.unwrap(), 1);
     let store = SqliteStore::open(&dir.0, QuerySettings::default()).unwrap();
-    let now = enricher.now();
-    let enrich = |end: i64, n: usize, seed: u64| -> Vec<_> {
-        minyi::demo::sample_values(enricher.gazetteer(), n, end, 3 * 86_400, seed)
-            .iter()
-            .filter_map(|v| enricher.enrich_value(v, now).ok())
-            .collect()
-    };
     // The first batch goes to the minutes only for its hours after
     // `folded_at`, which the writer then folds; the later ones arrive late
-    // for folded hours and go to both. The future items are never folded.
-    let items: Vec<_> = enrich(end, 2000, 5)
-        .into_iter()
-        .chain(enrich(future, 1000, 6))
-        .collect();
-    for chunk in items.chunks(700) {
-        store
-            .write(WriteBatch {
-                items: chunk.to_vec(),
-                events: Vec::new(),
-            })
-            .await
-            .unwrap();
-    }
-    let through: i64 = rusqlite::Connection::open(dir.0.join("minyi.db"))
+    // for folded hours and go to both. The items still to come are never
+    // folded.
+    let past = items(&enricher, 2000, end, 5);
+    write(&store, &past, 700).await;
+    write(&store, &items(&enricher, 1000, later, 6), 700).await;
+    let through: i64 = rusqlite::Connection::open(&db)
         .unwrap()
         .query_row(
             "SELECT through FROM rollup_folded WHERE rollup = 'hourly'",
@@ -177,18 +188,17 @@ async fn rollups_and_items_agree_across_folded_hours() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(through > end && through < future, "{through}");
+    assert!(through > end && through < later - 3 * 86_400, "{through}");
 
-    let every_topic = all_topics(&enricher);
     let ranges = [
         (None, None),
         (Some(end - 2 * 86_400 + 1234), Some(end - 3600 * 5 + 77)),
         (Some(folded_at - 7200 - 59), Some(folded_at + 7200 + 61)),
-        (Some(end - 86_400), Some(future)),
-        (Some(future - 2 * 86_400 - 17), Some(future - 3600 * 3 + 5)),
-        (Some(future - 3000), Some(future - 600)),
+        (Some(end - 86_400), Some(later)),
+        (Some(later - 2 * 86_400 - 17), Some(later - 3600 * 3 + 5)),
+        (Some(later - 3000), Some(later - 600)),
     ];
-    let mut compared = 0;
+    let mut ranked = 0;
     for (from, to) in ranges {
         for filter in 0..3 {
             let mut base = Filters::default().with_range(from, to);
@@ -197,54 +207,10 @@ async fn rollups_and_items_agree_across_folded_hours() {
                 2 => base.district = vec!["丛台区".into(), "峰峰矿区".into()],
                 _ => {}
             }
-            let forced = Filters {
-                topic: every_topic.clone(),
-                ..base.clone()
-            };
-            let ask = |f: Filters, kind: usize| match kind {
-                0 => Query::Summary(f),
-                1 => Query::Timeseries {
-                    filters: Filters {
-                        from: Some(f.from.unwrap_or(end - 3 * 86_400)),
-                        to: Some(f.to.unwrap_or(future)),
-                        ..f
-                    },
-                    interval: Interval::D1,
-                    group_by: Some(Dim::Sentiment),
-                },
-                2 => Query::Top {
-                    filters: f,
-                    dim: TopDim::District,
-                    limit: 100,
-                },
-                3 => Query::Top {
-                    filters: f,
-                    dim: TopDim::Unit,
-                    limit: 1000,
-                },
-                _ => Query::Top {
-                    filters: f,
-                    dim: TopDim::Keyword,
-                    limit: 10_000,
-                },
-            };
-            for kind in 0..5 {
-                let a = store.query(ask(base.clone(), kind), end).await.unwrap();
-                let b = store.query(ask(forced.clone(), kind), end).await.unwrap();
-                match (&a, &b) {
-                    (Answer::Summary(x), Answer::Summary(y)) => assert_eq!(
-                        (x.received, x.negative, x.rated, x.dissatisfied),
-                        (y.received, y.negative, y.rated, y.dissatisfied),
-                        "{base:?}"
-                    ),
-                    _ => assert_eq!(a, b, "query kind {kind}, {base:?}"),
-                }
-                if let Answer::Top(rows) = a {
-                    compared += rows.len();
-                }
-            }
+            ranked +=
+                assert_paths_agree(&store, &enricher, &base, (end - 3 * 86_400, later), end).await;
         }
     }
-    assert!(compared > 1000, "only {compared} ranking rows compared");
+    assert!(ranked > 1000, "only {ranked} ranking rows compared");
     store.close().await.unwrap();
 }

@@ -13,10 +13,11 @@
 //! sentiment × rating (topic `*` counts every item once, other rows count
 //! it once per topic) and `rollup_keyword` counts keywords by district ×
 //! sentiment (the hot words of a wall, of a district, of complaints).
-//! Hourly tables answer wide ranges: `rollup_hour` is written with the
-//! items; `rollup_keyword_hour` is folded from the minute rows once an
-//! hour is over (`rollup_folded` says how far), so a live item costs one
-//! keyword upsert per keyword, not two. Dashboards read the rollups; a
+//! Hourly tables answer wide ranges: `rollup_hour` and
+//! `rollup_keyword_hour` are folded from the minute rows once an hour is
+//! over (`rollup_folded` says how far; an item arriving late for a folded
+//! hour is written to both), so a live item costs one upsert per rollup
+//! row, not two. Dashboards read the rollups; a
 //! query the rollups cannot answer exactly (keyword search, several topics
 //! at once, keywords by topic or rating) reads the items.
 //!
@@ -1135,12 +1136,6 @@ fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where<Sql> {
     w
 }
 
-/// The rows a rollup-path query aggregates, as the CTE `src(t, k,
-/// sentiment, rating, n, resolved)`: `k` is the value of `key` (or '').
-/// Whole hours come from `rollup_hour` when the query involves at most one
-/// of channel/topic/district/unit (and `hours_ok`: buckets of whole hours
-/// on an hour-aligned clock); the minute-precise edges, and everything
-/// else, from `rollup_minute`.
 /// Time conditions on a minute table's `col` for [from, to): the
 /// minute-precise edges of the whole-hour `span`, and the whole hours the
 /// hourly tables do not hold yet (after [`FOLDED`]).
@@ -1173,6 +1168,13 @@ fn minutes_where(
     );
 }
 
+/// The rows a rollup-path query aggregates, as the CTE `src(t, k,
+/// sentiment, rating, n, resolved)`: `k` is the value of `key` (or '').
+/// Whole hours up to [`FOLDED`] come from `rollup_hour` when the query
+/// involves at most one of channel/topic/district/unit (and `hours_ok`:
+/// buckets of whole hours on an hour-aligned clock); the minute-precise
+/// edges, the hours not folded yet, and everything else, from
+/// `rollup_minute`.
 fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Sql>) {
     let by_topic = key == Some(Dim::Topic);
     let plan = rollup_plan(f, key, hours_ok);

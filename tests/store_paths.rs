@@ -189,6 +189,29 @@ async fn rollups_and_items_agree_across_folded_hours() {
         )
         .unwrap();
     assert!(through > end && through < later - 3 * 86_400, "{through}");
+    // Hourly rows after the watermark are never read: a writer that could
+    // not read it writes every hour to both tables (`HourFolding::load`),
+    // and those hours are still read from the minutes. These would show as
+    // extra counts on the rollup path.
+    let stray = later - 86_400;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (dim, key) in [
+        ("total", ""),
+        ("district", "丛台区"),
+        ("channel", "hotline_12345"),
+    ] {
+        conn.execute(
+            "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, 'negative', 0, 1000, 0)",
+            rusqlite::params![stray, dim, key],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO rollup_keyword_hour VALUES (?1, '民警', '丛台区', 'negative', 1000)",
+        [stray],
+    )
+    .unwrap();
+    drop(conn);
 
     let ranges = [
         (None, None),

@@ -73,11 +73,11 @@ impl Tansu {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        common::wait_until(
+            20,
+            || "tansu did not listen".into(),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         Tansu {
             child,
             brokers: format!("127.0.0.1:{port}"),
@@ -316,11 +316,11 @@ fn fifty_thousand_items_exactly_once_across_a_sigkill() {
     });
     eprintln!("largest consumer lag seen: {most_lag}");
     assert!(most_lag > 0, "the consumer lag was never above 0");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(&metrics, "minyi_ingest_consumer_lag") > 0 {
-        assert!(Instant::now() < deadline, "the lag gauge stays above 0");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    common::wait_until(
+        20,
+        || "the lag gauge stays above 0".into(),
+        || metric(&metrics, "minyi_ingest_consumer_lag") == 0,
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 50_000);
     assert_eq!(
@@ -386,14 +386,11 @@ fn two_consumers_rebalance_without_losing_or_repeating() {
     let b = ingest(&tansu, &ch, &db);
     let b_metrics = b.url_after("metrics on ");
     produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[20_000..35_000]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&b_metrics, "minyi_ingest_assigned_partitions") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the second member got no partitions"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_until(
+        60,
+        || "the second member got no partitions".into(),
+        || metric(&b_metrics, "minyi_ingest_assigned_partitions") > 0,
+    );
     // The first leaves cleanly; the second takes everything over.
     let a_dups = metric(&a_metrics, "minyi_ingest_items_duplicate_total");
     a.stop();
@@ -422,14 +419,11 @@ fn a_clickhouse_outage_pauses_and_loses_nothing() {
     produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &lines[20_000..]);
     // The consumer reads on, fails to write, pauses; ClickHouse stays down
     // for 20 s more.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metric(&metrics, "minyi_ingest_paused") != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "not paused 60 s into the ClickHouse outage"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_until(
+        60,
+        || "not paused 60 s into the ClickHouse outage".into(),
+        || metric(&metrics, "minyi_ingest_paused") == 1,
+    );
     std::thread::sleep(Duration::from_secs(20));
     ch.resume();
     wait_rows(&ch, &db, 50_000, 180);
@@ -480,11 +474,11 @@ fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
         &[br#"{"event":"created"}"#.to_vec()],
     );
     wait_rows(&ch, &db, 100, 60);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric(&metrics, "minyi_ingest_dead_lettered_total") < 5 {
-        assert!(Instant::now() < deadline, "rejects not dead-lettered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_until(
+        30,
+        || "rejects not dead-lettered".into(),
+        || metric(&metrics, "minyi_ingest_dead_lettered_total") >= 5,
+    );
     assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 100);
 
     let consumer: BaseConsumer = minyi::kafka::client_config(&tansu.brokers)
@@ -587,11 +581,11 @@ fn serve_and_ingest_plus_api_answer_alike() {
     produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &items);
     produce(&tansu, minyi::kafka::EVENTS_TOPIC, &events);
     wait_rows(&ch, &db, items.len() as u64, 120);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count(&ch, &db, "SELECT count() FROM {db}.workorder_events") < events.len() as u64 {
-        assert!(Instant::now() < deadline, "events not all stored");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    common::wait_until(
+        60,
+        || "events not all stored".into(),
+        || count(&ch, &db, "SELECT count() FROM {db}.workorder_events") >= events.len() as u64,
+    );
     let api = Proc::start(&[
         "api",
         "--clickhouse",
@@ -717,25 +711,22 @@ fn the_consumer_rides_out_a_broker_outage_on_the_mock_cluster() {
         let handle = runtime.handle().clone();
         std::thread::spawn(move || run(opts, store, enricher, metrics, handle, shutdown))
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while metrics.items_stored.load(Relaxed) < 3_000 {
-        assert!(Instant::now() < deadline, "first half not stored");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_until(
+        60,
+        || "first half not stored".into(),
+        || metrics.items_stored.load(Relaxed) >= 3_000,
+    );
     // The broker goes down for a while, then comes back.
     cluster.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     cluster.broker_up(1).unwrap();
     send(3_000..6_000);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while metrics.items_stored.load(Relaxed) < 6_000 {
-        assert!(
-            Instant::now() < deadline,
-            "second half not stored: {}",
-            metrics.items_stored.load(Relaxed)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let stored = || metrics.items_stored.load(Relaxed);
+    common::wait_until(
+        90,
+        || format!("second half not stored: {}", stored()),
+        || stored() >= 6_000,
+    );
     shutdown.cancel();
     consumer.join().unwrap().unwrap();
     assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 6_000);
@@ -818,27 +809,26 @@ fn the_compose_services_run_as_processes() {
         .unwrap();
 
     // The replicas share the partitions of both topics (6 each in the config).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let assigned: Vec<u64> = metrics
+    let assigned = || -> Vec<u64> {
+        metrics
             .iter()
             .map(|m| metric(m, "minyi_ingest_assigned_partitions"))
-            .collect();
-        if assigned.iter().sum::<u64>() == 12 && assigned.iter().all(|a| *a > 0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "assigned partitions {assigned:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+            .collect()
+    };
+    common::wait_until(
+        60,
+        || format!("assigned partitions {:?}", assigned()),
+        || {
+            let assigned = assigned();
+            assigned.iter().sum::<u64>() == 12 && assigned.iter().all(|a| *a > 0)
+        },
+    );
     wait_rows(&ch, &db, 20, 90);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while count(&ch, &db, "SELECT count() FROM {db}.workorder_events") == 0 {
-        assert!(Instant::now() < deadline, "no work-order events stored");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    common::wait_until(
+        90,
+        || "no work-order events stored".into(),
+        || count(&ch, &db, "SELECT count() FROM {db}.workorder_events") > 0,
+    );
 
     let summary = format!("{base}/api/v1/stats/summary");
     let refused = ureq::get(&summary)
@@ -853,21 +843,20 @@ fn the_compose_services_run_as_processes() {
     // views fill after the insert into `feedback` has made its rows
     // visible: right after 20 raw rows were seen it may still count fewer
     // (seen once in CI: 18), so it gets a few seconds to catch up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s: Value = ureq::get(&summary)
+    let fetch = || -> Value {
+        ureq::get(&summary)
             .header("Authorization", "Bearer wall-screen-demo-token")
             .call()
             .unwrap()
             .body_mut()
             .read_json()
-            .unwrap();
-        if s["received"].as_u64().unwrap() >= 20 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{s}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+            .unwrap()
+    };
+    common::wait_until(
+        30,
+        || fetch().to_string(),
+        || fetch()["received"].as_u64().unwrap() >= 20,
+    );
     let wall = ureq::get(&format!("{base}/?access_token=wall-screen-demo-token"))
         .call()
         .unwrap()

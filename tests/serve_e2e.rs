@@ -247,11 +247,11 @@ fn the_demo_feed_fills_the_screen() {
     let server = Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
     let live = listen(server.url("/api/v1/live"));
     wait_for(&live, "item", Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received(&server) < 20 {
-        assert!(Instant::now() < deadline, "the demo feed is too slow");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_until(
+        30,
+        || "the demo feed is too slow".into(),
+        || received(&server) >= 20,
+    );
     let (_, top) = get(&server.url("/api/v1/stats/top?dim=channel&limit=16"), None);
     let top: Value = serde_json::from_str(&top).unwrap();
     assert!(top["rows"].as_array().unwrap().len() >= 3, "{top}");

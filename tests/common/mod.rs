@@ -308,3 +308,13 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Polls `ready` (every 100 ms) until it holds; after `secs` seconds fails
+/// with `what()`, which may say what was seen last.
+pub fn wait_until(secs: u64, what: impl Fn() -> String, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{}", what());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

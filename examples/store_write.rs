@@ -9,6 +9,8 @@
 //! awaited (default 8; the writer groups what is waiting into one
 //! transaction). `IN_FLIGHT=1` makes every transaction one batch, so
 //! instruction counts (callgrind) repeat exactly from run to run.
+//! `ORDERED=1` sends the items in `received_at` order (they are generated
+//! at random times in the spread).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,11 +40,15 @@ fn main() {
     let values = minyi::demo::sample_values(enricher.gazetteer(), n, end, spread, 7);
     let start = Instant::now();
     let now = enricher.now();
-    let items: Vec<_> = values
+    let mut items: Vec<_> = values
         .par_iter()
         .filter_map(|v| enricher.enrich_value(v, now).ok())
         .collect();
     let enrich = start.elapsed();
+    // `ORDERED=1`: sent in `received_at` order, as a history import should.
+    if std::env::var_os("ORDERED").is_some() {
+        items.sort_by_key(|i| i.received_at);
+    }
     let dir = std::env::temp_dir().join(format!("minyi-store-write-{}", std::process::id()));
     let store = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
     let in_flight: usize = std::env::var("IN_FLIGHT")

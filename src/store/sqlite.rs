@@ -448,9 +448,10 @@ const FOLDED: &str = "(SELECT through FROM rollup_folded WHERE rollup = 'hourly'
 /// hour's minute rows into them once.
 struct HourFolding {
     through: i64,
-    /// The last hour a fold failed for (reported once, retried after each
-    /// group: the queries read the minutes of hours not folded, so a
-    /// failure costs speed, never a wrong count).
+    /// The last hour a fold failed for: reported once and tried again
+    /// when the next hour is over, not after every write group (a fold
+    /// reads every minute row of its hours). The queries read the minutes
+    /// of hours not folded, so a failure costs speed, never a wrong count.
     failed: Option<i64>,
 }
 
@@ -473,7 +474,7 @@ impl HourFolding {
     /// Folds the hours finished since the last fold (by the wall clock).
     fn catch_up(&mut self, conn: &mut Connection) {
         let upto = floor_hour(chrono::Utc::now().timestamp()) - 3600;
-        if upto <= self.through {
+        if upto <= self.through || self.failed == Some(upto) {
             return;
         }
         match fold_hours(conn, self.through, upto) {
@@ -482,9 +483,7 @@ impl HourFolding {
                 self.failed = None;
             }
             Err(e) => {
-                if self.failed != Some(upto) {
-                    eprintln!("minyi: sqlite: folding the hourly counts up to {upto}: {e}");
-                }
+                eprintln!("minyi: sqlite: folding the hourly counts up to {upto}: {e}");
                 self.failed = Some(upto);
             }
         }

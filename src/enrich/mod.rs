@@ -335,7 +335,11 @@ fn derived_id(
     let mut h = Sha256::new();
     h.update(channel.as_bytes());
     h.update([0]);
-    h.update(received_at.to_rfc3339().as_bytes());
+    let mut time = [0u8; RFC3339_MAX];
+    match write_rfc3339(received_at, &mut time) {
+        Some(n) => h.update(&time[..n]),
+        None => h.update(received_at.to_rfc3339().as_bytes()),
+    }
     h.update([0]);
     h.update(masked_text.as_bytes());
     h.update([rating.map_or(0, |r| r.number())]);
@@ -352,10 +356,71 @@ fn derived_id(
     id
 }
 
+/// The longest RFC 3339 time [`write_rfc3339`] writes:
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+HH:MM`.
+const RFC3339_MAX: usize = 35;
+
+/// `t` as `DateTime::to_rfc3339` writes it, into `out`, without its
+/// allocation and formatting machinery (the id hash reads it for every item
+/// sent without an id); the length written. `None` for what chrono writes
+/// in its own ways — years outside 0–9999, a leap second, an offset with
+/// seconds — and for times whose local form is out of range: the caller
+/// then asks chrono.
+fn write_rfc3339(t: DateTime<FixedOffset>, out: &mut [u8; RFC3339_MAX]) -> Option<usize> {
+    use chrono::{Datelike, Timelike};
+    let offset = t.offset().local_minus_utc();
+    let local = t.naive_utc().checked_add_offset(*t.offset())?;
+    let nano = local.nanosecond();
+    if !(0..=9999).contains(&local.year()) || nano >= 1_000_000_000 || offset % 60 != 0 {
+        return None;
+    }
+    fn two(out: &mut [u8], at: usize, v: u32) {
+        out[at] = b'0' + (v / 10) as u8;
+        out[at + 1] = b'0' + (v % 10) as u8;
+    }
+    let year = local.year() as u32;
+    two(out, 0, year / 100);
+    two(out, 2, year % 100);
+    out[4] = b'-';
+    two(out, 5, local.month());
+    out[7] = b'-';
+    two(out, 8, local.day());
+    out[10] = b'T';
+    two(out, 11, local.hour());
+    out[13] = b':';
+    two(out, 14, local.minute());
+    out[16] = b':';
+    two(out, 17, local.second());
+    let mut n = 19;
+    // Subseconds as chrono's `SecondsFormat::AutoSi`: none, or 3, 6 or 9
+    // digits.
+    let (digits, mut frac) = match nano {
+        0 => (0, 0),
+        _ if nano % 1_000_000 == 0 => (3, nano / 1_000_000),
+        _ if nano % 1_000 == 0 => (6, nano / 1_000),
+        _ => (9, nano),
+    };
+    if digits > 0 {
+        out[n] = b'.';
+        for i in (0..digits).rev() {
+            out[n + 1 + i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        n += 1 + digits;
+    }
+    out[n] = if offset < 0 { b'-' } else { b'+' };
+    let minutes = offset.unsigned_abs() / 60;
+    two(out, n + 1, minutes / 60);
+    out[n + 3] = b':';
+    two(out, n + 4, minutes % 60);
+    Some(n + 6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{PiiKind, Rating, SentimentLabel};
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     pub(crate) fn enricher() -> Enricher {
@@ -506,6 +571,63 @@ mod tests {
             }
         }
         assert!(outside >= 10, "only {outside} tokens outside the lexicon");
+    }
+
+    #[test]
+    fn the_id_hash_writes_times_as_chrono_does() {
+        let check = |t: DateTime<FixedOffset>| {
+            let mut out = [0u8; RFC3339_MAX];
+            if let Some(n) = write_rfc3339(t, &mut out) {
+                assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), t.to_rfc3339());
+                true
+            } else {
+                false
+            }
+        };
+        for text in [
+            "2025-06-01T09:00:00+08:00",
+            "2025-06-01T09:00:00.5+08:00",
+            "2025-06-01T09:00:00.000120Z",
+            "2025-06-01T09:00:00.000000001-05:30",
+            "0000-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59.999999999+14:00",
+        ] {
+            assert!(check(DateTime::parse_from_rfc3339(text).unwrap()), "{text}");
+        }
+        // chrono's own ways: a leap second, an offset with seconds, a year
+        // past 9999.
+        let leap = DateTime::parse_from_rfc3339("2016-12-31T23:59:60+00:00").unwrap();
+        assert!(!check(leap));
+        let odd = FixedOffset::east_opt(3600 + 30).unwrap();
+        assert!(!check(leap.with_timezone(&odd)));
+        let far = chrono::NaiveDate::from_ymd_opt(10000, 1, 1).unwrap();
+        assert!(!check(
+            far.and_hms_opt(0, 0, 0).unwrap().and_utc().fixed_offset()
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_id_hash_writes_any_time_as_chrono_does(
+            secs in -62_000_000_000i64..253_000_000_000,
+            nanos in proptest::prop_oneof![
+                proptest::strategy::Just(0u32),
+                (0u32..1000).prop_map(|m| m * 1_000_000),
+                (0u32..1_000_000).prop_map(|u| u * 1000),
+                0u32..1_000_000_000,
+            ],
+            offset_minutes in -1439i32..=1439,
+        ) {
+            let zone = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let t = DateTime::from_timestamp(secs, nanos).unwrap().with_timezone(&zone);
+            let mut out = [0u8; RFC3339_MAX];
+            let n = write_rfc3339(t, &mut out);
+            proptest::prop_assert!(n.is_some(), "{t:?}");
+            proptest::prop_assert_eq!(
+                std::str::from_utf8(&out[..n.unwrap()]).unwrap(),
+                t.to_rfc3339()
+            );
+        }
     }
 
     #[test]

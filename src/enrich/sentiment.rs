@@ -81,18 +81,15 @@ fn is_quote(t: &str) -> bool {
     !t.is_empty() && t.chars().all(|c| QUOTES.contains(c))
 }
 
-/// `label ±v.v`, as `format!("{label} {v:+.1}")` writes it, without the
+/// Appends ` ±v.v`, as `format!(" {v:+.1}")` writes it, without the
 /// formatting machinery (this runs for every scored word of every item).
-fn scored(label: &str, v: f32) -> String {
+fn push_value(out: &mut String, v: f32) {
     let tenths = (f64::from(v) * 10.0).abs().round_ties_even() as u64;
-    let mut out = String::with_capacity(label.len() + 8);
-    out.push_str(label);
     out.push(' ');
     out.push(if v.is_sign_negative() { '-' } else { '+' });
     out.push_str(itoa::Buffer::new().format(tenths / 10));
     out.push('.');
     out.push(char::from(b'0' + (tenths % 10) as u8));
-    out
 }
 
 const CLAUSE_END: u8 = 1;
@@ -298,7 +295,7 @@ impl SentimentModel {
             }
             let tok = token.text;
             if lex.has(CLAUSE_END) {
-                total += std::mem::take(&mut clause).close(lex, emphasis, &mut evidence);
+                total += clause.close(lex, emphasis, &mut evidence);
                 if lex.has(SENTENCE_END) {
                     irrealis = false;
                 }
@@ -308,7 +305,7 @@ impl SentimentModel {
                 irrealis = true;
             }
             if lex.has(CONTRAST) {
-                total += std::mem::take(&mut clause).close(Lex::default(), emphasis, &mut evidence);
+                total += clause.close(Lex::default(), emphasis, &mut evidence);
                 total *= 0.5;
                 emphasis = 1.5;
                 evidence.push([tok, " ×1.5 after"].concat());
@@ -336,17 +333,22 @@ impl SentimentModel {
                 let quoted = i > 0
                     && tokens[i - 1].info.lex.has(QUOTE)
                     && tokens.get(i + 1).is_some_and(|t| t.info.lex.has(QUOTE));
-                let mut value = v * clause.degree;
-                let mut label = tok.to_owned();
+                let mut word = Scored {
+                    word: tok,
+                    negator: None,
+                    quoted: false,
+                    irrealis,
+                    value: v * clause.degree,
+                };
                 if let Some((neg, k)) = clause.negation.take() {
-                    value = if value > 0.0 {
-                        -value * k
+                    word.value = if word.value > 0.0 {
+                        -word.value * k
                     } else {
-                        -value * 0.5 * k
+                        -word.value * 0.5 * k
                     };
-                    label = [neg, "…", tok].concat();
+                    word.negator = Some(neg);
                 }
-                let sarcastic = value > 0.0
+                let sarcastic = word.value > 0.0
                     && sarcasm
                         .get_or_insert_with(|| {
                             let marker = self.sarcasm_marker(normalized);
@@ -356,16 +358,15 @@ impl SentimentModel {
                             marker
                         })
                         .is_some();
-                if (quoted || sarcastic) && value > 0.0 {
-                    value = -value;
-                    label = ["“", tok, "”"].concat();
+                if (quoted || sarcastic) && word.value > 0.0 {
+                    word.value = -word.value;
+                    word.quoted = true;
                 }
                 if irrealis {
-                    value *= 0.3;
-                    label = ["(", &label, ")"].concat();
+                    word.value *= 0.3;
                 }
                 clause.degree = 1.0;
-                clause.items.push((label, value));
+                clause.items.push(word);
             }
         }
         total += clause.close(Lex::default(), emphasis, &mut evidence);
@@ -426,7 +427,38 @@ struct Clause<'a> {
     degree: f32,
     negation: Option<(&'a str, f32)>,
     rhetorical: Option<&'a str>,
-    items: Vec<(String, f32)>,
+    items: Vec<Scored<'a>>,
+}
+
+/// A sentiment word as scored, written out as evidence when its clause
+/// closes: `word`, `negator…word`, `“word”` (quoted or sarcastic, which
+/// wins over the negator), each in parentheses when irrealis; then its
+/// value.
+struct Scored<'a> {
+    word: &'a str,
+    negator: Option<&'a str>,
+    quoted: bool,
+    irrealis: bool,
+    value: f32,
+}
+
+impl Scored<'_> {
+    fn evidence(&self, value: f32) -> String {
+        let mut out = String::with_capacity(self.word.len() + 24);
+        if self.irrealis {
+            out.push('(');
+        }
+        match self.negator {
+            _ if self.quoted => out.extend(["“", self.word, "”"]),
+            Some(neg) => out.extend([neg, "…", self.word]),
+            None => out.push_str(self.word),
+        }
+        if self.irrealis {
+            out.push(')');
+        }
+        push_value(&mut out, value);
+        out
+    }
 }
 
 impl Default for Clause<'_> {
@@ -441,18 +473,19 @@ impl Default for Clause<'_> {
 }
 
 impl Clause<'_> {
-    /// The clause's contribution, given the punctuation that ends it.
-    fn close(self, end: Lex, emphasis: f32, evidence: &mut Vec<String>) -> f32 {
+    /// The clause's contribution, given the punctuation that ends it; the
+    /// clause is empty again after (its word list kept for the next).
+    fn close(&mut self, end: Lex, emphasis: f32, evidence: &mut Vec<String>) -> f32 {
         let question = end.has(QUESTION);
         let exclaim = end.has(EXCLAIM);
         let mut sum = 0.0;
-        for (label, v) in &self.items {
-            let v = if question && *v > 0.0 && self.rhetorical.is_none() {
-                v / 3.0
+        for word in &self.items {
+            let v = if question && word.value > 0.0 && self.rhetorical.is_none() {
+                word.value / 3.0
             } else {
-                *v
+                word.value
             };
-            evidence.push(scored(label, v));
+            evidence.push(word.evidence(v));
             sum += v;
         }
         if self.items.is_empty()
@@ -470,6 +503,12 @@ impl Clause<'_> {
         if exclaim {
             sum *= 1.3;
         }
+        let mut items = std::mem::take(&mut self.items);
+        items.clear();
+        *self = Clause {
+            items,
+            ..Clause::default()
+        };
         sum * emphasis
     }
 }

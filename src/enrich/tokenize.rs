@@ -133,22 +133,45 @@ impl Tokenizer {
     /// Top terms by TF-IDF among the keyword tokens, best first; ties keep
     /// text order.
     pub fn keywords(&self, tokens: &[Token]) -> Vec<String> {
+        /// Distinct words looked up by a scan up to this many, then by a
+        /// hash map (a long text has thousands of tokens).
+        const SCAN: usize = 24;
+        // (word, summed IDF, position of its first content token).
         let mut scores: Vec<(&str, f32, usize)> = Vec::with_capacity(tokens.len());
+        let mut index: HashMap<&str, usize> = HashMap::default();
         for (pos, t) in tokens.iter().filter(|t| t.info.content).enumerate() {
             if !t.info.keyword {
                 continue;
             }
-            match scores.iter_mut().find(|(w, _, _)| *w == t.text) {
-                Some(s) => s.1 += t.info.idf,
-                None => scores.push((t.text, t.info.idf, pos)),
+            let seen = if scores.len() <= SCAN {
+                scores.iter().position(|(w, _, _)| *w == t.text)
+            } else {
+                if index.is_empty() {
+                    index.extend(scores.iter().enumerate().map(|(i, s)| (s.0, i)));
+                }
+                index.get(t.text).copied()
+            };
+            match seen {
+                Some(i) => scores[i].1 += t.info.idf,
+                None => {
+                    if !index.is_empty() {
+                        index.insert(t.text, scores.len());
+                    }
+                    scores.push((t.text, t.info.idf, pos));
+                }
             }
         }
-        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
-        scores
-            .into_iter()
-            .take(KEYWORDS_PER_ITEM)
-            .map(|(w, _, _)| w.to_owned())
-            .collect()
+        // Positions differ, so the order is total and the best few can be
+        // picked before sorting them.
+        let rank = |a: &(&str, f32, usize), b: &(&str, f32, usize)| {
+            b.1.total_cmp(&a.1).then(a.2.cmp(&b.2))
+        };
+        if scores.len() > KEYWORDS_PER_ITEM {
+            scores.select_nth_unstable_by(KEYWORDS_PER_ITEM - 1, rank);
+            scores.truncate(KEYWORDS_PER_ITEM);
+        }
+        scores.sort_unstable_by(rank);
+        scores.into_iter().map(|(w, _, _)| w.to_owned()).collect()
     }
 }
 
@@ -209,6 +232,30 @@ mod tests {
         assert_eq!(kw.first().map(String::as_str), Some("红绿灯"), "{kw:?}");
         assert!(kw.len() <= KEYWORDS_PER_ITEM);
         assert!(!kw.contains(&"我们".to_owned()));
+    }
+
+    #[test]
+    fn keywords_of_a_long_text_are_those_of_the_plain_definition() {
+        // Past a few dozen distinct words they are found by a hash map.
+        let t = tokenizer();
+        let text = "民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评。我们小区门口的红绿灯\
+                    被树枝遮挡，希望交巡警尽快处理红绿灯。户籍证明办了三次，窗口推诿，电话没人接，\
+                    派出所说去社区，社区说去派出所。诈骗电话冒充客服，被骗两万，报警后立案很快，\
+                    反诈中心民警连夜追回，送锦旗感谢。"
+            .repeat(3);
+        let tokens = tokens(&t, &text);
+        let mut sums: Vec<(&str, f32, usize)> = Vec::new();
+        let content = tokens.iter().filter(|t| t.info.content).enumerate();
+        for (pos, tok) in content.filter(|(_, t)| t.info.keyword) {
+            match sums.iter_mut().find(|s| s.0 == tok.text) {
+                Some(s) => s.1 += tok.info.idf,
+                None => sums.push((tok.text, tok.info.idf, pos)),
+            }
+        }
+        assert!(sums.len() > 30, "{} distinct keyword tokens", sums.len());
+        sums.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+        let expected: Vec<&str> = sums.iter().take(KEYWORDS_PER_ITEM).map(|s| s.0).collect();
+        assert_eq!(t.keywords(&tokens), expected);
     }
 
     #[test]

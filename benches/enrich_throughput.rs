@@ -14,6 +14,9 @@ use std::time::Instant;
 use chrono::{DateTime, FixedOffset};
 use minyi::enrich::Enricher;
 
+/// Items in the dev set (the corpus starts with them).
+const DEV_ITEMS: usize = 307;
+
 fn corpus() -> Vec<(String, String)> {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut texts: Vec<(String, String)> = Vec::new();
@@ -26,6 +29,11 @@ fn corpus() -> Vec<(String, String)> {
             }
         }
     }
+    assert_eq!(
+        texts.len(),
+        DEV_ITEMS,
+        "the dev set changed: update DEV_ITEMS"
+    );
     let base = texts.clone();
     for (i, (channel, text)) in base.iter().enumerate() {
         texts.push((channel.clone(), format!("{text}联系电话138{:08}", i)));
@@ -113,4 +121,75 @@ fn main() {
         core_rate / cut_rate,
         enrich_rate / cut_rate
     );
+    by_length(&jieba, &enricher, now);
+}
+
+/// The same two measurements over the dev texts grouped by length, then
+/// joined into longer texts: whether what enrichment adds to tokenizing is
+/// a cost per item (the ratio would grow with length) or per token.
+fn by_length(jieba: &jieba_rs::Jieba, enricher: &Enricher, now: DateTime<FixedOffset>) {
+    let dev: Vec<String> = corpus()
+        .into_iter()
+        .take(DEV_ITEMS)
+        .map(|(_, t)| t)
+        .collect();
+    println!("by text length (dev texts; µs per item, best of rounds):");
+    let classes: [(&str, usize, usize, usize); 6] = [
+        ("≤ 10 chars", 0, 11, 1),
+        ("11–30 chars", 11, 31, 1),
+        ("> 30 chars", 31, usize::MAX, 1),
+        ("3 joined", 0, usize::MAX, 3),
+        ("8 joined", 0, usize::MAX, 8),
+        ("all 307 in one text", 0, usize::MAX, usize::MAX),
+    ];
+    for (name, lo, hi, join) in classes {
+        let texts: Vec<String> = dev
+            .iter()
+            .filter(|t| (lo..hi).contains(&t.chars().count()))
+            .collect::<Vec<_>>()
+            .chunks(join.min(dev.len()))
+            .map(|c| {
+                let mut text = String::new();
+                for t in c {
+                    if text.chars().count() + t.chars().count() >= 20_000 {
+                        break;
+                    }
+                    text.push_str(t);
+                    text.push('。');
+                }
+                text
+            })
+            .collect();
+        let raws: Vec<minyi::model::RawFeedback> = texts
+            .iter()
+            .map(|t| {
+                let v = serde_json::json!({"channel": "hotline_12345", "text": t});
+                minyi::enrich::validate::parse_raw(&v, |_| true).unwrap()
+            })
+            .collect();
+        let rounds = (200_000 / texts.iter().map(String::len).sum::<usize>()).clamp(3, 50);
+        let (mut cut, mut enrich) = (f64::MAX, f64::MAX);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            for text in &texts {
+                black_box(jieba.cut(black_box(text), true));
+            }
+            cut = cut.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            for raw in &raws {
+                black_box(enricher.enrich(black_box(raw.clone()), now).unwrap());
+            }
+            enrich = enrich.min(t.elapsed().as_secs_f64());
+        }
+        let n = texts.len() as f64;
+        let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+        println!(
+            "  {name:28} {:4} items {:7.1} chars  cut {:8.2}  enrich {:8.2}  ratio {:.2}",
+            texts.len(),
+            chars as f64 / n,
+            cut * 1e6 / n,
+            enrich * 1e6 / n,
+            cut / enrich
+        );
+    }
 }

@@ -147,6 +147,7 @@ impl Tokenizer {
                 scores.iter().position(|(w, _, _)| *w == t.text)
             } else {
                 if index.is_empty() {
+                    index.reserve(tokens.len() / 2);
                     index.extend(scores.iter().enumerate().map(|(i, s)| (s.0, i)));
                 }
                 index.get(t.text).copied()

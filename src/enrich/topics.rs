@@ -19,6 +19,22 @@ use crate::pipelines::{PipelineError, PipelineFiles, TopicsFile};
 /// The code given when no rule matches.
 pub const OTHER: &str = "other";
 
+/// A set of topics by index, without allocating.
+#[derive(Debug, Default)]
+struct TopicSet([u64; 4]);
+
+impl TopicSet {
+    const CAPACITY: usize = 256;
+
+    fn insert(&mut self, topic: usize) {
+        self.0[topic / 64] |= 1 << (topic % 64);
+    }
+
+    fn contains(&self, topic: usize) -> bool {
+        self.0[topic / 64] & (1 << (topic % 64)) != 0
+    }
+}
+
 #[derive(Debug)]
 pub struct TopicTagger {
     codes: Vec<String>,
@@ -77,6 +93,22 @@ impl TopicTagger {
         if !codes.iter().any(|c| c == OTHER) {
             return Err(invalid(format!("the catch-all topic {OTHER:?} is missing")));
         }
+        // A term listed twice for one topic (in other case) counts once.
+        for hits in &mut term_hits {
+            let mut topics = Vec::with_capacity(hits.len());
+            hits.retain(|&(topic, _)| {
+                let first = !topics.contains(&topic);
+                topics.push(topic);
+                first
+            });
+        }
+        if codes.len() > TopicSet::CAPACITY {
+            return Err(invalid(format!(
+                "{} topics, at most {}",
+                codes.len(),
+                TopicSet::CAPACITY
+            )));
+        }
         if terms.len() > usize::from(u16::MAX) {
             return Err(invalid(format!("{} terms, at most 65,535", terms.len())));
         }
@@ -129,26 +161,36 @@ impl TopicTagger {
     /// (exclusions); best score first.
     pub fn tag(&self, normalized: &str, tokens: &[Token]) -> Vec<TopicTag> {
         // (topic, term, weight) of each distinct term hit, in text order: a
-        // term repeated is not more evidence of the topic.
+        // term repeated is not more evidence of the topic (and a term counts
+        // for a topic at most once, see `from_files`).
         let mut hits: Vec<(usize, u16, f32)> = Vec::new();
         for &term in tokens.iter().flat_map(|t| t.info.terms.iter()) {
+            // Every term counts for some topic, so a term seen has hits.
+            if hits.iter().any(|h| h.1 == term) {
+                continue;
+            }
             for &(topic, weight) in &self.term_hits[usize::from(term)] {
-                if !hits.iter().any(|h| (h.0, h.1) == (topic, term)) {
-                    hits.push((topic, term, weight));
-                }
+                hits.push((topic, term, weight));
             }
         }
         // Topics in file order (a stable sort keeps each topic's terms in
         // text order), then best score first.
         hits.sort_by_key(|h| h.0);
         let mut tags: Vec<TopicTag> = Vec::new();
+        // Topics the text rules out, found in one pass when first needed.
+        let mut excluded: Option<TopicSet> = None;
         for group in hits.chunk_by(|a, b| a.0 == b.0) {
             let topic = group[0].0;
             if self.codes[topic] == OTHER {
                 continue;
             }
             let score = group.iter().map(|h| h.2).sum::<f32>();
-            if score >= self.min_scores[topic] && !self.excluded(topic, normalized) {
+            if score >= self.min_scores[topic]
+                && !(self.has_exclusions[topic]
+                    && excluded
+                        .get_or_insert_with(|| self.excluded(normalized))
+                        .contains(topic))
+            {
                 tags.push(TopicTag {
                     code: self.codes[topic].clone(),
                     score,
@@ -170,14 +212,16 @@ impl TopicTagger {
         tags
     }
 
-    /// Whether one of the topic's exclusions is in the text (looked for
-    /// only for a topic that would be tagged, and that has exclusions).
-    fn excluded(&self, topic: usize, normalized: &str) -> bool {
-        self.has_exclusions[topic]
-            && self
-                .exclusion_automaton
-                .find_overlapping_iter(normalized)
-                .any(|m| self.exclusion_topics[m.pattern().as_usize()].contains(&topic))
+    /// Which topics an exclusion in the text rules out, by topic index
+    /// (looked for only when a topic with exclusions would be tagged).
+    fn excluded(&self, normalized: &str) -> TopicSet {
+        let mut excluded = TopicSet::default();
+        for m in self.exclusion_automaton.find_overlapping_iter(normalized) {
+            for &topic in &self.exclusion_topics[m.pattern().as_usize()] {
+                excluded.insert(topic);
+            }
+        }
+        excluded
     }
 }
 

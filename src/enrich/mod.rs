@@ -271,7 +271,8 @@ impl Enricher {
         }
         let normalized = self.normalizer.normalize(&text);
 
-        let tokens = self.analyze(&normalized);
+        let mut tokens = self.analyze(&normalized);
+        drop_hints(&normalized, &mut tokens);
         let keywords = self.tokenizer.keywords(&tokens);
         let topic_tags = self.tagger.tag(&normalized, &tokens);
         let sentiment = self.sentiment.assess(&normalized, &tokens, rating);
@@ -321,6 +322,27 @@ impl Enricher {
             ingested_at: now,
             model_version: self.model_version.clone(),
         })
+    }
+}
+
+/// Tokens inside masked personal data (`002x` of `110***********002X`,
+/// `qq.com` of `z***@qq.com`; see [`pii::hint_spans`]) are fragments of a
+/// hint, not words: neither content nor keywords.
+fn drop_hints(normalized: &str, tokens: &mut [lexicon::Token]) {
+    let spans = pii::hint_spans(normalized);
+    if spans.is_empty() {
+        return;
+    }
+    let base = normalized.as_ptr() as usize;
+    for t in tokens {
+        // Tokens are slices of the text they were cut from.
+        let start = t.text.as_ptr() as usize - base;
+        let end = start + t.text.len();
+        if t.info.content && spans.iter().any(|s| s.start < end && start < s.end) {
+            let info = t.info.to_mut();
+            info.content = false;
+            info.keyword = false;
+        }
     }
 }
 
@@ -476,6 +498,45 @@ mod tests {
             .unwrap();
         assert_eq!(rating_only.rating, Some(Rating::Satisfied));
         assert_eq!(rating_only.text, "");
+    }
+
+    #[test]
+    fn masked_data_leaves_no_tokens_or_keywords() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "身份证11010519491231002X丢了，\
+                    邮箱zhang.san@qq.com，手机13912345678，车牌冀DA1234，请帮忙找回"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(
+            item.text,
+            "身份证110***********002X丢了，邮箱z***@qq.com，手机139****5678，车牌冀D***34，请帮忙找回"
+        );
+        for fragment in [
+            "110", "002x", "z", "qq.com", "qq", "139", "5678", "冀", "d", "34",
+        ] {
+            assert!(
+                !item.tokens.iter().any(|t| t == fragment),
+                "{fragment} in {:?}",
+                item.tokens
+            );
+        }
+        assert!(
+            item.tokens.contains(&"身份证".to_owned()),
+            "{:?}",
+            item.tokens
+        );
+        assert!(
+            item.keywords.contains(&"身份证".to_owned()),
+            "{:?}",
+            item.keywords
+        );
+        assert!(
+            item.tokens.contains(&"找回".to_owned()),
+            "{:?}",
+            item.tokens
+        );
     }
 
     #[test]

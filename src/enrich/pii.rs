@@ -357,6 +357,47 @@ fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
     out
 }
 
+/// Where a masked text (also after normalising) shows masked personal
+/// data, as byte ranges: each run of three or more `*` with the letters,
+/// digits and e-mail characters glued to it on either side, and a plate's
+/// province before its letter (`138****5678`, `110***********002X`,
+/// `z***@qq.com`, `冀D***45`). What is left of the data there is a hint for
+/// a reader, not words: `002X` or `qq.com` must not become keywords.
+pub fn hint_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let glued = |c: u8| c.is_ascii_alphanumeric() || b"@._%+-".contains(&c);
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find('*') {
+        let stars = from + at;
+        let mut end = stars;
+        while b.get(end) == Some(&b'*') {
+            end += 1;
+        }
+        from = end;
+        if end - stars < 3 {
+            continue;
+        }
+        let mut start = stars;
+        while start > 0 && glued(b[start - 1]) {
+            start -= 1;
+        }
+        if start < stars
+            && b[start].is_ascii_alphabetic()
+            && let Some(c) = text[..start].chars().next_back()
+            && is_plate_province(c)
+        {
+            start -= c.len_utf8();
+        }
+        while end < b.len() && glued(b[end]) {
+            end += 1;
+        }
+        from = end;
+        spans.push(start..end);
+    }
+    spans
+}
+
 /// The keyed hash stored instead of a contact: HMAC-SHA256 under the
 /// deployment's key over the contact normalised (digits only for phone
 /// numbers without the country code, lower case for anything else), so the
@@ -451,6 +492,30 @@ mod tests {
         let (text, kinds) = m(&wrong);
         assert_eq!(kinds, vec![PiiKind::LongNumber]);
         assert!(!text.contains("19900101"));
+    }
+
+    #[test]
+    fn hints_are_found_in_what_masking_writes() {
+        let text = "身份证11010519491231002X丢了，手机139 0310 1234，座机0310-8181234，\
+                    邮箱zhang.san@qq.com，车牌冀DA1234，卡号6222021234567890128。好***人";
+        let masked = mask(text).text;
+        let hints: Vec<&str> = hint_spans(&masked)
+            .into_iter()
+            .map(|r| &masked[r])
+            .collect();
+        assert_eq!(
+            hints,
+            [
+                "110***********002X",
+                "139****1234",
+                "0310****1234",
+                "z***@qq.com",
+                "冀D***34",
+                "6222****0128",
+                "***",
+            ]
+        );
+        assert!(hint_spans("3**5，一*二").is_empty());
     }
 
     #[test]

@@ -107,8 +107,20 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Checked> {
     Ok(checked)
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// An error ends the process with its chain of causes on one stderr line
+/// and exit code 1 (`fn main() -> Result` would print its debug form: a
+/// backtrace whenever RUST_BACKTRACE is set).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("minyi: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enrich { config } => {
             let checked = load_config(config.as_ref())?;

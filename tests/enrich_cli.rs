@@ -116,13 +116,16 @@ fn bad_config_is_one_clear_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
         .args(["enrich", "--config"])
         .arg(&cfg)
+        // What an operator may have set: still no backtrace.
+        .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("minyi.toml") && err.contains("timezone"),
+        err.starts_with("minyi: error: ") && err.contains("minyi.toml") && err.contains("timezone"),
         "{err}"
     );
 }

@@ -135,8 +135,11 @@ impl Enricher {
     fn describe(&self, token: &str, listed: bool) -> lexicon::TokenInfo {
         // Every term and place name of one character is in the table.
         let short = !listed && token.chars().nth(1).is_none();
+        let lex = self.sentiment.lex(token, listed);
+        let words = self.tokenizer.describe(token, listed);
         lexicon::TokenInfo {
-            lex: self.sentiment.lex(token, listed),
+            keyword: words.keyword && !lex.is_modifier(),
+            lex,
             terms: if short {
                 Box::default()
             } else {
@@ -147,7 +150,7 @@ impl Enricher {
             } else {
                 self.gazetteer.places_in(token)
             },
-            ..self.tokenizer.describe(token, listed)
+            ..words
         }
     }
 
@@ -534,6 +537,34 @@ mod tests {
         );
         assert!(
             item.tokens.contains(&"找回".to_owned()),
+            "{:?}",
+            item.tokens
+        );
+    }
+
+    #[test]
+    fn modifiers_are_no_keywords() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "户籍窗口实在有点慢，难道就没人管吗？但是民警态度一点都不差"}),
+                now(),
+            )
+            .unwrap();
+        for word in ["实在", "有点", "难道", "但是", "一点都不"] {
+            assert!(
+                !item.keywords.contains(&word.to_owned()),
+                "{word} in {:?}",
+                item.keywords
+            );
+        }
+        assert!(
+            item.keywords.contains(&"户籍窗口".to_owned()),
+            "{:?}",
+            item.keywords
+        );
+        // Still content, for search.
+        assert!(
+            item.tokens.contains(&"有点".to_owned()),
             "{:?}",
             item.tokens
         );

@@ -110,6 +110,15 @@ impl Lex {
     fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }
+
+    /// A word that only modifies others (negator, degree adverb, contrast,
+    /// rhetorical or irrealis marker: 没, 有点, 但是, 难道, 希望): never a
+    /// keyword.
+    pub fn is_modifier(&self) -> bool {
+        self.negator.is_some()
+            || self.degree.is_some()
+            || self.has(IRREALIS | CONTRAST | RHETORICAL)
+    }
 }
 
 impl SentimentModel {

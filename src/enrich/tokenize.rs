@@ -198,9 +198,16 @@ mod tests {
     fn domain_words_stay_whole() {
         let t = tokenizer();
         let tokens: Vec<&str> = t
-            .cut("民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评")
+            .cut("民警接处警时和稀泥，踢皮球，态度恶劣，扫码评警给了差评，拼多多上被骗")
             .collect();
-        for w in ["接处警", "和稀泥", "踢皮球", "态度恶劣", "扫码评警"] {
+        for w in [
+            "接处警",
+            "和稀泥",
+            "踢皮球",
+            "态度恶劣",
+            "扫码评警",
+            "拼多多",
+        ] {
             assert!(tokens.contains(&w), "{w} in {tokens:?}");
         }
     }

@@ -50,6 +50,14 @@ const FILES: &[(&str, &str)] = &[
         "sentiment/rhetorical.txt",
         include_str!("../pipelines/sentiment/rhetorical.txt"),
     ),
+    (
+        "sentiment/irrealis.txt",
+        include_str!("../pipelines/sentiment/irrealis.txt"),
+    ),
+    (
+        "sentiment/sarcasm.txt",
+        include_str!("../pipelines/sentiment/sarcasm.txt"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -143,8 +151,13 @@ impl PipelineFiles {
         PipelineFiles { texts, digest }
     }
 
+    /// The text of one of the files; a name outside the set is a bug (the
+    /// file would read as empty and its rules silently do nothing).
     pub fn text(&self, name: &str) -> &str {
-        self.texts.get(name).map(String::as_str).unwrap_or_default()
+        match self.texts.get(name) {
+            Some(text) => text,
+            None => panic!("{name} is not one of the pipeline files (add it to FILES)"),
+        }
     }
 
     pub fn digest(&self) -> &str {
@@ -263,4 +276,46 @@ pub struct UnitDef {
     pub name: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every data file of the enrichment under `pipelines/` is one of
+    /// [`FILES`]: a file left out reads as nothing, and its rules quietly
+    /// never apply (irrealis and sarcasm markers did not, for weeks).
+    #[test]
+    fn every_enrichment_file_is_built_in() {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    let name = path.strip_prefix(root).unwrap().to_string_lossy();
+                    out.push(name.replace('\\', "/"));
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut on_disk = Vec::new();
+        walk(&root, &root, &mut on_disk);
+        // Loaded on their own: the alert rules (config) and the ClickHouse
+        // schema steps (CLICKHOUSE_SCHEMA).
+        on_disk.retain(|n| n != "alerts.toml" && !n.starts_with("clickhouse/"));
+        on_disk.sort();
+        let mut built_in: Vec<String> = FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        built_in.sort();
+        assert_eq!(on_disk, built_in);
+        for (name, text) in FILES {
+            assert!(!text.trim().is_empty(), "{name} is empty");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not one of the pipeline files")]
+    fn a_file_outside_the_set_is_a_bug_not_an_empty_text() {
+        PipelineFiles::builtin().text("sentiment/missing.txt");
+    }
 }

@@ -10,10 +10,12 @@
 //! - a negator flips the next sentiment word of its clause (a negated
 //!   negative only half-way: 不差 is faint praise); a negator with no
 //!   sentiment word to act on is a mild complaint (没有人管, 未处理);
-//! - a sentiment word in quotation marks is read as sarcasm and flipped;
+//! - praise between quotation marks of one clause is read as sarcasm and
+//!   flipped (这就是你们的“好服务”);
 //! - after a contrast word the rest counts 1.5×, what came before 0.5×;
 //! - after an irrealis marker (建议, 希望 …) to the end of the sentence,
-//!   values count 0.3×: a wish is not a report;
+//!   complaints count 0.3× and praise 0.1×: a wish is not a report, and
+//!   wishing for the good (希望态度好一点) is no praise of the present;
 //! - with a sarcasm marker anywhere (呵呵, 好一个 …) praise counts negative
 //!   (looked for once the text has praise to turn);
 //! - a clause ending in `!` counts 1.3×; a question with a rhetorical
@@ -310,6 +312,10 @@ impl SentimentModel {
                 }
                 continue;
             }
+            if lex.has(QUOTE) {
+                clause.quote_open = !clause.quote_open;
+                continue;
+            }
             if lex.has(IRREALIS) {
                 irrealis = true;
             }
@@ -339,9 +345,13 @@ impl SentimentModel {
                     }
                     None => {}
                 }
-                let quoted = i > 0
-                    && tokens[i - 1].info.lex.has(QUOTE)
-                    && tokens.get(i + 1).is_some_and(|t| t.info.lex.has(QUOTE));
+                // Between quotation marks of one clause ("好服务" quoted).
+                let quoted = clause.quote_open
+                    && tokens[i + 1..]
+                        .iter()
+                        .map(|t| t.info.lex)
+                        .take_while(|l| !l.has(CLAUSE_END))
+                        .any(|l| l.has(QUOTE));
                 let mut word = Scored {
                     word: tok,
                     negator: None,
@@ -372,7 +382,7 @@ impl SentimentModel {
                     word.quoted = true;
                 }
                 if irrealis {
-                    word.value *= 0.3;
+                    word.value *= if word.value > 0.0 { 0.1 } else { 0.3 };
                 }
                 clause.degree = 1.0;
                 clause.items.push(word);
@@ -436,6 +446,8 @@ struct Clause<'a> {
     degree: f32,
     negation: Option<(&'a str, f32)>,
     rhetorical: Option<&'a str>,
+    /// After an opening quotation mark.
+    quote_open: bool,
     items: Vec<Scored<'a>>,
 }
 
@@ -476,6 +488,7 @@ impl Default for Clause<'_> {
             degree: 1.0,
             negation: None,
             rhetorical: None,
+            quote_open: false,
             items: Vec::new(),
         }
     }
@@ -519,5 +532,173 @@ impl Clause<'_> {
             ..Clause::default()
         };
         sum * emphasis
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::enrich::Enricher;
+
+    fn enricher() -> &'static Enricher {
+        static E: OnceLock<Enricher> = OnceLock::new();
+        E.get_or_init(crate::enrich::tests::enricher)
+    }
+
+    fn rated(text: &str, rating: Option<Rating>) -> Sentiment {
+        let e = enricher();
+        let normalized = e.normalizer.normalize(text);
+        e.sentiment
+            .assess(&normalized, &e.analyze(&normalized), rating)
+    }
+
+    fn assess(text: &str) -> Sentiment {
+        rated(text, None)
+    }
+
+    fn score(text: &str) -> f32 {
+        assess(text).score
+    }
+
+    #[test]
+    fn domain_words_carry_their_sign() {
+        for text in ["推诿", "不作为", "踢皮球", "和稀泥", "态度恶劣", "爱答不理"]
+        {
+            let s = assess(&format!("民警{text}"));
+            assert_eq!(s.label, SentimentLabel::Negative, "{text}: {s:?}");
+        }
+        for text in ["点赞", "送锦旗", "暖心", "处理及时"] {
+            let s = assess(&format!("民警{text}"));
+            assert_eq!(s.label, SentimentLabel::Positive, "{text}: {s:?}");
+        }
+        assert_eq!(assess("我去派出所办了户籍").label, SentimentLabel::Neutral);
+    }
+
+    #[test]
+    fn negation_flips_the_next_sentiment_word_of_its_clause() {
+        for text in [
+            "处理不及时",
+            "民警没有及时处理",
+            "并不满意",
+            "一直未解决",
+            "没解决问题",
+        ] {
+            assert!(score(text) < 0.0, "{text}: {:?}", assess(text));
+        }
+        // A negated complaint is faint praise, weaker than the praise word.
+        assert!(score("服务不差") > 0.0);
+        assert!(score("服务不差") < score("服务好"));
+        // The scope ends with the clause: the praise after the comma stands.
+        let s = assess("路不远，民警服务很好");
+        assert_eq!(s.label, SentimentLabel::Positive, "{s:?}");
+        // A negator with nothing to negate is a mild complaint.
+        let s = assess("报案三个月了也没有进展");
+        assert!(s.score < 0.0, "{s:?}");
+    }
+
+    #[test]
+    fn degree_adverbs_scale_the_next_word() {
+        assert!(
+            score("非常满意") > score("满意"),
+            "{:?}",
+            assess("非常满意")
+        );
+        assert!(
+            score("满意") > score("有点满意"),
+            "{:?}",
+            assess("有点满意")
+        );
+        assert!(score("太慢") < score("慢"), "{:?}", assess("太慢"));
+    }
+
+    #[test]
+    fn after_a_contrast_the_rest_weighs_more() {
+        let s = assess("民警态度很好，但是效率太低");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        assert!(
+            s.evidence.iter().any(|e| e.starts_with("但是 ×1.5")),
+            "{s:?}"
+        );
+        let s = assess("等了很久，不过民警处理得非常好");
+        assert_eq!(s.label, SentimentLabel::Positive, "{s:?}");
+        let s = assess("民警处理得挺好，不过就是效率不高");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+    }
+
+    #[test]
+    fn questions_rhetorical_and_plain() {
+        let s = assess("难道报警了就没人管吗？");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        assert!(s.evidence.iter().any(|e| e == "难道…? -0.8"), "{s:?}");
+        // A rhetorical question turns even its praise.
+        assert!(score("凭什么说你们服务好？") < 0.0);
+        // A plain question keeps a third of its praise.
+        assert!(score("民警态度好吗？") < score("民警态度好。"));
+        assert!(score("民警态度好吗？") >= 0.0);
+    }
+
+    #[test]
+    fn an_exclamation_strengthens_its_clause() {
+        assert!(score("态度太差了！") < score("态度太差了。"));
+        assert!(score("民警真好！") > score("民警真好。"));
+    }
+
+    #[test]
+    fn quoted_or_sarcastic_praise_is_a_complaint() {
+        let s = assess("这就是你们的“好服务”");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        let s = assess("呵呵，你们的效率真高啊，一个月了还没消息");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        assert!(
+            s.evidence.first().is_some_and(|e| e.starts_with("呵呵")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_wish_is_not_a_report() {
+        let wish = assess("希望民警态度好一点");
+        assert_ne!(wish.label, SentimentLabel::Positive, "{wish:?}");
+        assert!(wish.evidence.iter().all(|e| e.starts_with('(')), "{wish:?}");
+        // The wish ends with its sentence.
+        assert_eq!(
+            assess("希望快点处理。民警态度很好").label,
+            SentimentLabel::Positive
+        );
+    }
+
+    #[test]
+    fn the_rating_decides_the_label_and_the_words_the_score() {
+        let s = rated("民警态度很好，服务热情", Some(Rating::Dissatisfied));
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        assert_eq!(s.evidence.last().map(String::as_str), Some("rating 3"));
+        let s = rated("等了很久", Some(Rating::Satisfied));
+        assert_eq!(s.label, SentimentLabel::Positive, "{s:?}");
+        assert!(
+            rated("出警太慢，态度恶劣", Some(Rating::Dissatisfied)).score
+                < rated("", Some(Rating::Dissatisfied)).score
+        );
+        assert_eq!(rated("", Some(Rating::BasicallySatisfied)).score, 0.3);
+        assert_eq!(
+            rated("", Some(Rating::BasicallySatisfied)).label,
+            SentimentLabel::Positive
+        );
+    }
+
+    #[test]
+    fn scores_stay_inside_minus_one_to_one() {
+        let rant = "态度恶劣！推诿！踢皮球！和稀泥！不作为！".repeat(20);
+        let praise = "非常感谢！点赞！锦旗！暖心！及时！".repeat(20);
+        for (text, rating) in [
+            (rant.as_str(), None),
+            (praise.as_str(), None),
+            (rant.as_str(), Some(Rating::Satisfied)),
+            (praise.as_str(), Some(Rating::Dissatisfied)),
+        ] {
+            let s = rated(text, rating);
+            assert!(s.score > -1.0 && s.score < 1.0, "{s:?}");
+        }
     }
 }

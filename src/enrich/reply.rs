@@ -55,7 +55,13 @@ pub fn parse_reply(normalized: &str) -> Option<(Rating, usize)> {
         if chars.get(i + len) == Some(&'度') {
             return None;
         }
-        (*rating, len)
+        // A particle closing the answer belongs to it ("基本满意吧", "满意了，
+        // 谢谢"), not one that goes on ("不满意的是出警太慢").
+        let particle = chars
+            .get(i + len)
+            .is_some_and(|c| "吧啊呀了的哈呢啦嘛".contains(*c))
+            && chars.get(i + len + 1).is_none_or(|c| is_separator(*c));
+        (*rating, len + usize::from(particle))
     };
     i += len;
     i += chars[i..].iter().take_while(|c| is_separator(**c)).count();
@@ -101,6 +107,15 @@ mod tests {
         assert_eq!(
             p("非常满意,谢谢民警"),
             Some((Rating::Satisfied, "谢谢民警".into()))
+        );
+        assert_eq!(
+            p("基本满意吧"),
+            Some((Rating::BasicallySatisfied, "".into()))
+        );
+        assert_eq!(p("满意了,谢谢"), Some((Rating::Satisfied, "谢谢".into())));
+        assert_eq!(
+            p("不满意的是出警太慢"),
+            Some((Rating::Dissatisfied, "的是出警太慢".into()))
         );
     }
 

@@ -84,6 +84,10 @@ pub enum PiiKind {
     LongNumber,
     Plate,
     Email,
+    /// A passport or permit number after its label (护照号E12345678).
+    Document,
+    /// A QQ number or WeChat id after its label (QQ号123456789).
+    Account,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

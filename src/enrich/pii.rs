@@ -16,7 +16,10 @@
 //!   masked all the same, as `long_number`: a false positive costs a case
 //!   number, a false negative leaks a person;
 //! - licence plates (`冀D12345`, `冀D·A1234D`) → `冀D***45`;
-//! - e-mail addresses → `z***@qq.com`.
+//! - e-mail addresses → `z***@qq.com`;
+//! - after their label, travel document numbers (`护照号E12345678` →
+//!   `护照号E******78`) and social accounts (`QQ号123456789`, `微信zhangsan88`),
+//!   which [`classify`] alone would keep as ordinary numbers.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -130,7 +133,20 @@ pub fn mask(text: impl Into<String>) -> Masked {
                     out.push_str(&masked);
                     kinds.push(kind);
                 }
-                None => out.extend(&chars[i..end]),
+                None => match labelled(&chars, i, end) {
+                    Some((kind, start, end)) => {
+                        // The identifier's letters before the digits are
+                        // already written: take them back.
+                        for _ in start..i {
+                            out.pop();
+                        }
+                        out.push_str(&keep_ends_chars(&chars[start..end]));
+                        kinds.push(kind);
+                        i = end;
+                        continue;
+                    }
+                    None => out.extend(&chars[i..end]),
+                },
             }
             i = end;
             continue;
@@ -163,7 +179,7 @@ fn digit_run(chars: &[char], start: usize) -> (usize, String) {
         if let Some(d) = digit(chars[j]) {
             digits.push(d);
             j += 1;
-        } else if matches!(chars[j], ' ' | '-' | '－' | '\u{3000}')
+        } else if matches!(chars[j], ' ' | '-' | '－' | '—' | '–' | '―' | '\u{3000}')
             && !digits.is_empty()
             && chars.get(j + 1).and_then(|&c| digit(c)).is_some()
         {
@@ -231,6 +247,81 @@ fn keep_ends(d: &str, head: usize, tail: usize, stars: usize) -> String {
         "*".repeat(stars),
         &d[d.len() - tail..]
     )
+}
+
+/// Labels after which a travel document's number follows (护照号E12345678,
+/// 港澳通行证C12345678): a letter or two and digits, 7 to 12 in all.
+const DOCUMENT_LABELS: &[&str] = &[
+    "护照",
+    "通行证",
+    "签证",
+    "签注",
+    "居住证",
+    "军官证",
+    "驾驶证",
+    "驾照",
+];
+/// Labels after which a social account follows (QQ号123456789,
+/// 微信zhangsan88): 5 to 20 letters, digits, `_` or `-`.
+const ACCOUNT_LABELS: &[&str] = &["qq", "扣扣", "微信", "vx", "wx", "wechat"];
+/// What may stand between a label and its identifier.
+const LABEL_FILLER: &str = "号码是为：: \u{3000}";
+
+/// A number that [`classify`] keeps, at `chars[start..end]`, read again
+/// with the label before it: a travel document or a social account is
+/// personal data too. The kind and the identifier's span, its letters
+/// before the digits included.
+fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize, usize)> {
+    let id_char = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let end = end + chars[end..].iter().take_while(|c| id_char(c)).count();
+    let label_ends_at = |at: usize, labels: &[&str]| {
+        let mut at = at;
+        let filler = chars[..at]
+            .iter()
+            .rev()
+            .take_while(|c| LABEL_FILLER.contains(**c));
+        at -= filler.take(4).count();
+        let before: String = chars[at.saturating_sub(6)..at].iter().collect();
+        let before = before.to_lowercase();
+        labels.iter().any(|l| before.ends_with(l))
+    };
+    let read = |id_start: usize| {
+        let len = end - id_start;
+        let letters = start - id_start;
+        if (7..=12).contains(&len) && letters <= 2 && label_ends_at(id_start, DOCUMENT_LABELS) {
+            Some((PiiKind::Document, id_start, end))
+        } else if (5..=20).contains(&len) && label_ends_at(id_start, ACCOUNT_LABELS) {
+            Some((PiiKind::Account, id_start, end))
+        } else {
+            None
+        }
+    };
+    let id_start = start
+        - chars[..start]
+            .iter()
+            .rev()
+            .take_while(|c| id_char(c))
+            .count();
+    read(id_start).or_else(|| {
+        // "QQ123456789": the label opens the letters before the digits.
+        let glued: String = chars[id_start..start]
+            .iter()
+            .collect::<String>()
+            .to_lowercase();
+        let label = ACCOUNT_LABELS
+            .iter()
+            .find(|l| l.is_ascii() && glued.starts_with(**l))?;
+        read(id_start + label.len())
+    })
+}
+
+/// An identifier masked but for its first character and last two.
+fn keep_ends_chars(id: &[char]) -> String {
+    let mut out = String::with_capacity(id.len() + 2);
+    out.push(id[0]);
+    out.extend(std::iter::repeat_n('*', id.len().saturating_sub(3).max(3)));
+    out.extend(&id[id.len() - 2..]);
+    out
 }
 
 /// Classifies a whole digit run; `None` keeps it as written.
@@ -497,7 +588,8 @@ mod tests {
     #[test]
     fn hints_are_found_in_what_masking_writes() {
         let text = "身份证11010519491231002X丢了，手机139 0310 1234，座机0310-8181234，\
-                    邮箱zhang.san@qq.com，车牌冀DA1234，卡号6222021234567890128。好***人";
+                    邮箱zhang.san@qq.com，车牌冀DA1234，卡号6222021234567890128。好***人，\
+                    护照E12345678，QQ号123456789";
         let masked = mask(text).text;
         let hints: Vec<&str> = hint_spans(&masked)
             .into_iter()
@@ -513,9 +605,66 @@ mod tests {
                 "冀D***34",
                 "6222****0128",
                 "***",
+                "E******78",
+                "1******89",
             ]
         );
         assert!(hint_spans("3**5，一*二").is_empty());
+    }
+
+    #[test]
+    fn travel_documents_and_accounts_after_their_labels() {
+        for (input, want, kind) in [
+            (
+                "护照号E12345678丢了",
+                "护照号E******78丢了",
+                PiiKind::Document,
+            ),
+            (
+                "港澳通行证：C12345678",
+                "港澳通行证：C******78",
+                PiiKind::Document,
+            ),
+            ("QQ号123456789", "QQ号1******89", PiiKind::Account),
+            ("qq:87654321", "qq:8*****21", PiiKind::Account),
+            ("加QQ123456789", "加QQ1******89", PiiKind::Account),
+            (
+                "微信号是wxid_abc123，",
+                "微信号是w********23，",
+                PiiKind::Account,
+            ),
+            (
+                "微信：zhangsan88 谢谢",
+                "微信：z*******88 谢谢",
+                PiiKind::Account,
+            ),
+        ] {
+            assert_eq!(m(input), (want.to_owned(), vec![kind]), "{input}");
+        }
+        // Numbers after a label that are no identifiers are kept.
+        for input in [
+            "护照3天就办好了",
+            "驾驶证扣了12分",
+            "微信群里说123",
+            "签证费1000元",
+        ] {
+            assert_eq!(m(input), (input.to_owned(), vec![]), "{input}");
+        }
+    }
+
+    #[test]
+    fn dashes_of_chinese_input_join_number_groups() {
+        assert_eq!(
+            m("电话：0310—8181234转8001"),
+            (
+                "电话：0310****1234转8001".to_owned(),
+                vec![PiiKind::Landline]
+            )
+        );
+        assert_eq!(
+            m("138–1234–5678"),
+            ("138****5678".to_owned(), vec![PiiKind::Mobile])
+        );
     }
 
     #[test]

@@ -75,6 +75,14 @@ pub struct Lex {
     value: Option<(Option<Prefix>, f32)>,
 }
 
+/// Whether a token outside the lexicon can still hold a lexicon word: a
+/// long one may end in one (服务很好), and one with a particle after a
+/// compound (太棒了).
+fn may_hold_a_word(tok: &str) -> bool {
+    tok.chars().nth(3).is_some()
+        || (tok.chars().nth(2).is_some() && PARTICLES.iter().any(|p| tok.ends_with(p)))
+}
+
 fn is_clause_end(t: &str) -> bool {
     !t.is_empty() && t.chars().all(|c| CLAUSE_ENDS.contains(c))
 }
@@ -226,8 +234,7 @@ impl SentimentModel {
             lex.flags |= QUOTE;
         }
         if !listed {
-            // Only a long token can still end in a lexicon word.
-            if tok.chars().nth(3).is_some() {
+            if may_hold_a_word(tok) {
                 lex.value = self.lookup(tok);
             }
             return lex;
@@ -250,7 +257,7 @@ impl SentimentModel {
             || lex.degree.is_some()
             || self.words.contains_key(tok)
             || self.compounds.contains_key(tok);
-        if in_lexicon || tok.chars().nth(3).is_some() {
+        if in_lexicon || may_hold_a_word(tok) {
             lex.value = self.lookup(tok);
         }
         lex
@@ -275,6 +282,12 @@ impl SentimentModel {
             return Some((None, v));
         }
         if let Some(&c) = self.compounds.get(tok) {
+            return Some(c);
+        }
+        // A compound with a particle after it (太棒了 = 太 + 棒 + 了).
+        if let Some(stem) = PARTICLES.iter().find_map(|p| tok.strip_suffix(p))
+            && let Some(&c) = self.compounds.get(stem)
+        {
             return Some(c);
         }
         for (split, _) in tok.char_indices().skip(1) {
@@ -596,6 +609,24 @@ mod tests {
         // A negator with nothing to negate is a mild complaint.
         let s = assess("报案三个月了也没有进展");
         assert!(s.score < 0.0, "{s:?}");
+    }
+
+    #[test]
+    fn compounds_are_read_with_a_particle_after_them() {
+        let s = assess("警察叔叔太棒了");
+        assert!(s.score > score("警察叔叔棒了"), "{s:?}");
+        assert_eq!(s.evidence, ["太棒了 +3.1"]);
+    }
+
+    #[test]
+    fn emoji_count() {
+        assert_eq!(assess("民警来了").label, SentimentLabel::Neutral);
+        assert_eq!(assess("民警来了👍").label, SentimentLabel::Positive);
+        assert_eq!(assess("收到派出所的回复").label, SentimentLabel::Neutral);
+        assert_eq!(
+            assess("收到派出所的回复😡😡").label,
+            SentimentLabel::Negative
+        );
     }
 
     #[test]

@@ -261,6 +261,12 @@ mod tests {
         assert!(codes("路口红绿灯被树枝遮挡").contains(&"traffic".to_owned()));
         assert!(codes("接到冒充客服的电话被骗了两万").contains(&"fraud".to_owned()));
         assert!(codes("送锦旗感谢民警").contains(&"praise".to_owned()));
+        assert!(codes("等了一个小时才来人").contains(&"response".to_owned()));
+        assert!(codes("楼上天天半夜吵闹").contains(&"public_order".to_owned()));
+        assert!(codes("收到陌生短信说我中奖了").contains(&"fraud".to_owned()));
+        assert!(codes("网上说贷款无抵押，交了保证金就联系不上了").contains(&"fraud".to_owned()));
+        // One weak cue is not a topic.
+        assert_eq!(codes("彩票中奖了"), vec!["other".to_owned()]);
     }
 
     #[test]

@@ -108,6 +108,18 @@ fn invalid_utf8_and_blank_lines() {
 }
 
 #[test]
+fn identical_lines_without_id_or_time_get_distinct_ids() {
+    let line = "{\"channel\":\"sms_revisit\",\"text\":\"1\"}\n";
+    let (code, out, err) = run_enrich(line.repeat(3).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    let ids: std::collections::BTreeSet<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{out}");
+}
+
+#[test]
 fn bad_config_is_one_clear_error() {
     let dir = std::env::temp_dir().join(format!("minyi-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -195,6 +195,38 @@ async fn reposting_the_same_ids_changes_nothing() {
 }
 
 #[tokio::test]
+async fn identical_items_without_id_or_time_in_one_batch_are_distinct() {
+    let app = test_app(&[]);
+    let reply = json!({"channel": "sms_revisit", "text": "1"});
+    let body = json!([reply, reply, reply, {"channel": "sms_revisit", "text": "1",
+        "received_at": "2025-06-01T09:05:00+08:00"}]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        body.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(4), Some(0)),
+        "{v}"
+    );
+    // An item with its own time is still the same item when sent again.
+    let again = json!([{"channel": "sms_revisit", "text": "1",
+        "received_at": "2025-06-01T09:05:00+08:00"}]);
+    let (_, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        again.to_string(),
+    )
+    .await;
+    assert_eq!(v["duplicates"], 1, "{v}");
+}
+
+#[tokio::test]
 async fn summary_kpis_follow_the_definitions() {
     let app = test_app(&[]);
     load(&app).await;

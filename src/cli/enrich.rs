@@ -54,8 +54,10 @@ pub fn run(
         let now = enricher.now();
         let results: Vec<(u64, Result<String, Reject>)> = chunk
             .par_iter()
-            .map(|(no, bytes)| {
-                let r = enricher.enrich_bytes(bytes, now).map(|item| {
+            .enumerate()
+            .map(|(i, (no, bytes))| {
+                let at = crate::enrich::arrival(now, i);
+                let r = enricher.enrich_bytes(bytes, at).map(|item| {
                     serde_json::to_string(&item).expect("enriched items always serialize")
                 });
                 (*no, r)

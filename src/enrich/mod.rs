@@ -328,6 +328,14 @@ impl Enricher {
     }
 }
 
+/// The clock value for the `index`-th item of a batch enriched at `now`:
+/// one nanosecond apart, so items that carry neither an id nor a time get
+/// distinct arrival times and so distinct ids (fifty "1" replies in one
+/// batch are fifty answers, not one answer and 49 duplicates).
+pub fn arrival(now: DateTime<FixedOffset>, index: usize) -> DateTime<FixedOffset> {
+    now + chrono::Duration::nanoseconds(index as i64)
+}
+
 /// Tokens inside masked personal data (`002x` of `110***********002X`,
 /// `qq.com` of `z***@qq.com`; see [`pii::hint_spans`]) are fragments of a
 /// hint, not words: neither content nor keywords.

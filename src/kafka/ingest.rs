@@ -305,7 +305,8 @@ impl Flusher {
         let results: Vec<Result<Row, String>> = pending
             .msgs
             .par_iter()
-            .map(|m| classify(m, &self.enricher, now))
+            .enumerate()
+            .map(|(i, m)| classify(m, &self.enricher, crate::enrich::arrival(now, i)))
             .collect();
         self.metrics.enrich_seconds.observe(started.elapsed());
 

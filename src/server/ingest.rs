@@ -121,8 +121,10 @@ impl Ingestor {
             let now = enricher.now();
             let results: Vec<Result<(EnrichedItem, Arc<str>), Reject>> = elements
                 .into_par_iter()
-                .map(|e| {
-                    let item = e.and_then(|v| enricher.enrich_value(&v, now))?;
+                .enumerate()
+                .map(|(i, e)| {
+                    let at = crate::enrich::arrival(now, i);
+                    let item = e.and_then(|v| enricher.enrich_value(&v, at))?;
                     let compact = super::live::compact_item(&item);
                     Ok((item, compact))
                 })

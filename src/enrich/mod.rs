@@ -269,7 +269,7 @@ impl Enricher {
             let at = text.char_indices().nth(skip).map_or(text.len(), |(i, _)| i);
             text.drain(..at);
         }
-        if text.trim().is_empty() && rating.is_none() {
+        if is_blank(&text) && rating.is_none() {
             return Err(Reject::Empty);
         }
         let normalized = self.normalizer.normalize(&text);
@@ -326,6 +326,16 @@ impl Enricher {
             model_version: self.model_version.clone(),
         })
     }
+}
+
+/// Whether a text shows nothing: white space, control characters and
+/// zero-width marks only.
+fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    })
 }
 
 /// The clock value for the `index`-th item of a batch enriched at `now`:
@@ -601,6 +611,14 @@ mod tests {
         assert_eq!(
             e.enrich_value(&json!({"channel": "wechat"}), now())
                 .unwrap_err(),
+            Reject::Empty
+        );
+        assert_eq!(
+            e.enrich_value(
+                &json!({"channel": "wechat", "text": "\u{0}\u{200b}\u{feff}\t"}),
+                now()
+            )
+            .unwrap_err(),
             Reject::Empty
         );
         assert!(

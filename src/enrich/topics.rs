@@ -265,6 +265,10 @@ mod tests {
         assert!(codes("楼上天天半夜吵闹").contains(&"public_order".to_owned()));
         assert!(codes("收到陌生短信说我中奖了").contains(&"fraud".to_owned()));
         assert!(codes("网上说贷款无抵押，交了保证金就联系不上了").contains(&"fraud".to_owned()));
+        assert!(codes("在永年区广府古城被小偷偷了手机").contains(&"public_order".to_owned()));
+        assert!(codes("涉县有人开车不让行人").contains(&"traffic".to_owned()));
+        assert!(codes("邯郸东站附近有黑车拉客").contains(&"traffic".to_owned()));
+        assert!(codes("网上认识的人让我投资理财，现在钱取不出来了").contains(&"fraud".to_owned()));
         // One weak cue is not a topic.
         assert_eq!(codes("彩票中奖了"), vec!["other".to_owned()]);
     }

@@ -577,8 +577,16 @@ mod tests {
 
     #[test]
     fn domain_words_carry_their_sign() {
-        for text in ["推诿", "不作为", "踢皮球", "和稀泥", "态度恶劣", "爱答不理"]
-        {
+        for text in [
+            "推诿",
+            "不作为",
+            "踢皮球",
+            "和稀泥",
+            "态度恶劣",
+            "爱答不理",
+            "收红包",
+            "才接通",
+        ] {
             let s = assess(&format!("民警{text}"));
             assert_eq!(s.label, SentimentLabel::Negative, "{text}: {s:?}");
         }

@@ -61,6 +61,11 @@ pub fn parse_reply(normalized: &str) -> Option<(Rating, usize)> {
             .get(i + len)
             .is_some_and(|c| "吧啊呀了的哈呢啦嘛".contains(*c))
             && chars.get(i + len + 1).is_none_or(|c| is_separator(*c));
+        // "不满意的是出警太慢": the answer opens a sentence; the rating holds
+        // and the sentence stays whole.
+        if chars.get(i + len) == Some(&'的') && !particle {
+            return Some((*rating, 0));
+        }
         (*rating, len + usize::from(particle))
     };
     i += len;
@@ -115,7 +120,7 @@ mod tests {
         assert_eq!(p("满意了,谢谢"), Some((Rating::Satisfied, "谢谢".into())));
         assert_eq!(
             p("不满意的是出警太慢"),
-            Some((Rating::Dissatisfied, "的是出警太慢".into()))
+            Some((Rating::Dissatisfied, "不满意的是出警太慢".into()))
         );
     }
 

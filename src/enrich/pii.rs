@@ -140,7 +140,9 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         for _ in start..i {
                             out.pop();
                         }
-                        out.push_str(&keep_ends_chars(&chars[start..end]));
+                        // Identifier characters are ASCII: one byte each.
+                        let id: String = chars[start..end].iter().collect();
+                        out.push_str(&keep_ends(&id, 1, 2, (id.len() - 3).max(3)));
                         kinds.push(kind);
                         i = end;
                         continue;
@@ -315,15 +317,6 @@ fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize,
     })
 }
 
-/// An identifier masked but for its first character and last two.
-fn keep_ends_chars(id: &[char]) -> String {
-    let mut out = String::with_capacity(id.len() + 2);
-    out.push(id[0]);
-    out.extend(std::iter::repeat_n('*', id.len().saturating_sub(3).max(3)));
-    out.extend(&id[id.len() - 2..]);
-    out
-}
-
 /// Classifies a whole digit run; `None` keeps it as written.
 fn classify(d: &str) -> Option<(PiiKind, String)> {
     let len = d.len();
@@ -465,8 +458,8 @@ pub fn hint_spans(text: &str) -> Vec<std::ops::Range<usize>> {
         while b.get(end) == Some(&b'*') {
             end += 1;
         }
-        from = end;
         if end - stars < 3 {
+            from = end;
             continue;
         }
         let mut start = stars;

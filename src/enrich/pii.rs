@@ -140,9 +140,15 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         for _ in start..i {
                             out.pop();
                         }
-                        // Identifier characters are ASCII: one byte each.
+                        // Full-width digits may stand in an identifier:
+                        // count characters, not bytes.
                         let id: String = chars[start..end].iter().collect();
-                        out.push_str(&keep_ends(&id, 1, 2, (id.len() - 3).max(3)));
+                        out.push_str(&keep_ends(
+                            &id,
+                            1,
+                            2,
+                            (end - start).saturating_sub(3).max(3),
+                        ));
                         kinds.push(kind);
                         i = end;
                         continue;
@@ -242,13 +248,20 @@ fn luhn_ok(d: &str) -> bool {
     sum % 10 == 0
 }
 
+/// The first `head` and last `tail` characters of `d` around `stars` stars.
 fn keep_ends(d: &str, head: usize, tail: usize, stars: usize) -> String {
-    format!(
-        "{}{}{}",
-        &d[..head],
-        "*".repeat(stars),
-        &d[d.len() - tail..]
-    )
+    if d.is_ascii() {
+        return format!(
+            "{}{}{}",
+            &d[..head],
+            "*".repeat(stars),
+            &d[d.len() - tail..]
+        );
+    }
+    let n = d.chars().count();
+    let first: String = d.chars().take(head).collect();
+    let last: String = d.chars().skip(n.saturating_sub(tail)).collect();
+    format!("{first}{}{last}", "*".repeat(stars))
 }
 
 /// Labels after which a travel document's number follows (护照号E12345678,
@@ -603,6 +616,14 @@ mod tests {
             ]
         );
         assert!(hint_spans("3**5，一*二").is_empty());
+    }
+
+    #[test]
+    fn full_width_digits_in_a_labelled_account_are_masked_by_character() {
+        // Found by tests/properties.rs: byte slicing panicked inside '９'.
+        let m = mask("qq ９７２９９25６ 谢谢");
+        assert_eq!(m.text, "qq ９*****5６ 谢谢");
+        assert_eq!(m.kinds, [PiiKind::Account]);
     }
 
     #[test]

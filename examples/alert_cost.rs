@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use minyi::alerts::engine::Engine;
 use minyi::config::Config;
 use minyi::server::AppState;
 use minyi::store::Store;
@@ -57,7 +56,7 @@ async fn main() {
     .validate(None)
     .unwrap();
     checked.alert_rules = format!("{}\n{UNIT_RULE}", checked.alert_rules);
-    let enricher = Arc::new(checked.enricher().unwrap());
+    let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(
             &dir,
@@ -90,7 +89,7 @@ async fn main() {
 
     let mut series = 0;
     for rule in &state.alerts.rules {
-        let (judged, _) = Engine::judge(&state, rule, now).await.unwrap();
+        let (judged, _) = state.alerts.judge(rule, now).await.unwrap();
         series += judged;
     }
     let mut ticks = Vec::new();
@@ -100,7 +99,7 @@ async fn main() {
         state.tick().await;
         ticks.push(t.elapsed());
         let t = Instant::now();
-        state.alerts.evaluate(&state, now).await;
+        state.alerts.evaluate(now).await;
         evals.push(t.elapsed());
     }
     println!(

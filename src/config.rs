@@ -7,11 +7,6 @@ use std::path::{Path, PathBuf};
 use chrono::FixedOffset;
 use serde::Deserialize;
 
-use crate::alerts::notify::TargetConfig;
-use crate::enrich::{EnrichSettings, Enricher};
-use crate::pipelines::{PipelineError, PipelineFiles};
-pub use crate::server::auth::Role;
-
 /// Environment variable that supplies the contact HMAC key (wins over the file).
 pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
 
@@ -52,9 +47,13 @@ pub struct Config {
     /// Whether the demo feed, on a first start, backfills history (from
     /// yesterday 00:00 at the live rate, a sparse week before). Default true.
     pub demo_backfill: Option<bool>,
-    /// Folder of the dashboard definitions (`*.json`) and the web assets.
-    /// Default `./dashboards`.
+    /// Folder of the dashboard definitions (`*.json`; the built-in ones when
+    /// it has none) and the maps (`geo/<name>.json`). Default `./dashboards`.
     pub dashboards_dir: Option<PathBuf>,
+    /// Serve the web assets (pages, CSS, scripts) from this folder instead
+    /// of the copies built into the binary: for front-end development
+    /// (e.g. `dashboards/web` after `npm ci`). Default: built in.
+    pub web_dir: Option<PathBuf>,
     /// Alert rules; absent means the built-in `pipelines/alerts.toml`.
     pub alerts_file: Option<PathBuf>,
     /// Seconds between two evaluations of the alert rules. Default 5.
@@ -87,6 +86,65 @@ pub struct TokenConfig {
     pub sha256: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Wall screens: aggregates and the masked ticker.
+    Viewer,
+    /// The explorer: also item lists and CSV export.
+    Analyst,
+    /// Producers: POST feedback and work-order events.
+    Ingest,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Whether a token of this role may do what `need` requires.
+    pub fn allows(self, need: Role) -> bool {
+        self == need || self == Role::Admin || (self == Role::Analyst && need == Role::Viewer)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Webhook,
+    Wecom,
+    Dingtalk,
+    Feishu,
+}
+
+/// `[[target]]` in minyi.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// What rules name in `targets`.
+    pub name: String,
+    pub kind: TargetKind,
+    /// The robot's webhook address (with its access token).
+    pub url: String,
+    /// The signing secret (DingTalk "加签", Feishu "签名校验").
+    pub secret: Option<String>,
+    /// Messages per minute at most; default 20 for WeCom and DingTalk.
+    pub per_minute: Option<u32>,
+}
+
+/// "90s", "30m", "2h", "7d" → seconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    (secs > 0).then_some(secs)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {source}")]
@@ -96,8 +154,6 @@ pub enum ConfigError {
     },
     #[error("{file}: {message}")]
     Invalid { file: PathBuf, message: String },
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
 }
 
 /// A config that passed validation.
@@ -113,6 +169,7 @@ pub struct Checked {
     pub demo_rate: f64,
     pub demo_backfill: bool,
     pub dashboards_dir: PathBuf,
+    pub web_dir: Option<PathBuf>,
     /// (role, SHA-256 of the token).
     pub tokens: Vec<(Role, [u8; 32])>,
     /// The text of the alert rules file.
@@ -240,6 +297,7 @@ impl Config {
             dashboards_dir: self
                 .dashboards_dir
                 .unwrap_or_else(|| PathBuf::from("dashboards")),
+            web_dir: self.web_dir,
             tokens,
         })
     }
@@ -257,45 +315,6 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
         return None;
     }
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
-}
-
-impl Checked {
-    pub fn pipeline_files(&self) -> Result<PipelineFiles, PipelineError> {
-        match &self.pipelines_dir {
-            Some(dir) => PipelineFiles::from_dir(dir),
-            None => Ok(PipelineFiles::builtin()),
-        }
-    }
-
-    /// What every store needs to answer queries: the wall clock and the SLA.
-    pub fn query_settings(&self) -> crate::store::QuerySettings {
-        crate::store::QuerySettings {
-            tz_offset: i64::from(self.timezone.local_minus_utc()),
-            sla_seconds: self.sla_seconds,
-        }
-    }
-
-    /// The ClickHouse schema steps, (file name, SQL) in order: those of
-    /// `<pipelines_dir>/clickhouse/` when configured, else the built-in ones.
-    pub fn clickhouse_schema(&self) -> Result<Vec<(String, String)>, PipelineError> {
-        match &self.pipelines_dir {
-            Some(dir) => crate::pipelines::clickhouse_schema_from(&dir.join("clickhouse")),
-            None => Ok(crate::pipelines::CLICKHOUSE_SCHEMA
-                .iter()
-                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
-                .collect()),
-        }
-    }
-
-    pub fn enricher(&self) -> Result<Enricher, PipelineError> {
-        Enricher::new(
-            &self.pipeline_files()?,
-            EnrichSettings {
-                hmac_key: self.hmac_key.clone(),
-                timezone: self.timezone,
-            },
-        )
-    }
 }
 
 #[cfg(test)]
@@ -320,12 +339,12 @@ mod tests {
     }
 
     #[test]
-    fn default_query_settings_are_an_empty_configs() {
-        let from_config = Config::default().validate(None).unwrap().query_settings();
-        let default = crate::store::QuerySettings::default();
-        assert_eq!(from_config.tz_offset, default.tz_offset);
-        assert_eq!(from_config.sla_seconds, default.sla_seconds);
-        assert_eq!(default.sla_seconds, 5 * 86_400);
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Some(1800));
+        assert_eq!(parse_duration("7d"), Some(604_800));
+        assert_eq!(parse_duration("0m"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5 w"), None);
     }
 
     #[test]

@@ -3,16 +3,25 @@
 //! relative time range), and the layout the browser draws. A centre
 //! rearranges its wall by editing these files, not code.
 //!
-//! The server computes every panel of every dashboard once per tick
-//! ([`compute`]) — identical queries once — and pushes the result to all
-//! screens, so the queries per tick do not grow with the number of screens.
+//! The [`Ticker`] computes every panel of every dashboard once per tick
+//! ([`compute`]) — identical queries once — and publishes the result on the
+//! live feed to all screens, so the queries per tick do not grow with the
+//! number of screens.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::store::Store;
 
 use crate::query::{
     Answer, Dim, Interval, Query, QueryError, Request, Vocabulary, bucket_start, floor_minute,
@@ -194,7 +203,7 @@ impl PanelQuery {
             (true, Some(f), Some(t)) => {
                 let span = match (&self.compare_by, self.range) {
                     (Some(by), _) => {
-                        crate::alerts::rules::parse_duration(by).ok_or_else(|| QueryError {
+                        crate::config::parse_duration(by).ok_or_else(|| QueryError {
                             param: "compare_by".into(),
                             message: format!("{by:?} is not a duration like \"1d\""),
                         })?
@@ -290,33 +299,44 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 interval, group_by, ..
             },
             Answer::Timeseries(ts),
-        ) => json!({
-            "interval": interval.as_str(),
-            "group_by": group_by.map(Dim::as_str),
-            "buckets": ts.buckets.iter().map(|b| rfc3339(*b, tz)).collect::<Vec<_>>(),
-            "series": ts.series.iter().map(|s| json!({
-                "key": s.key,
-                "name": group_by.map_or_else(|| "合计".to_owned(), |d| vocab.name(d, &s.key)),
-                "data": s.data,
-            })).collect::<Vec<_>>(),
+        ) => json!(TimeseriesView {
+            interval: interval.as_str().to_owned(),
+            group_by: group_by.map(|d| d.as_str().to_owned()),
+            buckets: ts.buckets.iter().map(|b| rfc3339(*b, tz)).collect(),
+            series: ts
+                .series
+                .iter()
+                .map(|s| SeriesView {
+                    key: s.key.clone(),
+                    name: group_by.map_or_else(|| "合计".to_owned(), |d| vocab.name(d, &s.key)),
+                    data: s.data.clone(),
+                })
+                .collect(),
         }),
-        (Query::Top { dim, .. }, Answer::Top(rows)) => json!({
-            "dim": dim.as_str(),
-            "rows": rows.iter().map(|r| json!({
-                "key": r.key,
-                "name": dim.dim().map_or_else(|| r.key.clone(), |d| vocab.name(d, &r.key)),
-                "count": r.count,
-                "negative": r.negative,
-            })).collect::<Vec<_>>(),
+        (Query::Top { dim, .. }, Answer::Top(rows)) => json!(TopView {
+            dim: dim.as_str().to_owned(),
+            rows: rows
+                .iter()
+                .map(|r| TopRowView {
+                    key: r.key.clone(),
+                    name: dim
+                        .dim()
+                        .map_or_else(|| r.key.clone(), |d| vocab.name(d, &r.key)),
+                    count: r.count,
+                    negative: r.negative,
+                })
+                .collect(),
         }),
-        (_, Answer::Feedback { items, next }) => json!({
-            "items": items.iter().map(|i| {
-                let mut v = json!(i);
-                v["channel_name"] = json!(vocab.name(Dim::Channel, &i.channel));
-                v["topic_names"] = json!(i.topics.iter().map(|t| vocab.name(Dim::Topic, t)).collect::<Vec<_>>());
-                v
-            }).collect::<Vec<_>>(),
-            "next_cursor": next.map(|c| c.to_string()),
+        (_, Answer::Feedback { items, next }) => json!(FeedbackPage {
+            items: items
+                .iter()
+                .map(|i| FeedbackItemView {
+                    channel_name: vocab.name(Dim::Channel, &i.channel),
+                    topic_names: i.topics.iter().map(|t| vocab.name(Dim::Topic, t)).collect(),
+                    row: i.clone(),
+                })
+                .collect(),
+            next_cursor: next.map(|c| c.to_string()),
         }),
         (_, Answer::Extent { oldest, newest }) => json!({
             "oldest": oldest.map(|t| rfc3339(t, tz)),
@@ -324,6 +344,64 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
         }),
         _ => Value::Null,
     }
+}
+
+/// `GET /api/v1/stats/timeseries` and timeseries panels: dense buckets on
+/// the centre's wall clock, one series per group.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TimeseriesView {
+    /// `1m`, `5m`, `1h` or `1d`.
+    pub interval: String,
+    /// The grouping dimension, or null for one series (合计).
+    pub group_by: Option<String>,
+    /// Bucket starts, RFC 3339 in the centre's zone, ascending.
+    pub buckets: Vec<String>,
+    /// Largest total first.
+    pub series: Vec<SeriesView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeriesView {
+    /// The group's code ("" for items without a district/unit).
+    pub key: String,
+    /// Its display name.
+    pub name: String,
+    /// One count per bucket.
+    pub data: Vec<u64>,
+}
+
+/// `GET /api/v1/stats/top` and ranking panels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TopView {
+    pub dim: String,
+    /// Largest count first.
+    pub rows: Vec<TopRowView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TopRowView {
+    pub key: String,
+    pub name: String,
+    pub count: u64,
+    /// Of `count`, negative items.
+    pub negative: u64,
+}
+
+/// `GET /api/v1/feedback`: one page of items, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedbackPage {
+    pub items: Vec<FeedbackItemView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A stored item (text masked) with the names of its codes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedbackItemView {
+    #[serde(flatten)]
+    pub row: crate::query::FeedbackRow,
+    pub channel_name: String,
+    pub topic_names: Vec<String>,
 }
 
 /// Runs every distinct query of the dashboards once and returns the data
@@ -368,6 +446,53 @@ where
         out.insert(d.name.clone(), Value::Object(panels));
     }
     Value::Object(out)
+}
+
+/// The panel ticker: every tick, each distinct panel query once, the
+/// result published on the live feed for every screen.
+pub struct Ticker {
+    pub dashboards: Vec<Dashboard>,
+    pub vocab: Vocabulary,
+    pub tz: FixedOffset,
+    pub store: Arc<dyn Store>,
+    pub live: Arc<Live>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Ticker {
+    /// Computes every panel at `now` and publishes the result.
+    pub async fn tick(&self, now: DateTime<FixedOffset>) {
+        let at = now.timestamp();
+        let (store, metrics) = (&*self.store, &*self.metrics);
+        let data = compute(&self.dashboards, &self.vocab, at, self.tz, |q| async move {
+            crate::store::ask(store, metrics, q, at)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        self.metrics.ticks.fetch_add(1, Relaxed);
+        let event = json!({"at": now.to_rfc3339(), "dashboards": data});
+        self.live.publish_panels(event.to_string().into());
+    }
+
+    /// Ticks every `every` at the `clock`'s time until `shutdown`. A tick
+    /// that overruns the next is not queued: the next one starts on the
+    /// following beat.
+    pub async fn run(
+        &self,
+        clock: impl Fn() -> DateTime<FixedOffset>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut beat = tokio::time::interval(every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = beat.tick() => self.tick(clock()).await,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,11 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::enrich::regions::Gazetteer;
+use crate::ingest::Ingestor;
 use crate::query::{Filters, Query, bucket_start};
-use crate::server::AppState;
 
 /// Relative arrival rate by local hour (1.0 at the busiest).
 const RHYTHM: [f64; 24] = [
@@ -335,14 +337,9 @@ pub struct Step {
 }
 
 impl Generator {
-    pub fn new(state: &AppState, rate: f64, seed: u64) -> Generator {
-        Generator::over(
-            state.enricher.gazetteer(),
-            state.tz,
-            rate,
-            format!("demo-{seed:x}"),
-            seed,
-        )
+    /// The generator of `minyi serve`'s feed, ids prefixed `demo-<seed>`.
+    pub fn new(g: &Gazetteer, tz: FixedOffset, rate: f64, seed: u64) -> Generator {
+        Generator::over(g, tz, rate, format!("demo-{seed:x}"), seed)
     }
 
     /// A generator outside the server (`minyi produce --demo`), ids
@@ -874,44 +871,51 @@ pub async fn fill_store(
 
 /// Writes one step through the ingest path; a store error is reported
 /// and the feed goes on.
-async fn ingest(state: &AppState, step: Step) {
+async fn ingest(ingestor: &Ingestor, step: Step) {
     let Step { items, events } = step;
     for chunk in items.chunks(5000) {
-        if let Err(e) = state
-            .ingest
+        if let Err(e) = ingestor
             .feedback(chunk.iter().cloned().map(Ok).collect())
             .await
         {
-            eprintln!("minyi serve: demo feed: {e}");
+            tracing::warn!("demo feed: {e}");
         }
     }
     for chunk in events.chunks(5000) {
-        if let Err(e) = state
-            .ingest
+        if let Err(e) = ingestor
             .events(chunk.iter().cloned().map(Ok).collect())
             .await
         {
-            eprintln!("minyi serve: demo feed: {e}");
+            tracing::warn!("demo feed: {e}");
         }
     }
 }
 
-/// Runs the demo feed until shutdown.
-pub async fn run(state: Arc<AppState>, rate: f64, backfill: bool) {
-    let now = state.enricher.now().timestamp();
-    let mut generator = Generator::new(&state, rate, now as u64);
+/// Runs the demo feed into `ingestor` until `shutdown`: `rate` items/s at
+/// the busiest hour, after a backfill of history when the store is empty
+/// and `backfill` is set.
+pub async fn run(
+    ingestor: Arc<Ingestor>,
+    tz: FixedOffset,
+    rate: f64,
+    backfill: bool,
+    shutdown: CancellationToken,
+) {
+    let clock = || ingestor.enricher.now().timestamp();
+    let now = clock();
+    let mut generator = Generator::new(ingestor.enricher.gazetteer(), tz, rate, now as u64);
     let newest = Query::Feedback {
         filters: Filters::default(),
         limit: 1,
         cursor: None,
     };
     let empty = matches!(
-        state.query(newest).await,
+        ingestor.store.query(newest, now).await,
         Ok(crate::query::Answer::Feedback { items, .. }) if items.is_empty()
     );
-    let stop = state.shutdown.clone();
+    let stop = shutdown;
     if empty && backfill {
-        let off = i64::from(state.tz.local_minus_utc());
+        let off = i64::from(tz.local_minus_utc());
         let yesterday = bucket_start(now, 86_400, off) - 86_400;
         let start = yesterday - 6 * 86_400;
         let mut t = start;
@@ -924,30 +928,30 @@ pub async fn run(state: Arc<AppState>, rate: f64, backfill: bool) {
             let scale = if t < yesterday - 86_400 { 0.03 } else { 1.0 };
             let step = generator.step(t, next, scale);
             stored += step.items.len();
-            ingest(&state, step).await;
+            ingest(&ingestor, step).await;
             t = next;
         }
-        eprintln!(
-            "minyi serve: demo feed: backfilled {stored} items since {}",
+        tracing::info!(
+            "demo feed: backfilled {stored} items since {}",
             DateTime::from_timestamp(start, 0)
                 .unwrap_or_default()
-                .with_timezone(&state.tz)
+                .with_timezone(&tz)
                 .format("%Y-%m-%d %H:%M")
         );
     }
-    let mut last = state.enricher.now().timestamp();
+    let mut last = clock();
     let mut every = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        let now = state.enricher.now().timestamp();
+        let now = clock();
         if now <= last {
             continue;
         }
         let step = generator.step(last, now, 1.0);
         last = now;
-        ingest(&state, step).await;
+        ingest(&ingestor, step).await;
     }
 }

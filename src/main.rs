@@ -5,11 +5,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use minyi::config::{Checked, Config};
+use minyi::logging::LogFormat;
 
 /// minyi 民意: citizen feedback to the police → live wall screens, trends, alerts.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
+    /// How log lines on stderr are written: text, or one JSON object per
+    /// line (levels from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,8 +104,8 @@ enum Command {
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Checked> {
     let checked = Config::load(path.map(PathBuf::as_path))?.validate(path.map(PathBuf::as_path))?;
     if checked.dev_key {
-        eprintln!(
-            "minyi: warning: no hmac_key configured (set {}); contact hashes use the development key",
+        tracing::warn!(
+            "no hmac_key configured (set {}); contact hashes use the development key",
             minyi::config::HMAC_KEY_ENV
         );
     }
@@ -111,11 +116,28 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Checked> {
 /// and exit code 1 (`fn main() -> Result` would print its debug form: a
 /// backtrace whenever RUST_BACKTRACE is set).
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    minyi::logging::init(cli.command.name(), cli.log_format);
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("minyi: error: {e:#}");
+            tracing::error!("{e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand's name, as every log line gives it.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Enrich { .. } => "enrich",
+            Command::Serve { .. } => "serve",
+            Command::Ingest { .. } => "ingest",
+            Command::Api { .. } => "api",
+            Command::Migrate { .. } => "migrate",
+            Command::Produce { .. } => "produce",
+            Command::HashToken { .. } => "hash-token",
         }
     }
 }
@@ -124,15 +146,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Enrich { config } => {
             let checked = load_config(config.as_ref())?;
-            let enricher = checked.enricher().context("loading the pipeline files")?;
+            let enricher = minyi::enrich::Enricher::from_config(&checked)
+                .context("loading the pipeline files")?;
             let stdin = std::io::stdin().lock();
             let stdout = BufWriter::new(std::io::stdout().lock());
-            let stderr = std::io::stderr().lock();
-            let summary = minyi::cli::enrich::run(&enricher, BufReader::new(stdin), stdout, stderr)
+            let summary = minyi::cli::enrich::run(&enricher, BufReader::new(stdin), stdout)
                 .context("reading stdin or writing stdout")?;
-            eprintln!(
-                "minyi enrich: {} accepted, {} rejected",
-                summary.accepted, summary.rejected
+            tracing::info!(
+                "{} accepted, {} rejected",
+                summary.accepted,
+                summary.rejected
             );
         }
         Command::Serve {
@@ -230,21 +253,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
                 .context("creating the topics")?;
             if let Some(rate) = demo {
-                let enricher = checked.enricher().context("loading the pipeline files")?;
+                let enricher = minyi::enrich::Enricher::from_config(&checked)
+                    .context("loading the pipeline files")?;
                 let n = runtime.block_on(async {
                     let shutdown = tokio_util::sync::CancellationToken::new();
                     tokio::spawn(on_signal(shutdown.clone()));
-                    eprintln!("minyi produce: demo feed at {rate} items/s into {brokers}");
+                    tracing::info!("demo feed at {rate} items/s into {brokers}");
                     minyi::kafka::produce_demo(&brokers, &enricher, rate, shutdown).await
                 })?;
-                eprintln!("minyi produce: {n} messages acknowledged by {brokers}");
+                tracing::info!("{n} messages acknowledged by {brokers}");
             } else {
                 let n = runtime.block_on(minyi::kafka::produce_lines(
                     &brokers,
                     &topic,
                     std::io::stdin().lock(),
                 ))?;
-                eprintln!("minyi produce: {n} messages acknowledged by {brokers} on {topic}");
+                tracing::info!("{n} messages acknowledged by {brokers} on {topic}");
             }
         }
         Command::HashToken { token } => {
@@ -263,6 +287,6 @@ async fn on_signal(shutdown: tokio_util::sync::CancellationToken) {
         _ = ctrl_c => {}
         _ = term.recv() => {}
     }
-    eprintln!("minyi: shutting down: finishing in-flight batches");
+    tracing::info!("shutting down: finishing in-flight batches");
     shutdown.cancel();
 }

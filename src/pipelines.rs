@@ -87,6 +87,21 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
     ),
 ];
 
+/// The ClickHouse schema steps, (file name, SQL) in order: those of
+/// `<pipelines_dir>/clickhouse/` when a folder is configured, else the
+/// built-in ones.
+pub fn clickhouse_schema(
+    pipelines_dir: Option<&Path>,
+) -> Result<Vec<(String, String)>, PipelineError> {
+    match pipelines_dir {
+        Some(dir) => clickhouse_schema_from(&dir.join("clickhouse")),
+        None => Ok(CLICKHOUSE_SCHEMA
+            .iter()
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect()),
+    }
+}
+
 /// The `*.sql` files of `dir`, (name, SQL) sorted by name.
 pub fn clickhouse_schema_from(dir: &Path) -> Result<Vec<(String, String)>, PipelineError> {
     let read_err = |source| PipelineError::Read {
@@ -130,6 +145,15 @@ impl PipelineFiles {
     }
 
     /// The same set of files read from `dir` (every file must be there).
+    /// The files of `pipelines_dir` when one is configured, else the
+    /// built-in ones.
+    pub fn load(pipelines_dir: Option<&Path>) -> Result<PipelineFiles, PipelineError> {
+        match pipelines_dir {
+            Some(dir) => PipelineFiles::from_dir(dir),
+            None => Ok(PipelineFiles::builtin()),
+        }
+    }
+
     pub fn from_dir(dir: &Path) -> Result<PipelineFiles, PipelineError> {
         let mut texts = HashMap::new();
         for (name, _) in FILES {

@@ -538,7 +538,7 @@ pub fn rfc3339(t: i64, tz: FixedOffset) -> String {
 // Answers. Keys are codes; the HTTP layer adds display names.
 
 /// Counts for the KPI tiles. Rates are None when their denominator is 0.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Items received (受理量).
     pub received: u64,
@@ -575,7 +575,7 @@ fn rate(n: u64, d: u64) -> Option<f64> {
 }
 
 /// The work orders created in a period (the order fields of [`Summary`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Orders {
     pub orders_created: u64,
     pub orders_resolved: u64,
@@ -650,7 +650,7 @@ pub struct TopRow {
     pub negative: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedbackRow {
     pub id: String,
     pub channel: String,
@@ -665,6 +665,7 @@ pub struct FeedbackRow {
     pub sentiment: String,
     pub score: f64,
     /// Topic and sentiment evidence, masked kinds: why the item is tagged so.
+    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
     #[serde(skip)]
     pub cursor: Option<Cursor>,

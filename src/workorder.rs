@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::enrich::Reject;
-use crate::enrich::validate::{MAX_ID_LEN, opt_rating, opt_str, short_field, type_name};
+use crate::enrich::validate::{MAX_ID_LEN, echo, opt_rating, opt_str, short_field, type_name};
 use crate::model::Rating;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -89,12 +89,12 @@ pub fn parse_event(value: &Value, now: DateTime<FixedOffset>) -> Result<WorkOrde
     };
     let order_id = id_field(obj, "order_id")?.ok_or(Reject::Missing("order_id"))?;
     let event = opt_str(obj, "event")?.ok_or(Reject::Missing("event"))?;
-    let event = OrderEvent::parse(event.trim())
-        .ok_or_else(|| Reject::UnknownEvent(event.chars().take(32).collect()))?;
+    let event = OrderEvent::parse(event.trim()).ok_or_else(|| Reject::UnknownEvent(echo(event)))?;
     let at = match opt_str(obj, "at")? {
         None => now,
-        Some(s) => DateTime::parse_from_rfc3339(s.trim())
-            .map_err(|_| Reject::BadEventTime(s.chars().take(64).collect()))?,
+        Some(s) => {
+            DateTime::parse_from_rfc3339(s.trim()).map_err(|_| Reject::BadEventTime(echo(s)))?
+        }
     };
     Ok(WorkOrderEvent {
         order_id,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use minyi::alerts::engine::{Engine, Status};
+use minyi::alerts::engine::{Context, Engine, Status};
 use minyi::alerts::notify::Notifier;
 use minyi::alerts::rules;
 use serde_json::{Value, json};
@@ -76,7 +76,19 @@ async fn ingest(app: &common::TestApp, items: Vec<Value>) {
 
 fn new_engine(app: &common::TestApp) -> Engine {
     let rules = rules::parse(RULES, &app.state.vocab, &[]).unwrap();
-    Engine::new(rules, Notifier::start(&[], app.state.metrics.clone()), 0)
+    let s = &app.state;
+    Engine::new(
+        rules,
+        Notifier::start(&[], s.metrics.clone()),
+        0,
+        Context {
+            store: s.store.clone(),
+            vocab: s.vocab.clone(),
+            tz: s.tz,
+            live: s.live.clone(),
+            metrics: s.metrics.clone(),
+        },
+    )
 }
 
 #[tokio::test]
@@ -91,7 +103,7 @@ async fn a_steady_week_gives_no_alert_and_a_burst_exactly_one() {
     for step in 0..(7 * 48) {
         let now = week5 + step * 1800 + 900;
         fired += engine
-            .evaluate(&app.state, now)
+            .evaluate(now)
             .await
             .iter()
             .filter(|a| a.status == Status::Firing)
@@ -112,7 +124,7 @@ async fn a_steady_week_gives_no_alert_and_a_burst_exactly_one() {
         .collect();
     ingest(&app, burst).await;
     let now = t0 + 10 * 60;
-    let changed = engine.evaluate(&app.state, now).await;
+    let changed = engine.evaluate(now).await;
     let firing: Vec<_> = changed
         .iter()
         .filter(|a| a.status == Status::Firing)
@@ -127,14 +139,14 @@ async fn a_steady_week_gives_no_alert_and_a_burst_exactly_one() {
     assert_eq!(surge.title, "磁县诉求量异常上升");
 
     // While it lasts: no second alert; later it resolves; cooldown holds.
-    let again = engine.evaluate(&app.state, now + 60).await;
+    let again = engine.evaluate(now + 60).await;
     assert!(
         again
             .iter()
             .all(|a| a.id == surge.id || a.rule != "district_surge"),
         "{again:?}"
     );
-    let later = engine.evaluate(&app.state, now + 3600).await;
+    let later = engine.evaluate(now + 3600).await;
     let resolved = later
         .iter()
         .find(|a| a.id == surge.id)
@@ -143,8 +155,8 @@ async fn a_steady_week_gives_no_alert_and_a_burst_exactly_one() {
 
     // A restart restores the state: nothing fires again for the same series.
     let restarted = new_engine(&app);
-    restarted.restore(&app.state, now + 3600).await.unwrap();
-    let after = restarted.evaluate(&app.state, now + 3660).await;
+    restarted.restore(now + 3600).await.unwrap();
+    let after = restarted.evaluate(now + 3660).await;
     assert!(
         after.iter().all(|a| a.status != Status::Firing),
         "{after:?}"

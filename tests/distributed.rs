@@ -650,7 +650,8 @@ fn serve_and_ingest_plus_api_answer_alike() {
 
 #[test]
 fn the_consumer_rides_out_a_broker_outage_on_the_mock_cluster() {
-    use minyi::kafka::ingest::{IngestMetrics, IngestOptions, run};
+    use minyi::kafka::ingest::{IngestOptions, run};
+    use minyi::metrics::IngestMetrics;
     use minyi::store::clickhouse::ClickHouseStore;
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::{FutureProducer, FutureRecord};

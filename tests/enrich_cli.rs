@@ -137,7 +137,25 @@ fn bad_config_is_one_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("minyi: error: ") && err.contains("minyi.toml") && err.contains("timezone"),
+        err.contains(" ERROR minyi enrich: ")
+            && err.contains("minyi.toml")
+            && err.contains("timezone"),
+        "{err}"
+    );
+    // The same as one JSON object with `--log-format json`.
+    let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
+        .args(["enrich", "--log-format", "json", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let line: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(line["command"], "enrich", "{err}");
+    assert_eq!(line["level"], "ERROR", "{err}");
+    assert!(
+        line["message"].as_str().unwrap().contains("timezone"),
         "{err}"
     );
 }

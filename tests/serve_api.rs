@@ -575,9 +575,11 @@ async fn panels_are_computed_once_per_tick_for_any_number_of_screens() {
 
     let _screens: Vec<_> = (0..50)
         .map(|_| {
-            app.state
-                .live
-                .subscribe(app.state.shutdown.clone(), app.state.metrics.clone())
+            minyi::server::sse::stream(
+                app.state.live.subscribe(),
+                app.state.shutdown.clone(),
+                app.state.metrics.clone(),
+            )
         })
         .collect();
     let before = queries();

@@ -13,22 +13,32 @@
 //! New and resolved alerts of one rule are grouped for `group_wait`
 //! seconds into one notification; silenced alerts are recorded and shown
 //! in the API but not notified.
+//!
+//! The engine is given what it reads and whom it tells ([`Context`]: a
+//! store, the vocabulary, the zone, the live feed, the metrics) and is
+//! driven by a clock ([`Engine::run`]) or by explicit instants
+//! ([`Engine::evaluate`]); it knows no HTTP. It alone reads and writes its
+//! documents in the store's state table ([`Engine::history`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use chrono::FixedOffset;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use super::detect::{Counts, Finding, Level};
 use super::notify::{Message, Notifier};
 use super::rules::Rule;
+use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::query::{Answer, Query, TopDim, Vocabulary, rfc3339};
-use crate::server::AppState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Firing,
@@ -36,7 +46,7 @@ pub enum Status {
 }
 
 /// One alert: a rule's finding on one series, from firing to resolved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// `rule:value:started_at`.
     pub id: String,
@@ -69,7 +79,7 @@ pub struct Alert {
 }
 
 /// A silence: alerts matching it are recorded but not notified until `until`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Silence {
     pub id: String,
     /// Matchers: a rule name and/or a series value; absent matches any.
@@ -99,11 +109,27 @@ struct State {
     silences: Vec<Silence>,
 }
 
+/// What the engine reads and whom it tells.
+#[derive(Clone)]
+pub struct Context {
+    /// Counts come from the store's answers; alerts and silences are kept
+    /// in its state table.
+    pub store: Arc<dyn Store>,
+    /// Display names of the series values.
+    pub vocab: Vocabulary,
+    /// The centre's wall clock, for the times in messages.
+    pub tz: FixedOffset,
+    /// Every changed alert is published here (the walls' `alert` event).
+    pub live: Arc<Live>,
+    pub metrics: Arc<Metrics>,
+}
+
 pub struct Engine {
     pub rules: Vec<Rule>,
     state: Mutex<State>,
     notifier: Notifier,
     group_wait: i64,
+    cx: Context,
 }
 
 const ALERT: &str = "alert";
@@ -113,20 +139,39 @@ const SILENCE: &str = "silence";
 type Series = HashMap<String, Counts>;
 
 impl Engine {
-    pub fn new(rules: Vec<Rule>, notifier: Notifier, group_wait: i64) -> Engine {
+    pub fn new(rules: Vec<Rule>, notifier: Notifier, group_wait: i64, cx: Context) -> Engine {
         Engine {
             rules,
             state: Mutex::new(State::default()),
             notifier,
             group_wait,
+            cx,
+        }
+    }
+
+    /// Restores the stored state, then evaluates every `every` at the
+    /// `clock`'s time (unix seconds) until `shutdown`.
+    pub async fn run(&self, clock: impl Fn() -> i64, every: Duration, shutdown: CancellationToken) {
+        if let Err(e) = self.restore(clock()).await {
+            tracing::warn!("restoring alert state: {e}");
+        }
+        let mut beat = tokio::time::interval(every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = beat.tick() => {
+                    self.evaluate(clock()).await;
+                }
+            }
         }
     }
 
     /// Loads firing alerts, recent resolutions and silences from the store;
     /// firing alerts not yet notified are queued again.
-    pub async fn restore(&self, app: &AppState, now: i64) -> Result<(), StoreError> {
+    pub async fn restore(&self, now: i64) -> Result<(), StoreError> {
         let mut st = self.state.lock().await;
-        for doc in app.store.state_load(ALERT, now - 30 * 86_400).await? {
+        for doc in self.cx.store.state_load(ALERT, now - 30 * 86_400).await? {
             let Ok(a) = serde_json::from_str::<Alert>(&doc) else {
                 continue;
             };
@@ -149,7 +194,7 @@ impl Engine {
                 }
             }
         }
-        for doc in app.store.state_load(SILENCE, now - 86_400).await? {
+        for doc in self.cx.store.state_load(SILENCE, now - 86_400).await? {
             if let Ok(s) = serde_json::from_str::<Silence>(&doc)
                 && s.until > now
             {
@@ -159,7 +204,34 @@ impl Engine {
         Ok(())
     }
 
-    async fn counts(app: &AppState, rule: &Rule, from: i64, to: i64) -> Result<Series, StoreError> {
+    /// Every alert of the last `days` days (firing and resolved, as last
+    /// saved), newest first, at most `limit`.
+    pub async fn history(
+        &self,
+        now: i64,
+        days: i64,
+        limit: usize,
+    ) -> Result<Vec<Alert>, StoreError> {
+        let mut all: Vec<Alert> = self
+            .cx
+            .store
+            .state_load(ALERT, now - days * 86_400)
+            .await?
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.started_at));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn counts(
+        &self,
+        rule: &Rule,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<Series, StoreError> {
         let filters = rule.scope.clone().with_range(Some(from), Some(to));
         let query = match rule.for_each {
             Some(dim) => Query::Top {
@@ -169,49 +241,51 @@ impl Engine {
             },
             None => Query::Summary(filters),
         };
-        Ok(match app.query(query).await? {
-            Answer::Top(rows) => rows
-                .into_iter()
-                .map(|r| {
-                    (
-                        r.key,
-                        Counts {
-                            total: r.count,
-                            negative: r.negative,
-                        },
-                    )
-                })
-                .collect(),
-            Answer::Summary(s) => [(
-                String::new(),
-                Counts {
-                    total: s.received,
-                    negative: s.negative,
-                },
-            )]
-            .into(),
-            _ => Series::new(),
-        })
+        Ok(
+            match crate::store::ask(&*self.cx.store, &self.cx.metrics, query, now).await? {
+                Answer::Top(rows) => rows
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.key,
+                            Counts {
+                                total: r.count,
+                                negative: r.negative,
+                            },
+                        )
+                    })
+                    .collect(),
+                Answer::Summary(s) => [(
+                    String::new(),
+                    Counts {
+                        total: s.received,
+                        negative: s.negative,
+                    },
+                )]
+                .into(),
+                _ => Series::new(),
+            },
+        )
     }
 
     /// The findings of one rule at `now`, by series value, and the number
     /// of series judged.
     pub async fn judge(
-        app: &AppState,
+        &self,
         rule: &Rule,
         now: i64,
     ) -> Result<(usize, HashMap<String, Finding>), StoreError> {
         let w = rule.window;
-        let current = Self::counts(app, rule, now - w, now).await?;
+        let current = self.counts(rule, now - w, now, now).await?;
         let mut history = Vec::new();
         let mut reference = Series::new();
         if rule.detector.uses_history() {
             for k in 1..=i64::from(rule.history) {
                 let back = k * rule.period;
-                history.push(Self::counts(app, rule, now - w - back, now - back).await?);
+                history.push(self.counts(rule, now - w - back, now - back, now).await?);
             }
         } else {
-            reference = Self::counts(app, rule, now - 2 * w, now - w).await?;
+            reference = self.counts(rule, now - 2 * w, now - w, now).await?;
         }
         // Emerging terms: a term's frequency against its history. The
         // history is pooled and scaled to the current window's overall
@@ -269,11 +343,12 @@ impl Engine {
 
     /// One evaluation of every rule at `now` (unix seconds, event time).
     /// Returns the alerts that changed.
-    pub async fn evaluate(&self, app: &AppState, now: i64) -> Vec<Alert> {
+    pub async fn evaluate(&self, now: i64) -> Vec<Alert> {
+        let cx = &self.cx;
         let started = Instant::now();
         let mut changed = Vec::new();
         // Rules judged against history wait until the store holds all of it.
-        let oldest = match app.query(Query::Extent).await {
+        let oldest = match crate::store::ask(&*cx.store, &cx.metrics, Query::Extent, now).await {
             Ok(Answer::Extent { oldest, .. }) => oldest,
             _ => None,
         };
@@ -282,10 +357,10 @@ impl Engine {
             if rule.detector.uses_history() && oldest.is_none_or(|o| o > needs) {
                 continue;
             }
-            let findings = match Self::judge(app, rule, now).await {
+            let findings = match self.judge(rule, now).await {
                 Ok((_, f)) => f,
                 Err(e) => {
-                    eprintln!("minyi: alert rule {}: {e}", rule.name);
+                    tracing::warn!("alert rule {}: {e}", rule.name);
                     continue;
                 }
             };
@@ -311,7 +386,7 @@ impl Engine {
                 {
                     continue;
                 }
-                let name = Self::name_of(&app.vocab, rule, key);
+                let name = Self::name_of(&cx.vocab, rule, key);
                 let mut a = Alert {
                     id: format!("{}:{}:{}", rule.name, key, now),
                     rule: rule.name.clone(),
@@ -338,7 +413,7 @@ impl Engine {
                 };
                 a.silenced = st.silences.iter().any(|s| s.matches(&a, now));
                 a.notified = a.silenced;
-                app.metrics.alerts_fired.fetch_add(1, Relaxed);
+                cx.metrics.alerts_fired.fetch_add(1, Relaxed);
                 if !a.silenced {
                     st.pending
                         .entry(rule.name.clone())
@@ -375,31 +450,32 @@ impl Engine {
             }
         }
         for a in &changed {
-            self.persist(app, a).await;
-            app.live
+            self.persist(a).await;
+            cx.live
                 .publish_alert(serde_json::to_string(a).expect("alerts serialize").into());
         }
-        self.flush(app, now).await;
-        app.metrics.alert_evaluations.fetch_add(1, Relaxed);
-        app.metrics
+        self.flush(now).await;
+        cx.metrics.alert_evaluations.fetch_add(1, Relaxed);
+        cx.metrics
             .alert_evaluation_seconds
             .observe(started.elapsed());
         changed
     }
 
-    async fn persist(&self, app: &AppState, a: &Alert) {
+    async fn persist(&self, a: &Alert) {
         let doc = serde_json::to_string(a).expect("alerts serialize");
-        if let Err(e) = app
+        if let Err(e) = self
+            .cx
             .store
             .state_save(ALERT, a.id.clone(), doc, a.updated_at)
             .await
         {
-            eprintln!("minyi: saving alert {}: {e}", a.id);
+            tracing::warn!("saving alert {}: {e}", a.id);
         }
     }
 
     /// Sends the groups that waited long enough.
-    async fn flush(&self, app: &AppState, now: i64) {
+    async fn flush(&self, now: i64) {
         let due: Vec<(String, Vec<Alert>)> = {
             let mut st = self.state.lock().await;
             let rules: Vec<String> = st
@@ -417,7 +493,7 @@ impl Engine {
             let Some(rule) = self.rules.iter().find(|r| r.name == rule_name) else {
                 continue;
             };
-            let message = message(rule, &alerts, app.tz);
+            let message = message(rule, &alerts, self.cx.tz);
             for t in rule.targets.iter().filter(|t| *t != "wall") {
                 self.notifier.send(t, message.clone());
             }
@@ -436,7 +512,7 @@ impl Engine {
                     .collect()
             };
             for a in &sent {
-                self.persist(app, a).await;
+                self.persist(a).await;
             }
         }
     }
@@ -450,7 +526,7 @@ impl Engine {
     }
 
     /// Acknowledges a firing alert; None when no firing alert has this id.
-    pub async fn ack(&self, app: &AppState, id: &str, by: &str, now: i64) -> Option<Alert> {
+    pub async fn ack(&self, id: &str, by: &str, now: i64) -> Option<Alert> {
         let a = {
             let mut st = self.state.lock().await;
             let a = st.active.values_mut().find(|a| a.id == id)?;
@@ -459,8 +535,9 @@ impl Engine {
             a.updated_at = now;
             a.clone()
         };
-        self.persist(app, &a).await;
-        app.live
+        self.persist(&a).await;
+        self.cx
+            .live
             .publish_alert(serde_json::to_string(&a).expect("alerts serialize").into());
         Some(a)
     }
@@ -474,9 +551,10 @@ impl Engine {
             .collect()
     }
 
-    pub async fn add_silence(&self, app: &AppState, s: Silence) -> Result<(), StoreError> {
+    pub async fn add_silence(&self, s: Silence) -> Result<(), StoreError> {
         let doc = serde_json::to_string(&s).expect("silences serialize");
-        app.store
+        self.cx
+            .store
             .state_save(SILENCE, s.id.clone(), doc, s.created_at)
             .await?;
         self.state.lock().await.silences.push(s);
@@ -484,12 +562,7 @@ impl Engine {
     }
 
     /// Ends a silence now; false when there is none with this id.
-    pub async fn end_silence(
-        &self,
-        app: &AppState,
-        id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn end_silence(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let s = {
             let mut st = self.state.lock().await;
             let Some(s) = st.silences.iter_mut().find(|s| s.id == id) else {
@@ -499,7 +572,8 @@ impl Engine {
             s.clone()
         };
         let doc = serde_json::to_string(&s).expect("silences serialize");
-        app.store
+        self.cx
+            .store
             .state_save(SILENCE, s.id.clone(), doc, now)
             .await?;
         Ok(true)
@@ -560,5 +634,276 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
         title,
         lines,
         alerts: serde_json::to_value(alerts).expect("alerts serialize"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine on a fake store: the life of one alert (fire, update,
+    //! resolve, cooldown), silences, acknowledgement, and what it saves and
+    //! publishes — no SQLite, no HTTP.
+
+    use super::*;
+    use crate::query::{Filters, Orders, Summary};
+    use crate::store::{WriteBatch, WriteOutcome};
+    use futures_util::FutureExt;
+    use futures_util::future::BoxFuture;
+    use std::sync::Mutex as StdMutex;
+
+    /// Items as (unix second, district), answered by time range and
+    /// district; state documents kept in memory.
+    #[derive(Default)]
+    struct FakeStore {
+        items: StdMutex<Vec<(i64, &'static str)>>,
+        docs: StdMutex<Vec<(&'static str, String, String, i64)>>,
+    }
+
+    impl FakeStore {
+        fn add(&self, at: i64, n: usize, district: &'static str) {
+            let mut items = self.items.lock().unwrap();
+            items.extend(std::iter::repeat_n((at, district), n));
+        }
+
+        fn matching(&self, f: &Filters) -> Vec<(i64, &'static str)> {
+            self.items
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(t, d)| {
+                    f.from.is_none_or(|x| *t >= x)
+                        && f.to.is_none_or(|x| *t < x)
+                        && (f.district.is_empty() || f.district.iter().any(|x| x == d))
+                })
+                .copied()
+                .collect()
+        }
+    }
+
+    impl Store for FakeStore {
+        fn write(&self, _: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome, StoreError>> {
+            async { Err(StoreError::Closed) }.boxed()
+        }
+
+        fn query(&self, q: Query, _now: i64) -> BoxFuture<'static, Result<Answer, StoreError>> {
+            let answer = match q {
+                Query::Summary(f) => Answer::Summary(Summary {
+                    received: self.matching(&f).len() as u64,
+                    ..Default::default()
+                }),
+                Query::Top { filters, .. } => {
+                    let mut by: HashMap<&str, u64> = HashMap::new();
+                    for (_, d) in self.matching(&filters) {
+                        *by.entry(d).or_default() += 1;
+                    }
+                    Answer::Top(
+                        by.into_iter()
+                            .map(|(k, n)| crate::query::TopRow {
+                                key: k.to_owned(),
+                                count: n,
+                                negative: 0,
+                            })
+                            .collect(),
+                    )
+                }
+                Query::Extent => {
+                    let items = self.items.lock().unwrap();
+                    Answer::Extent {
+                        oldest: items.iter().map(|x| x.0).min(),
+                        newest: items.iter().map(|x| x.0).max(),
+                    }
+                }
+                Query::Orders(_) => Answer::Orders(Orders::default()),
+                _ => Answer::Top(Vec::new()),
+            };
+            async move { Ok(answer) }.boxed()
+        }
+
+        fn state_load(
+            &self,
+            kind: &'static str,
+            since: i64,
+        ) -> BoxFuture<'static, Result<Vec<String>, StoreError>> {
+            let docs = self
+                .docs
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(k, _, _, at)| *k == kind && *at >= since)
+                .map(|(_, _, d, _)| d.clone())
+                .collect();
+            async move { Ok(docs) }.boxed()
+        }
+
+        fn state_save(
+            &self,
+            kind: &'static str,
+            id: String,
+            doc: String,
+            at: i64,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            let mut docs = self.docs.lock().unwrap();
+            docs.retain(|(k, i, _, _)| !(*k == kind && *i == id));
+            docs.push((kind, id, doc, at));
+            async { Ok(()) }.boxed()
+        }
+
+        fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+    }
+
+    /// A ratio rule per district: the last 30 minutes against the 30
+    /// before, at least 3× and at least 10 items; quiet for 2 h after.
+    const RULES: &str = r#"
+[[rule]]
+name = "surge"
+title = "{value}激增"
+for_each = "district"
+window = "30m"
+detector = { kind = "ratio", spike_height = 3.0, min_current = 10, min_reference = 1 }
+cooldown = "2h"
+"#;
+
+    /// 2025-06-02 10:00 +08:00.
+    const T0: i64 = 1_748_829_600;
+
+    fn engine(store: Arc<FakeStore>) -> (Engine, Arc<Live>) {
+        let enricher = Arc::new(crate::enrich::Enricher::builtin(b"k").unwrap());
+        let vocab = Vocabulary::from_enricher(&enricher);
+        let metrics = Arc::new(Metrics::default());
+        let rules = super::super::rules::parse(RULES, &vocab, &[]).unwrap();
+        let live = Arc::new(Live::default());
+        let cx = Context {
+            store,
+            vocab,
+            tz: crate::config::default_timezone(),
+            live: live.clone(),
+            metrics: metrics.clone(),
+        };
+        (
+            Engine::new(rules, Notifier::start(&[], metrics), 0, cx),
+            live,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_alert_fires_once_updates_resolves_and_keeps_its_cooldown() {
+        let store = Arc::new(FakeStore::default());
+        let (engine, live) = engine(store.clone());
+        let mut feed = live.subscribe().alerts;
+        // A quiet half hour, then a burst in 丛台区.
+        store.add(T0 - 1200, 2, "丛台区");
+        store.add(T0 + 600, 12, "丛台区");
+        store.add(T0 + 600, 2, "邯山区");
+        let now = T0 + 1800;
+
+        let fired = engine.evaluate(now).await;
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        let a = &fired[0];
+        assert_eq!((a.key.as_str(), a.status), ("丛台区", Status::Firing));
+        assert_eq!(a.title, "丛台区激增");
+        assert_eq!((a.observed, a.expected), (12.0, 2.0));
+        let published: Alert = serde_json::from_str(&feed.recv().await.unwrap()).unwrap();
+        assert_eq!(published.id, a.id);
+        assert_eq!(engine.firing().await.len(), 1);
+
+        // Still high a minute later: no new alert; more items update it.
+        assert!(engine.evaluate(now + 60).await.is_empty());
+        store.add(now + 100, 5, "丛台区");
+        let updated = engine.evaluate(now + 120).await;
+        assert_eq!(updated.len(), 1);
+        assert_eq!(updated[0].id, a.id);
+        assert_eq!(updated[0].observed, 17.0);
+
+        // An hour later the window is quiet: resolved, saved as resolved.
+        let resolved = engine.evaluate(now + 3600).await;
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].status, Status::Resolved);
+        assert!(engine.firing().await.is_empty());
+        let history = engine.history(now + 3600, 30, 10).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].status, Status::Resolved);
+
+        // A new burst within the cooldown stays quiet; after it, fires.
+        store.add(now + 1000, 2, "丛台区");
+        store.add(now + 4000, 30, "丛台区");
+        assert!(engine.evaluate(now + 4200).await.is_empty());
+        store.add(now + 3600 + 5000, 2, "丛台区");
+        store.add(now + 3600 + 7300, 30, "丛台区");
+        let again = engine.evaluate(now + 3600 + 7400).await;
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].id, a.id);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_engine_does_not_fire_again_and_silences_hold() {
+        let store = Arc::new(FakeStore::default());
+        let (first, _) = engine(store.clone());
+        store.add(T0 - 1200, 2, "丛台区");
+        store.add(T0 + 600, 12, "丛台区");
+        let now = T0 + 1800;
+        let s = Silence {
+            id: "s1".into(),
+            rule: Some("surge".into()),
+            key: Some("邯山区".into()),
+            until: now + 86_400,
+            comment: "演练".into(),
+            created_at: now,
+        };
+        first.add_silence(s).await.unwrap();
+        assert_eq!(first.evaluate(now).await.len(), 1);
+
+        let (second, _) = engine(store.clone());
+        second.restore(now + 60).await.unwrap();
+        assert_eq!(second.firing().await.len(), 1);
+        assert_eq!(second.silences(now + 60).await.len(), 1);
+        assert!(second.evaluate(now + 60).await.is_empty(), "fired again");
+
+        // A burst in the silenced district is recorded, marked, not sent.
+        store.add(T0 - 600, 2, "邯山区");
+        store.add(T0 + 900, 12, "邯山区");
+        let silenced = second.evaluate(now + 120).await;
+        assert_eq!(silenced.len(), 1);
+        assert!(silenced[0].silenced && silenced[0].notified);
+
+        // Acknowledging names who and when; an unknown id is None.
+        let id = second.firing().await[0].id.clone();
+        let acked = second.ack(&id, "值班员", now + 180).await.unwrap();
+        assert_eq!(acked.acked_by.as_deref(), Some("值班员"));
+        assert!(second.ack("nope", "x", now).await.is_none());
+        assert!(second.end_silence("s1", now + 200).await.unwrap());
+        assert!(second.silences(now + 200).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rules_that_need_history_wait_until_the_store_covers_it() {
+        let store = Arc::new(FakeStore::default());
+        let enricher = Arc::new(crate::enrich::Enricher::builtin(b"k").unwrap());
+        let vocab = Vocabulary::from_enricher(&enricher);
+        let metrics = Arc::new(Metrics::default());
+        let rules = super::super::rules::parse(
+            "[[rule]]\nname = \"b\"\ntitle = \"t\"\nwindow = \"30m\"\nhistory = 4\nperiod = \"1d\"\ndetector = { kind = \"baseline\", min_count = 3 }\n",
+            &vocab,
+            &[],
+        )
+        .unwrap();
+        let cx = Context {
+            store: store.clone(),
+            vocab,
+            tz: crate::config::default_timezone(),
+            live: Arc::new(Live::default()),
+            metrics: metrics.clone(),
+        };
+        let engine = Engine::new(rules, Notifier::start(&[], metrics.clone()), 0, cx);
+        // Only today in the store: a burst does not fire (no history yet).
+        store.add(T0 + 600, 50, "丛台区");
+        assert!(engine.evaluate(T0 + 1800).await.is_empty());
+        // With four quiet days before it, the same burst fires.
+        for d in 1..=4 {
+            store.add(T0 + 600 - d * 86_400, 1, "丛台区");
+        }
+        store.add(T0 - 4 * 86_400 - 3600, 1, "丛台区");
+        assert_eq!(engine.evaluate(T0 + 1800).await.len(), 1);
+        assert_eq!(metrics.alert_evaluations.load(Relaxed), 2);
     }
 }

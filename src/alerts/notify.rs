@@ -16,36 +16,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use crate::server::metrics::Metrics;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetKind {
-    Webhook,
-    Wecom,
-    Dingtalk,
-    Feishu,
-}
-
-/// `[[target]]` in minyi.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    /// What rules name in `targets`.
-    pub name: String,
-    pub kind: TargetKind,
-    /// The robot's webhook address (with its access token).
-    pub url: String,
-    /// The signing secret (DingTalk "加签", Feishu "签名校验").
-    pub secret: Option<String>,
-    /// Messages per minute at most; default 20 for WeCom and DingTalk.
-    pub per_minute: Option<u32>,
-}
+use crate::config::{TargetConfig, TargetKind};
+use crate::metrics::Metrics;
 
 /// One message for one target: a title and markdown-ish lines.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,7 +147,7 @@ impl Notifier {
         };
         if tx.try_send(message).is_err() {
             self.metrics.webhook_failures.fetch_add(1, Relaxed);
-            eprintln!("minyi: alert target {target}: queue full, message dropped");
+            tracing::warn!("alert target {target}: queue full, message dropped");
         }
     }
 }
@@ -209,15 +185,12 @@ async fn worker(
                     delivered = true;
                     break;
                 }
-                Ok(r) => eprintln!(
-                    "minyi: alert target {}: HTTP {} (attempt {attempt})",
+                Ok(r) => tracing::warn!(
+                    "alert target {}: HTTP {} (attempt {attempt})",
                     target.name,
                     r.status().as_u16()
                 ),
-                Err(e) => eprintln!(
-                    "minyi: alert target {}: {e} (attempt {attempt})",
-                    target.name
-                ),
+                Err(e) => tracing::warn!("alert target {}: {e} (attempt {attempt})", target.name),
             }
             tokio::time::sleep(delay).await;
             delay *= 2;

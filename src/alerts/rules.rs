@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::detect::Detector;
+use crate::config::parse_duration;
 use crate::query::{Filters, Query, QueryError, Request, TopDim, Vocabulary};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,21 +85,6 @@ pub struct Rule {
     pub severity: String,
     pub targets: Vec<String>,
     pub cooldown: i64,
-}
-
-/// "90s", "30m", "2h", "7d" → seconds.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return None,
-    };
-    (secs > 0).then_some(secs)
 }
 
 impl Rule {
@@ -237,15 +223,6 @@ mod tests {
                 .iter()
                 .any(|r| matches!(r.detector, Detector::Emerging { .. }))
         );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30m"), Some(1800));
-        assert_eq!(parse_duration("7d"), Some(604_800));
-        assert_eq!(parse_duration("0m"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration("5 w"), None);
     }
 
     #[test]

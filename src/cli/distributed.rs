@@ -12,7 +12,8 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Checked;
-use crate::kafka::ingest::{IngestMetrics, IngestOptions};
+use crate::kafka::ingest::IngestOptions;
+use crate::metrics::IngestMetrics;
 use crate::store::clickhouse::ClickHouseStore;
 
 pub struct IngestArgs {
@@ -25,15 +26,20 @@ pub struct IngestArgs {
 
 /// `minyi migrate`: prints each step applied.
 pub async fn migrate(url: &str, database: &str, checked: &Checked) -> anyhow::Result<()> {
-    let store = ClickHouseStore::connect_db(url, database, checked.query_settings()).await?;
-    let steps = checked.clickhouse_schema()?;
+    let store = ClickHouseStore::connect_db(
+        url,
+        database,
+        crate::store::QuerySettings::from_config(checked),
+    )
+    .await?;
+    let steps = crate::pipelines::clickhouse_schema(checked.pipelines_dir.as_deref())?;
     let applied = store.migrate(&steps).await?;
     let (major, minor) = store.version();
     if applied.is_empty() {
-        eprintln!("minyi migrate: ClickHouse {major}.{minor} at {url}: schema up to date");
+        tracing::info!("ClickHouse {major}.{minor} at {url}: schema up to date");
     }
     for name in applied {
-        eprintln!("minyi migrate: ClickHouse {major}.{minor} at {url}: applied {name}");
+        tracing::info!("ClickHouse {major}.{minor} at {url}: applied {name}");
     }
     Ok(())
 }
@@ -45,9 +51,12 @@ pub fn ingest(args: IngestArgs, checked: Checked) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(IngestMetrics::default());
     let store = runtime.block_on(async {
-        let store =
-            ClickHouseStore::connect_db(&args.clickhouse, &args.database, checked.query_settings())
-                .await?;
+        let store = ClickHouseStore::connect_db(
+            &args.clickhouse,
+            &args.database,
+            crate::store::QuerySettings::from_config(&checked),
+        )
+        .await?;
         if !store.schema_ready().await? {
             anyhow::bail!(
                 "no minyi tables in database {:?} at {}: run `minyi migrate --clickhouse {}` first",
@@ -61,7 +70,9 @@ pub fn ingest(args: IngestArgs, checked: Checked) -> anyhow::Result<()> {
             .context("creating the topics")?;
         Ok(store)
     })?;
-    let enricher = Arc::new(checked.enricher().context("loading the pipeline files")?);
+    let enricher = Arc::new(
+        crate::enrich::Enricher::from_config(&checked).context("loading the pipeline files")?,
+    );
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -101,8 +112,8 @@ pub fn ingest(args: IngestArgs, checked: Checked) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the consumer thread panicked"))?;
     result?;
-    eprintln!(
-        "minyi ingest: stopped; {} items, {} events stored, {} messages dead-lettered",
+    tracing::info!(
+        "stopped; {} items, {} events stored, {} messages dead-lettered",
         metrics.items_stored.load(Relaxed),
         metrics.events_stored.load(Relaxed),
         metrics.dead_lettered.load(Relaxed)
@@ -117,6 +128,6 @@ async fn on_signal(shutdown: CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("minyi ingest: shutting down: writing the pending batch");
+    tracing::info!("shutting down: writing the pending batch");
     shutdown.cancel();
 }

@@ -1,6 +1,7 @@
 //! `minyi enrich`: raw JSONL on stdin → one enriched JSON object per line on
-//! stdout, in input order. A rejected line becomes one stderr line naming the
-//! line number and the reason; processing goes on.
+//! stdout, in input order. A rejected line becomes one warning in the log
+//! (stderr) naming the line number and the reason (values quoted in a
+//! reason are masked); processing goes on.
 //!
 //! Lines are read in chunks and each chunk is enriched on all cores (rayon),
 //! then written in order, so memory is bounded by the chunk size and the
@@ -27,7 +28,6 @@ pub fn run(
     enricher: &Enricher,
     input: impl BufRead,
     mut out: impl Write,
-    mut err: impl Write,
 ) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     let mut lines = input.split(b'\n');
@@ -71,7 +71,7 @@ pub fn run(
                     summary.accepted += 1;
                 }
                 Err(reason) => {
-                    writeln!(err, "line {no}: rejected: {reason}")?;
+                    tracing::warn!("line {no}: rejected: {reason}");
                     summary.rejected += 1;
                 }
             }

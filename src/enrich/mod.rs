@@ -71,6 +71,18 @@ impl std::fmt::Debug for Enricher {
 }
 
 impl Enricher {
+    /// The enricher a checked config describes: its pipeline files, key
+    /// and zone.
+    pub fn from_config(c: &crate::config::Checked) -> Result<Enricher, PipelineError> {
+        Enricher::new(
+            &PipelineFiles::load(c.pipelines_dir.as_deref())?,
+            EnrichSettings {
+                hmac_key: c.hmac_key.clone(),
+                timezone: c.timezone,
+            },
+        )
+    }
+
     pub fn new(files: &PipelineFiles, settings: EnrichSettings) -> Result<Enricher, PipelineError> {
         let channels_file: ChannelsFile = files.toml("channels.toml")?;
         let mut channels = HashMap::default();

@@ -60,6 +60,14 @@ pub enum Reject {
     BadEventTime(String),
 }
 
+/// A value of the input quoted in a reason: at most 64 characters, with
+/// personal data masked, since reasons reach logs, the dead-letter topic's
+/// headers and HTTP answers (a phone number sent as `received_at` is not
+/// echoed).
+pub fn echo(value: &str) -> String {
+    crate::enrich::pii::mask(value.chars().take(64).collect::<String>()).text
+}
+
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -113,7 +121,9 @@ pub(crate) fn opt_rating(obj: &Map<String, Value>) -> Result<Option<Rating>, Rej
                 .as_u64()
                 .and_then(|n| u8::try_from(n).ok())
                 .and_then(Rating::from_number);
-            Ok(Some(r.ok_or_else(|| Reject::BadRating(n.to_string()))?))
+            Ok(Some(
+                r.ok_or_else(|| Reject::BadRating(echo(&n.to_string())))?,
+            ))
         }
         Some(other) => Err(Reject::WrongType {
             field: "rating",
@@ -136,7 +146,7 @@ pub fn parse_raw(
 
     let channel = opt_str(obj, "channel")?.ok_or(Reject::MissingChannel)?;
     if !known_channel(channel) {
-        return Err(Reject::UnknownChannel(channel.chars().take(64).collect()));
+        return Err(Reject::UnknownChannel(echo(channel)));
     }
 
     let id = match opt_str(obj, "id") {
@@ -160,7 +170,7 @@ pub fn parse_raw(
         None => None,
         Some(s) => Some(
             DateTime::<FixedOffset>::parse_from_rfc3339(s.trim())
-                .map_err(|_| Reject::BadTimestamp(s.chars().take(64).collect()))?,
+                .map_err(|_| Reject::BadTimestamp(echo(s)))?,
         ),
     };
 
@@ -192,6 +202,23 @@ mod tests {
 
     fn parse(v: Value) -> Result<RawFeedback, Reject> {
         parse_raw(&v, |c| c == "hotline_12345" || c == "sms_revisit")
+    }
+
+    #[test]
+    fn reasons_never_quote_personal_data() {
+        let r =
+            parse(json!({"channel": "hotline_12345", "text": "x", "received_at": "13812345678"}));
+        let reason = r.unwrap_err().to_string();
+        assert!(
+            reason.contains("received_at") && !reason.contains("12345678"),
+            "{reason}"
+        );
+        let r = parse(json!({"channel": "call 13812345678", "text": "x"}));
+        let reason = r.unwrap_err().to_string();
+        assert!(
+            reason.contains("unknown channel") && !reason.contains("12345678"),
+            "{reason}"
+        );
     }
 
     #[test]

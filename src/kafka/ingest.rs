@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{DLQ_TOPIC, EVENTS_TOPIC, FEEDBACK_TOPIC, KafkaError, client_config, enqueue, settle};
 use crate::enrich::Enricher;
+use crate::metrics::IngestMetrics;
 use crate::model::EnrichedItem;
-use crate::server::metrics::Histogram;
 use crate::store::clickhouse::{ClickHouseStore, Source, SourcedBatch};
 use crate::workorder::{WorkOrderEvent, parse_event};
 
@@ -55,126 +55,6 @@ pub struct IngestOptions {
     pub batch_bytes: usize,
     /// ... or its first message waited this long.
     pub batch_wait: Duration,
-}
-
-/// What `/metrics` of `minyi ingest` shows.
-#[derive(Debug, Default)]
-pub struct IngestMetrics {
-    pub messages: AtomicU64,
-    pub items_stored: AtomicU64,
-    pub items_duplicate: AtomicU64,
-    pub events_stored: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub batches: AtomicU64,
-    pub batch_rows_sum: AtomicU64,
-    pub insert_seconds: Histogram,
-    pub enrich_seconds: Histogram,
-    pub insert_failures: AtomicU64,
-    /// Messages in the assigned partitions not yet read (high watermark −
-    /// position), refreshed every few seconds.
-    pub lag: AtomicI64,
-    pub assigned_partitions: AtomicI64,
-    pub paused: AtomicBool,
-    pub rebalances: AtomicU64,
-    /// Messages that arrived past the next expected offset of their
-    /// partition (the range was read again).
-    pub offset_gaps: AtomicU64,
-}
-
-impl IngestMetrics {
-    pub fn render(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let counters = [
-            (
-                "minyi_ingest_messages_total",
-                "Kafka messages read",
-                self.messages.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_items_stored_total",
-                "Items written to ClickHouse",
-                self.items_stored.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_items_duplicate_total",
-                "Items whose id was stored already",
-                self.items_duplicate.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_events_stored_total",
-                "Work-order events written",
-                self.events_stored.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_dead_lettered_total",
-                "Messages sent to the dead-letter topic",
-                self.dead_lettered.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_batches_total",
-                "Batches written",
-                self.batches.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_batch_messages_total",
-                "Messages of the batches written (÷ batches = mean batch size)",
-                self.batch_rows_sum.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_insert_failures_total",
-                "Failed batch writes (retried)",
-                self.insert_failures.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_rebalances_total",
-                "Assignments and revocations",
-                self.rebalances.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_offset_gaps_total",
-                "Messages past the next expected offset of their partition (range read again)",
-                self.offset_gaps.load(Relaxed),
-            ),
-        ];
-        for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        }
-        let gauges = [
-            (
-                "minyi_ingest_consumer_lag",
-                "Messages in the assigned partitions not yet stored",
-                self.lag.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_assigned_partitions",
-                "Partitions assigned to this consumer",
-                self.assigned_partitions.load(Relaxed),
-            ),
-            (
-                "minyi_ingest_paused",
-                "1 while ClickHouse writes fail and the partitions are paused",
-                i64::from(self.paused.load(Relaxed)),
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-        self.insert_seconds.render(
-            &mut out,
-            "minyi_ingest_insert_seconds",
-            "ClickHouse write of one batch",
-        );
-        self.enrich_seconds.render(
-            &mut out,
-            "minyi_ingest_enrich_seconds",
-            "Enrichment of one batch",
-        );
-        out
-    }
 }
 
 /// One message as read.
@@ -324,9 +204,11 @@ impl Flusher {
         let outcome = self.handle.block_on(async {
             let mut deliveries = Vec::new();
             for (msg, reason) in &rejects {
-                eprintln!(
-                    "minyi ingest: {}/{}@{}: {reason} → {DLQ_TOPIC}",
-                    msg.source.topic, msg.source.partition, msg.source.offset
+                tracing::info!(
+                    "{}/{}@{}: {reason} → {DLQ_TOPIC}",
+                    msg.source.topic,
+                    msg.source.partition,
+                    msg.source.offset
                 );
                 let headers = OwnedHeaders::new()
                     .insert(Header {
@@ -435,8 +317,8 @@ impl ConsumerContext for Ctx {
                         .map_or(Offset::Beginning, |o| Offset::Offset(*o));
                     let _ = tpl.set_partition_offset(&key.0, key.1, next);
                 }
-                eprintln!(
-                    "minyi ingest: assigned {} partitions, resuming from the offsets stored in ClickHouse",
+                tracing::info!(
+                    "assigned {} partitions, resuming from the offsets stored in ClickHouse",
                     tpl.count()
                 );
                 {
@@ -453,15 +335,15 @@ impl ConsumerContext for Ctx {
                     .assigned_partitions
                     .store(tpl.count() as i64, Relaxed);
                 if let Err(e) = consumer.assign(tpl) {
-                    eprintln!("minyi ingest: assign: {e}");
+                    tracing::warn!("assign: {e}");
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 if let Err(e) = f.flush(consumer) {
                     // The next owner reads these messages again from the
                     // offsets ClickHouse holds: nothing is lost.
-                    eprintln!(
-                        "minyi ingest: revoked with an unwritten batch ({e}); its partitions' next owner reads it again"
+                    tracing::warn!(
+                        "revoked with an unwritten batch ({e}); its partitions' next owner reads it again"
                     );
                     *f.pending.lock().expect("not poisoned") = Pending::default();
                 }
@@ -472,7 +354,7 @@ impl ConsumerContext for Ctx {
                 let _ = consumer.unassign();
             }
             other => {
-                eprintln!("minyi ingest: rebalance error {other:?}");
+                tracing::warn!("rebalance error {other:?}");
                 let _ = consumer.unassign();
             }
         }
@@ -506,7 +388,7 @@ async fn resume_positions(
         match failed {
             None => return out,
             Some(e) => {
-                eprintln!("minyi ingest: reading stored offsets: {e}; retrying in {delay:?}");
+                tracing::warn!("reading stored offsets: {e}; retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -574,7 +456,7 @@ pub fn run(
         {
             match flusher.flush(&consumer) {
                 Ok(()) => {
-                    eprintln!("minyi ingest: ClickHouse writes again; resuming");
+                    tracing::info!("ClickHouse writes again; resuming");
                     retry_at = None;
                     backoff = Duration::from_millis(200);
                     metrics.paused.store(false, Relaxed);
@@ -584,7 +466,7 @@ pub fn run(
                 }
                 Err(e) => {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
-                    eprintln!("minyi ingest: write failed again ({e}); retry in {backoff:?}");
+                    tracing::warn!("write failed again ({e}); retry in {backoff:?}");
                     retry_at = Some(Instant::now() + backoff);
                 }
             }
@@ -628,7 +510,7 @@ pub fn run(
                         payload,
                     });
                 }
-                Err(e) => eprintln!("minyi ingest: kafka: {e}"),
+                Err(e) => tracing::warn!("kafka: {e}"),
             }
         }
         let due = {
@@ -641,9 +523,7 @@ pub fn run(
             && retry_at.is_none()
             && let Err(e) = flusher.flush(&consumer)
         {
-            eprintln!(
-                "minyi ingest: write failed ({e}); pausing the partitions, retry in {backoff:?}"
-            );
+            tracing::warn!("write failed ({e}); pausing the partitions, retry in {backoff:?}");
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.pause(&a);
             }
@@ -658,8 +538,8 @@ pub fn run(
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Err(e) = flusher.flush(&consumer) {
         if Instant::now() >= deadline {
-            eprintln!(
-                "minyi ingest: giving up the pending batch at shutdown ({e}); it is read again on restart"
+            tracing::warn!(
+                "giving up the pending batch at shutdown ({e}); it is read again on restart"
             );
             break;
         }
@@ -694,8 +574,7 @@ fn in_sequence(
             let now = Instant::now();
             let gap = gaps.entry((key.0.clone(), partition, next)).or_insert_with(|| {
                 flusher.metrics.offset_gaps.fetch_add(1, Relaxed);
-                eprintln!(
-                    "minyi ingest: {topic}/{partition}: expected offset {next}, got {offset}; reading again from {next}"
+                tracing::warn!("{topic}/{partition}: expected offset {next}, got {offset}; reading again from {next}"
                 );
                 Gap {
                     since: now,
@@ -720,13 +599,13 @@ fn in_sequence(
                         Offset::Offset(from),
                         Duration::from_secs(2),
                     ) {
-                        eprintln!("minyi ingest: seek {topic}/{partition} to {from}: {e}");
+                        tracing::warn!("seek {topic}/{partition} to {from}: {e}");
                     }
                 }
                 return false;
             }
-            eprintln!(
-                "minyi ingest: {topic}/{partition}: offsets {next}..{offset} still missing after {GAP_PATIENCE:?}; going on from {offset}"
+            tracing::warn!(
+                "{topic}/{partition}: offsets {next}..{offset} still missing after {GAP_PATIENCE:?}; going on from {offset}"
             );
         }
         _ => {}
@@ -735,7 +614,7 @@ fn in_sequence(
         && gaps.remove(&(key.0.clone(), partition, *next)).is_some()
         && offset == *next
     {
-        eprintln!("minyi ingest: {topic}/{partition}: offset {next} arrived; gap closed");
+        tracing::info!("{topic}/{partition}: offset {next} arrived; gap closed");
     }
     expected.insert(key, offset + 1);
     true
@@ -759,9 +638,10 @@ fn give_up_gaps(
             continue;
         };
         let (topic, partition, next) = key;
-        eprintln!(
-            "minyi ingest: {topic}/{partition}: offsets {next}..{} still missing after {GAP_PATIENCE:?}; going on from {}",
-            gap.seen, gap.seen
+        tracing::warn!(
+            "{topic}/{partition}: offsets {next}..{} still missing after {GAP_PATIENCE:?}; going on from {}",
+            gap.seen,
+            gap.seen
         );
         let mut expected = flusher.expected.lock().expect("not poisoned");
         if expected.get(&(topic.clone(), partition)) == Some(&next) {
@@ -773,10 +653,7 @@ fn give_up_gaps(
                 Offset::Offset(gap.seen),
                 Duration::from_secs(2),
             ) {
-                eprintln!(
-                    "minyi ingest: seek {topic}/{partition} to {}: {e}",
-                    gap.seen
-                );
+                tracing::warn!("seek {topic}/{partition} to {}: {e}", gap.seen);
             }
         }
     }

@@ -11,17 +11,22 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::stream;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{ANALYST, AuthError, INGEST, Need, VIEWER};
-use super::ingest::{BodyError, MAX_BODY_BYTES, parse_body};
-use crate::query::{Answer, Dim, Query, QueryError, Request as Kind};
+use crate::alerts::engine::{Alert, Silence};
+use crate::dashboards::{FeedbackPage, TimeseriesView, TopView};
+use crate::ingest::Outcome;
+use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
+use crate::query::{Answer, Dim, Orders, Query, QueryError, Request as Kind, Summary};
 use crate::store::StoreError;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Every way a request can fail, and its status code.
 #[derive(Debug, thiserror::Error)]
@@ -86,38 +91,195 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Logs server errors with their detail (one stderr line each).
-async fn log_errors(request: Request, next: Next) -> Response {
-    let what = format!("{} {}", request.method(), request.uri().path());
+/// The access log (debug: method, route pattern, status, latency) and the
+/// detail of each server error (error: one line each). The route is the
+/// pattern (`/api/v1/alerts/{id}/ack`), never the query string, so no
+/// search term or token reaches the log.
+pub async fn log_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(static)".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
+    let status = response.status().as_u16();
     if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
-        eprintln!(
-            "minyi serve: {what}: {} {detail}",
-            response.status().as_u16()
-        );
+        tracing::error!(%method, route, status, "request failed: {detail}");
     }
+    tracing::debug!(
+        %method,
+        route,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
     response
 }
 
+/// Every route, each registered with its OpenAPI entry (`routes!` takes
+/// the path, method, parameters, bodies, responses and role from the
+/// handler's `#[utoipa::path]`), so the document served at
+/// `/api/v1/openapi.json` lists exactly what the router serves.
 pub fn routes(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/api/v1/feedback", post(post_feedback).get(get_feedback))
-        .route("/api/v1/workorders/events", post(post_events))
-        .route("/api/v1/stats/summary", get(summary))
-        .route("/api/v1/stats/orders", get(orders))
-        .route("/api/v1/stats/timeseries", get(timeseries))
-        .route("/api/v1/stats/top", get(top))
-        .route("/api/v1/live", get(live))
-        .route("/api/v1/meta", get(meta))
-        .route("/api/v1/alerts", get(list_alerts))
-        .route("/api/v1/alerts/{id}/ack", post(ack_alert))
-        .route("/api/v1/silences", get(list_silences).post(add_silence))
-        .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .layer(middleware::from_fn(log_errors))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(post_feedback, get_feedback))
+        .routes(routes!(post_events))
+        .routes(routes!(summary))
+        .routes(routes!(orders))
+        .routes(routes!(timeseries))
+        .routes(routes!(top))
+        .routes(routes!(live))
+        .routes(routes!(meta))
+        .routes(routes!(list_alerts))
+        .routes(routes!(ack_alert))
+        .routes(routes!(list_silences, add_silence))
+        .routes(routes!(end_silence))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .split_for_parts();
+    let doc: Arc<str> = doc.to_json().expect("the document serializes").into();
+    router
+        .layer(axum::Extension(OpenApiJson(doc)))
         .with_state(state)
+}
+
+/// The OpenAPI document, rendered once.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "minyi 民意",
+        description = "Citizen feedback to the police: ingest, statistics, items, live push and alerts. Send the token as `Authorization: Bearer SECRET`; each operation names the role it needs (viewer < analyst; ingest; admin may do all). With no tokens configured the server is open and listens on loopback only."
+    ),
+    modifiers(&BearerScheme)
+)]
+struct ApiDoc;
+
+/// The `bearer` security scheme the operations name, with the role as scope.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a token of minyi.toml's [[token]] (its role: viewer, analyst, ingest or admin)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    description = "This document (OpenAPI 3; no token needed).",
+    responses((status = 200, description = "the document", content_type = "application/json", body = Object)))]
+async fn openapi(axum::Extension(OpenApiJson(doc)): axum::Extension<OpenApiJson>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    description = "Liveness (no token needed).",
+    responses((status = 200, description = "alive", body = String)))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// An error answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema: the answer is built by `ApiError`
+struct ErrorBody {
+    /// What was wrong (for 4xx the reason; for 5xx only the status).
+    error: String,
+}
+
+/// The filters of every stats and item endpoint, parsed by
+/// [`crate::query::Request::parse`]. Values of one filter are alternatives.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // parameters' documentation: the parser reads the raw query
+struct FilterParams {
+    /// Channel codes (repeatable).
+    channel: Option<Vec<String>>,
+    /// Topic codes (repeatable).
+    topic: Option<Vec<String>>,
+    /// District names of the gazetteer (repeatable).
+    district: Option<Vec<String>>,
+    /// Unit names of the gazetteer (repeatable).
+    unit: Option<Vec<String>>,
+    /// positive, neutral, negative (repeatable).
+    sentiment: Option<Vec<String>>,
+    /// 1 满意, 2 基本满意, 3 不满意 (repeatable).
+    rating: Option<Vec<u8>>,
+    /// RFC 3339, inclusive, applied at minute precision.
+    from: Option<String>,
+    /// RFC 3339, exclusive, applied at minute precision.
+    to: Option<String>,
+    /// Keyword search: every word must be among an item's tokens.
+    q: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct TimeseriesParams {
+    /// 1m, 5m, 1h (default) or 1d.
+    interval: Option<String>,
+    /// channel, topic, district, unit or sentiment.
+    group_by: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct TopParams {
+    /// topic, district, unit, channel or keyword.
+    dim: String,
+    /// Rows at most.
+    limit: Option<u32>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListParams {
+    /// Items per page.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// `json` (default) or `csv` (every match, streamed).
+    format: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AlertParams {
+    /// `firing` (default) or `all` (the last 30 days).
+    status: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AlertList {
+    alerts: Vec<Alert>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct SilenceList {
+    silences: Vec<Silence>,
 }
 
 async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
@@ -139,17 +301,17 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("ndjson") || v.contains("jsonl") || v.contains("jsonlines"))
 }
 
-fn elements(
-    state: &AppState,
-    headers: &HeaderMap,
-    bytes: &[u8],
-) -> Result<Vec<super::ingest::Element>, ApiError> {
+fn elements(state: &AppState, headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<Element>, ApiError> {
     parse_body(bytes, is_ndjson(headers)).map_err(|e| {
         state.metrics.requests_refused.fetch_add(1, Relaxed);
         ApiError::Body(e)
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/feedback", tag = "ingest", security(("bearer" = ["ingest"])),
+    description = "Feedback items: a JSON object, a JSON array, or JSONL (`application/x-ndjson`); at most 10 MB and 10,000 items. Answers after the batch is on disk; each bad item is listed with its index and reason, the rest is stored. Re-posting an id changes nothing.",
+    request_body(content = Object, description = "raw items (the data contract: id, channel, received_at, text, rating, district, unit, case_ref, contact)", content_type = "application/json"),
+    responses((status = 200, body = Outcome), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 413, description = "over the size or item limit", body = ErrorBody), (status = 503, description = "shutting down", body = ErrorBody)))]
 async fn post_feedback(
     _: Need<INGEST>,
     State(state): State<Arc<AppState>>,
@@ -162,6 +324,10 @@ async fn post_feedback(
     Ok(axum::Json(outcome).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/workorders/events", tag = "ingest", security(("bearer" = ["ingest"])),
+    description = "Work-order events `{order_id, feedback_id, event: created|dispatched|responded|resolved|revisited|reopened, unit, at, rating?}`, in the same shapes and with the same answers as feedback.",
+    request_body(content = Object, description = "work-order events", content_type = "application/json"),
+    responses((status = 200, body = Outcome), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 413, description = "over the size or item limit", body = ErrorBody), (status = 503, description = "shutting down", body = ErrorBody)))]
 async fn post_events(
     _: Need<INGEST>,
     State(state): State<Arc<AppState>>,
@@ -191,6 +357,9 @@ async fn answer(state: &AppState, kind: Kind, raw: Option<&str>) -> Result<Respo
     Ok(axum::Json(state.render(&query, &answer)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams),
+    description = "Counts and KPIs of the items and work orders matching the filters: 满意率, 办结率, 不满意化解率, 超期.",
+    responses((status = 200, body = Summary), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn summary(
     _: Need<VIEWER>,
     State(s): State<Arc<AppState>>,
@@ -199,6 +368,9 @@ async fn summary(
     answer(&s, Kind::Summary, q.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/api/v1/stats/orders", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams),
+    description = "The work-order part of the summary alone.",
+    responses((status = 200, body = Orders), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn orders(
     _: Need<VIEWER>,
     State(s): State<Arc<AppState>>,
@@ -207,6 +379,9 @@ async fn orders(
     answer(&s, Kind::Orders, q.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/api/v1/stats/timeseries", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, TimeseriesParams),
+    description = "Dense buckets on the centre's wall clock (default: the last 24 h, hourly).",
+    responses((status = 200, body = TimeseriesView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn timeseries(
     _: Need<VIEWER>,
     State(s): State<Arc<AppState>>,
@@ -215,6 +390,9 @@ async fn timeseries(
     answer(&s, Kind::Timeseries, q.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/api/v1/stats/top", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, TopParams),
+    description = "A ranking with each row's negative count.",
+    responses((status = 200, body = TopView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn top(
     _: Need<VIEWER>,
     State(s): State<Arc<AppState>>,
@@ -223,6 +401,9 @@ async fn top(
     answer(&s, Kind::Top, q.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/api/v1/feedback", tag = "items", security(("bearer" = ["analyst"])), params(FilterParams, ListParams),
+    description = "Items (masked text, evidence), newest first; `format=csv` streams every match as UTF-8 CSV with a BOM.",
+    responses((status = 200, body = FeedbackPage, description = "a page of items (JSON), or every match as CSV (`text/csv`) with `format=csv`"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn get_feedback(
     _: Need<ANALYST>,
     State(state): State<Arc<AppState>>,
@@ -307,7 +488,7 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
                 Ok(Bytes::new())
             }
             Err(e) => {
-                eprintln!("minyi serve: CSV export stopped: {e}");
+                tracing::warn!("CSV export stopped: {e}");
                 w.done = true;
                 Err(std::io::Error::other("export failed"))
             }
@@ -345,13 +526,21 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("bearer" = ["viewer"])),
+    description = "Server-Sent Events: `hello`, then `panels` (every dashboard panel, once per tick), `item` (each new item, masked), `alert` (each alert change), `skipped` (a slow screen skipped ahead). Browsers may pass the token as `?access_token=`.",
+    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = String), (status = 401, description = "no or unknown token", body = ErrorBody)))]
 async fn live(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
-    state
-        .live
-        .subscribe(state.shutdown.clone(), state.metrics.clone())
-        .into_response()
+    super::sse::stream(
+        state.live.subscribe(),
+        state.shutdown.clone(),
+        state.metrics.clone(),
+    )
+    .into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/meta", tag = "meta", security(("bearer" = ["viewer"])),
+    description = "Codes and names of channels, topics, districts, units and sentiments; the dashboards; the zone and the tick.",
+    responses((status = 200, body = Object), (status = 401, description = "no or unknown token", body = ErrorBody)))]
 /// What the browser needs to label and lay out: names of codes, the
 /// dashboards, the zone.
 async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json<Value> {
@@ -372,12 +561,15 @@ async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json
         ],
         "timezone": state.tz.to_string(),
         "tick_seconds": state.tick.as_secs_f64(),
-        "dashboards": state.dashboards,
+        "dashboards": state.panels.dashboards,
         "geo": state.geo,
         "model_version": state.enricher.model_version(),
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("bearer" = ["viewer"])), params(AlertParams),
+    description = "Firing alerts, or with `status=all` every alert of the last 30 days (at most 1,000), newest first.",
+    responses((status = 200, body = AlertList), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 /// `?status=firing` (default) or `all` (the last 30 days).
 async fn list_alerts(
     _: Need<VIEWER>,
@@ -391,17 +583,8 @@ async fn list_alerts(
     let alerts = match status.as_str() {
         "firing" => state.alerts.firing().await,
         "all" => {
-            let since = state.enricher.now().timestamp() - 30 * 86_400;
-            let mut all: Vec<crate::alerts::engine::Alert> = state
-                .store
-                .state_load("alert", since)
-                .await?
-                .iter()
-                .filter_map(|d| serde_json::from_str(d).ok())
-                .collect();
-            all.sort_by_key(|a| std::cmp::Reverse(a.started_at));
-            all.truncate(1000);
-            all
+            let now = state.enricher.now().timestamp();
+            state.alerts.history(now, 30, 1000).await?
         }
         other => {
             return Err(ApiError::Invalid(format!(
@@ -412,13 +595,17 @@ async fn list_alerts(
     Ok(axum::Json(json!({ "alerts": alerts })).into_response())
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
     /// Who acknowledges (a name for the record).
     by: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", security(("bearer" = ["analyst"])), params(("id" = String, Path, description = "the alert's id")),
+    description = "Acknowledges a firing alert.",
+    request_body(content = AckBody, description = "optional", content_type = "application/json"),
+    responses((status = 200, body = Alert), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no firing alert has this id", body = ErrorBody)))]
 async fn ack_alert(
     _: Need<ANALYST>,
     State(state): State<Arc<AppState>>,
@@ -437,18 +624,21 @@ async fn ack_alert(
         .take(64)
         .collect();
     let now = state.enricher.now().timestamp();
-    match state.alerts.ack(&state, &id, &by, now).await {
+    match state.alerts.ack(&id, &by, now).await {
         Some(a) => Ok(axum::Json(a).into_response()),
         None => Err(ApiError::NotFound),
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["viewer"])),
+    description = "Silences in force.",
+    responses((status = 200, body = SilenceList), (status = 401, description = "no or unknown token", body = ErrorBody)))]
 async fn list_silences(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
     let now = state.enricher.now().timestamp();
     axum::Json(json!({ "silences": state.alerts.silences(now).await })).into_response()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SilenceBody {
     rule: Option<String>,
@@ -461,6 +651,10 @@ struct SilenceBody {
     comment: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["analyst"])),
+    description = "Silences alerts of a rule and/or a series value until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent.",
+    request_body(content = SilenceBody, content_type = "application/json"),
+    responses((status = 201, body = Silence), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn add_silence(
     _: Need<ANALYST>,
     State(state): State<Arc<AppState>>,
@@ -474,7 +668,7 @@ async fn add_silence(
             .map_err(|_| ApiError::Invalid(format!("until: {u:?} is not RFC 3339")))?
             .timestamp(),
         (None, Some(d)) => {
-            now + crate::alerts::rules::parse_duration(d).ok_or_else(|| {
+            now + crate::config::parse_duration(d).ok_or_else(|| {
                 ApiError::Invalid(format!("for: {d:?} is not a duration like \"2h\""))
             })?
         }
@@ -498,23 +692,29 @@ async fn add_silence(
         comment: b.comment.chars().take(500).collect(),
         created_at: now,
     };
-    state.alerts.add_silence(&state, silence.clone()).await?;
+    state.alerts.add_silence(silence.clone()).await?;
     Ok((StatusCode::CREATED, axum::Json(silence)).into_response())
 }
 
+#[utoipa::path(delete, path = "/api/v1/silences/{id}", tag = "alerts", security(("bearer" = ["analyst"])), params(("id" = String, Path, description = "the silence's id")),
+    description = "Ends a silence now.",
+    responses((status = 204, description = "ended"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no silence has this id", body = ErrorBody)))]
 async fn end_silence(
     _: Need<ANALYST>,
     State(state): State<Arc<AppState>>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let now = state.enricher.now().timestamp();
-    if state.alerts.end_silence(&state, &id, now).await? {
+    if state.alerts.end_silence(&id, now).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound)
     }
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    description = "Ready: a round trip through the store (no token needed).",
+    responses((status = 200, description = "ready", body = String), (status = 503, description = "shutting down or the store fails", body = String)))]
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -529,6 +729,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = ["viewer"])),
+    description = "Prometheus text exposition.",
+    responses((status = 200, description = "metrics", content_type = "text/plain", body = String), (status = 401, description = "no or unknown token", body = ErrorBody)))]
 async fn metrics(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

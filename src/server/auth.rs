@@ -11,28 +11,9 @@ use std::net::SocketAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Wall screens: aggregates and the masked ticker.
-    Viewer,
-    /// The explorer: also item lists and CSV export.
-    Analyst,
-    /// Producers: POST feedback and work-order events.
-    Ingest,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    /// Whether a token of this role may do what `need` requires.
-    pub fn allows(self, need: Role) -> bool {
-        self == need || self == Role::Admin || (self == Role::Analyst && need == Role::Viewer)
-    }
-}
+pub use crate::config::Role;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {

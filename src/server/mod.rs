@@ -9,33 +9,32 @@
 //! acknowledged before is on disk and served after a restart.
 
 pub mod api;
+pub mod assets;
 pub mod auth;
-pub mod ingest;
-pub mod live;
-pub mod metrics;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use chrono::FixedOffset;
 use tokio_util::sync::CancellationToken;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 
+use crate::alerts::engine::{self, Engine};
 use crate::config::Checked;
-use crate::dashboards::{self, Dashboard};
+use crate::dashboards::{self, Ticker};
 use crate::enrich::Enricher;
+use crate::ingest::Ingestor;
+use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::query::{Answer, Query, Vocabulary};
 use crate::store::clickhouse::ClickHouseStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
+use crate::store::{QuerySettings, Store, StoreError};
 use auth::Auth;
-use ingest::Ingestor;
-use live::Live;
-use metrics::Metrics;
 
 /// Everything a handler can reach.
 pub struct AppState {
@@ -43,16 +42,20 @@ pub struct AppState {
     pub vocab: Vocabulary,
     pub enricher: Arc<Enricher>,
     pub store: Arc<dyn Store>,
-    pub ingest: Ingestor,
+    pub ingest: Arc<Ingestor>,
     pub live: Arc<Live>,
     pub metrics: Arc<Metrics>,
-    pub dashboards: Vec<Dashboard>,
+    /// The dashboards and their ticker.
+    pub panels: Arc<Ticker>,
     pub tz: FixedOffset,
     pub tick: Duration,
     pub shutdown: CancellationToken,
-    /// Maps configured as GeoJSON (`dashboards/geo/<name>.json`).
+    /// Maps configured as GeoJSON (`<dashboards_dir>/geo/<name>.json`).
     pub geo: Vec<String>,
-    pub alerts: Arc<crate::alerts::engine::Engine>,
+    pub dashboards_dir: PathBuf,
+    /// Web assets from disk instead of the built-in ones.
+    pub web_dir: Option<PathBuf>,
+    pub alerts: Arc<Engine>,
     pub alert_every: Duration,
     pub demo_rate: f64,
     pub demo_backfill: bool,
@@ -82,29 +85,46 @@ impl AppState {
         let rules = crate::alerts::rules::parse(&checked.alert_rules, &vocab, &target_names)
             .map_err(ServeError::Alerts)?;
         let notifier = crate::alerts::notify::Notifier::start(&checked.targets, metrics.clone());
-        let alerts = Arc::new(crate::alerts::engine::Engine::new(
+        let alerts = Arc::new(Engine::new(
             rules,
             notifier,
             checked.alert_group_wait,
+            engine::Context {
+                store: store.clone(),
+                vocab: vocab.clone(),
+                tz: checked.timezone,
+                live: live.clone(),
+                metrics: metrics.clone(),
+            },
         ));
+        let panels = Arc::new(Ticker {
+            dashboards,
+            vocab: vocab.clone(),
+            tz: checked.timezone,
+            store: store.clone(),
+            live: live.clone(),
+            metrics: metrics.clone(),
+        });
         Ok(AppState {
             auth: Auth::new(&checked.tokens, listen)?,
             vocab,
-            ingest: Ingestor {
+            ingest: Arc::new(Ingestor {
                 enricher: enricher.clone(),
                 store: store.clone(),
                 live: live.clone(),
                 metrics: metrics.clone(),
-            },
+            }),
             enricher,
             store,
             live,
             metrics,
-            dashboards,
+            panels,
             tz: checked.timezone,
             tick: checked.tick,
             shutdown,
             geo: geo_maps(&checked.dashboards_dir),
+            dashboards_dir: checked.dashboards_dir.clone(),
+            web_dir: checked.web_dir.clone(),
             alerts,
             alert_every: checked.alert_every,
             demo_rate: checked.demo_rate,
@@ -112,72 +132,39 @@ impl AppState {
         })
     }
 
-    /// Asks the store, counting the query and its time.
+    /// Asks the store at the current time, counting the query and its time.
     pub async fn query(&self, query: Query) -> Result<Answer, StoreError> {
-        let start = Instant::now();
-        self.metrics.queries.fetch_add(1, Relaxed);
-        let answer = self
-            .store
-            .query(query, self.enricher.now().timestamp())
-            .await;
-        self.metrics.query_seconds.observe(start.elapsed());
-        answer
+        let now = self.enricher.now().timestamp();
+        crate::store::ask(&*self.store, &self.metrics, query, now).await
     }
 
     pub fn render(&self, query: &Query, answer: &Answer) -> serde_json::Value {
         dashboards::render(query, answer, &self.vocab, self.tz)
     }
 
-    /// Computes every panel once and pushes the result to all screens.
+    /// Computes every panel once now and pushes the result to all screens.
     pub async fn tick(&self) {
-        let now = self.enricher.now();
-        let data = dashboards::compute(
-            &self.dashboards,
-            &self.vocab,
-            now.timestamp(),
-            self.tz,
-            |q| async move { self.query(q).await.map_err(|e| e.to_string()) },
-        )
-        .await;
-        self.metrics.ticks.fetch_add(1, Relaxed);
-        let event = serde_json::json!({"at": now.to_rfc3339(), "dashboards": data});
-        self.live.publish_panels(event.to_string().into());
+        self.panels.tick(self.enricher.now()).await;
     }
 }
 
-/// Computes the panels every `tick` until shutdown. A tick that overruns
-/// the next is not queued: the next one starts on the following beat.
+/// Computes the panels every `tick` until shutdown.
 pub async fn run_ticker(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(state.tick);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => break,
-            _ = every.tick() => state.tick().await,
-        }
-    }
+    let clock = || state.enricher.now();
+    state
+        .panels
+        .run(clock, state.tick, state.shutdown.clone())
+        .await;
 }
 
 /// Evaluates the alert rules every `alert_every` until shutdown, after
 /// restoring the alert state of the store.
 pub async fn run_alerts(state: Arc<AppState>) {
-    if let Err(e) = state
+    let clock = || state.enricher.now().timestamp();
+    state
         .alerts
-        .restore(&state, state.enricher.now().timestamp())
-        .await
-    {
-        eprintln!("minyi: restoring alert state: {e}");
-    }
-    let mut every = tokio::time::interval(state.alert_every);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => break,
-            _ = every.tick() => {
-                state.alerts.evaluate(&state, state.enricher.now().timestamp()).await;
-            }
-        }
-    }
+        .run(clock, state.alert_every, state.shutdown.clone())
+        .await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,17 +188,15 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The whole app: API, web assets from `<dashboards_dir>/web`, and the
-/// maps a centre configured as GeoJSON under `<dashboards_dir>/geo`.
-pub fn app(state: Arc<AppState>, dashboards_dir: &std::path::Path) -> Router {
-    let web_dir = dashboards_dir.join("web");
-    let wall = ServeFile::new(web_dir.join("wall.html"));
+/// The whole app: the API, the web assets (built in, or from `web_dir`),
+/// and the maps a centre configured as GeoJSON under `<dashboards_dir>/geo`.
+pub fn app(state: Arc<AppState>) -> Router {
+    let geo = ServeDir::new(state.dashboards_dir.join("geo"));
+    let web = assets::routes(state.web_dir.as_deref());
     api::routes(state)
-        .route_service("/", wall.clone())
-        .route_service("/wall/{name}", wall)
-        .route_service("/explore", ServeFile::new(web_dir.join("explore.html")))
-        .nest_service("/geo", ServeDir::new(dashboards_dir.join("geo")))
-        .fallback_service(ServeDir::new(web_dir))
+        .nest_service("/geo", geo)
+        .merge(web)
+        .layer(axum::middleware::from_fn(api::log_requests))
 }
 
 /// The maps available under `<dashboards_dir>/geo` (`name.json` → `name`).
@@ -240,7 +225,7 @@ pub struct ServeOptions {
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
         &opts.data,
-        opts.checked.query_settings(),
+        QuerySettings::from_config(&opts.checked),
     )?);
     let what = format!(
         "{} ({})",
@@ -261,9 +246,13 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
         shutdown,
         move |state, tasks| {
             if demo {
-                let demo_state = state.clone();
-                let (rate, backfill) = (demo_state.demo_rate, demo_state.demo_backfill);
-                tasks.spawn(async move { crate::demo::run(demo_state, rate, backfill).await });
+                tasks.spawn(crate::demo::run(
+                    state.ingest.clone(),
+                    state.tz,
+                    state.demo_rate,
+                    state.demo_backfill,
+                    state.shutdown.clone(),
+                ));
             }
         },
     )
@@ -281,7 +270,7 @@ pub struct ApiOptions {
 /// `minyi api`: the same API, screens and alerts over ClickHouse, which
 /// `minyi ingest` fills; the live ticker follows the newly stored rows.
 pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), ServeError> {
-    let settings = opts.checked.query_settings();
+    let settings = QuerySettings::from_config(&opts.checked);
     let ch = ClickHouseStore::connect_db(&opts.clickhouse, &opts.database, settings).await?;
     if !ch.schema_ready().await? {
         return Err(ServeError::Store(StoreError::ClickHouse(format!(
@@ -300,7 +289,13 @@ pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), Se
         &what,
         shutdown,
         move |state, tasks| {
-            tasks.spawn(live::follow_clickhouse(state.clone(), tail_store));
+            let enricher = state.enricher.clone();
+            tasks.spawn(crate::live::follow_clickhouse(
+                state.live.clone(),
+                tail_store,
+                move || enricher.now(),
+                state.shutdown.clone(),
+            ));
         },
     )
     .await
@@ -318,7 +313,7 @@ async fn run(
     shutdown: CancellationToken,
     extra: impl FnOnce(&Arc<AppState>, &mut tokio::task::JoinSet<()>),
 ) -> Result<(), ServeError> {
-    let enricher = Arc::new(checked.enricher()?);
+    let enricher = Arc::new(crate::enrich::Enricher::from_config(checked)?);
     let state = Arc::new(AppState::new(
         checked,
         enricher,
@@ -333,7 +328,6 @@ async fn run(
             source,
         })?;
     let addr = listener.local_addr()?;
-    let web_dir = checked.dashboards_dir.join("web");
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_ticker(state.clone()));
@@ -344,7 +338,7 @@ async fn run(
     // a closed stdout must not stop the server.
     let mut banner =
         format!("minyi {command}: listening on http://{addr}\n  wall screen:  http://{addr}/\n");
-    for d in state.dashboards.iter().skip(1) {
+    for d in state.panels.dashboards.iter().skip(1) {
         banner.push_str(&format!("  wall screen:  http://{addr}/wall/{}\n", d.name));
     }
     banner.push_str(&format!(
@@ -355,14 +349,16 @@ async fn run(
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
-    if !web_dir.join("wall.html").exists() {
-        eprintln!(
-            "minyi {command}: warning: no web assets under {} — the API works, the wall screen page does not",
-            web_dir.display()
+    if let Some(dir) = &checked.web_dir
+        && !dir.join("wall.html").exists()
+    {
+        tracing::warn!(
+            "web_dir {}: no wall.html there — the API works, the wall screen page does not",
+            dir.display()
         );
     }
 
-    let server = axum::serve(listener, app(state.clone(), &checked.dashboards_dir))
+    let server = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let result = server.await;
     // The server has stopped taking requests and finished those in flight;
@@ -370,7 +366,7 @@ async fn run(
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     store.close().await?;
-    eprintln!("minyi {command}: stopped; all acknowledged data is stored");
+    tracing::info!("stopped; all acknowledged data is stored");
     result.map_err(ServeError::Io)
 }
 
@@ -381,6 +377,7 @@ mod tests {
     use futures_util::FutureExt;
     use futures_util::future::BoxFuture;
     use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::Ordering::Relaxed;
 
     /// Answers every query with an empty answer and counts them.
     #[derive(Default)]

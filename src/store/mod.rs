@@ -14,6 +14,7 @@ pub mod sqlite;
 
 use futures_util::future::BoxFuture;
 
+use crate::metrics::Metrics;
 use crate::model::EnrichedItem;
 use crate::query::{Answer, Query};
 use crate::workorder::WorkOrderEvent;
@@ -44,6 +45,16 @@ pub struct QuerySettings {
     pub tz_offset: i64,
     /// A work order open longer than this is overdue (超期).
     pub sla_seconds: i64,
+}
+
+impl QuerySettings {
+    /// The wall clock and the SLA of a checked config.
+    pub fn from_config(c: &crate::config::Checked) -> QuerySettings {
+        QuerySettings {
+            tz_offset: i64::from(c.timezone.local_minus_utc()),
+            sla_seconds: c.sla_seconds,
+        }
+    }
 }
 
 /// The settings of a config that names neither zone nor SLA.
@@ -116,4 +127,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finishes pending writes and stops accepting new ones.
     fn close(&self) -> BoxFuture<'static, Result<()>>;
+}
+
+/// Asks `store`, counting the query and its time in `metrics`: every
+/// reader (API, panels, alerts, exports) goes through here, so
+/// `minyi_store_queries_total` counts them all.
+pub async fn ask(store: &dyn Store, metrics: &Metrics, query: Query, now: i64) -> Result<Answer> {
+    let start = std::time::Instant::now();
+    metrics
+        .queries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let answer = store.query(query, now).await;
+    metrics.query_seconds.observe(start.elapsed());
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_query_settings_are_an_empty_configs() {
+        let from_config =
+            QuerySettings::from_config(&crate::config::Config::default().validate(None).unwrap());
+        let default = QuerySettings::default();
+        assert_eq!(from_config.tz_offset, default.tz_offset);
+        assert_eq!(from_config.sla_seconds, default.sla_seconds);
+        assert_eq!(default.sla_seconds, 5 * 86_400);
+    }
 }

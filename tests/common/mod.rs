@@ -58,7 +58,7 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
             (*r, h)
         })
         .collect();
-    let enricher = Arc::new(checked.enricher().unwrap());
+    let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(
             &dir.0,
@@ -84,7 +84,7 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         )
         .unwrap(),
     );
-    let router = app(state.clone(), &dir.0);
+    let router = app(state.clone());
     TestApp {
         state,
         router,

@@ -1,31 +1,30 @@
-//! Live push over Server-Sent Events (`GET /api/v1/live`).
+//! The publishing half of the live push: what ingest, the panel ticker and
+//! the alert engine publish, and every subscriber (the SSE handler of the
+//! server, `GET /api/v1/live`) receives. Knows no HTTP.
 //!
-//! Two feeds, both computed once and shared by every subscriber:
+//! Three feeds, each computed once and shared by every subscriber:
 //! - `item`: each newly stored item, compact and masked, through a bounded
-//!   broadcast channel. A screen that falls behind skips ahead (it is told
-//!   how many it missed) and never slows ingest or other screens.
+//!   broadcast channel. A subscriber that falls behind skips ahead (its
+//!   receiver reports how many it missed) and never slows ingest or other
+//!   subscribers.
 //! - `panels`: the data of every dashboard panel, computed by one ticker
-//!   task per tick and held in a watch channel; a screen gets the latest
-//!   on connect and then each new tick. The number of queries per tick is
-//!   the number of distinct panel queries, whatever the number of screens.
+//!   task per tick and held in a watch channel; a subscriber gets the
+//!   latest on connect and then each new tick. The number of queries per
+//!   tick is the number of distinct panel queries, whatever the number of
+//!   screens.
+//! - `alert`: each change of an alert (fired, updated, acknowledged,
+//!   resolved), through a bounded broadcast channel.
 //!
-//! Streams end when the server shuts down.
+//! In `minyi api` the items are stored by other processes; [`follow_clickhouse`]
+//! reads the newly stored rows and publishes them.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt};
-use serde_json::json;
+use chrono::{DateTime, FixedOffset};
 use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_util::sync::CancellationToken;
 
-use super::AppState;
-use super::metrics::Metrics;
 use crate::model::EnrichedItem;
 use crate::store::clickhouse::ClickHouseStore;
 
@@ -99,7 +98,12 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// `minyi api`: pushes the rows other processes store in ClickHouse as
 /// `item` events — those received within the last hour and stored after
 /// this process started (a backfill of old items is not news).
-pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
+pub async fn follow_clickhouse(
+    live: Arc<Live>,
+    store: ClickHouseStore,
+    clock: impl Fn() -> DateTime<FixedOffset>,
+    shutdown: CancellationToken,
+) {
     let mut after = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
@@ -108,10 +112,10 @@ pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = state.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        let since = state.enricher.now().timestamp() - 3600;
+        let since = clock().timestamp() - 3600;
         match store.recent(since, (after, &after_id), 5000).await {
             Ok(rows) => {
                 if let Some(last) = rows.last() {
@@ -136,9 +140,9 @@ pub async fn follow_clickhouse(state: Arc<AppState>, store: ClickHouseStore) {
                         .json()
                     })
                     .collect();
-                state.live.publish_items(items);
+                live.publish_items(items);
             }
-            Err(e) => eprintln!("minyi api: following new rows: {e}"),
+            Err(e) => tracing::warn!("following new rows: {e}"),
         }
     }
 }
@@ -164,49 +168,20 @@ impl Live {
         let _ = self.alerts.send(data);
     }
 
-    /// The event stream of one subscriber.
-    pub fn subscribe(
-        &self,
-        shutdown: CancellationToken,
-        metrics: Arc<Metrics>,
-    ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-        let items = BroadcastStream::new(self.items.subscribe()).map(|r| match r {
-            Ok(data) => Event::default().event("item").data(&*data),
-            Err(BroadcastStreamRecvError::Lagged(n)) => Event::default()
-                .event("skipped")
-                .data(json!({"items": n}).to_string()),
-        });
-        let alerts = BroadcastStream::new(self.alerts.subscribe())
-            .filter_map(|r| async move { r.ok() })
-            .map(|data| Event::default().event("alert").data(&*data));
-        let panels = WatchStream::new(self.panels.subscribe())
-            .filter_map(|p| async move { p })
-            .map(|data| Event::default().event("panels").data(&*data));
-        let hello = stream::once(async { Event::default().event("hello").data("{}") });
-        let guard = ClientGuard::new(metrics);
-        let merged = hello
-            .chain(stream::select(stream::select(panels, items), alerts))
-            .map(move |e| {
-                let _ = &guard;
-                Ok(e)
-            })
-            .take_until(shutdown.cancelled_owned());
-        Sse::new(merged).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    /// A new subscriber's receivers of the three feeds.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            items: self.items.subscribe(),
+            panels: self.panels.subscribe(),
+            alerts: self.alerts.subscribe(),
+        }
     }
 }
 
-/// Counts a subscriber in `minyi_sse_clients` while its stream lives.
-struct ClientGuard(Arc<Metrics>);
-
-impl ClientGuard {
-    fn new(metrics: Arc<Metrics>) -> ClientGuard {
-        metrics.sse_clients.fetch_add(1, Relaxed);
-        ClientGuard(metrics)
-    }
-}
-
-impl Drop for ClientGuard {
-    fn drop(&mut self) {
-        self.0.sse_clients.fetch_sub(1, Relaxed);
-    }
+/// One subscriber's view of the feeds: the items and alerts published
+/// from now on, and the latest panels (then each new tick).
+pub struct Subscription {
+    pub items: broadcast::Receiver<Arc<str>>,
+    pub panels: watch::Receiver<Option<Arc<str>>>,
+    pub alerts: broadcast::Receiver<Arc<str>>,
 }

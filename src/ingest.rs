@@ -1,6 +1,9 @@
 //! Ingest: a request body (or a demo batch) → validated values → enriched
 //! items on the rayon pool → one store write → the new items on the live
-//! stream. One path for HTTP and the demo feed.
+//! feed. One path for HTTP (`minyi serve`, `minyi api`) and the demo feed;
+//! `minyi ingest` reads Kafka messages and writes ClickHouse batches of
+//! its own ([`crate::kafka::ingest`]) with the same enrichment. Knows no
+//! HTTP: the server hands it the body's bytes.
 //!
 //! A body is a JSON object, a JSON array, or JSONL. A body that cannot be
 //! read at all (malformed JSON, not UTF-8, over the limits) is refused
@@ -17,9 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::live::Live;
-use super::metrics::Metrics;
 use crate::enrich::{Enricher, Reject};
+use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::model::EnrichedItem;
 use crate::store::{Store, StoreError, WriteBatch};
 use crate::workorder::parse_event;
@@ -87,14 +90,14 @@ fn lines(text: &str) -> Vec<Element> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Rejected {
     /// Position in the batch (array index, or JSONL line among non-blank lines).
     pub index: usize,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Outcome {
     /// Valid items (new or already stored).
     pub accepted: usize,
@@ -125,7 +128,7 @@ impl Ingestor {
                 .map(|(i, e)| {
                     let at = crate::enrich::arrival(now, i);
                     let item = e.and_then(|v| enricher.enrich_value(&v, at))?;
-                    let compact = super::live::compact_item(&item);
+                    let compact = crate::live::compact_item(&item);
                     Ok((item, compact))
                 })
                 .collect();

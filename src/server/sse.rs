@@ -1,0 +1,66 @@
+//! `GET /api/v1/live`: one subscriber's [`Subscription`] of the live feeds
+//! as Server-Sent Events — `hello` first, then `panels` (the latest on
+//! connect, then each tick), `item`, `alert`, and `skipped` when a slow
+//! screen fell behind the item feed and skipped ahead. The stream ends when
+//! the server shuts down.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::json;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::live::Subscription;
+use crate::metrics::Metrics;
+
+/// The event stream of one subscriber.
+pub fn stream(
+    feeds: Subscription,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+    let items = BroadcastStream::new(feeds.items).map(|r| match r {
+        Ok(data) => Event::default().event("item").data(&*data),
+        Err(BroadcastStreamRecvError::Lagged(n)) => Event::default()
+            .event("skipped")
+            .data(json!({"items": n}).to_string()),
+    });
+    let alerts = BroadcastStream::new(feeds.alerts)
+        .filter_map(|r| async move { r.ok() })
+        .map(|data| Event::default().event("alert").data(&*data));
+    let panels = WatchStream::new(feeds.panels)
+        .filter_map(|p| async move { p })
+        .map(|data| Event::default().event("panels").data(&*data));
+    let hello = stream::once(async { Event::default().event("hello").data("{}") });
+    let guard = ClientGuard::new(metrics);
+    let merged = hello
+        .chain(stream::select(stream::select(panels, items), alerts))
+        .map(move |e| {
+            let _ = &guard;
+            Ok(e)
+        })
+        .take_until(shutdown.cancelled_owned());
+    Sse::new(merged).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Counts a subscriber in `minyi_sse_clients` while its stream lives.
+struct ClientGuard(Arc<Metrics>);
+
+impl ClientGuard {
+    fn new(metrics: Arc<Metrics>) -> ClientGuard {
+        metrics.sse_clients.fetch_add(1, Relaxed);
+        ClientGuard(metrics)
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.sse_clients.fetch_sub(1, Relaxed);
+    }
+}

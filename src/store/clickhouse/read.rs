@@ -1,0 +1,558 @@
+//! The read path: the typed queries over the items, the hourly rollups
+//! and the order states. In: a [`Query`], the time it is asked at, and the
+//! store's [`QuerySettings`](crate::store::QuerySettings) (zone, SLA).
+//! Out: its [`Answer`], the same as SQLite's for the same data. Guarantees:
+//! the rollups answer only where they answer exactly (the same choice as
+//! SQLite's, `store::sql`); every value is bound, never formatted into the
+//! SQL.
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{ClickHouseStore, ch};
+use crate::query::{
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
+    TopDim, TopRow, rfc3339,
+};
+use crate::store::Result;
+use crate::store::sql::{
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    rollups_answer, timeseries_from_rows,
+};
+
+/// A bound value.
+#[derive(Debug, Clone)]
+enum Param {
+    Int(i64),
+    Str(String),
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Param {
+        Param::Int(v)
+    }
+}
+
+fn texts(v: &[String]) -> Vec<Param> {
+    v.iter().map(|s| Param::Str(s.clone())).collect()
+}
+
+#[derive(Row, Deserialize)]
+struct ItemOut {
+    seq: i64,
+    ts: u32,
+    id: String,
+    channel: String,
+    received_at: String,
+    text: String,
+    rating: u8,
+    district: String,
+    unit: String,
+    case_ref: String,
+    topics: Vec<String>,
+    keywords: Vec<String>,
+    sentiment: String,
+    score: f32,
+    detail: String,
+}
+
+impl ClickHouseStore {
+    async fn fetch_tuples<T>(&self, sql: &str, params: Vec<Param>) -> Result<Vec<T>>
+    where
+        T: Row + for<'b> clickhouse::RowOwned + for<'b> clickhouse::RowRead,
+    {
+        bind(self.client.query(sql), params)
+            .fetch_all::<T>()
+            .await
+            .map_err(ch)
+    }
+
+    pub(super) async fn answer(&self, query: Query, now: i64) -> Result<Answer> {
+        match query {
+            Query::Summary(f) => self.summary(&f, now).await.map(Answer::Summary),
+            Query::Orders(f) => self.orders(&f, now).await.map(Answer::Orders),
+            Query::Timeseries {
+                filters,
+                interval,
+                group_by,
+            } => self
+                .timeseries(&filters, interval, group_by)
+                .await
+                .map(Answer::Timeseries),
+            Query::Top {
+                filters,
+                dim,
+                limit,
+            } => self.top(&filters, dim, limit).await.map(Answer::Top),
+            Query::Feedback {
+                filters,
+                limit,
+                cursor,
+            } => self.feedback(&filters, limit, cursor, now).await,
+            Query::Extent => {
+                let (oldest, newest) = self.extent().await?;
+                Ok(Answer::Extent { oldest, newest })
+            }
+        }
+    }
+
+    /// The times of the oldest and newest stored items (None: no items).
+    async fn extent(&self) -> Result<(Option<i64>, Option<i64>)> {
+        let rows: Vec<(u64, u32, u32)> = self
+            .fetch_tuples(
+                "SELECT count(), toUInt32(min(ts)), toUInt32(max(ts)) FROM feedback",
+                Vec::new(),
+            )
+            .await?;
+        let (n, lo, hi) = rows.first().copied().unwrap_or((0, 0, 0));
+        Ok((
+            (n > 0).then_some(i64::from(lo)),
+            (n > 0).then_some(i64::from(hi)),
+        ))
+    }
+
+    async fn summary(&self, f: &Filters, now: i64) -> Result<Summary> {
+        const COUNTS: &str = "toUInt64({sum}),
+             toUInt64({sumif}sentiment = 'positive')),
+             toUInt64({sumif}sentiment = 'neutral')),
+             toUInt64({sumif}sentiment = 'negative')),
+             toUInt64({sumif}rating > 0)),
+             toUInt64({sumif}rating IN (1, 2))),
+             toUInt64({sumif}rating = 3))";
+        let (sql, params) = if rollups_answer(f, false) {
+            let (src, params) = rollup_source(f, None, true);
+            let cols = COUNTS
+                .replace("{sum}", "sum(n)")
+                .replace("{sumif}", "sumIf(n, ");
+            (format!("SELECT {cols} FROM ({src})"), params)
+        } else {
+            let w = items_where(f, true);
+            let cols = COUNTS
+                .replace("{sum}", "count()")
+                .replace("{sumif}", "countIf(");
+            (
+                format!("SELECT {cols} FROM feedback WHERE {}", w.sql()),
+                w.params,
+            )
+        };
+        let rows: Vec<(u64, u64, u64, u64, u64, u64, u64)> =
+            self.fetch_tuples(&sql, params).await?;
+        let (received, positive, neutral, negative, rated, satisfied, dissatisfied) =
+            rows.first().copied().unwrap_or_default();
+        let mut out = Summary {
+            received,
+            positive,
+            neutral,
+            negative,
+            rated,
+            satisfied,
+            dissatisfied,
+            ..Summary::default()
+        };
+
+        if dissatisfied > 0 {
+            // 不满意化解: a later satisfied item on the case, or the item's
+            // work order revisited as satisfied. A later item is in the
+            // range's end or after, never before its start. An order state
+            // with a satisfied revisit, retracted or not, resolves its item
+            // for good (as SQLite marks it); only the states of the
+            // dissatisfied items counted are read.
+            let w = items_where(f, true);
+            let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
+            let sql = format!(
+                "SELECT count() FROM (
+                     SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
+                     WHERE rating = 3 AND {w}
+                 ) AS dissatisfied ANY LEFT JOIN (
+                     SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
+                     WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
+                 ) AS satisfied USING case_ref
+                 WHERE (case_ref != '' AND sat >= t) OR id IN (
+                     SELECT feedback_id FROM order_states
+                     WHERE satisfied = 1 AND feedback_id IN (
+                         SELECT id FROM feedback WHERE rating = 3 AND {w}))",
+                w = w.sql()
+            );
+            let mut params = w.params.clone();
+            params.extend(f.from.map(Param::Int));
+            params.extend(w.params);
+            let rows: Vec<u64> = self.fetch_tuples(&sql, params).await?;
+            out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);
+        }
+
+        Ok(out.with_orders(self.orders(f, now).await?).with_rates())
+    }
+
+    /// Work orders created in the period; item filters apply through the
+    /// item the order was opened for, the unit through the order's unit.
+    /// Each order counts once in `order_states` (its current state +1,
+    /// every earlier state +1 and -1).
+    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
+        let mut w: Where<Param> = Where::default();
+        if let Some(from) = f.from {
+            w.push("created_at >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("created_at < ?", [Param::Int(to)]);
+        }
+        let item_filters = Filters {
+            unit: Vec::new(),
+            ..f.clone()
+        };
+        if !item_filters.is_time_only() {
+            let iw = items_where(&item_filters, false);
+            w.push(
+                &format!(
+                    "feedback_id IN (SELECT id FROM feedback WHERE {})",
+                    iw.sql()
+                ),
+                iw.params,
+            );
+        }
+        w.any_of("unit", texts(&f.unit));
+        let sql = format!(
+            "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)),
+                    toInt64(sumIf(sign, resolved = 0 AND created_at < ?))
+             FROM order_states WHERE {}",
+            w.sql()
+        );
+        let mut params = vec![Param::Int(now - self.settings.sla_seconds)];
+        params.extend(w.params);
+        let rows: Vec<(i64, i64, i64)> = self.fetch_tuples(&sql, params).await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();
+        Ok(Orders::new(count(created), count(resolved), count(overdue)))
+    }
+
+    async fn timeseries(
+        &self,
+        f: &Filters,
+        interval: Interval,
+        group_by: Option<Dim>,
+    ) -> Result<Timeseries> {
+        let width = interval.seconds();
+        let off = self.settings.tz_offset;
+        let by_topic = group_by == Some(Dim::Topic);
+        let (sql, params) = if rollups_answer(f, by_topic) {
+            let hours_ok = width >= 3600 && off % 3600 == 0;
+            let (src, params) = rollup_source(f, group_by, hours_ok);
+            (
+                format!(
+                    "SELECT toInt64(intDiv(toInt64(t) + {off}, {width}) * {width} - {off}) AS b,
+                            k, toUInt64(sum(n))
+                     FROM ({src}) GROUP BY b, k"
+                ),
+                params,
+            )
+        } else {
+            let w = items_where(f, true);
+            let (join, key) = item_key(group_by);
+            (
+                format!(
+                    "SELECT toInt64(intDiv(toInt64(toUInt32(ts)) + {off}, {width}) * {width} - {off}) AS b,
+                            {key} AS k, count()
+                     FROM feedback {join} WHERE {} GROUP BY b, k",
+                    w.sql()
+                ),
+                w.params,
+            )
+        };
+        let rows: Vec<(i64, String, u64)> = self.fetch_tuples(&sql, params).await?;
+        Ok(timeseries_from_rows(f, width, off, group_by, rows))
+    }
+
+    async fn top(&self, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
+        let by_topic = dim == TopDim::Topic;
+        const RANK: &str = "GROUP BY k ORDER BY c DESC, k LIMIT ?";
+        let (sql, mut params) = match dim.dim() {
+            Some(d) if rollups_answer(f, by_topic) => {
+                let (src, params) = rollup_source(f, Some(d), true);
+                (
+                    format!(
+                        "SELECT k, toUInt64(sum(n)) AS c, toUInt64(sumIf(n, sentiment = 'negative'))
+                         FROM ({src}) WHERE k != '' {RANK}"
+                    ),
+                    params,
+                )
+            }
+            Some(d) => {
+                let w = items_where(f, true);
+                let (join, key) = item_key(Some(d));
+                (
+                    format!(
+                        "SELECT {key} AS k, count() AS c, countIf(sentiment = 'negative')
+                         FROM feedback {join} WHERE {} AND k != '' {RANK}",
+                        w.sql()
+                    ),
+                    w.params,
+                )
+            }
+            // Hot words: whole hours from `rollup_keyword_hour`, the edges
+            // from the items; by district, from the items alone (a rollup by
+            // district has about one row per keyword of an item).
+            None if keyword_rollup_answers(f) && f.district.is_empty() => {
+                let span = hour_span(f);
+                let mut iw = items_where(f, false);
+                edges_where(&mut iw, "ts", f, span);
+                let mut sql = format!(
+                    "SELECT kw AS keyword, toString(sentiment) AS sentiment, toUInt64(1) AS n
+                     FROM feedback ARRAY JOIN keywords AS kw WHERE {}",
+                    iw.sql()
+                );
+                let mut params = iw.params;
+                if let Some(span) = span {
+                    let mut hw: Where<Param> = Where::default();
+                    hours_where(&mut hw, "hour", span);
+                    hw.any_of("sentiment", sentiments(f));
+                    sql.push_str(&format!(
+                        " UNION ALL SELECT keyword, sentiment, n FROM rollup_keyword_hour WHERE {}",
+                        hw.sql()
+                    ));
+                    params.extend(hw.params);
+                }
+                (
+                    format!(
+                        "SELECT keyword AS k, toUInt64(sum(n)) AS c,
+                                toUInt64(sumIf(n, sentiment = 'negative'))
+                         FROM ({sql}) {RANK}"
+                    ),
+                    params,
+                )
+            }
+            None => {
+                let w = items_where(f, true);
+                (
+                    format!(
+                        "SELECT kw AS k, count() AS c, countIf(sentiment = 'negative')
+                         FROM feedback ARRAY JOIN keywords AS kw WHERE {} {RANK}",
+                        w.sql()
+                    ),
+                    w.params,
+                )
+            }
+        };
+        params.push(Param::Int(limit as i64));
+        let rows: Vec<(String, u64, u64)> = self.fetch_tuples(&sql, params).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, count, negative)| TopRow {
+                key,
+                count,
+                negative,
+            })
+            .collect())
+    }
+
+    /// Items newest first, read back from the end of the range in windows
+    /// of `ts` that grow eightfold (an hour, 8 hours, …): ClickHouse reads
+    /// every column of every matching row before a LIMIT, so one query over
+    /// the range would read the whole table for the newest page.
+    async fn feedback(
+        &self,
+        f: &Filters,
+        limit: usize,
+        cursor: Option<Cursor>,
+        now: i64,
+    ) -> Result<Answer> {
+        let mut w = items_where(f, true);
+        if let Some(c) = cursor {
+            w.push(
+                "(ts < ? OR (ts = ? AND seq < ?))",
+                [Param::Int(c.ts), Param::Int(c.ts), Param::Int(c.seq)],
+            );
+        }
+        let sql = |window: &str| {
+            format!(
+                "SELECT toInt64(intDiv(sipHash64(id), 2)) AS seq, toUInt32(ts), id, toString(channel),
+                        received_at, text, rating, toString(district), toString(unit), case_ref,
+                        topics, keywords, toString(sentiment), score, detail
+                 FROM feedback WHERE {} {window} ORDER BY ts DESC, seq DESC LIMIT ?",
+                w.sql()
+            )
+        };
+        // [start, end) of the first window; no end: up to the newest item.
+        let mut end = match (f.to, cursor) {
+            (Some(to), Some(c)) => Some(to.min(c.ts + 1)),
+            (to, c) => to.or(c.map(|c| c.ts + 1)),
+        };
+        let mut span = 3600;
+        let mut start = end.unwrap_or(now) - span;
+        let mut oldest: Option<i64> = None;
+        let mut rows: Vec<ItemOut> = Vec::new();
+        loop {
+            // The last window has no start: everything older.
+            let last = f.from.or(oldest).is_some_and(|floor| start <= floor);
+            let mut window = String::new();
+            let mut params = w.params.clone();
+            if !last {
+                window.push_str(" AND ts >= ?");
+                params.push(Param::Int(start));
+            }
+            if let Some(e) = end {
+                window.push_str(" AND ts < ?");
+                params.push(Param::Int(e));
+            }
+            params.push(Param::Int((limit + 1 - rows.len()) as i64));
+            rows.extend(self.fetch_tuples::<ItemOut>(&sql(&window), params).await?);
+            if rows.len() > limit || last {
+                break;
+            }
+            if oldest.is_none() && f.from.is_none() {
+                // No items: the next window is the last.
+                oldest = Some(self.extent().await?.0.unwrap_or(i64::MAX));
+            }
+            end = Some(start);
+            span *= 8;
+            start -= span;
+        }
+        let tz = chrono::FixedOffset::east_opt(self.settings.tz_offset as i32)
+            .unwrap_or_else(crate::config::default_timezone);
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
+        let mut items: Vec<FeedbackRow> = rows
+            .into_iter()
+            .map(|r| FeedbackRow {
+                cursor: Some(Cursor {
+                    ts: i64::from(r.ts),
+                    seq: r.seq,
+                }),
+                id: r.id,
+                channel: r.channel,
+                received_at: if r.received_at.is_empty() {
+                    rfc3339(i64::from(r.ts), tz)
+                } else {
+                    r.received_at
+                },
+                text: r.text,
+                rating: (r.rating > 0).then_some(r.rating),
+                district: non_empty(r.district),
+                unit: non_empty(r.unit),
+                case_ref: non_empty(r.case_ref),
+                topics: r.topics,
+                keywords: r.keywords,
+                sentiment: r.sentiment,
+                score: f64::from(r.score),
+                detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+            })
+            .collect();
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().and_then(|i| i.cursor)
+        } else {
+            None
+        };
+        Ok(Answer::Feedback { items, next })
+    }
+}
+
+fn bind(mut q: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
+    for p in params {
+        q = match p {
+            Param::Int(v) => q.bind(v),
+            Param::Str(s) => q.bind(s),
+        };
+    }
+    q
+}
+
+/// The ARRAY JOIN and the key expression grouping items by `dim`.
+fn item_key(dim: Option<Dim>) -> (&'static str, String) {
+    match dim {
+        None => ("", "''".to_owned()),
+        Some(Dim::Topic) => ("ARRAY JOIN topics AS tk", "tk".to_owned()),
+        Some(d) => ("", format!("toString({})", d.as_str())),
+    }
+}
+
+/// Conditions on the raw items; `time` adds the range on `ts`.
+fn items_where(f: &Filters, time: bool) -> Where<Param> {
+    let mut w = Where::default();
+    if time {
+        if let Some(from) = f.from {
+            w.push("ts >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("ts < ?", [Param::Int(to)]);
+        }
+    }
+    dims_where(&mut w, f);
+    w.any_of("rating", ratings(f));
+    if !f.topic.is_empty() {
+        let marks = vec!["?"; f.topic.len()].join(", ");
+        w.push(&format!("hasAny(topics, [{marks}])"), texts(&f.topic));
+    }
+    if !f.q.is_empty() {
+        let marks = vec!["?"; f.q.len()].join(", ");
+        w.push(&format!("hasAll(tokens, [{marks}])"), texts(&f.q));
+    }
+    w
+}
+
+fn dims_where(w: &mut Where<Param>, f: &Filters) {
+    w.any_of("channel", texts(&f.channel));
+    w.any_of("district", texts(&f.district));
+    w.any_of("unit", texts(&f.unit));
+    w.any_of("sentiment", sentiments(f));
+}
+
+fn sentiments(f: &Filters) -> Vec<Param> {
+    f.sentiment
+        .iter()
+        .map(|s| Param::Str(s.as_str().to_owned()))
+        .collect()
+}
+
+fn ratings(f: &Filters) -> Vec<Param> {
+    f.rating
+        .iter()
+        .map(|r| Param::Int(i64::from(r.number())))
+        .collect()
+}
+
+/// The rows a rollup-path query aggregates, as a subquery with the columns
+/// `(t, k, sentiment, rating, n)` — the same choice as SQLite's (whole
+/// hours from `rollup_hour` when at most one of channel, topic, district
+/// and unit is involved), but the minute-precise edges, and everything
+/// else, come from the items themselves: a per-minute rollup of every
+/// dimension has about one row per item, so here it would only double the
+/// cost of each insert (`002_hourly_rollups.sql`).
+fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Param>) {
+    let plan = rollup_plan(f, key, hours_ok);
+    let span = plan.span;
+
+    let mut iw = items_where(f, false);
+    edges_where(&mut iw, "ts", f, span);
+    let (join, item_k) = item_key(key);
+    if key == Some(Dim::Topic) {
+        // Per topic: only the filtered topics, as the rollups count them.
+        iw.any_of("tk", texts(&f.topic));
+    }
+    let mut sql = format!(
+        "SELECT toUInt32(ts) AS t, {item_k} AS k, toString(sentiment) AS sentiment, rating,
+                toUInt64(1) AS n
+         FROM feedback {join} WHERE {}",
+        iw.sql()
+    );
+    let mut params = iw.params;
+    if let Some(span) = span {
+        let dim = plan.hour_dim;
+        let hour_key = match key {
+            Some(Dim::Sentiment) => "sentiment",
+            Some(_) => "key",
+            None => "''",
+        };
+        let mut hw: Where<Param> = Where::default();
+        hw.push("dim = ?", [Param::Str(dim.to_owned())]);
+        hours_where(&mut hw, "hour", span);
+        hw.any_of("key", texts(plan.hour_keys));
+        hw.any_of("sentiment", sentiments(f));
+        hw.any_of("rating", ratings(f));
+        sql.push_str(&format!(
+            " UNION ALL
+             SELECT toUInt32(hour) AS t, {hour_key} AS k, sentiment, rating, n
+             FROM rollup_hour WHERE {}",
+            hw.sql()
+        ));
+        params.extend(hw.params);
+    }
+    (sql, params)
+}

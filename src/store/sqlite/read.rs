@@ -1,0 +1,594 @@
+//! The read path: a small pool of read-only connections and the queries.
+//! In: a typed [`Query`], the time it is asked at, and the
+//! [`QuerySettings`] (zone, SLA). Out: its [`Answer`]. Guarantees: reads
+//! never block the writer (WAL); a query the rollups answer exactly reads
+//! them (the hourly tables up to [`FOLDED`], the minutes around and after),
+//! any other reads the items; every value is bound, never formatted into
+//! the SQL.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use tokio::sync::Semaphore;
+
+use super::QuerySettings;
+use super::rollups::FOLDED;
+use crate::query::{
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
+    TopDim, TopRow, rfc3339,
+};
+use crate::store::Result;
+use crate::store::sql::{
+    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    rollups_answer, timeseries_from_rows,
+};
+
+pub(super) struct Readers {
+    pub(super) path: PathBuf,
+    pub(super) idle: Mutex<Vec<Connection>>,
+    pub(super) permits: Semaphore,
+    pub(super) settings: QuerySettings,
+}
+
+impl Readers {
+    pub(super) fn run(&self, query: &Query, now: i64) -> Result<Answer> {
+        let conn = match self.idle.lock().expect("not poisoned").pop() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;")?;
+                c
+            }
+        };
+        let answer = answer(&conn, query, now, self.settings);
+        self.idle.lock().expect("not poisoned").push(conn);
+        answer
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queries. Identifiers below are literals of this file; every value is bound.
+
+fn texts(v: &[String]) -> Vec<Sql> {
+    v.iter().map(|s| Sql::Text(s.clone())).collect()
+}
+
+/// Conditions of the dimensions shared by items and rollups (columns have
+/// the same names in both), under the table alias `t`.
+fn dims_where(w: &mut Where<Sql>, f: &Filters, t: &str) {
+    w.any_of(&format!("{t}.channel"), texts(&f.channel));
+    w.any_of(&format!("{t}.district"), texts(&f.district));
+    w.any_of(&format!("{t}.unit"), texts(&f.unit));
+    w.any_of(
+        &format!("{t}.sentiment"),
+        f.sentiment
+            .iter()
+            .map(|s| Sql::Text(s.as_str().to_owned()))
+            .collect(),
+    );
+}
+
+fn ratings(f: &Filters) -> Vec<Sql> {
+    f.rating
+        .iter()
+        .map(|r| Sql::Integer(i64::from(r.number())))
+        .collect()
+}
+
+/// The FTS5 query for `terms`, all required. The index's `ascii` tokenizer
+/// splits on ASCII characters other than letters and digits, so a term is
+/// split the same way here: each piece is one index token (the index keeps
+/// no positions, so a phrase of two would be an error). A query with no
+/// piece at all matches nothing (`""`).
+fn match_expr(terms: &[String]) -> String {
+    let pieces: Vec<String> = terms
+        .iter()
+        .flat_map(|t| t.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()))
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("\"{p}\""))
+        .collect();
+    if pieces.is_empty() {
+        "\"\"".to_owned()
+    } else {
+        pieces.join(" ")
+    }
+}
+
+/// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
+fn items_where(f: &Filters, time: bool) -> Where<Sql> {
+    let mut w = Where::default();
+    if time {
+        if let Some(from) = f.from {
+            w.push("i.ts >= ?", [Sql::Integer(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("i.ts < ?", [Sql::Integer(to)]);
+        }
+    }
+    dims_where(&mut w, f, "i");
+    w.any_of("i.rating", ratings(f));
+    if !f.topic.is_empty() {
+        let marks = vec!["?"; f.topic.len()].join(", ");
+        let mut term = format!("i.seq IN (SELECT seq FROM item_topics WHERE topic IN ({marks})");
+        let mut values = texts(&f.topic);
+        if time {
+            if let Some(from) = f.from {
+                term.push_str(" AND ts >= ?");
+                values.push(Sql::Integer(from));
+            }
+            if let Some(to) = f.to {
+                term.push_str(" AND ts < ?");
+                values.push(Sql::Integer(to));
+            }
+        }
+        term.push(')');
+        w.push(&term, values);
+    }
+    if !f.q.is_empty() {
+        w.push(
+            "i.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
+            [Sql::Text(match_expr(&f.q))],
+        );
+    }
+    w
+}
+
+/// Conditions on `rollup_minute` (alias `r`) other than time. `by_topic`:
+/// the rows per topic instead of the `*` rows.
+fn rollup_dims_where(f: &Filters, by_topic: bool) -> Where<Sql> {
+    let mut w = Where::default();
+    if f.topic.is_empty() {
+        w.push(
+            if by_topic {
+                "r.topic <> '*'"
+            } else {
+                "r.topic = '*'"
+            },
+            [],
+        );
+    } else {
+        w.any_of("r.topic", texts(&f.topic));
+    }
+    dims_where(&mut w, f, "r");
+    w.any_of("r.rating", ratings(f));
+    w
+}
+
+/// Time conditions on a minute table's `col` for [from, to): the
+/// minute-precise edges of the whole-hour `span`, and the whole hours the
+/// hourly tables do not hold yet (after [`FOLDED`]).
+fn minutes_where(
+    w: &mut Where<Sql>,
+    col: &str,
+    f: &Filters,
+    span: Option<(Option<i64>, Option<i64>)>,
+) {
+    let Some(span) = span else {
+        edges_where(w, col, f, None);
+        return;
+    };
+    let mut edges = Where::default();
+    edges_where(&mut edges, col, f, Some(span));
+    // One lower bound (not two conditions), so SQLite seeks to it instead
+    // of filtering every minute of the span.
+    let mut unfolded = Where::default();
+    match span.0 {
+        Some(first) => unfolded.push(
+            &format!("{col} >= max(?, {FOLDED} + 3600)"),
+            [Sql::Integer(first)],
+        ),
+        None => unfolded.push(&format!("{col} >= {FOLDED} + 3600"), []),
+    }
+    hours_where(&mut unfolded, col, (None, span.1));
+    w.push(
+        &format!("({} OR ({}))", edges.sql(), unfolded.sql()),
+        edges.params.into_iter().chain(unfolded.params),
+    );
+}
+
+/// The rows a rollup-path query aggregates, as the CTE `src(t, k,
+/// sentiment, rating, n, resolved)`: `k` is the value of `key` (or '').
+/// Whole hours up to [`FOLDED`] come from `rollup_hour` when the query
+/// involves at most one of channel/topic/district/unit (and `hours_ok`:
+/// buckets of whole hours on an hour-aligned clock); the minute-precise
+/// edges, the hours not folded yet, and everything else, from
+/// `rollup_minute`.
+fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<Sql>) {
+    let by_topic = key == Some(Dim::Topic);
+    let plan = rollup_plan(f, key, hours_ok);
+    let span = plan.span;
+
+    let minute_key = key.map_or("''".to_owned(), |d| format!("r.{}", d.as_str()));
+    let mut mw = rollup_dims_where(f, by_topic);
+    minutes_where(&mut mw, "r.minute", f, span);
+    let mut sql = format!(
+        "WITH src (t, k, sentiment, rating, n, resolved) AS (
+             SELECT r.minute, {minute_key}, r.sentiment, r.rating, r.n, r.resolved
+             FROM rollup_minute r WHERE {}",
+        mw.sql()
+    );
+    let mut params = mw.params;
+    if let Some(span) = span {
+        let dim = plan.hour_dim;
+        let hour_key = match key {
+            Some(Dim::Sentiment) => "h.sentiment",
+            Some(_) => "h.key",
+            None => "''",
+        };
+        let mut hw = Where::default();
+        hw.push("h.dim = ?", [Sql::Text(dim.to_owned())]);
+        hours_where(&mut hw, "h.hour", span);
+        hw.push(&format!("h.hour <= {FOLDED}"), []);
+        hw.any_of("h.key", texts(plan.hour_keys));
+        hw.any_of(
+            "h.sentiment",
+            f.sentiment
+                .iter()
+                .map(|s| Sql::Text(s.as_str().to_owned()))
+                .collect(),
+        );
+        hw.any_of("h.rating", ratings(f));
+        sql.push_str(&format!(
+            " UNION ALL
+             SELECT h.hour, {hour_key}, h.sentiment, h.rating, h.n, h.resolved
+             FROM rollup_hour h WHERE {}",
+            hw.sql()
+        ));
+        params.extend(hw.params);
+    }
+    sql.push_str(")\n");
+    (sql, params)
+}
+
+fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Result<Answer> {
+    match query {
+        Query::Summary(f) => summary(conn, f, now, s).map(Answer::Summary),
+        Query::Orders(f) => orders(conn, f, now, s).map(Answer::Orders),
+        Query::Timeseries {
+            filters,
+            interval,
+            group_by,
+        } => timeseries(conn, filters, *interval, *group_by, s).map(Answer::Timeseries),
+        Query::Top {
+            filters,
+            dim,
+            limit,
+        } => top(conn, filters, *dim, *limit).map(Answer::Top),
+        Query::Feedback {
+            filters,
+            limit,
+            cursor,
+        } => feedback(conn, filters, *limit, *cursor, s),
+        Query::Extent => Ok(
+            conn.query_row("SELECT min(ts), max(ts) FROM items", [], |r| {
+                Ok(Answer::Extent {
+                    oldest: r.get(0)?,
+                    newest: r.get(1)?,
+                })
+            })?,
+        ),
+    }
+}
+
+fn u(v: Option<i64>) -> u64 {
+    v.unwrap_or(0).max(0) as u64
+}
+
+fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Summary> {
+    const COUNTS: &str = "sum({n}),
+         sum(CASE WHEN {s} = 'positive' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {s} = 'neutral' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {s} = 'negative' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} > 0 THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} IN (1, 2) THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} = 3 THEN {n} ELSE 0 END),
+         sum({resolved})";
+    let (sql, params) = if rollups_answer(f, false) {
+        let (src, params) = rollup_source(f, None, true);
+        let cols = COUNTS
+            .replace("{s}", "sentiment")
+            .replace("{r}", "rating")
+            .replace("{n}", "n")
+            .replace("{resolved}", "resolved");
+        (format!("{src} SELECT {cols} FROM src"), params)
+    } else {
+        let w = items_where(f, true);
+        let cols = COUNTS
+            .replace("{s}", "i.sentiment")
+            .replace("{r}", "i.rating")
+            .replace("{n}", "1")
+            .replace("{resolved}", "i.resolved");
+        (
+            format!("SELECT {cols} FROM items i WHERE {}", w.sql()),
+            w.params,
+        )
+    };
+    let out = conn.query_row(&sql, params_from_iter(params), |r| {
+        Ok(Summary {
+            received: u(r.get(0)?),
+            positive: u(r.get(1)?),
+            neutral: u(r.get(2)?),
+            negative: u(r.get(3)?),
+            rated: u(r.get(4)?),
+            satisfied: u(r.get(5)?),
+            dissatisfied: u(r.get(6)?),
+            dissatisfied_resolved: u(r.get(7)?),
+            ..Summary::default()
+        })
+    })?;
+    Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
+}
+
+/// Work orders created in the period; item filters apply through the item
+/// the order was opened for.
+fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
+    let mut w = Where::default();
+    if let Some(from) = f.from {
+        w.push("o.created_at >= ?", [Sql::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push("o.created_at < ?", [Sql::Integer(to)]);
+    }
+    let item_filters = Filters {
+        unit: Vec::new(),
+        ..f.clone()
+    };
+    let join = if item_filters.is_time_only() {
+        ""
+    } else {
+        let iw = items_where(&item_filters, false);
+        w.push(&iw.sql(), iw.params);
+        "JOIN items i ON i.id = o.feedback_id"
+    };
+    w.any_of("o.unit", texts(&f.unit));
+    let sql = format!(
+        "SELECT count(*), count(o.resolved_at),
+                sum(CASE WHEN o.resolved_at IS NULL AND o.created_at < ? THEN 1 ELSE 0 END)
+         FROM work_orders o {join} WHERE {}",
+        w.sql()
+    );
+    let mut values = vec![Sql::Integer(now - s.sla_seconds)];
+    values.extend(w.params);
+    let (created, resolved, overdue) = conn.query_row(&sql, params_from_iter(values), |r| {
+        Ok((u(r.get(0)?), u(r.get(1)?), u(r.get(2)?)))
+    })?;
+    Ok(Orders::new(created, resolved, overdue))
+}
+
+/// The column of a dimension in items (`i`), with `t` for item_topics.
+fn item_column(dim: Dim) -> String {
+    match dim {
+        Dim::Topic => "t.topic".to_owned(),
+        _ => format!("i.{}", dim.as_str()),
+    }
+}
+
+fn timeseries(
+    conn: &Connection,
+    f: &Filters,
+    interval: Interval,
+    group_by: Option<Dim>,
+    s: QuerySettings,
+) -> Result<Timeseries> {
+    let width = interval.seconds();
+    let off = s.tz_offset;
+    let by_topic = group_by == Some(Dim::Topic);
+    let (sql, params) = if rollups_answer(f, by_topic) {
+        // Hourly rows fit buckets of whole hours on an hour-aligned clock.
+        let hours_ok = width >= 3600 && off % 3600 == 0;
+        let (src, params) = rollup_source(f, group_by, hours_ok);
+        (
+            format!(
+                "{src} SELECT ((t + {off}) / {width}) * {width} - {off} AS b, k, sum(n)
+                 FROM src GROUP BY 1, 2"
+            ),
+            params,
+        )
+    } else {
+        let w = items_where(f, true);
+        let key = group_by.map_or("''".to_owned(), item_column);
+        let join = if by_topic {
+            "JOIN item_topics t ON t.seq = i.seq"
+        } else {
+            ""
+        };
+        (
+            format!(
+                "SELECT ((i.ts + {off}) / {width}) * {width} - {off} AS b, {key}, count(*)
+                 FROM items i {join} WHERE {} GROUP BY 1, 2",
+                w.sql()
+            ),
+            w.params,
+        )
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            let n: i64 = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, n.max(0) as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<(i64, String, u64)>>>()?;
+    Ok(timeseries_from_rows(f, width, off, group_by, rows))
+}
+
+fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
+    let by_topic = dim == TopDim::Topic;
+    const RANK: &str = "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?";
+    let (sql, mut params) = match dim.dim() {
+        Some(d) if rollups_answer(f, by_topic) => {
+            let (src, params) = rollup_source(f, Some(d), true);
+            (
+                format!(
+                    "{src} SELECT k, sum(n), sum(CASE WHEN sentiment = 'negative' THEN n ELSE 0 END)
+                     FROM src WHERE k <> '' {RANK}"
+                ),
+                params,
+            )
+        }
+        Some(d) => {
+            let w = items_where(f, true);
+            let key = item_column(d);
+            let join = if by_topic {
+                "JOIN item_topics t ON t.seq = i.seq"
+            } else {
+                ""
+            };
+            (
+                format!(
+                    "SELECT {key}, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
+                     FROM items i {join} WHERE {} AND {key} <> '' {RANK}",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+        None if keyword_rollup_answers(f) => {
+            let span = hour_span(f);
+            let mut mw = Where::default();
+            minutes_where(&mut mw, "k.minute", f, span);
+            let sentiments: Vec<Sql> = f
+                .sentiment
+                .iter()
+                .map(|s| Sql::Text(s.as_str().to_owned()))
+                .collect();
+            mw.any_of("k.district", texts(&f.district));
+            mw.any_of("k.sentiment", sentiments.clone());
+            let mut sql = format!(
+                "WITH src (keyword, sentiment, n) AS (
+                     SELECT k.keyword, k.sentiment, k.n FROM rollup_keyword k WHERE {}",
+                mw.sql()
+            );
+            let mut params = mw.params;
+            if let Some(span) = span {
+                let mut hw = Where::default();
+                hours_where(&mut hw, "h.hour", span);
+                hw.push(&format!("h.hour <= {FOLDED}"), []);
+                hw.any_of("h.district", texts(&f.district));
+                hw.any_of("h.sentiment", sentiments);
+                sql.push_str(&format!(
+                    " UNION ALL SELECT h.keyword, h.sentiment, h.n FROM rollup_keyword_hour h WHERE {}",
+                    hw.sql()
+                ));
+                params.extend(hw.params);
+            }
+            (
+                format!(
+                    "{sql}) SELECT keyword, sum(n),
+                         sum(CASE WHEN sentiment = 'negative' THEN n ELSE 0 END)
+                     FROM src {RANK}"
+                ),
+                params,
+            )
+        }
+        None => {
+            let w = items_where(f, true);
+            (
+                format!(
+                    "SELECT k.value, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)
+                     FROM items i, json_each(i.keywords) k WHERE {} {RANK}",
+                    w.sql()
+                ),
+                w.params,
+            )
+        }
+    };
+    params.push(Sql::Integer(limit as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            Ok(TopRow {
+                key: r.get(0)?,
+                count: u(r.get(1)?),
+                negative: u(r.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn feedback(
+    conn: &Connection,
+    f: &Filters,
+    limit: usize,
+    cursor: Option<Cursor>,
+    s: QuerySettings,
+) -> Result<Answer> {
+    let mut w = items_where(f, true);
+    if let Some(c) = cursor {
+        w.push(
+            "(i.ts < ? OR (i.ts = ? AND i.seq < ?))",
+            [Sql::Integer(c.ts), Sql::Integer(c.ts), Sql::Integer(c.seq)],
+        );
+    }
+    let sql = format!(
+        "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
+                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail
+         FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
+        w.sql()
+    );
+    let mut params = w.params;
+    params.push(Sql::Integer(limit as i64 + 1));
+    let tz = chrono::FixedOffset::east_opt(s.tz_offset as i32)
+        .unwrap_or_else(crate::config::default_timezone);
+    let mut stmt = conn.prepare(&sql)?;
+    let mut items = stmt
+        .query_map(params_from_iter(params), |r| {
+            let json_list = |i: usize| -> rusqlite::Result<Vec<String>> {
+                let s: String = r.get(i)?;
+                Ok(serde_json::from_str(&s).unwrap_or_default())
+            };
+            let non_empty = |s: String| (!s.is_empty()).then_some(s);
+            let rating: i64 = r.get(6)?;
+            let received_at: String = r.get(4)?;
+            let ts: i64 = r.get(1)?;
+            let detail: String = r.get(14)?;
+            Ok(FeedbackRow {
+                cursor: Some(Cursor { ts, seq: r.get(0)? }),
+                id: r.get(2)?,
+                channel: r.get(3)?,
+                received_at: if received_at.is_empty() {
+                    rfc3339(ts, tz)
+                } else {
+                    received_at
+                },
+                text: r.get(5)?,
+                rating: (rating > 0).then_some(rating as u8),
+                district: non_empty(r.get(7)?),
+                unit: non_empty(r.get(8)?),
+                case_ref: r.get(9)?,
+                topics: json_list(10)?,
+                keywords: json_list(11)?,
+                sentiment: r.get(12)?,
+                score: r.get(13)?,
+                detail: serde_json::from_str(&detail).unwrap_or_default(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().and_then(|i| i.cursor)
+    } else {
+        None
+    };
+    Ok(Answer::Feedback { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_split_like_the_index() {
+        let terms = |t: &[&str]| match_expr(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(terms(&["交巡警"]), r#""交巡警""#);
+        assert_eq!(terms(&["民警", "a-b"]), r#""民警" "a" "b""#);
+        assert_eq!(terms(&["say \"hi\""]), r#""say" "hi""#);
+        assert_eq!(terms(&["!!!"]), r#""""#);
+        assert_eq!(terms(&[]), r#""""#);
+    }
+}

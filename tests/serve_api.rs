@@ -669,3 +669,117 @@ async fn alerts_silences_and_acks_through_the_api() {
     let stored = app.store.state_load("silence", 0).await.unwrap();
     assert!(stored.iter().any(|d| d.contains(&id)));
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_with_its_role() {
+    let app = test_app(&[(Role::Admin, "adm")]);
+    // No token needed for the document itself.
+    let (status, doc) = get(&app, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+
+    // Routes are registered only through `routes!`, which takes each
+    // route's entry from its handler: a plain `.route(` would serve a path
+    // the document does not list.
+    let source = include_str!("../src/server/api.rs");
+    assert!(
+        !source.contains(".route(") && !source.contains(".route_service("),
+        "src/server/api.rs registers a route without its OpenAPI entry"
+    );
+
+    // Every documented operation is served (no router 404/405), and every
+    // one but the health checks and the document names the role it needs.
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let uri = path.replace("{id}", "no-such-id");
+            let resp = app
+                .router
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&uri)
+                        .header("authorization", "Bearer adm")
+                        .header("content-type", "application/json")
+                        .body(Body::from("{}"))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let json = resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.to_str().unwrap().contains("json"));
+            assert!(
+                resp.status() != StatusCode::METHOD_NOT_ALLOWED
+                    && (resp.status() != StatusCode::NOT_FOUND || json),
+                "{method} {uri}: {} — documented but not served",
+                resp.status()
+            );
+            let open = ["/healthz", "/readyz", "/api/v1/openapi.json"].contains(&path.as_str());
+            let roles = &op["security"][0]["bearer"];
+            assert!(
+                open || roles.as_array().is_some_and(|r| r.len() == 1),
+                "{method} {path} names no role: {op}"
+            );
+        }
+    }
+    assert_eq!(operations, 18, "{:?}", paths.keys().collect::<Vec<_>>());
+    let role = |path: &str, method: &str| {
+        doc["paths"][path][method]["security"][0]["bearer"][0]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(role("/api/v1/feedback", "get"), "analyst");
+    assert_eq!(role("/api/v1/feedback", "post"), "ingest");
+    assert_eq!(role("/api/v1/stats/summary", "get"), "viewer");
+    // Parameters and bodies come from the handlers' types.
+    let summary_params = doc["paths"]["/api/v1/stats/summary"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(summary_params.iter().any(|p| p["name"] == "district"));
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["Summary"]["properties"]["satisfaction_rate"].is_object(),
+        "{schemas}"
+    );
+    assert!(schemas["Outcome"]["properties"]["rejected"].is_object());
+    assert!(schemas["Alert"]["properties"]["severity"].is_object());
+}
+
+#[tokio::test]
+async fn the_wall_and_the_explorer_are_built_in() {
+    // The test app's dashboards folder is an empty temp folder: the pages
+    // and the chart library come from the binary.
+    let app = test_app(&[]);
+    for (uri, kind) in [
+        ("/", "text/html"),
+        ("/wall/district", "text/html"),
+        ("/explore", "text/html"),
+        ("/js/wall.js", "text/javascript"),
+        (
+            "/node_modules/echarts/dist/echarts.min.js",
+            "text/javascript",
+        ),
+    ] {
+        let resp = app
+            .router
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with(kind), "{uri}: {ct}");
+    }
+    let (status, _) = call(
+        &app,
+        Request::get("/js/nope.js").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

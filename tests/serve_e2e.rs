@@ -279,3 +279,84 @@ fn the_demo_feed_fills_the_screen() {
     }
     server.stop();
 }
+
+#[test]
+fn a_copied_binary_serves_its_pages_from_any_folder_and_logs_json() {
+    // The binary alone in an empty folder, started there: the wall, the
+    // explorer and ECharts come from inside it.
+    let dir = TempDir::new("copied");
+    let bin = dir.0.join("minyi");
+    std::fs::copy(env!("CARGO_BIN_EXE_minyi"), &bin).unwrap();
+    let mut command = Command::new(&bin);
+    command
+        .current_dir(&dir.0)
+        .env("RUST_LOG", "debug")
+        .env("MINYI_HMAC_KEY", "copied-binary-key-0123")
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "db",
+        ])
+        .args(["--log-format", "json"]);
+    let server = Server::spawn(command);
+    for (path, needle) in [
+        ("/", "echarts.min.js"),
+        ("/wall/district", "echarts.min.js"),
+        ("/explore", "explore.js"),
+        ("/node_modules/echarts/dist/echarts.min.js", "echarts"),
+        (
+            "/node_modules/echarts-wordcloud/dist/echarts-wordcloud.min.js",
+            "wordCloud",
+        ),
+    ] {
+        let (status, body) = get(&server.url(path), None);
+        assert_eq!(status, 200, "{path}");
+        assert!(body.contains(needle), "{path} lacks {needle}");
+    }
+    // An item with a phone number in its text, then a query with a search
+    // term: neither may reach the log.
+    let (status, _) = post(
+        &server.url("/api/v1/feedback"),
+        "application/json",
+        r#"{"channel": "hotline_12345", "text": "我的电话13812345678，出警太慢", "contact": "13912345678"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = get(&server.url("/api/v1/feedback?q=出警"), None);
+    assert_eq!(status, 200);
+    let lines = server.stop();
+    assert!(!lines.is_empty());
+    let mut access = 0;
+    for line in &lines {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert_eq!(v["command"], "serve", "{line}");
+        assert!(v["level"].is_string() && v["time"].is_string(), "{line}");
+        assert!(
+            !line.contains("12345678") && !line.contains("出警"),
+            "personal data or a search term in the log: {line}"
+        );
+        if v["message"] == "request" {
+            access += 1;
+            assert!(
+                v["status"].is_u64() && v["latency_ms"].is_number(),
+                "{line}"
+            );
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"route\":\"/api/v1/feedback\"")),
+        "no access log line for /api/v1/feedback: {lines:?}"
+    );
+    assert!(access >= 7, "{access} access log lines: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("all acknowledged data is stored")),
+        "{lines:?}"
+    );
+}

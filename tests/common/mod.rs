@@ -109,10 +109,18 @@ impl Server {
 
     /// The same on a given address (a restart that keeps its port).
     pub fn start_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_minyi"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_minyi"));
+        command
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
-            .args(extra)
+            .args(extra);
+        Server::spawn(command)
+    }
+
+    /// Runs a prepared `minyi serve` command (another binary, folder or
+    /// environment) and waits for its address.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -39,7 +39,7 @@ impl HourFolding {
             .unwrap_or_else(|e| {
                 // Writing every hour to both tables and never folding is
                 // always right.
-                eprintln!("minyi: sqlite: reading the folded hours: {e}");
+                tracing::warn!("sqlite: reading the folded hours: {e}");
                 i64::MAX
             });
         HourFolding {
@@ -60,7 +60,7 @@ impl HourFolding {
                 self.failed = None;
             }
             Err(e) => {
-                eprintln!("minyi: sqlite: folding the hourly counts up to {upto}: {e}");
+                tracing::warn!("sqlite: folding the hourly counts up to {upto}: {e}");
                 self.failed = Some(upto);
             }
         }

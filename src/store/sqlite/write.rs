@@ -95,7 +95,7 @@ pub(super) fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<
         // TRUNCATE leaves an empty WAL behind.
         let mode = if last { "TRUNCATE" } else { "PASSIVE" };
         if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
-            eprintln!("minyi: sqlite checkpoint: {e}");
+            tracing::warn!("sqlite checkpoint: {e}");
         }
         if last {
             return;

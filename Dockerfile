@@ -1,6 +1,7 @@
 # minyi: one image for every role of the distributed mode (migrate, ingest,
 # api, produce) and for `minyi serve`. Multi-stage: the web assets' npm
-# packages, the release build, then a slim runtime.
+# packages, the release build (which embeds the web assets and the built-in
+# dashboards: build.rs), then a slim runtime with the binary alone.
 FROM node:20-bookworm-slim AS web
 WORKDIR /src/dashboards/web
 COPY dashboards/web/package.json dashboards/web/package-lock.json ./
@@ -8,7 +9,9 @@ RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY dashboards dashboards
+COPY --from=web /src/dashboards/web/node_modules dashboards/web/node_modules
 COPY src src
 COPY benches benches
 COPY examples examples
@@ -20,9 +23,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* && useradd --system --home /srv/minyi minyi
 WORKDIR /srv/minyi
 COPY --from=build /src/target/release/minyi /usr/local/bin/minyi
-COPY dashboards dashboards
-COPY --from=web /src/dashboards/web/node_modules dashboards/web/node_modules
-COPY pipelines pipelines
 COPY deploy/minyi.toml /etc/minyi/minyi.toml
 USER minyi
 ENTRYPOINT ["minyi"]

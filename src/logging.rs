@@ -174,7 +174,7 @@ mod tests {
             "2026-12-02T04:50:00.123Z",
             Level::WARN,
             "serve",
-            "minyi::server",
+            "minyi::live",
             &fields(),
         );
         assert_eq!(

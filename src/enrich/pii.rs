@@ -620,7 +620,7 @@ mod tests {
 
     #[test]
     fn full_width_digits_in_a_labelled_account_are_masked_by_character() {
-        // Found by tests/properties.rs: byte slicing panicked inside '９'.
+        // Found by tests/it/properties.rs: byte slicing panicked inside '９'.
         let m = mask("qq ９７２９９25６ 谢谢");
         assert_eq!(m.text, "qq ９*****5６ 谢谢");
         assert_eq!(m.kinds, [PiiKind::Account]);

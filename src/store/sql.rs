@@ -1,7 +1,7 @@
 //! What the SQL stores share: a WHERE clause builder over bound values
 //! (each store binds its own value type), and the choice of which rollup
 //! answers a query exactly — the same choice in SQLite and ClickHouse, so
-//! both stores give the same answers (`tests/clickhouse_conformance.rs`).
+//! both stores give the same answers (`tests/it/clickhouse_store.rs`).
 
 use crate::query::{Dim, Filters, Series, Timeseries, bucket_start};
 

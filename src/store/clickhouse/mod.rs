@@ -1,7 +1,7 @@
 //! The distributed store: ClickHouse over HTTP with the official
 //! `clickhouse` crate (RowBinary, LZ4), behind the same [`Store`] trait and
 //! answering the same typed [`Query`] as SQLite — identical answers are a
-//! test (`tests/clickhouse_conformance.rs`).
+//! test (`tests/it/clickhouse_store.rs`).
 //!
 //! Schema: `pipelines/clickhouse/*.sql`, applied in order by
 //! [`ClickHouseStore::migrate`] and recorded in `minyi_migrations`. The

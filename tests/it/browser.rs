@@ -4,7 +4,7 @@
 //! Chromium and the npm packages; without them this test fails, it does not
 //! skip. Screenshots land in target/screenshots/.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

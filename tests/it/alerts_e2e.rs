@@ -4,7 +4,7 @@
 //! DingTalk and Feishu) within 10 s, correctly signed, and the live stream
 //! the wall screens read carries the alert.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

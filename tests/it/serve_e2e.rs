@@ -2,7 +2,7 @@
 //! folder — ingest, queries, the live stream, oversize bodies, auth,
 //! SIGTERM, restart with the data intact, idempotent re-post, the demo feed.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! updates while it lasts, resolves, respects its cooldown, and survives a
 //! restart without firing again.
 
-mod common;
+use crate::common;
 
 use minyi::alerts::engine::{Context, Engine, Status};
 use minyi::alerts::notify::Notifier;

@@ -2,7 +2,7 @@
 //! ingest (good, bad, mixed, oversize, idempotent), every query, CSV,
 //! work-order KPIs, auth, and the live stream.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -681,7 +681,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
     // Routes are registered only through `routes!`, which takes each
     // route's entry from its handler: a plain `.route(` would serve a path
     // the document does not list.
-    let source = include_str!("../src/server/api.rs");
+    let source = include_str!("../../src/server/api.rs");
     assert!(
         !source.contains(".route(") && !source.contains(".route_service("),
         "src/server/api.rs registers a route without its OpenAPI entry"

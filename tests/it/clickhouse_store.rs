@@ -4,7 +4,7 @@
 //! work orders, revisits and call-backs — over every query shape the API
 //! and the panels ask.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;

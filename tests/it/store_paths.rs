@@ -4,7 +4,7 @@
 //! matched) selects every item but forces the items path, so each query is
 //! asked both ways over random demo items and ranges that cut hours.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,0 +1,28 @@
+//! The integration tests, one binary with a module per area (one link
+//! instead of eleven on 2 cores). The distributed end-to-end tests
+//! (`tests/distributed.rs`) stay a binary of their own: they run after the
+//! rest, alone on the machine (scripts/test, .config/nextest.toml).
+//!
+//! - `serve_api`: the HTTP API through `oneshot` on a real SQLite store;
+//! - `serve_e2e`: the real binary — ingest, SSE, SIGTERM, restart, logs;
+//! - `store_paths`: rollups against items on SQLite;
+//! - `clickhouse_store`: ClickHouse against SQLite (conformance);
+//! - `alerts`, `alerts_e2e`: the alert engine replayed, and robots end to end;
+//! - `browser`: the wall and the explorer in Chromium;
+//! - `enrich_cli`, `properties`, `quality`: enrichment from the outside;
+//! - `layers`: the module graph's one-way rule.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod alerts;
+mod alerts_e2e;
+mod browser;
+mod clickhouse_store;
+mod enrich_cli;
+mod layers;
+mod properties;
+mod quality;
+mod serve_api;
+mod serve_e2e;
+mod store_paths;

@@ -44,8 +44,9 @@ pub struct Config {
     pub tick_seconds: Option<f64>,
     /// Items per second of the demo feed at its busiest hour. Default 2.
     pub demo_rate: Option<f64>,
-    /// Whether the demo feed, on a first start, backfills history (from
-    /// yesterday 00:00 at the live rate, a sparse week before). Default true.
+    /// Whether the demo feed, on a first start, backfills history (from the
+    /// day before yesterday 00:00 at the live rate, a sparse week before).
+    /// Default true.
     pub demo_backfill: Option<bool>,
     /// Folder of the dashboard definitions (`*.json`; the built-in ones when
     /// it has none) and the maps (`geo/<name>.json`). Default `./dashboards`.

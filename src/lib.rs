@@ -12,14 +12,16 @@
 //! the alerts all read enriched items only.
 //!
 //! In `minyi serve` ([`server`]) the item arrives by `POST /api/v1/feedback`
-//! or from the [`demo`] feed, is enriched on the rayon pool, written by the
-//! [`store`]'s single writer (with its per-minute and hourly rollups, in one
-//! transaction, before the request is answered), and published as an SSE
-//! `item` event. Every tick the dashboards' panels ([`dashboards`]) are
-//! computed once through the typed [`query`] model and pushed to all wall
-//! screens; every few seconds the [`alerts`] engine judges its rules on the
-//! same model and delivers what fires to the walls and the robots. Work
-//! orders ([`workorder`]) arrive beside the items and feed the KPIs.
+//! or from the [`demo`] feed and goes through [`ingest`]: enriched on the
+//! rayon pool, written by the [`store`]'s single writer (with its per-minute
+//! rollups, in one transaction, before the request is answered; finished
+//! hours are folded into the hourly rollups later), and published on the
+//! [`live`] feed as an SSE `item` event. Every tick the dashboards' panels
+//! ([`dashboards::Ticker`]) are computed once through the typed [`query`]
+//! model and published to all wall screens; every few seconds the
+//! [`alerts`] engine judges its rules on the same model and delivers what
+//! fires to the walls and the robots. Work orders ([`workorder`]) arrive
+//! beside the items and feed the KPIs.
 //!
 //! At scale the transport and the store change, nothing else: producers
 //! write to Kafka, `minyi ingest` ([`kafka::ingest`]) enriches batches and
@@ -28,21 +30,34 @@
 //!
 //! # Layout
 //!
-//! - [`model`]: the data contracts (raw and enriched items).
+//! Layers point one way (docs/DESIGN.md, "Module layers"; checked by
+//! `tests/it/layers.rs`). On top, the only users of [`server`]:
+//! - [`server`]: HTTP routes, auth, the SSE handler, the OpenAPI document,
+//!   the embedded web assets; `main.rs` and [`cli`] (the subcommands'
+//!   bodies) beside it.
+//!
+//! Below, modules that run in every deployment and know no HTTP:
+//! - [`ingest`]: a body or a demo batch → enrich → store → publish.
+//! - [`live`]: the publishing half of live push (item, panels, alert).
+//! - [`alerts`]: rules, detectors, the engine (given a store, the
+//!   vocabulary, a clock and a publisher), webhook delivery.
+//! - [`dashboards`]: wall screens as data, computed once per tick.
+//! - [`demo`]: the built-in demo feed, a source for [`ingest`].
+//! - [`kafka`]: topics, the producer, the consumer of `minyi ingest`.
+//! - [`metrics`]: counters, histograms, one Prometheus renderer.
+//! - [`logging`]: `tracing` events as one line each, naming the command.
+//!
+//! The core:
+//! - [`store`]: the storage seam, SQLite and ClickHouse (each split into
+//!   schema, write path, rollups and read path).
+//! - [`query`]: the typed query model (filters, summary, timeseries, top,
+//!   item lists) and its answers.
+//! - [`workorder`]: work-order events and the fold into an order's state.
+//! - [`enrich`]: the enrichment core, a pure function per item.
 //! - [`pipelines`]: the data files that make it a police system (channels,
 //!   topics, gazetteer, dictionaries, lexicons), built in or from a folder.
-//! - [`enrich`]: the enrichment core, a pure function per item.
-//! - [`config`]: `minyi.toml`, parsed and validated before any I/O.
-//! - [`cli`]: the subcommands' bodies (`minyi enrich`, `ingest`, `migrate`).
-//! - [`query`]: the typed query model (filters, summary, timeseries, top,
-//!   item lists) and its answers; [`store`]: the storage seam, SQLite and
-//!   ClickHouse.
-//! - [`kafka`]: topics, the producer, the consumer of `minyi ingest`.
-//! - [`workorder`]: work-order events and the fold into an order's state.
-//! - [`server`]: `minyi serve` — HTTP API, auth, ingest, live push, metrics.
-//! - [`dashboards`]: wall screens as data, computed once per tick.
-//! - [`alerts`]: rules, detectors, the engine and webhook delivery.
-//! - [`demo`]: the built-in demo feed.
+//! - [`model`]: the data contracts (raw and enriched items).
+//! - [`config`]: `minyi.toml`, parsed and validated; imports no other module.
 
 pub mod alerts;
 pub mod cli;

@@ -1,4 +1,4 @@
-//! The data contracts of DESIGN.md as Rust types: what a producer sends
+//! The data contracts of docs/DESIGN.md as Rust types: what a producer sends
 //! ([`RawFeedback`]) and what every consumer of the enrichment reads
 //! ([`EnrichedItem`]). Field names here are the wire names; changing one
 //! breaks stored data, the API and the dashboards.
@@ -136,8 +136,9 @@ pub struct TopicTag {
 }
 
 /// The enriched item: the raw fields (text PII-masked, contact hashed) plus
-/// what enrichment derived. This is the row of the store and the payload of
-/// the SSE `item` event.
+/// what enrichment derived. This is the row of the store and the output of
+/// `minyi enrich`; the SSE `item` event carries a compact, shortened form of
+/// it ([`crate::live::compact_item`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrichedItem {
     pub id: String,

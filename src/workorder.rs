@@ -1,4 +1,4 @@
-//! Work-order lifecycle events (DESIGN.md): `{order_id, feedback_id, event,
+//! Work-order lifecycle events (docs/DESIGN.md): `{order_id, feedback_id, event,
 //! unit, at, rating?}`, validated like feedback items, and the fold of an
 //! order's events into its current state, from which the KPIs 办结率 and
 //! 超期 and the revisit half of 不满意化解率 are computed.

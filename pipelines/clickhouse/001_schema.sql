@@ -8,7 +8,7 @@
 -- time zone never moves a bucket. Every statement may run again (IF NOT
 -- EXISTS): a step interrupted half-way is simply applied again.
 
--- One row per enriched feedback item (the contract of DESIGN.md; text
+-- One row per enriched feedback item (the contract of docs/DESIGN.md; text
 -- PII-masked, contact hashed inside `detail`). `source_*` is the Kafka
 -- message the row came from ('' / -1 for HTTP ingest): the consumer resumes
 -- from the highest stored offset of each partition, so the store, not the

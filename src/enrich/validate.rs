@@ -1,4 +1,4 @@
-//! Validation of a raw feedback item against the contract in DESIGN.md.
+//! Validation of a raw feedback item against the contract in docs/DESIGN.md.
 //!
 //! Input is any JSON value; output is a [`RawFeedback`] or a [`Reject`]
 //! whose message names the field and what was wrong, for the producer to fix

@@ -68,9 +68,9 @@ pub struct ClickHouseStore {
 }
 
 impl ClickHouseStore {
-    /// Connects to `url` (`http://host:8123`, optionally `?database=name`
-    /// style is not parsed: use [`ClickHouseStore::connect_db`]) and reads
-    /// the server's version.
+    /// Connects to `url` (`http://host:8123`; a database in the URL is not
+    /// read: use [`ClickHouseStore::connect_db`]) in the default database
+    /// and reads the server's version.
     pub async fn connect(url: &str, settings: QuerySettings) -> Result<ClickHouseStore> {
         ClickHouseStore::connect_db(url, "default", settings).await
     }

@@ -10,8 +10,12 @@ use serde::Deserialize;
 /// Environment variable that supplies the contact HMAC key (wins over the file).
 pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
 
+/// SHA-256 of the empty string: never a valid token's hash.
+const EMPTY_TOKEN_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /// Used when no key is configured, with a warning: contact hashes are then
-/// only as private as this source file.
+/// only as private as this source file. Only on loopback: `serve` and `api`
+/// refuse it on any other address.
 const DEV_HMAC_KEY: &str = "minyi-development-key-change-me";
 
 /// Days a work order may stay open before it is overdue (超期), when the
@@ -55,6 +59,15 @@ pub struct Config {
     /// of the copies built into the binary: for front-end development
     /// (e.g. `dashboards/web` after `npm ci`). Default: built in.
     pub web_dir: Option<PathBuf>,
+    /// Host names the server answers to besides IP literals and localhost
+    /// (its DNS names: a page of another site that resolves its own name to
+    /// this server — DNS rebinding — is refused). Default none.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`https://wall.example`) whose pages may write (POST,
+    /// DELETE) besides the server's own. Default none.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// Alert rules; absent means the built-in `pipelines/alerts.toml`.
     pub alerts_file: Option<PathBuf>,
     /// Seconds between two evaluations of the alert rules. Default 5.
@@ -171,6 +184,8 @@ pub struct Checked {
     pub demo_backfill: bool,
     pub dashboards_dir: PathBuf,
     pub web_dir: Option<PathBuf>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
     /// (role, SHA-256 of the token).
     pub tokens: Vec<(Role, [u8; 32])>,
     /// The text of the alert rules file.
@@ -238,6 +253,12 @@ impl Config {
                     "token[{i}].sha256: not 64 hex digits (minyi hash-token prints one)"
                 ))
             })?;
+            if t.sha256.trim().eq_ignore_ascii_case(EMPTY_TOKEN_SHA256) {
+                return Err(invalid(format!(
+                    "token[{i}].sha256: the hash of an empty token, which anyone could send; \
+                     use a long random secret (minyi hash-token SECRET)"
+                )));
+            }
             tokens.push((t.role, hash));
         }
         let alert_every = positive("alert_every_seconds", self.alert_every_seconds, 5.0, 3600.0)?;
@@ -299,6 +320,8 @@ impl Config {
                 .dashboards_dir
                 .unwrap_or_else(|| PathBuf::from("dashboards")),
             web_dir: self.web_dir,
+            allowed_hosts: self.allowed_hosts,
+            allowed_origins: self.allowed_origins,
             tokens,
         })
     }
@@ -365,6 +388,16 @@ mod tests {
                 .contains("token[0].sha256")
         );
         assert!(toml::from_str::<Config>("[[token]]\nrole = \"root\"\nsha256 = \"\"").is_err());
+        let empty: Config = toml::from_str(&format!(
+            "[[token]]\nrole = \"admin\"\nsha256 = \"{}\"",
+            EMPTY_TOKEN_SHA256.to_uppercase()
+        ))
+        .unwrap();
+        let err = empty.validate(None).unwrap_err().to_string();
+        assert!(
+            err.contains("token[0].sha256") && err.contains("empty"),
+            "{err}"
+        );
         let bad = Config {
             sla_days: Some(-1.0),
             ..Config::default()

@@ -272,6 +272,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::HashToken { token } => {
+            if token.trim().is_empty() {
+                anyhow::bail!("an empty token would let anyone in: give a long random secret");
+            }
             println!("{}", minyi::server::auth::hash_token(&token));
         }
     }

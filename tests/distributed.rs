@@ -102,8 +102,14 @@ struct Proc {
 
 impl Proc {
     fn start(args: &[&str]) -> Proc {
+        Proc::start_env(args, &[])
+    }
+
+    /// With environment variables set (a service's `environment`).
+    fn start_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(MINYI)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -786,8 +792,18 @@ fn the_compose_services_run_as_processes() {
     );
     let replicas = service("ingest")["deploy"]["replicas"].as_u64().unwrap();
     assert!(replicas >= 2, "{replicas}");
+    // The services' environment as written (the contact key's default: `minyi
+    // api` refuses the development key beyond loopback).
+    let key = compose["x-minyi"]["environment"]["MINYI_HMAC_KEY"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("${MINYI_HMAC_KEY:-")
+        .trim_end_matches('}')
+        .to_owned();
+    assert!(key.len() >= 16, "{key}");
+    let env = [("MINYI_HMAC_KEY", key.as_str())];
     let ingest: Vec<Proc> = (0..replicas)
-        .map(|_| Proc::start(&strs(&command("ingest"))))
+        .map(|_| Proc::start_env(&strs(&command("ingest")), &env))
         .collect();
     let metrics: Vec<String> = ingest.iter().map(|p| p.url_after("metrics on ")).collect();
     for m in &metrics {
@@ -800,10 +816,11 @@ fn the_compose_services_run_as_processes() {
             .unwrap();
         assert_eq!(body.trim(), "ok");
     }
-    let api = Proc::start(&strs(&command("api")));
+    let api = Proc::start_env(&strs(&command("api")), &env);
     let base = api.url_after("listening on ");
     let mut producer = Command::new(MINYI)
         .args(command("demo-producer"))
+        .envs(env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -70,17 +70,22 @@ impl Auth {
     }
 }
 
+/// The request's token: `Authorization: Bearer …` (the scheme in any
+/// case, RFC 7235) or `?access_token=`. An empty token is no token.
 fn bearer(parts: &Parts) -> Option<String> {
     if let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION)
         && let Ok(v) = h.to_str()
-        && let Some(t) = v.strip_prefix("Bearer ")
+        && let Some((scheme, t)) = v.trim_start().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
     {
-        return Some(t.trim().to_owned());
+        let t = t.trim();
+        return (!t.is_empty()).then(|| t.to_owned());
     }
     let query = parts.uri.query()?;
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|t| !t.is_empty())
 }
 
 /// The hex SHA-256 of a token, for the config file.
@@ -133,6 +138,34 @@ mod tests {
 
     fn hash(t: &str) -> [u8; 32] {
         Sha256::digest(t.as_bytes()).into()
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_an_empty_token_is_none() {
+        let auth = Auth::new(
+            &[(Role::Viewer, hash("s3cret"))],
+            "0.0.0.0:1".parse().unwrap(),
+        )
+        .unwrap();
+        for header in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
+            assert_eq!(
+                auth.check(&parts("/", Some(header)), Role::Viewer),
+                Ok(()),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            auth.check(&parts("/", Some("Bearer ")), Role::Viewer),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            auth.check(&parts("/?access_token=", None), Role::Viewer),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            auth.check(&parts("/", Some("Basic s3cret")), Role::Viewer),
+            Err(AuthError::Missing)
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod guard;
 pub mod sse;
 
 use std::net::SocketAddr;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub dashboards_dir: PathBuf,
     /// Web assets from disk instead of the built-in ones.
     pub web_dir: Option<PathBuf>,
+    /// Host and Origin checks against other sites' pages.
+    pub guard: guard::Guard,
     pub alerts: Arc<Engine>,
     pub alert_every: Duration,
     pub demo_rate: f64,
@@ -77,6 +80,10 @@ impl AppState {
         listen: SocketAddr,
         shutdown: CancellationToken,
     ) -> Result<AppState, ServeError> {
+        let auth = Auth::new(&checked.tokens, listen)?;
+        if checked.dev_key && !listen.ip().is_loopback() {
+            return Err(ServeError::DevKeyBeyondLoopback(listen));
+        }
         let vocab = Vocabulary::from_enricher(&enricher);
         let dashboards = dashboards::load(&checked.dashboards_dir, &vocab, checked.timezone)?;
         let live = Arc::new(Live::default());
@@ -106,7 +113,7 @@ impl AppState {
             metrics: metrics.clone(),
         });
         Ok(AppState {
-            auth: Auth::new(&checked.tokens, listen)?,
+            auth,
             vocab,
             ingest: Arc::new(Ingestor {
                 enricher: enricher.clone(),
@@ -125,6 +132,10 @@ impl AppState {
             geo: geo_maps(&checked.dashboards_dir),
             dashboards_dir: checked.dashboards_dir.clone(),
             web_dir: checked.web_dir.clone(),
+            guard: guard::Guard {
+                allowed_hosts: checked.allowed_hosts.clone(),
+                allowed_origins: checked.allowed_origins.clone(),
+            },
             alerts,
             alert_every: checked.alert_every,
             demo_rate: checked.demo_rate,
@@ -173,6 +184,11 @@ pub enum ServeError {
     Alerts(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(
+        "refusing to listen on {0} with the development contact key: anyone could reverse a contact \
+         hash by hashing phone numbers; set MINYI_HMAC_KEY (or hmac_key) to a secret of 16 bytes or more"
+    )]
+    DevKeyBeyondLoopback(SocketAddr),
     #[error(transparent)]
     Dashboards(#[from] dashboards::DashboardError),
     #[error(transparent)]
@@ -193,9 +209,11 @@ pub enum ServeError {
 pub fn app(state: Arc<AppState>) -> Router {
     let geo = ServeDir::new(state.dashboards_dir.join("geo"));
     let web = assets::routes(state.web_dir.as_deref());
+    let guard = axum::middleware::from_fn_with_state(state.clone(), guard::middleware);
     api::routes(state)
         .nest_service("/geo", geo)
         .merge(web)
+        .layer(guard)
         .layer(axum::middleware::from_fn(api::log_requests))
 }
 

@@ -28,6 +28,14 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the data directory {path} is in use by another minyi process (pid {holder}); \
+         stop it or give another --data"
+    )]
+    Locked {
+        path: std::path::PathBuf,
+        holder: String,
+    },
     #[error("clickhouse: {0}")]
     ClickHouse(String),
     #[error("the store is closed")]

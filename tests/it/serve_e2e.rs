@@ -212,6 +212,12 @@ fn tokens_and_open_listening() {
             .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
+    // No empty token: hash-token refuses one.
+    let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
+        .args(["hash-token", ""])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
     let config = data.0.join("minyi.toml");
     std::fs::write(
         &config,
@@ -222,6 +228,21 @@ fn tokens_and_open_listening() {
         ),
     )
     .unwrap();
+    // Tokens, but the development contact key beyond loopback: refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_minyi"))
+        .args(["serve", "--no-demo", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(&data.0)
+        .env_remove("MINYI_HMAC_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("development contact key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let server = Server::start(
         &data.0.join("db"),
         &["--no-demo", "--config", config.to_str().unwrap()],
@@ -230,6 +251,17 @@ fn tokens_and_open_listening() {
     assert_eq!(get(&summary, None).0, 401);
     assert_eq!(get(&summary, Some("nope")).0, 401);
     assert_eq!(get(&summary, Some("wall")).0, 200);
+    let lower = agent()
+        .get(&summary)
+        .header("authorization", "bearer wall")
+        .call()
+        .unwrap();
+    assert_eq!(
+        lower.status().as_u16(),
+        200,
+        "the scheme is case-insensitive"
+    );
+    assert_eq!(get(&format!("{summary}?access_token="), None).0, 401);
     assert_eq!(get(&summary, Some("feed")).0, 403);
     assert_eq!(get(&server.url("/api/v1/feedback"), Some("wall")).0, 403);
     server.stop();
@@ -359,4 +391,95 @@ fn a_copied_binary_serves_its_pages_from_any_folder_and_logs_json() {
             .any(|l| l.contains("all acknowledged data is stored")),
         "{lines:?}"
     );
+}
+
+#[test]
+fn pages_of_other_sites_cannot_write_or_rebind() {
+    // Open mode on loopback: what a page on any site could try.
+    let data = TempDir::new("cross-site");
+    let server = Server::start(&data.0, &["--no-demo"]);
+    let send = |path: &str, headers: &[(&str, &str)], body: &str| -> u16 {
+        let mut req = agent().post(&server.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send(body).unwrap().status().as_u16()
+    };
+    let silence = r#"{"for": "2h", "comment": "x"}"#;
+    let item = r#"{"channel": "wechat", "text": "好"}"#;
+    assert_eq!(
+        send(
+            "/api/v1/silences",
+            &[("content-type", "text/plain")],
+            silence
+        ),
+        415
+    );
+    assert_eq!(
+        send(
+            "/api/v1/feedback",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "channel=wechat&text=x"
+        ),
+        415
+    );
+    assert_eq!(
+        send("/api/v1/feedback", &[("content-type", "text/plain")], item),
+        415
+    );
+    assert_eq!(
+        send(
+            "/api/v1/feedback",
+            &[
+                ("content-type", "application/json"),
+                ("origin", "https://evil.example")
+            ],
+            item
+        ),
+        403
+    );
+    assert_eq!(
+        send(
+            "/api/v1/feedback",
+            &[
+                ("content-type", "application/json"),
+                ("host", "rebound.evil.example")
+            ],
+            item
+        ),
+        421
+    );
+    let (status, _) = get(&server.url("/api/v1/silences"), None);
+    assert_eq!(status, 200);
+    let rebound = agent()
+        .get(&server.url("/api/v1/feedback"))
+        .header("host", "rebound.evil.example")
+        .call()
+        .unwrap();
+    assert_eq!(
+        rebound.status().as_u16(),
+        421,
+        "a rebinding page reads nothing"
+    );
+    // Nothing of the above was stored or created; the same origin writes.
+    assert_eq!(received(&server), 0);
+    let (_, silences) = get(&server.url("/api/v1/silences"), None);
+    assert_eq!(
+        serde_json::from_str::<Value>(&silences).unwrap()["silences"],
+        json!([])
+    );
+    let own = server.base.clone();
+    assert_eq!(
+        send(
+            "/api/v1/feedback",
+            &[
+                ("content-type", "application/json"),
+                ("origin", own.as_str())
+            ],
+            item
+        ),
+        200
+    );
+    assert_eq!(received(&server), 1);
+    server.stop();
 }

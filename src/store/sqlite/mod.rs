@@ -64,6 +64,41 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
+    /// `<dir>/minyi.lock`, locked while the store is open: a second process
+    /// on the same folder is refused instead of writing beside this one.
+    lock: Arc<Mutex<Option<std::fs::File>>>,
+}
+
+/// Takes the data folder's lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("minyi.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let mut f = &file;
+            let _ = f.set_len(0);
+            let _ = writeln!(f, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(StoreError::Locked {
+                path: dir.to_owned(),
+                holder: holder.trim().to_owned(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::DataDir { path, source }),
+    }
 }
 
 impl SqliteStore {
@@ -74,6 +109,7 @@ impl SqliteStore {
             path: dir.to_owned(),
             source,
         })?;
+        let lock = lock_dir(dir)?;
         let path = dir.join("minyi.db");
         let mut conn = Connection::open(&path)?;
         conn.execute_batch(
@@ -107,6 +143,7 @@ impl SqliteStore {
         let state = Connection::open(&path)?;
         state.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")?;
         Ok(SqliteStore {
+            lock: Arc::new(Mutex::new(Some(lock))),
             state: Arc::new(Mutex::new(state)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
@@ -203,6 +240,7 @@ impl Store for SqliteStore {
         // Dropping the sender ends the writer loop once the queue is drained.
         drop(self.writer.lock().expect("not poisoned").take());
         let thread = self.writer_thread.lock().expect("not poisoned").take();
+        let lock = self.lock.clone();
         async move {
             if let Some(t) = thread {
                 tokio::task::spawn_blocking(move || t.join())
@@ -210,8 +248,35 @@ impl Store for SqliteStore {
                     .map_err(|_| StoreError::Closed)?
                     .map_err(|_| StoreError::Corrupt("the writer thread panicked".into()))?;
             }
+            // Written and closed: another process may open the folder now.
+            drop(lock.lock().expect("not poisoned").take());
             Ok(())
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_store_on_the_same_folder_is_refused_until_the_first_closes() {
+        let dir = std::env::temp_dir().join(format!("minyi-lock-{}", std::process::id()));
+        let first = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
+        let err = SqliteStore::open(&dir, QuerySettings::default())
+            .err()
+            .expect("a second open must fail");
+        let text = err.to_string();
+        assert!(
+            matches!(err, StoreError::Locked { .. })
+                && text.contains(&std::process::id().to_string()),
+            "{text}"
+        );
+        first.close().await.unwrap();
+        let again = SqliteStore::open(&dir, QuerySettings::default()).unwrap();
+        again.close().await.unwrap();
+        drop((first, again));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

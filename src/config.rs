@@ -68,6 +68,16 @@ pub struct Config {
     /// DELETE) besides the server's own. Default none.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Open HTTP connections at most (wall screens' streams included); one
+    /// more is closed at once. Default 2048.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send its request headers. Default 10.
+    pub header_timeout_seconds: Option<f64>,
+    /// Seconds a client has to send a request body. Default 30.
+    pub body_timeout_seconds: Option<f64>,
+    /// Seconds open connections get to finish on shutdown before they are
+    /// dropped (stored batches stay stored). Default 10.
+    pub shutdown_seconds: Option<f64>,
     /// Alert rules; absent means the built-in `pipelines/alerts.toml`.
     pub alerts_file: Option<PathBuf>,
     /// Seconds between two evaluations of the alert rules. Default 5.
@@ -186,6 +196,10 @@ pub struct Checked {
     pub web_dir: Option<PathBuf>,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub shutdown_deadline: std::time::Duration,
     /// (role, SHA-256 of the token).
     pub tokens: Vec<(Role, [u8; 32])>,
     /// The text of the alert rules file.
@@ -299,7 +313,30 @@ impl Config {
             0.25,
             60.0,
         )?;
+        let max_connections = positive(
+            "max_connections",
+            self.max_connections.map(|n| n as f64),
+            2048.0,
+            1_000_000.0,
+        )?;
+        let header_timeout = positive(
+            "header_timeout_seconds",
+            self.header_timeout_seconds,
+            10.0,
+            3600.0,
+        )?;
+        let body_timeout = positive(
+            "body_timeout_seconds",
+            self.body_timeout_seconds,
+            30.0,
+            3600.0,
+        )?;
+        let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
         Ok(Checked {
+            max_connections: max_connections as usize,
+            header_timeout: std::time::Duration::from_secs_f64(header_timeout),
+            body_timeout: std::time::Duration::from_secs_f64(body_timeout),
+            shutdown_deadline: std::time::Duration::from_secs_f64(shutdown),
             kafka_partitions: partitions as u32,
             ingest_batch_rows: batch_rows as usize,
             ingest_batch_bytes: batch_mib as usize * 1024 * 1024,

@@ -45,6 +45,8 @@ pub enum BodyError {
     TooManyItems(usize),
     #[error("body is larger than the limit of {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    #[error("the body did not arrive within the time limit (body_timeout_seconds)")]
+    Timeout,
 }
 
 /// One element of a body: its value, or why it could not be read (only

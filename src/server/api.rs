@@ -59,6 +59,7 @@ impl IntoResponse for ApiError {
             ApiError::Body(BodyError::TooLarge | BodyError::TooManyItems(_)) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::Body(BodyError::Timeout) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Body(_) => StatusCode::BAD_REQUEST,
             ApiError::Auth(AuthError::Forbidden) => StatusCode::FORBIDDEN,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
@@ -288,8 +289,16 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ApiError> {
     }
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
             state.metrics.requests_refused.fetch_add(1, Relaxed);
+            let inner = e.into_inner();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*inner);
+            while let Some(c) = cause {
+                if c.is::<tower_http::timeout::TimeoutError>() {
+                    return ApiError::Body(BodyError::Timeout);
+                }
+                cause = c.source();
+            }
             ApiError::Body(BodyError::TooLarge)
         })
 }

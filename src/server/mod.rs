@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod guard;
+pub mod listen;
 pub mod sse;
 
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub web_dir: Option<PathBuf>,
     /// Host and Origin checks against other sites' pages.
     pub guard: guard::Guard,
+    /// Connection, timeout and shutdown bounds.
+    pub limits: listen::Limits,
     pub alerts: Arc<Engine>,
     pub alert_every: Duration,
     pub demo_rate: f64,
@@ -132,6 +135,12 @@ impl AppState {
             geo: geo_maps(&checked.dashboards_dir),
             dashboards_dir: checked.dashboards_dir.clone(),
             web_dir: checked.web_dir.clone(),
+            limits: listen::Limits {
+                max_connections: checked.max_connections,
+                header_timeout: checked.header_timeout,
+                body_timeout: checked.body_timeout,
+                shutdown_deadline: checked.shutdown_deadline,
+            },
             guard: guard::Guard {
                 allowed_hosts: checked.allowed_hosts.clone(),
                 allowed_origins: checked.allowed_origins.clone(),
@@ -210,10 +219,14 @@ pub fn app(state: Arc<AppState>) -> Router {
     let geo = ServeDir::new(state.dashboards_dir.join("geo"));
     let web = assets::routes(state.web_dir.as_deref());
     let guard = axum::middleware::from_fn_with_state(state.clone(), guard::middleware);
+    let state_limits = state.limits;
     api::routes(state)
         .nest_service("/geo", geo)
         .merge(web)
         .layer(guard)
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            state_limits.body_timeout,
+        ))
         .layer(axum::middleware::from_fn(api::log_requests))
 }
 
@@ -376,16 +389,15 @@ async fn run(
         );
     }
 
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let result = server.await;
-    // The server has stopped taking requests and finished those in flight;
-    // stop the ticker and the feeds, then let the writer drain.
+    listen::serve(listener, app(state.clone()), shutdown.clone(), state.limits).await;
+    // The server has stopped taking requests and finished those in flight
+    // (or dropped what was left at the deadline); stop the ticker and the
+    // feeds, then let the writer drain.
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
     store.close().await?;
     tracing::info!("stopped; all acknowledged data is stored");
-    result.map_err(ServeError::Io)
+    Ok(())
 }
 
 #[cfg(test)]

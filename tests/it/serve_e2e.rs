@@ -483,3 +483,122 @@ fn pages_of_other_sites_cannot_write_or_rebind() {
     assert_eq!(received(&server), 1);
     server.stop();
 }
+
+/// Reads until the peer closes (or resets), at most `within`; true if it did.
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {
+                if Instant::now() > deadline {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn stalled_clients_are_bounded_and_shutdown_has_a_deadline() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let data = TempDir::new("stalled");
+    let config = data.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        "max_connections = 8\nheader_timeout_seconds = 2\nbody_timeout_seconds = 3\nshutdown_seconds = 2\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &data.0.join("db"),
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let connect = || TcpStream::connect(&addr).unwrap();
+
+    // Headers that never end: closed after the header timeout.
+    let mut slow_headers = connect();
+    slow_headers
+        .write_all(b"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    assert!(closed_within(&mut slow_headers, Duration::from_secs(15)));
+
+    // A body that never ends: 408 after the body deadline.
+    let mut slow_body = connect();
+    slow_body
+        .write_all(
+            b"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{\"chan",
+        )
+        .unwrap();
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = slow_body.read(&mut answer).unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+
+    // The connection limit: eight held, the ninth closed at once.
+    let held: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ninth = connect();
+    assert!(
+        closed_within(&mut ninth, Duration::from_secs(1)),
+        "the ninth connection was kept"
+    );
+    drop(held);
+    // Once they are gone (header timeout or close), the server answers again.
+    wait_until_ok(&server.url("/healthz"));
+
+    server.stop();
+
+    // Shutdown with a client mid-body whose own deadline is far away (and
+    // one that sent half its headers): the process exits anyway, after
+    // about the shutdown deadline (it waited for such clients forever).
+    std::fs::write(
+        &config,
+        "header_timeout_seconds = 120\nbody_timeout_seconds = 120\nshutdown_seconds = 2\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &data.0.join("db2"),
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut half = TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /api/v1/meta HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let mut stuck = TcpStream::connect(&addr).unwrap();
+    stuck
+        .write_all(
+            b"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let lines = server.stop();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "shutdown took {took:?}");
+    assert!(lines.iter().any(|l| l.contains("stored")), "{lines:?}");
+}
+
+fn wait_until_ok(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = agent().get(url).call()
+            && r.status().as_u16() == 200
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

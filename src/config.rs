@@ -40,6 +40,9 @@ pub struct Config {
     /// Key of the HMAC that replaces `contact`. Prefer the environment
     /// variable MINYI_HMAC_KEY over writing it here.
     pub hmac_key: Option<String>,
+    /// Seconds a `received_at` or work-order `at` may lie ahead of the
+    /// server's clock before the item is refused. Default 600.
+    pub max_clock_skew_seconds: Option<u32>,
     /// Days a work order may stay unresolved before it counts as overdue
     /// (超期). Default 5.
     pub sla_days: Option<f64>,
@@ -196,6 +199,7 @@ pub struct Checked {
     pub web_dir: Option<PathBuf>,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    pub clock_skew: i64,
     pub max_connections: usize,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
@@ -333,6 +337,7 @@ impl Config {
         )?;
         let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
         Ok(Checked {
+            clock_skew: i64::from(self.max_clock_skew_seconds.unwrap_or(600)),
             max_connections: max_connections as usize,
             header_timeout: std::time::Duration::from_secs_f64(header_timeout),
             body_timeout: std::time::Duration::from_secs_f64(body_timeout),

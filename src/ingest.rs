@@ -25,7 +25,6 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::model::EnrichedItem;
 use crate::store::{Store, StoreError, WriteBatch};
-use crate::workorder::parse_event;
 
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -57,10 +56,12 @@ pub type Element = Result<Value, Reject>;
 /// a body that does not parse as one JSON value but whose lines do is
 /// taken as JSONL too.
 pub fn parse_body(body: &[u8], ndjson: bool) -> Result<Vec<Element>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::Utf8(e.valid_up_to()))?;
+    // A byte-order mark (Excel and Windows tools write one) is not content.
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let elements = if ndjson {
-        lines(text)
+        lines(body)
     } else {
+        let text = std::str::from_utf8(body).map_err(|e| BodyError::Utf8(e.valid_up_to()))?;
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
             Ok(v @ Value::Object(_)) => vec![Ok(v)],
@@ -70,7 +71,7 @@ pub fn parse_body(body: &[u8], ndjson: bool) -> Result<Vec<Element>, BodyError> 
             }
             Err(e) => {
                 // Several objects one per line sent as application/json.
-                let ls = lines(text);
+                let ls = lines(body);
                 if ls.len() > 1 && ls.iter().all(Result::is_ok) {
                     ls
                 } else {
@@ -85,10 +86,16 @@ pub fn parse_body(body: &[u8], ndjson: bool) -> Result<Vec<Element>, BodyError> 
     Ok(elements)
 }
 
-fn lines(text: &str) -> Vec<Element> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| Reject::Json(e.to_string())))
+/// The non-blank lines of a JSONL body, each read alone: a line that is
+/// not UTF-8 or not JSON is rejected with its reason, the others stand.
+fn lines(body: &[u8]) -> Vec<Element> {
+    body.split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|l| {
+            let text = std::str::from_utf8(l).map_err(|e| Reject::Utf8(e.valid_up_to()))?;
+            serde_json::from_str(text).map_err(|e| Reject::Json(e.to_string()))
+        })
         .collect()
 }
 
@@ -175,7 +182,7 @@ impl Ingestor {
         let (events, mut outcome) = self.sort_out(
             elements
                 .into_iter()
-                .map(|e| e.and_then(|v| parse_event(&v, now))),
+                .map(|e| e.and_then(|v| self.enricher.parse_event(&v, now))),
         );
         if events.is_empty() {
             return Ok(outcome);
@@ -251,6 +258,26 @@ mod tests {
         assert!(matches!(jsonl[1], Err(Reject::Json(_))));
         // JSONL sent as application/json.
         assert_eq!(parse_body(b"{\"a\":1}\n{\"b\":2}", false).unwrap().len(), 2);
+        // A BOM first is not content.
+        assert_eq!(
+            parse_body(b"\xef\xbb\xbf{\"a\":1}", false).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            parse_body(b"\xef\xbb\xbf{\"a\":1}\r\n", true)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_jsonl_line_that_is_not_utf8_is_rejected_alone() {
+        let body = b"{\"a\":1}\n{\"b\":\"\xff\"}\n{\"c\":3}\n";
+        let elements = parse_body(body, true).unwrap();
+        assert_eq!(elements.len(), 3);
+        assert!(elements[0].is_ok() && elements[2].is_ok());
+        assert_eq!(elements[1], Err(Reject::Utf8(6)));
     }
 
     #[test]

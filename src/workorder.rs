@@ -12,7 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::enrich::Reject;
-use crate::enrich::validate::{MAX_ID_LEN, echo, opt_rating, opt_str, short_field, type_name};
+use crate::enrich::validate::{
+    DEFAULT_CLOCK_SKEW, MAX_ID_LEN, echo, is_stray_control, opt_rating, opt_str, short_field,
+    type_name,
+};
 use crate::model::Rating;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -76,13 +79,24 @@ fn id_field(
     };
     match id {
         Some(id) if id.is_empty() => Ok(None),
-        Some(id) if id.len() > MAX_ID_LEN => Err(Reject::IdTooLong(id.len())),
+        Some(id) if id.len() > MAX_ID_LEN => Err(Reject::IdTooLong(field, id.len())),
+        Some(id) if id.chars().any(is_stray_control) => Err(Reject::ControlCharacter(field)),
         other => Ok(other),
     }
 }
 
-/// Checks one event. `at` absent means `now`.
+/// Checks one event. `at` absent means `now`; `at` more than the default
+/// clock skew ahead of `now` is refused.
 pub fn parse_event(value: &Value, now: DateTime<FixedOffset>) -> Result<WorkOrderEvent, Reject> {
+    parse_event_within(value, now, DEFAULT_CLOCK_SKEW)
+}
+
+/// [`parse_event`] with a configured skew (seconds).
+pub fn parse_event_within(
+    value: &Value,
+    now: DateTime<FixedOffset>,
+    skew: i64,
+) -> Result<WorkOrderEvent, Reject> {
     let obj = match value {
         Value::Object(o) => o,
         other => return Err(Reject::NotAnObject(type_name(other))),
@@ -96,6 +110,9 @@ pub fn parse_event(value: &Value, now: DateTime<FixedOffset>) -> Result<WorkOrde
             DateTime::parse_from_rfc3339(s.trim()).map_err(|_| Reject::BadEventTime(echo(s)))?
         }
     };
+    if (at - now).num_seconds() > skew {
+        return Err(Reject::FutureTime("at", skew));
+    }
     Ok(WorkOrderEvent {
         order_id,
         feedback_id: id_field(obj, "feedback_id")?,
@@ -188,7 +205,7 @@ mod tests {
     fn parses_the_contract() {
         let e = parse_event(
             &json!({"order_id": "WO-1", "feedback_id": "f-1", "event": "revisited", "unit": "丛台派出所", "at": "2025-06-02T09:00:00+08:00", "rating": 1}),
-            now(),
+            now() + chrono::Duration::days(1),
         )
         .unwrap();
         assert_eq!(e.event, OrderEvent::Revisited);
@@ -201,6 +218,20 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let reason = |v: Value| parse_event(&v, now()).unwrap_err().to_string();
+        // Beyond the clock skew; a control character; an over-long order id
+        // is named as such.
+        assert!(
+            reason(json!({"order_id": "a", "event": "created", "at": "9999-12-31T00:00:00Z"}))
+                .contains("`at` is more than 600 s ahead")
+        );
+        assert!(
+            reason(json!({"order_id": "a\u{0}b", "event": "created"}))
+                .contains("`order_id` holds a control")
+        );
+        assert!(
+            reason(json!({"order_id": "x".repeat(MAX_ID_LEN + 1), "event": "created"}))
+                .starts_with("field `order_id` has")
+        );
         assert_eq!(
             reason(json!({"event": "created"})),
             "field `order_id` is required"

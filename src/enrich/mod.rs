@@ -47,6 +47,8 @@ pub struct EnrichSettings {
     /// Zone of timestamps minyi assigns (`received_at` when absent,
     /// `ingested_at`).
     pub timezone: FixedOffset,
+    /// Seconds a `received_at` or `at` may lie ahead of the clock.
+    pub clock_skew: i64,
 }
 
 pub struct Enricher {
@@ -79,6 +81,7 @@ impl Enricher {
             EnrichSettings {
                 hmac_key: c.hmac_key.clone(),
                 timezone: c.timezone,
+                clock_skew: c.clock_skew,
             },
         )
     }
@@ -193,6 +196,7 @@ impl Enricher {
             EnrichSettings {
                 hmac_key: hmac_key.to_vec(),
                 timezone: crate::config::default_timezone(),
+                clock_skew: validate::DEFAULT_CLOCK_SKEW,
             },
         )
     }
@@ -241,6 +245,16 @@ impl Enricher {
 
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now().with_timezone(&self.settings.timezone)
+    }
+
+    /// Checks one work-order event at `now`, with this enricher's clock
+    /// skew.
+    pub fn parse_event(
+        &self,
+        value: &Value,
+        now: DateTime<FixedOffset>,
+    ) -> Result<crate::workorder::WorkOrderEvent, Reject> {
+        crate::workorder::parse_event_within(value, now, self.settings.clock_skew)
     }
 
     /// Enriches one item given as JSON bytes (a Kafka value, a JSONL line).
@@ -301,6 +315,9 @@ impl Enricher {
         };
 
         let received_at = raw.received_at.unwrap_or(now);
+        if (received_at - now).num_seconds() > self.settings.clock_skew {
+            return Err(Reject::FutureTime("received_at", self.settings.clock_skew));
+        }
         let id = raw
             .id
             .unwrap_or_else(|| derived_id(&raw.channel, received_at, &text, rating));
@@ -484,6 +501,25 @@ mod tests {
 
     fn now() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap()
+    }
+
+    #[test]
+    fn a_received_at_beyond_the_clock_skew_is_refused() {
+        let e = enricher();
+        let v = |t: &str| json!({"channel": "wechat", "text": "谢谢", "received_at": t});
+        let err = e
+            .enrich_value(&v("9999-12-31T00:00:00Z"), now())
+            .unwrap_err();
+        assert_eq!(err, Reject::FutureTime("received_at", 600));
+        // Nine minutes ahead: a drifting clock, kept.
+        assert!(
+            e.enrich_value(&v("2025-06-01T10:09:00+08:00"), now())
+                .is_ok()
+        );
+        assert!(
+            e.enrich_value(&v("2025-06-01T10:11:00+08:00"), now())
+                .is_err()
+        );
     }
 
     #[test]

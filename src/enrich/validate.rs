@@ -44,8 +44,8 @@ pub enum Reject {
     TextTooLong(usize),
     #[error("field `id` is empty")]
     EmptyId,
-    #[error("field `id` has {0} bytes, more than the limit of {MAX_ID_LEN}")]
-    IdTooLong(usize),
+    #[error("field `{0}` has {1} bytes, more than the limit of {MAX_ID_LEN}")]
+    IdTooLong(&'static str, usize),
     #[error("field `{0}` has more than {MAX_SHORT_CHARS} characters")]
     FieldTooLong(&'static str),
     #[error("field `rating` must be 1, 2, 3 or null, got {0}")]
@@ -58,6 +58,32 @@ pub enum Reject {
     UnknownEvent(String),
     #[error("field `at` is not an RFC 3339 timestamp: {0:?}")]
     BadEventTime(String),
+    #[error("field `{0}` is more than {1} s ahead of the server's clock (max_clock_skew_seconds)")]
+    FutureTime(&'static str, i64),
+    #[error("field `{0}` holds a control character")]
+    ControlCharacter(&'static str),
+}
+
+/// Seconds a timestamp may lie ahead of the server's clock (clocks of
+/// producers drift) before it is refused: 10 minutes.
+pub const DEFAULT_CLOCK_SKEW: i64 = 600;
+
+/// Control characters other than tab and line breaks: never in an id, and
+/// removed from texts (an escaped `\u0000` arrives as one).
+pub(crate) fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// `s` without stray control characters (borrowed when it has none).
+pub(crate) fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(is_stray_control) {
+        s.chars()
+            .filter(|c| !is_stray_control(*c))
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
 }
 
 /// A value of the input quoted in a reason: at most 64 characters, with
@@ -102,6 +128,7 @@ pub(crate) fn short_field(
     let Some(s) = opt_str(obj, field)? else {
         return Ok(None);
     };
+    let s = strip_controls(s);
     let s = s.trim();
     if s.is_empty() {
         return Ok(None);
@@ -162,7 +189,10 @@ pub fn parse_raw(
             return Err(Reject::EmptyId);
         }
         if id.len() > MAX_ID_LEN {
-            return Err(Reject::IdTooLong(id.len()));
+            return Err(Reject::IdTooLong("id", id.len()));
+        }
+        if id.chars().any(is_stray_control) {
+            return Err(Reject::ControlCharacter("id"));
         }
     }
 
@@ -186,7 +216,7 @@ pub fn parse_raw(
         id,
         channel: channel.to_owned(),
         received_at,
-        text: text.to_owned(),
+        text: strip_controls(text).into_owned(),
         rating,
         district: short_field(obj, "district")?,
         unit: short_field(obj, "unit")?,
@@ -202,6 +232,20 @@ mod tests {
 
     fn parse(v: Value) -> Result<RawFeedback, Reject> {
         parse_raw(&v, |c| c == "hotline_12345" || c == "sms_revisit")
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_ids_and_dropped_from_texts() {
+        let r = parse(
+            json!({"channel": "hotline_12345", "text": "出警\u{0}慢\u{7}\n谢谢\t", "id": "a"}),
+        )
+        .unwrap();
+        assert_eq!(r.text, "出警慢\n谢谢\t");
+        let r = parse(json!({"channel": "hotline_12345", "text": "x", "id": "a\u{0}b"}));
+        assert_eq!(r.unwrap_err(), Reject::ControlCharacter("id"));
+        let r = parse(json!({"channel": "hotline_12345", "text": "x", "district": "丛台\u{0}区"}))
+            .unwrap();
+        assert_eq!(r.district.as_deref(), Some("丛台区"));
     }
 
     #[test]
@@ -335,7 +379,7 @@ mod tests {
         let long = "a".repeat(MAX_ID_LEN + 1);
         assert_eq!(
             parse(json!({"channel": "hotline_12345", "text": "x", "id": long})).unwrap_err(),
-            Reject::IdTooLong(MAX_ID_LEN + 1)
+            Reject::IdTooLong("id", MAX_ID_LEN + 1)
         );
         let r = parse(json!({"channel": "hotline_12345", "text": "x", "id": 12345})).unwrap();
         assert_eq!(r.id.as_deref(), Some("12345"));

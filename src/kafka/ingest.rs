@@ -39,7 +39,7 @@ use crate::enrich::Enricher;
 use crate::metrics::IngestMetrics;
 use crate::model::EnrichedItem;
 use crate::store::clickhouse::{ClickHouseStore, Source, SourcedBatch};
-use crate::workorder::{WorkOrderEvent, parse_event};
+use crate::workorder::WorkOrderEvent;
 
 /// Longest message accepted, bytes; a longer one goes to the dead-letter
 /// topic (the contract bounds text at 20,000 characters, ~60 KB).
@@ -156,7 +156,8 @@ fn classify(
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     if msg.source.topic == EVENTS_TOPIC {
-        parse_event(&value, now)
+        enricher
+            .parse_event(&value, now)
             .map(Row::Event)
             .map_err(|e| e.to_string())
     } else {

@@ -179,6 +179,26 @@ impl utoipa::Modify for BearerScheme {
     }
 }
 
+/// A JSON body of a small write (ack, silence), or a 400 in the client's
+/// terms: serde names the Rust type it expected ("struct SilenceBody"),
+/// which says nothing to a client.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let message = e.to_string();
+        let message = match message.find("expected struct ") {
+            Some(at) => {
+                let rest = &message[at + "expected struct ".len()..];
+                let end = rest
+                    .find(|c: char| !c.is_alphanumeric())
+                    .unwrap_or(rest.len());
+                format!("{}expected a JSON object{}", &message[..at], &rest[end..])
+            }
+            None => message,
+        };
+        ApiError::Invalid(format!("body: {message}"))
+    })
+}
+
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
     description = "This document (OpenAPI 3; no token needed).",
     responses((status = 200, description = "the document", content_type = "application/json", body = Object)))]
@@ -418,8 +438,20 @@ async fn get_feedback(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let wants_csv = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "format" && v == "csv");
+    let mut wants_csv = false;
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        match (k.as_ref(), v.as_ref()) {
+            ("format", "csv") => wants_csv = true,
+            ("format", "json") => {}
+            ("format", other) => {
+                return Err(ApiError::Invalid(format!(
+                    "parameter `format`: {:?} is not json or csv",
+                    crate::enrich::validate::echo(other)
+                )));
+            }
+            _ => {}
+        }
+    }
     if !wants_csv {
         return answer(&state, Kind::Feedback, q.as_deref()).await;
     }
@@ -624,7 +656,7 @@ async fn ack_alert(
     let body: AckBody = if body.is_empty() {
         AckBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(format!("body: {e}")))?
+        json_body(&body)?
     };
     let by: String = body
         .by
@@ -669,8 +701,7 @@ async fn add_silence(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b: SilenceBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(format!("body: {e}")))?;
+    let b: SilenceBody = json_body(&body)?;
     let now = state.enricher.now().timestamp();
     let until = match (&b.until, &b.duration) {
         (Some(u), None) => chrono::DateTime::parse_from_rfc3339(u)
@@ -752,6 +783,23 @@ async fn metrics(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_errors_name_no_rust_type() {
+        let err = json_body::<SilenceBody>(b"\"2h\"")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("expected a JSON object") && !err.contains("SilenceBody"),
+            "{err}"
+        );
+        let err = json_body::<SilenceBody>(b"{\"until\": 5}")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("struct"), "{err}");
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_defused() {

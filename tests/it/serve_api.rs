@@ -783,3 +783,64 @@ async fn the_wall_and_the_explorer_are_built_in() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn careless_input_is_rejected_item_by_item() {
+    let app = test_app(&[]);
+    // One line of invalid UTF-8 in a JSONL body: that line only.
+    let mut body = br#"{"channel":"wechat","text":"first"}"#.to_vec();
+    body.extend_from_slice(b"\n{\"channel\":\"wechat\",\"text\":\"\xff\"}\n");
+    body.extend_from_slice(br#"{"channel":"wechat","text":"third"}"#);
+    let (s, v) = post(&app, "/api/v1/feedback", "application/x-ndjson", body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert!(
+        v["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8")
+    );
+    // A BOM first; a time far in the future; a NUL in an id; NULs in text.
+    let mut bom = "\u{feff}".as_bytes().to_vec();
+    bom.extend_from_slice(
+        json!([
+            {"channel": "wechat", "text": "bom"},
+            {"channel": "wechat", "text": "future", "received_at": "9999-12-31T00:00:00Z"},
+            {"channel": "wechat", "text": "nul id", "id": "a\u{0}b"},
+            {"channel": "wechat", "text": "出警\u{0}太慢", "id": "nul-text"},
+        ])
+        .to_string()
+        .as_bytes(),
+    );
+    let (s, v) = post(&app, "/api/v1/feedback", "application/json", bom).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    let reasons: Vec<&str> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("received_at") && reasons[0].contains("ahead"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("control character"), "{reasons:?}");
+    let (_, page) = get(&app, "/api/v1/feedback?limit=10").await;
+    let texts: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap())
+        .collect();
+    assert!(texts.contains(&"出警太慢"), "{texts:?}");
+    // Formats other than json and csv are a 400, not JSON under another name.
+    let (s, v) = get(&app, "/api/v1/feedback?format=xml").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("format"));
+    // A silence of the wrong shape: the reason names no Rust type.
+    let (s, v) = post(&app, "/api/v1/silences", "application/json", "\"2h\"").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(!v["error"].as_str().unwrap().contains("SilenceBody"), "{v}");
+}

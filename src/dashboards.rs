@@ -308,7 +308,11 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 .iter()
                 .map(|s| SeriesView {
                     key: s.key.clone(),
-                    name: group_by.map_or_else(|| "合计".to_owned(), |d| vocab.name(d, &s.key)),
+                    name: match group_by {
+                        None => "合计".to_owned(),
+                        Some(_) if s.key == crate::query::OTHER_SERIES => "其他".to_owned(),
+                        Some(d) => vocab.name(*d, &s.key),
+                    },
                     data: s.data.clone(),
                 })
                 .collect(),

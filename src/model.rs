@@ -148,9 +148,17 @@ pub struct EnrichedItem {
     /// PII-masked. For revisit replies, the text after the rating ("3，出警太慢" → "出警太慢").
     pub text: String,
     pub rating: Option<Rating>,
+    /// A district of the gazetteer (its canonical name), or None (未识别).
     pub district: Option<String>,
+    /// A unit of the gazetteer, or None.
     pub unit: Option<String>,
     pub case_ref: Option<String>,
+    /// Places the producer sent that the gazetteer does not know, masked
+    /// (`district: 138****5678`): never a dimension value — the item counts
+    /// as unknown there — but kept for the analyst and the gazetteer's
+    /// keeper.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_places: Vec<String>,
     /// HMAC-SHA256 of the normalised contact under the deployment's key, hex.
     pub contact_hash: Option<String>,
     /// Kinds of personal data masked in `text` (sorted, unique).

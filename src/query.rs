@@ -30,6 +30,13 @@ pub const MAX_FILTER_VALUES: usize = 32;
 pub const MAX_BUCKETS: i64 = 5000;
 /// Bounds of `limit` for item lists and rankings.
 pub const MAX_ITEMS_LIMIT: usize = 1000;
+/// Most series of one grouped time series: the largest `MAX_SERIES - 1`,
+/// then the rest summed as one [`OTHER_SERIES`] (其他). With closed
+/// vocabularies no dimension has more today; the bound holds whatever a
+/// store holds.
+pub const MAX_SERIES: usize = 50;
+/// The key of the series that sums the smaller ones.
+pub const OTHER_SERIES: &str = "_other";
 pub const MAX_TOP_LIMIT: usize = 100;
 
 /// A dimension items can be grouped or ranked by.
@@ -642,6 +649,28 @@ pub struct Timeseries {
     pub series: Vec<Series>,
 }
 
+impl Timeseries {
+    /// At most `max` series: the largest `max - 1` and the rest summed as
+    /// [`OTHER_SERIES`].
+    pub fn capped(mut self, max: usize) -> Timeseries {
+        if self.series.len() <= max {
+            return self;
+        }
+        let rest = self.series.split_off(max - 1);
+        let mut other = vec![0u64; self.buckets.len()];
+        for s in rest {
+            for (o, v) in other.iter_mut().zip(s.data) {
+                *o += v;
+            }
+        }
+        self.series.push(Series {
+            key: OTHER_SERIES.to_owned(),
+            data: other,
+        });
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopRow {
     pub key: String,
@@ -780,6 +809,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn series_beyond_the_cap_are_summed_as_other() {
+        let ts = Timeseries {
+            buckets: vec![0, 60],
+            series: (0..5)
+                .map(|i| Series {
+                    key: format!("k{i}"),
+                    data: vec![10 - i, 1],
+                })
+                .collect(),
+        };
+        let capped = ts.clone().capped(3);
+        let keys: Vec<&str> = capped.series.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["k0", "k1", OTHER_SERIES]);
+        assert_eq!(capped.series[2].data, [8 + 7 + 6, 3]);
+        assert_eq!(ts.clone().capped(5), ts);
     }
 
     #[test]

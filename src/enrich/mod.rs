@@ -248,13 +248,41 @@ impl Enricher {
     }
 
     /// Checks one work-order event at `now`, with this enricher's clock
-    /// skew.
+    /// skew; ids holding personal data are replaced as items' are (so an
+    /// event still finds its item), and a unit the gazetteer does not know
+    /// is dropped (units are a closed vocabulary).
     pub fn parse_event(
         &self,
         value: &Value,
         now: DateTime<FixedOffset>,
     ) -> Result<crate::workorder::WorkOrderEvent, Reject> {
-        crate::workorder::parse_event_within(value, now, self.settings.clock_skew)
+        let mut e = crate::workorder::parse_event_within(value, now, self.settings.clock_skew)?;
+        e.order_id = self.safe_id(e.order_id);
+        e.feedback_id = e.feedback_id.map(|f| self.safe_id(f));
+        e.unit = e.unit.and_then(|u| {
+            self.gazetteer
+                .unit_named(&u)
+                .map(|(name, _)| name.to_owned())
+        });
+        Ok(e)
+    }
+
+    /// An id as stored: itself, or — when it holds personal data (a phone
+    /// number used as a ticket number) — `p-` and 24 hex digits of its keyed
+    /// hash: still unique and stable (re-sent copies are recognised), never
+    /// the number.
+    pub fn safe_id(&self, id: String) -> String {
+        use crate::model::PiiKind::{BankCard, Email, IdNumber, Landline, Mobile};
+        // Long numbers and plates are ordinary ticket numbers in ids.
+        let personal = pii::mask(id.as_str())
+            .kinds
+            .iter()
+            .any(|k| matches!(k, Mobile | Landline | IdNumber | BankCard | Email));
+        if !personal {
+            return id;
+        }
+        let hash = pii::contact_hash(&self.settings.hmac_key, &id);
+        format!("p-{}", &hash[..24])
     }
 
     /// Enriches one item given as JSON bytes (a Kafka value, a JSONL line).
@@ -305,12 +333,35 @@ impl Enricher {
         let keywords = self.tokenizer.keywords(&tokens);
         let topic_tags = self.tagger.tag(&normalized, &tokens);
         let sentiment = self.sentiment.assess(&normalized, &tokens, rating);
-        let (district, unit) = match (&raw.district, &raw.unit) {
-            (Some(_), Some(_)) => (raw.district.clone(), raw.unit.clone()),
-            _ => {
+        // Sent places must be names of the gazetteer (a closed vocabulary:
+        // every district or unit is a dimension value on every chart); an
+        // unknown one is kept masked beside the item, and the item's place
+        // comes from its text as if none was sent.
+        let mut unknown_places = Vec::new();
+        let mut sent_district = raw.district.as_deref().and_then(|d| {
+            let known = self.gazetteer.district_named(d);
+            if known.is_none() {
+                unknown_places.push(format!("district: {}", pii::mask(d).text));
+            }
+            known.map(str::to_owned)
+        });
+        let sent_unit = raw.unit.as_deref().and_then(|u| {
+            let known = self.gazetteer.unit_named(u);
+            if known.is_none() {
+                unknown_places.push(format!("unit: {}", pii::mask(u).text));
+            }
+            let (unit, district) = known?;
+            if sent_district.is_none() {
+                sent_district = district.map(str::to_owned);
+            }
+            Some(unit.to_owned())
+        });
+        let (district, unit) = match (sent_district, sent_unit) {
+            (Some(d), Some(u)) => (Some(d), Some(u)),
+            (d, u) => {
                 let places = tokens.iter().flat_map(|t| t.info.places.iter().copied());
-                let (d, u) = self.gazetteer.locate(places);
-                (raw.district.clone().or(d), raw.unit.clone().or(u))
+                let (td, tu) = self.gazetteer.locate(places);
+                (d.or(td), u.or(tu))
             }
         };
 
@@ -318,9 +369,10 @@ impl Enricher {
         if (received_at - now).num_seconds() > self.settings.clock_skew {
             return Err(Reject::FutureTime("received_at", self.settings.clock_skew));
         }
-        let id = raw
-            .id
-            .unwrap_or_else(|| derived_id(&raw.channel, received_at, &text, rating));
+        let id = match raw.id {
+            Some(id) => self.safe_id(id),
+            None => derived_id(&raw.channel, received_at, &text, rating),
+        };
         let contact_hash = raw
             .contact
             .as_deref()
@@ -343,6 +395,7 @@ impl Enricher {
             rating,
             district,
             unit,
+            unknown_places,
             case_ref: raw.case_ref.map(|c| pii::mask(c).text),
             contact_hash,
             pii: masked.kinds,
@@ -501,6 +554,59 @@ mod tests {
 
     fn now() -> DateTime<FixedOffset> {
         DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap()
+    }
+
+    #[test]
+    fn side_fields_are_a_closed_vocabulary_and_ids_hold_no_personal_data() {
+        let e = enricher();
+        let item = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "出警太慢", "id": "13812345678",
+                        "district": "13812345678", "unit": "编造的派出所"}),
+                now(),
+            )
+            .unwrap();
+        assert!(
+            item.id.starts_with("p-") && !item.id.contains("12345678"),
+            "{}",
+            item.id
+        );
+        assert_eq!(item.district, None);
+        assert_eq!(item.unit, None);
+        assert_eq!(
+            item.unknown_places,
+            ["district: 138****5678", "unit: 编造的派出所"]
+        );
+        // The same raw id gives the same stored id (re-sends are recognised);
+        // an event naming it as its item finds it.
+        let again = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "x", "id": "13812345678"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(again.id, item.id);
+        let ev = e
+            .parse_event(
+                &json!({"order_id": "13912345678", "feedback_id": "13812345678", "event": "created", "unit": "13812345678"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(ev.feedback_id.as_deref(), Some(item.id.as_str()));
+        assert!(!ev.order_id.contains("12345678"));
+        assert_eq!(ev.unit, None);
+        // Known names and aliases are kept in their canonical form; a known
+        // unit names its district; ticket numbers stay as they are.
+        let item = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "谢谢", "id": "2025060100123", "unit": "天台山派出所"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.id, "2025060100123");
+        assert_eq!(item.unit.as_deref(), Some("天台山派出所"));
+        assert_eq!(item.district.as_deref(), Some("肥乡区"));
+        assert!(item.unknown_places.is_empty());
     }
 
     #[test]

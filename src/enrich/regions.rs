@@ -7,7 +7,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::pipelines::{PipelineError, PipelineFiles, RegionsFile};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Place {
     District(usize),
     /// A unit and, for a station, its district.
@@ -78,6 +78,33 @@ impl Gazetteer {
 
     pub fn districts(&self) -> &[String] {
         &self.districts
+    }
+
+    /// The place a name (or alias) of the gazetteer names, matched whole.
+    fn place_named(&self, name: &str) -> Option<Place> {
+        let name = name.trim();
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.places[i])
+    }
+
+    /// The canonical name of a district given by a producer, if the
+    /// gazetteer knows it (by name or alias).
+    pub fn district_named(&self, name: &str) -> Option<&str> {
+        match self.place_named(name)? {
+            Place::District(d) => Some(&self.districts[d]),
+            Place::Unit(..) => None,
+        }
+    }
+
+    /// The canonical name of a unit given by a producer, and its district,
+    /// if the gazetteer knows it.
+    pub fn unit_named(&self, name: &str) -> Option<(&str, Option<&str>)> {
+        match self.place_named(name)? {
+            Place::Unit(u, d) => Some((&self.units[u], d.map(|d| self.districts[d].as_str()))),
+            Place::District(_) => None,
+        }
     }
 
     pub fn units(&self) -> &[String] {

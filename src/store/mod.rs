@@ -86,6 +86,8 @@ pub(crate) fn detail_json(item: &EnrichedItem) -> String {
         pii: &'a [crate::model::PiiKind],
         contact_hash: Option<&'a str>,
         model_version: &'a str,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        unknown_places: &'a [String],
     }
     serde_json::to_string(&Detail {
         topic_evidence: &item.topic_evidence,
@@ -93,6 +95,7 @@ pub(crate) fn detail_json(item: &EnrichedItem) -> String {
         pii: &item.pii,
         contact_hash: item.contact_hash.as_deref(),
         model_version: &item.model_version,
+        unknown_places: &item.unknown_places,
     })
     .expect("plain data serializes")
 }
@@ -147,7 +150,10 @@ pub async fn ask(store: &dyn Store, metrics: &Metrics, query: Query, now: i64) -
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let answer = store.query(query, now).await;
     metrics.query_seconds.observe(start.elapsed());
-    answer
+    answer.map(|a| match a {
+        Answer::Timeseries(ts) => Answer::Timeseries(ts.capped(crate::query::MAX_SERIES)),
+        other => other,
+    })
 }
 
 #[cfg(test)]

@@ -844,3 +844,97 @@ async fn careless_input_is_rejected_item_by_item() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(!v["error"].as_str().unwrap().contains("SilenceBody"), "{v}");
 }
+
+#[tokio::test]
+async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
+    let app = test_app(&[]);
+    let phone = "13812345678";
+    let mut items = vec![json!({
+        "channel": "hotline_12345", "text": "出警太慢", "id": phone,
+        "district": phone, "unit": phone, "case_ref": phone, "contact": phone
+    })];
+    // A careless or hostile producer inventing districts: none becomes a
+    // dimension value.
+    for i in 0..300 {
+        items.push(
+            json!({"channel": "wechat", "text": "路灯坏了", "district": format!("编造区{i}")}),
+        );
+    }
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        json!(items).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(301)),
+        "{v}"
+    );
+    let (s, _) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        json!({"order_id": phone, "feedback_id": phone, "event": "created", "unit": phone})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    app.state.tick().await;
+
+    let mut outputs = Vec::new();
+    for uri in [
+        "/api/v1/feedback?limit=1000",
+        "/api/v1/feedback?format=csv",
+        "/api/v1/stats/top?dim=district&limit=100",
+        "/api/v1/stats/top?dim=unit&limit=100",
+        "/api/v1/stats/timeseries?interval=1h&group_by=district",
+        "/api/v1/stats/timeseries?interval=1h&group_by=unit",
+        "/api/v1/stats/summary",
+    ] {
+        let (s, body) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        outputs.push((uri, String::from_utf8(body).unwrap()));
+    }
+    let panels = app.state.live.subscribe().panels.borrow().clone().unwrap();
+    outputs.push(("panels", panels.to_string()));
+    for (what, out) in &outputs {
+        assert!(
+            !out.contains("12345678"),
+            "{what} shows the number: {out:.300}"
+        );
+        // Item details keep what was sent (masked), for the analyst; no
+        // aggregate or column shows it as a district.
+        if !["/api/v1/feedback?limit=1000", "panels"].contains(what) {
+            assert!(!out.contains("编造区"), "{what} shows an invented district");
+        }
+    }
+    let (_, top) = get(&app, "/api/v1/stats/top?dim=district&limit=100").await;
+    assert!(top["rows"].as_array().unwrap().len() <= 19, "{top}");
+    // The raw values stay beside the item, masked.
+    let (_, page) = get(&app, "/api/v1/feedback?limit=1000").await;
+    let first = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["text"] == "出警太慢")
+        .unwrap();
+    assert!(first["id"].as_str().unwrap().starts_with("p-"), "{first}");
+    assert_eq!(
+        first["detail"]["unknown_places"][0],
+        "district: 138****5678"
+    );
+
+    // Nor in the store's files (database and WAL).
+    app.store.close().await.unwrap();
+    for entry in std::fs::read_dir(&app._dir.0).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(phone.len()).any(|w| w == phone.as_bytes()),
+            "{} holds the number",
+            path.display()
+        );
+    }
+}

@@ -88,6 +88,10 @@ pub enum PiiKind {
     Document,
     /// A QQ number or WeChat id after its label (QQ号123456789).
     Account,
+    /// A person's name after a cue (我叫王小明).
+    Name,
+    /// An address's house, building, unit or room number.
+    Address,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

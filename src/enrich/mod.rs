@@ -610,6 +610,20 @@ mod tests {
     }
 
     #[test]
+    fn invisible_characters_hide_no_number_and_cut_no_word() {
+        let e = enricher();
+        let item = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "民\u{200b}警态度差，电话1\u{200b}38\u{2060}1234\u{feff}5678"}),
+                now(),
+            )
+            .unwrap();
+        assert!(!item.text.contains("1234"), "{}", item.text);
+        assert!(item.text.contains("138****5678"), "{}", item.text);
+        assert!(item.tokens.iter().any(|t| t == "民警"), "{:?}", item.tokens);
+    }
+
+    #[test]
     fn a_received_at_beyond_the_clock_skew_is_refused() {
         let e = enricher();
         let v = |t: &str| json!({"channel": "wechat", "text": "谢谢", "received_at": t});

@@ -19,7 +19,15 @@
 //! - e-mail addresses → `z***@qq.com`;
 //! - after their label, travel document numbers (`护照号E12345678` →
 //!   `护照号E******78`) and social accounts (`QQ号123456789`, `微信zhangsan88`),
-//!   which [`classify`] alone would keep as ordinary numbers.
+//!   which [`classify`] alone would keep as ordinary numbers;
+//! - landlines with the area code in brackets (`(0310)8181234`);
+//! - a person's name after a cue that introduces one (`我叫王小明`,
+//!   `姓名：赵春花`, `本人李建国，`) → `王**`: a common surname and one or two
+//!   more characters, and after the weak cue `本人` only when the name ends
+//!   there (`本人对处理结果满意` is no name);
+//! - the numbers of an address's house, building, unit and room
+//!   (`人民路123号4单元502室` → `人民路***号*单元***室`), but not a date's day
+//!   (`6月5号`).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -112,6 +120,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
     } else {
         text
     };
+    let text = mask_names(text, &mut kinds);
     if !has_digit(&text) {
         kinds.dedup();
         return Masked { text, kinds };
@@ -126,6 +135,20 @@ pub fn mask(text: impl Into<String>) -> Masked {
             digit(c).is_some() || (c == '+' && chars.get(i + 1).and_then(|&c| digit(c)).is_some());
         // A digit run glued to a preceding digit was already consumed; a run
         // glued to ASCII letters is still scanned (IDs get pasted into codes).
+        if matches!(c, '(' | '（')
+            && let Some((end, masked)) = bracketed_landline(&chars, i)
+        {
+            out.push_str(&masked);
+            kinds.push(PiiKind::Landline);
+            i = end;
+            continue;
+        }
+        if starts_number && let Some(end) = address_number(&chars, i) {
+            out.extend(std::iter::repeat_n('*', end - i));
+            kinds.push(PiiKind::Address);
+            i = end;
+            continue;
+        }
         if starts_number {
             let (end, digits) = digit_run(&chars, i);
             match classify(&digits) {
@@ -173,6 +196,148 @@ pub fn mask(text: impl Into<String>) -> Masked {
     kinds.sort();
     kinds.dedup();
     Masked { text: out, kinds }
+}
+
+/// `(0310)8181234`, `（010） 8765-4321` at `start` (the bracket): the end and
+/// the masked form `(0310)****1234`.
+fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
+    let mut j = start + 1;
+    let mut area = String::new();
+    while let Some(d) = chars.get(j).and_then(|&c| digit(c)) {
+        area.push(d);
+        j += 1;
+    }
+    if !(3..=4).contains(&area.len()) || !area.starts_with('0') {
+        return None;
+    }
+    let close = *chars.get(j)?;
+    if !matches!(close, ')' | '）') {
+        return None;
+    }
+    j += 1;
+    while matches!(chars.get(j), Some(' ' | '\u{3000}')) {
+        j += 1;
+    }
+    let (end, digits) = digit_run(chars, j);
+    if !(7..=8).contains(&digits.len()) {
+        return None;
+    }
+    let open = chars[start];
+    Some((
+        end,
+        format!("{open}{area}{close}****{}", &digits[digits.len() - 4..]),
+    ))
+}
+
+/// Characters after which a number with 号 is a house number (人民路123号).
+const STREET_ENDS: &[char] = &['路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院'];
+
+/// The end of an address's number at `start` (a digit): one followed by
+/// 单元, 室, 栋, 幢, 号楼 or 户, or by 号 right after a street's name.
+fn address_number(chars: &[char], start: usize) -> Option<usize> {
+    let mut end = start;
+    while chars.get(end).and_then(|&c| digit(c)).is_some() {
+        end += 1;
+    }
+    let next = *chars.get(end)?;
+    let after = chars.get(end + 1).copied();
+    let unit_word = match next {
+        '室' | '栋' | '幢' | '户' => true,
+        '单' => after == Some('元'),
+        '号' => after == Some('楼'),
+        _ => false,
+    };
+    let house = next == '号'
+        && !matches!(after, Some('线' | '码'))
+        && start > 0
+        && STREET_ENDS.contains(&chars[start - 1]);
+    (unit_word || house).then_some(end)
+}
+
+/// Common surnames: a name after a cue must open with one.
+const SURNAMES: &str = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段钱汤尹黎易常武乔贺赖龚文庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍韦申尤毕聂焦向柳邢岳齐梅莫庄辛管祝左涂谷祁时舒耿牟卜詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍覃霍翁隋甘景包司柏宁柯阮桂闵解强柴华车冉房边吉饶刁戚丘古米池滕晋苑邬臧宫苟全褚廉简娄盖符穆党燕郎冀谈姬屠连晏栾郁商蒙喻窦迟敖冷卓仇艾蓝巩井仲乐虞卞封原楚佟栗匡宗应巫鞠荆银明沙岑胥蔺";
+
+/// Cues after which a name follows for sure (`strong`), or may (`本人`).
+const NAME_CUES: &[(&str, bool)] = &[
+    ("我叫", true),
+    ("名叫", true),
+    ("名字是", true),
+    ("名字叫", true),
+    ("姓名", true),
+    ("本人", false),
+];
+
+/// Characters that cannot be a name's second or third character (they
+/// start what follows it).
+const AFTER_NAME: &str =
+    "的了在想要是和与给对反投电手家住今男女身现来去说问向于从到将已也就都还被把";
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// Masks a person's name after a cue (see the module doc).
+fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
+    if !(text.contains('叫')
+        || text.contains("本人")
+        || text.contains("姓名")
+        || text.contains("名字"))
+    {
+        return text;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    'scan: while i < chars.len() {
+        for (cue, strong) in NAME_CUES {
+            let n = cue.chars().count();
+            if chars.len() >= i + n && chars[i..i + n].iter().copied().eq(cue.chars()) {
+                let mut j = i + n;
+                while matches!(chars.get(j), Some(':' | '：' | ' ' | '是' | '为')) {
+                    j += 1;
+                }
+                if let Some(len) = name_at(&chars, j, *strong) {
+                    out.extend(&chars[i..j]);
+                    out.push(chars[j]);
+                    out.extend(std::iter::repeat_n('*', len - 1));
+                    kinds.push(PiiKind::Name);
+                    i = j + len;
+                    continue 'scan;
+                }
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The length of a name at `j` (2 or 3 characters), if one stands there.
+fn name_at(chars: &[char], j: usize, strong: bool) -> Option<usize> {
+    let first = *chars.get(j)?;
+    if !SURNAMES.contains(first) {
+        return None;
+    }
+    let part = |k: usize| {
+        chars
+            .get(j + k)
+            .is_some_and(|&c| is_han(c) && !AFTER_NAME.contains(c))
+    };
+    // After the weak cue the name must end there: at a punctuation mark,
+    // the end, or words that follow a name in a self-introduction
+    // (本人李建国电话…, 本人王芳女…).
+    let ends = |k: usize| {
+        chars
+            .get(j + k)
+            .is_none_or(|&c| !is_han(c) || "电手身家住现男女今".contains(c))
+    };
+    if !part(1) {
+        return None;
+    }
+    if part(2) && (strong || ends(3)) {
+        return Some(3);
+    }
+    (strong || ends(2)).then_some(2)
 }
 
 /// From `start`, the end of the digit run and its digits (with a trailing
@@ -624,6 +789,64 @@ mod tests {
         let m = mask("qq ９７２９９25６ 谢谢");
         assert_eq!(m.text, "qq ９*****5６ 谢谢");
         assert_eq!(m.kinds, [PiiKind::Account]);
+    }
+
+    #[test]
+    fn landlines_with_a_bracketed_area_code() {
+        for (input, want) in [
+            ("座机(0310)8181234", "座机(0310)****1234"),
+            ("电话（010） 87654321，", "电话（010）****4321，"),
+        ] {
+            let m = mask(input);
+            assert_eq!(m.text, want);
+            assert_eq!(m.kinds, [PiiKind::Landline]);
+        }
+        // Brackets around other numbers stay.
+        assert_eq!(mask("编号(12)345").text, "编号(12)345");
+    }
+
+    #[test]
+    fn names_after_a_cue() {
+        for (input, want) in [
+            ("我叫王小明，家住丛台区", "我叫王**，家住丛台区"),
+            ("本人李建国，电话没人接", "本人李**，电话没人接"),
+            ("本人姓名：赵春花", "本人姓名：赵**"),
+            ("我的名字是张伟想反映问题", "我的名字是张*想反映问题"),
+            ("我叫刘洋", "我叫刘*"),
+        ] {
+            let m = mask(input);
+            assert_eq!(m.text, want, "{input}");
+            assert_eq!(m.kinds, [PiiKind::Name], "{input}");
+        }
+        // No name: 本人 followed by words, a cue without a surname.
+        for keep in [
+            "本人对处理结果很满意",
+            "本人张口就骂",
+            "本人于昨日报警",
+            "叫了半天没人理",
+            "我叫外卖被偷了",
+        ] {
+            let m = mask(keep);
+            assert_eq!(m.text, keep);
+            assert!(m.kinds.is_empty(), "{keep}");
+        }
+    }
+
+    #[test]
+    fn house_unit_and_room_numbers() {
+        let m = mask("人民路123号4单元502室漏水");
+        assert_eq!(m.text, "人民路***号*单元***室漏水");
+        assert_eq!(m.kinds, [PiiKind::Address]);
+        assert_eq!(mask("幸福小区3号楼").text, "幸福小区*号楼");
+        // A date's day, a metro line, a hotline stay.
+        for keep in [
+            "6月5号下午报的警",
+            "地铁3号线",
+            "打12345没人接",
+            "第2号窗口",
+        ] {
+            assert_eq!(mask(keep).text, keep);
+        }
     }
 
     #[test]

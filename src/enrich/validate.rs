@@ -68,10 +68,17 @@ pub enum Reject {
 /// producers drift) before it is refused: 10 minutes.
 pub const DEFAULT_CLOCK_SKEW: i64 = 600;
 
-/// Control characters other than tab and line breaks: never in an id, and
-/// removed from texts (an escaped `\u0000` arrives as one).
+/// Control characters other than tab and line breaks, and invisible ones
+/// (zero-width spaces and joiners, the soft hyphen, a BOM inside a text):
+/// never in an id, and removed from texts — an escaped `\u0000` arrives as
+/// one, and an invisible character inside a phone number (`138\u{200b}1234
+/// 5678`) would hide it from masking and cut a word in two.
 pub(crate) fn is_stray_control(c: char) -> bool {
-    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}' | '\u{180e}'
+        )
 }
 
 /// `s` without stray control characters (borrowed when it has none).

@@ -467,11 +467,27 @@ fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
             "channel",
         ),
         (oversize.into_bytes(), "20000"),
+        (
+            br#"{"id":"x4","channel":"wechat","text":"hi","received_at":"9999-12-31T00:00:00Z"}"#
+                .to_vec(),
+            "ahead of the server's clock",
+        ),
+        (
+            br#"{"id":"x5\u0000","channel":"wechat","text":"hi"}"#.to_vec(),
+            "control character",
+        ),
     ];
+    // Personal data in every side field of an otherwise good item: stored,
+    // but nowhere in ClickHouse as it came.
+    let phone = "13812345678";
+    let pii_item = format!(
+        r#"{{"id":"{phone}","channel":"wechat","text":"出警慢","district":"{phone}","unit":"{phone}","case_ref":"{phone}","contact":"{phone}"}}"#
+    );
     let ingest = ingest(&tansu, &ch, &db);
     let metrics = ingest.url_after("metrics on ");
     let mut all = good[..50].to_vec();
     all.extend(bad.iter().map(|(b, _)| b.clone()));
+    all.push(pii_item.into_bytes());
     all.extend(good[50..].iter().cloned());
     produce(&tansu, minyi::kafka::FEEDBACK_TOPIC, &all);
     produce(
@@ -479,13 +495,22 @@ fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
         minyi::kafka::EVENTS_TOPIC,
         &[br#"{"event":"created"}"#.to_vec()],
     );
-    wait_rows(&ch, &db, 100, 60);
+    wait_rows(&ch, &db, 101, 60);
     common::wait_until(
         30,
         || "rejects not dead-lettered".into(),
-        || metric(&metrics, "minyi_ingest_dead_lettered_total") >= 5,
+        || metric(&metrics, "minyi_ingest_dead_lettered_total") >= 7,
     );
-    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 100);
+    assert_eq!(count(&ch, &db, "SELECT count() FROM {db}.feedback"), 101);
+    assert_eq!(
+        count(
+            &ch,
+            &db,
+            "SELECT count() FROM {db}.feedback WHERE position(concat(id, toString(district), toString(unit), case_ref, text), '12345678') > 0"
+        ),
+        0,
+        "a phone number in a side field reached ClickHouse"
+    );
 
     let consumer: BaseConsumer = minyi::kafka::client_config(&tansu.brokers)
         .set("group.id", "dlq-reader")
@@ -499,7 +524,7 @@ fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
     consumer.assign(&tpl).unwrap();
     let mut got: Vec<(Vec<u8>, String)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while got.len() < 5 && Instant::now() < deadline {
+    while got.len() < 7 && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
             let reason = m
                 .headers()
@@ -510,7 +535,7 @@ fn malformed_messages_go_to_the_dead_letter_topic_with_their_reason() {
             got.push((m.payload().unwrap_or_default().to_vec(), reason));
         }
     }
-    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got.len(), 7, "{got:?}");
     for (bytes, expected) in &bad {
         let (_, reason) = got
             .iter()
@@ -650,7 +675,22 @@ fn serve_and_ingest_plus_api_answer_alike() {
         }
     }
     ingest.stop();
+    // `minyi api` has the same bounds as `serve`: a client that sent half a
+    // body does not keep it alive past the shutdown deadline (10 s).
+    let mut stuck = std::net::TcpStream::connect(b.trim_start_matches("http://")).unwrap();
+    std::io::Write::write_all(
+        &mut stuck,
+        b"POST /api/v1/feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
     api.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
     serve.stop();
 }
 

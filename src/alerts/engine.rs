@@ -768,10 +768,15 @@ cooldown = "2h"
     const T0: i64 = 1_748_829_600;
 
     fn engine(store: Arc<FakeStore>) -> (Engine, Arc<Live>) {
+        engine_with(store, RULES)
+    }
+
+    /// An engine over `store` with the rules of `rules` (TOML).
+    fn engine_with(store: Arc<FakeStore>, rules: &str) -> (Engine, Arc<Live>) {
         let enricher = Arc::new(crate::enrich::Enricher::builtin(b"k").unwrap());
         let vocab = Vocabulary::from_enricher(&enricher);
         let metrics = Arc::new(Metrics::default());
-        let rules = super::super::rules::parse(RULES, &vocab, &[]).unwrap();
+        let rules = super::super::rules::parse(rules, &vocab, &[]).unwrap();
         let live = Arc::new(Live::default());
         let cx = Context {
             store,
@@ -878,23 +883,10 @@ cooldown = "2h"
     #[tokio::test]
     async fn rules_that_need_history_wait_until_the_store_covers_it() {
         let store = Arc::new(FakeStore::default());
-        let enricher = Arc::new(crate::enrich::Enricher::builtin(b"k").unwrap());
-        let vocab = Vocabulary::from_enricher(&enricher);
-        let metrics = Arc::new(Metrics::default());
-        let rules = super::super::rules::parse(
+        let (engine, _) = engine_with(
+            store.clone(),
             "[[rule]]\nname = \"b\"\ntitle = \"t\"\nwindow = \"30m\"\nhistory = 4\nperiod = \"1d\"\ndetector = { kind = \"baseline\", min_count = 3 }\n",
-            &vocab,
-            &[],
-        )
-        .unwrap();
-        let cx = Context {
-            store: store.clone(),
-            vocab,
-            tz: crate::config::default_timezone(),
-            live: Arc::new(Live::default()),
-            metrics: metrics.clone(),
-        };
-        let engine = Engine::new(rules, Notifier::start(&[], metrics.clone()), 0, cx);
+        );
         // Only today in the store: a burst does not fire (no history yet).
         store.add(T0 + 600, 50, "丛台区");
         assert!(engine.evaluate(T0 + 1800).await.is_empty());
@@ -904,6 +896,6 @@ cooldown = "2h"
         }
         store.add(T0 - 4 * 86_400 - 3600, 1, "丛台区");
         assert_eq!(engine.evaluate(T0 + 1800).await.len(), 1);
-        assert_eq!(metrics.alert_evaluations.load(Relaxed), 2);
+        assert_eq!(engine.cx.metrics.alert_evaluations.load(Relaxed), 2);
     }
 }

@@ -556,7 +556,17 @@ fn stalled_clients_are_bounded_and_shutdown_has_a_deadline() {
     );
     drop(held);
     // Once they are gone (header timeout or close), the server answers again.
-    wait_until_ok(&server.url("/healthz"));
+    let healthz = server.url("/healthz");
+    common::wait_until(
+        20,
+        || format!("{healthz} never answered"),
+        || {
+            agent()
+                .get(&healthz)
+                .call()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+        },
+    );
 
     server.stop();
 
@@ -588,17 +598,4 @@ fn stalled_clients_are_bounded_and_shutdown_has_a_deadline() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(30), "shutdown took {took:?}");
     assert!(lines.iter().any(|l| l.contains("stored")), "{lines:?}");
-}
-
-fn wait_until_ok(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = agent().get(url).call()
-            && r.status().as_u16() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -176,7 +176,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         i = end;
                         continue;
                     }
-                    None => out.extend(&chars[i..end]),
+                    None => mask_groups(&chars[i..end], &mut out, &mut kinds),
                 },
             }
             i = end;
@@ -198,6 +198,56 @@ pub fn mask(text: impl Into<String>) -> Masked {
     Masked { text: out, kinds }
 }
 
+/// A digit run that is no number of a kind as a whole (`3 13812345678`: a
+/// count beside a phone number, `拨打110 13812345678`): its groups, as the
+/// separators cut it, are classified alone and in runs of neighbours,
+/// longest first from the left, so a number beside another is masked all
+/// the same; what no rule takes is written as it came.
+fn mask_groups(run: &[char], out: &mut String, kinds: &mut Vec<PiiKind>) {
+    // (start, end) of each group of digits (and a trailing X) in `run`.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut k = 0;
+    while k < run.len() {
+        if digit(run[k]).is_some() || matches!(run[k], 'X' | 'x' | 'Ｘ' | 'ｘ' | '+') {
+            let start = k;
+            while k < run.len()
+                && (digit(run[k]).is_some() || matches!(run[k], 'X' | 'x' | 'Ｘ' | 'ｘ' | '+'))
+            {
+                k += 1;
+            }
+            groups.push((start, k));
+        } else {
+            k += 1;
+        }
+    }
+    if groups.len() < 2 {
+        out.extend(run);
+        return;
+    }
+    let digits_of = |a: usize, b: usize| -> String {
+        let (from, to) = (groups[a].0, groups[b].1);
+        digit_run(&run[..to], from).1
+    };
+    let mut written = 0;
+    let mut g = 0;
+    while g < groups.len() {
+        let found = (g..groups.len())
+            .rev()
+            .find_map(|h| classify(&digits_of(g, h)).map(|m| (h, m)));
+        match found {
+            Some((h, (kind, masked))) => {
+                out.extend(&run[written..groups[g].0]);
+                out.push_str(&masked);
+                kinds.push(kind);
+                written = groups[h].1;
+                g = h + 1;
+            }
+            None => g += 1,
+        }
+    }
+    out.extend(&run[written..]);
+}
+
 /// `(0310)8181234`, `（010） 8765-4321` at `start` (the bracket): the end and
 /// the masked form `(0310)****1234`.
 fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
@@ -217,6 +267,9 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
     j += 1;
     while matches!(chars.get(j), Some(' ' | '\u{3000}')) {
         j += 1;
+    }
+    if j >= chars.len() {
+        return None;
     }
     let (end, digits) = digit_run(chars, j);
     if !(7..=8).contains(&digits.len()) {
@@ -803,6 +856,44 @@ mod tests {
         }
         // Brackets around other numbers stay.
         assert_eq!(mask("编号(12)345").text, "编号(12)345");
+    }
+
+    /// Fuzz regression (fuzz/regressions/pii-bracketed-area-code-at-end): a
+    /// text ending in a bracketed area code, with no number after it, made
+    /// `digit_run` index past the end (called by `bracketed_landline`). An
+    /// unknown channel is masked for its reject reason too, so the body
+    /// `{"channel":"e(031)"}` panicked on the ingest path.
+    #[test]
+    fn a_bracketed_area_code_at_the_end() {
+        for input in [
+            "(010)",
+            "e(031)",
+            "请回电(0310)",
+            "电话（0310） ",
+            "(0310)\u{3000}",
+        ] {
+            let m = mask(input);
+            assert_eq!(m.text, input, "{input:?}");
+            assert!(m.kinds.is_empty(), "{input:?}");
+        }
+        assert_eq!(crate::enrich::validate::echo("e(031)"), "e(031)");
+    }
+
+    /// Found with the fuzz target's mobile check (fuzz/regressions/
+    /// mobile-joined-to-another-digit-group): a mobile number with another
+    /// digit group one space before or after it is read as one run of 12
+    /// to 14 digits, which no rule masks, so the number is kept whole.
+    #[test]
+    fn a_mobile_beside_another_digit_group() {
+        for input in [
+            "打了13812345678 3次都没人接",
+            "拨打110 13812345678",
+            "电话0 13812345678",
+            "3 13812345678",
+        ] {
+            let m = mask(input);
+            assert!(!m.text.contains("13812345678"), "{input:?} → {:?}", m.text);
+        }
     }
 
     #[test]

@@ -805,6 +805,27 @@ mod tests {
         assert_eq!(mask("编号(12)345").text, "编号(12)345");
     }
 
+    /// Fuzz regression (fuzz/regressions/pii-bracketed-area-code-at-end): a
+    /// text ending in a bracketed area code, with no number after it, made
+    /// `digit_run` index past the end (called by `bracketed_landline`). An
+    /// unknown channel is masked for its reject reason too, so the body
+    /// `{"channel":"e(031)"}` panicked on the ingest path.
+    #[test]
+    fn a_bracketed_area_code_at_the_end() {
+        for input in [
+            "(010)",
+            "e(031)",
+            "请回电(0310)",
+            "电话（0310） ",
+            "(0310)\u{3000}",
+        ] {
+            let m = mask(input);
+            assert_eq!(m.text, input, "{input:?}");
+            assert!(m.kinds.is_empty(), "{input:?}");
+        }
+        assert_eq!(crate::enrich::validate::echo("e(031)"), "e(031)");
+    }
+
     #[test]
     fn names_after_a_cue() {
         for (input, want) in [

@@ -826,6 +826,23 @@ mod tests {
         assert_eq!(crate::enrich::validate::echo("e(031)"), "e(031)");
     }
 
+    /// Found with the fuzz target's mobile check (fuzz/regressions/
+    /// mobile-joined-to-another-digit-group): a mobile number with another
+    /// digit group one space before or after it is read as one run of 12
+    /// to 14 digits, which no rule masks, so the number is kept whole.
+    #[test]
+    fn a_mobile_beside_another_digit_group() {
+        for input in [
+            "打了13812345678 3次都没人接",
+            "拨打110 13812345678",
+            "电话0 13812345678",
+            "3 13812345678",
+        ] {
+            let m = mask(input);
+            assert!(!m.text.contains("13812345678"), "{input:?} → {:?}", m.text);
+        }
+    }
+
     #[test]
     fn names_after_a_cue() {
         for (input, want) in [

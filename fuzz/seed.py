@@ -52,6 +52,22 @@ def main():
         seeds.append((JSONL | KAFKA, "\n".join(lines)))
         seeds.append((JSON, json.dumps(items, ensure_ascii=False)))
 
+    # Personal data of every kind the masker knows (made-up numbers), for
+    # the mobile check to have something to work on.
+    pii = [
+        ("hotline_12345", "我的电话13812345678请回电"),
+        ("hotline_12345", "电话：+86 138 1234 5678，座机(0310)8181234"),
+        ("sms_revisit", "3，电话１３９１２３４５６７８没人回"),
+        ("director_mailbox", "我叫王小明，身份证130102199003071234，住人民路123号4单元502室"),
+        ("wechat", "卡号6222021234567890123，邮箱zhangsan@qq.com，车牌冀D12345，QQ号123456789"),
+        ("online_message", "护照号E12345678，0310-8181234"),
+    ]
+    lines = [json.dumps({"channel": c, "text": t, "contact": "13812345678"},
+                        ensure_ascii=False) for c, t in pii]
+    for line in lines:
+        seeds.append((JSON, line))
+    seeds.append((JSONL | KAFKA, "\n".join(lines)))
+
     events = [
         {"order_id": "WO-20250530-001", "feedback_id": "dm-20250530-001",
          "event": "created", "unit": "天台山派出所", "at": "2025-05-30T18:45:00+08:00"},

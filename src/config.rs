@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// Environment variable that supplies the contact HMAC key (wins over the file).
 pub const HMAC_KEY_ENV: &str = "MINYI_HMAC_KEY";
 
+/// Seconds a timestamp may lie ahead of the server's clock (producers'
+/// clocks drift) before it is refused, when the config does not say.
+pub const DEFAULT_CLOCK_SKEW: i64 = 600;
+
 /// SHA-256 of the empty string: never a valid token's hash.
 const EMPTY_TOKEN_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -337,7 +341,9 @@ impl Config {
         )?;
         let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
         Ok(Checked {
-            clock_skew: i64::from(self.max_clock_skew_seconds.unwrap_or(600)),
+            clock_skew: self
+                .max_clock_skew_seconds
+                .map_or(DEFAULT_CLOCK_SKEW, i64::from),
             max_connections: max_connections as usize,
             header_timeout: std::time::Duration::from_secs_f64(header_timeout),
             body_timeout: std::time::Duration::from_secs_f64(body_timeout),

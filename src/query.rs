@@ -469,7 +469,11 @@ impl Request {
                 }
                 // Output options handled by the HTTP layer, and the token a
                 // browser's EventSource has to send in the URL.
-                "format" if self == Request::Feedback => {}
+                "format" if self == Request::Feedback => {
+                    if !matches!(value, "json" | "csv") {
+                        return Err(bad(key, "not json or csv"));
+                    }
+                }
                 "access_token" => {}
                 _ => return Err(bad(key, "unknown parameter for this endpoint")),
             }

@@ -13,8 +13,7 @@ use serde_json::Value;
 
 use crate::enrich::Reject;
 use crate::enrich::validate::{
-    DEFAULT_CLOCK_SKEW, MAX_ID_LEN, echo, is_stray_control, opt_rating, opt_str, short_field,
-    type_name,
+    MAX_ID_LEN, echo, is_stray_control, opt_rating, opt_str, short_field, type_name,
 };
 use crate::model::Rating;
 
@@ -88,7 +87,7 @@ fn id_field(
 /// Checks one event. `at` absent means `now`; `at` more than the default
 /// clock skew ahead of `now` is refused.
 pub fn parse_event(value: &Value, now: DateTime<FixedOffset>) -> Result<WorkOrderEvent, Reject> {
-    parse_event_within(value, now, DEFAULT_CLOCK_SKEW)
+    parse_event_within(value, now, crate::config::DEFAULT_CLOCK_SKEW)
 }
 
 /// [`parse_event`] with a configured skew (seconds).

@@ -196,7 +196,7 @@ impl Enricher {
             EnrichSettings {
                 hmac_key: hmac_key.to_vec(),
                 timezone: crate::config::default_timezone(),
-                clock_skew: validate::DEFAULT_CLOCK_SKEW,
+                clock_skew: crate::config::DEFAULT_CLOCK_SKEW,
             },
         )
     }
@@ -326,6 +326,13 @@ impl Enricher {
         if is_blank(&text) && rating.is_none() {
             return Err(Reject::Empty);
         }
+        // Refused before the costly steps.
+        if raw
+            .received_at
+            .is_some_and(|t| (t - now).num_seconds() > self.settings.clock_skew)
+        {
+            return Err(Reject::FutureTime("received_at", self.settings.clock_skew));
+        }
         let normalized = self.normalizer.normalize(&text);
 
         let mut tokens = self.analyze(&normalized);
@@ -366,9 +373,6 @@ impl Enricher {
         };
 
         let received_at = raw.received_at.unwrap_or(now);
-        if (received_at - now).num_seconds() > self.settings.clock_skew {
-            return Err(Reject::FutureTime("received_at", self.settings.clock_skew));
-        }
         let id = match raw.id {
             Some(id) => self.safe_id(id),
             None => derived_id(&raw.channel, received_at, &text, rating),

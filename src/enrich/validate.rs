@@ -64,10 +64,6 @@ pub enum Reject {
     ControlCharacter(&'static str),
 }
 
-/// Seconds a timestamp may lie ahead of the server's clock (clocks of
-/// producers drift) before it is refused: 10 minutes.
-pub const DEFAULT_CLOCK_SKEW: i64 = 600;
-
 /// Control characters other than tab and line breaks, and invisible ones
 /// (zero-width spaces and joiners, the soft hyphen, a BOM inside a text):
 /// never in an id, and removed from texts — an escaped `\u0000` arrives as

@@ -107,15 +107,37 @@ pub struct Config {
     /// none, the server is open, and it refuses to listen beyond loopback.
     #[serde(default)]
     pub token: Vec<TokenConfig>,
+    /// Days an item keeps its text, tokens, keywords, evidence, contact
+    /// hash and case reference; older items keep only their counts. 0 (the
+    /// default) keeps them.
+    pub retention_days: Option<u32>,
+    /// Days the access audit is kept. Default 180.
+    pub audit_retention_days: Option<u32>,
 }
 
-/// One API token: its role and the hex SHA-256 of the secret.
+/// One API token: who holds it, its role and the hex SHA-256 of the secret.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
+    /// Who holds it ("研判民警张某", "分局大屏"): the audit names every
+    /// access by it. Without one the audit says the role and the first
+    /// characters of the hash.
+    pub name: Option<String>,
     pub role: Role,
     pub sha256: String,
 }
+
+/// A checked API token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// The configured name, or `role:` and the hash's first 8 hex digits.
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+/// Days the access audit is kept when the config does not say.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 180;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,6 +153,15 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Ingest => "ingest",
+            Role::Admin => "admin",
+        }
+    }
+
     /// Whether a token of this role may do what `need` requires.
     pub fn allows(self, need: Role) -> bool {
         self == need || self == Role::Admin || (self == Role::Analyst && need == Role::Viewer)
@@ -208,8 +239,10 @@ pub struct Checked {
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
     pub shutdown_deadline: std::time::Duration,
-    /// (role, SHA-256 of the token).
-    pub tokens: Vec<(Role, [u8; 32])>,
+    pub tokens: Vec<ApiToken>,
+    /// Items older than this many days lose their personal content; 0 keeps it.
+    pub retention_days: u32,
+    pub audit_retention_days: u32,
     /// The text of the alert rules file.
     pub alert_rules: String,
     pub alert_every: std::time::Duration,
@@ -281,7 +314,41 @@ impl Config {
                      use a long random secret (minyi hash-token SECRET)"
                 )));
             }
-            tokens.push((t.role, hash));
+            let name = match &t.name {
+                None => format!(
+                    "{}:{}",
+                    t.role.as_str(),
+                    &t.sha256.trim()[..8].to_lowercase()
+                ),
+                Some(n) => {
+                    let n = n.trim();
+                    if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+                        return Err(invalid(format!(
+                            "token[{i}].name: 1 to 64 characters, no control characters"
+                        )));
+                    }
+                    if self.token[..i]
+                        .iter()
+                        .any(|o| o.name.as_deref().map(str::trim) == Some(n))
+                    {
+                        return Err(invalid(format!("token[{i}].name: {n:?} is taken")));
+                    }
+                    n.to_owned()
+                }
+            };
+            tokens.push(ApiToken {
+                name,
+                role: t.role,
+                sha256: hash,
+            });
+        }
+        let audit_retention_days = self
+            .audit_retention_days
+            .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS);
+        if audit_retention_days == 0 {
+            return Err(invalid(
+                "audit_retention_days: at least 1 (the audit cannot be switched off)".into(),
+            ));
         }
         let alert_every = positive("alert_every_seconds", self.alert_every_seconds, 5.0, 3600.0)?;
         let alert_rules = match &self.alerts_file {
@@ -371,6 +438,8 @@ impl Config {
             allowed_hosts: self.allowed_hosts,
             allowed_origins: self.allowed_origins,
             tokens,
+            retention_days: self.retention_days.unwrap_or(0),
+            audit_retention_days,
         })
     }
 }
@@ -426,7 +495,8 @@ mod tests {
         )
         .unwrap();
         let checked = c.validate(None).unwrap();
-        assert_eq!(checked.tokens[0].0, Role::Viewer);
+        assert_eq!(checked.tokens[0].role, Role::Viewer);
+        assert_eq!(checked.tokens[0].name, "viewer:00ff00ff");
         let bad: Config =
             toml::from_str("[[token]]\nrole = \"viewer\"\nsha256 = \"secret\"").unwrap();
         assert!(

@@ -72,6 +72,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod pipelines;
+pub mod privacy;
 pub mod query;
 pub mod server;
 pub mod store;

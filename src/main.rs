@@ -99,6 +99,14 @@ enum Command {
     },
     /// Prints the SHA-256 of a token, for `[[token]] sha256` in minyi.toml.
     HashToken { token: String },
+    /// Prints the contact hash of a phone number or e-mail (read from
+    /// stdin, one per line, so it stays out of the shell's history) with
+    /// the deployment's key: what `DELETE /api/v1/contacts/{hash}` takes.
+    ContactHash {
+        /// minyi.toml (its hmac_key, or MINYI_HMAC_KEY).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Checked> {
@@ -138,6 +146,7 @@ impl Command {
             Command::Migrate { .. } => "migrate",
             Command::Produce { .. } => "produce",
             Command::HashToken { .. } => "hash-token",
+            Command::ContactHash { .. } => "contact-hash",
         }
     }
 }
@@ -276,6 +285,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("an empty token would let anyone in: give a long random secret");
             }
             println!("{}", minyi::server::auth::hash_token(&token));
+        }
+        Command::ContactHash { config } => {
+            let checked = load_config(config.as_ref())?;
+            for line in std::io::stdin().lines() {
+                let line = line.context("reading stdin")?;
+                if !line.trim().is_empty() {
+                    println!(
+                        "{}",
+                        minyi::enrich::pii::contact_hash(&checked.hmac_key, line.trim())
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -111,6 +111,13 @@ pub struct Metrics {
     pub webhook_sent: AtomicU64,
     /// Webhook messages that failed after their retries, or were dropped.
     pub webhook_failures: AtomicU64,
+    /// Access-audit entries stored.
+    pub audit_entries: AtomicU64,
+    /// Failed attempts to store audit entries (they are kept and retried).
+    pub audit_failures: AtomicU64,
+    /// Items whose personal content retention removed, and erasure.
+    pub items_expired: AtomicU64,
+    pub items_erased: AtomicU64,
 }
 
 impl Metrics {
@@ -200,6 +207,26 @@ impl Metrics {
             "minyi_webhook_failures_total",
             "Alert messages that failed after retries or were dropped.",
             self.webhook_failures.load(Relaxed),
+        )
+        .counter(
+            "minyi_audit_entries_total",
+            "Access-audit entries stored.",
+            self.audit_entries.load(Relaxed),
+        )
+        .counter(
+            "minyi_audit_failures_total",
+            "Failed writes of audit entries (kept and retried).",
+            self.audit_failures.load(Relaxed),
+        )
+        .counter(
+            "minyi_items_expired_total",
+            "Items whose personal content retention removed.",
+            self.items_expired.load(Relaxed),
+        )
+        .counter(
+            "minyi_items_erased_total",
+            "Items erased on request.",
+            self.items_erased.load(Relaxed),
         );
         out.finish()
     }

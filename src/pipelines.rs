@@ -85,6 +85,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "003_order_states.sql",
         include_str!("../pipelines/clickhouse/003_order_states.sql"),
     ),
+    (
+        "004_privacy.sql",
+        include_str!("../pipelines/clickhouse/004_privacy.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

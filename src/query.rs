@@ -700,6 +700,9 @@ pub struct FeedbackRow {
     /// Topic and sentiment evidence, masked kinds: why the item is tagged so.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// Why the text is gone: `expired` (older than the retention period,
+    /// 已过期) or `erased` (on request, 已删除); null while it is kept.
+    pub redacted: Option<String>,
     #[serde(skip)]
     pub cursor: Option<Cursor>,
 }

@@ -747,6 +747,32 @@ mod tests {
             async { Ok(()) }.boxed()
         }
 
+        fn audit_append(
+            &self,
+            _: Vec<crate::store::AuditEntry>,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+
+        fn audit_read(
+            &self,
+            _: crate::store::AuditQuery,
+        ) -> BoxFuture<'static, Result<Vec<crate::store::AuditEntry>, StoreError>> {
+            async { Ok(Vec::new()) }.boxed()
+        }
+
+        fn erase(&self, _: crate::store::Erase) -> BoxFuture<'static, Result<u64, StoreError>> {
+            async { Ok(0) }.boxed()
+        }
+
+        fn expire(
+            &self,
+            _: Option<i64>,
+            _: i64,
+        ) -> BoxFuture<'static, Result<crate::store::Expired, StoreError>> {
+            async { Ok(Default::default()) }.boxed()
+        }
+
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
             async { Ok(()) }.boxed()
         }

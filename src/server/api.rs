@@ -17,7 +17,8 @@ use futures_util::stream;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{ANALYST, AuthError, INGEST, Need, VIEWER};
+use super::audit::ItemCount;
+use super::auth::{ADMIN, ANALYST, AuthError, INGEST, Need, VIEWER};
 use crate::alerts::engine::{Alert, Silence};
 use crate::dashboards::{FeedbackPage, TimeseriesView, TopView};
 use crate::ingest::Outcome;
@@ -43,6 +44,9 @@ pub enum ApiError {
     Invalid(String),
     #[error("not found")]
     NotFound,
+    /// A 404 that says what is missing.
+    #[error("{0}")]
+    Missing(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,7 +59,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::Query(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::Body(BodyError::TooLarge | BodyError::TooManyItems(_)) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -136,6 +140,9 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(ack_alert))
         .routes(routes!(list_silences, add_silence))
         .routes(routes!(end_silence))
+        .routes(routes!(erase_item))
+        .routes(routes!(erase_contact))
+        .routes(routes!(audit))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
@@ -441,10 +448,18 @@ async fn get_feedback(
     // The parser refuses a `format` other than json and csv.
     let wants_csv = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .any(|(k, v)| k == "format" && v == "csv");
+    let query = parse(&state, Kind::Feedback, q.as_deref())?;
     if !wants_csv {
-        return answer(&state, Kind::Feedback, q.as_deref()).await;
+        let answer = state.query(query.clone()).await?;
+        let n = match &answer {
+            Answer::Feedback { items, .. } => items.len() as u64,
+            _ => 0,
+        };
+        let mut response = axum::Json(state.render(&query, &answer)).into_response();
+        response.extensions_mut().insert(ItemCount::Known(n));
+        return Ok(response);
     }
-    let Query::Feedback { filters, .. } = parse(&state, Kind::Feedback, q.as_deref())? else {
+    let Query::Feedback { filters, .. } = query else {
         unreachable!("a feedback request parses to a feedback query")
     };
     Ok(csv_export(state, filters))
@@ -465,13 +480,17 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
         cursor: Option<crate::query::Cursor>,
         rows: usize,
         done: bool,
+        /// Rows sent, for the audit.
+        sent: Arc<std::sync::atomic::AtomicU64>,
     }
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let walk = Walk {
         state,
         filters,
         cursor: None,
         rows: 0,
         done: false,
+        sent: sent.clone(),
     };
     let pages = stream::unfold(walk, |mut w| async move {
         if w.done || w.rows >= CSV_MAX_ROWS {
@@ -509,6 +528,7 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
                     out.push_str("\r\n");
                 }
                 w.rows += items.len();
+                w.sent.fetch_add(items.len() as u64, Relaxed);
                 w.cursor = next;
                 w.done = next.is_none();
                 Ok::<_, std::io::Error>(Bytes::from(out))
@@ -529,14 +549,16 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
         stream::once(async move { Ok::<_, std::io::Error>(Bytes::from_static(header.as_bytes())) })
             .chain(pages),
     );
-    Response::builder()
+    let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
         .header(
             header::CONTENT_DISPOSITION,
             "attachment; filename=\"minyi-feedback.csv\"",
         )
         .body(body)
-        .expect("static headers are valid")
+        .expect("static headers are valid");
+    response.extensions_mut().insert(ItemCount::Streaming(sent));
+    response
 }
 
 use futures_util::StreamExt as _;
@@ -739,6 +761,175 @@ async fn end_silence(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Erased {
+    /// Items whose text, tokens, keywords, evidence, contact hash and case
+    /// reference are gone (their counts stay in every aggregate).
+    erased: u64,
+}
+
+/// Answers an erasure: 404 when nothing matched, else the count (which
+/// the audit records as the items of the request).
+async fn erasure(
+    state: &AppState,
+    target: crate::store::Erase,
+    missing: &str,
+) -> Result<Response, ApiError> {
+    let n = state.store.erase(target).await?;
+    if n == 0 {
+        return Err(ApiError::Missing(missing.to_owned()));
+    }
+    state.metrics.items_erased.fetch_add(n, Relaxed);
+    let mut response = axum::Json(Erased { erased: n }).into_response();
+    response.extensions_mut().insert(ItemCount::Known(n));
+    Ok(response)
+}
+
+#[utoipa::path(delete, path = "/api/v1/feedback/{id}", tag = "privacy", security(("bearer" = ["admin"])), params(("id" = String, Path, description = "the item's id as its producer sent it (an id holding a phone or ID number is matched by its stored pseudonym)")),
+    description = "Erases one item on a lawful request: its text, tokens (and search index entries), keywords (and hot-word counts), evidence, contact hash and case reference are gone from the store; its counts in the statistics and KPIs stay. Audited.",
+    responses((status = 200, body = Erased), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no stored item has this id, or it was erased before", body = ErrorBody)))]
+async fn erase_item(
+    _: Need<ADMIN>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let id = state.enricher.safe_id(id);
+    erasure(
+        &state,
+        crate::store::Erase::Item(id),
+        "no stored item has this id (or it was erased before)",
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/contacts/{contact_hash}", tag = "privacy", security(("bearer" = ["admin"])), params(("contact_hash" = String, Path, description = "the contact's hash: 64 hex digits, as items' `detail.contact_hash` shows it (`minyi contact-hash PHONE` computes it with the server's key)")),
+    description = "Erases every item of one contact on a lawful request, as `DELETE /api/v1/feedback/{id}` does for one. Audited.",
+    responses((status = 200, body = Erased), (status = 400, description = "not a contact hash", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no stored item has this contact hash", body = ErrorBody)))]
+async fn erase_contact(
+    _: Need<ADMIN>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::Invalid(
+            "contact_hash: not 64 hex digits (`minyi contact-hash PHONE` computes it from a phone number or e-mail)".into(),
+        ));
+    }
+    erasure(
+        &state,
+        crate::store::Erase::Contact(hash.to_ascii_lowercase()),
+        "no stored item has this contact hash (or its items were erased before)",
+    )
+    .await
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AuditParams {
+    /// RFC 3339; default 24 hours before `to`.
+    from: Option<String>,
+    /// RFC 3339, exclusive; default now.
+    to: Option<String>,
+    /// Only this token's entries (its configured name, or `role:hash8`).
+    token: Option<String>,
+    /// Most entries (default 1,000, at most 10,000).
+    limit: Option<u32>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AuditView {
+    /// Oldest first.
+    entries: Vec<AuditEntryView>,
+    /// More entries matched than `limit`.
+    truncated: bool,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct AuditEntryView {
+    /// RFC 3339 in the centre's zone.
+    at: String,
+    /// The token's configured name, `role:` and its hash's first 8 hex digits, `open` or `none`.
+    token: String,
+    role: String,
+    method: String,
+    path: String,
+    /// The query string, without `access_token`, personal data masked.
+    query: String,
+    status: u16,
+    /// Items the response carried; null when none are items.
+    items: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "privacy", security(("bearer" = ["admin"])), params(AuditParams),
+    description = "The access audit: one entry per API request (reads, writes, admin actions), who made it, what it asked, the status and how many items it returned. Kept `audit_retention_days` (default 180).",
+    responses((status = 200, body = AuditView), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
+async fn audit(
+    _: Need<ADMIN>,
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let now = state.enricher.now().timestamp();
+    let (mut from, mut to, mut token, mut limit) = (None, None, None, 1000usize);
+    for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
+        let time = || {
+            chrono::DateTime::parse_from_rfc3339(&v)
+                .map(|t| t.timestamp())
+                .map_err(|_| ApiError::Invalid(format!("parameter `{k}`: {v:?} is not RFC 3339")))
+        };
+        match k.as_ref() {
+            "from" => from = Some(time()?),
+            "to" => to = Some(time()?),
+            "token" => token = Some(v.into_owned()),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::Invalid(format!("parameter `limit`: {v:?} is not 1 to 10000"))
+                    })?;
+            }
+            "access_token" => {}
+            other => return Err(ApiError::Invalid(format!("unknown parameter `{other}`"))),
+        }
+    }
+    let to = to.unwrap_or(now + 1);
+    let from = from.unwrap_or(to - 86_400);
+    if from >= to {
+        return Err(ApiError::Invalid(
+            "parameter `from`: not before `to`".into(),
+        ));
+    }
+    // What the requests before this one did is stored first.
+    state.auditor.flush().await?;
+    let mut entries = state
+        .store
+        .audit_read(crate::store::AuditQuery {
+            from,
+            to,
+            token,
+            limit: limit + 1,
+        })
+        .await?;
+    let truncated = entries.len() > limit;
+    entries.truncate(limit);
+    let entries = entries
+        .into_iter()
+        .map(|e| AuditEntryView {
+            at: crate::query::rfc3339(e.at, state.tz),
+            token: e.token,
+            role: e.role,
+            method: e.method,
+            path: e.path,
+            query: e.query,
+            status: e.status,
+            items: e.items,
+        })
+        .collect();
+    Ok(axum::Json(AuditView { entries, truncated }).into_response())
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "health",

@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
-pub use crate::config::Role;
+pub use crate::config::{ApiToken, Role};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -32,16 +32,47 @@ pub enum AuthError {
 
 #[derive(Debug, Clone)]
 pub struct Auth {
-    tokens: Vec<([u8; 32], Role)>,
+    tokens: Vec<ApiToken>,
+}
+
+/// Who a request comes from, as the audit names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A configured token.
+    Token { name: String, role: Role },
+    /// Anyone, on a server without tokens.
+    Open,
+    /// No token, or one that is not configured.
+    Nobody,
+}
+
+impl Caller {
+    /// The token's name (`open`, `none` without one).
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Token { name, .. } => name,
+            Caller::Open => "open",
+            Caller::Nobody => "none",
+        }
+    }
+
+    /// The role's name (`open`, `none` without a token).
+    pub fn role(&self) -> &'static str {
+        match self {
+            Caller::Token { role, .. } => role.as_str(),
+            Caller::Open => "open",
+            Caller::Nobody => "none",
+        }
+    }
 }
 
 impl Auth {
-    pub fn new(tokens: &[(Role, [u8; 32])], listen: SocketAddr) -> Result<Auth, AuthError> {
+    pub fn new(tokens: &[ApiToken], listen: SocketAddr) -> Result<Auth, AuthError> {
         if tokens.is_empty() && !listen.ip().is_loopback() {
             return Err(AuthError::OpenBeyondLoopback(listen));
         }
         Ok(Auth {
-            tokens: tokens.iter().map(|(r, h)| (*h, *r)).collect(),
+            tokens: tokens.to_vec(),
         })
     }
 
@@ -49,20 +80,36 @@ impl Auth {
         self.tokens.is_empty()
     }
 
+    /// The configured token a request presents.
+    fn token(&self, parts: &Parts) -> Result<&ApiToken, AuthError> {
+        let token = bearer(parts).ok_or(AuthError::Missing)?;
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.tokens
+            .iter()
+            .find(|t| t.sha256 == hash)
+            .ok_or(AuthError::Unknown)
+    }
+
+    /// Who a request comes from.
+    pub fn caller(&self, parts: &Parts) -> Caller {
+        if self.is_open() {
+            return Caller::Open;
+        }
+        match self.token(parts) {
+            Ok(t) => Caller::Token {
+                name: t.name.clone(),
+                role: t.role,
+            },
+            Err(_) => Caller::Nobody,
+        }
+    }
+
     /// Checks a request's token against what it needs.
     pub fn check(&self, parts: &Parts, need: Role) -> Result<(), AuthError> {
         if self.is_open() {
             return Ok(());
         }
-        let token = bearer(parts).ok_or(AuthError::Missing)?;
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let role = self
-            .tokens
-            .iter()
-            .find(|(h, _)| *h == hash)
-            .map(|(_, r)| *r)
-            .ok_or(AuthError::Unknown)?;
-        if role.allows(need) {
+        if self.token(parts)?.role.allows(need) {
             Ok(())
         } else {
             Err(AuthError::Forbidden)
@@ -140,10 +187,18 @@ mod tests {
         Sha256::digest(t.as_bytes()).into()
     }
 
+    fn token(role: Role, secret: &str) -> ApiToken {
+        ApiToken {
+            name: format!("holder of {secret}"),
+            role,
+            sha256: hash(secret),
+        }
+    }
+
     #[test]
     fn the_scheme_is_case_insensitive_and_an_empty_token_is_none() {
         let auth = Auth::new(
-            &[(Role::Viewer, hash("s3cret"))],
+            &[token(Role::Viewer, "s3cret")],
             "0.0.0.0:1".parse().unwrap(),
         )
         .unwrap();
@@ -184,13 +239,13 @@ mod tests {
             Auth::new(&[], "0.0.0.0:8080".parse().unwrap()),
             Err(AuthError::OpenBeyondLoopback(_))
         ));
-        assert!(Auth::new(&[(Role::Admin, hash("x"))], "0.0.0.0:8080".parse().unwrap()).is_ok());
+        assert!(Auth::new(&[token(Role::Admin, "x")], "0.0.0.0:8080".parse().unwrap()).is_ok());
     }
 
     #[test]
     fn tokens_are_checked_by_hash() {
         let auth = Auth::new(
-            &[(Role::Viewer, hash("wall-1")), (Role::Ingest, hash("feed"))],
+            &[token(Role::Viewer, "wall-1"), token(Role::Ingest, "feed")],
             "0.0.0.0:1".parse().unwrap(),
         )
         .unwrap();
@@ -222,5 +277,17 @@ mod tests {
             Ok(())
         );
         assert_eq!(hash_token("feed"), hex::encode(hash("feed")));
+        assert_eq!(
+            auth.caller(&parts("/", Some("Bearer feed"))),
+            Caller::Token {
+                name: "holder of feed".into(),
+                role: Role::Ingest
+            }
+        );
+        assert_eq!(
+            auth.caller(&parts("/", Some("Bearer nope"))),
+            Caller::Nobody
+        );
+        assert_eq!(auth.caller(&parts("/", None)).name(), "none");
     }
 }

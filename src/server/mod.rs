@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod guard;
 pub mod listen;
@@ -65,6 +66,10 @@ pub struct AppState {
     pub alert_every: Duration,
     pub demo_rate: f64,
     pub demo_backfill: bool,
+    /// The access audit.
+    pub auditor: Arc<crate::privacy::Auditor>,
+    pub retention_days: u32,
+    pub audit_retention_days: u32,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -107,6 +112,7 @@ impl AppState {
                 metrics: metrics.clone(),
             },
         ));
+        let auditor = Arc::new(crate::privacy::Auditor::new(store.clone(), metrics.clone()));
         let panels = Arc::new(Ticker {
             dashboards,
             vocab: vocab.clone(),
@@ -149,6 +155,9 @@ impl AppState {
             alert_every: checked.alert_every,
             demo_rate: checked.demo_rate,
             demo_backfill: checked.demo_backfill,
+            auditor,
+            retention_days: checked.retention_days,
+            audit_retention_days: checked.audit_retention_days,
         })
     }
 
@@ -187,6 +196,12 @@ pub async fn run_alerts(state: Arc<AppState>) {
         .await;
 }
 
+/// Stores the audit entries of the requests every second until shutdown,
+/// then the last ones.
+pub async fn run_audit(state: Arc<AppState>) {
+    state.auditor.run(state.shutdown.clone()).await;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("alert rules: {0}")]
@@ -219,11 +234,14 @@ pub fn app(state: Arc<AppState>) -> Router {
     let geo = ServeDir::new(state.dashboards_dir.join("geo"));
     let web = assets::routes(state.web_dir.as_deref());
     let guard = axum::middleware::from_fn_with_state(state.clone(), guard::middleware);
+    // Outside the guard: refused requests are audited too.
+    let audit = axum::middleware::from_fn_with_state(state.clone(), audit::middleware);
     let state_limits = state.limits;
     api::routes(state)
         .nest_service("/geo", geo)
         .merge(web)
         .layer(guard)
+        .layer(audit)
         .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
             state_limits.body_timeout,
         ))
@@ -363,6 +381,18 @@ async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_ticker(state.clone()));
     tasks.spawn(run_alerts(state.clone()));
+    tasks.spawn(run_audit(state.clone()));
+    tasks.spawn(crate::privacy::run_retention(
+        state.store.clone(),
+        state.metrics.clone(),
+        state.retention_days,
+        state.audit_retention_days,
+        {
+            let enricher = state.enricher.clone();
+            move || enricher.now().timestamp()
+        },
+        shutdown.clone(),
+    ));
     extra(&state, &mut tasks);
 
     // The first line is for scripts (the address, e.g. with --listen :0);
@@ -463,6 +493,32 @@ mod tests {
             _at: i64,
         ) -> BoxFuture<'static, Result<(), StoreError>> {
             async { Ok(()) }.boxed()
+        }
+
+        fn audit_append(
+            &self,
+            _: Vec<crate::store::AuditEntry>,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+
+        fn audit_read(
+            &self,
+            _: crate::store::AuditQuery,
+        ) -> BoxFuture<'static, Result<Vec<crate::store::AuditEntry>, StoreError>> {
+            async { Ok(Vec::new()) }.boxed()
+        }
+
+        fn erase(&self, _: crate::store::Erase) -> BoxFuture<'static, Result<u64, StoreError>> {
+            async { Ok(0) }.boxed()
+        }
+
+        fn expire(
+            &self,
+            _: Option<i64>,
+            _: i64,
+        ) -> BoxFuture<'static, Result<crate::store::Expired, StoreError>> {
+            async { Ok(Default::default()) }.boxed()
         }
 
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {

@@ -100,6 +100,89 @@ pub(crate) fn detail_json(item: &EnrichedItem) -> String {
     .expect("plain data serializes")
 }
 
+/// The `detail` an item keeps once its personal content is gone (expired
+/// or erased): the masked kinds and the model stay (they say nothing of
+/// the person); evidence quoting the text and the contact hash do not.
+pub(crate) fn redacted_detail(reason: Redaction) -> String {
+    serde_json::json!({ "redacted": reason.as_str() }).to_string()
+}
+
+/// Why an item no longer has its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redaction {
+    /// Older than `retention_days`.
+    Expired,
+    /// Erased on request (`DELETE /api/v1/contacts/…`, `/feedback/…`).
+    Erased,
+}
+
+impl Redaction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Redaction::Expired => "expired",
+            Redaction::Erased => "erased",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Redaction> {
+        match s {
+            "expired" => Some(Redaction::Expired),
+            "erased" => Some(Redaction::Erased),
+            _ => None,
+        }
+    }
+}
+
+/// Whose items an erasure takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Erase {
+    /// One item, by its id.
+    Item(String),
+    /// Every item of one contact, by its contact hash.
+    Contact(String),
+}
+
+/// One access to the API, as the audit keeps it: who (the token's name,
+/// or its role and the first characters of its hash), what (method, route,
+/// query parameters, masked), with what result (status, items returned).
+/// Never an item's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Unix seconds.
+    pub at: i64,
+    pub token: String,
+    /// viewer, analyst, ingest, admin; `open` on a server without tokens,
+    /// `none` for a request without a valid token.
+    pub role: String,
+    pub method: String,
+    pub path: String,
+    /// The query string with `access_token` removed and search terms masked.
+    pub query: String,
+    pub status: u16,
+    /// Items the response carried (lists, CSV rows, erased items); null
+    /// when it carries none.
+    pub items: Option<u64>,
+}
+
+/// Which audit entries to read: `[from, to)` (unix seconds), of one token
+/// name or all, oldest first, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub from: i64,
+    pub to: i64,
+    pub token: Option<String>,
+    pub limit: usize,
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    /// Items that lost their personal content.
+    pub items: u64,
+    /// Audit entries dropped.
+    pub audit: u64,
+}
+
 /// What one ingest call writes.
 #[derive(Debug, Default)]
 pub struct WriteBatch {
@@ -135,6 +218,31 @@ pub trait Store: Send + Sync + 'static {
         doc: String,
         at: i64,
     ) -> BoxFuture<'static, Result<()>>;
+
+    /// Appends access-audit entries. The audit is append-only: nothing
+    /// changes an entry; only [`Store::expire`] drops old ones.
+    fn audit_append(&self, entries: Vec<AuditEntry>) -> BoxFuture<'static, Result<()>>;
+
+    /// Audit entries, oldest first.
+    fn audit_read(&self, query: AuditQuery) -> BoxFuture<'static, Result<Vec<AuditEntry>>>;
+
+    /// Erases the personal content of the items `target` names — text,
+    /// tokens (and their search index entries), keywords (and their counts
+    /// in the hot-word rollups), evidence, contact hash, case reference —
+    /// keeping each item's counts in every other aggregate and KPI. Returns
+    /// how many items it erased (0: none matched, or erased before). Once
+    /// it returns, the content is gone from the store's files too.
+    fn erase(&self, target: Erase) -> BoxFuture<'static, Result<u64>>;
+
+    /// Retention: items received before `items_before` (when given) lose
+    /// their personal content as in [`Store::erase`], keeping every count,
+    /// rollup (hot words included) and KPI; audit entries before
+    /// `audit_before` are dropped.
+    fn expire(
+        &self,
+        items_before: Option<i64>,
+        audit_before: i64,
+    ) -> BoxFuture<'static, Result<Expired>>;
 
     /// Finishes pending writes and stops accepting new ones.
     fn close(&self) -> BoxFuture<'static, Result<()>>;

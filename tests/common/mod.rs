@@ -55,7 +55,11 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         .map(|(r, t)| {
             let mut h = [0u8; 32];
             hex::decode_to_slice(minyi::server::auth::hash_token(t), &mut h).unwrap();
-            (*r, h)
+            minyi::config::ApiToken {
+                name: format!("holder of {t}"),
+                role: *r,
+                sha256: h,
+            }
         })
         .collect();
     let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
@@ -91,6 +95,25 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         store,
         _dir: dir,
     }
+}
+
+/// Sends one request through the app; the status and the whole body.
+pub async fn call(
+    app: &TestApp,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body)
 }
 
 /// `minyi serve` on port 0 (the real binary), killed when dropped.

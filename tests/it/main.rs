@@ -21,6 +21,7 @@ mod browser;
 mod clickhouse_store;
 mod enrich_cli;
 mod layers;
+mod privacy;
 mod properties;
 mod quality;
 mod serve_api;

@@ -11,20 +11,7 @@ use minyi::config::Role;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::{TestApp, test_app};
-
-async fn call(app: &TestApp, req: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let resp = app.router.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    (status, body)
-}
+use common::{TestApp, call, test_app};
 
 async fn get(app: &TestApp, uri: &str) -> (StatusCode, Value) {
     let (s, b) = call(app, Request::get(uri).body(Body::empty()).unwrap()).await;
@@ -727,7 +714,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
             );
         }
     }
-    assert_eq!(operations, 18, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 21, "{:?}", paths.keys().collect::<Vec<_>>());
     let role = |path: &str, method: &str| {
         doc["paths"][path][method]["security"][0]["bearer"][0]
             .as_str()
@@ -737,6 +724,9 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
     assert_eq!(role("/api/v1/feedback", "get"), "analyst");
     assert_eq!(role("/api/v1/feedback", "post"), "ingest");
     assert_eq!(role("/api/v1/stats/summary", "get"), "viewer");
+    assert_eq!(role("/api/v1/audit", "get"), "admin");
+    assert_eq!(role("/api/v1/feedback/{id}", "delete"), "admin");
+    assert_eq!(role("/api/v1/contacts/{contact_hash}", "delete"), "admin");
     // Parameters and bodies come from the handlers' types.
     let summary_params = doc["paths"]["/api/v1/stats/summary"]["get"]["parameters"]
         .as_array()

@@ -26,6 +26,7 @@
 //! items for the live ticker. This file connects and implements [`Store`]
 //! over them, alert state included.
 
+mod privacy;
 mod read;
 mod recent;
 mod schema;
@@ -39,7 +40,10 @@ use serde::Serialize;
 pub use self::recent::RecentItem;
 use self::write::insert_rows;
 pub use self::write::{Source, SourcedBatch};
-use super::{QuerySettings, Result, Store, StoreError, WriteBatch, WriteOutcome};
+use super::{
+    AuditEntry, AuditQuery, Erase, Expired, QuerySettings, Result, Store, StoreError, WriteBatch,
+    WriteOutcome,
+};
 use crate::query::{Answer, Query};
 
 fn ch(e: clickhouse::error::Error) -> StoreError {
@@ -170,6 +174,30 @@ impl Store for ClickHouseStore {
             insert_rows(&client, "state", &[row]).await
         }
         .boxed()
+    }
+
+    fn audit_append(&self, entries: Vec<AuditEntry>) -> BoxFuture<'static, Result<()>> {
+        let this = self.clone();
+        async move { this.audit_append(entries).await }.boxed()
+    }
+
+    fn audit_read(&self, query: AuditQuery) -> BoxFuture<'static, Result<Vec<AuditEntry>>> {
+        let this = self.clone();
+        async move { this.audit_read(query).await }.boxed()
+    }
+
+    fn erase(&self, target: Erase) -> BoxFuture<'static, Result<u64>> {
+        let this = self.clone();
+        async move { this.erase(target).await }.boxed()
+    }
+
+    fn expire(
+        &self,
+        items_before: Option<i64>,
+        audit_before: i64,
+    ) -> BoxFuture<'static, Result<Expired>> {
+        let this = self.clone();
+        async move { this.expire(items_before, audit_before).await }.boxed()
     }
 
     fn close(&self) -> BoxFuture<'static, Result<()>> {

@@ -54,6 +54,7 @@ struct ItemOut {
     sentiment: String,
     score: f32,
     detail: String,
+    redacted: String,
 }
 
 impl ClickHouseStore {
@@ -161,13 +162,13 @@ impl ClickHouseStore {
             let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
             let sql = format!(
                 "SELECT count() FROM (
-                     SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
+                     SELECT id, toUInt32(ts) AS t, case_ref, resolved FROM feedback
                      WHERE rating = 3 AND {w}
                  ) AS dissatisfied ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
                      WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
                  ) AS satisfied USING case_ref
-                 WHERE (case_ref != '' AND sat >= t) OR id IN (
+                 WHERE resolved = 1 OR (case_ref != '' AND sat >= t) OR id IN (
                      SELECT feedback_id FROM order_states
                      WHERE satisfied = 1 AND feedback_id IN (
                          SELECT id FROM feedback WHERE rating = 3 AND {w}))",
@@ -365,7 +366,7 @@ impl ClickHouseStore {
             format!(
                 "SELECT toInt64(intDiv(sipHash64(id), 2)) AS seq, toUInt32(ts), id, toString(channel),
                         received_at, text, rating, toString(district), toString(unit), case_ref,
-                        topics, keywords, toString(sentiment), score, detail
+                        topics, keywords, toString(sentiment), score, detail, redacted
                  FROM feedback WHERE {} {window} ORDER BY ts DESC, seq DESC LIMIT ?",
                 w.sql()
             )
@@ -432,6 +433,7 @@ impl ClickHouseStore {
                 sentiment: r.sentiment,
                 score: f64::from(r.score),
                 detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+                redacted: non_empty(r.redacted),
             })
             .collect();
         let next = if items.len() > limit {

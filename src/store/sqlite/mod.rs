@@ -32,6 +32,7 @@
 //! `read` the reader pool and the queries. This file opens the store and
 //! implements [`Store`] over them.
 
+mod privacy;
 mod read;
 mod rollups;
 mod schema;
@@ -48,9 +49,11 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use self::read::Readers;
 use self::schema::migrate;
-use self::write::{Prepared, Row, WriteJob, checkpoint_loop, writer_loop};
+use self::write::{Job, Prepared, Row, WriteJob, checkpoint_loop, writer_loop};
 pub use super::QuerySettings;
-use super::{Result, Store, StoreError, WriteBatch, WriteOutcome};
+use super::{
+    AuditEntry, AuditQuery, Erase, Expired, Result, Store, StoreError, WriteBatch, WriteOutcome,
+};
 use crate::query::{Answer, Query};
 
 /// Batches waiting for the writer; a full queue makes ingest wait.
@@ -61,7 +64,7 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     /// Alert state is small and rare: its own connection, not the writer's queue.
     state: Arc<Mutex<Connection>>,
-    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
     /// `<dir>/minyi.lock`, locked while the store is open: a second process
@@ -119,7 +122,8 @@ impl SqliteStore {
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -65536;
              PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA secure_delete = ON;",
         )?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
@@ -168,7 +172,7 @@ impl Store for SqliteStore {
             };
             let (ack, done) = oneshot::channel();
             sender
-                .send(WriteJob { batch, ack })
+                .send(Job::Write(WriteJob { batch, ack }))
                 .await
                 .map_err(|_| StoreError::Closed)?;
             let (result, batch) = done.await.map_err(|_| StoreError::Closed)?;
@@ -236,6 +240,58 @@ impl Store for SqliteStore {
         .boxed()
     }
 
+    fn audit_append(&self, entries: Vec<AuditEntry>) -> BoxFuture<'static, Result<()>> {
+        self.on_writer(move |conn| privacy::audit_append(conn, &entries))
+    }
+
+    fn audit_read(&self, query: AuditQuery) -> BoxFuture<'static, Result<Vec<AuditEntry>>> {
+        let readers = self.readers.clone();
+        async move {
+            let _permit = readers
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let r2 = readers.clone();
+            tokio::task::spawn_blocking(move || r2.with(|conn| privacy::audit_read(conn, &query)))
+                .await
+                .map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn erase(&self, target: Erase) -> BoxFuture<'static, Result<u64>> {
+        self.on_writer(move |conn| privacy::erase(conn, &target))
+    }
+
+    fn expire(
+        &self,
+        items_before: Option<i64>,
+        audit_before: i64,
+    ) -> BoxFuture<'static, Result<Expired>> {
+        let sender = self.writer.lock().expect("not poisoned").clone();
+        async move {
+            let mut expired = Expired::default();
+            // A chunk at a time, so ingest waits for one chunk at most.
+            while let Some(before) = items_before {
+                let n = run_on(sender.clone(), move |conn| {
+                    privacy::expire_items(conn, before)
+                })
+                .await?;
+                expired.items += n;
+                if n < privacy::EXPIRE_CHUNK {
+                    break;
+                }
+            }
+            expired.audit = run_on(sender, move |conn| {
+                privacy::expire_audit(conn, audit_before)
+            })
+            .await?;
+            Ok(expired)
+        }
+        .boxed()
+    }
+
     fn close(&self) -> BoxFuture<'static, Result<()>> {
         // Dropping the sender ends the writer loop once the queue is drained.
         drop(self.writer.lock().expect("not poisoned").take());
@@ -254,6 +310,32 @@ impl Store for SqliteStore {
         }
         .boxed()
     }
+}
+
+impl SqliteStore {
+    /// Runs `work` on the writer's connection, between write groups.
+    fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T>> {
+        let sender = self.writer.lock().expect("not poisoned").clone();
+        run_on(sender, work).boxed()
+    }
+}
+
+async fn run_on<T: Send + 'static>(
+    sender: Option<mpsc::Sender<Job>>,
+    work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let sender = sender.ok_or(StoreError::Closed)?;
+    let (tx, rx) = oneshot::channel();
+    sender
+        .send(Job::Run(Box::new(move |conn| {
+            let _ = tx.send(work(conn));
+        })))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    rx.await.map_err(|_| StoreError::Closed)?
 }
 
 #[cfg(test)]

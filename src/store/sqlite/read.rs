@@ -34,6 +34,11 @@ pub(super) struct Readers {
 
 impl Readers {
     pub(super) fn run(&self, query: &Query, now: i64) -> Result<Answer> {
+        self.with(|conn| answer(conn, query, now, self.settings))
+    }
+
+    /// Runs `read` on an idle read-only connection (opening one if none is).
+    pub(super) fn with<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = match self.idle.lock().expect("not poisoned").pop() {
             Some(c) => c,
             None => {
@@ -45,9 +50,9 @@ impl Readers {
                 c
             }
         };
-        let answer = answer(&conn, query, now, self.settings);
+        let out = read(&conn);
         self.idle.lock().expect("not poisoned").push(conn);
-        answer
+        out
     }
 }
 
@@ -527,7 +532,7 @@ fn feedback(
     }
     let sql = format!(
         "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
-                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail
+                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail, i.redacted
          FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
         w.sql()
     );
@@ -566,6 +571,7 @@ fn feedback(
                 sentiment: r.get(12)?,
                 score: r.get(13)?,
                 detail: serde_json::from_str(&detail).unwrap_or_default(),
+                redacted: r.get(15)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

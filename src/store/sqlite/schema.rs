@@ -182,6 +182,49 @@ DROP INDEX work_orders_created;
 CREATE INDEX work_orders_created ON work_orders (created_at, resolved_at, unit);
 "#,
     ),
+    (
+        5,
+        "personal data over its lifetime: erasable search index, redaction, access audit",
+        // Erasure and retention take an item's tokens out of the search
+        // index: a contentless index forgets a row only with
+        // `contentless_delete` (which needs the per-row sizes, so not
+        // `columnsize = 0`), and with `secure-delete` the row's terms are
+        // removed from the index pages at once, not left there until a
+        // merge. Rebuilt from its own terms as in step 2 (fts5vocab reads
+        // a `detail = none` index too). `redacted` says why an item's text
+        // is gone (expired, erased). The audit is append-only: an UPDATE
+        // is refused by a trigger; retention deletes old entries.
+        r#"
+CREATE VIRTUAL TABLE temp.items_fts_terms USING fts5vocab(main, items_fts, instance);
+CREATE VIRTUAL TABLE items_fts_v3 USING fts5 (
+    tokens, content = '', contentless_delete = 1, detail = none, tokenize = 'ascii'
+);
+INSERT INTO items_fts_v3 (items_fts_v3, rank) VALUES ('secure-delete', 1);
+INSERT INTO items_fts_v3 (rowid, tokens)
+    SELECT doc, group_concat(term, ' ') FROM temp.items_fts_terms GROUP BY doc;
+DROP TABLE temp.items_fts_terms;
+DROP TABLE items_fts;
+ALTER TABLE items_fts_v3 RENAME TO items_fts;
+
+ALTER TABLE items ADD COLUMN redacted TEXT;   -- NULL, 'expired', 'erased'
+CREATE INDEX items_contact ON items (json_extract(detail, '$.contact_hash'))
+    WHERE json_extract(detail, '$.contact_hash') IS NOT NULL;
+
+CREATE TABLE audit (
+    at     INTEGER NOT NULL,               -- unix seconds
+    token  TEXT NOT NULL,
+    role   TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path   TEXT NOT NULL,
+    query  TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    items  INTEGER
+);
+CREATE INDEX audit_at ON audit (at);
+CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit is append-only'); END;
+"#,
+    ),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -20,6 +20,15 @@ use crate::model::{EnrichedItem, Rating};
 use crate::store::{Result, WriteOutcome};
 use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
 
+/// What the writer thread is asked to do.
+pub(super) enum Job {
+    /// A batch, committed with the others waiting beside it.
+    Write(WriteJob),
+    /// Work that needs the writing connection (erasure, retention, the
+    /// audit): run alone, between two write groups.
+    Run(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
 pub(super) struct WriteJob {
     pub(super) batch: Prepared,
     /// The answer, and the batch back: freeing it is the caller's work,
@@ -103,13 +112,27 @@ pub(super) fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<
     }
 }
 
-pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<WriteJob>) {
+pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut folding = HourFolding::load(&conn);
     folding.catch_up(&mut conn);
-    while let Some(first) = rx.blocking_recv() {
+    let mut next = None;
+    while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
+        let first = match first {
+            Job::Run(work) => {
+                work(&mut conn);
+                continue;
+            }
+            Job::Write(job) => job,
+        };
         let mut jobs = vec![first];
         while let Ok(job) = rx.try_recv() {
-            jobs.push(job);
+            match job {
+                Job::Write(job) => jobs.push(job),
+                run => {
+                    next = Some(run);
+                    break;
+                }
+            }
         }
         let batches: Vec<&Prepared> = jobs.iter().map(|j| &j.batch).collect();
         let folded = folding.through;

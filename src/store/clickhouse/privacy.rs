@@ -11,6 +11,7 @@
 //! (8 minutes by default).
 
 use clickhouse::Row;
+use clickhouse::query::Query;
 use serde::{Deserialize, Serialize};
 
 use super::write::insert_rows;
@@ -38,6 +39,7 @@ struct Target {
     ts: u32,
     sentiment: String,
     keywords: Vec<String>,
+    case_ref: String,
 }
 
 /// How long a mutation may take before an erasure or a retention pass
@@ -102,7 +104,7 @@ impl ClickHouseStore {
         let targets: Vec<Target> = self
             .client
             .query(&format!(
-                "SELECT id, toUInt32(ts), toString(sentiment), keywords FROM feedback
+                "SELECT id, toUInt32(ts), toString(sentiment), keywords, case_ref FROM feedback
                  WHERE {condition} AND redacted != 'erased'"
             ))
             .bind(value)
@@ -113,10 +115,18 @@ impl ClickHouseStore {
             return Ok(0);
         }
         let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
-        self.keep_resolutions("id IN (SELECT arrayJoin(?))", &ids)
-            .await?;
+        // The dissatisfied items of the erased items' cases too: an erased
+        // satisfied follow-up must not un-resolve them.
+        // '' matches no dissatisfied item (they have a case) and keeps the
+        // array typed: an empty literal is Array(Nothing) on 18.16.
+        let cases: Vec<&str> = targets.iter().map(|t| t.case_ref.as_str()).collect();
+        self.keep_resolutions(
+            "(id IN (SELECT arrayJoin(?)) OR case_ref IN (SELECT arrayJoin(?)))",
+            |q| q.bind(&ids).bind(&cases),
+        )
+        .await?;
         self.forget_keywords(&targets).await?;
-        self.redact("id IN (SELECT arrayJoin(?))", &ids, Redaction::Erased)
+        self.redact("has(?, id)", |q| q.bind(&ids), Redaction::Erased)
             .await?;
         Ok(targets.len() as u64)
     }
@@ -137,9 +147,10 @@ impl ClickHouseStore {
                 .await
                 .map_err(ch)?;
             if out.items > 0 {
-                self.keep_resolutions("ts < ? AND redacted = ''", &before)
+                let at = |q: Query| q.bind(before);
+                self.keep_resolutions("ts < ? AND redacted = ''", at)
                     .await?;
-                self.redact("ts < ? AND redacted = ''", &before, Redaction::Expired)
+                self.redact("ts < ? AND redacted = ''", at, Redaction::Expired)
                     .await?;
             }
         }
@@ -164,13 +175,11 @@ impl ClickHouseStore {
     }
 
     /// Marks `resolved` the dissatisfied items among those `condition`
-    /// (one bound value) chooses whose case a later satisfied item
-    /// resolves: what the query-time join on `case_ref` gave them.
-    async fn keep_resolutions<T: Serialize>(&self, condition: &str, value: &T) -> Result<()> {
-        let resolved: Vec<String> = self
-            .client
-            .query(&format!(
-                "SELECT id FROM (
+    /// (its values bound by `bind`) chooses whose case a later satisfied
+    /// item resolves: what the query-time join on `case_ref` gave them.
+    async fn keep_resolutions(&self, condition: &str, bind: impl Fn(Query) -> Query) -> Result<()> {
+        let resolved: Vec<String> = bind(self.client.query(&format!(
+            "SELECT id FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
                      WHERE rating = 3 AND resolved = 0 AND case_ref != '' AND {condition}
                  ) AS dissatisfied ANY INNER JOIN (
@@ -178,16 +187,15 @@ impl ClickHouseStore {
                      WHERE rating IN (1, 2) AND case_ref != '' GROUP BY case_ref
                  ) AS satisfied USING case_ref
                  WHERE sat >= t"
-            ))
-            .bind(value)
-            .fetch_all()
-            .await
-            .map_err(ch)?;
+        )))
+        .fetch_all()
+        .await
+        .map_err(ch)?;
         if resolved.is_empty() {
             return Ok(());
         }
         self.client
-            .query("ALTER TABLE feedback UPDATE resolved = 1 WHERE id IN (SELECT arrayJoin(?))")
+            .query("ALTER TABLE feedback UPDATE resolved = 1 WHERE has(?, id)")
             .bind(&resolved)
             .execute()
             .await
@@ -196,19 +204,22 @@ impl ClickHouseStore {
     }
 
     /// Blanks the personal content of the items `condition` chooses.
-    async fn redact<T: Serialize>(&self, condition: &str, value: &T, why: Redaction) -> Result<()> {
-        self.client
+    async fn redact(
+        &self,
+        condition: &str,
+        bind: impl Fn(Query) -> Query,
+        why: Redaction,
+    ) -> Result<()> {
+        let q = self
+            .client
             .query(&format!(
                 "ALTER TABLE feedback UPDATE text = '', tokens = emptyArrayString(),
                      keywords = emptyArrayString(), case_ref = '', detail = ?, redacted = ?
                  WHERE {condition}"
             ))
             .bind(redacted_detail(why))
-            .bind(why.as_str())
-            .bind(value)
-            .execute()
-            .await
-            .map_err(ch)?;
+            .bind(why.as_str());
+        bind(q).execute().await.map_err(ch)?;
         self.mutations_done("feedback").await
     }
 

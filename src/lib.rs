@@ -45,6 +45,7 @@
 //! - [`demo`]: the built-in demo feed, a source for [`ingest`].
 //! - [`kafka`]: topics, the producer, the consumer of `minyi ingest`.
 //! - [`metrics`]: counters, histograms, one Prometheus renderer.
+//! - [`privacy`]: the access audit's collector and the retention loop.
 //! - [`logging`]: `tracing` events as one line each, naming the command.
 //!
 //! The core:

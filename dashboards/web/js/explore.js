@@ -118,7 +118,16 @@
       <td>${esc(MINYI.clock(it.received_at))}<br><small>${esc(it.received_at.slice(0, 10))}</small></td>
       <td>${esc(it.channel_name)}</td><td>${esc(it.district || '—')}</td><td>${esc(it.unit || '—')}</td>
       <td>${esc(topics)}</td><td class="s-${esc(it.sentiment)}">${esc(SENTIMENT_NAMES[it.sentiment] || it.sentiment)}</td>
-      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td class="text">${esc(it.text)}</td></tr>`;
+      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td class="text">${itemText(it)}</td></tr>`;
+  }
+
+  // Items past retention or erased on request keep their row (their counts
+  // are in every figure) without their text.
+  const REDACTED = { expired: '已过期（内容已按保存期限清除）', erased: '已删除（内容已依申请删除）' };
+
+  function itemText(it) {
+    if (it.redacted) return `<span class="redacted">${esc(REDACTED[it.redacted] || it.redacted)}</span>`;
+    return esc(it.text);
   }
 
   async function loadItems(append) {

@@ -264,7 +264,8 @@ impl ClickHouseStore {
 
     async fn top(&self, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<TopRow>> {
         let by_topic = dim == TopDim::Topic;
-        const RANK: &str = "GROUP BY k ORDER BY c DESC, k LIMIT ?";
+        // A hot word an erasure took to 0 keeps its row until a merge.
+        const RANK: &str = "GROUP BY k HAVING c > 0 ORDER BY c DESC, k LIMIT ?";
         let (sql, mut params) = match dim.dim() {
             Some(d) if rollups_answer(f, by_topic) => {
                 let (src, params) = rollup_source(f, Some(d), true);

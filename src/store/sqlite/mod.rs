@@ -183,19 +183,7 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>> {
-        let readers = self.readers.clone();
-        async move {
-            let _permit = readers
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            let r2 = readers.clone();
-            tokio::task::spawn_blocking(move || r2.run(&query, now))
-                .await
-                .map_err(|_| StoreError::Closed)?
-        }
-        .boxed()
+        self.on_reader(move |readers| readers.run(&query, now))
     }
 
     fn state_load(
@@ -245,19 +233,7 @@ impl Store for SqliteStore {
     }
 
     fn audit_read(&self, query: AuditQuery) -> BoxFuture<'static, Result<Vec<AuditEntry>>> {
-        let readers = self.readers.clone();
-        async move {
-            let _permit = readers
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            let r2 = readers.clone();
-            tokio::task::spawn_blocking(move || r2.with(|conn| privacy::audit_read(conn, &query)))
-                .await
-                .map_err(|_| StoreError::Closed)?
-        }
-        .boxed()
+        self.on_reader(move |readers| readers.with(|conn| privacy::audit_read(conn, &query)))
     }
 
     fn erase(&self, target: Erase) -> BoxFuture<'static, Result<u64>> {
@@ -313,6 +289,27 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Runs `work` on the reader pool (at most [`READERS`] at once), off
+    /// the async threads.
+    fn on_reader<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Readers) -> Result<T> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T>> {
+        let readers = self.readers.clone();
+        async move {
+            let _permit = readers
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let r2 = readers.clone();
+            tokio::task::spawn_blocking(move || work(&r2))
+                .await
+                .map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
     /// Runs `work` on the writer's connection, between write groups.
     fn on_writer<T: Send + 'static>(
         &self,

@@ -19,7 +19,9 @@ use super::AppState;
 use crate::enrich::pii;
 use crate::store::AuditEntry;
 
-/// How many items a response carries, set by its handler.
+/// How many items a response carries, set by its handler in the
+/// response's extensions. Every handler that returns items (their texts)
+/// sets it, so the audit says how many each caller read.
 #[derive(Clone)]
 pub enum ItemCount {
     Known(u64),

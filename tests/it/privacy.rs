@@ -146,6 +146,22 @@ async fn the_audit_names_every_access_with_its_token_and_items() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = json_of(&app, "GET", "/api/v1/feedback", "stolen-guess").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A wall's live stream (it never ends: the response is dropped at once),
+    // with the token in the URL as EventSource sends it.
+    let live = {
+        use tower::ServiceExt;
+        app.router
+            .clone()
+            .oneshot(
+                Request::get(format!("/api/v1/live?access_token={VIEWER}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(live.status(), StatusCode::OK);
+    drop(live);
 
     let entries = audit_of(&app, analyst).await;
     let shape: Vec<(&str, &str, u64, Option<u64>)> = entries
@@ -182,9 +198,14 @@ async fn the_audit_names_every_access_with_its_token_and_items() {
         .collect();
     assert_eq!(
         statuses,
-        [("/api/v1/stats/summary", 200), ("/api/v1/feedback", 403)]
+        [
+            ("/api/v1/stats/summary", 200),
+            ("/api/v1/feedback", 403),
+            ("/api/v1/live", 200)
+        ]
     );
     assert!(viewer[0]["items"].is_null(), "aggregates carry no items");
+    assert_eq!(viewer[2]["query"], "", "the token is not kept");
 
     // Requests without a valid token are audited as `none`, the search
     // term masked and the token gone.

@@ -116,9 +116,15 @@ pub struct PanelQuery {
     /// last 30 days as they stood yesterday) instead of the previous period.
     #[serde(default)]
     pub compare_by: Option<String>,
-    /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`).
+    /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`,
+    /// `{"has_text": ["true"]}`, `{"orders_by": ["due"]}`).
     #[serde(default)]
     pub filters: BTreeMap<String, Vec<String>>,
+    /// Hot words: leave out the domain-generic words of
+    /// `pipelines/dict/generic.txt` (民警, 办理 …), which lead every day's
+    /// ranking and say nothing of what is hot. Only with `dim: keyword`.
+    #[serde(default)]
+    pub skip_generic: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +187,14 @@ pub fn load(
             p.query
                 .queries(vocab, 1_750_000_000, tz)
                 .map_err(|e| invalid(format!("panel {:?}: {e}", p.id)))?;
+            if p.query.skip_generic
+                && (p.query.kind != QueryKind::Top || p.query.dim.as_deref() != Some("keyword"))
+            {
+                return Err(invalid(format!(
+                    "panel {:?}: skip_generic is for hot words (kind top, dim keyword)",
+                    p.id
+                )));
+            }
         }
         out.push(d);
     }
@@ -265,7 +279,14 @@ impl PanelQuery {
                 pairs.push((k.into(), v.clone()));
             }
         }
-        if let Some(l) = self.limit {
+        // Without the generic words, a ranking asks for as many rows as it
+        // may and keeps `limit` of the rest ([`PanelQuery::shown`]).
+        let limit = if self.skip_generic {
+            Some(crate::query::MAX_TOP_LIMIT)
+        } else {
+            self.limit
+        };
+        if let Some(l) = limit {
             pairs.push(("limit".into(), l.to_string()));
         }
         for (k, vs) in &self.filters {
@@ -285,6 +306,20 @@ impl PanelQuery {
             vocab,
             now,
         )
+    }
+}
+
+impl PanelQuery {
+    /// What the panel shows of a rendered answer: for hot words with
+    /// `skip_generic`, the ranking without the generic words, `limit` rows.
+    fn shown(&self, vocab: &Vocabulary, mut data: Value) -> Value {
+        if self.skip_generic
+            && let Some(rows) = data.get_mut("rows").and_then(Value::as_array_mut)
+        {
+            rows.retain(|r| !r["key"].as_str().is_some_and(|k| vocab.is_generic_word(k)));
+            rows.truncate(self.limit.unwrap_or(10));
+        }
+        data
     }
 }
 
@@ -436,7 +471,7 @@ where
                             let r = run(q.clone()).await.map(|a| render(&q, &a, vocab, tz));
                             cache.insert(q.clone(), r);
                         }
-                        parts.push(cache[&q].clone());
+                        parts.push(cache[&q].clone().map(|v| p.query.shown(vocab, v)));
                     }
                     match parts.as_slice() {
                         [Ok(c)] => c.clone(),
@@ -551,6 +586,54 @@ mod tests {
         let from = filters.from.unwrap();
         assert_eq!(from % 3600, 0);
         assert_eq!((now - from + 3599) / 3600, 24);
+    }
+
+    #[tokio::test]
+    async fn hot_words_leave_out_the_generic_ones() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "w", "title": "t", "panels": [
+                {"id": "words", "type": "wordcloud", "title": "热词",
+                 "query": {"kind": "top", "range": "today", "dim": "keyword", "limit": 2,
+                           "skip_generic": true}},
+                {"id": "all", "type": "rank", "title": "全部",
+                 "query": {"kind": "top", "range": "today", "dim": "keyword", "limit": 2}}
+            ]
+        }))
+        .unwrap();
+        let mut asked = Vec::new();
+        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), |q| {
+            asked.push(q);
+            async {
+                let row = |k: &str, count| crate::query::TopRow {
+                    key: k.into(),
+                    count,
+                    negative: 0,
+                };
+                Ok(Answer::Top(vec![
+                    row("民警", 90),
+                    row("树枝", 40),
+                    row("办理", 30),
+                    row("黑车", 20),
+                    row("信号灯", 10),
+                ]))
+            }
+        })
+        .await;
+        let keys = |panel: &str| -> Vec<String> {
+            data["w"][panel]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["key"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(keys("words"), ["树枝", "黑车"]);
+        // The generic words are in the answer; only the panel leaves them out.
+        assert_eq!(keys("all")[0], "民警");
+        assert!(asked.iter().any(|q| matches!(
+            q,
+            Query::Top { limit, .. } if *limit == crate::query::MAX_TOP_LIMIT
+        )));
     }
 
     #[test]

@@ -129,6 +129,11 @@ fn items_where(f: &Filters, time: bool) -> Where<Sql> {
         term.push(')');
         w.push(&term, values);
     }
+    match f.has_text {
+        Some(true) => w.push("i.text <> ''", []),
+        Some(false) => w.push("i.text = ''", []),
+        None => {}
+    }
     if !f.q.is_empty() {
         w.push(
             "i.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
@@ -324,14 +329,15 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
     Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
 }
 
-/// Work orders created in the period; item filters apply through the item
-/// the order was opened for.
+/// Work orders created (or due, [`crate::query::OrdersBy`]) in the period; item filters
+/// apply through the item the order was opened for.
 fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
     let mut w = Where::default();
-    if let Some(from) = f.from {
+    let (from, to) = f.orders_by.created_range(f.from, f.to, s.sla_seconds);
+    if let Some(from) = from {
         w.push("o.created_at >= ?", [Sql::Integer(from)]);
     }
-    if let Some(to) = f.to {
+    if let Some(to) = to {
         w.push("o.created_at < ?", [Sql::Integer(to)]);
     }
     let item_filters = Filters {

@@ -125,6 +125,11 @@ pub struct PanelQuery {
     /// ranking and say nothing of what is hot. Only with `dim: keyword`.
     #[serde(default)]
     pub skip_generic: bool,
+    /// Recompute this panel at most this often (e.g. "30s"; default: every
+    /// tick), for panels that read the items themselves rather than the
+    /// rollups (`has_text`) and move slowly (today's rankings).
+    #[serde(default)]
+    pub every: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +192,14 @@ pub fn load(
             p.query
                 .queries(vocab, 1_750_000_000, tz)
                 .map_err(|e| invalid(format!("panel {:?}: {e}", p.id)))?;
+            if let Some(e) = &p.query.every
+                && crate::config::parse_duration(e).is_none()
+            {
+                return Err(invalid(format!(
+                    "panel {:?}: every {e:?} is not a duration like \"30s\"",
+                    p.id
+                )));
+            }
             if p.query.skip_generic
                 && (p.query.kind != QueryKind::Top || p.query.dim.as_deref() != Some("keyword"))
             {
@@ -443,14 +456,20 @@ pub struct FeedbackItemView {
     pub topic_names: Vec<String>,
 }
 
+/// The data of panels computed less often than every tick (`every`), by
+/// (dashboard, panel): when computed, and the data.
+pub type Memo = HashMap<(String, String), (i64, Value)>;
+
 /// Runs every distinct query of the dashboards once and returns the data
 /// of every panel: `{name: {panel_id: data}}`. `run` answers one query (the
 /// store); a failed query gives that panel `{"error": …}` and the rest go on.
+/// A panel with `every` is taken from `memo` while it is younger than that.
 pub async fn compute<F, Fut>(
     dashboards: &[Dashboard],
     vocab: &Vocabulary,
     now: i64,
     tz: FixedOffset,
+    memo: &mut Memo,
     mut run: F,
 ) -> Value
 where
@@ -462,6 +481,19 @@ where
     for d in dashboards {
         let mut panels = serde_json::Map::new();
         for p in &d.panels {
+            let every = p
+                .query
+                .every
+                .as_deref()
+                .and_then(crate::config::parse_duration);
+            let key = (d.name.clone(), p.id.clone());
+            if let (Some(e), Some((at, data))) = (every, memo.get(&key))
+                && now - at < e
+                && now >= *at
+            {
+                panels.insert(p.id.clone(), data.clone());
+                continue;
+            }
             let data = match p.query.queries(vocab, now, tz) {
                 Err(e) => json!({"error": e.to_string()}),
                 Ok((current, previous)) => {
@@ -480,6 +512,9 @@ where
                     }
                 }
             };
+            if every.is_some() && data.get("error").is_none() {
+                memo.insert(key, (now, data.clone()));
+            }
             panels.insert(p.id.clone(), data);
         }
         out.insert(d.name.clone(), Value::Object(panels));
@@ -496,6 +531,8 @@ pub struct Ticker {
     pub store: Arc<dyn Store>,
     pub live: Arc<Live>,
     pub metrics: Arc<Metrics>,
+    /// Panels computed less often than every tick.
+    pub memo: tokio::sync::Mutex<Memo>,
 }
 
 impl Ticker {
@@ -503,11 +540,19 @@ impl Ticker {
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
         let at = now.timestamp();
         let (store, metrics) = (&*self.store, &*self.metrics);
-        let data = compute(&self.dashboards, &self.vocab, at, self.tz, |q| async move {
-            crate::store::ask(store, metrics, q, at)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let mut memo = self.memo.lock().await;
+        let data = compute(
+            &self.dashboards,
+            &self.vocab,
+            at,
+            self.tz,
+            &mut memo,
+            |q| async move {
+                crate::store::ask(store, metrics, q, at)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await;
         self.metrics.ticks.fetch_add(1, Relaxed);
         let event = json!({"at": now.to_rfc3339(), "dashboards": data});
@@ -601,7 +646,8 @@ mod tests {
         }))
         .unwrap();
         let mut asked = Vec::new();
-        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), |q| {
+        let mut memo = Memo::new();
+        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), &mut memo, |q| {
             asked.push(q);
             async {
                 let row = |k: &str, count| crate::query::TopRow {
@@ -634,6 +680,47 @@ mod tests {
             q,
             Query::Top { limit, .. } if *limit == crate::query::MAX_TOP_LIMIT
         )));
+    }
+
+    #[tokio::test]
+    async fn slow_panels_are_recomputed_every_so_often() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "w", "title": "t", "panels": [
+                {"id": "slow", "type": "rank", "title": "s",
+                 "query": {"kind": "top", "range": "today", "dim": "topic", "every": "30s"}},
+                {"id": "fast", "type": "rank", "title": "f",
+                 "query": {"kind": "top", "range": "today", "dim": "channel"}}
+            ]
+        }))
+        .unwrap();
+        let mut memo = Memo::new();
+        let t0 = 1_748_743_200;
+        let mut asked = Vec::new();
+        for (now, count) in [(t0, 1), (t0 + 10, 2), (t0 + 29, 3), (t0 + 30, 4)] {
+            let data = compute(
+                std::slice::from_ref(&d),
+                &vocab(),
+                now,
+                tz(),
+                &mut memo,
+                |q| {
+                    asked.push((now, q));
+                    async move {
+                        Ok(Answer::Top(vec![crate::query::TopRow {
+                            key: "praise".into(),
+                            count,
+                            negative: 0,
+                        }]))
+                    }
+                },
+            )
+            .await;
+            let shown = |p: &str| data["w"][p]["rows"][0]["count"].as_u64().unwrap();
+            assert_eq!(shown("fast"), count);
+            // Computed at t0, kept for 30 s, computed again at t0 + 30.
+            assert_eq!(shown("slow"), if now < t0 + 30 { 1 } else { 4 }, "at {now}");
+        }
+        assert_eq!(asked.len(), 4 + 2);
     }
 
     #[test]

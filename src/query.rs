@@ -855,10 +855,18 @@ mod tests {
             })
         ));
         assert!(parse(Request::Top, "dim=topic&has_text=true").is_ok());
-        assert_eq!(parse(Request::Summary, "has_text=1").unwrap_err().param, "has_text");
-        assert_eq!(parse(Request::Orders, "orders_by=soon").unwrap_err().param, "orders_by");
         assert_eq!(
-            parse(Request::Top, "dim=topic&orders_by=due").unwrap_err().param,
+            parse(Request::Summary, "has_text=1").unwrap_err().param,
+            "has_text"
+        );
+        assert_eq!(
+            parse(Request::Orders, "orders_by=soon").unwrap_err().param,
+            "orders_by"
+        );
+        assert_eq!(
+            parse(Request::Top, "dim=topic&orders_by=due")
+                .unwrap_err()
+                .param,
             "orders_by"
         );
         // Due in [from, to): created one SLA earlier.

@@ -114,6 +114,7 @@ impl AppState {
             store: store.clone(),
             live: live.clone(),
             metrics: metrics.clone(),
+            memo: Default::default(),
         });
         Ok(AppState {
             auth,

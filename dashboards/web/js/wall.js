@@ -238,19 +238,27 @@
     return data.rows.length > 0;
   }
 
-  // A ranking. Topic rankings count items with text; items that are a
-  // rating alone (options.rating_only names the panel counting them) are
-  // their own line, 仅评价, below the ranking.
+  // A ranking. A topic ranking counts items with text: options.rating_only
+  // names the same ranking of the items that are a rating alone (no text,
+  // has_text=false, computed at the same tick), which is taken out of each
+  // topic and shown as its own line, 仅评价, below the ranking.
   function renderRank(p, data, body, all) {
-    const rows = data.rows;
-    const max = Math.max(1, ...rows.map((r) => r.count));
     const only = p.options && p.options.rating_only && all[p.options.rating_only];
-    const onlyCount = only && !only.error ? (only.current || only).received : null;
-    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38) - (onlyCount !== null ? 1 : 0));
+    const apart = only && !only.error ? new Map(only.rows.map((r) => [r.key, r])) : null;
+    const rows = !apart ? data.rows : data.rows
+      .map((r) => {
+        const o = apart.get(r.key) || { count: 0, negative: 0 };
+        return { ...r, count: r.count - o.count, negative: Math.max(0, r.negative - o.negative) };
+      })
+      .filter((r) => r.count > 0)
+      .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key));
+    const onlyCount = apart ? only.rows.reduce((a, r) => a + r.count, 0) : null;
+    const max = Math.max(1, ...rows.map((r) => r.count));
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38) - (apart ? 1 : 0));
     body.innerHTML = `<ol class="rank">${rows.slice(0, fits).map((r, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(r.name)}</span>
       <span class="bar"><i class="${r.negative * 2 > r.count ? 'neg' : ''}" style="width:${(100 * r.count / max).toFixed(1)}%"></i></span>
-      <span class="n">${fmt(r.count)}</span></li>`).join('')}${onlyCount !== null ? `
+      <span class="n">${fmt(r.count)}</span></li>`).join('')}${apart ? `
       <li class="aside"><span class="no">—</span><span>仅评价</span><span class="hint">无文字，不分类别</span>
       <span class="n">${fmt(onlyCount)}</span></li>` : ''}</ol>`;
     return rows.length > 0;

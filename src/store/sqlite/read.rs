@@ -366,13 +366,19 @@ fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<
     Ok(Orders::new(created, resolved, overdue))
 }
 
-/// The column of a dimension in items (`i`), with `t` for item_topics.
+/// The column of a dimension in items (`i`), with `t` for the item's
+/// topics ([`BY_TOPIC`]).
 fn item_column(dim: Dim) -> String {
     match dim {
-        Dim::Topic => "t.topic".to_owned(),
+        Dim::Topic => "t.value".to_owned(),
         _ => format!("i.{}", dim.as_str()),
     }
 }
+
+/// The join giving each item's topics as `t.value`: from the item's own
+/// list, so the items of the time range drive the query (a join on
+/// `item_topics`, keyed by topic first, scanned every topic's history).
+const BY_TOPIC: &str = ", json_each(i.topics) t";
 
 fn timeseries(
     conn: &Connection,
@@ -398,11 +404,7 @@ fn timeseries(
     } else {
         let w = items_where(f, true);
         let key = group_by.map_or("''".to_owned(), item_column);
-        let join = if by_topic {
-            "JOIN item_topics t ON t.seq = i.seq"
-        } else {
-            ""
-        };
+        let join = if by_topic { BY_TOPIC } else { "" };
         (
             format!(
                 "SELECT ((i.ts + {off}) / {width}) * {width} - {off} AS b, {key}, count(*)
@@ -439,11 +441,7 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
         Some(d) => {
             let w = items_where(f, true);
             let key = item_column(d);
-            let join = if by_topic {
-                "JOIN item_topics t ON t.seq = i.seq"
-            } else {
-                ""
-            };
+            let join = if by_topic { BY_TOPIC } else { "" };
             (
                 format!(
                     "SELECT {key}, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)

@@ -298,7 +298,10 @@ async fn clickhouse_answers_like_sqlite() {
         checked_resolved,
         "some answer had resolved items and orders"
     );
-    assert!(checked_due, "some window had resolved and open orders due in it");
+    assert!(
+        checked_due,
+        "some window had resolved and open orders due in it"
+    );
     assert!(checked_textless, "some answer counted items without text");
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 

@@ -197,7 +197,8 @@
     const fit = Math.max(2, Math.floor(((p.layout && p.layout.w) || 600) / 130));
     const every = Math.max(1, Math.ceil(n / fit));
     c.setOption({
-      animationDuration: 600,
+      // A tick's new values move in place within 300 ms.
+      animationDuration: 600, animationDurationUpdate: 300,
       grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
       legend: { top: 0, right: 0, textStyle: { color: '#cfe0f5', fontSize: 18 }, itemWidth: 18, data: shown.map((s) => s.name) },
       tooltip: { trigger: 'axis' },
@@ -222,7 +223,7 @@
     const c = chart(p.id, el);
     const rows = data.rows.slice().reverse();
     c.setOption({
-      animationDuration: 600,
+      animationDuration: 600, animationDurationUpdate: 300,
       grid: { left: 4, right: 60, top: 0, bottom: 0, containLabel: true },
       xAxis: { type: 'value', show: false },
       yAxis: { type: 'category', data: rows.map((r) => r.name), ...axisStyle, axisLabel: { color: '#cfe0f5', fontSize: 15, interval: 0 } },

@@ -159,6 +159,7 @@
   function renderLine(p, data, body, all, at) {
     let el = body.querySelector('.chart');
     if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const fresh = !charts.has(p.id);
     const c = chart(p.id, el);
     const hourly = data.interval !== '1d';
     const n = data.buckets.length;
@@ -197,8 +198,10 @@
     const fit = Math.max(2, Math.floor(((p.layout && p.layout.w) || 600) / 130));
     const every = Math.max(1, Math.ceil(n / fit));
     c.setOption({
-      // A tick's new values move in place within 300 ms.
-      animationDuration: 600, animationDurationUpdate: 300,
+      // A tick's new values move in place within 300 ms; a series that joins
+      // later (a district entering the first eight) appears without an
+      // entry animation: only the first drawing grows in.
+      animationDuration: fresh ? 600 : 0, animationDurationUpdate: 300,
       grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
       legend: { top: 0, right: 0, textStyle: { color: '#cfe0f5', fontSize: 18 }, itemWidth: 18, data: shown.map((s) => s.name) },
       tooltip: { trigger: 'axis' },

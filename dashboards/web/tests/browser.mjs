@@ -355,7 +355,7 @@ try {
   const before = await heap();
   await page.waitForTimeout(25000);
   const after = await heap();
-  step(`wall: heap ${(before / 1e6).toFixed(1)} MB → ${(after / 1e6).toFixed(1)} MB over 25 ticks`);
+  step(`wall: heap ${(before / 1e6).toFixed(1)} MB → ${(after / 1e6).toFixed(1)} MB over 25 s`);
   check(after - before < 4e6, 'the heap does not grow tick after tick');
 
   if (serverPid) {

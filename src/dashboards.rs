@@ -116,9 +116,20 @@ pub struct PanelQuery {
     /// last 30 days as they stood yesterday) instead of the previous period.
     #[serde(default)]
     pub compare_by: Option<String>,
-    /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`).
+    /// Filters by parameter name, as in the API (`{"district": ["磁县"]}`,
+    /// `{"has_text": ["true"]}`, `{"orders_by": ["due"]}`).
     #[serde(default)]
     pub filters: BTreeMap<String, Vec<String>>,
+    /// Hot words: leave out the domain-generic words of
+    /// `pipelines/dict/generic.txt` (民警, 办理 …), which lead every day's
+    /// ranking and say nothing of what is hot. Only with `dim: keyword`.
+    #[serde(default)]
+    pub skip_generic: bool,
+    /// Recompute this panel at most this often (e.g. "30s"; default: every
+    /// tick), for panels that read the items themselves rather than the
+    /// rollups (`has_text`) and move slowly (today's rankings).
+    #[serde(default)]
+    pub every: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +192,22 @@ pub fn load(
             p.query
                 .queries(vocab, 1_750_000_000, tz)
                 .map_err(|e| invalid(format!("panel {:?}: {e}", p.id)))?;
+            if let Some(e) = &p.query.every
+                && crate::config::parse_duration(e).is_none()
+            {
+                return Err(invalid(format!(
+                    "panel {:?}: every {e:?} is not a duration like \"30s\"",
+                    p.id
+                )));
+            }
+            if p.query.skip_generic
+                && (p.query.kind != QueryKind::Top || p.query.dim.as_deref() != Some("keyword"))
+            {
+                return Err(invalid(format!(
+                    "panel {:?}: skip_generic is for hot words (kind top, dim keyword)",
+                    p.id
+                )));
+            }
         }
         out.push(d);
     }
@@ -265,7 +292,14 @@ impl PanelQuery {
                 pairs.push((k.into(), v.clone()));
             }
         }
-        if let Some(l) = self.limit {
+        // Without the generic words, a ranking asks for as many rows as it
+        // may and keeps `limit` of the rest ([`PanelQuery::shown`]).
+        let limit = if self.skip_generic {
+            Some(crate::query::MAX_TOP_LIMIT)
+        } else {
+            self.limit
+        };
+        if let Some(l) = limit {
             pairs.push(("limit".into(), l.to_string()));
         }
         for (k, vs) in &self.filters {
@@ -285,6 +319,20 @@ impl PanelQuery {
             vocab,
             now,
         )
+    }
+}
+
+impl PanelQuery {
+    /// What the panel shows of a rendered answer: for hot words with
+    /// `skip_generic`, the ranking without the generic words, `limit` rows.
+    fn shown(&self, vocab: &Vocabulary, mut data: Value) -> Value {
+        if self.skip_generic
+            && let Some(rows) = data.get_mut("rows").and_then(Value::as_array_mut)
+        {
+            rows.retain(|r| !r["key"].as_str().is_some_and(|k| vocab.is_generic_word(k)));
+            rows.truncate(self.limit.unwrap_or(10));
+        }
+        data
     }
 }
 
@@ -408,14 +456,20 @@ pub struct FeedbackItemView {
     pub topic_names: Vec<String>,
 }
 
+/// The data of panels computed less often than every tick (`every`), by
+/// (dashboard, panel): when computed, and the data.
+pub type Memo = HashMap<(String, String), (i64, Value)>;
+
 /// Runs every distinct query of the dashboards once and returns the data
 /// of every panel: `{name: {panel_id: data}}`. `run` answers one query (the
 /// store); a failed query gives that panel `{"error": …}` and the rest go on.
+/// A panel with `every` is taken from `memo` while it is younger than that.
 pub async fn compute<F, Fut>(
     dashboards: &[Dashboard],
     vocab: &Vocabulary,
     now: i64,
     tz: FixedOffset,
+    memo: &mut Memo,
     mut run: F,
 ) -> Value
 where
@@ -427,6 +481,19 @@ where
     for d in dashboards {
         let mut panels = serde_json::Map::new();
         for p in &d.panels {
+            let every = p
+                .query
+                .every
+                .as_deref()
+                .and_then(crate::config::parse_duration);
+            let key = (d.name.clone(), p.id.clone());
+            if let (Some(e), Some((at, data))) = (every, memo.get(&key))
+                && now - at < e
+                && now >= *at
+            {
+                panels.insert(p.id.clone(), data.clone());
+                continue;
+            }
             let data = match p.query.queries(vocab, now, tz) {
                 Err(e) => json!({"error": e.to_string()}),
                 Ok((current, previous)) => {
@@ -436,7 +503,7 @@ where
                             let r = run(q.clone()).await.map(|a| render(&q, &a, vocab, tz));
                             cache.insert(q.clone(), r);
                         }
-                        parts.push(cache[&q].clone());
+                        parts.push(cache[&q].clone().map(|v| p.query.shown(vocab, v)));
                     }
                     match parts.as_slice() {
                         [Ok(c)] => c.clone(),
@@ -445,6 +512,9 @@ where
                     }
                 }
             };
+            if every.is_some() && data.get("error").is_none() {
+                memo.insert(key, (now, data.clone()));
+            }
             panels.insert(p.id.clone(), data);
         }
         out.insert(d.name.clone(), Value::Object(panels));
@@ -461,6 +531,8 @@ pub struct Ticker {
     pub store: Arc<dyn Store>,
     pub live: Arc<Live>,
     pub metrics: Arc<Metrics>,
+    /// Panels computed less often than every tick.
+    pub memo: tokio::sync::Mutex<Memo>,
 }
 
 impl Ticker {
@@ -468,11 +540,19 @@ impl Ticker {
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
         let at = now.timestamp();
         let (store, metrics) = (&*self.store, &*self.metrics);
-        let data = compute(&self.dashboards, &self.vocab, at, self.tz, |q| async move {
-            crate::store::ask(store, metrics, q, at)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let mut memo = self.memo.lock().await;
+        let data = compute(
+            &self.dashboards,
+            &self.vocab,
+            at,
+            self.tz,
+            &mut memo,
+            |q| async move {
+                crate::store::ask(store, metrics, q, at)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await;
         self.metrics.ticks.fetch_add(1, Relaxed);
         let event = json!({"at": now.to_rfc3339(), "dashboards": data});
@@ -551,6 +631,96 @@ mod tests {
         let from = filters.from.unwrap();
         assert_eq!(from % 3600, 0);
         assert_eq!((now - from + 3599) / 3600, 24);
+    }
+
+    #[tokio::test]
+    async fn hot_words_leave_out_the_generic_ones() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "w", "title": "t", "panels": [
+                {"id": "words", "type": "wordcloud", "title": "热词",
+                 "query": {"kind": "top", "range": "today", "dim": "keyword", "limit": 2,
+                           "skip_generic": true}},
+                {"id": "all", "type": "rank", "title": "全部",
+                 "query": {"kind": "top", "range": "today", "dim": "keyword", "limit": 2}}
+            ]
+        }))
+        .unwrap();
+        let mut asked = Vec::new();
+        let mut memo = Memo::new();
+        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), &mut memo, |q| {
+            asked.push(q);
+            async {
+                let row = |k: &str, count| crate::query::TopRow {
+                    key: k.into(),
+                    count,
+                    negative: 0,
+                };
+                Ok(Answer::Top(vec![
+                    row("民警", 90),
+                    row("树枝", 40),
+                    row("办理", 30),
+                    row("黑车", 20),
+                    row("信号灯", 10),
+                ]))
+            }
+        })
+        .await;
+        let keys = |panel: &str| -> Vec<String> {
+            data["w"][panel]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["key"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(keys("words"), ["树枝", "黑车"]);
+        // The generic words are in the answer; only the panel leaves them out.
+        assert_eq!(keys("all")[0], "民警");
+        assert!(asked.iter().any(|q| matches!(
+            q,
+            Query::Top { limit, .. } if *limit == crate::query::MAX_TOP_LIMIT
+        )));
+    }
+
+    #[tokio::test]
+    async fn slow_panels_are_recomputed_every_so_often() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "w", "title": "t", "panels": [
+                {"id": "slow", "type": "rank", "title": "s",
+                 "query": {"kind": "top", "range": "today", "dim": "topic", "every": "30s"}},
+                {"id": "fast", "type": "rank", "title": "f",
+                 "query": {"kind": "top", "range": "today", "dim": "channel"}}
+            ]
+        }))
+        .unwrap();
+        let mut memo = Memo::new();
+        let t0 = 1_748_743_200;
+        let mut asked = Vec::new();
+        for (now, count) in [(t0, 1), (t0 + 10, 2), (t0 + 29, 3), (t0 + 30, 4)] {
+            let data = compute(
+                std::slice::from_ref(&d),
+                &vocab(),
+                now,
+                tz(),
+                &mut memo,
+                |q| {
+                    asked.push((now, q));
+                    async move {
+                        Ok(Answer::Top(vec![crate::query::TopRow {
+                            key: "praise".into(),
+                            count,
+                            negative: 0,
+                        }]))
+                    }
+                },
+            )
+            .await;
+            let shown = |p: &str| data["w"][p]["rows"][0]["count"].as_u64().unwrap();
+            assert_eq!(shown("fast"), count);
+            // Computed at t0, kept for 30 s, computed again at t0 + 30.
+            assert_eq!(shown("slow"), if now < t0 + 30 { 1 } else { 4 }, "at {now}");
+        }
+        assert_eq!(asked.len(), 4 + 2);
     }
 
     #[test]

@@ -25,6 +25,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../pipelines/dict/stopwords.txt"),
     ),
     ("dict/idf.txt", include_str!("../pipelines/dict/idf.txt")),
+    (
+        "dict/generic.txt",
+        include_str!("../pipelines/dict/generic.txt"),
+    ),
     ("dict/t2s.txt", include_str!("../pipelines/dict/t2s.txt")),
     (
         "sentiment/positive.txt",

@@ -175,6 +175,38 @@ pub struct Filters {
     /// Keyword search: the terms of `q` as the tokenizer cuts them, all
     /// required (full-text over the items' tokens).
     pub q: Vec<String>,
+    /// `Some(true)`: only items with text; `Some(false)`: only items
+    /// without (a rating alone, e.g. a bare SMS revisit reply "1").
+    pub has_text: Option<bool>,
+    /// Which work orders the range selects (summary and orders).
+    pub orders_by: OrdersBy,
+}
+
+/// Which work orders a range selects: those created in it (the default),
+/// or those due in it — created one SLA before — so that 办结率 over a
+/// window asks only about orders that should be finished by now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrdersBy {
+    #[default]
+    Created,
+    Due,
+}
+
+impl OrdersBy {
+    /// The bounds on `created_at` of the orders `[from, to)` selects when
+    /// orders are due `sla_seconds` after their creation.
+    pub fn created_range(
+        self,
+        from: Option<i64>,
+        to: Option<i64>,
+        sla_seconds: i64,
+    ) -> (Option<i64>, Option<i64>) {
+        match self {
+            OrdersBy::Created => (from, to),
+            OrdersBy::Due => (from.map(|f| f - sla_seconds), to.map(|t| t - sla_seconds)),
+        }
+    }
 }
 
 impl Filters {
@@ -187,6 +219,7 @@ impl Filters {
             && self.sentiment.is_empty()
             && self.rating.is_empty()
             && self.q.is_empty()
+            && self.has_text.is_none()
     }
 
     /// Sets the range, applying the minute precision of the model.
@@ -325,6 +358,11 @@ impl Vocabulary {
         }
     }
 
+    /// Whether a keyword is domain-generic (`pipelines/dict/generic.txt`).
+    pub fn is_generic_word(&self, word: &str) -> bool {
+        self.enricher.is_generic_word(word)
+    }
+
     fn check(&self, param: &str, value: &str) -> Result<(), QueryError> {
         let known = match param {
             "channel" => self.channels.iter().any(|(c, _)| c == value),
@@ -413,6 +451,20 @@ impl Request {
                         .and_then(Rating::from_number)
                         .ok_or_else(|| bad(key, format!("{value:?} is not 1, 2 or 3")))?;
                     push_unique(&mut filters.rating, r, key)?;
+                }
+                "has_text" => {
+                    filters.has_text = Some(match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad(key, format!("{value:?} is not true or false"))),
+                    });
+                }
+                "orders_by" if matches!(self, Request::Summary | Request::Orders) => {
+                    filters.orders_by = match value {
+                        "created" => OrdersBy::Created,
+                        "due" => OrdersBy::Due,
+                        _ => return Err(bad(key, format!("{value:?} is not created or due"))),
+                    };
                 }
                 "from" => from = Some(parse_time(key, value)?),
                 "to" => to = Some(parse_time(key, value)?),
@@ -562,7 +614,7 @@ pub struct Summary {
     pub satisfied: u64,
     /// 满意率 = satisfied ÷ rated.
     pub satisfaction_rate: Option<f64>,
-    /// Work orders created in the period.
+    /// Work orders created in the period (with `orders_by=due`: due in it).
     pub orders_created: u64,
     /// Of those, resolved (and not reopened since).
     pub orders_resolved: u64,
@@ -788,6 +840,47 @@ mod tests {
             .is_err()
         );
         assert!(parse(Request::Summary, "from=yesterday").is_err());
+    }
+
+    #[test]
+    fn text_and_order_windows_are_parsed_where_they_apply() {
+        let Query::Summary(f) = parse(Request::Summary, "has_text=false&orders_by=due").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((f.has_text, f.orders_by), (Some(false), OrdersBy::Due));
+        assert!(!f.is_time_only());
+        assert!(matches!(
+            parse(Request::Orders, "orders_by=created").unwrap(),
+            Query::Orders(Filters {
+                orders_by: OrdersBy::Created,
+                ..
+            })
+        ));
+        assert!(parse(Request::Top, "dim=topic&has_text=true").is_ok());
+        assert_eq!(
+            parse(Request::Summary, "has_text=1").unwrap_err().param,
+            "has_text"
+        );
+        assert_eq!(
+            parse(Request::Orders, "orders_by=soon").unwrap_err().param,
+            "orders_by"
+        );
+        assert_eq!(
+            parse(Request::Top, "dim=topic&orders_by=due")
+                .unwrap_err()
+                .param,
+            "orders_by"
+        );
+        // Due in [from, to): created one SLA earlier.
+        assert_eq!(
+            OrdersBy::Due.created_range(Some(1000), Some(2000), 300),
+            (Some(700), Some(1700))
+        );
+        assert_eq!(
+            OrdersBy::Created.created_range(Some(1000), None, 300),
+            (Some(1000), None)
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct Enricher {
     lexicon: lexicon::Lexicon,
     settings: EnrichSettings,
     model_version: std::sync::Arc<str>,
+    /// Words every item of this domain uses (`dict/generic.txt`): left out
+    /// of the wall's hot words, kept everywhere else.
+    generic_words: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -119,6 +122,10 @@ impl Enricher {
             sentiment,
             gazetteer,
             lexicon: lexicon::Lexicon::default(),
+            generic_words: files
+                .lines("dict/generic.txt")
+                .map(|(_, w)| w.to_owned())
+                .collect(),
             settings,
             model_version: format!(
                 "minyi-enrich/{}+{}",
@@ -220,6 +227,12 @@ impl Enricher {
 
     pub fn gazetteer(&self) -> &regions::Gazetteer {
         &self.gazetteer
+    }
+
+    /// Whether `word` is domain-generic (`dict/generic.txt`: 民警, 办理 …),
+    /// too common in this domain to say what is hot.
+    pub fn is_generic_word(&self, word: &str) -> bool {
+        self.generic_words.contains(word)
     }
 
     pub fn tokenizer(&self) -> &tokenize::Tokenizer {

@@ -256,6 +256,19 @@ struct FilterParams {
     to: Option<String>,
     /// Keyword search: every word must be among an item's tokens.
     q: Option<String>,
+    /// `true`: only items with text; `false`: only those without (a rating alone).
+    has_text: Option<bool>,
+}
+
+/// Which work orders the range selects (summary and orders).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct OrdersParams {
+    /// `created` (default): orders created in the range; `due`: orders due
+    /// in it (created one SLA, `sla_days`, earlier) — 办结率 of orders that
+    /// should be finished.
+    orders_by: Option<String>,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -393,7 +406,7 @@ async fn answer(state: &AppState, kind: Kind, raw: Option<&str>) -> Result<Respo
     Ok(axum::Json(state.render(&query, &answer)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams),
+#[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, OrdersParams),
     description = "Counts and KPIs of the items and work orders matching the filters: 满意率, 办结率, 不满意化解率, 超期.",
     responses((status = 200, body = Summary), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn summary(
@@ -404,7 +417,7 @@ async fn summary(
     answer(&s, Kind::Summary, q.as_deref()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/stats/orders", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams),
+#[utoipa::path(get, path = "/api/v1/stats/orders", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, OrdersParams),
     description = "The work-order part of the summary alone.",
     responses((status = 200, body = Orders), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn orders(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use minyi::enrich::Enricher;
 use minyi::model::{EnrichedItem, Rating, SentimentLabel};
-use minyi::query::{Answer, Dim, Filters, Interval, Query, TopDim};
+use minyi::query::{Answer, Dim, Filters, Interval, OrdersBy, Query, TopDim};
 use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
 use minyi::store::{Store, WriteBatch};
@@ -73,6 +73,15 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                 unit: vec![unit.to_owned()],
                 ..f.clone()
             },
+            Filters {
+                has_text: Some(false),
+                ..f.clone()
+            },
+            Filters {
+                has_text: Some(true),
+                district: vec!["丛台区".into()],
+                ..f.clone()
+            },
         ]
     };
     let mut out = Vec::new();
@@ -115,6 +124,20 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                     group_by,
                 });
             }
+        }
+    }
+    // Orders due in a window: created one SLA before it (the timeline's
+    // orders are due five days after it).
+    let sla = SETTINGS.sla_seconds;
+    for (from, to) in ranges {
+        let due = Filters {
+            orders_by: OrdersBy::Due,
+            ..Filters::default()
+        }
+        .with_range(from.map(|f| f + sla), to.map(|t| t + sla));
+        for f in filters(due) {
+            out.push(Query::Summary(f.clone()));
+            out.push(Query::Orders(f));
         }
     }
     out.push(Query::Extent);
@@ -251,18 +274,35 @@ async fn clickhouse_answers_like_sqlite() {
     let asked = queries.len();
 
     let mut checked_resolved = false;
+    let mut checked_due = false;
+    let mut checked_textless = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
         let b = ch.query(q.clone(), end).await.unwrap();
         assert_eq!(a, b, "{q:?}");
-        if let Answer::Summary(s) = &a {
-            checked_resolved |= s.dissatisfied_resolved > 0 && s.orders_resolved > 0;
+        match (&q, &a) {
+            (Query::Summary(f), Answer::Summary(s)) => {
+                checked_resolved |= s.dissatisfied_resolved > 0 && s.orders_resolved > 0;
+                checked_textless |= f.has_text == Some(false) && s.received > 0;
+            }
+            (Query::Orders(f), Answer::Orders(o)) => {
+                checked_due |= f.orders_by == OrdersBy::Due
+                    && f.from.is_some()
+                    && o.orders_resolved > 0
+                    && o.orders_open > 0;
+            }
+            _ => {}
         }
     }
     assert!(
         checked_resolved,
         "some answer had resolved items and orders"
     );
+    assert!(
+        checked_due,
+        "some window had resolved and open orders due in it"
+    );
+    assert!(checked_textless, "some answer counted items without text");
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 
     // Item lists: the same items, newest first, paged by cursor.

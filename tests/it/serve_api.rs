@@ -297,6 +297,119 @@ async fn summary_kpis_follow_the_definitions() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
+/// 办结率 over a window asks about the orders due in it (`orders_by=due`:
+/// created one SLA, 5 days, before); items without text (a rating alone)
+/// can be counted apart (`has_text`), so topic rankings leave them out.
+#[tokio::test]
+async fn orders_due_in_a_window_and_items_without_text() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let events = json!([
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "created", "at": "2025-06-01T09:06:00+08:00"},
+        {"order_id": "WO-1", "event": "resolved", "at": "2025-06-03T10:00:00+08:00"},
+        {"order_id": "WO-2", "feedback_id": "a6", "event": "created", "at": "2025-06-01T11:31:00+08:00"},
+        {"order_id": "WO-3", "feedback_id": "a2", "event": "created", "at": "2025-06-01T12:00:00+08:00"},
+        {"order_id": "WO-3", "event": "resolved", "at": "2025-06-01T13:00:00+08:00"}
+    ]);
+    let (s, _) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // Five days later: no order was created that day, all three were due.
+    let due_day = "from=2025-06-06T00:00:00%2B08:00&to=2025-06-07T00:00:00%2B08:00";
+    let (_, v) = get(&app, &format!("/api/v1/stats/orders?{due_day}")).await;
+    assert_eq!(v["orders_created"], 0, "{v}");
+    let (s, v) = get(
+        &app,
+        &format!("/api/v1/stats/orders?{due_day}&orders_by=due"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v,
+        json!({"orders_created": 3, "orders_resolved": 2, "orders_open": 1,
+               "completion_rate": 2.0 / 3.0, "overdue": 1})
+    );
+    // The window is [from, to) on the due time: WO-1 due at 09:06 is in,
+    // WO-3 due at 12:00 is not.
+    let edge = "from=2025-06-06T09:06:00%2B08:00&to=2025-06-06T12:00:00%2B08:00";
+    let (_, v) = get(&app, &format!("/api/v1/stats/orders?{edge}&orders_by=due")).await;
+    assert_eq!(
+        (v["orders_created"].as_u64(), v["orders_resolved"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    // The summary's items stay those received in the window; its orders are due in it.
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/summary?{due_day}&orders_by=due"),
+    )
+    .await;
+    assert_eq!(
+        (v["received"].as_u64(), v["orders_created"].as_u64()),
+        (Some(0), Some(3)),
+        "{v}"
+    );
+    // Item filters still reach the orders through their items.
+    let (_, v) = get(
+        &app,
+        &format!(
+            "/api/v1/stats/orders?{due_day}&orders_by=due&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"
+        ),
+    )
+    .await;
+    assert_eq!(v["orders_created"], 1, "{v}");
+    let (s, v) = get(
+        &app,
+        &format!("/api/v1/stats/top?{due_day}&dim=topic&orders_by=due"),
+    )
+    .await;
+    assert_eq!(
+        (
+            s,
+            v["error"].as_str().is_some_and(|e| e.contains("orders_by"))
+        ),
+        (StatusCode::BAD_REQUEST, true)
+    );
+
+    // a5 is a rating alone (scan_rate, 基本满意, no text).
+    let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
+    let received = |v: &Value| v["received"].as_u64().unwrap();
+    let (_, all) = get(&app, &format!("/api/v1/stats/summary?{day}")).await;
+    let (_, with) = get(&app, &format!("/api/v1/stats/summary?{day}&has_text=true")).await;
+    let (_, without) = get(&app, &format!("/api/v1/stats/summary?{day}&has_text=false")).await;
+    assert_eq!(
+        (received(&all), received(&with), received(&without)),
+        (5, 4, 1)
+    );
+    assert_eq!(without["rated"], 1);
+    let topic_count = |v: &Value, key: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    let (_, top) = get(&app, &format!("/api/v1/stats/top?{day}&dim=topic")).await;
+    let (_, top_with) = get(
+        &app,
+        &format!("/api/v1/stats/top?{day}&dim=topic&has_text=true"),
+    )
+    .await;
+    assert_eq!(
+        topic_count(&top, "other") - topic_count(&top_with, "other"),
+        1,
+        "{top} {top_with}"
+    );
+    let (s, _) = get(&app, &format!("/api/v1/stats/summary?{day}&has_text=maybe")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn timeseries_top_and_search() {
     let app = test_app(&[]);
@@ -555,6 +668,9 @@ async fn panels_are_computed_once_per_tick_for_any_number_of_screens() {
     load(&app).await;
     let queries = || app.state.metrics.queries.load(Relaxed);
 
+    // A first tick computes the panels that are recomputed only every so
+    // often (`every`) too; the ticks after it within that time do not.
+    app.state.tick().await;
     let before = queries();
     app.state.tick().await;
     let per_tick_alone = queries() - before;

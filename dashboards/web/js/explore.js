@@ -85,7 +85,7 @@
         lineStyle: { type: 'dashed', width: 2 }, itemStyle: { color: '#8ea3c0' } });
     }
     tsChart.setOption({
-      grid: { left: 50, right: 20, top: 36, bottom: 40 },
+      grid: { left: 8, right: 44, top: 36, bottom: 8, containLabel: true },
       legend: { top: 0, textStyle: { color: '#e3ecf8' }, type: 'scroll' },
       tooltip: { trigger: 'axis' },
       xAxis: { type: 'category', data: ts.buckets.map((b) => label(b, interval)), axisLabel: { color: '#8ea3c0' } },
@@ -96,10 +96,13 @@
   }
 
   function renderTop(top) {
+    // As many rows as the chart's height holds legibly.
+    const fit = Math.max(5, Math.floor(topChart.getHeight() / 20));
+    top = { ...top, rows: top.rows.slice(0, fit) };
     lastTop = top;
     const rows = top.rows.slice().reverse();
     topChart.setOption({
-      grid: { left: 110, right: 50, top: 6, bottom: 6 },
+      grid: { left: 8, right: 50, top: 6, bottom: 6, containLabel: true },
       xAxis: { type: 'value', show: false },
       yAxis: { type: 'category', data: rows.map((r) => r.name), axisLabel: { color: '#e3ecf8', interval: 0 } },
       tooltip: {},

@@ -59,7 +59,9 @@
       el.id = `panel-${p.id}`;
       el.dataset.type = p.type;
       Object.assign(el.style, { left: `${l.x}px`, top: `${l.y}px`, width: `${l.w}px`, height: `${l.h}px` });
-      el.innerHTML = `<h2>${esc(p.title)}</h2><div class="body"></div>`;
+      // The note (top right) says what a panel leaves out or how far its
+      // last bucket goes; the body holds the chart.
+      el.innerHTML = `<h2>${esc(p.title)}</h2><small class="note"></small><div class="body"></div>`;
       panelsEl.appendChild(el);
     }
   }
@@ -83,50 +85,56 @@
     setTimeout(() => el.querySelectorAll('.flip').forEach((d) => d.classList.remove('flip')), 40);
   }
 
-  function delta(cur, prev, rate) {
-    if (cur === null || cur === undefined || prev === null || prev === undefined) return ['', '较昨日 —'];
+  // "vs the same window one period earlier", from the panel's query.
+  function compareLabel(q) {
+    if (q.compare_by) return q.compare_by === '1d' ? '较昨日' : `较${q.compare_by}前`;
+    return { today: '较昨日', yesterday: '较前日', '1h': '较前1小时', '24h': '较前24小时', '7d': '较前7日', '30d': '较前30日' }[q.range] || '较上期';
+  }
+
+  function delta(cur, prev, rate, vs) {
+    if (cur === null || cur === undefined || prev === null || prev === undefined) return ['', `${vs} —`];
     const d = rate ? (cur - prev) * 100 : cur - prev;
     const cls = d > 0 ? 'up' : d < 0 ? 'down' : '';
     const arrow = d > 0 ? '▲' : d < 0 ? '▼' : '—';
     const v = rate ? `${Math.abs(d).toFixed(1)}个百分点` : fmt(Math.abs(d));
-    return [cls, `较昨日 ${arrow} ${v}`];
+    return [cls, `${vs} ${arrow} ${v}`];
   }
 
+  const RATES = new Set(['satisfaction_rate', 'completion_rate', 'dissatisfied_resolved_rate']);
+
+  // The KPI row: each tile (options.tiles) is one field of one panel's
+  // data — the row's own (today's counts) or a data-only panel with the
+  // window that fits the figure (近30日 rates, orders due in it, the
+  // backlog) — with its window on the tile and the change against the
+  // same window one period earlier.
   function renderKpi(p, data, body, all) {
-    const cur = data.current || data;
-    const prev = data.previous || null;
-    // Panels that are part of this row (the backlog of the last 30 days,
-    // and how it stood a day earlier).
-    const extra = {};
-    const extraPrev = {};
-    for (const q of current.panels) {
-      if (q.options && q.options.part_of === p.id && all[q.id] && !all[q.id].error) {
-        Object.assign(extra, all[q.id].current || all[q.id]);
-        Object.assign(extraPrev, all[q.id].previous || {});
-      }
-    }
-    const tiles = [
-      ['今日受理', fmt(cur.received), delta(cur.received, prev && prev.received, false)],
-      ['满意率', pct(cur.satisfaction_rate), delta(cur.satisfaction_rate, prev && prev.satisfaction_rate, true)],
-      ['办结率', pct(cur.completion_rate), delta(cur.completion_rate, prev && prev.completion_rate, true)],
-      ['不满意化解率', pct(cur.dissatisfied_resolved_rate), delta(cur.dissatisfied_resolved_rate, prev && prev.dissatisfied_resolved_rate, true)],
-      ['在办工单', fmt(extra.orders_open ?? cur.orders_open), delta(extra.orders_open, extraPrev.orders_open, false)],
-      ['超期工单', fmt(extra.overdue ?? cur.overdue), delta(extra.overdue, extraPrev.overdue, false), (extra.overdue ?? cur.overdue) > 0],
-    ];
+    const tiles = (p.options && p.options.tiles) || [];
     if (!body.querySelector('.kpis')) {
-      body.innerHTML = `<div class="kpis">${tiles.map(() => '<div class="kpi"><div class="label"></div><div class="value"></div><div class="delta"></div></div>').join('')}</div>`;
+      body.innerHTML = `<div class="kpis">${tiles.map(() => '<div class="kpi"><div class="label"><span class="name"></span><span class="window"></span></div><div class="value"></div><div class="delta"></div></div>').join('')}</div>`;
     }
     const els = body.querySelectorAll('.kpi');
-    tiles.forEach(([label, value, [cls, text], warn], i) => {
-      const t = els[i];
-      t.querySelector('.label').textContent = label;
-      setDigits(t.querySelector('.value'), value);
-      const d = t.querySelector('.delta');
+    let any = false;
+    tiles.forEach((t, i) => {
+      const src = t.panel ? all[t.panel] : data;
+      const def = t.panel ? current.panels.find((q) => q.id === t.panel) : p;
+      const ok = src && !src.error;
+      const cur = ok ? (src.current || src) : {};
+      const prev = ok ? src.previous : null;
+      const rate = RATES.has(t.field);
+      const v = cur[t.field];
+      any = any || (v !== undefined && v !== null);
+      const [cls, text] = delta(v, prev && prev[t.field], rate, def ? compareLabel(def.query) : '较上期');
+      const el = els[i];
+      el.dataset.field = t.field;
+      el.querySelector('.name').textContent = t.label;
+      el.querySelector('.window').textContent = t.window || '';
+      setDigits(el.querySelector('.value'), rate ? pct(v) : fmt(v));
+      const d = el.querySelector('.delta');
       d.className = `delta ${cls}`;
-      d.textContent = text;
-      t.classList.toggle('warn', !!warn);
+      d.textContent = prev ? text : '';
+      el.classList.toggle('warn', !!t.warn && v > 0);
     });
-    return cur.received > 0;
+    return any;
   }
 
   const axisStyle = {
@@ -135,33 +143,81 @@
     splitLine: { lineStyle: { color: 'rgba(59, 91, 133, 0.35)' } },
   };
 
-  function renderLine(p, data, body) {
+  function panelNote(body, text) {
+    const note = body.parentElement.querySelector('.note');
+    if (note && note.textContent !== text) note.textContent = text;
+  }
+
+  const INTERVAL_SECONDS = { '1m': 60, '5m': 300, '1h': 3600, '1d': 86400 };
+
+  // Values move in place: every series has a stable id (its key), so a
+  // tick updates the drawn series instead of recreating them (which
+  // replayed the entry animation every tick). The last bucket, when the
+  // tick falls inside it, is partial: drawn as a dashed segment and
+  // labelled 截至 HH:MM. The unknown district (key "") is no series of a
+  // district chart; the note gives its count.
+  function renderLine(p, data, body, all, at) {
     let el = body.querySelector('.chart');
     if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const fresh = !charts.has(p.id);
     const c = chart(p.id, el);
-    const hourly = data.interval === '1h' || data.interval === '1m' || data.interval === '5m';
-    const labels = data.buckets.map((b) => {
+    const hourly = data.interval !== '1d';
+    const n = data.buckets.length;
+    const width = INTERVAL_SECONDS[data.interval] || 3600;
+    const lastStart = n ? new Date(data.buckets[n - 1]).getTime() : 0;
+    const partial = n > 1 && at && lastStart + width * 1000 > new Date(at).getTime();
+    const asOf = partial ? MINYI.clock(at).slice(0, 5) : '';
+    const labels = data.buckets.map((b, i) => {
       const d = MINYI.local(b);
-      return hourly ? `${MINYI.pad(d.hours)}:${MINYI.pad(d.minutes)}` : `${d.month}/${d.day}`;
+      const label = hourly ? `${MINYI.pad(d.hours)}:${MINYI.pad(d.minutes)}` : `${d.month}/${d.day}`;
+      return i === n - 1 && partial ? (hourly ? `截至${asOf}` : `${label}\n截至${asOf}`) : label;
     });
-    const series = data.series.slice(0, 8).map((s, i) => {
+    const placeless = data.group_by === 'district' || data.group_by === 'unit';
+    const unknown = placeless ? data.series.filter((s) => s.key === '') : [];
+    const unknownCount = unknown.reduce((a, s) => a + s.data.reduce((x, y) => x + y, 0), 0);
+    panelNote(body, unknownCount > 0 ? `未识别地区 ${fmt(unknownCount)} 条未计入` : '');
+    const shown = data.series.filter((s) => !(placeless && s.key === '')).slice(0, 8);
+    const series = [];
+    shown.forEach((s, i) => {
       const color = SENTIMENT_COLORS[s.key] || PALETTE[i % PALETTE.length];
-      return {
-        name: s.name, type: 'line', smooth: true, symbol: 'none', data: s.data,
-        lineStyle: { width: 3, color }, itemStyle: { color },
+      const style = { lineStyle: { width: 3, color }, itemStyle: { color } };
+      series.push({
+        id: `s:${s.key}`, name: s.name, type: 'line', smooth: true, symbol: 'none', ...style,
+        data: partial ? s.data.map((v, j) => (j === n - 1 ? '-' : v)) : s.data,
         areaStyle: { opacity: 0.18, color },
-      };
+      });
+      // The partial last segment, dashed (empty when the last bucket is whole).
+      series.push({
+        id: `p:${s.key}`, name: s.name, type: 'line', smooth: true, symbol: 'none', ...style,
+        lineStyle: { width: 3, color, type: 'dashed' },
+        data: s.data.map((v, j) => (partial && j >= n - 2 ? v : '-')),
+        areaStyle: { opacity: 0.07, color },
+      });
     });
+    // Show as many x labels as fit, always the last one.
+    const fit = Math.max(2, Math.floor(((p.layout && p.layout.w) || 600) / 130));
+    const every = Math.max(1, Math.ceil(n / fit));
     c.setOption({
-      animationDuration: 600,
-      grid: { left: 56, right: 18, top: 40, bottom: 32 },
-      legend: { top: 0, right: 0, textStyle: { color: '#cfe0f5', fontSize: 18 }, itemWidth: 18 },
+      // A tick's new values move in place within 300 ms; a series that joins
+      // later (a district entering the first eight) appears without an
+      // entry animation: only the first drawing grows in.
+      animationDuration: fresh ? 600 : 0, animationDurationUpdate: 300,
+      grid: { left: 8, right: 24, top: 40, bottom: 8, containLabel: true },
+      legend: { top: 0, right: 0, textStyle: { color: '#cfe0f5', fontSize: 18 }, itemWidth: 18, data: shown.map((s) => s.name) },
       tooltip: { trigger: 'axis' },
-      xAxis: { type: 'category', data: labels, boundaryGap: false, ...axisStyle },
+      xAxis: {
+        type: 'category', data: labels, boundaryGap: false, ...axisStyle,
+        // The first and last labels stay inside the chart (截至 HH:MM is wide).
+        axisLabel: {
+          ...axisStyle.axisLabel, interval: (i) => (n - 1 - i) % every === 0, lineHeight: 20,
+          showMaxLabel: true, alignMaxLabel: 'right',
+        },
+      },
       yAxis: { type: 'value', minInterval: 1, ...axisStyle },
       series,
     }, { replaceMerge: ['series'] });
-    return data.series.some((s) => s.data.some((n) => n > 0));
+    el.dataset.partial = partial ? asOf : '';
+    return shown.some((s) => s.data.some((v) => v > 0));
   }
 
   function renderBar(p, data, body) {
@@ -170,8 +226,8 @@
     const c = chart(p.id, el);
     const rows = data.rows.slice().reverse();
     c.setOption({
-      animationDuration: 600,
-      grid: { left: 150, right: 60, top: 0, bottom: 0 },
+      animationDuration: 600, animationDurationUpdate: 300,
+      grid: { left: 4, right: 60, top: 0, bottom: 0, containLabel: true },
       xAxis: { type: 'value', show: false },
       yAxis: { type: 'category', data: rows.map((r) => r.name), ...axisStyle, axisLabel: { color: '#cfe0f5', fontSize: 15, interval: 0 } },
       series: [{
@@ -186,14 +242,29 @@
     return data.rows.length > 0;
   }
 
-  function renderRank(p, data, body) {
-    const rows = data.rows;
+  // A ranking. A topic ranking counts items with text: options.rating_only
+  // names the same ranking of the items that are a rating alone (no text,
+  // has_text=false, computed at the same tick), which is taken out of each
+  // topic and shown as its own line, 仅评价, below the ranking.
+  function renderRank(p, data, body, all) {
+    const only = p.options && p.options.rating_only && all[p.options.rating_only];
+    const apart = only && !only.error ? new Map(only.rows.map((r) => [r.key, r])) : null;
+    const rows = !apart ? data.rows : data.rows
+      .map((r) => {
+        const o = apart.get(r.key) || { count: 0, negative: 0 };
+        return { ...r, count: r.count - o.count, negative: Math.max(0, r.negative - o.negative) };
+      })
+      .filter((r) => r.count > 0)
+      .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key));
+    const onlyCount = apart ? only.rows.reduce((a, r) => a + r.count, 0) : null;
     const max = Math.max(1, ...rows.map((r) => r.count));
-    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38) - (apart ? 1 : 0));
     body.innerHTML = `<ol class="rank">${rows.slice(0, fits).map((r, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(r.name)}</span>
       <span class="bar"><i class="${r.negative * 2 > r.count ? 'neg' : ''}" style="width:${(100 * r.count / max).toFixed(1)}%"></i></span>
-      <span class="n">${fmt(r.count)}</span></li>`).join('')}</ol>`;
+      <span class="n">${fmt(r.count)}</span></li>`).join('')}${apart ? `
+      <li class="aside"><span class="no">—</span><span>仅评价</span><span class="hint">无文字，不分类别</span>
+      <span class="n">${fmt(onlyCount)}</span></li>` : ''}</ol>`;
     return rows.length > 0;
   }
 
@@ -253,7 +324,23 @@
     return data.rows.length > 0;
   }
 
-  function renderTiles(p, data, body) {
+  // The unknown district is no tile (the store ranks known places only):
+  // the note gives its count, the total (options.total: a summary panel of
+  // the same range) less the districts' counts.
+  function unknownPlaces(p, data, body, all) {
+    const total = p.options && p.options.total && all[p.options.total];
+    let text = '';
+    // Only when the ranking holds every district (no row was cut by the limit).
+    const whole = data.rows.length < (p.query.limit || 10) || data.rows.length >= (meta.districts || []).length;
+    if (total && !total.error && whole) {
+      const n = (total.current || total).received - data.rows.reduce((a, r) => a + r.count, 0);
+      if (n > 0) text = `未识别地区 ${fmt(n)} 条未计入`;
+    }
+    panelNote(body, text);
+  }
+
+  function renderTiles(p, data, body, all) {
+    unknownPlaces(p, data, body, all);
     const byShare = p.options && p.options.color_by === 'negative_share';
     if (p.options && geoReady(p.options.geo)) return renderMap(p, data, body, byShare);
     body.dataset.mode = 'tiles';
@@ -285,15 +372,34 @@
     return data.rows.length > 0;
   }
 
+  // A word cloud keeps its layout: it is laid out again only when its
+  // words changed materially (a fifth of them, or an emerging mark) and
+  // at most once a minute; in between, ticks leave it as it is.
+  const RELAYOUT_MS = 60000;
+  const clouds = new Map(); // panel id → { words: Set, marks: string, at: ms, layouts: n }
+
   function renderWords(p, data, body) {
     const marks = emergingTerms();
     let el = body.querySelector('.chart');
     if (!el) { body.innerHTML = '<div class="chart"></div>'; el = body.querySelector('.chart'); }
+    const fresh = !charts.has(p.id);
     const c = chart(p.id, el);
+    const words = new Set(data.rows.map((r) => r.key));
+    const markKey = data.rows.map((r) => marks.get(r.key) || '').join('');
+    const last = fresh ? null : clouds.get(p.id);
+    if (last) {
+      const gone = [...last.words].filter((w) => !words.has(w)).length;
+      const changed = gone * 5 >= Math.max(1, last.words.size) || markKey !== last.marks;
+      if (!changed || Date.now() - last.at < RELAYOUT_MS) return data.rows.length > 0;
+    }
+    const layouts = (last ? last.layouts : 0) + 1;
+    clouds.set(p.id, { words, marks: markKey, at: Date.now(), layouts });
+    el.dataset.layouts = String(layouts);
+    el.dataset.layoutAt = String(Date.now());
     c.setOption({
       series: [{
         type: 'wordCloud', shape: 'circle', left: 'center', top: 'center', width: '98%', height: '96%',
-        sizeRange: [18, 62], rotationRange: [0, 0], gridSize: 8, drawOutOfBound: false,
+        sizeRange: [18, 62], rotationRange: [0, 0], gridSize: 8, drawOutOfBound: false, layoutAnimation: false,
         textStyle: {
           fontWeight: 600,
           color: (w) => (w.data.mark ? '#ffb547'
@@ -353,7 +459,7 @@
       const fn = RENDER[p.type];
       if (!fn) continue;
       try {
-        const hasData = fn(p, data, body, all);
+        const hasData = fn(p, data, body, all, event.at);
         el.dataset.ready = hasData ? '1' : (el.dataset.ready || '0');
       } catch (e) {
         console.warn(`panel ${p.id}:`, e);
@@ -373,6 +479,8 @@
       lastData = JSON.parse(e.data);
       lastTick = Date.now();
       render(lastData);
+      // For tests and the soak: which tick the screen shows.
+      document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
     });
     source.addEventListener('item', (e) => pushTicker(JSON.parse(e.data)));
     source.addEventListener('alert', (e) => showAlert(JSON.parse(e.data)));
@@ -409,14 +517,16 @@
       .sort((x, y) => y.started_at - x.started_at);
     const el = document.getElementById('alert');
     el.hidden = shown.length === 0;
+    document.getElementById('subtitle').hidden = !el.hidden;
     if (shown.length) {
       const top = shown[0];
       const mins = Math.round(top.window_seconds / 60);
       const what = top.detector === 'negative_share'
         ? `近${mins}分钟负面占比 ${(top.observed * 100).toFixed(0)}%`
         : `近${mins}分钟 ${top.observed} 条（常态 ${top.expected.toFixed(1)}）`;
-      document.getElementById('alert-text').textContent =
-        `${top.title}：${what}${shown.length > 1 ? `　另有 ${shown.length - 1} 条预警` : ''}`;
+      const text = `${top.title}：${what}${shown.length > 1 ? `　另有 ${shown.length - 1} 条预警` : ''}`;
+      document.getElementById('alert-text').textContent = text;
+      el.title = text;
       el.dataset.alert = top.id;
     }
     if (sound && isNew && a.status === 'firing') beep();

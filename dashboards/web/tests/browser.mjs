@@ -19,6 +19,237 @@ function check(ok, what) {
   if (!ok) throw new Error(what);
 }
 
+// The screen sizes of a centre: its wall controllers and desk monitors.
+const SIZES = [[1920, 1080], [1366, 768], [3840, 2160]];
+// A chart may change this share of its drawn pixels between just after a
+// tick and 1.5 s later: values moving in place change a little; a replayed
+// entry animation or a re-scattered word cloud redraws most of a chart.
+const MAX_CHANGE = 0.05;
+const AFTER_MS = 400;
+const LATER_MS = 1500;
+// Smallest text on the screen, in CSS pixels of the display.
+const MIN_FONT_PX = 10;
+
+/** Snapshots the pixels of every chart canvas (in the page). */
+function snapCharts() {
+  const out = {};
+  for (const el of document.querySelectorAll('.panel .chart')) {
+    const panel = el.closest('.panel').id;
+    const c = echarts.getInstanceByDom(el);
+    const opt = c ? c.getOption() : null;
+    out[panel] = {
+      canvases: Array.from(el.querySelectorAll('canvas')).map((cv) => {
+        const ctx = cv.getContext('2d');
+        return { w: cv.width, h: cv.height, px: ctx.getImageData(0, 0, cv.width, cv.height).data };
+      }),
+      cloud: !!(opt && (opt.series || []).some((x) => x.type === 'wordCloud')),
+      buckets: opt && opt.xAxis && opt.xAxis[0] && opt.xAxis[0].type === 'category' ? (opt.xAxis[0].data || []).join('|') : '',
+      layouts: el.dataset.layouts || '',
+      layoutAt: Number(el.dataset.layoutAt || 0),
+    };
+  }
+  return out;
+}
+
+/** In the page: the share of drawn pixels of each chart that changed
+ *  since the snapshot in window.__snap. */
+function chartChanges() {
+  const before = window.__snap;
+  const after = (0, eval)(`(${window.__snapCharts})`)();
+  const out = [];
+  for (const [panel, a] of Object.entries(after)) {
+    const b = before[panel];
+    if (!b) continue;
+    let ink = 0;
+    let changed = 0;
+    a.canvases.forEach((ca, i) => {
+      const cb = b.canvases[i];
+      if (!cb || cb.w !== ca.w || cb.h !== ca.h) { ink += 1; changed += 1; return; }
+      for (let k = 0; k < ca.px.length; k += 4) {
+        if (ca.px[k + 3] < 16 && cb.px[k + 3] < 16) continue;
+        ink += 1;
+        const d = Math.abs(ca.px[k] - cb.px[k]) + Math.abs(ca.px[k + 1] - cb.px[k + 1])
+          + Math.abs(ca.px[k + 2] - cb.px[k + 2]) + Math.abs(ca.px[k + 3] - cb.px[k + 3]);
+        if (d > 64) changed += 1;
+      }
+    });
+    out.push({
+      panel, change: ink ? changed / ink : 0, cloud: a.cloud,
+      // The time buckets moved on (a new hour or day): the chart legitimately
+      // shifts. A word cloud laid out again: allowed once a minute.
+      shifted: a.buckets !== b.buckets,
+      relaid: a.layouts !== b.layouts, sinceLayout: a.layoutAt - b.layoutAt,
+    });
+  }
+  return out;
+}
+
+/** In the page: what an operator could not read — text covered by another
+ *  element, text of a chart outside its canvas, text too small, a page
+ *  that scrolls, an element that scrolls, a panel outside the canvas. */
+function layoutProblems(minFontPx) {
+  const problems = [];
+  const vw = window.innerWidth;
+  const vh = window.innerHeight;
+  const se = document.scrollingElement;
+  if (se.scrollHeight > se.clientHeight + 1 || se.scrollWidth > se.clientWidth + 1) {
+    problems.push(`the page scrolls (${se.scrollWidth}×${se.scrollHeight} in ${se.clientWidth}×${se.clientHeight})`);
+  }
+  const stage = document.getElementById('stage');
+  const scale = stage ? stage.getBoundingClientRect().width / 1920 : 1;
+  if (stage) {
+    const s = stage.getBoundingClientRect();
+    if (s.left < -1 || s.top < -1 || s.right > vw + 1 || s.bottom > vh + 1) problems.push('the wall canvas exceeds the window');
+    for (const p of document.querySelectorAll('.panel')) {
+      const r = p.getBoundingClientRect();
+      if (r.left < s.left - 1 || r.top < s.top - 1 || r.right > s.right + 1 || r.bottom > s.bottom + 1) problems.push(`${p.id} exceeds the wall canvas`);
+    }
+  }
+  const name = (el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ')[0]}` : ''}`;
+  for (const el of document.querySelectorAll('body *')) {
+    const cs = getComputedStyle(el);
+    if (/(auto|scroll)/.test(cs.overflow + cs.overflowX + cs.overflowY) && el.tagName !== 'SELECT') {
+      // Only the explorer's item list may scroll inside its card.
+      if ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) && !el.matches('#drill .scroll')) {
+        problems.push(`${name(el)} has a scrollbar`);
+      }
+    }
+  }
+  const clippedByScroll = (el) => {
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const acs = getComputedStyle(a);
+      if (/(auto|scroll)/.test(acs.overflowY)) return true;
+    }
+    return false;
+  };
+  const moving = document.getAnimations().map((a) => a.effect && a.effect.target).filter(Boolean);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const t = walker.currentNode;
+    const el = t.parentElement;
+    if (!t.textContent.trim() || !el || el.closest('[hidden], script, style, option, select')) continue;
+    // Moving now (a new ticker line sliding in, a digit turning): judged when it rests.
+    if (moving.some((m) => m.contains(el))) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden' || cs.display === 'none' || Number(cs.opacity) === 0) continue;
+    const range = document.createRange();
+    range.selectNodeContents(t);
+    for (const r of range.getClientRects()) {
+      if (r.width < 1 || r.height < 1) continue;
+      // What of it is visible: clipped by every ancestor that clips, and the window.
+      let [l, tp, rt, bt] = [r.left, r.top, r.right, r.bottom];
+      for (let a = el; a && a !== document.body; a = a.parentElement) {
+        const acs = getComputedStyle(a);
+        if (acs.overflow === 'visible' && acs.overflowX === 'visible' && acs.overflowY === 'visible') continue;
+        const ar = a.getBoundingClientRect();
+        l = Math.max(l, ar.left); tp = Math.max(tp, ar.top); rt = Math.min(rt, ar.right); bt = Math.min(bt, ar.bottom);
+      }
+      l = Math.max(l, 0); tp = Math.max(tp, 0); rt = Math.min(rt, vw); bt = Math.min(bt, vh);
+      if (rt - l < 2 || bt - tp < 2) continue;
+      // Cut through a line (not an ellipsis, not a list one may scroll).
+      if (bt - tp < r.height - 2 && !clippedByScroll(el) && !seen.has(`v${name(el)}`)) {
+        seen.add(`v${name(el)}`);
+        problems.push(`"${t.textContent.trim().slice(0, 20)}" (${name(el)}) is cut off`);
+      }
+      const font = parseFloat(cs.fontSize) * scale;
+      if (font < minFontPx && !seen.has(`f${name(el)}`)) {
+        seen.add(`f${name(el)}`);
+        problems.push(`text too small: ${name(el)} "${t.textContent.trim().slice(0, 20)}" at ${font.toFixed(1)}px`);
+      }
+      const y = (tp + bt) / 2;
+      for (const x of [l + (rt - l) * 0.25, (l + rt) / 2, rt - (rt - l) * 0.25]) {
+        const hit = document.elementFromPoint(x, y);
+        if (hit && hit !== el && !el.contains(hit) && !hit.contains(el)) {
+          const key = `${name(el)}<${name(hit)}`;
+          if (!seen.has(key)) {
+            seen.add(key);
+            problems.push(`"${t.textContent.trim().slice(0, 20)}" (${name(el)}) covered by ${name(hit)}`);
+          }
+          break;
+        }
+      }
+    }
+  }
+  // Text drawn in the charts: inside the chart's canvas (an axis label
+  // beyond the left edge reads "5,000" for 35,000), and large enough.
+  if (window.echarts) {
+    for (const el of document.querySelectorAll('.chart, [id$="-chart"]')) {
+      const c = echarts.getInstanceByDom(el);
+      if (!c) continue;
+      const zr = c.getZr();
+      const [w, h] = [zr.getWidth(), zr.getHeight()];
+      const owner = (el.closest('.panel') || el).id;
+      const boxes = [];
+      // A word cloud packs words by their glyphs' pixels, closer than their boxes
+      // (declared before the list is walked: both checks below use it).
+      const cloud = ((c.getOption() || {}).series || []).some((x) => x.type === 'wordCloud');
+      for (const d of zr.storage.getDisplayList()) {
+        if ((d.type !== 'tspan' && d.type !== 'text') || d.ignore || d.invisible || !d.style || !String(d.style.text || '').trim()) continue;
+        const b = d.getBoundingRect().clone();
+        const m = d.getComputedTransform ? d.getComputedTransform() : d.transform;
+        if (m) b.applyTransform(m);
+        // Texts of a chart that overlap one another (labels drawn over labels).
+        const hit = !cloud && boxes.find((o) => Math.min(o.x + o.width, b.x + b.width) - Math.max(o.x, b.x) > 2
+          && Math.min(o.y + o.height, b.y + b.height) - Math.max(o.y, b.y) > 2);
+        if (hit && !seen.has(`o${owner}`)) {
+          seen.add(`o${owner}`);
+          problems.push(`${owner}: "${String(d.style.text).slice(0, 20)}" drawn over "${String(hit.text).slice(0, 20)}"`);
+        }
+        boxes.push({ x: b.x, y: b.y, width: b.width, height: b.height, text: d.style.text });
+        // (A word cloud keeps its glyphs' pixels inside, drawOutOfBound: false;
+        // its boxes, taller than the glyphs, may touch the edge.)
+        if (!cloud && (b.x < -1 || b.y < -1 || b.x + b.width > w + 1 || b.y + b.height > h + 1)) {
+          problems.push(`${owner}: "${String(d.style.text).slice(0, 20)}" is cut at the chart's edge`);
+        }
+        const size = parseFloat(d.style.fontSize || (/(\d+(\.\d+)?)px/.exec(d.style.font || '') || [])[1] || '0');
+        if (size && size * scale < minFontPx && !seen.has(`c${owner}`)) {
+          seen.add(`c${owner}`);
+          problems.push(`${owner}: chart text "${String(d.style.text).slice(0, 20)}" at ${(size * scale).toFixed(1)}px`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** Watches the wall in `page` over `ticks` live ticks. After each tick,
+ *  every chart's pixels AFTER_MS after it (its update transitions are
+ *  over) and LATER_MS after it (still the same tick's data): a chart that
+ *  replays its entry animation is still drawing at the first. A word cloud
+ *  is also compared from one tick to the next: re-scattered, it differs.
+ *  Returns the changes seen. */
+async function watchTicks(page, ticks) {
+  await page.evaluate((src) => { window.__snapCharts = src; }, snapCharts.toString());
+  const count = () => page.$eval('body', (b) => Number(b.dataset.ticks || 0));
+  const seen = [];
+  let watched = 0;
+  let cloudSnap = false;
+  for (let tries = 0; watched < ticks && tries < ticks * 3; tries += 1) {
+    const n = await count();
+    await page.waitForFunction((m) => Number(document.body.dataset.ticks || 0) > m, n, { timeout: 20000 });
+    const t0 = Date.now();
+    const tick = await count();
+    await page.waitForTimeout(AFTER_MS);
+    if (cloudSnap) {
+      // The clouds now against the clouds of the tick before.
+      for (const c of await page.evaluate(chartChanges)) {
+        if (c.cloud) seen.push({ ...c, across: true });
+      }
+    }
+    await page.evaluate(() => { window.__snap = (0, eval)(`(${window.__snapCharts})`)(); });
+    await page.waitForTimeout(Math.max(0, LATER_MS - (Date.now() - t0)));
+    const changes = await page.evaluate(chartChanges);
+    if ((await count()) !== tick) { cloudSnap = false; continue; } // a tick came between: not one tick's data
+    seen.push(...changes);
+    await page.evaluate(() => { window.__snap = (0, eval)(`(${window.__snapCharts})`)(); });
+    cloudSnap = true;
+    watched += 1;
+  }
+  if (watched < ticks) throw new Error(`only ${watched} of ${ticks} ticks could be watched`);
+  return seen;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -45,9 +276,14 @@ try {
   check(/\d/.test(kpi), `KPI shows a number (${kpi})`);
   // The backlog tiles come from the `orders` panel (30 days of work orders).
   const tiles = Object.fromEntries(await page.$$eval('#panel-kpi .kpi', (ks) =>
-    ks.map((k) => [k.querySelector('.label').textContent, k.querySelector('.value').textContent])));
+    ks.map((k) => [k.querySelector('.label .name').textContent, k.querySelector('.value').textContent])));
   check(/^[\d,]+$/.test(tiles['在办工单'] || '') && /^[\d,]+$/.test(tiles['超期工单'] || ''),
     `backlog tiles show numbers (${JSON.stringify(tiles)})`);
+  // Each rate tile says its window.
+  const windows = Object.fromEntries(await page.$$eval('#panel-kpi .kpi', (ks) =>
+    ks.map((k) => [k.querySelector('.label .name').textContent, k.querySelector('.label .window').textContent])));
+  check(windows['满意率'] === '近30日' && windows['办结率'] === '近30日到期' && windows['不满意化解率'] === '近30日' && windows['今日受理'] === '',
+    `rate tiles say their windows (${JSON.stringify(windows)})`);
 
   const firstId = await page.$eval('.panel-ticker li', (li) => li.dataset.id);
   await page.waitForFunction((id) => {
@@ -72,7 +308,43 @@ try {
   step('wall: the alert banner shows a firing alert');
   await page.screenshot({ path: `${shots}/wall-alert-1920x1080.png` });
 
-  // Memory: the heap after garbage collection, 25 s (25 ticks, ~750 items)
+  // --- both walls as operators watch them, at each size --------------------
+  // The alert stays up (its window is 10 minutes): the banner is part of
+  // every layout checked here.
+  const figures = [];
+  for (const [w, h] of SIZES) {
+    await page.setViewportSize({ width: w, height: h });
+    for (const [wall, path] of [['wall', '/'], ['wall-district', '/wall/district']]) {
+      await page.goto(`${base}${path}`);
+      await allPanelsReady();
+      if (wall === 'wall-district') {
+        await page.waitForSelector('#panel-districts .body[data-mode="map"] canvas', { timeout: 20000 });
+      }
+      await page.waitForFunction(() => !document.getElementById('alert').hidden, null, { timeout: 15000 });
+      // Let the entry animations of the first render finish.
+      await page.waitForTimeout(1500);
+      const changes = await watchTicks(page, 5);
+      const bad = changes.filter((c) => c.change > MAX_CHANGE && !c.shifted && !(c.relaid && c.sinceLayout >= 60000));
+      const worst = {};
+      for (const c of changes) {
+        const k = `${c.panel}${c.across ? '(next tick)' : ''}`;
+        if (!c.shifted) worst[k] = Math.max(worst[k] || 0, c.change);
+      }
+      figures.push(`${wall} ${w}×${h}: ${Object.entries(worst).map(([p, v]) => `${p.replace('panel-', '')} ${(v * 100).toFixed(1)}%`).join(', ')}`);
+      check(bad.length === 0, `${wall} at ${w}×${h}: charts redrawn between ticks: ${JSON.stringify(bad)}`);
+      check(changes.every((c) => !c.relaid || c.sinceLayout >= 60000), `${wall} at ${w}×${h}: a word cloud laid out again within a minute`);
+      const problems = await page.evaluate(layoutProblems, MIN_FONT_PX);
+      await page.screenshot({ path: `${shots}/${wall}-${w}x${h}.png` });
+      check(problems.length === 0, `${wall} at ${w}×${h}: ${problems.join('; ')}`);
+      step(`${wall} at ${w}×${h}: 5 ticks watched, charts change in place, no covered text, no scrolling`);
+    }
+  }
+  step(`largest change of each chart's drawn pixels 1.5 s after a tick: ${figures.join(' | ')}`);
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.goto(`${base}/`);
+  await allPanelsReady();
+
+  // Memory: the heap after garbage collection, 25 s (12 ticks, ~750 items)
   // apart, must not keep growing (a kiosk runs for days).
   const cdp = await context.newCDPSession(page);
   const heap = async () => {
@@ -83,7 +355,7 @@ try {
   const before = await heap();
   await page.waitForTimeout(25000);
   const after = await heap();
-  step(`wall: heap ${(before / 1e6).toFixed(1)} MB → ${(after / 1e6).toFixed(1)} MB over 25 ticks`);
+  step(`wall: heap ${(before / 1e6).toFixed(1)} MB → ${(after / 1e6).toFixed(1)} MB over 25 s`);
   check(after - before < 4e6, 'the heap does not grow tick after tick');
 
   if (serverPid) {
@@ -162,6 +434,17 @@ try {
   check(lines.length - 1 >= drilled.length, `CSV has the drilled rows (${lines.length - 1} ≥ ${drilled.length})`);
   check(lines.slice(1).every((l) => l.includes(',12345热线,') && l.includes(target.name)), 'every CSV row matches the filters');
   step(`explorer: CSV export (${lines.length - 1} rows)`);
+
+  for (const [w, h] of SIZES) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.goto(`${base}/explore`);
+    await page.waitForSelector('#items[data-ready="1"]', { timeout: 20000 });
+    await page.waitForTimeout(800);
+    const problems = await page.evaluate(layoutProblems, 11);
+    await page.screenshot({ path: `${shots}/explore-${w}x${h}.png` });
+    check(problems.length === 0, `explorer at ${w}×${h}: ${problems.join('; ')}`);
+    step(`explorer at ${w}×${h}: no covered text, no page scrolling`);
+  }
 
   check(errors.length === 0, `no console errors: ${errors.join(' | ')}`);
   console.log('browser test passed');

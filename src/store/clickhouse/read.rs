@@ -184,16 +184,19 @@ impl ClickHouseStore {
         Ok(out.with_orders(self.orders(f, now).await?).with_rates())
     }
 
-    /// Work orders created in the period; item filters apply through the
-    /// item the order was opened for, the unit through the order's unit.
-    /// Each order counts once in `order_states` (its current state +1,
-    /// every earlier state +1 and -1).
+    /// Work orders created (or due, `orders_by`) in the period; item
+    /// filters apply through the item the order was opened for, the unit
+    /// through the order's unit. Each order counts once in `order_states`
+    /// (its current state +1, every earlier state +1 and -1).
     async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
         let mut w: Where<Param> = Where::default();
-        if let Some(from) = f.from {
+        let (from, to) = f
+            .orders_by
+            .created_range(f.from, f.to, self.settings.sla_seconds);
+        if let Some(from) = from {
             w.push("created_at >= ?", [Param::Int(from)]);
         }
-        if let Some(to) = f.to {
+        if let Some(to) = to {
             w.push("created_at < ?", [Param::Int(to)]);
         }
         let item_filters = Filters {
@@ -482,6 +485,11 @@ fn items_where(f: &Filters, time: bool) -> Where<Param> {
     if !f.topic.is_empty() {
         let marks = vec!["?"; f.topic.len()].join(", ");
         w.push(&format!("hasAny(topics, [{marks}])"), texts(&f.topic));
+    }
+    match f.has_text {
+        Some(true) => w.push("text != ''", []),
+        Some(false) => w.push("text = ''", []),
+        None => {}
     }
     if !f.q.is_empty() {
         let marks = vec!["?"; f.q.len()].join(", ");

@@ -134,6 +134,11 @@ fn items_where(f: &Filters, time: bool) -> Where<Sql> {
         term.push(')');
         w.push(&term, values);
     }
+    match f.has_text {
+        Some(true) => w.push("i.text <> ''", []),
+        Some(false) => w.push("i.text = ''", []),
+        None => {}
+    }
     if !f.q.is_empty() {
         w.push(
             "i.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
@@ -329,14 +334,15 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
     Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
 }
 
-/// Work orders created in the period; item filters apply through the item
-/// the order was opened for.
+/// Work orders created (or due, [`crate::query::OrdersBy`]) in the period; item filters
+/// apply through the item the order was opened for.
 fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
     let mut w = Where::default();
-    if let Some(from) = f.from {
+    let (from, to) = f.orders_by.created_range(f.from, f.to, s.sla_seconds);
+    if let Some(from) = from {
         w.push("o.created_at >= ?", [Sql::Integer(from)]);
     }
-    if let Some(to) = f.to {
+    if let Some(to) = to {
         w.push("o.created_at < ?", [Sql::Integer(to)]);
     }
     let item_filters = Filters {
@@ -365,13 +371,19 @@ fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<
     Ok(Orders::new(created, resolved, overdue))
 }
 
-/// The column of a dimension in items (`i`), with `t` for item_topics.
+/// The column of a dimension in items (`i`), with `t` for the item's
+/// topics ([`BY_TOPIC`]).
 fn item_column(dim: Dim) -> String {
     match dim {
-        Dim::Topic => "t.topic".to_owned(),
+        Dim::Topic => "t.value".to_owned(),
         _ => format!("i.{}", dim.as_str()),
     }
 }
+
+/// The join giving each item's topics as `t.value`: from the item's own
+/// list, so the items of the time range drive the query (a join on
+/// `item_topics`, keyed by topic first, scanned every topic's history).
+const BY_TOPIC: &str = ", json_each(i.topics) t";
 
 fn timeseries(
     conn: &Connection,
@@ -397,11 +409,7 @@ fn timeseries(
     } else {
         let w = items_where(f, true);
         let key = group_by.map_or("''".to_owned(), item_column);
-        let join = if by_topic {
-            "JOIN item_topics t ON t.seq = i.seq"
-        } else {
-            ""
-        };
+        let join = if by_topic { BY_TOPIC } else { "" };
         (
             format!(
                 "SELECT ((i.ts + {off}) / {width}) * {width} - {off} AS b, {key}, count(*)
@@ -438,11 +446,7 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
         Some(d) => {
             let w = items_where(f, true);
             let key = item_column(d);
-            let join = if by_topic {
-                "JOIN item_topics t ON t.seq = i.seq"
-            } else {
-                ""
-            };
+            let join = if by_topic { BY_TOPIC } else { "" };
             (
                 format!(
                     "SELECT {key}, count(*), sum(CASE WHEN i.sentiment = 'negative' THEN 1 ELSE 0 END)

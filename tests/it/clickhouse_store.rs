@@ -8,7 +8,6 @@ use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use minyi::enrich::Enricher;
 use minyi::model::{EnrichedItem, Rating, SentimentLabel};
@@ -144,6 +143,31 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
     out
 }
 
+/// The demo's items (enriched) and work-order events of `[start, end)`
+/// at `rate` × its live rate, the events in time order, as they happen.
+fn demo_timeline(
+    rate: f64,
+    start: i64,
+    end: i64,
+    seed: u64,
+) -> (Vec<EnrichedItem>, Vec<WorkOrderEvent>) {
+    let enricher = Enricher::builtin(b"conformance-key-0123").unwrap();
+    let timeline = minyi::demo::timeline(enricher.gazetteer(), rate, start, end, seed);
+    let now = enricher.now();
+    let items = timeline
+        .items
+        .iter()
+        .filter_map(|v| enricher.enrich_value(v, now).ok())
+        .collect();
+    let mut events: Vec<_> = timeline
+        .events
+        .iter()
+        .filter_map(|v| parse_event(v, now).ok())
+        .collect();
+    events.sort_by_key(|e| e.at);
+    (items, events)
+}
+
 async fn write_items(store: &dyn Store, items: &[EnrichedItem]) {
     for chunk in items.chunks(700) {
         let out = store
@@ -195,23 +219,10 @@ async fn clickhouse_answers_like_sqlite() {
 
     let dir = common::TempDir::new("conformance");
     let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
-    let enricher = Arc::new(Enricher::builtin(b"conformance-key-0123").unwrap());
     let end = 1_764_000_000; // a whole hour
     let start = end - 2 * 86_400;
-    let timeline = minyi::demo::timeline(enricher.gazetteer(), 0.06, start, end, 7);
-    let now = enricher.now();
-    let items: Vec<_> = timeline
-        .items
-        .iter()
-        .filter_map(|v| enricher.enrich_value(v, now).ok())
-        .collect();
-    let mut events: Vec<_> = timeline
-        .events
-        .iter()
-        .filter_map(|v| parse_event(v, now).ok())
-        .collect();
     // As they happen: an order's events span batches (and the upgrade).
-    events.sort_by_key(|e| e.at);
+    let (items, events) = demo_timeline(0.06, start, end, 7);
     assert!(items.len() > 3000, "{}", items.len());
     assert!(events.len() > 500, "{}", events.len());
     assert!(
@@ -418,22 +429,9 @@ async fn erasure_and_retention_keep_the_answers_alike() {
     ch.migrate(&schema()).await.unwrap();
     let dir = common::TempDir::new("privacy");
     let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
-    let enricher = Arc::new(Enricher::builtin(b"privacy-key-0123456").unwrap());
     let end = 1_764_000_000;
     let start = end - 2 * 86_400;
-    let timeline = minyi::demo::timeline(enricher.gazetteer(), 0.03, start, end, 11);
-    let now = enricher.now();
-    let items: Vec<_> = timeline
-        .items
-        .iter()
-        .filter_map(|v| enricher.enrich_value(v, now).ok())
-        .collect();
-    let mut events: Vec<_> = timeline
-        .events
-        .iter()
-        .filter_map(|v| parse_event(v, now).ok())
-        .collect();
-    events.sort_by_key(|e| e.at);
+    let (items, events) = demo_timeline(0.03, start, end, 11);
     let stores: [&dyn Store; 2] = [&sqlite, &ch];
     for store in stores {
         write_items(store, &items).await;

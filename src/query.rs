@@ -583,7 +583,8 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T, param: &str) -> Result
     Ok(())
 }
 
-fn parse_time(param: &str, value: &str) -> Result<i64, QueryError> {
+/// A timestamp parameter (RFC 3339) as unix seconds.
+pub fn parse_time(param: &str, value: &str) -> Result<i64, QueryError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp())
         .map_err(|_| bad(param, format!("{value:?} is not an RFC 3339 timestamp")))

@@ -864,16 +864,8 @@ struct AuditView {
 struct AuditEntryView {
     /// RFC 3339 in the centre's zone.
     at: String,
-    /// The token's configured name, `role:` and its hash's first 8 hex digits, `open` or `none`.
-    token: String,
-    role: String,
-    method: String,
-    path: String,
-    /// The query string, without `access_token`, personal data masked.
-    query: String,
-    status: u16,
-    /// Items the response carried; null when none are items.
-    items: Option<u64>,
+    #[serde(flatten)]
+    entry: crate::store::AuditEntry,
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "privacy", security(("bearer" = ["admin"])), params(AuditParams),
@@ -887,14 +879,9 @@ async fn audit(
     let now = state.enricher.now().timestamp();
     let (mut from, mut to, mut token, mut limit) = (None, None, None, 1000usize);
     for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
-        let time = || {
-            chrono::DateTime::parse_from_rfc3339(&v)
-                .map(|t| t.timestamp())
-                .map_err(|_| ApiError::Invalid(format!("parameter `{k}`: {v:?} is not RFC 3339")))
-        };
         match k.as_ref() {
-            "from" => from = Some(time()?),
-            "to" => to = Some(time()?),
+            "from" => from = Some(crate::query::parse_time(&k, &v)?),
+            "to" => to = Some(crate::query::parse_time(&k, &v)?),
             "token" => token = Some(v.into_owned()),
             "limit" => {
                 limit = v
@@ -931,15 +918,9 @@ async fn audit(
     entries.truncate(limit);
     let entries = entries
         .into_iter()
-        .map(|e| AuditEntryView {
-            at: crate::query::rfc3339(e.at, state.tz),
-            token: e.token,
-            role: e.role,
-            method: e.method,
-            path: e.path,
-            query: e.query,
-            status: e.status,
-            items: e.items,
+        .map(|entry| AuditEntryView {
+            at: crate::query::rfc3339(entry.at, state.tz),
+            entry,
         })
         .collect();
     Ok(axum::Json(AuditView { entries, truncated }).into_response())

@@ -146,10 +146,13 @@ pub enum Erase {
 /// or its role and the first characters of its hash), what (method, route,
 /// query parameters, masked), with what result (status, items returned).
 /// Never an item's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
-    /// Unix seconds.
+    /// Unix seconds (the API shows it as RFC 3339 in the centre's zone).
+    #[serde(skip)]
     pub at: i64,
+    /// The token's configured name, `role:` and its hash's first 8 hex
+    /// digits, `open` or `none`.
     pub token: String,
     /// viewer, analyst, ingest, admin; `open` on a server without tokens,
     /// `none` for a request without a valid token.

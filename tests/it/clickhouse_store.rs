@@ -181,6 +181,18 @@ async fn write_items(store: &dyn Store, items: &[EnrichedItem]) {
     }
 }
 
+async fn write_events(store: &dyn Store, events: &[WorkOrderEvent]) {
+    for chunk in events.chunks(300) {
+        store
+            .write(WriteBatch {
+                items: Vec::new(),
+                events: chunk.to_vec(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
 /// Stores events the way minyi did before `003_order_states.sql`: the
 /// event columns only, each (order, event, time) once.
 async fn write_events_before_order_states(ch: &ClickHouseStore, events: &[WorkOrderEvent]) {
@@ -254,15 +266,7 @@ async fn clickhouse_answers_like_sqlite() {
         .unwrap();
     let stores: [&dyn Store; 2] = [&sqlite, &ch];
     for store in stores {
-        for chunk in events.chunks(300) {
-            store
-                .write(WriteBatch {
-                    items: Vec::new(),
-                    events: chunk.to_vec(),
-                })
-                .await
-                .unwrap();
-        }
+        write_events(store, &events).await;
         // Re-posting changes nothing.
         let again = store
             .write(WriteBatch {
@@ -435,15 +439,7 @@ async fn erasure_and_retention_keep_the_answers_alike() {
     let stores: [&dyn Store; 2] = [&sqlite, &ch];
     for store in stores {
         write_items(store, &items).await;
-        for chunk in events.chunks(300) {
-            store
-                .write(WriteBatch {
-                    items: Vec::new(),
-                    events: chunk.to_vec(),
-                })
-                .await
-                .unwrap();
-        }
+        write_events(store, &events).await;
     }
     let unit = events
         .iter()

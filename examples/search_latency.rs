@@ -81,6 +81,9 @@ fn main() {
     let settings = QuerySettings::default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = dir.to_string_lossy().into_owned();
+    // Opening applies pending migrations: on a store of an older schema
+    // this is the upgrade's time.
+    let opening = Instant::now();
     let (store, target, chunk): (Box<dyn Store>, f64, usize) = if url.starts_with("http://") {
         let ch = rt.block_on(async {
             let admin = ClickHouseStore::connect(&url, settings).await.unwrap();
@@ -108,6 +111,10 @@ fn main() {
             2000,
         )
     };
+    eprintln!(
+        "opened (migrations applied) in {:.1} s",
+        opening.elapsed().as_secs_f64()
+    );
     let store = store.as_ref();
     let now = chrono::Utc::now().timestamp();
     let start = Instant::now();

@@ -326,7 +326,7 @@ mod tests {
     /// A store written by schema 1 is searchable after the upgrades (the
     /// index of step 6 is built from the stored texts), beside new items.
     #[tokio::test]
-    async fn full_text_survives_the_upgrade_to_schema_2() {
+    async fn stored_items_are_searchable_after_the_upgrades() {
         let dir = std::env::temp_dir().join(format!(
             "minyi-sqlite-upgrade-{}-{}",
             std::process::id(),
@@ -340,6 +340,7 @@ mod tests {
                 (1, "old-1", "交巡警 煤城 App"),
                 (2, "old-2", "民警 态度 a-b"),
                 (3, "old-3", "民警 出警"),
+                (4, "old-4", "回电话138****5678"),
             ] {
                 conn.execute(
                     "INSERT INTO items (seq, id, ts, received_at, channel, district, unit,
@@ -405,6 +406,10 @@ mod tests {
         assert_eq!(search(&["民警", "a-b"]).await, ["old-2"]);
         assert!(search(&["!!!"]).await.is_empty());
         assert!(search(&["派出所"]).await.is_empty());
+        assert_eq!(search(&["电话"]).await, ["old-4"]);
+        assert_eq!(search(&["警"]).await, ["new-1", "old-1", "old-2", "old-3"]);
+        assert!(search(&["138"]).await.is_empty(), "masked digits");
+        assert!(search(&["5678"]).await.is_empty(), "masked digits");
         store.close().await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -176,7 +176,7 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
             if batch.is_empty() {
                 break;
             }
-            let write = store.write(WriteBatch {
+            let write = store.write_history(WriteBatch {
                 items: batch,
                 events: Vec::new(),
             });
@@ -241,6 +241,10 @@ async fn finish(
     span: Option<(i64, i64)>,
     summary: Summary,
 ) -> anyhow::Result<()> {
+    let counted = store.settle_history().await?;
+    if counted > 0 {
+        tracing::info!("counted {counted} items in the rollups");
+    }
     let now = chrono::Utc::now().timestamp();
     if checked.retention_days > 0 {
         let before = now - i64::from(checked.retention_days) * 86_400;

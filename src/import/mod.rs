@@ -92,8 +92,12 @@ pub fn load(paths: &[PathBuf], options: &Options) -> Result<Loaded, String> {
         default_channel: options.default_channel,
         timezone: options.timezone,
     };
-    for (file, path) in paths.iter().enumerate() {
-        let table = read::read(path)?;
+    let tables = paths
+        .iter()
+        .map(|p| read::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    unused_overrides(&tables, options.overrides)?;
+    for (file, (path, table)) in paths.iter().zip(tables).enumerate() {
         let mapping = Mapping::new(&table.headers, options.overrides)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         if !mapping.has(Field::Channel) && options.default_channel.is_none() {
@@ -132,7 +136,6 @@ pub fn load(paths: &[PathBuf], options: &Options) -> Result<Loaded, String> {
             rows,
         });
     }
-    unused_overrides(&loaded.files, options.overrides)?;
     loaded
         .items
         .par_sort_unstable_by_key(|p| (p.ts, p.file, p.row));
@@ -141,16 +144,13 @@ pub fn load(paths: &[PathBuf], options: &Options) -> Result<Loaded, String> {
 }
 
 fn unused_overrides(
-    files: &[FileRead],
+    tables: &[read::Table],
     overrides: &[(String, Option<Field>)],
 ) -> Result<(), String> {
     for (column, _) in overrides {
-        let used = files.iter().any(|f| {
-            f.mapping
-                .headers
-                .iter()
-                .any(|h| fields::same_header(h, column))
-        });
+        let used = tables
+            .iter()
+            .any(|t| t.headers.iter().any(|h| fields::same_header(h, column)));
         if !used {
             return Err(format!("--map {column}=…: no file has a column {column:?}"));
         }

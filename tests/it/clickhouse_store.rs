@@ -22,7 +22,7 @@ const SETTINGS: QuerySettings = QuerySettings {
     sla_seconds: 5 * 86_400,
 };
 
-fn schema() -> Vec<(String, String)> {
+pub(crate) fn schema() -> Vec<(String, String)> {
     minyi::pipelines::clickhouse_schema_from(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/clickhouse"
@@ -32,7 +32,7 @@ fn schema() -> Vec<(String, String)> {
 
 /// The queries both stores must answer alike, over `[start, end)`; `unit`
 /// is one the work orders were dispatched to.
-fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
+pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
     let ranges = [
         (None, None),
         (Some(start + 1234), Some(end - 3600 * 5 + 77)),
@@ -145,7 +145,7 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
 
 /// The demo's items (enriched) and work-order events of `[start, end)`
 /// at `rate` × its live rate, the events in time order, as they happen.
-fn demo_timeline(
+pub(crate) fn demo_timeline(
     rate: f64,
     start: i64,
     end: i64,

@@ -42,10 +42,12 @@ pub struct ImportArgs {
 /// Items enriched together: large enough to keep every core busy, small
 /// enough that writing one chunk overlaps enriching the next.
 const CHUNK: usize = 20_000;
-/// Items per store write.
-const BATCH: usize = 5_000;
-/// Writes in flight at once: bounds memory, keeps the store busy.
-const IN_FLIGHT: usize = 8;
+/// Items per store write, and writes in flight at once (bounds memory,
+/// keeps the store busy): SQLite commits what waits together, so several
+/// mid-sized batches; ClickHouse wants few large inserts (each insert is a
+/// part to merge).
+const SQLITE_WRITES: (usize, usize) = (5_000, 8);
+const CLICKHOUSE_WRITES: (usize, usize) = (50_000, 2);
 /// Rows shown as enriched by `--dry-run`.
 const SAMPLE: usize = 3;
 
@@ -142,6 +144,11 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
         .zip(loaded.items.last())
         .map(|(a, b)| (a.ts, b.ts));
     let items = std::mem::take(&mut loaded.items);
+    let (batch_items, max_in_flight) = if args.clickhouse.is_some() {
+        CLICKHOUSE_WRITES
+    } else {
+        SQLITE_WRITES
+    };
     let mut progress = Progress::new(items.len() as u64);
     let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<_>> =
         std::collections::VecDeque::new();
@@ -172,7 +179,7 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
         written += refused.len() as u64;
         let mut enriched = enriched.into_iter();
         loop {
-            let batch: Vec<EnrichedItem> = enriched.by_ref().take(BATCH).collect();
+            let batch: Vec<EnrichedItem> = enriched.by_ref().take(batch_items).collect();
             if batch.is_empty() {
                 break;
             }
@@ -181,7 +188,7 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
                 events: Vec::new(),
             });
             in_flight.push_back(runtime.spawn(write));
-            while in_flight.len() > IN_FLIGHT {
+            while in_flight.len() > max_in_flight {
                 let done = in_flight.pop_front().expect("not empty");
                 written += settle(done, &mut summary)?;
                 progress.show(written);

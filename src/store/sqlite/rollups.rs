@@ -62,6 +62,9 @@ pub(super) fn defer(tx: &Connection) -> Result<i64> {
 /// dissatisfied item resolved since counts as resolved), and closes the
 /// deferral, in one transaction. Returns how many items it counted.
 pub(super) fn settle(conn: &mut Connection) -> Result<u64> {
+    // The grouped inserts sort millions of rows: let the sorter use
+    // helper threads (the writer thread waits meanwhile anyway).
+    conn.pragma_update(None, "threads", 2)?;
     let tx = conn.transaction()?;
     let Some(after) = deferred_after(&tx)? else {
         return Ok(0);

@@ -939,7 +939,7 @@ pub struct Ranking {
     /// Ranked rows first (by value, then volume, then key), then those below `min_volume`.
     pub rows: Vec<RankRow>,
     /// The items without a value of the dimension (no district or unit
-    /// recognised); null when there are none.
+    /// recognised), never ranked; None when there are none.
     pub unknown: Option<RankRow>,
 }
 
@@ -964,12 +964,20 @@ pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>)
             counts,
         }
     };
+    // A value is listed when it has items, or orders when 办结率 ranks:
+    // a unit that only received orders for the items selected says
+    // nothing of their 满意率.
+    let listed =
+        |c: &KeyCounts| c.count > 0 || (r.metric == Metric::CompletionRate && c.orders_created > 0);
     let mut unknown = None;
     let mut rows = Vec::new();
-    for c in current {
+    for c in current.into_iter().filter(listed) {
         if c.key.is_empty() {
-            unknown = Some(row(c));
-        } else if c.count > 0 || c.orders_created > 0 {
+            unknown = Some(RankRow {
+                ranked: false,
+                ..row(c)
+            });
+        } else {
             rows.push(row(c));
         }
     }
@@ -1168,6 +1176,58 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_rank_guards_small_volumes_and_keeps_the_unknown_apart() {
+        let counts = |key: &str, count, rated, satisfied, orders| KeyCounts {
+            key: key.to_owned(),
+            count,
+            rated,
+            satisfied,
+            orders_created: orders,
+            ..KeyCounts::default()
+        };
+        let r = Rank {
+            filters: Filters::default(),
+            dim: Dim::Unit,
+            metric: Metric::SatisfactionRate,
+            min_volume: 3,
+            ascending: true,
+            compare: Some((0, 60)),
+        };
+        let current = vec![
+            counts("", 9, 4, 1, 0),
+            counts("a", 10, 4, 3, 0),
+            counts("b", 10, 5, 5, 0),
+            counts("c", 2, 2, 0, 0),
+            // Orders only: listed for 办结率, not for 满意率.
+            counts("d", 0, 0, 0, 7),
+        ];
+        let previous = vec![counts("a", 5, 4, 4, 0)];
+        let out = rank(&r, current.clone(), Some(previous));
+        let keys: Vec<(&str, bool)> = out
+            .rows
+            .iter()
+            .map(|row| (row.counts.key.as_str(), row.ranked))
+            .collect();
+        // Lowest 满意率 first among those with 3 ratings or more; "c" (0 %
+        // on 2) follows unranked.
+        assert_eq!(keys, [("a", true), ("b", true), ("c", false)]);
+        assert_eq!(out.rows[0].previous, Some(1.0));
+        assert_eq!(out.rows[0].change, Some(0.75 - 1.0));
+        assert_eq!(out.rows[1].previous, None, "no ratings there");
+        let unknown = out.unknown.unwrap();
+        assert_eq!((unknown.value, unknown.ranked), (Some(0.25), false));
+        let by_orders = rank(
+            &Rank {
+                metric: Metric::CompletionRate,
+                ..r
+            },
+            current,
+            None,
+        );
+        assert!(by_orders.rows.iter().any(|row| row.counts.key == "d"));
     }
 
     #[test]

@@ -17,8 +17,9 @@
   const DAY = 86400000;
   const PRESETS = { today: '今天', yesterday: '昨天', week: '本周', month: '本月', '7d': '近7天', '30d': '近30天' };
   // The comparison that fits each preset: the same clock window a day, a
-  // week or a month earlier, or the period of the same length before.
-  const PRESET_COMPARE = { today: 'day', yesterday: 'day', week: 'week', month: 'month', '7d': 'span', '30d': 'span' };
+  // week or a month earlier — never the stretch just before, which for
+  // 今天 so far would be yesterday afternoon and evening.
+  const PRESET_COMPARE = { today: 'day', yesterday: 'day', week: 'week', month: 'month', '7d': 'week', '30d': 'month' };
   const COMPARE_NAMES = { day: '前一天同时段', week: '上周同时段', month: '上月同时段', span: '前一等长时段' };
   const METRIC_NAMES = { count: '数量', negative: '负面数', negative_share: '负面占比', satisfaction_rate: '满意率', completion_rate: '办结率' };
   const RATE_METRICS = ['negative_share', 'satisfaction_rate', 'completion_rate'];
@@ -488,7 +489,9 @@
     const labelOf = (r) => {
       const v = rankValueText(metric, r.value);
       const n = counts ? '' : `（${RATE_METRICS.includes(metric) ? `n=${fmt(r.volume)}` : `共${fmt(r.count)}`}）`;
-      return r.ranked || r.unknown ? `${v}${n}` : `${v}${n} 样本不足`;
+      // Against the compared period: the change, in the metric's unit.
+      const c = e.cmp && !keyword && r.change !== null && r.change !== undefined ? ` ${changeText(metric, r.change).replace('个百分点', 'pt')}` : '';
+      return r.ranked || r.unknown ? `${v}${n}${c}` : `${v}${n} 样本不足`;
     };
     const tooltip = (i) => {
       const r = rows[i];

@@ -521,7 +521,7 @@
     ];
     rankChart.dispatchAction({ type: 'hideTip' });
     rankChart.setOption({
-      grid: { left: 8, right: 150, top: counts ? 26 : 6, bottom: 6, containLabel: true },
+      grid: { left: 8, right: e.cmp && !keyword ? 190 : 150, top: counts ? 26 : 6, bottom: 6, containLabel: true },
       legend: counts ? { top: 0, left: 0, textStyle: { color: '#e3ecf8' }, data: ['非负面', '负面'] } : { show: false },
       xAxis: { type: 'value', show: false, max: RATE_METRICS.includes(metric) ? 1 : null },
       yAxis: { type: 'category', inverse: true, data: rows.map(nameOf), axisLabel: { color: '#e3ecf8', interval: 0 } },
@@ -671,7 +671,9 @@
   /** Downloads the CSV of the view on screen, named by the server from its filters. */
   async function exportCsv() {
     if (!view) return;
-    const href = url('/api/v1/feedback', view.e.pairs.concat([['format', 'csv']]));
+    // The view on screen; a state whose answers are still coming is exported as it will show.
+    const e = view.state === state ? view.e : effective(state);
+    const href = url('/api/v1/feedback', e.pairs.concat([['format', 'csv']]));
     const button = $('export');
     button.disabled = true;
     loading(true, '导出中…');
@@ -776,9 +778,17 @@
     $('to').addEventListener('change', customRange);
     // How the view is drawn and ranked changes nothing of what is selected:
     // the drill-down stays.
-    for (const k of ['interval', 'group_by', 'compare', 'dim', 'metric', 'order']) {
+    for (const k of ['interval', 'group_by', 'compare', 'dim', 'order']) {
       $(k).addEventListener('change', () => go(changed({ [k]: $(k).value }, true)));
     }
+    // A rate stands on its volume: ranking by one starts with a guard of 10
+    // (a station with one rating at 100 % tops nothing); counts need none.
+    $('metric').addEventListener('change', () => {
+      const metric = $('metric').value;
+      const rate = RATE_METRICS.includes(metric);
+      const guard = rate && !RATE_METRICS.includes(state.metric) && !state.min_volume ? 10 : (rate ? state.min_volume : 0);
+      go(changed({ metric, min_volume: guard }, true));
+    });
     $('min_volume').addEventListener('change', () => {
       const n = Math.max(0, Math.floor(Number($('min_volume').value) || 0));
       go(changed({ min_volume: n }, true));

@@ -209,7 +209,7 @@ try {
   // --- readable at the centre's screen sizes ----------------------------------
   for (const [wd, ht] of [[1920, 1080], [1366, 768], [3840, 2160]]) {
     await page.setViewportSize({ width: wd, height: ht });
-    await page.goto(`${base}/explore?range=today&dim=unit&metric=satisfaction_rate`);
+    await page.goto(`${base}/explore?range=today&compare=day&dim=unit&metric=satisfaction_rate`);
     await ready(page);
     await page.waitForTimeout(800);
     const problems = await page.evaluate(layoutProblems, 11);

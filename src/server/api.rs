@@ -517,7 +517,8 @@ async fn get_feedback(
 /// The file name of an export, from its filters: `民意-邯山区-负面-20261201-20261202.csv`
 /// — the values of each filter (names, not codes; three at most, then
 /// 等N项), the search, and the first and last day of the range on the
-/// centre's clock. Only letters, digits and CJK survive from the search.
+/// centre's clock (one date for a range within a day). Only letters,
+/// digits and CJK survive from the search.
 fn export_name(state: &AppState, f: &crate::query::Filters) -> String {
     let vocab = &state.vocab;
     let mut parts = vec!["民意".to_owned()];
@@ -563,6 +564,7 @@ fn export_name(state: &AppState, f: &crate::query::Filters) -> String {
             .to_string()
     };
     match (f.from, f.to) {
+        (Some(from), Some(to)) if day(from) == day(to - 1) => parts.push(day(from)),
         (Some(from), Some(to)) => parts.push(format!("{}-{}", day(from), day(to - 1))),
         (Some(from), None) => parts.push(format!("{}起", day(from))),
         (None, Some(to)) => parts.push(format!("至{}", day(to - 1))),

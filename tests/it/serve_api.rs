@@ -612,6 +612,36 @@ async fn the_export_is_named_by_its_filters() {
         .1
         .into_owned();
     assert_eq!(name, "民意-丛台区-负面-20250601-20250602.csv");
+    // One day, one date; without filters or range, 全部.
+    let name_of = |uri: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .router
+                .clone()
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let d = resp.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let raw = d.split("filename*=UTF-8''").nth(1).unwrap().to_owned();
+            form_urlencoded::parse(format!("n={raw}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned()
+        }
+    };
+    assert_eq!(
+        name_of("/api/v1/feedback?format=csv&rating=3&from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00").await,
+        "民意-不满意-20250601.csv"
+    );
+    assert_eq!(
+        name_of("/api/v1/feedback?format=csv").await,
+        "民意-全部.csv"
+    );
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(body.to_vec()).unwrap();
     let rows: Vec<&str> = text.trim_end().split("\r\n").collect();

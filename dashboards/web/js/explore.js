@@ -405,11 +405,11 @@
       series.push({ id: 'previous', name: `对比期（${COMPARE_NAMES[state.compare]}）`, type: 'line', showSymbol: ts.buckets.length < 60, symbol: 'emptyCircle', data: total,
         lineStyle: { type: 'dashed', width: 2 }, itemStyle: { color: '#8ea3c0' } });
     }
-    const marks = [];
-    partial.forEach((p, i) => { if (p) marks.push([{ xAxis: i }, { xAxis: i }]); });
-    if (series.length) {
-      series[0].markArea = { silent: true, itemStyle: { color: 'rgba(142,163,192,0.13)' }, data: marks };
-    }
+    // Partial buckets shaded over their whole width: a silent bar on a
+    // hidden axis (a mark area on a category axis spans from centre to centre).
+    const legend = series.map((x) => x.name);
+    series.push({ id: 'partial', name: '不完整时段', type: 'bar', yAxisIndex: 1, barWidth: '100%', silent: true, z: 0,
+      data: partial.map((x) => (x ? 1 : '-')), itemStyle: { color: 'rgba(142,163,192,0.16)' } });
     const empty = ts.series.every((s) => s.data.every((v) => v === 0)) && !(prev && prev.series.some((s) => s.data.some((v) => v)));
     setEmpty('ts-chart', empty);
     // A tooltip left on a series that is gone (the mouse still over the
@@ -417,13 +417,13 @@
     tsChart.dispatchAction({ type: 'hideTip' });
     tsChart.setOption({
       grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
-      legend: { top: 0, textStyle: { color: '#e3ecf8' }, type: 'scroll', pageTextStyle: { color: '#e3ecf8' } },
+      legend: { top: 0, textStyle: { color: '#e3ecf8' }, type: 'scroll', pageTextStyle: { color: '#e3ecf8' }, data: legend },
       tooltip: {
         trigger: 'axis',
         formatter: (ps) => {
           const i = ps[0].dataIndex;
           const head = `${bucketLabel(starts[i], ts.interval)}${partial[i] ? '（不完整时段）' : ''}`;
-          const lines = ps.map((p) => {
+          const lines = ps.filter((p) => p.seriesId !== 'partial').map((p) => {
             const when = p.seriesId === 'previous' && prev ? `${bucketLabel(Date.parse(prev.buckets[i]), ts.interval)} ` : '';
             return `${p.marker}${esc(p.seriesName)} ${when}<b>${fmt(p.value)}</b>`;
           });
@@ -431,9 +431,12 @@
         },
       },
       xAxis: { type: 'category', data: starts.map((b) => bucketLabel(b, ts.interval)), axisLabel: { color: '#8ea3c0' } },
-      yAxis: { type: 'value', minInterval: 1, axisLabel: { color: '#8ea3c0' }, splitLine: { lineStyle: { color: '#1c3256' } } },
+      yAxis: [
+        { type: 'value', minInterval: 1, axisLabel: { color: '#8ea3c0' }, splitLine: { lineStyle: { color: '#1c3256' } } },
+        { type: 'value', min: 0, max: 1, show: false },
+      ],
       series,
-    }, { replaceMerge: ['series'] });
+    }, { replaceMerge: ['series', 'yAxis'] });
     const first = partial[0] ? `首时段自 ${stamp(e.range[0])} 起` : '';
     const last = partial.length > 1 && partial[partial.length - 1] ? `末时段截至 ${stamp(end)}` : (partial.length === 1 && partial[0] ? '' : '');
     const note = [first, last].filter(Boolean).join('，');

@@ -438,7 +438,7 @@
       series,
     }, { replaceMerge: ['series', 'yAxis'] });
     const first = partial[0] ? `首时段自 ${stamp(e.range[0])} 起` : '';
-    const last = partial.length > 1 && partial[partial.length - 1] ? `末时段截至 ${stamp(end)}` : (partial.length === 1 && partial[0] ? '' : '');
+    const last = partial.length > 1 && partial[partial.length - 1] ? `末时段截至 ${stamp(end)}` : '';
     const note = [first, last].filter(Boolean).join('，');
     $('ts-note').textContent = `${note ? `${note}（灰底，不完整）· ` : ''}点击数据点下钻`;
     $('ts-chart').dataset.ready = '1';

@@ -857,8 +857,10 @@
     history.replaceState(null, '', `${location.pathname}?${toParams(state)}`);
     await run();
     if (ignored.length) {
+      // Beside a failed query's message, not over it.
+      const before = $('error').hidden ? '' : `${$('error').textContent}；`;
       $('error').hidden = false;
-      $('error').textContent = `地址中有无法识别的参数，已忽略：${ignored.map((k) => PARAM_NAMES[k] || k).join('、')}`;
+      $('error').textContent = `${before}地址中有无法识别的参数，已忽略：${ignored.map((k) => PARAM_NAMES[k] || k).join('、')}`;
     }
   }
 

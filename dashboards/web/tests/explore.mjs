@@ -102,6 +102,8 @@ try {
   check(sum.received === 14, `today so far: 14 items in the two districts (${sum.received})`);
   check(num(await kpi(page, 'received')) === sum.received && num(await kpi(page, 'negative')) === sum.negative,
     `KPIs as the API answers (${await kpi(page, 'received')}, ${await kpi(page, 'negative')} vs ${sum.received}, ${sum.negative})`);
+  const title = await page.$eval('.kpi[data-kpi="satisfaction_rate"]', (e) => e.title);
+  check(title.includes('满意率 =') && title.includes('窗口') && title.includes('对比'), `a KPI says its definition and window (${title})`);
   step(`explorer: a shared URL restores range, comparison and filters; KPIs match the API (${sum.received} items)`);
 
   // --- today so far against the same window yesterday ----------------------
@@ -205,6 +207,14 @@ try {
   await ready(page);
   check(!(await page.$eval('#ts-chart + .empty', (e) => e.hidden)) && !(await page.$eval('.empty-list', (e) => e.hidden)), 'an empty answer shows 无数据');
   step('explorer: an empty answer shows 无数据');
+  // A hand-made URL: what the page cannot use is named and left out, the rest applies.
+  await page.goto(`${base}/explore?range=today&district=${encodeURIComponent('北京市')}&district=${encodeURIComponent(CONGTAI)}&metric=speed`);
+  await ready(page);
+  const ignoredText = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  check(ignoredText.includes('地区') && ignoredText.includes('排行指标'), `unusable parameters are named (${ignoredText})`);
+  const kept = await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.v));
+  check(kept.length === 1 && kept[0] === CONGTAI && num(await kpi(page, 'received')) === ctToday, `the rest applies (${kept})`);
+  step(`explorer: a hand-made URL's unknown values are named (${ignoredText}) and the rest applies`);
 
   // --- readable at the centre's screen sizes ----------------------------------
   for (const [wd, ht] of [[1920, 1080], [1366, 768], [3840, 2160]]) {

@@ -349,8 +349,10 @@
     { key: 'received', name: '受理量', good: 0, def: '收到的民意条目数（按受理时间）' },
     { key: 'negative', name: '负面', good: -1, def: '情感为负面的条目数' },
     { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
-    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结）' },
-    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目' },
+    // Both are counted as things stand now: an earlier window's orders and
+    // revisits have had longer, so against it a recent window looks worse.
+    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期的工单多办理了一段时间）' },
+    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低）' },
     { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单' },
   ];
 

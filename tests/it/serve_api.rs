@@ -697,12 +697,23 @@ async fn rank_by_counts_and_rates_with_the_unknown_row() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
+    // One item that names no place.
+    let placeless = json!({"id": "a7", "channel": "wechat", "received_at": "2025-06-01T12:00:00+08:00",
+                           "text": "电话一直打不通，没人接"});
+    let (s, _) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        placeless.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
     let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
     let next_day =
         "compare_from=2025-06-02T00:00:00%2B08:00&compare_to=2025-06-03T00:00:00%2B08:00";
 
     // By count: every district with items, each row what the summary of
-    // that district says; the unknown row holds the rest of the day's 5.
+    // that district says; the unknown row holds the rest of the day's 6.
     let (s, v) = get(&app, &format!("/api/v1/stats/rank?dim=district&{day}")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let rows = v["rows"].as_array().unwrap();
@@ -725,8 +736,16 @@ async fn rank_by_counts_and_rates_with_the_unknown_row() {
         assert!(row["ranked"].as_bool().unwrap());
         total += row["count"].as_u64().unwrap();
     }
-    assert_eq!(total, 5, "{v}");
-    assert_eq!(v["unknown"]["name"], "未识别");
+    assert_eq!(total, 6, "{v}");
+    assert_eq!(
+        (
+            v["unknown"]["name"].as_str(),
+            v["unknown"]["count"].as_u64()
+        ),
+        (Some("未识别"), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["unknown"]["ranked"], false);
 
     // 满意率, lowest first: 丛台区 (a3 不满意) before 磁县 (a5 基本满意);
     // against the next day (a4 满意 in 丛台区) it fell by 100 points.

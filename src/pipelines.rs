@@ -93,6 +93,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "004_privacy.sql",
         include_str!("../pipelines/clickhouse/004_privacy.sql"),
     ),
+    (
+        "005_search.sql",
+        include_str!("../pipelines/clickhouse/005_search.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

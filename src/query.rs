@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::enrich::Enricher;
 use crate::model::{Rating, SentimentLabel};
 
-/// Longest accepted keyword search, in characters.
-pub const MAX_Q_CHARS: usize = 64;
+pub mod search;
+
+/// Longest accepted search text, in characters (its words are bounded
+/// too: [`search::MAX_WORDS`], [`search::MAX_WORD_CHARS`]).
+pub const MAX_Q_CHARS: usize = 320;
 /// Most values one filter parameter may list.
 pub const MAX_FILTER_VALUES: usize = 32;
 /// Most buckets one time series may span (e.g. 1m over ~3.5 days).
@@ -172,9 +175,10 @@ pub struct Filters {
     pub from: Option<i64>,
     /// Unix seconds, exclusive, a multiple of 60.
     pub to: Option<i64>,
-    /// Keyword search: the terms of `q` as the tokenizer cuts them, all
-    /// required (full-text over the items' tokens).
-    pub q: Vec<String>,
+    /// Search (`q`, grammar in [`search`]): each inner list a group of
+    /// alternative words, every group required; a word matches as a
+    /// substring of an item's searchable text.
+    pub q: Vec<Vec<String>>,
     /// `Some(true)`: only items with text; `Some(false)`: only items
     /// without (a rating alone, e.g. a bare SMS revisit reply "1").
     pub has_text: Option<bool>,
@@ -397,7 +401,7 @@ fn bad(param: &str, message: impl Into<String>) -> QueryError {
 /// The names a filter may use and what the screens call them.
 #[derive(Debug, Clone)]
 pub struct Vocabulary {
-    /// Cuts search text into the terms items are indexed by.
+    /// Knows the domain-generic words.
     enricher: Arc<Enricher>,
     /// (code, display name), in file order.
     pub channels: Vec<(String, String)>,
@@ -561,14 +565,10 @@ impl Request {
                 "from" => from = Some(parse_time(key, value)?),
                 "to" => to = Some(parse_time(key, value)?),
                 "q" => {
-                    let q = value.trim();
-                    if q.is_empty() {
-                        continue;
-                    }
-                    if q.chars().count() > MAX_Q_CHARS {
+                    if value.chars().count() > MAX_Q_CHARS {
                         return Err(bad(key, format!("longer than {MAX_Q_CHARS} characters")));
                     }
-                    filters.q = vocab.enricher.search_terms(q);
+                    filters.q = search::parse(value).map_err(|e| bad(key, e.to_string()))?;
                 }
                 "interval" if self == Request::Timeseries => {
                     interval =

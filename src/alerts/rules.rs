@@ -250,7 +250,7 @@ mod tests {
                 .contains("twice")
         );
         let ok = parse(&base("scope = { keyword = [\"出警\"], sentiment = [\"negative\"] }\nfor_each = \"district\"\ntargets = [\"wall\", \"ops\"]"), &vocab(), &["ops".into()]).unwrap();
-        assert_eq!(ok[0].scope.q, ["出警"]);
+        assert_eq!(ok[0].scope.q, [["出警"]]);
         assert_eq!(ok[0].for_each, Some(TopDim::District));
     }
 }

@@ -239,23 +239,6 @@ impl Enricher {
         &self.tokenizer
     }
 
-    /// The terms of a search text, cut and normalised the way item tokens
-    /// are, so they find the items' tokens; the whole text when it has no
-    /// content word (e.g. a stop word alone).
-    pub fn search_terms(&self, q: &str) -> Vec<String> {
-        let normalized = self.normalizer.normalize(q.trim());
-        let mut terms: Vec<String> = Vec::new();
-        for t in self.analyze(&normalized) {
-            if t.info.content && !terms.iter().any(|x| x == t.text) {
-                terms.push(t.text.to_owned());
-            }
-        }
-        if terms.is_empty() && !normalized.is_empty() {
-            terms.push(normalized.into_owned());
-        }
-        terms
-    }
-
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now().with_timezone(&self.settings.timezone)
     }

@@ -255,7 +255,14 @@ struct FilterParams {
     from: Option<String>,
     /// RFC 3339, exclusive, applied at minute precision.
     to: Option<String>,
-    /// Keyword search: every word must be among an item's tokens.
+    /// Search, as Ctrl-F over an item's masked text: words are cut at white
+    /// space and at `,` `，` `、` `;` `；`, and every word must occur in the
+    /// text (AND); `|` or `｜` between words makes them alternatives (OR):
+    /// `诈骗|骗 民警` is (诈骗 OR 骗) AND 民警. A word matches as a
+    /// substring (one Chinese character is a word; Latin letters in either
+    /// case). Masked personal data never matches (`138` does not find
+    /// `138****5678`), nor do expired or erased items. At most 8 words of at
+    /// most 32 characters each (else 400).
     q: Option<String>,
     /// `true`: only items with text; `false`: only those without (a rating alone).
     has_text: Option<bool>,
@@ -547,12 +554,13 @@ fn export_name(state: &AppState, f: &crate::query::Filters) -> String {
         .iter()
         .map(|r| rating_name(r.number()).to_owned())
         .collect());
-    let q: String =
-        f.q.join(" ")
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .take(16)
-            .collect();
+    let words: Vec<String> = f.q.iter().map(|group| group.join("或")).collect();
+    let q: String = words
+        .join(" ")
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .take(16)
+        .collect();
     if !q.is_empty() {
         parts.push(format!("搜{q}"));
     }

@@ -45,6 +45,21 @@ pub struct TestApp {
 /// An app on a fresh store; `tokens` as (role, secret).
 pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
     let dir = TempDir::new("app");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            &dir.0,
+            QuerySettings {
+                tz_offset: 8 * 3600,
+                sla_seconds: Config::default().validate(None).unwrap().sla_seconds,
+            },
+        )
+        .unwrap(),
+    );
+    test_app_over(store, dir, tokens)
+}
+
+/// An app on `store` (its folder, if any, kept as long as the app).
+pub fn test_app_over(store: Arc<dyn Store>, dir: TempDir, tokens: &[(Role, &str)]) -> TestApp {
     let config = Config {
         hmac_key: Some("test-key-0123456789".into()),
         ..Config::default()
@@ -63,16 +78,6 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         })
         .collect();
     let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.0,
-            QuerySettings {
-                tz_offset: 8 * 3600,
-                sla_seconds: checked.sla_seconds,
-            },
-        )
-        .unwrap(),
-    );
     let listen = if tokens.is_empty() {
         "127.0.0.1:0"
     } else {

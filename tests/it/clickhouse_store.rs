@@ -65,7 +65,17 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                 ..f.clone()
             },
             Filters {
-                q: vec!["派出所".into()],
+                q: vec![vec!["派出所".into()]],
+                ..f.clone()
+            },
+            // One character or another (`骗|慢`), and two words (`民警 态度`).
+            Filters {
+                q: vec![vec!["骗".into(), "慢".into()]],
+                ..f.clone()
+            },
+            Filters {
+                q: vec![vec!["民警".into()], vec!["态度".into()]],
+                sentiment: vec![SentimentLabel::Negative],
                 ..f.clone()
             },
             Filters {
@@ -272,7 +282,11 @@ async fn clickhouse_answers_like_sqlite() {
     let (early, _) = events.split_at(events.len() / 2);
     write_events_before_order_states(&ch, early).await;
     let applied = ch.migrate(&schema).await.unwrap();
-    assert_eq!(applied, ["003_order_states.sql", "004_privacy.sql"]);
+    // Step 5 makes the items stored before it searchable.
+    assert_eq!(
+        applied,
+        ["003_order_states.sql", "004_privacy.sql", "005_search.sql"]
+    );
     assert!(
         ch.migrate(&schema).await.unwrap().is_empty(),
         "a second run applies nothing"
@@ -312,14 +326,19 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_due = false;
     let mut checked_textless = false;
     let mut checked_rank = false;
+    let mut checked_search = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
-        let b = ch.query(q.clone(), end).await.unwrap();
+        let b = ch
+            .query(q.clone(), end)
+            .await
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"));
         assert_eq!(a, b, "{q:?}");
         match (&q, &a) {
             (Query::Summary(f), Answer::Summary(s)) => {
                 checked_resolved |= s.dissatisfied_resolved > 0 && s.orders_resolved > 0;
                 checked_textless |= f.has_text == Some(false) && s.received > 0;
+                checked_search |= f.q.len() == 2 && s.received > 0;
             }
             (Query::Rank(_), Answer::Rank(r)) => {
                 checked_rank |= r.unknown.is_some()
@@ -349,6 +368,7 @@ async fn clickhouse_answers_like_sqlite() {
         checked_rank,
         "some rank had keys with orders and the unknown row"
     );
+    assert!(checked_search, "some search of two words found items");
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 
     // Item lists: the same items, newest first, paged by cursor.
@@ -418,6 +438,24 @@ async fn clickhouse_answers_like_sqlite() {
 
     // Deployments run a current ClickHouse (docker-compose.yml): every
     // query above, again there, over the same data.
+    server.replay_on_current_release(&db);
+}
+
+/// The search semantics of `serve_api.rs`, through the API on ClickHouse.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
+    let server = common::ClickHouse::start_logging_queries();
+    let db = server.database("search");
+    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
+        .await
+        .unwrap();
+    ch.migrate(&schema()).await.unwrap();
+    let app = common::test_app_over(
+        std::sync::Arc::new(ch),
+        common::TempDir::new("clickhouse-search"),
+        &[],
+    );
+    crate::serve_api::search_finds_what_ctrl_f_finds(&app).await;
     server.replay_on_current_release(&db);
 }
 

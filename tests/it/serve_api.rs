@@ -1309,3 +1309,156 @@ async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
         );
     }
 }
+
+/// Items for the search tests (2025-06-03, +08:00): fraud told two ways,
+/// response and attitude apart and together, masked personal data.
+fn search_items() -> Value {
+    let item = |id: &str, channel: &str, minute: u32, text: &str| {
+        json!({"id": id, "channel": channel, "text": text,
+               "received_at": format!("2025-06-03T10:{minute:02}:00+08:00")})
+    };
+    json!([
+        item("s1", "hotline_12345", 1, "被骗了两万块，对方冒充客服，派出所说在查"),
+        item("s2", "wechat", 2, "接到电信诈骗电话，民警及时劝阻，谢谢"),
+        item("s3", "director_mailbox", 3, "出警太慢，态度也不好，电话13812345678"),
+        item("s4", "online_message", 4, "民警态度很好，服务热情"),
+        item("s5", "online_message", 5, "我叫王小明，车牌冀DA1234被刮了，邮箱Zhang.San@QQ.com"),
+        item("s6", "wechat", 6, "出入境APP打不开"),
+        item("s7", "hotline_12345", 7, "出警很快，但是态度一般"),
+        {"id": "s8", "channel": "scan_rate", "rating": 2, "text": "",
+         "received_at": "2025-06-03T10:08:00+08:00"},
+    ])
+}
+
+/// The ids an item list answers for `q` on 2025-06-03, sorted, after
+/// checking that the summary, a daily series, a ranking and the CSV export
+/// count exactly as many.
+async fn found(app: &TestApp, q: &str) -> Vec<String> {
+    let day = "from=2025-06-03T00:00:00%2B08:00&to=2025-06-04T00:00:00%2B08:00";
+    let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let (s, v) = get(app, &format!("/api/v1/feedback?{day}&q={q}&limit=100")).await;
+    assert_eq!(s, StatusCode::OK, "{q}: {v}");
+    let mut ids: Vec<String> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let n = ids.len() as u64;
+    let (_, summary) = get(app, &format!("/api/v1/stats/summary?{day}&q={q}")).await;
+    assert_eq!(summary["received"], n, "summary of {q}");
+    let (_, series) = get(
+        app,
+        &format!("/api/v1/stats/timeseries?{day}&q={q}&interval=1d"),
+    )
+    .await;
+    let daily = series["series"]
+        .as_array()
+        .unwrap()
+        .first()
+        .map_or(0, |s| s["data"][0].as_u64().unwrap());
+    assert_eq!(daily, n, "timeseries of {q}: {series}");
+    let (_, top) = get(app, &format!("/api/v1/stats/top?{day}&q={q}&dim=channel")).await;
+    let ranked: u64 = top["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ranked, n, "channel ranking of {q}: {top}");
+    let (s, csv) = call(
+        app,
+        Request::get(format!("/api/v1/feedback?{day}&q={q}&format=csv"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(
+        csv.trim_end().split("\r\n").count() as u64,
+        n + 1,
+        "CSV of {q}"
+    );
+    ids
+}
+
+/// Search as Ctrl-F: substrings of the masked text (one character too),
+/// words all required, `|` for alternatives, list marks as spaces, Latin
+/// in any case; masked personal data and erased items never match; every
+/// endpoint counts alike. Run on SQLite here and on ClickHouse in
+/// `clickhouse_store.rs`.
+pub(crate) async fn search_finds_what_ctrl_f_finds(app: &TestApp) {
+    let (s, v) = post(
+        app,
+        "/api/v1/feedback",
+        "application/json",
+        search_items().to_string(),
+    )
+    .await;
+    assert_eq!((s, &v["accepted"]), (StatusCode::OK, &json!(8)), "{v}");
+    for (q, want) in [
+        ("骗", &["s1", "s2"][..]),
+        ("诈骗", &["s2"]),
+        ("电信诈骗", &["s2"]),
+        ("被骗了两万", &["s1"]),
+        ("出警 态度", &["s3", "s7"]),
+        ("出警、态度", &["s3", "s7"]),
+        ("出警，态度", &["s3", "s7"]),
+        ("出警态度", &[]),
+        ("诈骗|骗 民警", &["s2"]),
+        ("诈骗 ｜ 派出所", &["s1", "s2"]),
+        ("民警", &["s2", "s4"]),
+        ("态度很好 民警", &["s4"]),
+        ("app", &["s6"]),
+        ("App", &["s6"]),
+        ("电话", &["s2", "s3"]),
+        ("车牌 邮箱", &["s5"]),
+        ("|", &["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"]),
+        // What masking left visible of a phone, a plate, an e-mail, a name.
+        ("138", &[]),
+        ("5678", &[]),
+        ("13812345678", &[]),
+        ("冀d", &[]),
+        ("34", &[]),
+        ("qq.com", &[]),
+        ("zhang", &[]),
+        ("王", &[]),
+        ("*", &[]),
+    ] {
+        assert_eq!(found(app, q).await, want, "q={q}");
+    }
+
+    for (q, why) in [
+        ("一 二 三 四 五 六 七 八 九", "more than 8 words"),
+        ("一|二|三|四|五|六|七|八|九", "more than 8 words"),
+        (
+            "民警 一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三",
+            "word 2 is longer than 32 characters",
+        ),
+    ] {
+        let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        let (s, v) = get(app, &format!("/api/v1/feedback?q={q}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");
+        assert_eq!(v["error"], format!("parameter `q`: {why}"), "{q}");
+    }
+
+    // An erased item is found no more, by any of its words.
+    let (s, v) = call(
+        app,
+        Request::delete("/api/v1/feedback/s2")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&v));
+    assert_eq!(found(app, "诈骗").await, Vec::<String>::new());
+    assert_eq!(found(app, "骗").await, ["s1"]);
+    assert_eq!(found(app, "民警").await, ["s4"]);
+}
+
+#[tokio::test]
+async fn search_finds_what_ctrl_f_finds_on_sqlite() {
+    search_finds_what_ctrl_f_finds(&test_app(&[])).await;
+}

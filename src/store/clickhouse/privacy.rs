@@ -213,7 +213,7 @@ impl ClickHouseStore {
         let q = self
             .client
             .query(&format!(
-                "ALTER TABLE feedback UPDATE text = '', tokens = emptyArrayString(),
+                "ALTER TABLE feedback UPDATE text = '', search = '', tokens = emptyArrayString(),
                      keywords = emptyArrayString(), case_ref = '', detail = ?, redacted = ?
                  WHERE {condition}"
             ))

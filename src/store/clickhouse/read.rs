@@ -636,9 +636,14 @@ fn items_where(f: &Filters, time: bool) -> Where<Param> {
         Some(false) => w.push("text = ''", []),
         None => {}
     }
-    if !f.q.is_empty() {
-        let marks = vec!["?"; f.q.len()].join(", ");
-        w.push(&format!("hasAll(tokens, [{marks}])"), texts(&f.q));
+    // `search` is the searchable text (005_search.sql); a word is a
+    // substring of it. `>= 1`, not `> 0`: 18.16, reading a part written
+    // before `resolved` (DEFAULT 0) and `search` existed, fails with
+    // "Column '0' already exists" when the query has a literal 0 beside
+    // the computed `search`.
+    for words in &f.q {
+        let any = vec!["position(search, ?) >= 1"; words.len()].join(" OR ");
+        w.push(&format!("({any})"), texts(words));
     }
     w
 }

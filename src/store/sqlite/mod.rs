@@ -36,6 +36,7 @@ mod privacy;
 mod read;
 mod rollups;
 mod schema;
+mod search;
 mod write;
 
 use std::path::Path;

@@ -96,7 +96,10 @@ pub(super) fn erase(conn: &mut Connection, target: &Erase) -> Result<u64> {
 /// name's characters would stay readable in the file. 0.4 s for the index
 /// of 300,000 items.
 pub(super) fn compact_index(conn: &Connection) -> Result<()> {
-    conn.execute("INSERT INTO items_fts (items_fts) VALUES ('optimize')", [])?;
+    conn.execute(
+        "INSERT INTO items_search (items_search) VALUES ('optimize')",
+        [],
+    )?;
     Ok(())
 }
 
@@ -123,7 +126,7 @@ pub(super) fn expire_audit(conn: &mut Connection, before: i64) -> Result<u64> {
 
 /// Takes one item's content out of its row and the search index.
 fn redact(tx: &Connection, seq: i64, why: Redaction) -> Result<()> {
-    tx.prepare_cached("DELETE FROM items_fts WHERE rowid = ?1")?
+    tx.prepare_cached("DELETE FROM items_search WHERE rowid = ?1")?
         .execute([seq])?;
     tx.prepare_cached(
         "UPDATE items SET text = '', keywords = '[]', case_ref = NULL, detail = ?2, redacted = ?3

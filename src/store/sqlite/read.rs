@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::QuerySettings;
 use super::rollups::FOLDED;
+use super::search;
 use crate::query::{
     Answer, Cursor, Dim, FeedbackRow, Filters, Interval, KeyCounts, Orders, Query, Summary,
     Timeseries, TopDim, TopRow, rank, rfc3339,
@@ -85,25 +86,6 @@ fn ratings(f: &Filters) -> Vec<Sql> {
         .collect()
 }
 
-/// The FTS5 query for `terms`, all required. The index's `ascii` tokenizer
-/// splits on ASCII characters other than letters and digits, so a term is
-/// split the same way here: each piece is one index token (the index keeps
-/// no positions, so a phrase of two would be an error). A query with no
-/// piece at all matches nothing (`""`).
-fn match_expr(terms: &[String]) -> String {
-    let pieces: Vec<String> = terms
-        .iter()
-        .flat_map(|t| t.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()))
-        .filter(|p| !p.is_empty())
-        .map(|p| format!("\"{p}\""))
-        .collect();
-    if pieces.is_empty() {
-        "\"\"".to_owned()
-    } else {
-        pieces.join(" ")
-    }
-}
-
 /// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
 fn items_where(f: &Filters, time: bool) -> Where<Sql> {
     let mut w = Where::default();
@@ -139,10 +121,10 @@ fn items_where(f: &Filters, time: bool) -> Where<Sql> {
         Some(false) => w.push("i.text = ''", []),
         None => {}
     }
-    if !f.q.is_empty() {
+    if let Some(expr) = search::match_expr(&f.q) {
         w.push(
-            "i.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
-            [Sql::Text(match_expr(&f.q))],
+            "i.seq IN (SELECT rowid FROM items_search WHERE items_search MATCH ?)",
+            [Sql::Text(expr)],
         );
     }
     w
@@ -723,19 +705,4 @@ fn work_orders(json: &str) -> Vec<crate::query::WorkOrderRef> {
         .collect();
     out.sort_by(|a, b| a.order_id.cmp(&b.order_id));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_terms_split_like_the_index() {
-        let terms = |t: &[&str]| match_expr(&t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(terms(&["交巡警"]), r#""交巡警""#);
-        assert_eq!(terms(&["民警", "a-b"]), r#""民警" "a" "b""#);
-        assert_eq!(terms(&["say \"hi\""]), r#""say" "hi""#);
-        assert_eq!(terms(&["!!!"]), r#""""#);
-        assert_eq!(terms(&[]), r#""""#);
-    }
 }

@@ -16,6 +16,7 @@ use rusqlite::{CachedStatement, Connection, params, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rollups::{HourFolding, Rollups, defer, deferred_after, hour_keys, settle};
+use super::search;
 use crate::model::{EnrichedItem, Rating};
 use crate::store::{Result, WriteOutcome};
 use crate::workorder::{OrderEvent, StoredEvent, WorkOrderEvent, fold};
@@ -61,7 +62,9 @@ pub(super) struct Row {
     text: String,
     detail: String,
     ingested_at: i64,
-    tokens: String,
+    /// The item's columns of the search index (`search.rs`).
+    unigrams: String,
+    bigrams: String,
     pub(super) topics: Vec<String>,
     pub(super) keywords: Vec<String>,
 }
@@ -69,6 +72,7 @@ pub(super) struct Row {
 impl Row {
     pub(super) fn new(item: EnrichedItem) -> Row {
         let detail = crate::store::detail_json(&item);
+        let searchable = crate::query::search::searchable(&item.text);
         Row {
             ts: item.received_at.timestamp(),
             received_at: item.received_at.to_rfc3339(),
@@ -80,7 +84,8 @@ impl Row {
             topics_json: serde_json::to_string(&item.topics).expect("strings serialize"),
             keywords_json: serde_json::to_string(&item.keywords).expect("strings serialize"),
             ingested_at: item.ingested_at.timestamp(),
-            tokens: item.tokens.join(" "),
+            unigrams: search::unigrams(&searchable),
+            bigrams: search::bigrams(&searchable),
             detail,
             id: item.id,
             channel: item.channel,
@@ -316,7 +321,8 @@ impl<'c> ItemStatements<'c> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (id) DO NOTHING",
             )?,
-            search: tx.prepare_cached("INSERT INTO items_fts (rowid, tokens) VALUES (?1, ?2)")?,
+            search: tx
+                .prepare_cached("INSERT INTO items_search (rowid, u, b) VALUES (?1, ?2, ?3)")?,
             topic: tx.prepare_cached("INSERT OR IGNORE INTO item_topics VALUES (?1, ?2, ?3)")?,
         })
     }
@@ -360,7 +366,11 @@ fn write_item(
         return Ok(None);
     }
     let seq = tx.last_insert_rowid();
-    statements.search.execute(params![seq, row.tokens])?;
+    if !row.unigrams.is_empty() {
+        statements
+            .search
+            .execute(params![seq, row.unigrams, row.bigrams])?;
+    }
     for topic in &row.topics {
         statements.topic.execute(params![topic, row.ts, seq])?;
     }

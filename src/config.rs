@@ -444,7 +444,9 @@ impl Config {
     }
 }
 
-fn parse_offset(s: &str) -> Option<FixedOffset> {
+/// A UTC offset written `+08:00` / `-05:30` (the config's `timezone`,
+/// `minyi import --timezone`).
+pub fn parse_offset(s: &str) -> Option<FixedOffset> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),

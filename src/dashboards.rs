@@ -379,6 +379,34 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 })
                 .collect(),
         }),
+        (Query::Rank(r), Answer::Rank(ranking)) => {
+            let view = |row: &crate::query::RankRow| {
+                let c = &row.counts;
+                RankRowView {
+                    key: c.key.clone(),
+                    name: vocab.name(r.dim, &c.key),
+                    value: row.value,
+                    volume: row.volume,
+                    ranked: row.ranked,
+                    previous: row.previous,
+                    change: row.change,
+                    count: c.count,
+                    negative: c.negative,
+                    rated: c.rated,
+                    satisfied: c.satisfied,
+                    orders_created: c.orders_created,
+                    orders_resolved: c.orders_resolved,
+                }
+            };
+            json!(RankView {
+                dim: r.dim.as_str().to_owned(),
+                metric: r.metric,
+                min_volume: r.min_volume,
+                compare: r.compare.map(|(f, t)| [rfc3339(f, tz), rfc3339(t, tz)]),
+                rows: ranking.rows.iter().map(view).collect(),
+                unknown: ranking.unknown.as_ref().map(view),
+            })
+        }
         (_, Answer::Feedback { items, next }) => json!(FeedbackPage {
             items: items
                 .iter()
@@ -437,6 +465,48 @@ pub struct TopRowView {
     pub count: u64,
     /// Of `count`, negative items.
     pub negative: u64,
+}
+
+/// `GET /api/v1/stats/rank`: every value of a dimension by a metric.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankView {
+    /// district, unit, topic or channel.
+    pub dim: String,
+    pub metric: crate::query::Metric,
+    pub min_volume: u64,
+    /// The compared range `[from, to)`, RFC 3339; null when none was given.
+    pub compare: Option<[String; 2]>,
+    /// Ranked rows first (by value; ties by volume, then key), then the
+    /// rows whose volume is below `min_volume` (`ranked: false`).
+    pub rows: Vec<RankRowView>,
+    /// The items without a value of `dim` (名称 未识别: no district or unit
+    /// recognised), not ranked; null when there are none.
+    pub unknown: Option<RankRowView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RankRowView {
+    /// The value's code (channel, topic) or name (district, unit); "" for none.
+    pub key: String,
+    /// Its display name.
+    pub name: String,
+    /// The metric's value (a share 0–1 for rates); null when its volume is 0.
+    pub value: Option<f64>,
+    /// What the value stands on: items (count, negative, negative_share),
+    /// rated items (satisfaction_rate) or work orders (completion_rate).
+    pub volume: u64,
+    /// False when `volume` is below `min_volume`.
+    pub ranked: bool,
+    /// The value over the compared range; null without one or without volume there.
+    pub previous: Option<f64>,
+    /// value − previous (rates: a difference of shares, ×100 for points).
+    pub change: Option<f64>,
+    pub count: u64,
+    pub negative: u64,
+    pub rated: u64,
+    pub satisfied: u64,
+    pub orders_created: u64,
+    pub orders_resolved: u64,
 }
 
 /// `GET /api/v1/feedback`: one page of items, newest first.

@@ -66,6 +66,7 @@ pub mod config;
 pub mod dashboards;
 pub mod demo;
 pub mod enrich;
+pub mod import;
 pub mod ingest;
 pub mod kafka;
 pub mod live;

@@ -97,6 +97,39 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Archive files (CSV in UTF-8 or GB18030, XLSX, JSONL; Chinese headers
+    /// recognised, local times) → enrichment → the store, in time order;
+    /// idempotent; refused rows on stderr with their row number and reason.
+    Import {
+        /// The files (.csv, .tsv, .xlsx, .xls, .jsonl).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Folder of the SQLite store (stop `minyi serve` on it first).
+        #[arg(long, default_value = "data", conflicts_with = "clickhouse")]
+        data: PathBuf,
+        /// Import into ClickHouse instead (HTTP address).
+        #[arg(long)]
+        clickhouse: Option<String>,
+        #[arg(long, default_value = "default")]
+        database: String,
+        /// Channel code or name for rows without one (no 渠道/来源 column,
+        /// or an empty cell).
+        #[arg(long)]
+        channel: Option<String>,
+        /// `列名=field` (id, received_at, text, channel, rating, district,
+        /// unit, contact, case_ref), or `列名=` to ignore a column; repeatable.
+        #[arg(long, value_name = "列名=field")]
+        map: Vec<String>,
+        /// Zone of times written without one (default: the config's).
+        #[arg(long, value_name = "+08:00")]
+        timezone: Option<String>,
+        /// Show the mapping, the first rows as enriched and the refused
+        /// rows; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Prints the SHA-256 of a token, for `[[token]] sha256` in minyi.toml.
     HashToken { token: String },
     /// Prints the contact hash of a phone number or e-mail (read from
@@ -145,6 +178,7 @@ impl Command {
             Command::Api { .. } => "api",
             Command::Migrate { .. } => "migrate",
             Command::Produce { .. } => "produce",
+            Command::Import { .. } => "import",
             Command::HashToken { .. } => "hash-token",
             Command::ContactHash { .. } => "contact-hash",
         }
@@ -279,6 +313,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ))?;
                 tracing::info!("{n} messages acknowledged by {brokers} on {topic}");
             }
+        }
+        Command::Import {
+            files,
+            data,
+            clickhouse,
+            database,
+            channel,
+            map,
+            timezone,
+            dry_run,
+            config,
+        } => {
+            let checked = load_config(config.as_ref())?;
+            minyi::cli::import::run(
+                minyi::cli::import::ImportArgs {
+                    files,
+                    data,
+                    clickhouse,
+                    database,
+                    channel,
+                    map,
+                    timezone,
+                    dry_run,
+                },
+                checked,
+            )?;
         }
         Command::HashToken { token } => {
             if token.trim().is_empty() {

@@ -294,10 +294,94 @@ pub enum Query {
         limit: usize,
         cursor: Option<Cursor>,
     },
+    /// Every value of a dimension ranked by a [`Metric`], the items
+    /// without a value as their own row: the explorer's ranking and the
+    /// league tables (`GET /api/v1/stats/rank`).
+    Rank(Rank),
     /// The times of the oldest and newest stored items: how much history
     /// there is (alert rules wait until their history is covered).
     Extent,
 }
+
+/// What a rank orders by. Each is answered exactly by both stores: counts
+/// from the rollups or the items, 办结率 from the work orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Items (受理量).
+    Count,
+    /// Negative items.
+    Negative,
+    /// Negative ÷ items (负面占比).
+    NegativeShare,
+    /// 满意率: (满意 + 基本满意) ÷ rated items.
+    SatisfactionRate,
+    /// 办结率: resolved ÷ created work orders (or due, `orders_by=due`).
+    CompletionRate,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::Count,
+        Metric::Negative,
+        Metric::NegativeShare,
+        Metric::SatisfactionRate,
+        Metric::CompletionRate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Count => "count",
+            Metric::Negative => "negative",
+            Metric::NegativeShare => "negative_share",
+            Metric::SatisfactionRate => "satisfaction_rate",
+            Metric::CompletionRate => "completion_rate",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether the metric is a share (its change is in points, not items).
+    pub fn is_rate(self) -> bool {
+        matches!(
+            self,
+            Metric::NegativeShare | Metric::SatisfactionRate | Metric::CompletionRate
+        )
+    }
+
+    /// The metric's value of one key's counts, and the volume it stands on
+    /// (its denominator: items, rated items or work orders).
+    pub fn of(self, c: &KeyCounts) -> (Option<f64>, u64) {
+        match self {
+            Metric::Count => (Some(c.count as f64), c.count),
+            Metric::Negative => (Some(c.negative as f64), c.count),
+            Metric::NegativeShare => (rate(c.negative, c.count), c.count),
+            Metric::SatisfactionRate => (rate(c.satisfied, c.rated), c.rated),
+            Metric::CompletionRate => (rate(c.orders_resolved, c.orders_created), c.orders_created),
+        }
+    }
+}
+
+/// A rank query: `dim`'s values by `metric` over the filters' range,
+/// each with its change against `compare` (another range, unix seconds,
+/// minute-precise) when given. Values standing on fewer than `min_volume`
+/// items (rated items, orders) are not ranked: they follow the ranked rows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rank {
+    pub filters: Filters,
+    /// Channel, topic, district or unit.
+    pub dim: Dim,
+    pub metric: Metric,
+    pub min_volume: u64,
+    /// Lowest first (e.g. the station with the lowest 满意率) instead of highest.
+    pub ascending: bool,
+    pub compare: Option<(i64, i64)>,
+}
+
+/// Most `min_volume` a rank accepts.
+pub const MAX_MIN_VOLUME: u64 = 1_000_000;
 
 /// A query that failed validation: the parameter and why. Becomes a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -399,6 +483,7 @@ pub enum Request {
     Timeseries,
     Top,
     Feedback,
+    Rank,
 }
 
 impl Request {
@@ -419,6 +504,11 @@ impl Request {
         let mut dim = None;
         let mut limit = None;
         let mut cursor = None;
+        let mut metric = Metric::Count;
+        let mut min_volume = 0;
+        let mut ascending = false;
+        let mut compare_from = None;
+        let mut compare_to = None;
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
             let repeatable = matches!(
@@ -463,7 +553,9 @@ impl Request {
                         _ => return Err(bad(key, format!("{value:?} is not true or false"))),
                     });
                 }
-                "orders_by" if matches!(self, Request::Summary | Request::Orders) => {
+                "orders_by"
+                    if matches!(self, Request::Summary | Request::Orders | Request::Rank) =>
+                {
                     filters.orders_by = match value {
                         "created" => OrdersBy::Created,
                         "due" => OrdersBy::Due,
@@ -491,6 +583,50 @@ impl Request {
                             format!("{value:?} is not channel, topic, district, unit or sentiment"),
                         )
                     })?);
+                }
+                "dim" if self == Request::Rank => {
+                    dim = Some(
+                        TopDim::parse(value)
+                            .filter(|d| *d != TopDim::Keyword)
+                            .ok_or_else(|| {
+                                bad(
+                                    key,
+                                    format!("{value:?} is not district, unit, topic or channel"),
+                                )
+                            })?,
+                    );
+                }
+                "metric" if self == Request::Rank => {
+                    metric = Metric::parse(value).ok_or_else(|| {
+                        bad(
+                            key,
+                            format!(
+                                "{value:?} is not count, negative, negative_share, satisfaction_rate or completion_rate"
+                            ),
+                        )
+                    })?;
+                }
+                "min_volume" if self == Request::Rank => {
+                    min_volume = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= MAX_MIN_VOLUME)
+                        .ok_or_else(|| {
+                            bad(key, format!("{value:?} is not in 0..={MAX_MIN_VOLUME}"))
+                        })?;
+                }
+                "order" if self == Request::Rank => {
+                    ascending = match value {
+                        "desc" => false,
+                        "asc" => true,
+                        _ => return Err(bad(key, format!("{value:?} is not desc or asc"))),
+                    };
+                }
+                "compare_from" if self == Request::Rank => {
+                    compare_from = Some(parse_time(key, value)?);
+                }
+                "compare_to" if self == Request::Rank => {
+                    compare_to = Some(parse_time(key, value)?);
                 }
                 "dim" if self == Request::Top => {
                     dim = Some(TopDim::parse(value).ok_or_else(|| {
@@ -535,6 +671,15 @@ impl Request {
         {
             return Err(bad("from", "must be before `to`"));
         }
+        let compare = match (compare_from, compare_to) {
+            (None, None) => None,
+            (Some(f), Some(t)) if f < t => Some((floor_minute(f), ceil_minute(t))),
+            (Some(_), Some(_)) => {
+                return Err(bad("compare_from", "must be before `compare_to`"));
+            }
+            (None, Some(_)) => return Err(bad("compare_from", "required with `compare_to`")),
+            (Some(_), None) => return Err(bad("compare_to", "required with `compare_from`")),
+        };
         match self {
             Request::Summary => Ok(Query::Summary(filters.with_range(from, to))),
             Request::Orders => Ok(Query::Orders(filters.with_range(from, to))),
@@ -569,6 +714,16 @@ impl Request {
                 limit: limit.unwrap_or(50),
                 cursor,
             }),
+            Request::Rank => Ok(Query::Rank(Rank {
+                filters: filters.with_range(from, to),
+                dim: dim
+                    .and_then(TopDim::dim)
+                    .ok_or_else(|| bad("dim", "required"))?,
+                metric,
+                min_volume,
+                ascending,
+                compare,
+            })),
         }
     }
 }
@@ -736,6 +891,114 @@ pub struct TopRow {
     pub negative: u64,
 }
 
+/// The counts of one value of a dimension ('' for items without one), the
+/// raw material of a rank: items, negative, rated and satisfied items, and
+/// the work orders (by the order's unit, or the fields of its item).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyCounts {
+    pub key: String,
+    pub count: u64,
+    pub negative: u64,
+    pub rated: u64,
+    pub satisfied: u64,
+    pub orders_created: u64,
+    pub orders_resolved: u64,
+}
+
+/// A work order opened for an item, as item lists show it.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+pub struct WorkOrderRef {
+    pub order_id: String,
+    /// Resolved (办结) and not reopened since; false: open (在办).
+    pub resolved: bool,
+}
+
+/// One row of a rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankRow {
+    /// The metric's value; null when its volume is 0.
+    pub value: Option<f64>,
+    /// What the value stands on: items (count, negative, negative_share),
+    /// rated items (satisfaction_rate) or work orders (completion_rate).
+    pub volume: u64,
+    /// False when `volume` is below `min_volume`: listed after the ranked rows.
+    pub ranked: bool,
+    /// The value over the compared range (null: none given, or no volume there).
+    pub previous: Option<f64>,
+    /// value − previous (for rates, a difference of shares).
+    pub change: Option<f64>,
+    #[serde(flatten)]
+    pub counts: KeyCounts,
+}
+
+/// The answer to a [`Rank`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranking {
+    /// Ranked rows first (by value, then volume, then key), then those below `min_volume`.
+    pub rows: Vec<RankRow>,
+    /// The items without a value of the dimension (no district or unit
+    /// recognised), never ranked; None when there are none.
+    pub unknown: Option<RankRow>,
+}
+
+/// Ranks the counts of the range (`current`) against those of the
+/// compared range: one function for every store.
+pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>) -> Ranking {
+    let row = |counts: KeyCounts| {
+        let (value, volume) = r.metric.of(&counts);
+        let before = previous.as_ref().map(|p| {
+            p.iter()
+                .find(|c| c.key == counts.key)
+                .cloned()
+                .unwrap_or_default()
+        });
+        let previous = before.and_then(|b| r.metric.of(&b).0);
+        RankRow {
+            value,
+            volume,
+            ranked: volume >= r.min_volume.max(1),
+            change: value.zip(previous).map(|(v, p)| v - p),
+            previous,
+            counts,
+        }
+    };
+    // A value is listed when it has items, or orders when 办结率 ranks:
+    // a unit that only received orders for the items selected says
+    // nothing of their 满意率.
+    let listed =
+        |c: &KeyCounts| c.count > 0 || (r.metric == Metric::CompletionRate && c.orders_created > 0);
+    let mut unknown = None;
+    let mut rows = Vec::new();
+    for c in current.into_iter().filter(listed) {
+        if c.key.is_empty() {
+            unknown = Some(RankRow {
+                ranked: false,
+                ..row(c)
+            });
+        } else {
+            rows.push(row(c));
+        }
+    }
+    rows.sort_by(|a, b| {
+        let by_value = a
+            .value
+            .partial_cmp(&b.value)
+            .unwrap_or(std::cmp::Ordering::Equal);
+        b.ranked
+            .cmp(&a.ranked)
+            .then(if r.ascending {
+                by_value
+            } else {
+                by_value.reverse()
+            })
+            .then(b.volume.cmp(&a.volume))
+            .then_with(|| a.counts.key.cmp(&b.counts.key))
+    });
+    Ranking { rows, unknown }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedbackRow {
     pub id: String,
@@ -756,6 +1019,8 @@ pub struct FeedbackRow {
     /// Why the text is gone: `expired` (older than the retention period,
     /// 已过期) or `erased` (on request, 已删除); null while it is kept.
     pub redacted: Option<String>,
+    /// The work orders opened for the item, by order id.
+    pub work_orders: Vec<WorkOrderRef>,
     #[serde(skip)]
     pub cursor: Option<Cursor>,
 }
@@ -770,6 +1035,7 @@ pub enum Answer {
         items: Vec<FeedbackRow>,
         next: Option<Cursor>,
     },
+    Rank(Ranking),
     /// Unix seconds of the oldest and newest item's `received_at`.
     Extent {
         oldest: Option<i64>,
@@ -910,6 +1176,58 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_rank_guards_small_volumes_and_keeps_the_unknown_apart() {
+        let counts = |key: &str, count, rated, satisfied, orders| KeyCounts {
+            key: key.to_owned(),
+            count,
+            rated,
+            satisfied,
+            orders_created: orders,
+            ..KeyCounts::default()
+        };
+        let r = Rank {
+            filters: Filters::default(),
+            dim: Dim::Unit,
+            metric: Metric::SatisfactionRate,
+            min_volume: 3,
+            ascending: true,
+            compare: Some((0, 60)),
+        };
+        let current = vec![
+            counts("", 9, 4, 1, 0),
+            counts("a", 10, 4, 3, 0),
+            counts("b", 10, 5, 5, 0),
+            counts("c", 2, 2, 0, 0),
+            // Orders only: listed for 办结率, not for 满意率.
+            counts("d", 0, 0, 0, 7),
+        ];
+        let previous = vec![counts("a", 5, 4, 4, 0)];
+        let out = rank(&r, current.clone(), Some(previous));
+        let keys: Vec<(&str, bool)> = out
+            .rows
+            .iter()
+            .map(|row| (row.counts.key.as_str(), row.ranked))
+            .collect();
+        // Lowest 满意率 first among those with 3 ratings or more; "c" (0 %
+        // on 2) follows unranked.
+        assert_eq!(keys, [("a", true), ("b", true), ("c", false)]);
+        assert_eq!(out.rows[0].previous, Some(1.0));
+        assert_eq!(out.rows[0].change, Some(0.75 - 1.0));
+        assert_eq!(out.rows[1].previous, None, "no ratings there");
+        let unknown = out.unknown.unwrap();
+        assert_eq!((unknown.value, unknown.ranked), (Some(0.25), false));
+        let by_orders = rank(
+            &Rank {
+                metric: Metric::CompletionRate,
+                ..r
+            },
+            current,
+            None,
+        );
+        assert!(by_orders.rows.iter().any(|row| row.counts.key == "d"));
     }
 
     #[test]

@@ -134,6 +134,48 @@ pub struct Engine {
 
 const ALERT: &str = "alert";
 const SILENCE: &str = "silence";
+/// The state documents of imports (`minyi import`): the span of event
+/// time each one wrote.
+pub const IMPORT_KIND: &str = "import";
+
+/// What an import wrote, as the engine reads it: imported items are
+/// history, so no rule fires a new alert while its window still holds
+/// some of them (they count in the baselines as any history does).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct ImportSpan {
+    /// Oldest and newest `received_at` imported (unix seconds).
+    from: i64,
+    to: i64,
+    items: u64,
+    /// When the import ended.
+    at: i64,
+}
+
+/// Records an import of `items` new items received in `[from, to]`, done
+/// at `now`.
+pub async fn record_import(
+    store: &dyn Store,
+    from: i64,
+    to: i64,
+    items: u64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let span = ImportSpan {
+        from,
+        to,
+        items,
+        at: now,
+    };
+    let doc = serde_json::to_string(&span).expect("plain data serializes");
+    store
+        .state_save(
+            IMPORT_KIND,
+            format!("import-{now}-{}", fastrand::u32(..)),
+            doc,
+            now,
+        )
+        .await
+}
 
 /// Counts per series value.
 type Series = HashMap<String, Counts>;
@@ -352,6 +394,7 @@ impl Engine {
             Ok(Answer::Extent { oldest, .. }) => oldest,
             _ => None,
         };
+        let imported_through = self.imported_through(now).await;
         for rule in &self.rules {
             let needs = now - rule.window - i64::from(rule.history) * rule.period;
             if rule.detector.uses_history() && oldest.is_none_or(|o| o > needs) {
@@ -364,6 +407,8 @@ impl Engine {
                     continue;
                 }
             };
+            // Imported history in the window: no new alert from it.
+            let quiet = imported_through.is_some_and(|t| t >= now - rule.window);
             let mut st = self.state.lock().await;
             for (key, f) in &findings {
                 let id_key = (rule.name.clone(), key.clone());
@@ -379,10 +424,11 @@ impl Engine {
                     }
                     continue;
                 }
-                if st
-                    .resolved_at
-                    .get(&id_key)
-                    .is_some_and(|t| now < t + rule.cooldown)
+                if quiet
+                    || st
+                        .resolved_at
+                        .get(&id_key)
+                        .is_some_and(|t| now < t + rule.cooldown)
                 {
                     continue;
                 }
@@ -460,6 +506,24 @@ impl Engine {
             .alert_evaluation_seconds
             .observe(started.elapsed());
         changed
+    }
+
+    /// The newest item time of the imports that may still lie in a rule's
+    /// window at `now` (an import ends after its newest item, so those
+    /// recorded within the longest window).
+    async fn imported_through(&self, now: i64) -> Option<i64> {
+        let longest = self.rules.iter().map(|r| r.window).max()?;
+        match self.cx.store.state_load(IMPORT_KIND, now - longest).await {
+            Ok(docs) => docs
+                .iter()
+                .filter_map(|d| serde_json::from_str::<ImportSpan>(d).ok())
+                .map(|s| s.to)
+                .max(),
+            Err(e) => {
+                tracing::warn!("alerts: reading the imports: {e}");
+                None
+            }
+        }
     }
 
     async fn persist(&self, a: &Alert) {

@@ -8,3 +8,5 @@ pub mod detect;
 pub mod engine;
 pub mod notify;
 pub mod rules;
+
+pub use engine::{IMPORT_KIND, record_import};

@@ -2,3 +2,4 @@
 
 pub mod distributed;
 pub mod enrich;
+pub mod import;

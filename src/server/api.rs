@@ -20,7 +20,7 @@ use super::AppState;
 use super::audit::ItemCount;
 use super::auth::{ADMIN, ANALYST, AuthError, INGEST, Need, VIEWER};
 use crate::alerts::engine::{Alert, Silence};
-use crate::dashboards::{FeedbackPage, TimeseriesView, TopView};
+use crate::dashboards::{FeedbackPage, RankView, TimeseriesView, TopView};
 use crate::ingest::Outcome;
 use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
 use crate::query::{Answer, Dim, Orders, Query, QueryError, Request as Kind, Summary};
@@ -134,6 +134,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(orders))
         .routes(routes!(timeseries))
         .routes(routes!(top))
+        .routes(routes!(rank))
         .routes(routes!(live))
         .routes(routes!(meta))
         .routes(routes!(list_alerts))
@@ -301,6 +302,29 @@ struct TopParams {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
+struct RankParams {
+    /// district, unit, topic or channel.
+    dim: String,
+    /// count (default), negative, negative_share (负面占比), satisfaction_rate
+    /// (满意率) or completion_rate (办结率).
+    metric: Option<String>,
+    /// Rows whose volume (items; rated items for 满意率; work orders for
+    /// 办结率) is below this are listed after the ranked rows, unranked.
+    /// Default 0.
+    min_volume: Option<u64>,
+    /// `desc` (default: highest first) or `asc` (lowest first).
+    order: Option<String>,
+    /// The range to compare with (RFC 3339, e.g. the same window a day
+    /// earlier); each row then has `previous` and `change`. Give both or neither.
+    compare_from: Option<String>,
+    compare_to: Option<String>,
+    /// As on summary: `due` ranks 办结率 over the orders due in the range.
+    orders_by: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 struct ListParams {
     /// Items per page.
     limit: Option<u32>,
@@ -457,6 +481,17 @@ async fn top(
     answer(&s, Kind::Top, q.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/api/v1/stats/rank", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, RankParams),
+    description = "Every value of a dimension ranked by a metric — a count, 负面占比, 满意率 or 办结率 — with its volume and, with `compare_from`/`compare_to`, its change against that range; values below `min_volume` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
+    responses((status = 200, body = RankView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
+async fn rank(
+    _: Need<VIEWER>,
+    State(s): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    answer(&s, Kind::Rank, q.as_deref()).await
+}
+
 #[utoipa::path(get, path = "/api/v1/feedback", tag = "items", security(("bearer" = ["analyst"])), params(FilterParams, ListParams),
     description = "Items (masked text, evidence), newest first; `format=csv` streams every match as UTF-8 CSV with a BOM.",
     responses((status = 200, body = FeedbackPage, description = "a page of items (JSON), or every match as CSV (`text/csv`) with `format=csv`"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
@@ -482,7 +517,87 @@ async fn get_feedback(
     let Query::Feedback { filters, .. } = query else {
         unreachable!("a feedback request parses to a feedback query")
     };
-    Ok(csv_export(state, filters))
+    let name = export_name(&state, &filters);
+    Ok(csv_export(state, filters, &name))
+}
+
+/// The file name of an export, from its filters: `民意-邯山区-负面-20261201-20261202.csv`
+/// — the values of each filter (names, not codes; three at most, then
+/// 等N项), the search, and the first and last day of the range on the
+/// centre's clock (one date for a range within a day). Only letters,
+/// digits and CJK survive from the search.
+fn export_name(state: &AppState, f: &crate::query::Filters) -> String {
+    let vocab = &state.vocab;
+    let mut parts = vec!["民意".to_owned()];
+    let mut add = |names: Vec<String>| {
+        if names.len() > 3 {
+            parts.push(format!("{}等{}项", names[..3].join("、"), names.len()));
+        } else if !names.is_empty() {
+            parts.push(names.join("、"));
+        }
+    };
+    add(f.district.clone());
+    add(f.unit.clone());
+    add(f
+        .channel
+        .iter()
+        .map(|c| vocab.name(Dim::Channel, c))
+        .collect());
+    add(f.topic.iter().map(|t| vocab.name(Dim::Topic, t)).collect());
+    add(f
+        .sentiment
+        .iter()
+        .map(|s| crate::query::sentiment_name(*s).to_owned())
+        .collect());
+    add(f
+        .rating
+        .iter()
+        .map(|r| rating_name(r.number()).to_owned())
+        .collect());
+    let words: Vec<String> = f.q.iter().map(|group| group.join("或")).collect();
+    let q: String = words
+        .join(" ")
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .take(16)
+        .collect();
+    if !q.is_empty() {
+        parts.push(format!("搜{q}"));
+    }
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .with_timezone(&state.tz)
+            .format("%Y%m%d")
+            .to_string()
+    };
+    match (f.from, f.to) {
+        (Some(from), Some(to)) if day(from) == day(to - 1) => parts.push(day(from)),
+        (Some(from), Some(to)) => parts.push(format!("{}-{}", day(from), day(to - 1))),
+        (Some(from), None) => parts.push(format!("{}起", day(from))),
+        (None, Some(to)) => parts.push(format!("至{}", day(to - 1))),
+        (None, None) => parts.push("全部".to_owned()),
+    }
+    format!("{}.csv", parts.join("-"))
+}
+
+/// 满意, 基本满意, 不满意 for a rating 1–3.
+fn rating_name(r: u8) -> &'static str {
+    match r {
+        1 => "满意",
+        2 => "基本满意",
+        3 => "不满意",
+        _ => "",
+    }
+}
+
+/// `Content-Disposition` of a download named `name` (UTF-8, RFC 6266
+/// `filename*`, with an ASCII fallback for old clients).
+fn attachment(name: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("attachment; filename=\"minyi-export.csv\"; filename*=UTF-8''{encoded}")
 }
 
 /// Rows of one page of a CSV export; the export walks all pages.
@@ -492,8 +607,8 @@ const CSV_MAX_ROWS: usize = 1_000_000;
 
 /// Streams every matching item as CSV (UTF-8 with a BOM, so Excel reads the
 /// Chinese right), a page at a time; memory stays bounded by one page.
-fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response {
-    let header = "\u{feff}id,received_at,channel,district,unit,topics,sentiment,score,rating,keywords,text\r\n";
+fn csv_export(state: Arc<AppState>, filters: crate::query::Filters, name: &str) -> Response {
+    let header = "\u{feff}编号,受理时间,渠道,地区,单位,类别,情感,情感分值,评价,关键词,内容,内容状态,关联案件,工单号,工单状态,警情编号\r\n";
     struct Walk {
         state: Arc<AppState>,
         filters: crate::query::Filters,
@@ -530,6 +645,13 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
                         .iter()
                         .map(|t| w.state.vocab.name(Dim::Topic, t))
                         .collect();
+                    let orders = |each: fn(&crate::query::WorkOrderRef) -> String| {
+                        i.work_orders
+                            .iter()
+                            .map(each)
+                            .collect::<Vec<_>>()
+                            .join("、")
+                    };
                     let cells = [
                         i.id.clone(),
                         i.received_at.clone(),
@@ -539,9 +661,22 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
                         topics.join("、"),
                         w.state.vocab.name(Dim::Sentiment, &i.sentiment),
                         format!("{:.2}", i.score),
-                        i.rating.map(|r| r.to_string()).unwrap_or_default(),
+                        i.rating
+                            .map(|r| rating_name(r).to_owned())
+                            .unwrap_or_default(),
                         i.keywords.join(" "),
                         i.text.clone(),
+                        match i.redacted.as_deref() {
+                            Some("expired") => "已过期".to_owned(),
+                            Some("erased") => "已删除".to_owned(),
+                            other => other.unwrap_or_default().to_owned(),
+                        },
+                        i.case_ref.clone().unwrap_or_default(),
+                        orders(|o| o.order_id.clone()),
+                        orders(|o| if o.resolved { "已办结" } else { "在办" }.to_owned()),
+                        // Incidents (警情) are not in the store yet: the
+                        // column is there, empty, for the files to keep their shape.
+                        String::new(),
                     ];
                     let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
                     out.push_str(&line.join(","));
@@ -571,12 +706,9 @@ fn csv_export(state: Arc<AppState>, filters: crate::query::Filters) -> Response 
     );
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
-        .header(
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"minyi-feedback.csv\"",
-        )
+        .header(header::CONTENT_DISPOSITION, attachment(name))
         .body(body)
-        .expect("static headers are valid");
+        .expect("the headers are ASCII");
     response.extensions_mut().insert(ItemCount::Streaming(sent));
     response
 }

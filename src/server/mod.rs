@@ -466,6 +466,10 @@ mod tests {
                     series: Vec::new(),
                 }),
                 Query::Top { .. } => Answer::Top(Vec::new()),
+                Query::Rank(_) => Answer::Rank(crate::query::Ranking {
+                    rows: Vec::new(),
+                    unknown: None,
+                }),
                 Query::Feedback { .. } => Answer::Feedback {
                     items: Vec::new(),
                     next: None,

@@ -205,6 +205,22 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch; resolves once it is durable.
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>>;
 
+    /// Stores a batch of archived history (`minyi import`) as [`Store::write`]
+    /// does, except that a store may count the items in its rollups only
+    /// at [`Store::settle_history`] (bulk counting is far cheaper than item
+    /// by item for history spread over months). Until then, aggregates may
+    /// leave them out; the items themselves are stored and durable.
+    fn write_history(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
+        self.write(batch)
+    }
+
+    /// Counts the items of [`Store::write_history`] not counted yet in every
+    /// aggregate; returns how many it counted. A store opened after an
+    /// import stopped halfway counts them when it opens.
+    fn settle_history(&self) -> BoxFuture<'static, Result<u64>> {
+        Box::pin(std::future::ready(Ok(0)))
+    }
+
     /// Answers one query. `now` (unix seconds) decides what is overdue.
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>>;
 

@@ -3,7 +3,7 @@
 //! answers a query exactly — the same choice in SQLite and ClickHouse, so
 //! both stores give the same answers (`tests/it/clickhouse_store.rs`).
 
-use crate::query::{Dim, Filters, Series, Timeseries, bucket_start};
+use crate::query::{Dim, Filters, KeyCounts, Series, Timeseries, bucket_start};
 
 /// A WHERE clause under construction.
 pub struct Where<V> {
@@ -203,4 +203,33 @@ pub fn rollup_plan(f: &Filters, key: Option<Dim>, hours_ok: bool) -> RollupPlan<
         hour_dim: used.first().map_or("total", |(d, _)| d.as_str()),
         hour_keys: used.first().map_or(&[], |(_, v)| v),
     }
+}
+
+/// The counts of a rank per key: items (count, negative, rated,
+/// satisfied) and work orders (created, resolved), each as the store read
+/// them, merged by key and ordered by key.
+pub fn key_counts(
+    items: impl IntoIterator<Item = (String, [u64; 4])>,
+    orders: impl IntoIterator<Item = (String, [u64; 2])>,
+) -> Vec<KeyCounts> {
+    let mut by_key: std::collections::BTreeMap<String, KeyCounts> = Default::default();
+    for (key, [count, negative, rated, satisfied]) in items {
+        let c = by_key.entry(key.clone()).or_insert_with(|| KeyCounts {
+            key,
+            ..KeyCounts::default()
+        });
+        c.count += count;
+        c.negative += negative;
+        c.rated += rated;
+        c.satisfied += satisfied;
+    }
+    for (key, [created, resolved]) in orders {
+        let c = by_key.entry(key.clone()).or_insert_with(|| KeyCounts {
+            key,
+            ..KeyCounts::default()
+        });
+        c.orders_created += created;
+        c.orders_resolved += resolved;
+    }
+    by_key.into_values().collect()
 }

@@ -1,16 +1,17 @@
-//! The wall screen and the explorer in a real browser: `minyi serve` with
-//! the demo feed, driven by `dashboards/web/tests/browser.mjs` (Debian's
-//! headless Chromium through playwright-core). `scripts/test` installs
-//! Chromium and the npm packages; without them this test fails, it does not
-//! skip. Screenshots land in target/screenshots/.
+//! The wall screen and the explorer in a real browser: `minyi serve`,
+//! driven by `dashboards/web/tests/browser.mjs` (the walls, with the demo
+//! feed) and `explore.mjs` (the explorer, over items it posts itself), in
+//! Debian's headless Chromium through playwright-core. `scripts/test`
+//! installs Chromium and the npm packages; without them these tests fail,
+//! they do not skip. Screenshots land in target/screenshots/.
 
 use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn wall_screen_and_explorer_in_chromium() {
+/// The npm packages and Chromium the browser tests need: (web folder, chromium).
+fn browser_prerequisites() -> (std::path::PathBuf, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let web = root.join("dashboards/web");
     assert!(
@@ -23,6 +24,41 @@ fn wall_screen_and_explorer_in_chromium() {
         Path::new(&chromium).exists(),
         "{chromium} missing: scripts/test installs Debian's chromium"
     );
+    (web, chromium)
+}
+
+/// The explorer as an analyst uses it: a shared URL, Back and Forward, a
+/// drill-down into one of two districts, today against the same window
+/// yesterday, the export, errors and empty answers, checked against the
+/// API (`dashboards/web/tests/explore.mjs`). No demo feed: the script posts
+/// the items it counts.
+#[test]
+fn explorer_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = browser_prerequisites();
+    let data = common::TempDir::new("explorer");
+    let server = common::Server::start(&data.0.join("db"), &["--no-demo"]);
+    let out = Command::new("node")
+        .arg(web.join("tests/explore.mjs"))
+        .arg(&server.base)
+        .arg(root.join("target/screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    drop(server);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "explorer browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn wall_screen_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = browser_prerequisites();
 
     let data = common::TempDir::new("browser");
     // The shipped dashboards and web assets, plus a map a centre would

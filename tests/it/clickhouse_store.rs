@@ -11,7 +11,7 @@ use std::path::Path;
 
 use minyi::enrich::Enricher;
 use minyi::model::{EnrichedItem, Rating, SentimentLabel};
-use minyi::query::{Answer, Dim, Filters, Interval, OrdersBy, Query, TopDim};
+use minyi::query::{Answer, Dim, Filters, Interval, Metric, OrdersBy, Query, Rank, TopDim};
 use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
 use minyi::store::{Store, WriteBatch};
@@ -22,7 +22,7 @@ const SETTINGS: QuerySettings = QuerySettings {
     sla_seconds: 5 * 86_400,
 };
 
-fn schema() -> Vec<(String, String)> {
+pub(crate) fn schema() -> Vec<(String, String)> {
     minyi::pipelines::clickhouse_schema_from(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/clickhouse"
@@ -32,7 +32,7 @@ fn schema() -> Vec<(String, String)> {
 
 /// The queries both stores must answer alike, over `[start, end)`; `unit`
 /// is one the work orders were dispatched to.
-fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
+pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
     let ranges = [
         (None, None),
         (Some(start + 1234), Some(end - 3600 * 5 + 77)),
@@ -111,6 +111,18 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                     limit: 100,
                 });
             }
+            // A rank carries every count of each key (items, ratings,
+            // orders), here and in the first day of the timeline.
+            for dim in [Dim::District, Dim::Unit, Dim::Topic, Dim::Channel] {
+                out.push(Query::Rank(Rank {
+                    filters: f.clone(),
+                    dim,
+                    metric: Metric::CompletionRate,
+                    min_volume: 3,
+                    ascending: false,
+                    compare: Some((start, start + 86_400)),
+                }));
+            }
             let bounded = Filters {
                 from: Some(f.from.unwrap_or(start)),
                 to: Some(f.to.unwrap_or(end)),
@@ -146,7 +158,15 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
         .with_range(from.map(|f| f + sla), to.map(|t| t + sla));
         for f in filters(due) {
             out.push(Query::Summary(f.clone()));
-            out.push(Query::Orders(f));
+            out.push(Query::Orders(f.clone()));
+            out.push(Query::Rank(Rank {
+                filters: f,
+                dim: Dim::District,
+                metric: Metric::SatisfactionRate,
+                min_volume: 0,
+                ascending: true,
+                compare: None,
+            }));
         }
     }
     out.push(Query::Extent);
@@ -155,7 +175,7 @@ fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
 
 /// The demo's items (enriched) and work-order events of `[start, end)`
 /// at `rate` × its live rate, the events in time order, as they happen.
-fn demo_timeline(
+pub(crate) fn demo_timeline(
     rate: f64,
     start: i64,
     end: i64,
@@ -305,6 +325,7 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_resolved = false;
     let mut checked_due = false;
     let mut checked_textless = false;
+    let mut checked_rank = false;
     let mut checked_search = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
@@ -318,6 +339,12 @@ async fn clickhouse_answers_like_sqlite() {
                 checked_resolved |= s.dissatisfied_resolved > 0 && s.orders_resolved > 0;
                 checked_textless |= f.has_text == Some(false) && s.received > 0;
                 checked_search |= f.q.len() == 2 && s.received > 0;
+            }
+            (Query::Rank(_), Answer::Rank(r)) => {
+                checked_rank |= r.unknown.is_some()
+                    && r.rows.iter().any(|row| {
+                        row.counts.orders_resolved > 0 && row.previous.is_some() && row.ranked
+                    });
             }
             (Query::Orders(f), Answer::Orders(o)) => {
                 checked_due |= f.orders_by == OrdersBy::Due
@@ -337,6 +364,10 @@ async fn clickhouse_answers_like_sqlite() {
         "some window had resolved and open orders due in it"
     );
     assert!(checked_textless, "some answer counted items without text");
+    assert!(
+        checked_rank,
+        "some rank had keys with orders and the unknown row"
+    );
     assert!(checked_search, "some search of two words found items");
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 
@@ -345,7 +376,7 @@ async fn clickhouse_answers_like_sqlite() {
         Answer::Feedback { items, next } => (
             items
                 .into_iter()
-                .map(|i| (i.received_at, i.id))
+                .map(|i| (i.received_at, i.id, i.work_orders))
                 .collect::<Vec<_>>(),
             next.is_some(),
             store,
@@ -371,6 +402,10 @@ async fn clickhouse_answers_like_sqlite() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
+    assert!(
+        a.iter().any(|(_, _, orders)| !orders.is_empty()),
+        "some listed items have work orders"
+    );
     let mut cursor = None;
     let mut paged = Vec::new();
     loop {
@@ -388,7 +423,11 @@ async fn clickhouse_answers_like_sqlite() {
         let Answer::Feedback { items, next } = answer else {
             panic!()
         };
-        paged.extend(items.into_iter().map(|i| (i.received_at, i.id)));
+        paged.extend(
+            items
+                .into_iter()
+                .map(|i| (i.received_at, i.id, i.work_orders)),
+        );
         match next {
             Some(c) => cursor = Some(c),
             None => break,

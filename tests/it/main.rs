@@ -10,6 +10,7 @@
 //! - `alerts`, `alerts_e2e`: the alert engine replayed, and robots end to end;
 //! - `browser`: the wall and the explorer in Chromium;
 //! - `enrich_cli`, `properties`, `quality`: enrichment from the outside;
+//! - `import`: `minyi import` of archives, and history counted in bulk;
 //! - `layers`: the module graph's one-way rule.
 
 #[path = "../common/mod.rs"]
@@ -20,6 +21,7 @@ mod alerts_e2e;
 mod browser;
 mod clickhouse_store;
 mod enrich_cli;
+mod import;
 mod layers;
 mod privacy;
 mod properties;

@@ -142,6 +142,8 @@ async fn the_audit_names_every_access_with_its_token_and_items() {
     assert_eq!(csv_rows, 500);
     let (s, _) = json_of(&app, "GET", "/api/v1/stats/summary", VIEWER).await;
     assert_eq!(s, StatusCode::OK);
+    let (s, _) = json_of(&app, "GET", "/api/v1/stats/rank?dim=district", VIEWER).await;
+    assert_eq!(s, StatusCode::OK);
     let (s, _) = json_of(&app, "GET", "/api/v1/feedback", VIEWER).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = json_of(&app, "GET", "/api/v1/feedback", "stolen-guess").await;
@@ -200,12 +202,16 @@ async fn the_audit_names_every_access_with_its_token_and_items() {
         statuses,
         [
             ("/api/v1/stats/summary", 200),
+            ("/api/v1/stats/rank", 200),
             ("/api/v1/feedback", 403),
             ("/api/v1/live", 200)
         ]
     );
-    assert!(viewer[0]["items"].is_null(), "aggregates carry no items");
-    assert_eq!(viewer[2]["query"], "", "the token is not kept");
+    assert!(
+        viewer[0]["items"].is_null() && viewer[1]["items"].is_null(),
+        "aggregates carry no items"
+    );
+    assert_eq!(viewer[3]["query"], "", "the token is not kept");
 
     // Requests without a valid token are audited as `none`, the search
     // term masked and the token gone.

@@ -568,10 +568,275 @@ async fn item_lists_page_and_export_csv() {
     let text = String::from_utf8(body).unwrap();
     assert!(text.starts_with('\u{feff}'), "BOM for Excel");
     let rows: Vec<&str> = text.trim_end().split("\r\n").collect();
-    assert!(rows[0].contains("received_at"));
+    assert!(rows[0].contains("受理时间"));
     assert!(rows.len() >= 3, "{text}");
     assert!(rows[1..].iter().all(|r| r.contains("负面")), "{text}");
     assert!(!text.contains("13812345678"));
+}
+
+/// The export says what it holds: its file name comes from the filters,
+/// its header and ratings are in Chinese, each row names its work orders.
+#[tokio::test]
+async fn the_export_is_named_by_its_filters() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let events = json!([
+        {"order_id": "WO-7", "feedback_id": "a1", "event": "created", "unit": "丛台派出所", "at": "2025-06-01T09:06:00+08:00"},
+        {"order_id": "WO-7", "feedback_id": "a1", "event": "resolved", "at": "2025-06-01T10:00:00+08:00"},
+        {"order_id": "WO-8", "feedback_id": "a3", "event": "created", "at": "2025-06-01T10:20:00+08:00"}
+    ]);
+    let (s, _) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let uri = "/api/v1/feedback?format=csv&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA&sentiment=negative\
+               &from=2025-06-01T00:00:00%2B08:00&to=2025-06-03T00:00:00%2B08:00";
+    let resp = app
+        .router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let name = disposition.split("filename*=UTF-8''").nth(1).unwrap();
+    let name: String = form_urlencoded::parse(format!("n={name}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(name, "民意-丛台区-负面-20250601-20250602.csv");
+    // One day, one date; without filters or range, 全部.
+    let name_of = |uri: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .router
+                .clone()
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let d = resp.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let raw = d.split("filename*=UTF-8''").nth(1).unwrap().to_owned();
+            form_urlencoded::parse(format!("n={raw}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned()
+        }
+    };
+    assert_eq!(
+        name_of("/api/v1/feedback?format=csv&rating=3&from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00").await,
+        "民意-不满意-20250601.csv"
+    );
+    assert_eq!(
+        name_of("/api/v1/feedback?format=csv").await,
+        "民意-全部.csv"
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let rows: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(
+        rows[0].trim_start_matches('\u{feff}'),
+        "编号,受理时间,渠道,地区,单位,类别,情感,情感分值,评价,关键词,内容,内容状态,关联案件,工单号,工单状态,警情编号"
+    );
+    let a1 = rows
+        .iter()
+        .find(|r| r.starts_with("a1,"))
+        .expect("a1 exported");
+    assert!(a1.contains(",WO-7,已办结,"), "{a1}");
+    let a3 = rows
+        .iter()
+        .find(|r| r.starts_with("a3,"))
+        .expect("a3 exported");
+    assert!(
+        a3.contains(",不满意,") && a3.contains(",WO-8,在办,"),
+        "{a3}"
+    );
+    // The JSON list carries the same work orders.
+    let (_, v) = get(&app, "/api/v1/feedback?limit=10").await;
+    let a1 = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "a1")
+        .unwrap();
+    assert_eq!(
+        a1["work_orders"],
+        json!([{"order_id": "WO-7", "resolved": true}])
+    );
+}
+
+/// The rank: every district by a count or a rate, with its volume, the
+/// guard on small volumes, the change against another range, and the
+/// items without a district as their own row.
+#[tokio::test]
+async fn rank_by_counts_and_rates_with_the_unknown_row() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let events = json!([
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "created", "unit": "丛台派出所", "at": "2025-06-01T09:06:00+08:00"},
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "resolved", "at": "2025-06-01T10:00:00+08:00"},
+        {"order_id": "WO-2", "feedback_id": "a6", "event": "created", "unit": "交巡警峰峰大队", "at": "2025-06-01T11:31:00+08:00"},
+        {"order_id": "WO-3", "event": "created", "at": "2025-06-01T12:00:00+08:00"}
+    ]);
+    let (s, _) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // One item that names no place.
+    let placeless = json!({"id": "a7", "channel": "wechat", "received_at": "2025-06-01T12:00:00+08:00",
+                           "text": "电话一直打不通，没人接"});
+    let (s, _) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        placeless.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
+    let next_day =
+        "compare_from=2025-06-02T00:00:00%2B08:00&compare_to=2025-06-03T00:00:00%2B08:00";
+
+    // By count: every district with items, each row what the summary of
+    // that district says; the unknown row holds the rest of the day's 6.
+    let (s, v) = get(&app, &format!("/api/v1/stats/rank?dim=district&{day}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["key"], "丛台区");
+    assert_eq!(
+        (rows[0]["value"].as_f64(), rows[0]["volume"].as_u64()),
+        (Some(2.0), Some(2))
+    );
+    let mut total = v["unknown"]["count"].as_u64().unwrap_or(0);
+    for row in rows {
+        let key = row["key"].as_str().unwrap();
+        let district: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        let (_, sum) = get(
+            &app,
+            &format!("/api/v1/stats/summary?{day}&district={district}"),
+        )
+        .await;
+        assert_eq!(row["count"], sum["received"], "{key}");
+        assert_eq!(row["orders_created"], sum["orders_created"], "{key}");
+        assert!(row["ranked"].as_bool().unwrap());
+        total += row["count"].as_u64().unwrap();
+    }
+    assert_eq!(total, 6, "{v}");
+    assert_eq!(
+        (
+            v["unknown"]["name"].as_str(),
+            v["unknown"]["count"].as_u64()
+        ),
+        (Some("未识别"), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["unknown"]["ranked"], false);
+
+    // 满意率, lowest first: 丛台区 (a3 不满意) before 磁县 (a5 基本满意);
+    // against the next day (a4 满意 in 丛台区) it fell by 100 points.
+    let (_, v) = get(
+        &app,
+        &format!(
+            "/api/v1/stats/rank?dim=district&metric=satisfaction_rate&order=asc&{day}&{next_day}"
+        ),
+    )
+    .await;
+    let ranked: Vec<(&str, f64, u64)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ranked"] == true)
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["value"].as_f64().unwrap(),
+                r["volume"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ranked, [("丛台区", 0.0, 1), ("磁县", 1.0, 1)], "{v}");
+    assert_eq!(v["rows"][0]["previous"], 1.0);
+    assert_eq!(v["rows"][0]["change"], -1.0);
+    assert_eq!(v["compare"][0], "2025-06-02T00:00:00+08:00");
+    // Districts without a rating stand on nothing: listed after, unranked.
+    assert!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ranked"] == (r["rated"].as_u64() > Some(0)))
+    );
+    // The guard: one rated item is not enough for a rate of 2.
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/rank?dim=district&metric=satisfaction_rate&min_volume=2&{day}"),
+    )
+    .await;
+    assert!(
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ranked"] == false),
+        "{v}"
+    );
+
+    // 办结率 by the orders' units; an order dispatched to no unit is unknown.
+    let (_, v) = get(
+        &app,
+        &format!("/api/v1/stats/rank?dim=unit&metric=completion_rate&{day}"),
+    )
+    .await;
+    let unit = |k: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == k)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(unit("丛台派出所")["value"], 1.0);
+    assert_eq!(unit("交巡警峰峰大队")["value"], 0.0);
+    assert_eq!(v["unknown"]["orders_created"], 1, "{v}");
+    // Negative share and the topic dimension answer too.
+    let (s, v) = get(
+        &app,
+        &format!("/api/v1/stats/rank?dim=topic&metric=negative_share&{day}"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["rows"].as_array().unwrap().iter().all(|r| {
+        r["value"].as_f64().unwrap()
+            == r["negative"].as_f64().unwrap() / r["count"].as_f64().unwrap()
+    }));
+
+    for bad in [
+        "dim=keyword",
+        "dim=sentiment",
+        "dim=district&metric=speed",
+        "dim=district&compare_from=2025-06-02T00:00:00Z",
+        "dim=district&min_volume=-1",
+        "dim=district&limit=5",
+    ] {
+        let (s, v) = get(&app, &format!("/api/v1/stats/rank?{bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
 }
 
 #[tokio::test]
@@ -830,7 +1095,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
             );
         }
     }
-    assert_eq!(operations, 21, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 22, "{:?}", paths.keys().collect::<Vec<_>>());
     let role = |path: &str, method: &str| {
         doc["paths"][path][method]["security"][0]["bearer"][0]
             .as_str()

@@ -131,6 +131,7 @@ fn serve_ingest_query_stream_restart() {
     for path in [
         "/api/v1/stats/timeseries?interval=5m&group_by=channel",
         "/api/v1/stats/top?dim=keyword",
+        "/api/v1/stats/rank?dim=unit&metric=satisfaction_rate",
         "/api/v1/feedback?q=%E5%87%BA%E8%AD%A6",
         "/api/v1/feedback?format=csv",
         "/readyz",

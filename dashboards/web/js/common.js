@@ -14,12 +14,29 @@ const MINYI = (() => {
     return s ? `${path}?${s}` : path;
   }
 
-  async function getJSON(path, query) {
-    const r = await fetch(url(path, query));
+  /** An answer that is not 2xx: the API's message, with the status. */
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  /** Fetches, a failed connection being an ApiError of status 0. */
+  async function request(href, init) {
+    try {
+      return await fetch(href, init);
+    } catch (e) {
+      throw new ApiError(0, `network: ${e.message}`);
+    }
+  }
+
+  async function getJSON(path, query, init) {
+    const r = await request(url(path, query), init);
     if (!r.ok) {
       let msg = `${r.status}`;
       try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
-      throw new Error(msg);
+      throw new ApiError(r.status, msg);
     }
     return r.json();
   }
@@ -73,6 +90,20 @@ const MINYI = (() => {
     return `${d.year}-${pad(d.month)}-${pad(d.day)}T${pad(d.hours)}:${pad(d.minutes)}`;
   }
 
+  /** Epoch milliseconds of a time on the centre's wall clock (the
+   *  components may overflow: day 0 is the last day of the month before). */
+  function wallTime(year, month, day, hours, minutes) {
+    return Date.UTC(year, month - 1, day, hours || 0, minutes || 0) - offsetMinutes * 60000;
+  }
+
+  /** The RFC 3339 instant of epoch milliseconds, on the centre's clock. */
+  function iso(ms) {
+    const sign = offsetMinutes < 0 ? '-' : '+';
+    const a = Math.abs(offsetMinutes);
+    const d = local(new Date(ms).toISOString());
+    return `${d.year}-${pad(d.month)}-${pad(d.day)}T${pad(d.hours)}:${pad(d.minutes)}:${pad(d.seconds)}${sign}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+  }
+
   /** The RFC 3339 instant of a datetime-local value on the centre's clock. */
   function fromInput(v) {
     const sign = offsetMinutes < 0 ? '-' : '+';
@@ -81,7 +112,7 @@ const MINYI = (() => {
   }
 
   return {
-    url, getJSON, params, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc,
-    setTimezone, local, pad, clock, inputValue, fromInput,
+    url, getJSON, request, ApiError, params, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc,
+    setTimezone, local, pad, clock, inputValue, fromInput, wallTime, iso,
   };
 })();

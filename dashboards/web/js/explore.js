@@ -1,128 +1,548 @@
-// The analyst's explorer: every view is a query of the API (summary,
-// timeseries, top, feedback), built from the controls; clicking a point or
-// a bar narrows the item list to it; CSV export uses the same filters.
+// The analyst's explorer. One `state` holds the whole view — range (a
+// preset such as 今天, or from/to), grouping, comparison, filters, search,
+// ranking dimension and metric, and the drill-down — and the URL holds the
+// state: loading a URL restores its view, every step is a history entry
+// (Back and Forward walk the analyst's steps), and a link shares the view.
+// Every control applies at once. A drill-down narrows the whole view
+// (KPIs, trend, ranking, list) to exactly what was clicked and shows
+// itself as a removable chip. The CSV export is of the view on screen.
 'use strict';
 
 (() => {
-  const { getJSON, url, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc } = MINYI;
+  const { getJSON, url, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc, pad } = MINYI;
   const $ = (id) => document.getElementById(id);
   const FILTERS = ['channel', 'topic', 'district', 'unit', 'sentiment', 'rating'];
-  const INTERVAL_SECONDS = { '1m': 60, '5m': 300, '1h': 3600, '1d': 86400 };
+  const FILTER_NAMES = { channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价' };
+  const INTERVAL_MS = { '1m': 60000, '5m': 300000, '1h': 3600000, '1d': 86400000 };
+  const DAY = 86400000;
+  const PRESETS = { today: '今天', yesterday: '昨天', week: '本周', month: '本月', '7d': '近7天', '30d': '近30天' };
+  // The comparison that fits each preset: the same clock window a day, a
+  // week or a month earlier — never the stretch just before, which for
+  // 今天 so far would be yesterday afternoon and evening.
+  const PRESET_COMPARE = { today: 'day', yesterday: 'day', week: 'week', month: 'month', '7d': 'week', '30d': 'month' };
+  const COMPARE_NAMES = { day: '前一天同时段', week: '上周同时段', month: '上月同时段', span: '前一等长时段' };
+  const METRIC_NAMES = { count: '数量', negative: '负面数', negative_share: '负面占比', satisfaction_rate: '满意率', completion_rate: '办结率' };
+  const RATE_METRICS = ['negative_share', 'satisfaction_rate', 'completion_rate'];
+  // Which way is good: a rising 满意率 is good, a rising 负面 is bad.
+  const METRIC_GOOD = { count: 0, negative: -1, negative_share: -1, satisfaction_rate: 1, completion_rate: 1 };
+  const names = { channel: {}, topic: {}, district: {}, unit: {}, sentiment: SENTIMENT_NAMES, rating: { 1: '满意', 2: '基本满意', 3: '不满意' } };
+  const DEFAULT = {
+    preset: '7d', from: null, to: null, interval: '1d', group_by: '', compare: '', q: '',
+    filters: {}, dim: 'district', metric: 'count', order: 'desc', min_volume: 0, drill: null,
+  };
+
   let meta = null;
-  const names = { channel: {}, topic: {}, sentiment: SENTIMENT_NAMES, rating: { 1: '满意', 2: '基本满意', 3: '不满意' } };
+  let state = null;
   let tsChart = null;
-  let topChart = null;
-  let lastSeries = null; // for drill-down from a point
-  let lastTop = null;
-  let drill = null; // extra pairs of the item list
+  let rankChart = null;
+  let view = null; // what is on screen: the effective query and its answers
+  let runSeq = 0;
   let cursor = null;
+  let coalesce = null; // the control whose steps are one history entry
+  const pickers = {};
 
-  function selected(id) {
-    return Array.from($(id).selectedOptions).map((o) => o.value);
+  // --- time ------------------------------------------------------------------
+
+  const nowMs = () => Date.now();
+  const minuteCeil = (ms) => Math.floor(ms / 60000) * 60000 + 60000;
+
+  function dayStart(ms) {
+    const d = MINYI.local(new Date(ms).toISOString());
+    return MINYI.wallTime(d.year, d.month, d.day);
   }
 
-  /** The query pairs of the controls (without interval/group_by/dim). */
-  function filterPairs() {
-    const pairs = [['from', MINYI.fromInput($('from').value)], ['to', MINYI.fromInput($('to').value)]];
-    for (const f of FILTERS) for (const v of selected(`f-${f}`)) pairs.push([f, v]);
-    const q = $('q').value.trim();
-    if (q) pairs.push(['q', q]);
-    return pairs;
+  /** [from, to) in epoch ms of a preset at `now`; `to` is the next minute. */
+  function presetRange(p, now) {
+    const end = minuteCeil(now);
+    const today = dayStart(now);
+    const d = MINYI.local(new Date(now).toISOString());
+    switch (p) {
+      case 'today': return [today, end];
+      case 'yesterday': return [today - DAY, today];
+      case 'week': return [today - ((d.weekday + 6) % 7) * DAY, end];
+      case 'month': return [MINYI.wallTime(d.year, d.month, 1), end];
+      case '7d': return [today - 6 * DAY, end];
+      case '30d': return [today - 29 * DAY, end];
+      default: return null;
+    }
   }
 
-  function previousPairs(pairs) {
-    const from = new Date(pairs.find(([k]) => k === 'from')[1]).getTime();
-    const to = new Date(pairs.find(([k]) => k === 'to')[1]).getTime();
+  /** The same wall-clock time a month earlier (the 31st → the 30th of a shorter month). */
+  function monthBefore(ms) {
+    const d = MINYI.local(new Date(ms).toISOString());
+    const last = new Date(Date.UTC(d.year, d.month - 1, 0)).getUTCDate();
+    return MINYI.wallTime(d.year, d.month - 1, Math.min(d.day, last), d.hours, d.minutes);
+  }
+
+  /** The compared range of [from, to) for a comparison mode. */
+  function compareRange(mode, [from, to]) {
+    switch (mode) {
+      case 'day': return [from - DAY, to - DAY];
+      case 'week': return [from - 7 * DAY, to - 7 * DAY];
+      case 'month': return [monthBefore(from), monthBefore(to)];
+      case 'span': return [from - (to - from), from];
+      default: return null;
+    }
+  }
+
+  /** A sensible bucket width for a range. */
+  function autoInterval([from, to]) {
     const span = to - from;
-    return pairs.map(([k, v]) => {
-      if (k === 'from') return [k, new Date(from - span).toISOString()];
-      if (k === 'to') return [k, new Date(to - span).toISOString()];
-      return [k, v];
-    });
+    if (span <= 6 * 3600000) return '5m';
+    if (span <= 3 * DAY) return '1h';
+    return '1d';
+  }
+
+  const FINER = { '1d': '1h', '1h': '5m', '5m': '1m', '1m': '1m' };
+
+  function stamp(ms, withDate) {
+    const d = MINYI.local(new Date(ms).toISOString());
+    const hm = `${pad(d.hours)}:${pad(d.minutes)}`;
+    return withDate === false ? hm : `${d.month}/${d.day} ${hm}`;
+  }
+
+  /** `12/01 00:00–10:06`, `12/01 00:00–12/02 00:00` */
+  function rangeText([from, to]) {
+    const sameDay = dayStart(from) === dayStart(to - 1);
+    return `${stamp(from)}–${sameDay ? stamp(to, false) : stamp(to)}`;
+  }
+
+  // --- the state and the URL ---------------------------------------------------
+
+  /** The URL query of a state (defaults left out; the token kept). */
+  function toParams(st) {
+    const p = new URLSearchParams();
+    if (st.preset) p.set('range', st.preset);
+    else {
+      p.set('from', MINYI.iso(st.from));
+      p.set('to', MINYI.iso(st.to));
+    }
+    for (const k of ['interval', 'group_by', 'compare', 'q', 'dim', 'metric', 'order']) {
+      if (st[k] && st[k] !== DEFAULT[k]) p.set(k, st[k]);
+    }
+    if (st.min_volume) p.set('min_volume', String(st.min_volume));
+    for (const f of FILTERS) for (const v of st.filters[f] || []) p.append(f, v);
+    const d = st.drill;
+    if (d) {
+      if (d.dim) p.set('drill_dim', d.dim);
+      if (d.key !== undefined && d.key !== null) p.set('drill_key', d.key);
+      if (d.from) {
+        p.set('drill_from', MINYI.iso(d.from));
+        p.set('drill_to', MINYI.iso(d.to));
+      }
+      if (d.previous) p.set('drill_period', 'previous');
+    }
+    const token = MINYI.params.get('access_token');
+    if (token) p.set('access_token', token);
+    return p;
+  }
+
+  /** The state a URL query describes; what it cannot use is named in `ignored`. */
+  function fromParams(p) {
+    const st = JSON.parse(JSON.stringify(DEFAULT));
+    st.filters = {};
+    const ignored = [];
+    const time = (k) => {
+      const v = p.get(k);
+      if (v === null) return null;
+      const ms = Date.parse(v);
+      if (Number.isNaN(ms)) { ignored.push(k); return null; }
+      return ms;
+    };
+    const choose = (k, allowed) => {
+      const v = p.get(k);
+      if (v === null) return;
+      if (allowed.includes(v)) st[k] = v; else ignored.push(k);
+    };
+    const range = p.get('range');
+    const from = time('from');
+    const to = time('to');
+    if (range && PRESETS[range]) st.preset = range;
+    else if (from !== null && to !== null && from < to) {
+      st.preset = '';
+      st.from = from;
+      st.to = to;
+    } else if (range || from !== null || to !== null) ignored.push('range');
+    choose('interval', Object.keys(INTERVAL_MS));
+    if (!p.get('interval')) st.interval = autoInterval(rangeOf(st));
+    choose('group_by', ['', 'sentiment', 'channel', 'topic', 'district', 'unit']);
+    choose('compare', ['', 'day', 'week', 'month', 'span']);
+    choose('dim', ['district', 'unit', 'topic', 'channel', 'keyword']);
+    choose('metric', Object.keys(METRIC_NAMES));
+    choose('order', ['desc', 'asc']);
+    st.q = (p.get('q') || '').slice(0, 64);
+    const mv = Number(p.get('min_volume') || 0);
+    st.min_volume = Number.isInteger(mv) && mv >= 0 ? mv : 0;
+    for (const f of FILTERS) {
+      const known = p.getAll(f).filter((v) => names[f][v] !== undefined);
+      if (known.length < p.getAll(f).length) ignored.push(f);
+      if (known.length) st.filters[f] = Array.from(new Set(known));
+    }
+    const dd = p.get('drill_dim');
+    const dk = p.get('drill_key');
+    const df = time('drill_from');
+    const dt = time('drill_to');
+    if (df !== null && dt !== null && df < dt) {
+      st.drill = { from: df, to: dt, previous: p.get('drill_period') === 'previous' };
+      if (dd && FILTERS.includes(dd) && names[dd][dk] !== undefined) Object.assign(st.drill, { dim: dd, key: dk });
+    } else if (dd === 'keyword' && dk) st.drill = { dim: 'keyword', key: dk.slice(0, 32) };
+    else if (dd && FILTERS.includes(dd) && names[dd][dk] !== undefined) st.drill = { dim: dd, key: dk };
+    else if (dd || dk || df !== null) ignored.push('drill');
+    return { st, ignored };
+  }
+
+  function rangeOf(st) {
+    return st.preset ? presetRange(st.preset, nowMs()) : [st.from, st.to];
+  }
+
+  /** Moves to a new state: a history entry (steps of one open picker, one
+   *  entry), then the view. */
+  function go(next, coalesceKey) {
+    state = next;
+    const href = `${location.pathname}?${toParams(state)}`;
+    if (coalesceKey && coalesceKey === coalesce) history.replaceState(null, '', href);
+    else history.pushState(null, '', href);
+    coalesce = coalesceKey || null;
+    run();
+  }
+
+  /** A copy of the state with `change` applied; a changed filter, range or
+   *  search ends the drill-down (it was a step inside the old view). */
+  function changed(change, keepDrill) {
+    const next = { ...state, filters: { ...state.filters }, ...change };
+    if (!keepDrill) next.drill = null;
+    return next;
+  }
+
+  // --- the effective query -------------------------------------------------------
+
+  /** What the view asks: the state's filters with the drill-down applied. */
+  function effective(st) {
+    let range = rangeOf(st);
+    const filters = {};
+    for (const f of FILTERS) filters[f] = (st.filters[f] || []).slice();
+    let q = st.q;
+    let interval = st.interval;
+    const d = st.drill;
+    if (d && d.from) {
+      range = [d.from, d.to];
+      interval = FINER[st.interval] || st.interval;
+    }
+    if (d && d.dim === 'keyword') q = q ? `${q} ${d.key}` : d.key;
+    else if (d && d.dim) filters[d.dim] = [d.key];
+    // The compared range: of the drilled stretch when it is a point of the
+    // current period; a point of the previous period is not compared again.
+    const cmp = d && d.previous ? null : compareRange(st.compare, range);
+    const pairs = [['from', MINYI.iso(range[0])], ['to', MINYI.iso(range[1])]];
+    for (const f of FILTERS) for (const v of filters[f]) pairs.push([f, v]);
+    if (q) pairs.push(['q', q]);
+    const cmpPairs = cmp ? pairs.map(([k, v]) => (k === 'from' ? [k, MINYI.iso(cmp[0])] : k === 'to' ? [k, MINYI.iso(cmp[1])] : [k, v])) : null;
+    return { range, cmp, pairs, cmpPairs, interval, filters, q };
+  }
+
+  // --- feedback ----------------------------------------------------------------
+
+  const PARAM_NAMES = {
+    from: '开始时间', to: '结束时间', q: '关键词', interval: '粒度', group_by: '分组', dim: '排行维度',
+    metric: '排行指标', min_volume: '样本下限', compare_from: '对比开始时间', compare_to: '对比结束时间',
+    channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价', limit: '条数', cursor: '分页',
+  };
+
+  /** An API error in the analyst's words. */
+  function explain(e) {
+    if (!(e instanceof MINYI.ApiError)) {
+      console.error(e);
+      return `页面出错（${e.message}），请刷新页面`;
+    }
+    if (e.status === 0) return '无法连接服务器，请检查网络后点“刷新”';
+    if (e.status === 401) return '未登录或令牌无效（地址需带有效的 access_token）';
+    if (e.status === 403) return '当前令牌无权查看（条目明细与导出需要研判员权限）';
+    if (e.status >= 500) return '服务器处理出错，请稍后点“刷新”重试';
+    const m = /^parameter `([^`]+)`: (.*)$/.exec(e.message);
+    if (!m) return `请求有误（${e.message}）`;
+    const [, param, why] = m;
+    const what = PARAM_NAMES[param] || param;
+    if (/must be before/.test(why)) return `${what}须早于${param === 'from' ? '结束时间' : '对比结束时间'}`;
+    if (/RFC 3339/.test(why)) return `${what}格式不正确`;
+    if (/buckets/.test(why)) return '时间范围内的时段过多（超过5000个），请选更粗的粒度或更短的范围';
+    if (/longer than/.test(why)) return `${what}过长（最多64个字）`;
+    if (/unknown value/.test(why)) return `${what}中有无法识别的取值`;
+    if (/more than \d+ values/.test(why)) return `${what}选得过多（最多32项）`;
+    if (/required/.test(why)) return `缺少${what}`;
+    return `${what}不正确（${why}）`;
   }
 
   function showError(e) {
     $('error').hidden = false;
-    $('error').textContent = `查询失败：${e.message}`;
+    $('error').textContent = `查询失败：${explain(e)}`;
   }
 
-  function deltaText(cur, prev, rate) {
-    if (prev === undefined || prev === null || cur === null || cur === undefined) return ['', ''];
-    const d = rate ? (cur - prev) * 100 : cur - prev;
-    const cls = d > 0 ? 'up' : d < 0 ? 'down' : '';
-    return [cls, `较上期 ${d > 0 ? '+' : ''}${rate ? `${d.toFixed(1)}个百分点` : fmt(d)}`];
+  let loadingTimer = null;
+  let loadingCount = 0;
+
+  /** The loading mark, shown only for what takes longer than a blink. */
+  function loading(on, text) {
+    loadingCount += on ? 1 : -1;
+    clearTimeout(loadingTimer);
+    if (loadingCount > 0) {
+      loadingTimer = setTimeout(() => {
+        $('loading-text').textContent = text || '查询中…';
+        $('loading').hidden = false;
+      }, on ? 250 : 0);
+    } else $('loading').hidden = true;
+    document.body.dataset.busy = loadingCount > 0 ? '1' : '';
   }
 
-  function renderKpis(cur, prev) {
-    const tiles = [
-      ['受理量', fmt(cur.received), deltaText(cur.received, prev && prev.received, false)],
-      ['负面', fmt(cur.negative), deltaText(cur.negative, prev && prev.negative, false)],
-      ['满意率', pct(cur.satisfaction_rate), deltaText(cur.satisfaction_rate, prev && prev.satisfaction_rate, true)],
-      ['办结率', pct(cur.completion_rate), deltaText(cur.completion_rate, prev && prev.completion_rate, true)],
-      ['不满意化解率', pct(cur.dissatisfied_resolved_rate), deltaText(cur.dissatisfied_resolved_rate, prev && prev.dissatisfied_resolved_rate, true)],
-      ['超期工单', fmt(cur.overdue), deltaText(cur.overdue, prev && prev.overdue, false)],
-    ];
-    $('kpis').innerHTML = tiles.map(([l, v, [cls, d]]) =>
-      `<div class="kpi"><div class="l">${l}</div><div class="v">${v}</div><div class="d ${cls}">${d}</div></div>`).join('');
+  // --- rendering: controls, chips, window, KPIs -------------------------------------
+
+  function syncControls() {
+    const range = rangeOf(state);
+    for (const b of $('presets').querySelectorAll('button')) b.classList.toggle('on', b.dataset.preset === state.preset);
+    $('from').value = MINYI.inputValue(new Date(range[0]).toISOString());
+    $('to').value = MINYI.inputValue(new Date(range[1]).toISOString());
+    for (const k of ['interval', 'group_by', 'compare', 'dim', 'metric', 'order']) $(k).value = state[k];
+    $('q').value = state.q;
+    $('min_volume').value = state.min_volume;
+    const rate = state.dim !== 'keyword';
+    $('metric').disabled = !rate;
+    $('order').disabled = !rate;
+    $('min_volume').disabled = !rate;
+    for (const f of FILTERS) pickers[f].sync(state.filters[f] || []);
   }
 
-  function label(iso, interval) {
-    const d = MINYI.local(iso);
-    const hm = `${MINYI.pad(d.hours)}:${MINYI.pad(d.minutes)}`;
-    return interval === '1d' ? `${d.month}/${d.day}` : `${d.month}/${d.day} ${hm}`;
+  function drillLabel(d) {
+    if (!d) return '';
+    const parts = [];
+    if (d.from) parts.push(`${d.previous ? '上期 ' : ''}${rangeText([d.from, d.to])}`);
+    if (d.dim === 'keyword') parts.push(`关键词“${d.key}”`);
+    else if (d.dim) parts.push(names[d.dim][d.key] || d.key);
+    return parts.join(' · ');
   }
 
-  function renderSeries(ts, prev) {
-    lastSeries = ts;
-    const interval = ts.interval;
-    const series = ts.series.slice(0, 12).map((s, i) => ({
-      name: s.name, type: 'line', smooth: true, showSymbol: ts.buckets.length < 60, data: s.data,
+  function renderChips() {
+    const chips = [];
+    for (const f of FILTERS) {
+      for (const v of state.filters[f] || []) {
+        chips.push(`<span class="chip" data-f="${f}" data-v="${esc(v)}">${FILTER_NAMES[f]}：${esc(names[f][v] || v)}<button type="button" aria-label="去掉">×</button></span>`);
+      }
+    }
+    if (state.q) chips.push(`<span class="chip" data-f="q">关键词：${esc(state.q)}<button type="button" aria-label="去掉">×</button></span>`);
+    if (state.drill) {
+      chips.push(`<span class="chip drill" id="drill-chip" data-f="drill">下钻：${esc(drillLabel(state.drill))}<button type="button" aria-label="退出下钻">×</button></span>`);
+    }
+    if (chips.length > 1) chips.push('<button type="button" class="clear-all">清除全部</button>');
+    $('chips').innerHTML = chips.length ? chips.join('') : '<span class="none">未筛选：全部条目</span>';
+  }
+
+  function renderWindow(e) {
+    const range = rangeText(e.range);
+    const preset = state.preset && !(state.drill && state.drill.from) ? `${PRESETS[state.preset]} ` : '';
+    const open = e.range[1] > nowMs() ? `（截至 ${stamp(Math.min(nowMs(), e.range[1]), false)}）` : '';
+    let text = `统计窗口：${preset}${range}${open}`;
+    if (e.cmp) text += ` · 对比：${COMPARE_NAMES[state.compare]} ${rangeText(e.cmp)}`;
+    $('window').textContent = text;
+    // The instants asked, for tests and for anyone reading the page's source.
+    Object.assign($('window').dataset, { from: e.range[0], to: e.range[1], cmpFrom: e.cmp ? e.cmp[0] : '', cmpTo: e.cmp ? e.cmp[1] : '' });
+  }
+
+  const KPIS = [
+    { key: 'received', name: '受理量', good: 0, def: '收到的民意条目数（按受理时间）' },
+    { key: 'negative', name: '负面', good: -1, def: '情感为负面的条目数' },
+    { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
+    // Both are counted as things stand now: an earlier window's orders and
+    // revisits have had longer, so against it a recent window looks worse.
+    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期的工单多办理了一段时间）' },
+    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低）' },
+    { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单' },
+  ];
+
+  /** The change of a KPI against the compared period, coloured by whether
+   *  it is good or bad news (not by its direction). */
+  function delta(k, cur, prev) {
+    if (!prev) return ['', ''];
+    const c = cur[k.key];
+    const p = prev[k.key];
+    if (c === null || c === undefined || p === null || p === undefined) return ['', '对比期无数据'];
+    const d = k.rate ? (c - p) * 100 : c - p;
+    const sign = d > 0 ? '+' : '';
+    const text = k.rate ? `${sign}${d.toFixed(1)}个百分点` : `${sign}${fmt(d)}`;
+    const cls = d === 0 || k.good === 0 ? 'flat' : (d > 0) === (k.good > 0) ? 'good' : 'bad';
+    return [cls, `较对比期 ${text}（对比期 ${k.rate ? pct(p) : fmt(p)}）`];
+  }
+
+  function renderKpis(e, cur, prev) {
+    const windowText = e ? `窗口：${rangeText(e.range)}${e.cmp ? `；对比：${rangeText(e.cmp)}` : ''}` : '';
+    $('kpis').innerHTML = KPIS.map((k) => {
+      const v = cur ? (k.rate ? pct(cur[k.key]) : fmt(cur[k.key])) : '—';
+      const [cls, d] = cur ? delta(k, cur, prev) : ['', ''];
+      const share = cur && k.key === 'negative' && cur.received ? `<span class="share">占 ${pct(cur.negative / cur.received)}</span>` : '';
+      return `<div class="kpi" data-kpi="${k.key}" title="${esc(`${k.def}\n${windowText}`)}"><div class="l">${k.name} <i class="info">ⓘ</i></div>
+        <div class="v">${v}${share}</div><div class="d ${cls}">${esc(d)}</div></div>`;
+    }).join('');
+  }
+
+  // --- the trend ---------------------------------------------------------------------
+
+  function bucketLabel(ms, interval) {
+    const d = MINYI.local(new Date(ms).toISOString());
+    return interval === '1d' ? `${d.month}/${d.day}` : `${d.month}/${d.day} ${pad(d.hours)}:${pad(d.minutes)}`;
+  }
+
+  function setEmpty(chartId, empty) {
+    $(chartId).closest('.chart-box').querySelector('.empty').hidden = !empty;
+  }
+
+  function renderSeries(e, ts, prev) {
+    const width = INTERVAL_MS[ts.interval];
+    const starts = ts.buckets.map((b) => Date.parse(b));
+    // Buckets the range covers only in part: before `from` or past `to` (or now).
+    const end = Math.min(e.range[1], minuteCeil(nowMs()));
+    const partial = starts.map((b) => b < e.range[0] || b + width > end);
+    const series = ts.series.map((s, i) => ({
+      id: `s-${s.key}`, name: s.name, type: 'line', showSymbol: ts.buckets.length < 60, data: s.data,
       itemStyle: { color: SENTIMENT_COLORS[s.key] || PALETTE[i % PALETTE.length] },
     }));
     if (prev) {
       const total = prev.buckets.map((_, i) => prev.series.reduce((a, s) => a + s.data[i], 0));
-      series.push({ name: '上期', type: 'line', smooth: true, showSymbol: false, data: total,
+      series.push({ id: 'previous', name: `对比期（${COMPARE_NAMES[state.compare]}）`, type: 'line', showSymbol: ts.buckets.length < 60, symbol: 'emptyCircle', data: total,
         lineStyle: { type: 'dashed', width: 2 }, itemStyle: { color: '#8ea3c0' } });
     }
+    // Partial buckets shaded over their whole width: a silent bar on a
+    // hidden axis (a mark area on a category axis spans from centre to centre).
+    const legend = series.map((x) => x.name);
+    series.push({ id: 'partial', name: '不完整时段', type: 'bar', yAxisIndex: 1, barWidth: '100%', silent: true, z: 0,
+      data: partial.map((x) => (x ? 1 : '-')), itemStyle: { color: 'rgba(142,163,192,0.16)' } });
+    const empty = ts.series.every((s) => s.data.every((v) => v === 0)) && !(prev && prev.series.some((s) => s.data.some((v) => v)));
+    setEmpty('ts-chart', empty);
+    // A tooltip left on a series that is gone (the mouse still over the
+    // point just clicked) makes ECharts fail: close it first.
+    tsChart.dispatchAction({ type: 'hideTip' });
     tsChart.setOption({
-      grid: { left: 8, right: 44, top: 36, bottom: 8, containLabel: true },
-      legend: { top: 0, textStyle: { color: '#e3ecf8' }, type: 'scroll' },
-      tooltip: { trigger: 'axis' },
-      xAxis: { type: 'category', data: ts.buckets.map((b) => label(b, interval)), axisLabel: { color: '#8ea3c0' } },
-      yAxis: { type: 'value', minInterval: 1, axisLabel: { color: '#8ea3c0' }, splitLine: { lineStyle: { color: '#1c3256' } } },
-      series,
-    }, { replaceMerge: ['series'] });
-    $('ts-chart').dataset.ready = '1';
-  }
-
-  function renderTop(top) {
-    // As many rows as the chart's height holds legibly.
-    const fit = Math.max(5, Math.floor(topChart.getHeight() / 20));
-    top = { ...top, rows: top.rows.slice(0, fit) };
-    lastTop = top;
-    const rows = top.rows.slice().reverse();
-    topChart.setOption({
-      grid: { left: 8, right: 50, top: 6, bottom: 6, containLabel: true },
-      xAxis: { type: 'value', show: false },
-      yAxis: { type: 'category', data: rows.map((r) => r.name), axisLabel: { color: '#e3ecf8', interval: 0 } },
-      tooltip: {},
-      series: [
-        { name: '总量', type: 'bar', stack: 'a', data: rows.map((r) => r.count - r.negative), itemStyle: { color: '#36c5ff' } },
-        { name: '负面', type: 'bar', stack: 'a', data: rows.map((r) => r.negative), itemStyle: { color: '#ff5b5b' },
-          label: { show: true, position: 'right', color: '#e3ecf8', formatter: (p) => fmt(rows[p.dataIndex].count) } },
+      grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+      legend: { top: 0, textStyle: { color: '#e3ecf8' }, type: 'scroll', pageTextStyle: { color: '#e3ecf8' }, data: legend },
+      tooltip: {
+        trigger: 'axis',
+        formatter: (ps) => {
+          const i = ps[0].dataIndex;
+          const head = `${bucketLabel(starts[i], ts.interval)}${partial[i] ? '（不完整时段）' : ''}`;
+          const lines = ps.filter((p) => p.seriesId !== 'partial').map((p) => {
+            const when = p.seriesId === 'previous' && prev ? `${bucketLabel(Date.parse(prev.buckets[i]), ts.interval)} ` : '';
+            return `${p.marker}${esc(p.seriesName)} ${when}<b>${fmt(p.value)}</b>`;
+          });
+          return [head, ...lines].join('<br>');
+        },
+      },
+      xAxis: { type: 'category', data: starts.map((b) => bucketLabel(b, ts.interval)), axisLabel: { color: '#8ea3c0' } },
+      yAxis: [
+        { type: 'value', minInterval: 1, axisLabel: { color: '#8ea3c0' }, splitLine: { lineStyle: { color: '#1c3256' } } },
+        { type: 'value', min: 0, max: 1, show: false },
       ],
-    }, { replaceMerge: ['series'] });
-    $('top-chart').dataset.ready = '1';
+      series,
+    }, { replaceMerge: ['series', 'yAxis'] });
+    const first = partial[0] ? `首时段自 ${stamp(e.range[0])} 起` : '';
+    const last = partial.length > 1 && partial[partial.length - 1] ? `末时段截至 ${stamp(end)}` : '';
+    const note = [first, last].filter(Boolean).join('，');
+    $('ts-note').textContent = `${note ? `${note}（灰底，不完整）· ` : ''}点击数据点下钻`;
+    $('ts-chart').dataset.ready = '1';
+    view.ts = { starts, width, interval: ts.interval, series: ts.series, prev, group_by: ts.group_by };
   }
 
-  function itemRow(it) {
-    const topics = (it.topic_names || []).join('、');
-    return `<tr data-id="${esc(it.id)}" data-channel="${esc(it.channel)}" data-district="${esc(it.district || '')}">
-      <td>${esc(MINYI.clock(it.received_at))}<br><small>${esc(it.received_at.slice(0, 10))}</small></td>
-      <td>${esc(it.channel_name)}</td><td>${esc(it.district || '—')}</td><td>${esc(it.unit || '—')}</td>
-      <td>${esc(topics)}</td><td class="s-${esc(it.sentiment)}">${esc(SENTIMENT_NAMES[it.sentiment] || it.sentiment)}</td>
-      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td class="text">${itemText(it)}</td></tr>`;
+  // --- the ranking ---------------------------------------------------------------------
+
+  const ROW_PX = 26;
+
+  function rankValueText(metric, v) {
+    if (v === null || v === undefined) return '—';
+    return RATE_METRICS.includes(metric) ? pct(v) : fmt(v);
   }
+
+  function changeText(metric, c) {
+    if (c === null || c === undefined) return '';
+    const rate = RATE_METRICS.includes(metric);
+    const d = rate ? c * 100 : c;
+    return `${d > 0 ? '+' : ''}${rate ? `${d.toFixed(1)}个百分点` : fmt(d)}`;
+  }
+
+  /** Rows of the ranking chart from a rank answer (or a keyword top). */
+  function rankRows(answer, keyword) {
+    if (keyword) {
+      return answer.rows.map((r) => ({ key: r.key, name: r.name, value: r.count, volume: r.count, count: r.count, negative: r.negative, ranked: true }));
+    }
+    const rows = answer.rows.map((r) => ({ ...r }));
+    if (answer.unknown) rows.push({ ...answer.unknown, unknown: true, ranked: false });
+    return rows;
+  }
+
+  function renderRank(e, answer, total) {
+    const keyword = state.dim === 'keyword';
+    const metric = keyword ? 'count' : state.metric;
+    const rows = rankRows(answer, keyword);
+    view.rank = { rows, metric, dim: state.dim };
+    const height = Math.max(rows.length * ROW_PX + 16, 120);
+    $('rank-chart').style.height = `${height}px`;
+    rankChart.resize();
+    setEmpty('rank-chart', rows.length === 0);
+    const unknownShare = answer.unknown && total ? answer.unknown.count / total : null;
+    $('rank-note').textContent = keyword ? '关键词按出现次数' : [
+      `${rows.filter((r) => !r.unknown).length}项`,
+      answer.unknown ? `未识别 ${fmt(answer.unknown.count)} 条${unknownShare !== null ? `（占 ${pct(unknownShare)}）` : ''}` : '',
+      state.min_volume ? `样本<${state.min_volume}不排名` : '',
+    ].filter(Boolean).join(' · ');
+    const grey = '#5b6b84';
+    const nameOf = (r) => (r.unknown ? `未识别${unknownShare !== null ? `（${pct(unknownShare)}）` : ''}` : r.name);
+    const counts = metric === 'count';
+    const labelOf = (r) => {
+      const v = rankValueText(metric, r.value);
+      const n = counts ? '' : `（${RATE_METRICS.includes(metric) ? `n=${fmt(r.volume)}` : `共${fmt(r.count)}`}）`;
+      // Against the compared period: the change, in the metric's unit.
+      const c = e.cmp && !keyword && r.change !== null && r.change !== undefined ? ` ${changeText(metric, r.change).replace('个百分点', 'pt')}` : '';
+      return r.ranked || r.unknown ? `${v}${n}${c}` : `${v}${n} 样本不足`;
+    };
+    const tooltip = (i) => {
+      const r = rows[i];
+      const lines = [`<b>${esc(nameOf(r))}</b>`];
+      if (counts) {
+        lines.push(`总量 ${fmt(r.count)}`, `其中负面 ${fmt(r.negative)}（${pct(r.count ? r.negative / r.count : null)}）`);
+      } else {
+        lines.push(`${METRIC_NAMES[metric]} ${rankValueText(metric, r.value)}`);
+        if (metric === 'satisfaction_rate') lines.push(`有评价 ${fmt(r.rated)} 条，满意/基本满意 ${fmt(r.satisfied)}`);
+        else if (metric === 'completion_rate') lines.push(`工单 ${fmt(r.orders_created)}，已办结 ${fmt(r.orders_resolved)}`);
+        else lines.push(`总量 ${fmt(r.count)}，负面 ${fmt(r.negative)}`);
+      }
+      if (!keyword && e.cmp) lines.push(`对比期 ${rankValueText(metric, r.previous)}${r.change !== null && r.change !== undefined ? `，变化 ${changeText(metric, r.change)}` : ''}`);
+      if (!r.ranked && !r.unknown) lines.push(`样本 ${fmt(r.volume)} 低于 ${state.min_volume}，不参与排名`);
+      if (r.unknown) lines.push('无法识别地区/单位的条目，不参与排名，不可下钻');
+      else lines.push('点击下钻');
+      return lines.join('<br>');
+    };
+    const series = counts ? [
+      { id: 'rest', name: '非负面', type: 'bar', stack: 'a', barMaxWidth: 18, data: rows.map((r) => ({ value: r.count - r.negative, itemStyle: r.unknown ? { color: grey } : undefined })), itemStyle: { color: '#36c5ff' } },
+      { id: 'neg', name: '负面', type: 'bar', stack: 'a', barMaxWidth: 18, data: rows.map((r) => ({ value: r.negative, itemStyle: r.unknown ? { color: '#8a5b66' } : undefined })), itemStyle: { color: '#ff5b5b' },
+        label: { show: true, position: 'right', color: '#e3ecf8', formatter: (p) => labelOf(rows[p.dataIndex]) } },
+    ] : [
+      { id: 'value', name: METRIC_NAMES[metric], type: 'bar', barMaxWidth: 18,
+        data: rows.map((r) => ({ value: r.value === null ? 0 : r.value, itemStyle: { color: r.ranked && !r.unknown ? rateColor(metric, r) : grey } })),
+        label: { show: true, position: 'right', color: '#e3ecf8', formatter: (p) => labelOf(rows[p.dataIndex]) } },
+    ];
+    rankChart.dispatchAction({ type: 'hideTip' });
+    rankChart.setOption({
+      grid: { left: 8, right: e.cmp && !keyword ? 190 : 150, top: counts ? 26 : 6, bottom: 6, containLabel: true },
+      legend: counts ? { top: 0, left: 0, textStyle: { color: '#e3ecf8' }, data: ['非负面', '负面'] } : { show: false },
+      xAxis: { type: 'value', show: false, max: RATE_METRICS.includes(metric) ? 1 : null },
+      yAxis: { type: 'category', inverse: true, data: rows.map(nameOf), axisLabel: { color: '#e3ecf8', interval: 0 } },
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, formatter: (ps) => tooltip(ps[0].dataIndex) },
+      series,
+    }, { replaceMerge: ['series', 'legend'] });
+    $('rank-chart').dataset.ready = '1';
+  }
+
+  /** A rate's bar: green when its change is good news, red when bad, blue without a comparison. */
+  function rateColor(metric, r) {
+    if (r.change === null || r.change === undefined || r.change === 0) return '#36c5ff';
+    return (r.change > 0) === (METRIC_GOOD[metric] > 0) ? '#2fd18c' : '#ff5b5b';
+  }
+
+  // --- the item list -------------------------------------------------------------------
 
   // Items past retention or erased on request keep their row (their counts
   // are in every figure) without their text.
@@ -133,56 +553,286 @@
     return esc(it.text);
   }
 
-  async function loadItems(append) {
-    const pairs = filterPairs().filter(([k]) => !(drill && drill.override && drill.override.includes(k)));
-    const all = pairs.concat(drill ? drill.pairs : []);
-    const q = all.concat([['limit', '50']]);
+  /** The date on the centre's clock (an item keeps the zone it was sent in). */
+  function localDate(isoText) {
+    const d = MINYI.local(isoText);
+    return `${d.year}-${pad(d.month)}-${pad(d.day)}`;
+  }
+
+  function itemRow(it) {
+    const topics = (it.topic_names || []).join('、');
+    const orders = (it.work_orders || []).map((o) => `${esc(o.order_id)}<small>${o.resolved ? '已办结' : '在办'}</small>`).join('<br>');
+    return `<tr data-id="${esc(it.id)}" data-channel="${esc(it.channel)}" data-district="${esc(it.district || '')}" data-unit="${esc(it.unit || '')}" data-sentiment="${esc(it.sentiment)}" data-at="${esc(it.received_at)}">
+      <td>${esc(MINYI.clock(it.received_at))}<br><small>${esc(localDate(it.received_at))}</small></td>
+      <td>${esc(it.channel_name)}</td><td>${esc(it.district || '—')}</td><td>${esc(it.unit || '—')}</td>
+      <td>${esc(topics)}</td><td class="s-${esc(it.sentiment)}">${esc(SENTIMENT_NAMES[it.sentiment] || it.sentiment)}</td>
+      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td>${orders || '—'}</td><td class="text">${itemText(it)}</td></tr>`;
+  }
+
+  async function loadItems(e, append, seq) {
+    const q = e.pairs.concat([['limit', '50']]);
     if (append && cursor) q.push(['cursor', cursor]);
     const page = await getJSON('/api/v1/feedback', q);
+    if (seq !== runSeq) return;
     const body = $('items').querySelector('tbody');
     if (!append) body.innerHTML = '';
     body.insertAdjacentHTML('beforeend', page.items.map(itemRow).join(''));
     cursor = page.next_cursor;
     $('more').hidden = !cursor;
-    $('drill-scope').textContent = drill ? drill.label : '当前筛选下的最新条目';
-    $('csv').href = url('/api/v1/feedback', all.concat([['format', 'csv']]));
+    $('drill').querySelector('.empty-list').hidden = body.children.length > 0;
     $('items').dataset.ready = '1';
   }
 
-  async function apply() {
+  // --- one run: every part of the view from the state ------------------------------------
+
+  function clearView() {
+    renderKpis(null, null, null);
+    tsChart.dispatchAction({ type: 'hideTip' });
+    rankChart.dispatchAction({ type: 'hideTip' });
+    tsChart.clear();
+    rankChart.clear();
+    setEmpty('ts-chart', true);
+    setEmpty('rank-chart', true);
+    $('items').querySelector('tbody').innerHTML = '';
+    $('drill').querySelector('.empty-list').hidden = false;
+    $('more').hidden = true;
+    $('drill-scope').textContent = '';
+    $('rank-note').textContent = '';
+    $('ts-note').textContent = '';
+  }
+
+  async function run() {
+    const seq = ++runSeq;
+    syncControls();
+    renderChips();
     $('error').hidden = true;
-    drill = null;
-    const pairs = filterPairs();
-    const interval = $('interval').value;
-    const groupBy = $('group_by').value;
-    const tsPairs = pairs.concat([['interval', interval]]).concat(groupBy ? [['group_by', groupBy]] : []);
-    const compare = $('compare').checked;
+    for (const id of ['ts-chart', 'rank-chart', 'items']) $(id).dataset.ready = '';
+    document.body.dataset.ready = '';
+    const e = effective(state);
+    renderWindow(e);
+    const tsPairs = e.pairs.concat([['interval', e.interval]]).concat(state.group_by ? [['group_by', state.group_by]] : []);
+    const rank = state.dim === 'keyword'
+      ? getJSON('/api/v1/stats/top', e.pairs.concat([['dim', 'keyword'], ['limit', '100']]))
+      : getJSON('/api/v1/stats/rank', e.pairs.concat([['dim', state.dim], ['metric', state.metric], ['order', state.order]])
+        .concat(state.min_volume ? [['min_volume', String(state.min_volume)]] : [])
+        .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
+    loading(true);
     try {
-      const [sum, ts, top, prevSum, prevTs] = await Promise.all([
-        getJSON('/api/v1/stats/summary', pairs),
+      const [sum, ts, ranking, prevSum, prevTs] = await Promise.all([
+        getJSON('/api/v1/stats/summary', e.pairs),
         getJSON('/api/v1/stats/timeseries', tsPairs),
-        getJSON('/api/v1/stats/top', pairs.concat([['dim', $('top-dim').value], ['limit', '15']])),
-        compare ? getJSON('/api/v1/stats/summary', previousPairs(pairs)) : null,
-        compare ? getJSON('/api/v1/stats/timeseries', previousPairs(pairs).concat([['interval', interval]])) : null,
+        rank,
+        e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs) : null,
+        e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
       ]);
-      renderKpis(sum, prevSum);
-      renderSeries(ts, prevTs);
-      renderTop(top);
-      await loadItems(false);
-    } catch (e) {
-      showError(e);
+      if (seq !== runSeq) return;
+      view = { e, sum, state };
+      renderKpis(e, sum, prevSum);
+      renderSeries(e, ts, prevTs);
+      renderRank(e, ranking, sum.received);
+      $('drill-scope').textContent = `${state.drill ? `下钻 ${drillLabel(state.drill)} · ` : ''}共 ${fmt(sum.received)} 条，最新在前`;
+      cursor = null;
+      await loadItems(e, false, seq);
+      if (seq === runSeq) document.body.dataset.ready = '1';
+    } catch (err) {
+      if (seq !== runSeq) return;
+      clearView();
+      showError(err);
+      document.body.dataset.ready = 'error';
+    } finally {
+      loading(false);
     }
   }
 
-  function drillTo(d) {
-    drill = d;
-    cursor = null;
-    loadItems(false).catch(showError);
-    $('drill').scrollIntoView({ behavior: 'smooth' });
+  // --- drill-down from the charts ---------------------------------------------------
+
+  function drillPoint(p) {
+    const ts = view && view.ts;
+    if (!ts) return;
+    const i = p.dataIndex;
+    const previous = p.seriesId === 'previous';
+    const start = previous ? Date.parse(ts.prev.buckets[i]) : ts.starts[i];
+    // Exactly the clicked bucket, within the range asked (a partial bucket is its covered part).
+    const range = previous ? view.e.cmp : view.e.range;
+    const drill = { from: Math.max(start, range[0]), to: Math.min(start + ts.width, range[1]), previous };
+    const s = ts.series.find((x) => `s-${x.key}` === p.seriesId);
+    if (!previous && s && ts.group_by && s.key && s.key !== '_other' && names[ts.group_by][s.key] !== undefined) {
+      Object.assign(drill, { dim: ts.group_by, key: s.key });
+    }
+    if (drill.from >= drill.to) return;
+    go(changed({ drill }, true));
   }
 
-  function fillSelect(id, options) {
-    $(id).innerHTML = options.map(([v, n]) => `<option value="${esc(v)}">${esc(n)}</option>`).join('');
+  function drillBar(p) {
+    const rank = view && view.rank;
+    if (!rank) return;
+    const row = rank.rows[p.dataIndex];
+    if (!row || row.unknown) return;
+    go(changed({ drill: { dim: rank.dim, key: row.key } }, true));
+  }
+
+  // --- export -------------------------------------------------------------------------
+
+  /** Downloads the CSV of the view on screen, named by the server from its filters. */
+  async function exportCsv() {
+    if (!view) return;
+    // The view on screen; a state whose answers are still coming is exported as it will show.
+    const e = view.state === state ? view.e : effective(state);
+    const href = url('/api/v1/feedback', e.pairs.concat([['format', 'csv']]));
+    const button = $('export');
+    button.disabled = true;
+    loading(true, '导出中…');
+    try {
+      const r = await MINYI.request(href);
+      if (!r.ok) {
+        let msg = `${r.status}`;
+        try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+        throw new MINYI.ApiError(r.status, msg);
+      }
+      const cd = r.headers.get('content-disposition') || '';
+      const m = /filename\*=UTF-8''([^;]+)/.exec(cd);
+      const name = m ? decodeURIComponent(m[1]) : 'minyi-export.csv';
+      const blob = await r.blob();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      button.dataset.last = name;
+    } catch (err) {
+      showError(err);
+    } finally {
+      loading(false);
+      button.disabled = false;
+    }
+  }
+
+  // --- searchable multi-selects -----------------------------------------------------
+
+  /** A filter's picker: a button with the count chosen, a pop-up with a
+   *  search box and check boxes; each check applies at once (one history
+   *  entry while the pop-up is open). */
+  function picker(f, options) {
+    const el = document.createElement('div');
+    el.className = 'ms';
+    el.id = `ms-${f}`;
+    el.innerHTML = `<button type="button" class="ms-btn" aria-haspopup="true">${FILTER_NAMES[f]}<b class="n"></b> ▾</button>
+      <div class="ms-pop" hidden><input type="search" class="ms-search" placeholder="搜索${FILTER_NAMES[f]}"><div class="ms-list">${
+  options.map(([v, n]) => `<label class="ms-opt" data-v="${esc(v)}" data-n="${esc(n)}"><input type="checkbox" value="${esc(v)}"> ${esc(n)}</label>`).join('')
+}</div><div class="ms-foot"><button type="button" class="ms-none">清除</button><button type="button" class="ms-close">完成</button></div></div>`;
+    $('filters').appendChild(el);
+    const pop = el.querySelector('.ms-pop');
+    const search = el.querySelector('.ms-search');
+    const close = () => { pop.hidden = true; coalesce = null; };
+    el.querySelector('.ms-btn').addEventListener('click', () => {
+      const open = pop.hidden;
+      for (const other of Object.values(pickers)) other.close();
+      if (open) {
+        pop.hidden = false;
+        search.value = '';
+        filterOptions('');
+        search.focus();
+      }
+    });
+    const filterOptions = (text) => {
+      const t = text.trim().toLowerCase();
+      for (const o of el.querySelectorAll('.ms-opt')) o.hidden = t !== '' && !o.dataset.n.toLowerCase().includes(t) && !o.dataset.v.toLowerCase().includes(t);
+    };
+    search.addEventListener('input', () => filterOptions(search.value));
+    el.querySelector('.ms-list').addEventListener('change', () => {
+      const chosen = Array.from(el.querySelectorAll('.ms-opt input:checked')).map((i) => i.value);
+      go(changed({ filters: { ...state.filters, [f]: chosen } }), `picker-${f}`);
+    });
+    el.querySelector('.ms-none').addEventListener('click', () => {
+      go(changed({ filters: { ...state.filters, [f]: [] } }), `picker-${f}`);
+    });
+    el.querySelector('.ms-close').addEventListener('click', close);
+    return {
+      el,
+      close,
+      sync(values) {
+        for (const i of el.querySelectorAll('.ms-opt input')) i.checked = values.includes(i.value);
+        el.querySelector('.n').textContent = values.length ? ` ${values.length}` : '';
+        el.classList.toggle('active', values.length > 0);
+      },
+    };
+  }
+
+  // --- wiring ---------------------------------------------------------------------------
+
+  function wire() {
+    $('presets').addEventListener('click', (ev) => {
+      const p = ev.target.dataset && ev.target.dataset.preset;
+      if (!p) return;
+      const range = presetRange(p, nowMs());
+      go(changed({ preset: p, from: null, to: null, interval: autoInterval(range), compare: state.compare ? PRESET_COMPARE[p] : '' }));
+    });
+    const customRange = () => {
+      const from = Date.parse(MINYI.fromInput($('from').value));
+      const to = Date.parse(MINYI.fromInput($('to').value));
+      if (Number.isNaN(from) || Number.isNaN(to)) return;
+      if (from >= to) {
+        showError(new MINYI.ApiError(400, 'parameter `from`: must be before `to`'));
+        return;
+      }
+      go(changed({ preset: '', from, to, interval: autoInterval([from, to]) }));
+    };
+    $('from').addEventListener('change', customRange);
+    $('to').addEventListener('change', customRange);
+    // How the view is drawn and ranked changes nothing of what is selected:
+    // the drill-down stays.
+    for (const k of ['interval', 'group_by', 'compare', 'dim', 'order']) {
+      $(k).addEventListener('change', () => go(changed({ [k]: $(k).value }, true)));
+    }
+    // A rate stands on its volume: ranking by one starts with a guard of 10
+    // (a station with one rating at 100 % tops nothing); counts need none.
+    $('metric').addEventListener('change', () => {
+      const metric = $('metric').value;
+      const rate = RATE_METRICS.includes(metric);
+      const guard = rate && !RATE_METRICS.includes(state.metric) && !state.min_volume ? 10 : (rate ? state.min_volume : 0);
+      go(changed({ metric, min_volume: guard }, true));
+    });
+    $('min_volume').addEventListener('change', () => {
+      const n = Math.max(0, Math.floor(Number($('min_volume').value) || 0));
+      go(changed({ min_volume: n }, true));
+    });
+    $('controls').addEventListener('submit', (ev) => ev.preventDefault());
+    $('q').addEventListener('change', () => {
+      const q = $('q').value.trim();
+      if (q !== state.q) go(changed({ q }));
+    });
+    $('q').addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') { ev.preventDefault(); $('q').dispatchEvent(new Event('change')); }
+    });
+    $('refresh').addEventListener('click', () => run());
+    $('export').addEventListener('click', exportCsv);
+    $('chips').addEventListener('click', (ev) => {
+      if (ev.target.classList.contains('clear-all')) {
+        go(changed({ filters: {}, q: '' }));
+        return;
+      }
+      const chip = ev.target.tagName === 'BUTTON' && ev.target.closest('.chip');
+      if (!chip) return;
+      const f = chip.dataset.f;
+      if (f === 'drill') go(changed({}));
+      else if (f === 'q') go(changed({ q: '' }));
+      else go(changed({ filters: { ...state.filters, [f]: (state.filters[f] || []).filter((v) => v !== chip.dataset.v) } }));
+    });
+    $('more').addEventListener('click', () => loadItems(view.e, true, runSeq).catch(showError));
+    document.addEventListener('click', (ev) => {
+      if (!ev.target.closest('.ms')) for (const p of Object.values(pickers)) if (!p.el.querySelector('.ms-pop').hidden) p.close();
+    });
+    window.addEventListener('popstate', () => {
+      const { st } = fromParams(new URLSearchParams(location.search));
+      state = st;
+      coalesce = null;
+      run();
+    });
+    tsChart.on('click', drillPoint);
+    rankChart.on('click', drillBar);
+    window.addEventListener('resize', () => { tsChart.resize(); rankChart.resize(); });
   }
 
   async function main() {
@@ -190,45 +840,31 @@
     MINYI.setTimezone(meta.timezone);
     for (const c of meta.channels) names.channel[c.code] = c.name;
     for (const t of meta.topics) names.topic[t.code] = t.name;
-    fillSelect('f-channel', meta.channels.map((c) => [c.code, c.name]));
-    fillSelect('f-topic', meta.topics.map((t) => [t.code, t.name]));
-    fillSelect('f-district', meta.districts.map((d) => [d, d]));
-    fillSelect('f-unit', meta.units.map((u) => [u, u]));
-    fillSelect('f-sentiment', meta.sentiments.map((s) => [s.code, s.name]));
-    const now = new Date();
-    $('to').value = MINYI.inputValue(new Date(now.getTime() + 60000).toISOString());
-    $('from').value = MINYI.inputValue(new Date(now.getTime() - 7 * 86400000).toISOString());
+    for (const d of meta.districts) names.district[d] = d;
+    for (const u of meta.units) names.unit[u] = u;
+    const options = {
+      channel: meta.channels.map((c) => [c.code, c.name]),
+      topic: meta.topics.map((t) => [t.code, t.name]),
+      district: meta.districts.map((d) => [d, d]),
+      unit: meta.units.map((u) => [u, u]),
+      sentiment: meta.sentiments.map((s) => [s.code, s.name]),
+      rating: [['1', '满意'], ['2', '基本满意'], ['3', '不满意']],
+    };
+    for (const f of FILTERS) pickers[f] = picker(f, options[f]);
     tsChart = echarts.init($('ts-chart'));
-    topChart = echarts.init($('top-chart'));
-    window.addEventListener('resize', () => { tsChart.resize(); topChart.resize(); });
-
-    tsChart.on('click', (p) => {
-      if (!lastSeries) return;
-      const start = new Date(lastSeries.buckets[p.dataIndex]);
-      const end = new Date(start.getTime() + INTERVAL_SECONDS[lastSeries.interval] * 1000);
-      const s = lastSeries.series.find((x) => x.name === p.seriesName);
-      const pairs = [['from', start.toISOString()], ['to', end.toISOString()]];
-      if (s && lastSeries.group_by && s.key) pairs.push([lastSeries.group_by, s.key]);
-      drillTo({ pairs, override: ['from', 'to'], label: `${label(lastSeries.buckets[p.dataIndex], lastSeries.interval)} · ${p.seriesName}` });
-    });
-    topChart.on('click', (p) => {
-      if (!lastTop) return;
-      const rows = lastTop.rows.slice().reverse();
-      const row = rows[p.dataIndex];
-      const dim = lastTop.dim;
-      const pairs = dim === 'keyword' ? [['q', row.key]] : [[dim, row.key]];
-      drillTo({ pairs, override: dim === 'keyword' ? ['q'] : [], label: `${row.name}（${fmt(row.count)}条）` });
-    });
-    $('controls').addEventListener('submit', (e) => { e.preventDefault(); apply(); });
-    $('top-dim').addEventListener('change', apply);
-    $('clear').addEventListener('click', () => {
-      for (const f of FILTERS) for (const o of $(`f-${f}`).options) o.selected = false;
-      $('q').value = '';
-      apply();
-    });
-    $('more').addEventListener('click', () => loadItems(true).catch(showError));
-    await apply();
+    rankChart = echarts.init($('rank-chart'));
+    wire();
+    const { st, ignored } = fromParams(new URLSearchParams(location.search));
+    state = st;
+    history.replaceState(null, '', `${location.pathname}?${toParams(state)}`);
+    await run();
+    if (ignored.length) {
+      // Beside a failed query's message, not over it.
+      const before = $('error').hidden ? '' : `${$('error').textContent}；`;
+      $('error').hidden = false;
+      $('error').textContent = `${before}地址中有无法识别的参数，已忽略：${ignored.map((k) => PARAM_NAMES[k] || k).join('、')}`;
+    }
   }
 
-  main().catch(showError);
+  main().catch((e) => { showError(e); document.body.dataset.ready = 'error'; });
 })();

@@ -11,12 +11,12 @@ use serde::Deserialize;
 
 use super::{ClickHouseStore, ch};
 use crate::query::{
-    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
-    TopDim, TopRow, rfc3339,
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, KeyCounts, Orders, Query, Summary,
+    Timeseries, TopDim, TopRow, rank, rfc3339,
 };
 use crate::store::Result;
 use crate::store::sql::{
-    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    Where, edges_where, hour_span, hours_where, key_counts, keyword_rollup_answers, rollup_plan,
     rollups_answer, timeseries_from_rows,
 };
 
@@ -90,6 +90,21 @@ impl ClickHouseStore {
                 limit,
                 cursor,
             } => self.feedback(&filters, limit, cursor, now).await,
+            Query::Rank(r) => {
+                let current = self.counts_by_key(&r.filters, r.dim).await?;
+                let previous = match r.compare {
+                    Some((from, to)) => {
+                        let f = Filters {
+                            from: Some(from),
+                            to: Some(to),
+                            ..r.filters.clone()
+                        };
+                        Some(self.counts_by_key(&f, r.dim).await?)
+                    }
+                    None => None,
+                };
+                Ok(Answer::Rank(rank(&r, current, previous)))
+            }
             Query::Extent => {
                 let (oldest, newest) = self.extent().await?;
                 Ok(Answer::Extent { oldest, newest })
@@ -184,11 +199,10 @@ impl ClickHouseStore {
         Ok(out.with_orders(self.orders(f, now).await?).with_rates())
     }
 
-    /// Work orders created (or due, `orders_by`) in the period; item
-    /// filters apply through the item the order was opened for, the unit
-    /// through the order's unit. Each order counts once in `order_states`
-    /// (its current state +1, every earlier state +1 and -1).
-    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
+    /// The conditions on `order_states` of the work orders created (or
+    /// due, `orders_by`) in the period: item filters apply through the item
+    /// the order was opened for, the unit through the order's unit.
+    fn orders_where(&self, f: &Filters) -> Where<Param> {
         let mut w: Where<Param> = Where::default();
         let (from, to) = f
             .orders_by
@@ -214,6 +228,13 @@ impl ClickHouseStore {
             );
         }
         w.any_of("unit", texts(&f.unit));
+        w
+    }
+
+    /// Work orders created (or due) in the period. Each order counts once
+    /// in `order_states` (its current state +1, every earlier state +1 and -1).
+    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
+        let w = self.orders_where(f);
         let sql = format!(
             "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)),
                     toInt64(sumIf(sign, resolved = 0 AND created_at < ?))
@@ -223,9 +244,97 @@ impl ClickHouseStore {
         let mut params = vec![Param::Int(now - self.settings.sla_seconds)];
         params.extend(w.params);
         let rows: Vec<(i64, i64, i64)> = self.fetch_tuples(&sql, params).await?;
-        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();
         Ok(Orders::new(count(created), count(resolved), count(overdue)))
+    }
+
+    /// The counts of a rank for each value of `dim` ('' for none), as
+    /// SQLite's: items from the rollups where they answer exactly (else
+    /// from the items), work orders by the order's unit or the fields of
+    /// its item (an order whose item is not stored counts under '').
+    async fn counts_by_key(&self, f: &Filters, dim: Dim) -> Result<Vec<KeyCounts>> {
+        const COUNTS: &str = "toUInt64({sum}),
+             toUInt64({sumif}sentiment = 'negative')),
+             toUInt64({sumif}rating > 0)),
+             toUInt64({sumif}rating IN (1, 2)))";
+        let by_topic = dim == Dim::Topic;
+        let (sql, params) = if rollups_answer(f, by_topic) {
+            let (src, params) = rollup_source(f, Some(dim), true);
+            let cols = COUNTS
+                .replace("{sum}", "sum(n)")
+                .replace("{sumif}", "sumIf(n, ");
+            (format!("SELECT k, {cols} FROM ({src}) GROUP BY k"), params)
+        } else {
+            let mut w = items_where(f, true);
+            let (join, key) = item_key(Some(dim));
+            if by_topic {
+                // Per topic: only the filtered topics, as the rollups count them.
+                w.any_of("tk", texts(&f.topic));
+            }
+            let cols = COUNTS
+                .replace("{sum}", "count()")
+                .replace("{sumif}", "countIf(");
+            (
+                format!(
+                    "SELECT {key} AS k, {cols} FROM feedback {join} WHERE {} GROUP BY k",
+                    w.sql()
+                ),
+                w.params,
+            )
+        };
+        let items: Vec<(String, u64, u64, u64, u64)> = self.fetch_tuples(&sql, params).await?;
+
+        let w = self.orders_where(f);
+        let (sql, params) = if dim == Dim::Unit {
+            (
+                format!(
+                    "SELECT toString(unit) AS k, toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1))
+                     FROM order_states WHERE {} GROUP BY k",
+                    w.sql()
+                ),
+                w.params,
+            )
+        } else {
+            // The key from the order's item: one row per item (each topic
+            // of it, by topic); '' when the item is not stored.
+            let (join, item_k, only) = match dim {
+                Dim::Topic => (
+                    "ALL LEFT JOIN",
+                    "arrayJoin(topics)".to_owned(),
+                    f.topic.as_slice(),
+                ),
+                d => (
+                    "ANY LEFT JOIN",
+                    format!("toString({})", d.as_str()),
+                    &[][..],
+                ),
+            };
+            let mut outer: Where<Param> = Where::default();
+            outer.any_of("k", texts(only));
+            let sql = format!(
+                "SELECT k, toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)) FROM (
+                     SELECT feedback_id, sign, resolved FROM order_states WHERE {w}
+                 ) AS o {join} (
+                     SELECT id AS feedback_id, {item_k} AS k FROM feedback
+                     WHERE id IN (SELECT feedback_id FROM order_states WHERE {w})
+                 ) AS f USING feedback_id WHERE {outer} GROUP BY k",
+                w = w.sql(),
+                outer = outer.sql()
+            );
+            let mut params = w.params.clone();
+            params.extend(w.params);
+            params.extend(outer.params);
+            (sql, params)
+        };
+        let orders: Vec<(String, i64, i64)> = self.fetch_tuples(&sql, params).await?;
+        Ok(key_counts(
+            items
+                .into_iter()
+                .map(|(k, n, neg, rated, sat)| (k, [n, neg, rated, sat])),
+            orders
+                .into_iter()
+                .map(|(k, created, resolved)| (k, [count(created), count(resolved)])),
+        ))
     }
 
     async fn timeseries(
@@ -438,8 +547,10 @@ impl ClickHouseStore {
                 score: f64::from(r.score),
                 detail: serde_json::from_str(&r.detail).unwrap_or_default(),
                 redacted: non_empty(r.redacted),
+                work_orders: Vec::new(),
             })
             .collect();
+        self.attach_work_orders(&mut items).await?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().and_then(|i| i.cursor)
@@ -448,6 +559,40 @@ impl ClickHouseStore {
         };
         Ok(Answer::Feedback { items, next })
     }
+}
+
+impl ClickHouseStore {
+    /// Fills each item's work orders: the current states (`sum(sign) > 0`)
+    /// of the orders opened for the items of one page.
+    async fn attach_work_orders(&self, items: &mut [FeedbackRow]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; items.len()].join(", ");
+        let sql = format!(
+            "SELECT feedback_id, order_id, toUInt8(resolved) FROM order_states
+             WHERE feedback_id IN ({marks})
+             GROUP BY feedback_id, order_id, resolved HAVING sum(sign) > 0
+             ORDER BY order_id"
+        );
+        let params = items.iter().map(|i| Param::Str(i.id.clone())).collect();
+        let rows: Vec<(String, String, u8)> = self.fetch_tuples(&sql, params).await?;
+        for (feedback_id, order_id, resolved) in rows {
+            if let Some(item) = items.iter_mut().find(|i| i.id == feedback_id) {
+                item.work_orders.push(crate::query::WorkOrderRef {
+                    order_id,
+                    resolved: resolved == 1,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A sum of signs as a count (a state and its retraction may sit in
+/// different parts: never below 0).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 fn bind(mut q: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {

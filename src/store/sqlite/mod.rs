@@ -164,23 +164,15 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
-        let sender = self.writer.lock().expect("not poisoned").clone();
-        async move {
-            let sender = sender.ok_or(StoreError::Closed)?;
-            let batch = Prepared {
-                rows: batch.items.into_iter().map(Row::new).collect(),
-                events: batch.events,
-            };
-            let (ack, done) = oneshot::channel();
-            sender
-                .send(Job::Write(WriteJob { batch, ack }))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            let (result, batch) = done.await.map_err(|_| StoreError::Closed)?;
-            drop(batch);
-            result
-        }
-        .boxed()
+        self.send_write(batch, false)
+    }
+
+    fn write_history(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
+        self.send_write(batch, true)
+    }
+
+    fn settle_history(&self) -> BoxFuture<'static, Result<u64>> {
+        self.on_writer(rollups::settle)
     }
 
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>> {
@@ -290,6 +282,35 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Queues a batch for the writer; resolves once it is committed.
+    fn send_write(
+        &self,
+        batch: WriteBatch,
+        history: bool,
+    ) -> BoxFuture<'static, Result<WriteOutcome>> {
+        let sender = self.writer.lock().expect("not poisoned").clone();
+        async move {
+            let sender = sender.ok_or(StoreError::Closed)?;
+            let batch = Prepared {
+                rows: batch.items.into_iter().map(Row::new).collect(),
+                events: batch.events,
+            };
+            let (ack, done) = oneshot::channel();
+            sender
+                .send(Job::Write(WriteJob {
+                    batch,
+                    history,
+                    ack,
+                }))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let (result, batch) = done.await.map_err(|_| StoreError::Closed)?;
+            drop(batch);
+            result
+        }
+        .boxed()
+    }
+
     /// Runs `work` on the reader pool (at most [`READERS`] at once), off
     /// the async threads.
     fn on_reader<T: Send + 'static>(

@@ -17,12 +17,12 @@ use super::QuerySettings;
 use super::rollups::FOLDED;
 use super::search;
 use crate::query::{
-    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, Orders, Query, Summary, Timeseries,
-    TopDim, TopRow, rfc3339,
+    Answer, Cursor, Dim, FeedbackRow, Filters, Interval, KeyCounts, Orders, Query, Summary,
+    Timeseries, TopDim, TopRow, rank, rfc3339,
 };
 use crate::store::Result;
 use crate::store::sql::{
-    Where, edges_where, hour_span, hours_where, keyword_rollup_answers, rollup_plan,
+    Where, edges_where, hour_span, hours_where, key_counts, keyword_rollup_answers, rollup_plan,
     rollups_answer, timeseries_from_rows,
 };
 
@@ -256,6 +256,21 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
             limit,
             cursor,
         } => feedback(conn, filters, *limit, *cursor, s),
+        Query::Rank(r) => {
+            let current = counts_by_key(conn, &r.filters, r.dim, s)?;
+            let previous = match r.compare {
+                Some((from, to)) => {
+                    let f = Filters {
+                        from: Some(from),
+                        to: Some(to),
+                        ..r.filters.clone()
+                    };
+                    Some(counts_by_key(conn, &f, r.dim, s)?)
+                }
+                None => None,
+            };
+            Ok(Answer::Rank(rank(r, current, previous)))
+        }
         Query::Extent => Ok(
             conn.query_row("SELECT min(ts), max(ts) FROM items", [], |r| {
                 Ok(Answer::Extent {
@@ -316,9 +331,11 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
     Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
 }
 
-/// Work orders created (or due, [`crate::query::OrdersBy`]) in the period; item filters
-/// apply through the item the order was opened for.
-fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
+/// The conditions on work orders (`o`) created (or due,
+/// [`crate::query::OrdersBy`]) in the period, and whether they read the
+/// order's item (`i`): item filters apply through the item the order was
+/// opened for, the unit through the order's own unit.
+fn orders_where(f: &Filters, s: QuerySettings) -> (Where<Sql>, bool) {
     let mut w = Where::default();
     let (from, to) = f.orders_by.created_range(f.from, f.to, s.sla_seconds);
     if let Some(from) = from {
@@ -331,14 +348,23 @@ fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<
         unit: Vec::new(),
         ..f.clone()
     };
-    let join = if item_filters.is_time_only() {
-        ""
-    } else {
+    let by_item = !item_filters.is_time_only();
+    if by_item {
         let iw = items_where(&item_filters, false);
         w.push(&iw.sql(), iw.params);
-        "JOIN items i ON i.id = o.feedback_id"
-    };
+    }
     w.any_of("o.unit", texts(&f.unit));
+    (w, by_item)
+}
+
+/// Work orders created (or due) in the period.
+fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
+    let (w, by_item) = orders_where(f, s);
+    let join = if by_item {
+        "JOIN items i ON i.id = o.feedback_id"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT count(*), count(o.resolved_at),
                 sum(CASE WHEN o.resolved_at IS NULL AND o.created_at < ? THEN 1 ELSE 0 END)
@@ -351,6 +377,100 @@ fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<
         Ok((u(r.get(0)?), u(r.get(1)?), u(r.get(2)?)))
     })?;
     Ok(Orders::new(created, resolved, overdue))
+}
+
+/// The counts of a rank for each value of `dim` ('' for none): items from
+/// the rollups where they answer exactly (else from the items), work
+/// orders by the order's unit or the fields of its item (an order whose
+/// item is not stored counts under '').
+fn counts_by_key(
+    conn: &Connection,
+    f: &Filters,
+    dim: Dim,
+    s: QuerySettings,
+) -> Result<Vec<KeyCounts>> {
+    const COUNTS: &str = "sum({n}),
+         sum(CASE WHEN {s} = 'negative' THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} > 0 THEN {n} ELSE 0 END),
+         sum(CASE WHEN {r} IN (1, 2) THEN {n} ELSE 0 END)";
+    let by_topic = dim == Dim::Topic;
+    let (sql, params) = if rollups_answer(f, by_topic) {
+        let (src, params) = rollup_source(f, Some(dim), true);
+        let cols = COUNTS
+            .replace("{s}", "sentiment")
+            .replace("{r}", "rating")
+            .replace("{n}", "n");
+        (
+            format!("{src} SELECT k, {cols} FROM src GROUP BY 1"),
+            params,
+        )
+    } else {
+        let mut w = items_where(f, true);
+        let key = item_column(dim);
+        let join = if by_topic {
+            // Per topic: only the filtered topics, as the rollups count them.
+            w.any_of("t.value", texts(&f.topic));
+            BY_TOPIC
+        } else {
+            ""
+        };
+        let cols = COUNTS
+            .replace("{s}", "i.sentiment")
+            .replace("{r}", "i.rating")
+            .replace("{n}", "1");
+        (
+            format!(
+                "SELECT {key}, {cols} FROM items i {join} WHERE {} GROUP BY 1",
+                w.sql()
+            ),
+            w.params,
+        )
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let items = stmt
+        .query_map(params_from_iter(params), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                [u(r.get(1)?), u(r.get(2)?), u(r.get(3)?), u(r.get(4)?)],
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let (mut w, by_item) = orders_where(f, s);
+    let (key, join) = match dim {
+        Dim::Unit if by_item => ("o.unit", "JOIN items i ON i.id = o.feedback_id"),
+        Dim::Unit => ("o.unit", ""),
+        Dim::Topic => {
+            w.any_of("t.value", texts(&f.topic));
+            (
+                "coalesce(t.value, '')",
+                "LEFT JOIN items i ON i.id = o.feedback_id LEFT JOIN json_each(i.topics) t",
+            )
+        }
+        Dim::District => (
+            "coalesce(i.district, '')",
+            "LEFT JOIN items i ON i.id = o.feedback_id",
+        ),
+        Dim::Channel => (
+            "coalesce(i.channel, '')",
+            "LEFT JOIN items i ON i.id = o.feedback_id",
+        ),
+        Dim::Sentiment => (
+            "coalesce(i.sentiment, '')",
+            "LEFT JOIN items i ON i.id = o.feedback_id",
+        ),
+    };
+    let sql = format!(
+        "SELECT {key}, count(*), count(o.resolved_at) FROM work_orders o {join} WHERE {} GROUP BY 1",
+        w.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let orders = stmt
+        .query_map(params_from_iter(w.params), |r| {
+            Ok((r.get::<_, String>(0)?, [u(r.get(1)?), u(r.get(2)?)]))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(key_counts(items, orders))
 }
 
 /// The column of a dimension in items (`i`), with `t` for the item's
@@ -518,7 +638,9 @@ fn feedback(
     }
     let sql = format!(
         "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
-                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail, i.redacted
+                i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail, i.redacted,
+                (SELECT json_group_array(json_array(o.order_id, o.resolved_at IS NOT NULL))
+                 FROM work_orders o WHERE o.feedback_id = i.id)
          FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
         w.sql()
     );
@@ -558,6 +680,7 @@ fn feedback(
                 score: r.get(13)?,
                 detail: serde_json::from_str(&detail).unwrap_or_default(),
                 redacted: r.get(15)?,
+                work_orders: work_orders(&r.get::<_, String>(16)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -568,4 +691,18 @@ fn feedback(
         None
     };
     Ok(Answer::Feedback { items, next })
+}
+
+/// The work orders of an item from `[[order_id, resolved], …]`, by id.
+fn work_orders(json: &str) -> Vec<crate::query::WorkOrderRef> {
+    let pairs: Vec<(String, i64)> = serde_json::from_str(json).unwrap_or_default();
+    let mut out: Vec<_> = pairs
+        .into_iter()
+        .map(|(order_id, resolved)| crate::query::WorkOrderRef {
+            order_id,
+            resolved: resolved != 0,
+        })
+        .collect();
+    out.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    out
 }

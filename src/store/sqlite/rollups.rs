@@ -8,6 +8,15 @@
 //! hour goes to the minutes only); [`FOLDED`] is the watermark the queries
 //! read, in the same statement as the tables, so they never count an hour
 //! twice or miss it.
+//!
+//! History written in bulk (`minyi import`, [`crate::store::Store::write_history`])
+//! is counted differently: item by item, a year of history touches a new
+//! rollup row for nearly every count (~17 upserts an item), so its items
+//! are stored without counts and [`settle`] counts them all in one pass of
+//! grouped inserts. The marker [`DEFERRED`] in `rollup_folded` says which
+//! items wait (those after a sequence number), in the same transaction as
+//! they are written; a store opened with a marker left (an import that
+//! stopped halfway) settles before anything else.
 
 use rusqlite::{Connection, params};
 use rustc_hash::FxHashMap as HashMap;
@@ -19,6 +28,115 @@ use crate::store::sql::floor_hour;
 /// The last hour the hourly tables hold whole, as the queries read it (in
 /// the statement that reads the tables, so from the same snapshot).
 pub(super) const FOLDED: &str = "(SELECT through FROM rollup_folded WHERE rollup = 'hourly')";
+
+/// The row of `rollup_folded` whose `through` is the last item sequence
+/// counted in the rollups while a bulk write is under way: items after it
+/// are counted by [`settle`]. No row: every item is counted.
+const DEFERRED: &str = "deferred";
+
+/// The sequence after which stored items wait for [`settle`], if any do.
+pub(super) fn deferred_after(conn: &Connection) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT through FROM rollup_folded WHERE rollup = ?1")?
+        .query_row([DEFERRED], |r| r.get(0))
+        .optional()?)
+}
+
+/// Opens a deferral (in the write transaction that stores the first
+/// deferred items), or returns the one open.
+pub(super) fn defer(tx: &Connection) -> Result<i64> {
+    if let Some(after) = deferred_after(tx)? {
+        return Ok(after);
+    }
+    let after: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM items", [], |r| r.get(0))?;
+    tx.execute(
+        "INSERT INTO rollup_folded (rollup, through) VALUES (?1, ?2)",
+        params![DEFERRED, after],
+    )?;
+    Ok(after)
+}
+
+/// Counts every deferred item in the rollups — the minute tables, and the
+/// hourly ones for the hours folded already — with its final state (a
+/// dissatisfied item resolved since counts as resolved), and closes the
+/// deferral, in one transaction. Returns how many items it counted.
+pub(super) fn settle(conn: &mut Connection) -> Result<u64> {
+    // The grouped inserts sort millions of rows: let the sorter use
+    // helper threads (the writer thread waits meanwhile anyway).
+    conn.pragma_update(None, "threads", 2)?;
+    let tx = conn.transaction()?;
+    let Some(after) = deferred_after(&tx)? else {
+        return Ok(0);
+    };
+    let items: i64 = tx.query_row("SELECT count(*) FROM items WHERE seq > ?1", [after], |r| {
+        r.get(0)
+    })?;
+    // Every item once with topic '*', once per topic; keywords likewise.
+    // (`WHERE true`: SQLite's upsert needs it after a SELECT with joins.)
+    let each = |bucket: u32, extra: &str, key: &str, from: &str| {
+        format!(
+            "SELECT i.ts - i.ts % {bucket} AS t, {key} AS key{extra}, i.sentiment, i.rating, i.resolved
+             FROM {from} WHERE i.seq > ?1"
+        )
+    };
+    let items_of = "items i";
+    let topics_of = "items i, json_each(i.topics) tp";
+    tx.execute(
+        &format!(
+            "INSERT INTO rollup_minute (minute, topic, channel, district, unit, sentiment, rating, n, resolved)
+             SELECT t, key, channel, district, unit, sentiment, rating, count(*), sum(resolved)
+             FROM ({} UNION ALL {}) WHERE true GROUP BY 1, 2, 3, 4, 5, 6, 7
+             ON CONFLICT DO UPDATE SET n = n + excluded.n, resolved = resolved + excluded.resolved",
+            each(60, ", i.channel, i.district, i.unit", "'*'", items_of),
+            each(60, ", i.channel, i.district, i.unit", "tp.value", topics_of),
+        ),
+        [after],
+    )?;
+    tx.execute(
+        "INSERT INTO rollup_keyword (minute, keyword, district, sentiment, n)
+         SELECT i.ts - i.ts % 60, k.value, i.district, i.sentiment, count(*)
+         FROM items i, json_each(i.keywords) k WHERE i.seq > ?1
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        [after],
+    )?;
+    // The hours folded already get their hourly counts now; later hours
+    // are folded from the minute rows when they are over.
+    let folded: i64 = tx.query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))?;
+    let in_folded = |dim: &str, key: &str, from: &str| {
+        format!(
+            "SELECT i.ts - i.ts % 3600 AS h, '{dim}' AS dim, {key} AS key, i.sentiment, i.rating, i.resolved
+             FROM {from} WHERE i.seq > ?1 AND i.ts < ?2 + 3600"
+        )
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO rollup_hour (hour, dim, key, sentiment, rating, n, resolved)
+             SELECT h, dim, key, sentiment, rating, count(*), sum(resolved)
+             FROM ({} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {})
+             WHERE true GROUP BY 1, 2, 3, 4, 5
+             ON CONFLICT DO UPDATE SET n = n + excluded.n, resolved = resolved + excluded.resolved",
+            in_folded("total", "''", items_of),
+            in_folded("channel", "i.channel", items_of),
+            in_folded("district", "i.district", items_of),
+            in_folded("unit", "i.unit", items_of),
+            in_folded("topic", "tp.value", topics_of),
+        ),
+        params![after, folded],
+    )?;
+    tx.execute(
+        "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
+         SELECT i.ts - i.ts % 3600, k.value, i.district, i.sentiment, count(*)
+         FROM items i, json_each(i.keywords) k WHERE i.seq > ?1 AND i.ts < ?2 + 3600
+         GROUP BY 1, 2, 3, 4
+         ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        params![after, folded],
+    )?;
+    tx.execute("DELETE FROM rollup_folded WHERE rollup = ?1", [DEFERRED])?;
+    tx.commit()?;
+    Ok(items as u64)
+}
 
 /// Which hours `rollup_hour` and `rollup_keyword_hour` hold whole (see
 /// migration 3): those up to `through`; the writer folds each finished

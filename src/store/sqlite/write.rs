@@ -15,7 +15,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{CachedStatement, Connection, params, params_from_iter};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rollups::{HourFolding, Rollups, hour_keys};
+use super::rollups::{HourFolding, Rollups, defer, deferred_after, hour_keys, settle};
 use super::search;
 use crate::model::{EnrichedItem, Rating};
 use crate::store::{Result, WriteOutcome};
@@ -32,6 +32,8 @@ pub(super) enum Job {
 
 pub(super) struct WriteJob {
     pub(super) batch: Prepared,
+    /// History in bulk: its rollup counts wait for [`settle`].
+    pub(super) history: bool,
     /// The answer, and the batch back: freeing it is the caller's work,
     /// not the writer's.
     pub(super) ack: oneshot::Sender<(Result<WriteOutcome>, Prepared)>,
@@ -118,6 +120,12 @@ pub(super) fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<
 }
 
 pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    // An import stopped halfway left items uncounted: count them first.
+    match settle(&mut conn) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("sqlite: counted {n} items an unfinished import left"),
+        Err(e) => tracing::error!("sqlite: counting the items of an unfinished import: {e}"),
+    }
     let mut folding = HourFolding::load(&conn);
     folding.catch_up(&mut conn);
     let mut next = None;
@@ -140,13 +148,16 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let batches: Vec<&Prepared> = jobs.iter().map(|j| &j.batch).collect();
+        let history = jobs.iter().any(|j| j.history);
         let folded = folding.through;
-        let results = match write_group(&mut conn, &batches, folded) {
+        let results = match write_group(&mut conn, &batches, folded, history) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // One bad batch must not fail the others: write each alone.
-            Err(_) if jobs.len() > 1 => batches
+            Err(_) if jobs.len() > 1 => jobs
                 .iter()
-                .map(|b| write_group(&mut conn, &[b], folded).map(|mut o| o.remove(0)))
+                .map(|j| {
+                    write_group(&mut conn, &[&j.batch], folded, j.history).map(|mut o| o.remove(0))
+                })
                 .collect(),
             Err(e) => vec![Err(e)],
         };
@@ -159,13 +170,21 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Writes batches in one transaction; all or nothing.
-/// `folded`: see [`Rollups::add`].
+/// `folded`: see [`Rollups::add`]. `history`: the items' rollup counts
+/// wait for [`settle`] (as do those of any item written while a deferral
+/// is open, so that `settle` counts every item after its mark once).
 fn write_group(
     conn: &mut Connection,
     batches: &[&Prepared],
     folded: i64,
+    history: bool,
 ) -> Result<Vec<WriteOutcome>> {
     let tx = conn.transaction()?;
+    let deferred = if history {
+        Some(defer(&tx)?)
+    } else {
+        deferred_after(&tx)?
+    };
     let mut rollups = Rollups::default();
     let mut outcomes = Vec::with_capacity(batches.len());
     // Dissatisfied items stored before that this group resolves: their
@@ -180,7 +199,9 @@ fn write_group(
             };
             for row in &batch.rows {
                 let new = write_item(&tx, &mut statements, row, &mut resolutions)?;
-                if let Some(resolved) = new {
+                if let Some(resolved) = new
+                    && deferred.is_none()
+                {
                     rollups.add(row, resolved, folded);
                 }
                 out.new_items.push(new.is_some());
@@ -194,8 +215,11 @@ fn write_group(
         }
     }
     rollups.write(&tx)?;
+    // A deferred item is counted by `settle` with its final state.
     for seq in resolutions {
-        count_resolution(&tx, seq)?;
+        if deferred.is_none_or(|after| seq <= after) {
+            count_resolution(&tx, seq)?;
+        }
     }
     tx.commit()?;
     Ok(outcomes)

@@ -1,0 +1,239 @@
+// Browser test of the analyst's explorer against a running `minyi serve`
+// without the demo feed, in Debian's headless Chromium: the script posts
+// its own items (today since midnight and yesterday, in two districts and
+// none), then works as an analyst would — a shared URL, Back and Forward, a
+// drill-down into one of two districts, today against the same window
+// yesterday, the export, an error and an empty answer — and checks every
+// figure on the page against the API. Run by tests/it/browser.rs; exits
+// non-zero on the first failure. Screenshots go to SHOTS.
+//
+//   node dashboards/web/tests/explore.mjs BASE_URL SHOTS_DIR
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import { layoutProblems } from './layout.mjs';
+
+const [base, shots] = process.argv.slice(2);
+fs.mkdirSync(shots, { recursive: true });
+const errors = [];
+const step = (s) => console.log(`- ${s}`);
+function check(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+// The centre's clock is +08:00 (the default); days start at its midnight.
+const OFFSET = 8 * 3600000;
+const DAY = 86400000;
+const now = Date.now();
+const today = Math.floor((now + OFFSET) / DAY) * DAY - OFFSET;
+const yesterday = today - DAY;
+const iso = (ms) => new Date(ms).toISOString();
+const CONGTAI = '丛台区';
+const HANSHAN = '邯山区';
+
+// Items in the first minute of today (so they are "so far" whatever the
+// time of the run) and of yesterday, and late yesterday (outside the same
+// window yesterday unless the run is in the day's last minute: the
+// expectation is computed from the window the page asks).
+const texts = [
+  '交警在路口乱罚款，态度恶劣，根本不听解释',
+  '违停贴条不合理，交巡警执法太随意，非常不满',
+  '派出所民警很热情，户口办得很快，感谢',
+  '报警后四十分钟才出警，太慢了',
+];
+const items = [];
+const add = (prefix, n, at, district) => {
+  for (let i = 0; i < n; i += 1) {
+    items.push({
+      id: `${prefix}-${i}`, channel: i % 2 ? 'wechat' : 'hotline_12345', received_at: iso(at + i * 1000),
+      text: texts[i % texts.length], ...(district ? { district } : {}), ...(i % 3 === 0 ? { rating: 1 + (i % 3) } : {}),
+    });
+  }
+};
+add('t-ct', 9, today + 1000, CONGTAI);
+add('t-hs', 5, today + 20000, HANSHAN);
+add('t-none', 3, today + 40000, null);
+add('y-ct', 3, yesterday + 1000, CONGTAI);
+add('y-hs', 1, yesterday + 5000, HANSHAN);
+add('y-late', 6, today - 20000, CONGTAI);
+
+const api = async (page, path, pairs) => {
+  const q = new URLSearchParams(pairs);
+  const r = await page.request.get(`${base}${path}?${q}`);
+  check(r.ok(), `${path}?${q}: ${r.status()}`);
+  return r.json();
+};
+const ready = (page) => page.waitForFunction(() => document.body.dataset.ready === '1', null, { timeout: 30000 });
+const kpi = (page, key) => page.$eval(`.kpi[data-kpi="${key}"] .v`, (e) => e.firstChild.textContent.trim());
+const num = (s) => Number(String(s).replace(/,/g, ''));
+/** The pairs of the page's window (from, to) plus filters. */
+const windowPairs = async (page) => {
+  const w = await page.$eval('#window', (e) => ({ ...e.dataset }));
+  return { from: iso(Number(w.from)), to: iso(Number(w.to)), cmp: w.cmpFrom ? [Number(w.cmpFrom), Number(w.cmpTo)] : null, range: [Number(w.from), Number(w.to)] };
+};
+const rows = (page) => page.$$eval('#items tbody tr', (trs) => trs.map((r) => ({ id: r.dataset.id, district: r.dataset.district, at: r.dataset.at })));
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1100 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+
+  const posted = await page.request.post(`${base}/api/v1/feedback`, { data: items });
+  check(posted.ok() && (await posted.json()).accepted === items.length, 'test items stored');
+
+  // --- a shared URL restores the view --------------------------------------
+  const shared = `${base}/explore?range=today&compare=day&interval=1h&dim=district&district=${encodeURIComponent(CONGTAI)}&district=${encodeURIComponent(HANSHAN)}`;
+  await page.goto(shared);
+  await ready(page);
+  check(await page.$eval('#presets .on', (b) => b.dataset.preset) === 'today', 'the 今天 preset is on');
+  check(await page.$eval('#compare', (s) => s.value) === 'day', 'the comparison is the one of the URL');
+  const chips = await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.v));
+  check(chips.includes(CONGTAI) && chips.includes(HANSHAN) && chips.length === 2, `chips of both districts (${chips})`);
+  check((await page.$eval('#ms-district .n', (e) => e.textContent)).trim() === '2', 'the district picker counts 2');
+  const w = await windowPairs(page);
+  check(w.range[0] === today, `the window starts at midnight (${iso(w.range[0])} vs ${iso(today)})`);
+  const both = [['district', CONGTAI], ['district', HANSHAN]];
+  const sum = await api(page, '/api/v1/stats/summary', [['from', w.from], ['to', w.to], ...both]);
+  check(sum.received === 14, `today so far: 14 items in the two districts (${sum.received})`);
+  check(num(await kpi(page, 'received')) === sum.received && num(await kpi(page, 'negative')) === sum.negative,
+    `KPIs as the API answers (${await kpi(page, 'received')}, ${await kpi(page, 'negative')} vs ${sum.received}, ${sum.negative})`);
+  const title = await page.$eval('.kpi[data-kpi="satisfaction_rate"]', (e) => e.title);
+  check(title.includes('满意率 =') && title.includes('窗口') && title.includes('对比'), `a KPI says its definition and window (${title})`);
+  step(`explorer: a shared URL restores range, comparison and filters; KPIs match the API (${sum.received} items)`);
+
+  // --- today so far against the same window yesterday ----------------------
+  check(w.cmp && w.cmp[0] === yesterday && w.cmp[1] === w.range[1] - DAY,
+    `compared with the same clock window yesterday (${w.cmp && w.cmp.map(iso)})`);
+  const expectedPrev = items.filter((it) => (it.district === CONGTAI || it.district === HANSHAN)
+    && Date.parse(it.received_at) >= w.cmp[0] && Date.parse(it.received_at) < w.cmp[1]).length;
+  const prevSum = await api(page, '/api/v1/stats/summary', [['from', iso(w.cmp[0])], ['to', iso(w.cmp[1])], ...both]);
+  check(prevSum.received === expectedPrev, `the compared window holds yesterday's items up to this time (${prevSum.received} vs ${expectedPrev})`);
+  const deltaText = await page.$eval('.kpi[data-kpi="received"] .d', (e) => e.textContent);
+  check(deltaText.includes(`对比期 ${expectedPrev}`) && deltaText.includes(`+${14 - expectedPrev}`), `the KPI says the compared figure (${deltaText})`);
+  check((await page.$eval('#window', (e) => e.textContent)).includes('前一天同时段'), 'the window names the comparison');
+  step(`explorer: today so far (14) against the same window yesterday (${expectedPrev}), not all of yesterday (${expectedPrev + 6})`);
+  await page.screenshot({ path: `${shots}/explore-today-vs-yesterday.png` });
+
+  // --- drill into one of two selected districts -----------------------------
+  await page.waitForTimeout(800); // the bars' entry animation
+  const bar = await page.evaluate((name) => {
+    const el = document.getElementById('rank-chart');
+    const chart = echarts.getInstanceByDom(el);
+    const opt = chart.getOption();
+    const i = opt.yAxis[0].data.indexOf(name);
+    const total = opt.series[0].data[i].value + opt.series[1].data[i].value;
+    const [x, y] = chart.convertToPixel({ seriesIndex: 0 }, [total / 2, i]);
+    const r = el.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y, i };
+  }, CONGTAI);
+  check(bar.i >= 0, 'the ranking has a 丛台区 bar');
+  const beforeDrill = page.url();
+  await page.mouse.click(bar.x, bar.y);
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_key') !== null, null, { timeout: 20000 });
+  await ready(page);
+  const drilled = await rows(page);
+  const ctToday = items.filter((it) => it.district === CONGTAI && Date.parse(it.received_at) >= today).length;
+  check(drilled.length === ctToday && drilled.every((r) => r.district === CONGTAI),
+    `every listed row is of ${CONGTAI} (${drilled.length} rows: ${JSON.stringify(drilled.map((r) => r.district))})`);
+  check(num(await kpi(page, 'received')) === ctToday, `the KPIs follow the drill-down (${await kpi(page, 'received')})`);
+  check((await page.$eval('#drill-chip', (e) => e.textContent)).includes(CONGTAI), 'the drill-down is a chip');
+  const rankNames = await page.evaluate(() => echarts.getInstanceByDom(document.getElementById('rank-chart')).getOption().yAxis[0].data);
+  check(rankNames.length === 1 && rankNames[0] === CONGTAI, `the ranking follows the drill-down (${rankNames})`);
+  step(`explorer: drill-down into ${CONGTAI} of two districts: ${drilled.length} rows, all ${CONGTAI}; KPIs and ranking follow`);
+  await page.screenshot({ path: `${shots}/explore-drill.png` });
+
+  // --- the export is the view on screen --------------------------------------
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('#export')]);
+  const name = download.suggestedFilename();
+  const day = (ms) => new Date(ms + OFFSET).toISOString().slice(0, 10).replace(/-/g, '');
+  check(name === `民意-${CONGTAI}-${day(today)}.csv`, `the file says what it holds (${name})`);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  const lines = csv.replace(/^\ufeff/, '').trim().split('\r\n');
+  check(lines[0].startsWith('编号,受理时间,渠道,地区,单位'), `Chinese header (${lines[0]})`);
+  check(lines.length - 1 === ctToday && lines.slice(1).every((l) => l.split(',')[3] === CONGTAI),
+    `the export holds the drilled rows (${lines.length - 1} vs ${ctToday})`);
+  step(`explorer: export ${name} (${lines.length - 1} rows of ${CONGTAI})`);
+
+  // --- Back and Forward walk the analyst's steps -----------------------------
+  await page.goBack();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_key') === null, null, { timeout: 20000 });
+  await ready(page);
+  check(page.url() === beforeDrill, `Back returns to the URL before the drill-down (${page.url()})`);
+  check(num(await kpi(page, 'received')) === 14 && !(await page.$('#drill-chip')), 'Back restores the two-district view');
+  const backRows = await rows(page);
+  check(backRows.some((r) => r.district === HANSHAN), 'the list has both districts again');
+  await page.goForward();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_key') !== null, null, { timeout: 20000 });
+  await ready(page);
+  check(num(await kpi(page, 'received')) === ctToday && (await rows(page)).every((r) => r.district === CONGTAI), 'Forward drills in again');
+  await page.goBack();
+  await ready(page);
+  step('explorer: Back and Forward walk through the drill-down');
+
+  // --- a point of the compared line lists the compared period's items --------
+  await page.waitForTimeout(1500); // the lines' entry animation
+  const point = await page.evaluate(() => {
+    const el = document.getElementById('ts-chart');
+    const chart = echarts.getInstanceByDom(el);
+    const opt = chart.getOption();
+    const prev = opt.series.find((s) => s.id === 'previous');
+    const [x, y] = chart.convertToPixel({ seriesId: 'previous' }, [0, prev.data[0]]);
+    const r = el.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y };
+  });
+  await page.mouse.click(point.x, point.y);
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_period') === 'previous', null, { timeout: 20000 });
+  await ready(page);
+  const prevRows = await rows(page);
+  const w2 = await windowPairs(page);
+  check(w2.range[0] === yesterday && prevRows.length > 0 && prevRows.every((r) => Date.parse(r.at) >= yesterday && Date.parse(r.at) < today),
+    `a point of the compared line lists yesterday's items (${prevRows.map((r) => r.at)})`);
+  check((await page.$eval('#drill-chip', (e) => e.textContent)).includes('上期'), 'its chip says 上期');
+  step(`explorer: a point of the compared line lists ${prevRows.length} items of yesterday`);
+
+  // --- errors in Chinese, stale numbers cleared; empty answers say so -------
+  await page.goto(`${base}/explore?range=30d&interval=1m`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'error', null, { timeout: 30000 });
+  const err = await page.$eval('#error', (e) => e.textContent);
+  check(/时段过多/.test(err) && !/[a-z]{4,}/.test(err), `the error is in Chinese (${err})`);
+  check(await kpi(page, 'received') === '—' && !(await page.$eval('#ts-chart + .empty', (e) => e.hidden)), 'no stale numbers after an error');
+  step(`explorer: an API error reads “${err}”`);
+  await page.goto(`${base}/explore?range=today&q=${encodeURIComponent('不存在的词语甲乙丙')}`);
+  await ready(page);
+  check(!(await page.$eval('#ts-chart + .empty', (e) => e.hidden)) && !(await page.$eval('.empty-list', (e) => e.hidden)), 'an empty answer shows 无数据');
+  step('explorer: an empty answer shows 无数据');
+  // A hand-made URL: what the page cannot use is named and left out, the rest applies.
+  await page.goto(`${base}/explore?range=today&district=${encodeURIComponent('北京市')}&district=${encodeURIComponent(CONGTAI)}&metric=speed`);
+  await ready(page);
+  const ignoredText = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  check(ignoredText.includes('地区') && ignoredText.includes('排行指标'), `unusable parameters are named (${ignoredText})`);
+  const kept = await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.v));
+  check(kept.length === 1 && kept[0] === CONGTAI && num(await kpi(page, 'received')) === ctToday, `the rest applies (${kept})`);
+  step(`explorer: a hand-made URL's unknown values are named (${ignoredText}) and the rest applies`);
+
+  // --- readable at the centre's screen sizes ----------------------------------
+  for (const [wd, ht] of [[1920, 1080], [1366, 768], [3840, 2160]]) {
+    await page.setViewportSize({ width: wd, height: ht });
+    await page.goto(`${base}/explore?range=today&compare=day&dim=unit&metric=satisfaction_rate`);
+    await ready(page);
+    await page.waitForTimeout(800);
+    const problems = await page.evaluate(layoutProblems, 11);
+    await page.screenshot({ path: `${shots}/explore-${wd}x${ht}.png` });
+    check(problems.length === 0, `explorer at ${wd}×${ht}: ${problems.join('; ')}`);
+    step(`explorer at ${wd}×${ht}: no covered text, no page scrolling`);
+  }
+
+  check(errors.filter((e) => !/status of 400/.test(e)).length === 0, `no console errors: ${errors.join(' | ')}`);
+  console.log('explorer browser test passed');
+} catch (e) {
+  console.error(`explorer browser test FAILED: ${e.message}`);
+  if (errors.length) console.error(errors.join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

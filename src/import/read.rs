@@ -1,0 +1,279 @@
+//! Reading archive files into rows of text cells. In: a CSV (UTF-8 with or
+//! without a BOM, or GB18030 — what Excel in China writes — comma or tab
+//! separated), an XLSX/XLS workbook (its first sheet with rows), or JSONL.
+//! Out: the header row and every other row as cells, each with the row
+//! number a spreadsheet shows (the header is row 1; JSONL: the line), and
+//! the rows that could not be read with the reason. Guarantees: a row that
+//! cannot be read never stops the others; cells are text as the file
+//! shows them (Excel dates as `YYYY-MM-DD HH:MM:SS`, whole numbers without
+//! a fraction, so phone numbers stay digits).
+
+use std::path::Path;
+
+use csv::StringRecord;
+
+/// The kinds of file `minyi import` reads, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+    Jsonl,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Result<Format, String> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "tsv" | "txt" => Ok(Format::Csv),
+            "xlsx" | "xlsm" | "xls" | "xlsb" | "ods" => Ok(Format::Xlsx),
+            "jsonl" | "ndjson" | "json" => Ok(Format::Jsonl),
+            _ => Err(format!(
+                "{}: not a file minyi imports (.csv, .tsv, .xlsx, .xls, .jsonl)",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// A file as rows of cells.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub headers: Vec<String>,
+    /// (row number, cells).
+    pub rows: Vec<(u64, StringRecord)>,
+    /// (row number, why the row could not be read).
+    pub unreadable: Vec<(u64, String)>,
+    /// How the file was read: `UTF-8`, `GB18030`, `XLSX sheet "…"`, `JSONL`.
+    pub read_as: String,
+}
+
+/// Reads one file whole.
+pub fn read(path: &Path) -> Result<Table, String> {
+    let format = Format::of(path)?;
+    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    match format {
+        Format::Csv => {
+            let bytes = std::fs::read(path).map_err(|e| fail(&e))?;
+            read_csv(&bytes).map_err(|e| fail(&e))
+        }
+        Format::Jsonl => {
+            let bytes = std::fs::read(path).map_err(|e| fail(&e))?;
+            let (text, read_as) = decode(&bytes);
+            let mut table = read_jsonl(&text);
+            table.read_as = format!("JSONL, {read_as}");
+            Ok(table)
+        }
+        Format::Xlsx => read_workbook(path).map_err(|e| fail(&e)),
+    }
+}
+
+/// The text of a file: UTF-8 (a BOM dropped) when it is valid UTF-8,
+/// else GB18030 (a superset of GBK and GB2312).
+pub fn decode(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, &'static str) {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.into(), "UTF-8"),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::GB18030.decode(bytes);
+            (text, "GB18030")
+        }
+    }
+}
+
+fn read_csv(bytes: &[u8]) -> Result<Table, csv::Error> {
+    let (text, encoding) = decode(bytes);
+    let first_line = text.lines().next().unwrap_or_default();
+    let delimiter = if first_line.matches('\t').count() > first_line.matches(',').count() {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers()?.iter().map(str::to_owned).collect();
+    let mut table = Table {
+        headers,
+        read_as: format!(
+            "{encoding}, {} separated",
+            if delimiter == b'\t' { "tab" } else { "comma" }
+        ),
+        ..Table::default()
+    };
+    for (i, record) in reader.into_records().enumerate() {
+        let row = i as u64 + 2;
+        match record {
+            Ok(r) if r.iter().all(|c| c.trim().is_empty()) => {}
+            Ok(r) => table.rows.push((row, r)),
+            Err(e) => table.unreadable.push((row, format!("not a CSV row: {e}"))),
+        }
+    }
+    Ok(table)
+}
+
+fn read_jsonl(text: &str) -> Table {
+    use serde_json::Value;
+    let mut table = Table::default();
+    for (i, line) in text.lines().enumerate() {
+        let row = i as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj = match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => {
+                table.unreadable.push((row, "not a JSON object".into()));
+                continue;
+            }
+            Err(e) => {
+                table.unreadable.push((row, format!("not JSON: {e}")));
+                continue;
+            }
+        };
+        let mut cells = vec![String::new(); table.headers.len()];
+        for (key, value) in obj {
+            let at = match table.headers.iter().position(|h| *h == key) {
+                Some(at) => at,
+                None => {
+                    table.headers.push(key);
+                    cells.push(String::new());
+                    cells.len() - 1
+                }
+            };
+            cells[at] = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+        }
+        table.rows.push((row, StringRecord::from(cells)));
+    }
+    table
+}
+
+fn read_workbook(path: &Path) -> Result<Table, calamine::Error> {
+    use calamine::Reader;
+    let mut book = calamine::open_workbook_auto(path)?;
+    // The first sheet with anything in it.
+    for name in book.sheet_names() {
+        let range = book.worksheet_range(&name)?;
+        let Some((first_row, _)) = range.start() else {
+            continue;
+        };
+        let mut rows = range.rows();
+        let headers: Vec<String> = rows
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(cell_text)
+            .collect();
+        let mut table = Table {
+            headers,
+            read_as: format!("XLSX sheet {name:?}"),
+            ..Table::default()
+        };
+        for (i, cells) in rows.enumerate() {
+            let cells: Vec<String> = cells.iter().map(cell_text).collect();
+            if cells.iter().all(|c| c.trim().is_empty()) {
+                continue;
+            }
+            // Spreadsheet rows count from 1; the header is the range's first.
+            let row = u64::from(first_row) + i as u64 + 2;
+            table.rows.push((row, StringRecord::from(cells)));
+        }
+        return Ok(table);
+    }
+    Ok(Table {
+        read_as: "XLSX (no sheet with rows)".into(),
+        ..Table::default()
+    })
+}
+
+/// A cell as the sheet shows it.
+fn cell_text(cell: &calamine::Data) -> String {
+    use calamine::Data;
+    match cell {
+        Data::Empty | Data::Error(_) => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Int(n) => n.to_string(),
+        // Phone and ticket numbers typed as numbers: digits, no ".0".
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(t) => {
+            let (y, mo, d, h, mi, s, _) = t.to_ymd_hms_milli();
+            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gb18030_and_bom_csv_read_alike() {
+        let text =
+            "来电时间,诉求内容\n2025-06-01 10:00,\"出警慢,态度差\"\n,\n2025-06-02 09:00,谢谢\n";
+        let (gb, _, _) = encoding_rs::GB18030.encode(text);
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(text.as_bytes());
+        let a = read_csv(&gb).unwrap();
+        let b = read_csv(&bom).unwrap();
+        assert!(a.read_as.starts_with("GB18030"), "{}", a.read_as);
+        assert!(b.read_as.starts_with("UTF-8"), "{}", b.read_as);
+        for t in [&a, &b] {
+            assert_eq!(t.headers, ["来电时间", "诉求内容"]);
+            // The blank row 3 is skipped; row numbers are the sheet's.
+            let rows: Vec<(u64, Vec<&str>)> = t
+                .rows
+                .iter()
+                .map(|(n, r)| (*n, r.iter().collect()))
+                .collect();
+            assert_eq!(
+                rows,
+                [
+                    (2, vec!["2025-06-01 10:00", "出警慢,态度差"]),
+                    (4, vec!["2025-06-02 09:00", "谢谢"])
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn tab_separated_text_is_read_too() {
+        let t = read_csv("时间\t内容\n2025-06-01\t出警慢\n".as_bytes()).unwrap();
+        assert_eq!(t.headers, ["时间", "内容"]);
+        assert_eq!(t.rows[0].1.get(1), Some("出警慢"));
+    }
+
+    #[test]
+    fn jsonl_lines_become_rows_and_bad_lines_reasons() {
+        let t = read_jsonl(
+            "{\"channel\":\"sms_revisit\",\"text\":\"1\",\"rating\":null}\n\n[1]\n{oops\n\
+             {\"text\":\"好\",\"id\":7}\n",
+        );
+        assert_eq!(t.headers, ["channel", "rating", "text", "id"]);
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[1].0, 5);
+        assert_eq!(t.rows[1].1.get(3), Some("7"));
+        assert_eq!(
+            t.unreadable.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            [3, 4]
+        );
+    }
+
+    #[test]
+    fn formats_by_extension() {
+        assert_eq!(Format::of(Path::new("a.CSV")), Ok(Format::Csv));
+        assert_eq!(Format::of(Path::new("工单.xlsx")), Ok(Format::Xlsx));
+        assert_eq!(Format::of(Path::new("x.jsonl")), Ok(Format::Jsonl));
+        assert!(Format::of(Path::new("x.pdf")).is_err());
+    }
+}

@@ -81,13 +81,9 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
     let default_channel = match &args.channel {
         None => None,
         Some(c) => Some(
-            channels
-                .iter()
-                .find(|(code, name)| code == c || name == c)
-                .map(|(code, _)| code.clone())
-                .with_context(|| {
-                    format!("--channel {c:?} is neither a code nor a name of channels.toml")
-                })?,
+            crate::import::fields::channel_code(&channels, c).with_context(|| {
+                format!("--channel {c:?} is neither a code nor a name of channels.toml")
+            })?,
         ),
     };
     let options = Options {

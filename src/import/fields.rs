@@ -223,17 +223,22 @@ impl RowRules<'_> {
                 .map(str::to_owned)
                 .ok_or_else(|| "the channel is empty and no --channel is given".to_owned());
         }
-        self.channels
-            .iter()
-            .find(|(code, name)| code == cell || name == cell)
-            .map(|(code, _)| code.clone())
-            .ok_or_else(|| {
-                format!(
-                    "channel {}: neither a code nor a name of channels.toml",
-                    echo(cell)
-                )
-            })
+        channel_code(self.channels, cell).ok_or_else(|| {
+            format!(
+                "channel {}: neither a code nor a name of channels.toml",
+                echo(cell)
+            )
+        })
     }
+}
+
+/// The code of a channel given by its code or its display name, among
+/// (code, name) pairs: a cell of the channel column, or `--channel`.
+pub fn channel_code(channels: &[(String, String)], given: &str) -> Option<String> {
+    channels
+        .iter()
+        .find(|(code, name)| code == given || name == given)
+        .map(|(code, _)| code.clone())
 }
 
 /// One row as a raw feedback object, and its time (unix seconds), or the

@@ -658,8 +658,8 @@ impl Request {
                 // Output options handled by the HTTP layer, and the token a
                 // browser's EventSource has to send in the URL.
                 "format" if self == Request::Feedback => {
-                    if !matches!(value, "json" | "csv") {
-                        return Err(bad(key, "not json or csv"));
+                    if !matches!(value, "json" | "csv" | "xlsx") {
+                        return Err(bad(key, "not json, csv or xlsx"));
                     }
                 }
                 "access_token" => {}

@@ -13,7 +13,6 @@ use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -23,7 +22,7 @@ use crate::alerts::engine::{Alert, Silence};
 use crate::dashboards::{FeedbackPage, RankView, TimeseriesView, TopView};
 use crate::ingest::Outcome;
 use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
-use crate::query::{Answer, Dim, Orders, Query, QueryError, Request as Kind, Summary};
+use crate::query::{Answer, Orders, Query, QueryError, Request as Kind, Summary};
 use crate::store::StoreError;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -330,7 +329,8 @@ struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// `json` (default) or `csv` (every match, streamed).
+    /// `json` (default), `csv` (every match, streamed) or `xlsx` (every
+    /// match as an Excel workbook).
     format: Option<String>,
 }
 
@@ -493,18 +493,20 @@ async fn rank(
 }
 
 #[utoipa::path(get, path = "/api/v1/feedback", tag = "items", security(("bearer" = ["analyst"])), params(FilterParams, ListParams),
-    description = "Items (masked text, evidence), newest first; `format=csv` streams every match as UTF-8 CSV with a BOM.",
-    responses((status = 200, body = FeedbackPage, description = "a page of items (JSON), or every match as CSV (`text/csv`) with `format=csv`"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
+    description = "Items (masked text, evidence), newest first; `format=csv` streams every match as UTF-8 CSV with a BOM, `format=xlsx` sends every match as an Excel workbook (the same columns, a frozen header row); both at most 1,000,000 rows.",
+    responses((status = 200, body = FeedbackPage, description = "a page of items (JSON), or every match as CSV (`text/csv`) with `format=csv`, or as XLSX with `format=xlsx`"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn get_feedback(
     _: Need<ANALYST>,
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    // The parser refuses a `format` other than json and csv.
-    let wants_csv = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "format" && v == "csv");
+    // The parser refuses a `format` other than json, csv and xlsx.
+    let format = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "format")
+        .map(|(_, v)| v.into_owned())
+        .last();
     let query = parse(&state, Kind::Feedback, q.as_deref())?;
-    if !wants_csv {
+    let Some(format @ ("csv" | "xlsx")) = format.as_deref() else {
         let answer = state.query(query.clone()).await?;
         let n = match &answer {
             Answer::Feedback { items, .. } => items.len() as u64,
@@ -513,221 +515,15 @@ async fn get_feedback(
         let mut response = axum::Json(state.render(&query, &answer)).into_response();
         response.extensions_mut().insert(ItemCount::Known(n));
         return Ok(response);
-    }
+    };
     let Query::Feedback { filters, .. } = query else {
         unreachable!("a feedback request parses to a feedback query")
     };
-    let name = export_name(&state, &filters);
-    Ok(csv_export(state, filters, &name))
-}
-
-/// The file name of an export, from its filters: `民意-邯山区-负面-20261201-20261202.csv`
-/// — the values of each filter (names, not codes; three at most, then
-/// 等N项), the search, and the first and last day of the range on the
-/// centre's clock (one date for a range within a day). Only letters,
-/// digits and CJK survive from the search.
-fn export_name(state: &AppState, f: &crate::query::Filters) -> String {
-    let vocab = &state.vocab;
-    let mut parts = vec!["民意".to_owned()];
-    let mut add = |names: Vec<String>| {
-        if names.len() > 3 {
-            parts.push(format!("{}等{}项", names[..3].join("、"), names.len()));
-        } else if !names.is_empty() {
-            parts.push(names.join("、"));
-        }
-    };
-    add(f.district.clone());
-    add(f.unit.clone());
-    add(f
-        .channel
-        .iter()
-        .map(|c| vocab.name(Dim::Channel, c))
-        .collect());
-    add(f.topic.iter().map(|t| vocab.name(Dim::Topic, t)).collect());
-    add(f
-        .sentiment
-        .iter()
-        .map(|s| crate::query::sentiment_name(*s).to_owned())
-        .collect());
-    add(f
-        .rating
-        .iter()
-        .map(|r| rating_name(r.number()).to_owned())
-        .collect());
-    let words: Vec<String> = f.q.iter().map(|group| group.join("或")).collect();
-    let q: String = words
-        .join(" ")
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .take(16)
-        .collect();
-    if !q.is_empty() {
-        parts.push(format!("搜{q}"));
-    }
-    let day = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .unwrap_or_default()
-            .with_timezone(&state.tz)
-            .format("%Y%m%d")
-            .to_string()
-    };
-    match (f.from, f.to) {
-        (Some(from), Some(to)) if day(from) == day(to - 1) => parts.push(day(from)),
-        (Some(from), Some(to)) => parts.push(format!("{}-{}", day(from), day(to - 1))),
-        (Some(from), None) => parts.push(format!("{}起", day(from))),
-        (None, Some(to)) => parts.push(format!("至{}", day(to - 1))),
-        (None, None) => parts.push("全部".to_owned()),
-    }
-    format!("{}.csv", parts.join("-"))
-}
-
-/// 满意, 基本满意, 不满意 for a rating 1–3.
-fn rating_name(r: u8) -> &'static str {
-    match r {
-        1 => "满意",
-        2 => "基本满意",
-        3 => "不满意",
-        _ => "",
-    }
-}
-
-/// `Content-Disposition` of a download named `name` (UTF-8, RFC 6266
-/// `filename*`, with an ASCII fallback for old clients).
-fn attachment(name: &str) -> String {
-    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
-    format!("attachment; filename=\"minyi-export.csv\"; filename*=UTF-8''{encoded}")
-}
-
-/// Rows of one page of a CSV export; the export walks all pages.
-const CSV_PAGE: usize = 1000;
-/// Most rows one export streams.
-const CSV_MAX_ROWS: usize = 1_000_000;
-
-/// Streams every matching item as CSV (UTF-8 with a BOM, so Excel reads the
-/// Chinese right), a page at a time; memory stays bounded by one page.
-fn csv_export(state: Arc<AppState>, filters: crate::query::Filters, name: &str) -> Response {
-    let header = "\u{feff}编号,受理时间,渠道,地区,单位,类别,情感,情感分值,评价,关键词,内容,内容状态,关联案件,工单号,工单状态,警情编号\r\n";
-    struct Walk {
-        state: Arc<AppState>,
-        filters: crate::query::Filters,
-        cursor: Option<crate::query::Cursor>,
-        rows: usize,
-        done: bool,
-        /// Rows sent, for the audit.
-        sent: Arc<std::sync::atomic::AtomicU64>,
-    }
-    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let walk = Walk {
-        state,
-        filters,
-        cursor: None,
-        rows: 0,
-        done: false,
-        sent: sent.clone(),
-    };
-    let pages = stream::unfold(walk, |mut w| async move {
-        if w.done || w.rows >= CSV_MAX_ROWS {
-            return None;
-        }
-        let query = Query::Feedback {
-            filters: w.filters.clone(),
-            limit: CSV_PAGE,
-            cursor: w.cursor,
-        };
-        let chunk = match w.state.query(query).await {
-            Ok(Answer::Feedback { items, next }) => {
-                let mut out = String::new();
-                for i in &items {
-                    let topics: Vec<String> = i
-                        .topics
-                        .iter()
-                        .map(|t| w.state.vocab.name(Dim::Topic, t))
-                        .collect();
-                    let orders = |each: fn(&crate::query::WorkOrderRef) -> String| {
-                        i.work_orders
-                            .iter()
-                            .map(each)
-                            .collect::<Vec<_>>()
-                            .join("、")
-                    };
-                    let cells = [
-                        i.id.clone(),
-                        i.received_at.clone(),
-                        w.state.vocab.name(Dim::Channel, &i.channel),
-                        i.district.clone().unwrap_or_default(),
-                        i.unit.clone().unwrap_or_default(),
-                        topics.join("、"),
-                        w.state.vocab.name(Dim::Sentiment, &i.sentiment),
-                        format!("{:.2}", i.score),
-                        i.rating
-                            .map(|r| rating_name(r).to_owned())
-                            .unwrap_or_default(),
-                        i.keywords.join(" "),
-                        i.text.clone(),
-                        match i.redacted.as_deref() {
-                            Some("expired") => "已过期".to_owned(),
-                            Some("erased") => "已删除".to_owned(),
-                            other => other.unwrap_or_default().to_owned(),
-                        },
-                        i.case_ref.clone().unwrap_or_default(),
-                        orders(|o| o.order_id.clone()),
-                        orders(|o| if o.resolved { "已办结" } else { "在办" }.to_owned()),
-                        // Incidents (警情) are not in the store yet: the
-                        // column is there, empty, for the files to keep their shape.
-                        String::new(),
-                    ];
-                    let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-                    out.push_str(&line.join(","));
-                    out.push_str("\r\n");
-                }
-                w.rows += items.len();
-                w.sent.fetch_add(items.len() as u64, Relaxed);
-                w.cursor = next;
-                w.done = next.is_none();
-                Ok::<_, std::io::Error>(Bytes::from(out))
-            }
-            Ok(_) => {
-                w.done = true;
-                Ok(Bytes::new())
-            }
-            Err(e) => {
-                tracing::warn!("CSV export stopped: {e}");
-                w.done = true;
-                Err(std::io::Error::other("export failed"))
-            }
-        };
-        Some((chunk, w))
-    });
-    let body = Body::from_stream(
-        stream::once(async move { Ok::<_, std::io::Error>(Bytes::from_static(header.as_bytes())) })
-            .chain(pages),
-    );
-    let mut response = Response::builder()
-        .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
-        .header(header::CONTENT_DISPOSITION, attachment(name))
-        .body(body)
-        .expect("the headers are ASCII");
-    response.extensions_mut().insert(ItemCount::Streaming(sent));
-    response
-}
-
-use futures_util::StreamExt as _;
-
-/// One CSV cell: quoted when needed; a leading `= + - @` is defused so a
-/// spreadsheet never runs a citizen's text as a formula.
-fn csv_cell(s: &str) -> String {
-    let defused = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
-        format!("'{s}")
+    Ok(if format == "xlsx" {
+        super::export::xlsx(state, filters).await
     } else {
-        s.to_owned()
-    };
-    if defused.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
+        super::export::csv(state, filters)
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("bearer" = ["viewer"])),
@@ -1112,14 +908,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(!err.contains("struct"), "{err}");
-    }
-
-    #[test]
-    fn csv_cells_are_quoted_and_defused() {
-        assert_eq!(csv_cell("出警慢"), "出警慢");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("说\"好\""), "\"说\"\"好\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(csv_cell("-0.5"), "-0.5");
     }
 }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+mod export;
 pub mod guard;
 pub mod listen;
 pub mod sse;

@@ -1462,3 +1462,134 @@ pub(crate) async fn search_finds_what_ctrl_f_finds(app: &TestApp) {
 async fn search_finds_what_ctrl_f_finds_on_sqlite() {
     search_finds_what_ctrl_f_finds(&test_app(&[])).await;
 }
+
+/// 2,500 items over a day (2025-06-01, +08:00), five to a second, so that
+/// pages end inside runs of one time; every tenth with a phone number.
+pub(crate) async fn load_many(app: &TestApp) -> usize {
+    let districts = ["丛台区", "邯山区", "复兴区", "峰峰矿区"];
+    let n = 2500;
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            let t = 1_748_707_200 + (i / 5) as i64 * 30; // 2025-06-01T00:00+08:00
+            let at = chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+                .to_rfc3339();
+            let phone = if i % 10 == 0 {
+                "，电话13912345678"
+            } else {
+                ""
+            };
+            json!({"id": format!("bulk-{i:05}"), "channel": "hotline_12345", "received_at": at,
+                   "district": districts[i % 4],
+                   "text": format!("第{i}号反映：路口红绿灯不亮，出警太慢{phone}")})
+        })
+        .collect();
+    for chunk in items.chunks(500) {
+        let (s, v) = post(
+            app,
+            "/api/v1/feedback",
+            "application/json",
+            Value::Array(chunk.to_vec()).to_string(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    n
+}
+
+/// Every export holds every match once, in the list's order, whatever the
+/// range's shape: without `to` the same bytes as with it, the XLSX the same
+/// rows as the CSV, and paging by cursor the same items again.
+pub(crate) async fn exports_hold_every_match_once(app: &TestApp, n: usize) {
+    let from = "from=2025-06-01T00:00:00%2B08:00";
+    let export = |uri: String| async move {
+        let (s, body) = call(app, Request::get(&uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        body
+    };
+    let open = export(format!("/api/v1/feedback?format=csv&{from}")).await;
+    let closed = export(format!(
+        "/api/v1/feedback?format=csv&{from}&to=2025-06-03T00:00:00%2B08:00"
+    ))
+    .await;
+    assert!(open == closed, "an export without `to` is the one with it");
+    let text = String::from_utf8(open).unwrap();
+    let csv_ids: Vec<&str> = text
+        .trim_end()
+        .split("\r\n")
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(csv_ids.len(), n);
+    let unique: std::collections::HashSet<_> = csv_ids.iter().collect();
+    assert_eq!(unique.len(), n, "no item twice");
+    assert!(!text.contains("13912345678") && text.contains("139****5678"));
+
+    // The pages of the list, 97 at a time, are the same items in order.
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, v) = get(app, &format!("/api/v1/feedback?{from}&limit=97{cursor}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for i in v["items"].as_array().unwrap() {
+            listed.push(i["id"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, csv_ids, "paging walks the export's order");
+
+    // The workbook: the same header and rows, masked, text cells.
+    let (s, headers, body) = {
+        let req = Request::get(format!("/api/v1/feedback?format=xlsx&{from}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = app.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, body)
+    };
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        headers["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains(".xlsx"), "{disposition}");
+    use calamine::Reader as _;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(body)).unwrap();
+    let sheet = book.worksheet_range("民意").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let header = text
+        .trim_start_matches('\u{feff}')
+        .split("\r\n")
+        .next()
+        .unwrap();
+    assert_eq!(rows[0].join(","), header);
+    let xlsx_ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(xlsx_ids, csv_ids);
+    let cells: String = rows.iter().flatten().cloned().collect();
+    assert!(!cells.contains("13912345678") && cells.contains("139****5678"));
+}
+
+#[tokio::test]
+async fn exports_at_any_size_hold_every_match_once_on_sqlite() {
+    let app = test_app(&[]);
+    let n = load_many(&app).await;
+    exports_hold_every_match_once(&app, n).await;
+}
+
+#[tokio::test]
+async fn xlsx_is_a_format_and_nothing_else_is() {
+    let app = test_app(&[]);
+    load(&app).await;
+    let (s, v) = get(&app, "/api/v1/feedback?format=pdf").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("format"), "{v}");
+}

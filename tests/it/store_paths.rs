@@ -237,3 +237,121 @@ async fn rollups_and_items_agree_across_folded_hours() {
     assert!(ranked > 1000, "only {ranked} ranking rows compared");
     store.close().await.unwrap();
 }
+
+/// Once an hour is over the writer folds its minutes into the hourly
+/// tables a step at a time between write groups. Items arriving for that
+/// hour meanwhile — for minutes the fold has passed and for minutes it has
+/// not — and erasures must leave the hour's counts equal to its items'.
+#[tokio::test]
+async fn an_hour_folded_a_minute_at_a_time_keeps_what_arrives_meanwhile() {
+    use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+    let dir = common::TempDir::new("stepwise");
+    let enricher = Arc::new(Enricher::builtin(b"stepwise-key-0123456789").unwrap());
+    let hour = 1_764_000_000 - 86_400; // a whole hour, in the past
+    SqliteStore::open(&dir.0, QuerySettings::default())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let db = dir.0.join("minyi.db");
+    let marks = |db: &std::path::Path| -> (i64, Option<i64>) {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let read = |row: &str| -> Option<i64> {
+            conn.query_row(
+                "SELECT through FROM rollup_folded WHERE rollup = ?1",
+                [row],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        (read("hourly").unwrap(), read("folding"))
+    };
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
+            [hour - 3600],
+        )
+        .unwrap();
+    let clock = Arc::new(AtomicI64::new(hour + 1800));
+    let folding = minyi::store::sqlite::Folding {
+        step_secs: 60,
+        budget: std::time::Duration::ZERO,
+        clock: {
+            let clock = clock.clone();
+            Arc::new(move || clock.load(Relaxed))
+        },
+    };
+    let store = SqliteStore::open_with(&dir.0, QuerySettings::default(), folding).unwrap();
+    let sample = |n, seed| -> Vec<minyi::model::EnrichedItem> {
+        let now = enricher.now();
+        minyi::demo::sample_values(enricher.gazetteer(), n, hour + 3600, 3600, seed)
+            .iter()
+            .filter_map(|v| enricher.enrich_value(v, now).ok())
+            .collect()
+    };
+    // The hour is not over: its items go to the minutes only.
+    let first = sample(1500, 1);
+    write(&store, &first, 500).await;
+    assert_eq!(marks(&db), (hour - 3600, None));
+    // Now it is: each write group (of 20 late items of the hour) is
+    // followed by one fold step of a minute.
+    clock.store(hour + 3600 + 10, Relaxed);
+    write(&store, &sample(600, 2), 20).await;
+    let (folded, cursor) = marks(&db);
+    let cursor = cursor.expect("the fold has started");
+    assert_eq!(folded, hour - 3600, "the hour is not whole yet");
+    assert!(cursor > hour + 600 && cursor < hour + 3000, "{cursor}");
+    // Erasures of items on both sides of the cursor take their hot words
+    // out of the counts they are in.
+    for item in first.iter().step_by(40) {
+        store
+            .erase(minyi::store::Erase::Item(item.id.clone()))
+            .await
+            .unwrap();
+    }
+    write(&store, &sample(900, 3), 20).await;
+    assert_eq!(marks(&db), (hour, Some(hour + 3600)), "the hour is folded");
+    for (from, to) in [
+        (None, None),
+        (Some(hour - 7200), Some(hour + 7200)),
+        (Some(hour), Some(hour + 3600)),
+        (Some(hour + 1234), Some(hour + 3600)),
+    ] {
+        for filter in 0..2 {
+            let mut base = Filters::default().with_range(from, to);
+            if filter == 1 {
+                base.sentiment = vec![minyi::model::SentimentLabel::Negative];
+            }
+            let compared = assert_paths_agree(
+                &store,
+                &enricher,
+                &base,
+                (hour - 7200, hour + 7200),
+                hour + 3600 + 10,
+            )
+            .await;
+            assert!(compared > 10, "{compared}");
+        }
+    }
+    // And the hourly tables are what the rollup path read: a whole hour
+    // with every item of it.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let total: i64 = conn
+        .query_row(
+            "SELECT sum(n) FROM rollup_hour WHERE hour = ?1 AND dim = 'total'",
+            [hour],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let items: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM items WHERE ts >= ?1 AND ts < ?1 + 3600",
+            [hour],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(total, items);
+    assert!(items > 2900, "{items}");
+    store.close().await.unwrap();
+}

@@ -5,7 +5,7 @@
 // (Back and Forward walk the analyst's steps), and a link shares the view.
 // Every control applies at once. A drill-down narrows the whole view
 // (KPIs, trend, ranking, list) to exactly what was clicked and shows
-// itself as a removable chip. The CSV export is of the view on screen.
+// itself as a removable chip. The CSV and XLSX exports are of the view on screen.
 'use strict';
 
 (() => {
@@ -673,13 +673,13 @@
 
   // --- export -------------------------------------------------------------------------
 
-  /** Downloads the CSV of the view on screen, named by the server from its filters. */
-  async function exportCsv() {
+  /** Downloads the view on screen as CSV or XLSX (`format`), named by the server from its filters. */
+  async function exportView(format) {
     if (!view) return;
     // The view on screen; a state whose answers are still coming is exported as it will show.
     const e = view.state === state ? view.e : effective(state);
-    const href = url('/api/v1/feedback', e.pairs.concat([['format', 'csv']]));
-    const button = $('export');
+    const href = url('/api/v1/feedback', e.pairs.concat([['format', format]]));
+    const button = $(format === 'xlsx' ? 'export-xlsx' : 'export');
     button.disabled = true;
     loading(true, '导出中…');
     try {
@@ -691,7 +691,7 @@
       }
       const cd = r.headers.get('content-disposition') || '';
       const m = /filename\*=UTF-8''([^;]+)/.exec(cd);
-      const name = m ? decodeURIComponent(m[1]) : 'minyi-export.csv';
+      const name = m ? decodeURIComponent(m[1]) : `minyi-export.${format}`;
       const blob = await r.blob();
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob);
@@ -807,7 +807,8 @@
       if (ev.key === 'Enter') { ev.preventDefault(); $('q').dispatchEvent(new Event('change')); }
     });
     $('refresh').addEventListener('click', () => run());
-    $('export').addEventListener('click', exportCsv);
+    $('export').addEventListener('click', () => exportView('csv'));
+    $('export-xlsx').addEventListener('click', () => exportView('xlsx'));
     $('chips').addEventListener('click', (ev) => {
       if (ev.target.classList.contains('clear-all')) {
         go(changed({ filters: {}, q: '' }));

@@ -158,6 +158,12 @@ try {
   check(lines.length - 1 === ctToday && lines.slice(1).every((l) => l.split(',')[3] === CONGTAI),
     `the export holds the drilled rows (${lines.length - 1} vs ${ctToday})`);
   step(`explorer: export ${name} (${lines.length - 1} rows of ${CONGTAI})`);
+  const [book] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('#export-xlsx')]);
+  const bookName = book.suggestedFilename();
+  check(bookName === `民意-${CONGTAI}-${day(today)}.xlsx`, `the workbook says what it holds (${bookName})`);
+  const bytes = fs.readFileSync(await book.path());
+  check(bytes.length > 4000 && bytes.subarray(0, 2).toString() === 'PK', `an XLSX (ZIP) file (${bytes.length} bytes)`);
+  step(`explorer: export ${bookName} (${bytes.length} bytes)`);
 
   // --- Back and Forward walk the analyst's steps -----------------------------
   await page.goBack();

@@ -137,7 +137,7 @@ fn redact(tx: &Connection, seq: i64, why: Redaction) -> Result<()> {
 }
 
 /// Takes an item's keywords out of the hot-word counts (minute, and hour
-/// when that hour is folded), dropping rows that reach zero.
+/// when that minute is folded), dropping rows that reach zero.
 fn forget_keywords(tx: &Connection, seq: i64) -> Result<()> {
     let (ts, district, sentiment, keywords): (i64, String, String, String) = tx
         .prepare_cached("SELECT ts, district, sentiment, keywords FROM items WHERE seq = ?1")?
@@ -145,10 +145,11 @@ fn forget_keywords(tx: &Connection, seq: i64) -> Result<()> {
     let keywords: Vec<String> = serde_json::from_str(&keywords).unwrap_or_default();
     let minute = ts.div_euclid(60) * 60;
     let hour = ts.div_euclid(3600) * 3600;
-    for (table, column, t) in [
-        ("rollup_keyword", "minute", minute),
-        ("rollup_keyword_hour", "hour", hour),
-    ] {
+    let mut tables = vec![("rollup_keyword", "minute", minute)];
+    if minute < super::rollups::fold_cursor(tx)? {
+        tables.push(("rollup_keyword_hour", "hour", hour));
+    }
+    for (table, column, t) in tables {
         let key = format!("{column} = ?1 AND keyword = ?2 AND district = ?3 AND sentiment = ?4");
         let mut less = tx.prepare_cached(&format!("UPDATE {table} SET n = n - 1 WHERE {key}"))?;
         let mut drop = tx.prepare_cached(&format!("DELETE FROM {table} WHERE {key} AND n <= 0"))?;

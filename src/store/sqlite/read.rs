@@ -622,17 +622,17 @@ fn top(conn: &Connection, f: &Filters, dim: TopDim, limit: usize) -> Result<Vec<
     Ok(rows)
 }
 
-fn feedback(
-    conn: &Connection,
-    f: &Filters,
-    limit: usize,
-    cursor: Option<Cursor>,
-    s: QuerySettings,
-) -> Result<Answer> {
+/// The statement of one page of the item list, newest first, after
+/// `cursor`, and its parameters.
+fn feedback_sql(f: &Filters, limit: usize, cursor: Option<Cursor>) -> (String, Vec<Sql>) {
     let mut w = items_where(f, true);
     if let Some(c) = cursor {
+        // `i.ts <= ?` alone bounds the index range: with only the OR,
+        // SQLite (3.4x) planned a MULTI-INDEX OR over `items_ts` and sorted
+        // the union in a temporary B-tree, so each page of a range without
+        // `to` read everything before it and an export was quadratic.
         w.push(
-            "(i.ts < ? OR (i.ts = ? AND i.seq < ?))",
+            "i.ts <= ? AND (i.ts < ? OR i.seq < ?)",
             [Sql::Integer(c.ts), Sql::Integer(c.ts), Sql::Integer(c.seq)],
         );
     }
@@ -646,6 +646,17 @@ fn feedback(
     );
     let mut params = w.params;
     params.push(Sql::Integer(limit as i64 + 1));
+    (sql, params)
+}
+
+fn feedback(
+    conn: &Connection,
+    f: &Filters,
+    limit: usize,
+    cursor: Option<Cursor>,
+    s: QuerySettings,
+) -> Result<Answer> {
+    let (sql, params) = feedback_sql(f, limit, cursor);
     let tz = chrono::FixedOffset::east_opt(s.tz_offset as i32)
         .unwrap_or_else(crate::config::default_timezone);
     let mut stmt = conn.prepare(&sql)?;
@@ -705,4 +716,54 @@ fn work_orders(json: &str) -> Vec<crate::query::WorkOrderRef> {
         .collect();
     out.sort_by(|a, b| a.order_id.cmp(&b.order_id));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page of the item list reads its rows in index order from the
+    /// cursor on: no temporary B-tree (a sort of everything before the
+    /// page) and no OR of two index scans, whatever the range's shape.
+    /// A plan that sorts makes each page cost all the pages before it.
+    #[test]
+    fn list_pages_read_in_index_order_from_the_cursor() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let cursor = Some(Cursor {
+            ts: 1_750_000_000,
+            seq: 4242,
+        });
+        let ranges = [
+            (None, None),
+            (Some(1_740_000_000), None),
+            (None, Some(1_760_000_000)),
+            (Some(1_740_000_000), Some(1_760_000_000)),
+        ];
+        for (from, to) in ranges {
+            for filter in 0..3 {
+                let mut f = Filters::default().with_range(from, to);
+                match filter {
+                    1 => f.district = vec!["丛台区".into()],
+                    2 => f.sentiment = vec![crate::model::SentimentLabel::Negative],
+                    _ => {}
+                }
+                for c in [None, cursor] {
+                    let (sql, params) = feedback_sql(&f, 1000, c);
+                    let plan: Vec<String> = conn
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .unwrap()
+                        .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+                        .unwrap()
+                        .collect::<rusqlite::Result<_>>()
+                        .unwrap();
+                    let plan = plan.join(" | ");
+                    assert!(
+                        !plan.contains("TEMP B-TREE") && !plan.contains("MULTI-INDEX OR"),
+                        "{from:?}..{to:?} filter {filter} cursor {c:?}: {plan}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -1,13 +1,18 @@
 //! The rollups of the write path and the folding of finished hours. In:
 //! the items a write group stores (as [`Row`]s), and the wall clock. Out:
 //! their counts added to `rollup_minute` and `rollup_keyword`, and to the
-//! hourly tables for hours already folded; once an hour is over, its
-//! minute rows folded into `rollup_hour` and `rollup_keyword_hour`.
-//! Guarantees: an item counts once in each rollup row it belongs to (a
-//! fold never adds to an hour already folded, a live item of an unfolded
-//! hour goes to the minutes only); [`FOLDED`] is the watermark the queries
-//! read, in the same statement as the tables, so they never count an hour
-//! twice or miss it.
+//! hourly tables for minutes already folded; once an hour is over, its
+//! minute rows are folded into `rollup_hour` and `rollup_keyword_hour` a
+//! step (a minute, by default) at a time, in short transactions between
+//! write groups, so a busy hour's fold never stalls ingest.
+//! Guarantees: an item counts once in each rollup row it belongs to (the
+//! fold's cursor [`FOLD_CURSOR`] splits the minutes: those before it are
+//! in the hourly tables, a late item of such a minute is written to both,
+//! one of a later minute to the minutes only, and the fold moves the
+//! cursor in the transaction that adds its minutes); [`FOLDED`], the last
+//! hour whole, is the watermark the queries read, in the same statement as
+//! the tables, so they never count an hour twice or miss it, nor see an
+//! hour the fold is halfway through.
 //!
 //! History written in bulk (`minyi import`, [`crate::store::Store::write_history`])
 //! is counted differently: item by item, a year of history touches a new
@@ -101,13 +106,13 @@ pub(super) fn settle(conn: &mut Connection) -> Result<u64> {
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
         [after],
     )?;
-    // The hours folded already get their hourly counts now; later hours
-    // are folded from the minute rows when they are over.
-    let folded: i64 = tx.query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))?;
+    // The minutes folded already get their hourly counts now; later ones
+    // are folded from the minute rows when their hour is over.
+    let cursor = fold_cursor(&tx)?;
     let in_folded = |dim: &str, key: &str, from: &str| {
         format!(
             "SELECT i.ts - i.ts % 3600 AS h, '{dim}' AS dim, {key} AS key, i.sentiment, i.rating, i.resolved
-             FROM {from} WHERE i.seq > ?1 AND i.ts < ?2 + 3600"
+             FROM {from} WHERE i.seq > ?1 AND i.ts < ?2"
         )
     };
     tx.execute(
@@ -123,112 +128,188 @@ pub(super) fn settle(conn: &mut Connection) -> Result<u64> {
             in_folded("unit", "i.unit", items_of),
             in_folded("topic", "tp.value", topics_of),
         ),
-        params![after, folded],
+        params![after, cursor],
     )?;
     tx.execute(
         "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
          SELECT i.ts - i.ts % 3600, k.value, i.district, i.sentiment, count(*)
-         FROM items i, json_each(i.keywords) k WHERE i.seq > ?1 AND i.ts < ?2 + 3600
+         FROM items i, json_each(i.keywords) k WHERE i.seq > ?1 AND i.ts < ?2
          GROUP BY 1, 2, 3, 4
          ON CONFLICT DO UPDATE SET n = n + excluded.n",
-        params![after, folded],
+        params![after, cursor],
     )?;
     tx.execute("DELETE FROM rollup_folded WHERE rollup = ?1", [DEFERRED])?;
     tx.commit()?;
     Ok(items as u64)
 }
 
-/// Which hours `rollup_hour` and `rollup_keyword_hour` hold whole (see
-/// migration 3): those up to `through`; the writer folds each finished
-/// hour's minute rows into them once.
+/// The row of `rollup_folded` whose `through` is the fold's cursor: the
+/// first minute whose rows are not in the hourly tables yet. The hour it
+/// falls in is being folded: the hourly tables hold part of it (invisible
+/// to the queries, which read them only up to [`FOLDED`]). No row: the
+/// cursor is the hour after [`FOLDED`].
+const CURSOR: &str = "folding";
+
+/// The fold's cursor, as SQL: minute rows before it are counted in the
+/// hourly tables, so a change to such a minute's counts (a late item, a
+/// resolution, an erasure) changes its hour's counts too.
+pub(super) const FOLD_CURSOR: &str = "coalesce((SELECT through FROM rollup_folded WHERE rollup = 'folding'), \
+     (SELECT through FROM rollup_folded WHERE rollup = 'hourly') + 3600)";
+
+/// The fold's cursor (see [`FOLD_CURSOR`]).
+pub(super) fn fold_cursor(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(&format!("SELECT {FOLD_CURSOR}"), [], |r| r.get(0))?)
+}
+
+/// How the writer folds finished hours into the hourly tables: a few
+/// minutes of minute rows at a time, in short transactions between write
+/// groups, so that a busy hour's fold never holds ingest up for long (one
+/// transaction per hour stalled ingest ~10 s at 1M items an hour).
 pub(super) struct HourFolding {
+    /// The last hour whole in the hourly tables ([`FOLDED`]).
     pub(super) through: i64,
-    /// The last hour a fold failed for: reported once and tried again
-    /// when the next hour is over, not after every write group (a fold
-    /// reads every minute row of its hours). The queries read the minutes
-    /// of hours not folded, so a failure costs speed, never a wrong count.
+    /// The first minute not folded yet ([`FOLD_CURSOR`]).
+    pub(super) cursor: i64,
+    /// Seconds of minute rows one fold transaction takes (a multiple of
+    /// 60 dividing 3600).
+    step: i64,
+    /// The wall clock, in unix seconds (a test or bench sets its own).
+    clock: super::Clock,
+    /// The clock's hour when a fold failed: reported once and tried again
+    /// when the next hour is over, not after every write group. The
+    /// queries read the minutes of hours not folded, so a failure costs
+    /// speed, never a wrong count.
     failed: Option<i64>,
 }
 
 impl HourFolding {
-    pub(super) fn load(conn: &Connection) -> HourFolding {
-        let through = conn
-            .query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))
-            .unwrap_or_else(|e| {
-                // Writing every hour to both tables and never folding is
-                // always right.
-                tracing::warn!("sqlite: reading the folded hours: {e}");
-                i64::MAX
-            });
+    pub(super) fn load(conn: &Connection, step: i64, clock: super::Clock) -> HourFolding {
+        // A step of whole minutes that divides an hour (so that no step
+        // crosses an hour's end).
+        let step = (1..=60)
+            .map(|m| m * 60)
+            .find(|s| 3600 % s == 0 && *s >= step.clamp(60, 3600))
+            .unwrap_or(3600);
+        let read = || -> Result<(i64, i64)> {
+            let through = conn.query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))?;
+            Ok((through, fold_cursor(conn)?))
+        };
+        let (through, cursor) = read().unwrap_or_else(|e| {
+            // Writing every hour to both tables and never folding is
+            // always right.
+            tracing::warn!("sqlite: reading the folded hours: {e}");
+            (i64::MAX, i64::MAX)
+        });
         HourFolding {
             through,
+            cursor,
+            step,
+            clock,
             failed: None,
         }
     }
 
-    /// Folds the hours finished since the last fold (by the wall clock).
-    pub(super) fn catch_up(&mut self, conn: &mut Connection) {
-        let upto = floor_hour(chrono::Utc::now().timestamp()) - 3600;
-        if upto <= self.through || self.failed == Some(upto) {
+    /// Folds the minutes of finished hours (by the clock) not folded yet:
+    /// all of them (`budget` None), or steps until `budget` is spent (one
+    /// step at least).
+    pub(super) fn catch_up(&mut self, conn: &mut Connection, budget: Option<std::time::Duration>) {
+        let started = std::time::Instant::now();
+        let now_hour = floor_hour((self.clock)());
+        if self.failed == Some(now_hour) {
             return;
         }
-        match fold_hours(conn, self.through, upto) {
-            Ok(()) => {
-                self.through = upto;
-                self.failed = None;
+        while self.cursor < now_hour {
+            if let Err(e) = self.fold_step(conn, now_hour) {
+                tracing::warn!(
+                    "sqlite: folding the minutes from {} into the hourly counts: {e}",
+                    self.cursor
+                );
+                self.failed = Some(now_hour);
+                return;
             }
-            Err(e) => {
-                tracing::warn!("sqlite: folding the hourly counts up to {upto}: {e}");
-                self.failed = Some(upto);
+            if budget.is_some_and(|b| started.elapsed() >= b) {
+                return;
             }
         }
     }
-}
 
-/// Adds the minute counts of the hours after `through` up to `upto`
-/// (hour starts) to the hourly tables, which hold none of them (a row
-/// already there is an error: nothing is counted twice), and moves
-/// `through` to `upto`, in one transaction. The (dim, key) rows are those
-/// of [`hour_keys`]: the `*` minute rows give the total and the channel,
-/// district and unit rows, the per-topic ones the topic rows.
-fn fold_hours(conn: &mut Connection, through: i64, upto: i64) -> Result<()> {
-    const HOUR: &str = "minute - (minute % 3600 + 3600) % 3600";
-    let range = params![through.saturating_add(3600), upto + 3600];
-    let tx = conn.transaction()?;
-    let by = |dim: &str, key: &str, topics: &str| {
-        format!(
-            "SELECT {HOUR}, '{dim}', {key}, sentiment, rating, sum(n), sum(resolved)
-             FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 AND {topics}
-             GROUP BY 1, 3, 4, 5"
-        )
-    };
-    tx.execute(
-        &format!(
-            "INSERT INTO rollup_hour (hour, dim, key, sentiment, rating, n, resolved)
-             {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {}",
-            by("total", "''", "topic = '*'"),
-            by("channel", "channel", "topic = '*'"),
-            by("district", "district", "topic = '*'"),
-            by("unit", "unit", "topic = '*'"),
-            by("topic", "topic", "topic <> '*'"),
-        ),
-        range,
-    )?;
-    tx.execute(
-        &format!(
-            "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
-             SELECT {HOUR}, keyword, district, sentiment, sum(n)
-             FROM rollup_keyword WHERE minute >= ?1 AND minute < ?2
-             GROUP BY 1, 2, 3, 4"
-        ),
-        range,
-    )?;
-    tx.execute(
-        "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
-        [upto],
-    )?;
-    tx.commit()?;
-    Ok(())
+    /// Folds the next `step` seconds of minute rows (skipping hours with
+    /// none) into the hourly tables and moves the cursor, and [`FOLDED`]
+    /// when an hour is done, in one transaction.
+    fn fold_step(&mut self, conn: &mut Connection, now_hour: i64) -> Result<()> {
+        const HOUR: &str = "minute - (minute % 3600 + 3600) % 3600";
+        let tx = conn.transaction()?;
+        // Hours without minute rows need no work: jump to the next row.
+        let next: Option<i64> = tx.query_row(
+            "SELECT min(m) FROM (SELECT min(minute) AS m FROM rollup_minute WHERE minute >= ?1
+                                 UNION ALL SELECT min(minute) FROM rollup_keyword WHERE minute >= ?1)",
+            [self.cursor],
+            |r| r.get(0),
+        )?;
+        let mut from = self.cursor;
+        if let Some(next) = next.filter(|&m| floor_hour(m) > floor_hour(from)) {
+            from = floor_hour(next).min(now_hour);
+        } else if next.is_none() {
+            from = now_hour;
+        }
+        let hour_end = floor_hour(from) + 3600;
+        let to = (from + self.step).min(hour_end);
+        if from < now_hour {
+            let range = params![from, to];
+            let by = |dim: &str, key: &str, topics: &str| {
+                format!(
+                    "SELECT {HOUR}, '{dim}', {key}, sentiment, rating, sum(n), sum(resolved)
+                     FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 AND {topics}
+                     GROUP BY 1, 3, 4, 5"
+                )
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO rollup_hour (hour, dim, key, sentiment, rating, n, resolved)
+                     SELECT * FROM ({} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {}) WHERE true
+                     ON CONFLICT DO UPDATE SET n = n + excluded.n, resolved = resolved + excluded.resolved",
+                    by("total", "''", "topic = '*'"),
+                    by("channel", "channel", "topic = '*'"),
+                    by("district", "district", "topic = '*'"),
+                    by("unit", "unit", "topic = '*'"),
+                    by("topic", "topic", "topic <> '*'"),
+                ),
+                range,
+            )?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO rollup_keyword_hour (hour, keyword, district, sentiment, n)
+                     SELECT {HOUR}, keyword, district, sentiment, sum(n)
+                     FROM rollup_keyword WHERE minute >= ?1 AND minute < ?2
+                     GROUP BY 1, 2, 3, 4
+                     ON CONFLICT DO UPDATE SET n = n + excluded.n"
+                ),
+                range,
+            )?;
+        }
+        let (cursor, through) = if from >= now_hour {
+            // Nothing to fold before the current hour: every finished
+            // hour is whole.
+            (now_hour, now_hour - 3600)
+        } else if to == hour_end {
+            (to, hour_end - 3600)
+        } else {
+            (to, floor_hour(from) - 3600)
+        };
+        tx.execute(
+            "INSERT INTO rollup_folded (rollup, through) VALUES (?1, ?2)
+             ON CONFLICT DO UPDATE SET through = excluded.through",
+            params![CURSOR, cursor],
+        )?;
+        tx.execute(
+            "UPDATE rollup_folded SET through = ?1 WHERE rollup = 'hourly'",
+            [through],
+        )?;
+        tx.commit()?;
+        self.cursor = cursor;
+        self.through = through;
+        Ok(())
+    }
 }
 
 /// (minute, topic, channel, district, unit, sentiment, rating) of `rollup_minute`.
@@ -280,9 +361,9 @@ pub(super) fn hour_keys<'a>(
 }
 
 impl<'a> Rollups<'a> {
-    /// `folded`: the last hour whole in the hourly tables; an item of a
-    /// later hour is counted there when its hour is folded.
-    pub(super) fn add(&mut self, row: &'a Row, resolved: bool, folded: i64) {
+    /// `cursor`: the fold's cursor ([`FOLD_CURSOR`]); an item of a later
+    /// minute is counted in the hourly tables when its minute is folded.
+    pub(super) fn add(&mut self, row: &'a Row, resolved: bool, cursor: i64) {
         let minute = row.ts.div_euclid(60) * 60;
         let hour = row.ts.div_euclid(3600) * 3600;
         for topic in std::iter::once("*").chain(row.topics.iter().map(String::as_str)) {
@@ -299,7 +380,7 @@ impl<'a> Rollups<'a> {
                 .or_default()
                 .add(resolved);
         }
-        if hour <= folded {
+        if minute < cursor {
             for (dim, key) in hour_keys(&row.channel, &row.district, &row.unit, &row.topics) {
                 self.hour
                     .entry((hour, dim, key, row.sentiment, row.rating))
@@ -312,7 +393,7 @@ impl<'a> Rollups<'a> {
                 .keyword
                 .entry((minute, k, &row.district, row.sentiment))
                 .or_default() += 1;
-            if hour <= folded {
+            if minute < cursor {
                 *self
                     .keyword_hour
                     .entry((hour, k, &row.district, row.sentiment))

@@ -153,7 +153,7 @@ ALTER TABLE items_fts_v2 RENAME TO items_fts;
         // upserts, the writer's largest share (the keyword ones alone were
         // 19 % of its instructions, batches of 1,000). The writer now folds
         // the minute rows of each finished hour into `rollup_hour` and
-        // `rollup_keyword_hour` once (`fold_hours`); `through` is the last
+        // `rollup_keyword_hour` once (`HourFolding`); `through` is the last
         // hour folded. The hours up to it are whole in the hourly tables
         // (an item arriving late for one is written to both), later ones
         // are read from the minutes. Until now every hour was written to
@@ -312,7 +312,7 @@ mod tests {
                 .unwrap();
             }
             migrate(&mut conn).unwrap();
-            HourFolding::load(&conn).through
+            HourFolding::load(&conn, 60, super::super::Folding::default().clock).through
         };
         let last_finished = floor_hour(chrono::Utc::now().timestamp()) - 3600;
         let t = through(&[], &[]);

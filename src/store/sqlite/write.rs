@@ -119,15 +119,16 @@ pub(super) fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<
     }
 }
 
-pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, fold: super::Folding) {
     // An import stopped halfway left items uncounted: count them first.
     match settle(&mut conn) {
         Ok(0) => {}
         Ok(n) => tracing::info!("sqlite: counted {n} items an unfinished import left"),
         Err(e) => tracing::error!("sqlite: counting the items of an unfinished import: {e}"),
     }
-    let mut folding = HourFolding::load(&conn);
-    folding.catch_up(&mut conn);
+    let budget = fold.budget;
+    let mut folding = HourFolding::load(&conn, fold.step_secs, fold.clock);
+    folding.catch_up(&mut conn, None);
     let mut next = None;
     while let Some(first) = next.take().or_else(|| rx.blocking_recv()) {
         let first = match first {
@@ -149,34 +150,35 @@ pub(super) fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         let batches: Vec<&Prepared> = jobs.iter().map(|j| &j.batch).collect();
         let history = jobs.iter().any(|j| j.history);
-        let folded = folding.through;
-        let results = match write_group(&mut conn, &batches, folded, history) {
+        let cursor = folding.cursor;
+        let results = match write_group(&mut conn, &batches, cursor, history) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             // One bad batch must not fail the others: write each alone.
             Err(_) if jobs.len() > 1 => jobs
                 .iter()
                 .map(|j| {
-                    write_group(&mut conn, &[&j.batch], folded, j.history).map(|mut o| o.remove(0))
+                    write_group(&mut conn, &[&j.batch], cursor, j.history).map(|mut o| o.remove(0))
                 })
                 .collect(),
             Err(e) => vec![Err(e)],
         };
-        folding.catch_up(&mut conn);
         for (job, result) in jobs.into_iter().zip(results) {
             // The caller may have gone (client hung up); the data is stored.
             let _ = job.ack.send((result, job.batch));
         }
+        // After the acks: a fold step never delays the answer to a write.
+        folding.catch_up(&mut conn, Some(budget));
     }
 }
 
 /// Writes batches in one transaction; all or nothing.
-/// `folded`: see [`Rollups::add`]. `history`: the items' rollup counts
+/// `cursor`: the fold's, see [`Rollups::add`]. `history`: the items' rollup counts
 /// wait for [`settle`] (as do those of any item written while a deferral
 /// is open, so that `settle` counts every item after its mark once).
 fn write_group(
     conn: &mut Connection,
     batches: &[&Prepared],
-    folded: i64,
+    cursor: i64,
     history: bool,
 ) -> Result<Vec<WriteOutcome>> {
     let tx = conn.transaction()?;
@@ -202,7 +204,7 @@ fn write_group(
                 if let Some(resolved) = new
                     && deferred.is_none()
                 {
-                    rollups.add(row, resolved, folded);
+                    rollups.add(row, resolved, cursor);
                 }
                 out.new_items.push(new.is_some());
             }
@@ -218,7 +220,7 @@ fn write_group(
     // A deferred item is counted by `settle` with its final state.
     for seq in resolutions {
         if deferred.is_none_or(|after| seq <= after) {
-            count_resolution(&tx, seq)?;
+            count_resolution(&tx, seq, cursor)?;
         }
     }
     tx.commit()?;
@@ -247,8 +249,9 @@ fn resolve_where(
     Ok(())
 }
 
-/// Adds one resolved item to the `resolved` counts of its rollup rows.
-fn count_resolution(tx: &Connection, seq: i64) -> Result<()> {
+/// Adds one resolved item to the `resolved` counts of its rollup rows (its
+/// hour's when its minute is folded: before the fold's `cursor`).
+fn count_resolution(tx: &Connection, seq: i64, cursor: i64) -> Result<()> {
     let (ts, channel, district, unit, sentiment, topics): (
         i64,
         String,
@@ -285,8 +288,10 @@ fn count_resolution(tx: &Connection, seq: i64) -> Result<()> {
         "UPDATE rollup_hour SET resolved = resolved + 1
          WHERE hour = ?1 AND dim = ?2 AND key = ?3 AND sentiment = ?4 AND rating = 3",
     )?;
-    for (dim, key) in hour_keys(&channel, &district, &unit, &topics) {
-        by_hour.execute(params![hour, dim, key, sentiment])?;
+    if minute < cursor {
+        for (dim, key) in hour_keys(&channel, &district, &unit, &topics) {
+            by_hour.execute(params![hour, dim, key, sentiment])?;
+        }
     }
     Ok(())
 }

@@ -32,15 +32,16 @@ fn enrich(enricher: &Enricher, n: usize, end: i64, span: i64, seed: u64) -> Vec<
         .collect()
 }
 
-/// Latencies of the live feed's batches (before the boundary, after it),
-/// and how long the fold took to finish after the boundary.
+/// Latencies of the live feed's batches (before the boundary, after it,
+/// in the 5 s after it), and how long the fold took to finish after the
+/// boundary.
 async fn run(
     step_secs: i64,
     hour: i64,
     history: &[EnrichedItem],
     live: &[EnrichedItem],
     seconds: f64,
-) -> (Vec<Duration>, Vec<Duration>, f64) {
+) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>, f64) {
     let dir = tempfile::tempdir().unwrap();
     SqliteStore::open(dir.path(), QuerySettings::default())
         .unwrap()
@@ -89,7 +90,7 @@ async fn run(
             )
             .unwrap()
     };
-    let (mut before, mut after) = (Vec::new(), Vec::new());
+    let (mut before, mut after, mut soon) = (Vec::new(), Vec::new(), Vec::new());
     let mut fold_done = f64::NAN;
     let start = Instant::now();
     let mut boundary = None;
@@ -124,6 +125,9 @@ async fn run(
             None => before.push(took),
             Some(b) => {
                 after.push(took);
+                if b.elapsed() < Duration::from_secs(5) {
+                    soon.push(took);
+                }
                 if fold_done.is_nan() && i % 10 == 0 && folded(&db) == hour {
                     fold_done = b.elapsed().as_secs_f64();
                 }
@@ -132,7 +136,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     store.close().await.unwrap();
-    (before, after, fold_done)
+    (before, after, soon, fold_done)
 }
 
 #[tokio::main]
@@ -159,15 +163,17 @@ async fn main() {
         ("baseline: the hour in one transaction", 3600),
         ("a minute at a time (default)", 60),
     ] {
-        let (mut before, mut after, done) = run(step, hour, &history, &live, seconds).await;
+        let (mut before, mut after, mut soon, done) =
+            run(step, hour, &history, &live, seconds).await;
         println!(
-            "{label:<40} before the boundary p50 {:>7.1} p99 {:>7.1} ms | after: p50 {:>7.1} p99 {:>7.1} max {:>8.1} ms ({} batches; hour folded {:.1} s after the boundary)",
+            "{label:<38} before the boundary p50 {:>6.1} p99 {:>6.1} ms | 5 s after: p99 {:>7.1} ms ({} batches) | after: p50 {:>6.1} p99 {:>6.1} max {:>7.1} ms | hour folded {:.1} s after the boundary",
             pct(&mut before, 0.5),
             pct(&mut before, 0.99),
+            pct(&mut soon, 0.99),
+            soon.len(),
             pct(&mut after, 0.5),
             pct(&mut after, 0.99),
             pct(&mut after, 1.0),
-            after.len(),
             done,
         );
     }

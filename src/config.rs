@@ -125,6 +125,15 @@ pub struct TokenConfig {
     pub name: Option<String>,
     pub role: Role,
     pub sha256: String,
+    /// A district bureau's token (分县局): only the items, aggregates,
+    /// alerts and live events of these districts (names of
+    /// `pipelines/regions.toml`). Default: the whole city.
+    #[serde(default)]
+    pub districts: Vec<String>,
+    /// A station's token (所队): only these units (with `districts`, the
+    /// items of both: the units must lie in those districts). Default: any.
+    #[serde(default)]
+    pub units: Vec<String>,
 }
 
 /// A checked API token.
@@ -134,6 +143,10 @@ pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub sha256: [u8; 32],
+    /// The scope's districts and units as configured (checked against the
+    /// gazetteer by the server, which knows it); both empty: the city.
+    pub districts: Vec<String>,
+    pub units: Vec<String>,
 }
 
 /// Days the access audit is kept when the config does not say.
@@ -221,6 +234,9 @@ pub enum ConfigError {
 /// A config that passed validation.
 #[derive(Debug, Clone)]
 pub struct Checked {
+    /// The file the config came from (`(defaults)` without one): errors
+    /// found later, against the pipeline files, name it.
+    pub file: PathBuf,
     pub pipelines_dir: Option<PathBuf>,
     pub timezone: FixedOffset,
     pub hmac_key: Vec<u8>,
@@ -336,10 +352,20 @@ impl Config {
                     n.to_owned()
                 }
             };
+            let scoped = !(t.districts.is_empty() && t.units.is_empty());
+            if scoped && !matches!(t.role, Role::Viewer | Role::Analyst) {
+                return Err(invalid(format!(
+                    "token[{i}].districts: a scope is for viewer and analyst tokens; a {} token \
+                     acts on the whole city",
+                    t.role.as_str()
+                )));
+            }
             tokens.push(ApiToken {
                 name,
                 role: t.role,
                 sha256: hash,
+                districts: t.districts.clone(),
+                units: t.units.clone(),
             });
         }
         let audit_retention_days = self
@@ -408,6 +434,9 @@ impl Config {
         )?;
         let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
         Ok(Checked {
+            file: file
+                .map(Path::to_owned)
+                .unwrap_or_else(|| "(defaults)".into()),
             clock_skew: self
                 .max_clock_skew_seconds
                 .map_or(DEFAULT_CLOCK_SKEW, i64::from),
@@ -527,6 +556,26 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("sla_days")
+        );
+    }
+
+    #[test]
+    fn scopes_are_for_viewers_and_analysts() {
+        let hash = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff";
+        let c: Config = toml::from_str(&format!(
+            "[[token]]\nrole = \"analyst\"\nsha256 = \"{hash}\"\ndistricts = [\"邯山区\"]\nunits = [\"火磨派出所\"]"
+        ))
+        .unwrap();
+        let t = &c.validate(None).unwrap().tokens[0];
+        assert_eq!((t.districts.len(), t.units.len()), (1, 1));
+        let c: Config = toml::from_str(&format!(
+            "[[token]]\nrole = \"admin\"\nsha256 = \"{hash}\"\ndistricts = [\"邯山区\"]"
+        ))
+        .unwrap();
+        let e = c.validate(None).unwrap_err().to_string();
+        assert!(
+            e.contains("token[0].districts") && e.contains("admin"),
+            "{e}"
         );
     }
 

@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 use crate::query::{
-    Answer, Dim, Interval, Query, QueryError, Request, Vocabulary, bucket_start, floor_minute,
-    rfc3339,
+    Answer, Dim, Interval, Query, QueryError, Request, Scope, Vocabulary, bucket_start,
+    floor_minute, rfc3339,
 };
 
 /// The dashboards shipped with minyi, used when the dashboards folder has
@@ -527,18 +527,22 @@ pub struct FeedbackItemView {
 }
 
 /// The data of panels computed less often than every tick (`every`), by
-/// (dashboard, panel): when computed, and the data.
-pub type Memo = HashMap<(String, String), (i64, Value)>;
+/// (scope, dashboard, panel): when computed, and the data.
+pub type Memo = HashMap<(Scope, String, String), (i64, Value)>;
 
-/// Runs every distinct query of the dashboards once and returns the data
-/// of every panel: `{name: {panel_id: data}}`. `run` answers one query (the
-/// store); a failed query gives that panel `{"error": …}` and the rest go on.
-/// A panel with `every` is taken from `memo` while it is younger than that.
+/// Runs every distinct query of the dashboards once for `scope` and
+/// returns the data of every panel: `{name: {panel_id: data}}`. Every
+/// query is narrowed to the scope before it runs (a panel whose filters
+/// name a place outside it gets `{"error": …}`). `run` answers one query
+/// (the store); a failed query gives that panel `{"error": …}` and the
+/// rest go on. A panel with `every` is taken from `memo` while it is
+/// younger than that.
 pub async fn compute<F, Fut>(
     dashboards: &[Dashboard],
     vocab: &Vocabulary,
     now: i64,
     tz: FixedOffset,
+    scope: &Scope,
     memo: &mut Memo,
     mut run: F,
 ) -> Value
@@ -556,7 +560,7 @@ where
                 .every
                 .as_deref()
                 .and_then(crate::config::parse_duration);
-            let key = (d.name.clone(), p.id.clone());
+            let key = (scope.clone(), d.name.clone(), p.id.clone());
             if let (Some(e), Some((at, data))) = (every, memo.get(&key))
                 && now - at < e
                 && now >= *at
@@ -564,8 +568,16 @@ where
                 panels.insert(p.id.clone(), data.clone());
                 continue;
             }
-            let data = match p.query.queries(vocab, now, tz) {
-                Err(e) => json!({"error": e.to_string()}),
+            let scoped = p
+                .query
+                .queries(vocab, now, tz)
+                .map_err(|e| e.to_string())
+                .and_then(|(current, previous)| {
+                    let narrow = |q| scope.restrict_query(q).map_err(|e| e.to_string());
+                    Ok((narrow(current)?, previous.map(narrow).transpose()?))
+                });
+            let data = match scoped {
+                Err(e) => json!({"error": e}),
                 Ok((current, previous)) => {
                     let mut parts = Vec::new();
                     for q in std::iter::once(current).chain(previous) {
@@ -606,17 +618,39 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Computes every panel at `now` and publishes the result.
+    /// Computes every panel at `now` for the city and for each scope with
+    /// subscribers (a bureau's wall, a scoped token's screen), once per
+    /// scope whatever the number of screens, and publishes the results.
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
+        let mut memo = self.memo.lock().await;
+        let event = self.panels_for(&Scope::city(), now, &mut memo).await;
+        self.live.publish_panels(event);
+        let scopes = self.live.scopes_in_use();
+        for scope in &scopes {
+            let event = self.panels_for(scope, now, &mut memo).await;
+            self.live.publish_scoped_panels(scope, event);
+        }
+        // Forget the slow panels of scopes nobody watches any more.
+        memo.retain(|(s, _, _), _| s.is_city() || scopes.contains(s));
+        self.metrics.ticks.fetch_add(1, Relaxed);
+    }
+
+    /// The `panels` event of one scope at `now`.
+    pub async fn panels_for(
+        &self,
+        scope: &Scope,
+        now: DateTime<FixedOffset>,
+        memo: &mut Memo,
+    ) -> Arc<str> {
         let at = now.timestamp();
         let (store, metrics) = (&*self.store, &*self.metrics);
-        let mut memo = self.memo.lock().await;
         let data = compute(
             &self.dashboards,
             &self.vocab,
             at,
             self.tz,
-            &mut memo,
+            scope,
+            memo,
             |q| async move {
                 crate::store::ask(store, metrics, q, at)
                     .await
@@ -624,9 +658,11 @@ impl Ticker {
             },
         )
         .await;
-        self.metrics.ticks.fetch_add(1, Relaxed);
-        let event = json!({"at": now.to_rfc3339(), "dashboards": data});
-        self.live.publish_panels(event.to_string().into());
+        let mut event = json!({"at": now.to_rfc3339(), "dashboards": data});
+        if !scope.is_city() {
+            event["scope"] = json!(scope);
+        }
+        event.to_string().into()
     }
 
     /// Ticks every `every` at the `clock`'s time until `shutdown`. A tick
@@ -717,23 +753,31 @@ mod tests {
         .unwrap();
         let mut asked = Vec::new();
         let mut memo = Memo::new();
-        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), &mut memo, |q| {
-            asked.push(q);
-            async {
-                let row = |k: &str, count| crate::query::TopRow {
-                    key: k.into(),
-                    count,
-                    negative: 0,
-                };
-                Ok(Answer::Top(vec![
-                    row("民警", 90),
-                    row("树枝", 40),
-                    row("办理", 30),
-                    row("黑车", 20),
-                    row("信号灯", 10),
-                ]))
-            }
-        })
+        let data = compute(
+            &[d],
+            &vocab(),
+            1_748_743_200,
+            tz(),
+            &Scope::city(),
+            &mut memo,
+            |q| {
+                asked.push(q);
+                async {
+                    let row = |k: &str, count| crate::query::TopRow {
+                        key: k.into(),
+                        count,
+                        negative: 0,
+                    };
+                    Ok(Answer::Top(vec![
+                        row("民警", 90),
+                        row("树枝", 40),
+                        row("办理", 30),
+                        row("黑车", 20),
+                        row("信号灯", 10),
+                    ]))
+                }
+            },
+        )
         .await;
         let keys = |panel: &str| -> Vec<String> {
             data["w"][panel]["rows"]
@@ -772,6 +816,7 @@ mod tests {
                 &vocab(),
                 now,
                 tz(),
+                &Scope::city(),
                 &mut memo,
                 |q| {
                     asked.push((now, q));

@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::enrich::Enricher;
 use crate::model::{Rating, SentimentLabel};
 
+pub mod scope;
 pub mod search;
+
+pub use scope::{OutOfScope, Scope};
 
 /// Longest accepted search text, in characters (its words are bounded
 /// too: [`search::MAX_WORDS`], [`search::MAX_WORD_CHARS`]).
@@ -408,6 +411,8 @@ pub struct Vocabulary {
     pub topics: Vec<(String, String)>,
     pub districts: Vec<String>,
     pub units: Vec<String>,
+    /// The district bureau of each unit of `units` (None: a city-level unit).
+    unit_districts: Vec<Option<String>>,
 }
 
 impl Vocabulary {
@@ -425,7 +430,19 @@ impl Vocabulary {
                 .collect(),
             districts: e.gazetteer().districts().to_vec(),
             units: e.gazetteer().units().to_vec(),
+            unit_districts: e
+                .gazetteer()
+                .unit_districts()
+                .map(|d| d.map(str::to_owned))
+                .collect(),
         }
+    }
+
+    /// The district bureau a unit belongs to (None: a city-level unit, or
+    /// no unit of the gazetteer).
+    pub fn district_of(&self, unit: &str) -> Option<&str> {
+        let i = self.units.iter().position(|u| u == unit)?;
+        self.unit_districts[i].as_deref()
     }
 
     /// The display name of a key of a dimension ("" is "未识别").

@@ -35,7 +35,7 @@ use super::notify::{Message, Notifier};
 use super::rules::Rule;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::query::{Answer, Query, TopDim, Vocabulary, rfc3339};
+use crate::query::{Answer, Query, Scope, TopDim, Vocabulary, rfc3339};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -76,6 +76,25 @@ pub struct Alert {
     pub silenced: bool,
     pub acked_at: Option<i64>,
     pub acked_by: Option<String>,
+    /// The place the alert concerns — the series' value when it is a
+    /// district or unit, else the rule's `district` and `unit` filters (a
+    /// unit's district added) — which decides who sees it (a scoped token,
+    /// a bureau's wall) and which `[[route]]` sends it. Both empty: the
+    /// whole city.
+    #[serde(default)]
+    pub districts: Vec<String>,
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+impl Alert {
+    /// The place the alert concerns, as a scope.
+    pub fn place(&self) -> Scope {
+        Scope {
+            districts: self.districts.clone(),
+            units: self.units.clone(),
+        }
+    }
 }
 
 /// A silence: alerts matching it are recorded but not notified until `until`.
@@ -247,12 +266,13 @@ impl Engine {
     }
 
     /// Every alert of the last `days` days (firing and resolved, as last
-    /// saved), newest first, at most `limit`.
+    /// saved) whose place `scope` covers, newest first, at most `limit`.
     pub async fn history(
         &self,
         now: i64,
         days: i64,
         limit: usize,
+        scope: &Scope,
     ) -> Result<Vec<Alert>, StoreError> {
         let mut all: Vec<Alert> = self
             .cx
@@ -260,7 +280,8 @@ impl Engine {
             .state_load(ALERT, now - days * 86_400)
             .await?
             .iter()
-            .filter_map(|d| serde_json::from_str(d).ok())
+            .filter_map(|d| serde_json::from_str::<Alert>(d).ok())
+            .filter(|a| scope.covers(&a.place()))
             .collect();
         all.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         all.truncate(limit);
@@ -383,6 +404,19 @@ impl Engine {
         }
     }
 
+    /// The place of a rule's series: its value when the rule runs per
+    /// district or unit, else the rule's own place filters.
+    fn place_of(vocab: &Vocabulary, rule: &Rule, key: &str) -> Scope {
+        let mut districts = rule.scope.district.clone();
+        let mut units = rule.scope.unit.clone();
+        match rule.for_each {
+            Some(TopDim::District) => districts = vec![key.to_owned()],
+            Some(TopDim::Unit) => units = vec![key.to_owned()],
+            _ => {}
+        }
+        Scope::place(&districts, &units, vocab)
+    }
+
     /// One evaluation of every rule at `now` (unix seconds, event time).
     /// Returns the alerts that changed.
     pub async fn evaluate(&self, now: i64) -> Vec<Alert> {
@@ -433,6 +467,7 @@ impl Engine {
                     continue;
                 }
                 let name = Self::name_of(&cx.vocab, rule, key);
+                let place = Self::place_of(&cx.vocab, rule, key);
                 let mut a = Alert {
                     id: format!("{}:{}:{}", rule.name, key, now),
                     rule: rule.name.clone(),
@@ -456,6 +491,8 @@ impl Engine {
                     silenced: false,
                     acked_at: None,
                     acked_by: None,
+                    districts: place.districts,
+                    units: place.units,
                 };
                 a.silenced = st.silences.iter().any(|s| s.matches(&a, now));
                 a.notified = a.silenced;
@@ -497,8 +534,10 @@ impl Engine {
         }
         for a in &changed {
             self.persist(a).await;
-            cx.live
-                .publish_alert(serde_json::to_string(a).expect("alerts serialize").into());
+            cx.live.publish_alert(
+                a.place(),
+                serde_json::to_string(a).expect("alerts serialize").into(),
+            );
         }
         self.flush(now).await;
         cx.metrics.alert_evaluations.fetch_add(1, Relaxed);
@@ -581,28 +620,38 @@ impl Engine {
         }
     }
 
-    /// Firing alerts, newest first.
-    pub async fn firing(&self) -> Vec<Alert> {
+    /// Firing alerts whose place `scope` covers, newest first.
+    pub async fn firing(&self, scope: &Scope) -> Vec<Alert> {
         let st = self.state.lock().await;
-        let mut v: Vec<Alert> = st.active.values().cloned().collect();
+        let mut v: Vec<Alert> = st
+            .active
+            .values()
+            .filter(|a| scope.covers(&a.place()))
+            .cloned()
+            .collect();
         v.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         v
     }
 
-    /// Acknowledges a firing alert; None when no firing alert has this id.
-    pub async fn ack(&self, id: &str, by: &str, now: i64) -> Option<Alert> {
+    /// Acknowledges a firing alert; None when no firing alert `scope`
+    /// covers has this id.
+    pub async fn ack(&self, id: &str, by: &str, now: i64, scope: &Scope) -> Option<Alert> {
         let a = {
             let mut st = self.state.lock().await;
-            let a = st.active.values_mut().find(|a| a.id == id)?;
+            let a = st
+                .active
+                .values_mut()
+                .find(|a| a.id == id && scope.covers(&a.place()))?;
             a.acked_at = Some(now);
             a.acked_by = Some(by.to_owned());
             a.updated_at = now;
             a.clone()
         };
         self.persist(&a).await;
-        self.cx
-            .live
-            .publish_alert(serde_json::to_string(&a).expect("alerts serialize").into());
+        self.cx.live.publish_alert(
+            a.place(),
+            serde_json::to_string(&a).expect("alerts serialize").into(),
+        );
         Some(a)
     }
 
@@ -898,9 +947,12 @@ cooldown = "2h"
         assert_eq!((a.key.as_str(), a.status), ("丛台区", Status::Firing));
         assert_eq!(a.title, "丛台区激增");
         assert_eq!((a.observed, a.expected), (12.0, 2.0));
-        let published: Alert = serde_json::from_str(&feed.recv().await.unwrap()).unwrap();
+        let published = feed.recv().await.unwrap();
+        assert_eq!(published.place.districts, ["丛台区"], "the alert's place");
+        let published: Alert = serde_json::from_str(&published.data).unwrap();
         assert_eq!(published.id, a.id);
-        assert_eq!(engine.firing().await.len(), 1);
+        assert_eq!(published.districts, ["丛台区"]);
+        assert_eq!(engine.firing(&Scope::city()).await.len(), 1);
 
         // Still high a minute later: no new alert; more items update it.
         assert!(engine.evaluate(now + 60).await.is_empty());
@@ -914,8 +966,11 @@ cooldown = "2h"
         let resolved = engine.evaluate(now + 3600).await;
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].status, Status::Resolved);
-        assert!(engine.firing().await.is_empty());
-        let history = engine.history(now + 3600, 30, 10).await.unwrap();
+        assert!(engine.firing(&Scope::city()).await.is_empty());
+        let history = engine
+            .history(now + 3600, 30, 10, &Scope::city())
+            .await
+            .unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].status, Status::Resolved);
 
@@ -950,7 +1005,7 @@ cooldown = "2h"
 
         let (second, _) = engine(store.clone());
         second.restore(now + 60).await.unwrap();
-        assert_eq!(second.firing().await.len(), 1);
+        assert_eq!(second.firing(&Scope::city()).await.len(), 1);
         assert_eq!(second.silences(now + 60).await.len(), 1);
         assert!(second.evaluate(now + 60).await.is_empty(), "fired again");
 
@@ -962,10 +1017,13 @@ cooldown = "2h"
         assert!(silenced[0].silenced && silenced[0].notified);
 
         // Acknowledging names who and when; an unknown id is None.
-        let id = second.firing().await[0].id.clone();
-        let acked = second.ack(&id, "值班员", now + 180).await.unwrap();
+        let id = second.firing(&Scope::city()).await[0].id.clone();
+        let acked = second
+            .ack(&id, "值班员", now + 180, &Scope::city())
+            .await
+            .unwrap();
         assert_eq!(acked.acked_by.as_deref(), Some("值班员"));
-        assert!(second.ack("nope", "x", now).await.is_none());
+        assert!(second.ack("nope", "x", now, &Scope::city()).await.is_none());
         assert!(second.end_silence("s1", now + 200).await.unwrap());
         assert!(second.silences(now + 200).await.is_empty());
     }

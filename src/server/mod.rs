@@ -109,18 +109,26 @@ impl AppState {
         let rules = crate::alerts::rules::parse(&checked.alert_rules, &vocab, &target_names)
             .map_err(ServeError::Alerts)?;
         let notifier = crate::alerts::notify::Notifier::start(&checked.targets, metrics.clone());
-        let alerts = Arc::new(Engine::new(
-            rules,
-            notifier,
-            checked.alert_group_wait,
-            engine::Context {
-                store: store.clone(),
-                vocab: vocab.clone(),
-                tz: checked.timezone,
-                live: live.clone(),
-                metrics: metrics.clone(),
-            },
-        ));
+        let routing = crate::alerts::routes::Routing::new(&checked.routes, &checked.mutes, &vocab)
+            .map_err(|message| crate::config::ConfigError::Invalid {
+                file: checked.file.clone(),
+                message,
+            })?;
+        let alerts = Arc::new(
+            Engine::new(
+                rules,
+                notifier,
+                checked.alert_group_wait,
+                engine::Context {
+                    store: store.clone(),
+                    vocab: vocab.clone(),
+                    tz: checked.timezone,
+                    live: live.clone(),
+                    metrics: metrics.clone(),
+                },
+            )
+            .with_routing(routing),
+        );
         let auditor = Arc::new(crate::privacy::Auditor::new(store.clone(), metrics.clone()));
         let panels = Arc::new(Ticker {
             dashboards,

@@ -72,6 +72,10 @@ pub enum QueryKind {
     Timeseries,
     Top,
     Feedback,
+    /// A league table (排名通报): `dim`'s values by `metric`; with
+    /// `compare`, each row's change of value and place against the same
+    /// span just before.
+    Rank,
 }
 
 /// A time range relative to the tick.
@@ -108,6 +112,17 @@ pub struct PanelQuery {
     pub dim: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Rank: the metric (`satisfaction_rate`, `completion_rate`,
+    /// `dissatisfied_resolved_rate`, `received`, `negative_share` …).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Rank: values standing on fewer rated items (orders, …) are listed
+    /// after the ranked ones.
+    #[serde(default)]
+    pub min_rated: Option<u64>,
+    /// Rank: `desc` (default) or `asc`.
+    #[serde(default)]
+    pub order: Option<String>,
     /// Also compute the same query over the previous period (for `today`:
     /// yesterday up to the same time of day), for "change vs yesterday".
     #[serde(default)]
@@ -226,7 +241,7 @@ impl PanelQuery {
     ) -> Result<(Query, Option<Query>), QueryError> {
         let (from, to) = self.bounds(now, tz);
         let current = self.query(vocab, now, from, to)?;
-        let previous = match (self.compare, from, to) {
+        let previous = match (self.compare && self.kind != QueryKind::Rank, from, to) {
             (true, Some(f), Some(t)) => {
                 let span = match (&self.compare_by, self.range) {
                     (Some(by), _) => {
@@ -287,15 +302,24 @@ impl PanelQuery {
             ("interval", &self.interval),
             ("group_by", &self.group_by),
             ("dim", &self.dim),
+            ("metric", &self.metric),
+            ("order", &self.order),
+            ("min_rated", &self.min_rated.map(|n| n.to_string())),
         ] {
             if let Some(v) = v {
                 pairs.push((k.into(), v.clone()));
             }
         }
+        // A league table compares within its own answer (places too).
+        if self.kind == QueryKind::Rank && self.compare {
+            pairs.push(("compare".into(), "previous".into()));
+        }
         // Without the generic words, a ranking asks for as many rows as it
         // may and keeps `limit` of the rest ([`PanelQuery::shown`]).
         let limit = if self.skip_generic {
             Some(crate::query::MAX_TOP_LIMIT)
+        } else if self.kind == QueryKind::Rank {
+            None // a rank lists every value; the panel shows `limit` rows
         } else {
             self.limit
         };
@@ -313,6 +337,7 @@ impl PanelQuery {
             QueryKind::Timeseries => Request::Timeseries,
             QueryKind::Top => Request::Top,
             QueryKind::Feedback => Request::Feedback,
+            QueryKind::Rank => Request::Rank,
         };
         request.parse(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -331,6 +356,14 @@ impl PanelQuery {
         {
             rows.retain(|r| !r["key"].as_str().is_some_and(|k| vocab.is_generic_word(k)));
             rows.truncate(self.limit.unwrap_or(10));
+        }
+        if self.kind == QueryKind::Rank
+            && let (Some(limit), Some(rows)) = (
+                self.limit,
+                data.get_mut("rows").and_then(Value::as_array_mut),
+            )
+        {
+            rows.truncate(limit);
         }
         data
     }
@@ -390,6 +423,11 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                     ranked: row.ranked,
                     previous: row.previous,
                     change: row.change,
+                    rank: row.rank,
+                    previous_rank: row.previous_rank,
+                    rank_change: row.rank_change,
+                    dissatisfied: c.dissatisfied,
+                    dissatisfied_resolved: c.dissatisfied_resolved,
                     count: c.count,
                     negative: c.negative,
                     rated: c.rated,
@@ -501,12 +539,21 @@ pub struct RankRowView {
     pub previous: Option<f64>,
     /// value − previous (rates: a difference of shares, ×100 for points).
     pub change: Option<f64>,
+    /// Place among the ranked rows (1 first); null when not ranked.
+    pub rank: Option<u32>,
+    /// Place in the compared range; null without one or not ranked there.
+    pub previous_rank: Option<u32>,
+    /// previous_rank − rank: positive moved up (名次上升).
+    pub rank_change: Option<i64>,
     pub count: u64,
     pub negative: u64,
     pub rated: u64,
     pub satisfied: u64,
     pub orders_created: u64,
     pub orders_resolved: u64,
+    /// Items rated 不满意 and of those resolved (with 不满意化解率 only).
+    pub dissatisfied: u64,
+    pub dissatisfied_resolved: u64,
 }
 
 /// `GET /api/v1/feedback`: one page of items, newest first.

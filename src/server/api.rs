@@ -313,13 +313,19 @@ struct TopParams {
 struct RankParams {
     /// district, unit, topic or channel.
     dim: String,
-    /// count (default), negative, negative_share (负面占比), satisfaction_rate
-    /// (满意率) or completion_rate (办结率).
+    /// count (default; also `received`, 受理量), negative, negative_share
+    /// (负面占比), satisfaction_rate (满意率), completion_rate (办结率) or
+    /// dissatisfied_resolved_rate (不满意化解率).
     metric: Option<String>,
     /// Rows whose volume (items; rated items for 满意率; work orders for
-    /// 办结率) is below this are listed after the ranked rows, unranked.
-    /// Default 0.
+    /// 办结率; 不满意 items for 不满意化解率) is below this are listed after
+    /// the ranked rows, unranked. Default 0.
+    min_rated: Option<u64>,
+    /// The same guard by its older name (give one of the two).
     min_volume: Option<u64>,
+    /// `previous`: compare with the same span just before `from`–`to`
+    /// (each row's `previous`, `change`, `previous_rank`, `rank_change`).
+    compare: Option<String>,
     /// `desc` (default: highest first) or `asc` (lowest first).
     order: Option<String>,
     /// The range to compare with (RFC 3339, e.g. the same window a day
@@ -495,7 +501,7 @@ async fn top(
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/rank", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, RankParams),
-    description = "Every value of a dimension ranked by a metric — a count, 负面占比, 满意率 or 办结率 — with its volume and, with `compare_from`/`compare_to`, its change against that range; values below `min_volume` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
+    description = "Every value of a dimension ranked by a metric — a count (受理量), 负面占比, 满意率, 办结率 or 不满意化解率 — with its volume, its place (`rank`) and, with `compare=previous` or `compare_from`/`compare_to`, its change of value and of place (`rank_change`, positive: up) against that range; values below `min_rated` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
     responses((status = 200, body = RankView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn rank(
     Need(scope): Need<VIEWER>,

@@ -365,3 +365,133 @@ async fn the_live_stream_of_a_bureau_carries_its_items_panels_and_alerts() {
     drop((bureau, station));
     assert!(app.state.live.scopes_in_use().is_empty());
 }
+
+/// League tables (排名通报): 满意率, 不满意化解率 and 受理量 by district, a
+/// guard on rated items (`min_rated`), and each row's place against the
+/// previous day (`compare=previous`).
+#[tokio::test]
+async fn league_tables_rank_with_places_and_their_change() {
+    let app = app();
+    let item = |id: &str, d: &str, day: u32, hour: u32, rating: u8, case: Option<&str>| {
+        let mut v = json!({"id": id, "channel": "sms_revisit", "district": d, "rating": rating,
+            "received_at": format!("2025-06-0{day}T{hour:02}:00:00+08:00"), "text": "回访"});
+        if let Some(c) = case {
+            v["case_ref"] = json!(c);
+        }
+        v
+    };
+    let (a, b) = ("邯山区", "丛台区");
+    post(
+        &app,
+        "/api/v1/feedback",
+        json!([
+            item("a11", a, 1, 9, 1, None),
+            item("a12", a, 1, 10, 1, None),
+            item("a13", a, 1, 11, 1, None),
+            item("b11", b, 1, 9, 1, None),
+            item("b12", b, 1, 10, 3, None),
+            item("a21", a, 2, 9, 1, None),
+            item("a22", a, 2, 10, 3, Some("CA")),
+            item("a23", a, 2, 11, 3, None),
+            item("a24", a, 2, 15, 1, Some("CA")),
+            item("b21", b, 2, 9, 1, None),
+            item("b22", b, 2, 10, 1, None),
+        ]),
+    )
+    .await;
+    let day2 = "from=2025-06-02T00:00:00%2B08:00&to=2025-06-03T00:00:00%2B08:00&compare=previous&dim=district";
+    let rows = |v: &Value| -> Vec<(String, Value, Value, Value, bool)> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_owned(),
+                    r["value"].clone(),
+                    r["rank"].clone(),
+                    r["rank_change"].clone(),
+                    r["ranked"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=satisfaction_rate&min_rated=2"),
+    )
+    .await;
+    assert_eq!(
+        rows(&v),
+        [
+            (b.to_owned(), json!(1.0), json!(1), json!(1), true),
+            (a.to_owned(), json!(0.5), json!(2), json!(-1), true),
+        ],
+        "{v}"
+    );
+    assert_eq!(v["rows"][0]["previous_rank"], 2);
+    // The guard: 丛台区 stands on 2 rated items, fewer than 3.
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=satisfaction_rate&min_rated=3"),
+    )
+    .await;
+    let r = rows(&v);
+    assert_eq!((r[0].0.as_str(), r[0].4, r[1].4), (a, true, false), "{v}");
+    assert!(r[1].2.is_null(), "an unranked row has no place");
+    // min_volume is the same guard; both at once is a 400.
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=satisfaction_rate&min_volume=3"),
+    )
+    .await;
+    assert!(!rows(&v)[1].4, "{v}");
+    let (s, _) = get(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&min_volume=3&min_rated=3"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // 不满意化解率: 邯山区 resolved one of its two 不满意 through a later rating on the case.
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=dissatisfied_resolved_rate"),
+    )
+    .await;
+    let r = rows(&v);
+    assert_eq!((r[0].0.as_str(), &r[0].1), (a, &json!(0.5)), "{v}");
+    assert_eq!(v["rows"][0]["dissatisfied"], 2);
+    assert!(!r[1].4, "丛台区 had nothing to resolve: unranked");
+    // 受理量 by its league name.
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=received"),
+    )
+    .await;
+    assert_eq!(
+        (rows(&v)[0].0.as_str(), &rows(&v)[0].1),
+        (a, &json!(4.0)),
+        "{v}"
+    );
+    // A bureau's league table holds its own district only.
+    let v = json_of(
+        &app,
+        "hanshan",
+        &format!("/api/v1/stats/rank?{day2}&metric=satisfaction_rate"),
+    )
+    .await;
+    assert_eq!(rows(&v).len(), 1, "{v}");
+    let (s, _) = get(
+        &app,
+        "city",
+        "/api/v1/stats/rank?dim=district&compare=previous",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "previous needs a range");
+}

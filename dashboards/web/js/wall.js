@@ -268,6 +268,26 @@
     return rows.length > 0;
   }
 
+  // A league table (排名通报): places by a rate (满意率 …), each with its
+  // move against the previous period (▲ up, ▼ down); values standing on
+  // too few rated items follow, unranked, as 样本不足.
+  function renderLeague(p, data, body) {
+    const rows = data.rows || [];
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
+    const pct = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`);
+    const move = (r) => {
+      if (!r.ranked) return '<span class="move">样本不足</span>';
+      if (r.rank_change == null) return '<span class="move">新</span>';
+      if (r.rank_change > 0) return `<span class="move up">▲${r.rank_change}</span>`;
+      if (r.rank_change < 0) return `<span class="move down">▼${-r.rank_change}</span>`;
+      return '<span class="move">—</span>';
+    };
+    body.innerHTML = `<ol class="rank league">${rows.slice(0, fits).map((r) => `
+      <li class="${r.ranked ? '' : 'unranked'}"><span class="no">${r.rank || '·'}</span><span>${esc(r.name)}</span>
+      <span class="n">${pct(r.value)}</span>${move(r)}</li>`).join('')}</ol>`;
+    return rows.length > 0;
+  }
+
   // Handan's divisions placed roughly as on a map (column, row); other
   // places fill the grid in order.
   const TILE_POS = {
@@ -442,7 +462,7 @@
     }
   }
 
-  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
+  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
 
   function render(event) {
     const all = event.dashboards[current.name] || {};

@@ -43,6 +43,11 @@ pub struct Dashboard {
     pub title: String,
     #[serde(default)]
     pub subtitle: String,
+    /// A bureau's or a station's wall: every panel computed for these
+    /// districts and/or units (within the screen's own scope). Default: the
+    /// screen's scope (the city for an unscoped token).
+    #[serde(default, skip_serializing_if = "Scope::is_city")]
+    pub scope: Scope,
     pub panels: Vec<Panel>,
 }
 
@@ -194,6 +199,12 @@ pub fn load(
             message,
         };
         let d: Dashboard = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let checked = Scope::new(&d.scope.districts, &d.scope.units, vocab)
+            .map_err(|(key, m)| invalid(format!("scope.{key}: {m}")))?;
+        let d = Dashboard {
+            scope: checked,
+            ..d
+        };
         if out.iter().any(|o| o.name == d.name) {
             return Err(invalid(format!(
                 "dashboard name {:?} is used twice",
@@ -601,6 +612,18 @@ where
     let mut out = serde_json::Map::new();
     for d in dashboards {
         let mut panels = serde_json::Map::new();
+        // A bureau's wall within the screen's scope; outside it, nothing.
+        let scope = &match scope.narrow(&d.scope.districts, &d.scope.units) {
+            Ok(s) => s,
+            Err(e) => {
+                let e = json!({"error": e.to_string()});
+                for p in &d.panels {
+                    panels.insert(p.id.clone(), e.clone());
+                }
+                out.insert(d.name.clone(), Value::Object(panels));
+                continue;
+            }
+        };
         for p in &d.panels {
             let every = p
                 .query
@@ -677,8 +700,9 @@ impl Ticker {
             let event = self.panels_for(scope, now, &mut memo).await;
             self.live.publish_scoped_panels(scope, event);
         }
-        // Forget the slow panels of scopes nobody watches any more.
-        memo.retain(|(s, _, _), _| s.is_city() || scopes.contains(s));
+        // Forget the slow panels of scopes nobody watched for an hour.
+        let at = now.timestamp();
+        memo.retain(|_, (computed, _)| at - *computed < 3600);
         self.metrics.ticks.fetch_add(1, Relaxed);
     }
 
@@ -883,6 +907,54 @@ mod tests {
             assert_eq!(shown("slow"), if now < t0 + 30 { 1 } else { 4 }, "at {now}");
         }
         assert_eq!(asked.len(), 4 + 2);
+    }
+
+    #[tokio::test]
+    async fn a_bureau_wall_asks_for_its_scope_within_the_screen_s() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "hs", "title": "t", "scope": {"districts": ["邯山区"]}, "panels": [
+                {"id": "kpi", "type": "kpi", "title": "k", "query": {"kind": "summary", "range": "today"}}
+            ]
+        }))
+        .unwrap();
+        let vocab = vocab();
+        let scope = |d: &[&str]| {
+            Scope::new(
+                &d.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(),
+                &[],
+                &vocab,
+            )
+            .unwrap()
+        };
+        for (screen, asks) in [
+            (Scope::city(), true),
+            (scope(&["邯山区"]), true),
+            (scope(&["丛台区"]), false),
+        ] {
+            let mut asked = Vec::new();
+            let data = compute(
+                std::slice::from_ref(&d),
+                &vocab,
+                1_748_743_200,
+                tz(),
+                &screen,
+                &mut Memo::new(),
+                |q| {
+                    asked.push(q);
+                    async { Ok(Answer::Summary(Default::default())) }
+                },
+            )
+            .await;
+            if asks {
+                let [Query::Summary(f)] = asked.as_slice() else {
+                    panic!("{asked:?}")
+                };
+                assert_eq!(f.district, ["邯山区"]);
+            } else {
+                assert!(asked.is_empty());
+                assert!(data["hs"]["kpi"]["error"].is_string(), "{data}");
+            }
+        }
     }
 
     #[test]

@@ -354,6 +354,10 @@ struct ListParams {
 struct AlertParams {
     /// `firing` (default) or `all` (the last 30 days).
     status: Option<String>,
+    /// Only the alerts of one district (a bureau's wall), within the token's scope.
+    district: Option<String>,
+    /// Only the alerts of one unit.
+    unit: Option<String>,
 }
 
 #[derive(utoipa::ToSchema)]
@@ -777,7 +781,7 @@ async fn live(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let scope = wall_scope(&state, &scope, q.as_deref())?;
+    let scope = wall_scope(&state, &scope, q.as_deref(), &[])?;
     let feeds = state
         .live
         .subscribe_scoped(&scope)
@@ -788,13 +792,20 @@ async fn live(
 /// The scope of a wall's stream: the token's, narrowed by `?district=` and
 /// `?unit=` (one each at most, names of the gazetteer; a wall shows one
 /// bureau or one station, which bounds the scopes the ticker computes).
-fn wall_scope(state: &AppState, scope: &Scope, raw: Option<&str>) -> Result<Scope, ApiError> {
+/// `others` are the endpoint's own parameters, read elsewhere.
+fn wall_scope(
+    state: &AppState,
+    scope: &Scope,
+    raw: Option<&str>,
+    others: &[&str],
+) -> Result<Scope, ApiError> {
     let (mut districts, mut units) = (Vec::new(), Vec::new());
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let (list, known) = match k.as_ref() {
             "district" => (&mut districts, &state.vocab.districts),
             "unit" => (&mut units, &state.vocab.units),
             "access_token" => continue,
+            other if others.contains(&other) => continue,
             other => return Err(ApiError::Invalid(format!("unknown parameter `{other}`"))),
         };
         if !list.is_empty() {
@@ -859,6 +870,8 @@ async fn list_alerts(
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    // A bureau's wall lists its own alerts.
+    let scope = wall_scope(&state, &scope, q.as_deref(), &["status"])?;
     let status = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "status")
         .map(|(_, v)| v.into_owned())

@@ -199,6 +199,14 @@ async fn a_bureau_token_sees_its_district_on_every_read_path() {
     assert_eq!(city["received"], 6);
     let alerts = json_of(&app, "city", "/api/v1/alerts").await;
     assert_eq!(alerts["alerts"].as_array().unwrap().len(), 3);
+    // A bureau's wall on a city token lists that bureau's alerts.
+    let alerts = json_of(
+        &app,
+        "city",
+        "/api/v1/alerts?status=firing&district=%E9%82%AF%E5%B1%B1%E5%8C%BA",
+    )
+    .await;
+    assert_eq!(alerts["alerts"].as_array().unwrap().len(), 1, "{alerts}");
 
     // Another district's filter is a 403, never its data; a unit filter
     // combines with the scope (丛台派出所 in 邯山区: nothing).
@@ -494,4 +502,43 @@ async fn league_tables_rank_with_places_and_their_change() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "previous needs a range");
+}
+
+/// Walls per tier: the panels are computed once per tick per scope in use,
+/// whatever the number of screens of each scope.
+#[tokio::test]
+async fn panels_are_computed_once_per_tick_per_scope_in_use() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let app = app();
+    load(&app).await;
+    let queries = || app.state.metrics.queries.load(Relaxed);
+    // The first tick also computes the panels recomputed every so often.
+    app.state.tick().await;
+    let before = queries();
+    app.state.tick().await;
+    let city = queries() - before;
+    let scope = |d: &str| Scope {
+        districts: vec![d.to_owned()],
+        units: Vec::new(),
+    };
+    let screens: Vec<_> = ["邯山区", "丛台区", "磁县"]
+        .iter()
+        .flat_map(|d| (0..40).map(|_| app.state.live.subscribe_scoped(&scope(d)).unwrap()))
+        .collect();
+    assert_eq!(app.state.live.scopes_in_use().len(), 3);
+    app.state.tick().await; // the scopes' first tick (their slow panels too)
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(queries() - before, 4 * city, "the city and three scopes");
+    let hanshan = screens[0].panels.borrow().clone().unwrap();
+    let v: Value = serde_json::from_str(&hanshan).unwrap();
+    assert_eq!(v["dashboards"]["wall"]["kpi"]["current"]["received"], 3);
+    drop(screens);
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(
+        queries() - before,
+        city,
+        "scopes nobody watches are dropped"
+    );
 }

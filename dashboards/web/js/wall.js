@@ -2,6 +2,9 @@
 // the data of every panel of every dashboard (computed once per tick by the
 // server for all screens), `item` the newest items for the ticker, `alert`
 // the banner. No polling. The 1920×1080 canvas is scaled to the display.
+// A bureau's or a station's wall: `/wall/<name>?district=邯山区` (or
+// `?unit=…`) asks the stream and the alerts for that place only, and the
+// server computes the panels for it (within the token's scope).
 'use strict';
 
 (() => {
@@ -19,6 +22,15 @@
   let scale = 1;
   const charts = new Map(); // panel id → echarts instance
   const names = { channel: {}, topic: {} };
+  // The place of this screen, passed on to the stream and the alerts.
+  const place = [['district', params.get('district')], ['unit', params.get('unit')]].filter(([, v]) => v);
+
+  /** Which place the wall shows: the URL's, the dashboard's, the token's. */
+  function placeLabel(dashboard) {
+    if (place.length) return place.map(([, v]) => v).join('·');
+    const scoped = (s) => s && [...(s.districts || []), ...(s.units || [])].join('、');
+    return scoped(dashboard.scope) || scoped(meta && meta.scope) || '';
+  }
 
   // --- scaling: fit, letterbox, keep canvases sharp -----------------------
   function fit() {
@@ -48,9 +60,11 @@
   function build(dashboard) {
     resetCharts();
     panelsEl.innerHTML = '';
+    const where = placeLabel(dashboard);
     document.getElementById('title').textContent = dashboard.title;
-    document.getElementById('subtitle').textContent = dashboard.subtitle || '';
-    document.title = `${dashboard.title} · 大屏`;
+    document.getElementById('subtitle').textContent = where || dashboard.subtitle || '';
+    document.body.dataset.place = where;
+    document.title = `${where ? `${where} · ` : ''}${dashboard.title} · 大屏`;
     for (const p of dashboard.panels) {
       const l = p.layout || {};
       if (!l.w || !l.h) continue; // data-only panels (e.g. part of the KPI row)
@@ -493,7 +507,7 @@
 
   function connect() {
     const conn = document.getElementById('conn');
-    source = new EventSource(url('/api/v1/live'));
+    source = new EventSource(url('/api/v1/live', place));
     source.addEventListener('hello', () => { backoff = 1000; conn.className = 'dot live'; loadAlerts(); });
     source.addEventListener('panels', (e) => {
       lastData = JSON.parse(e.data);
@@ -561,7 +575,7 @@
 
   async function loadAlerts() {
     try {
-      const r = await getJSON('/api/v1/alerts');
+      const r = await getJSON('/api/v1/alerts', place);
       alerts.clear();
       for (const a of r.alerts) alerts.set(a.id, a);
       if (r.alerts.length) showAlert(r.alerts[0]);

@@ -844,11 +844,17 @@
     for (const t of meta.topics) names.topic[t.code] = t.name;
     for (const d of meta.districts) names.district[d] = d;
     for (const u of meta.units) names.unit[u] = u;
+    // A scoped token (a bureau, a station) picks within its scope: a place
+    // outside it would be refused (403).
+    const scope = meta.scope || {};
+    const within = (list, allowed) => (allowed && allowed.length ? list.filter((x) => allowed.includes(x)) : list);
+    const units = within(meta.units, scope.units).filter((u) => !(scope.districts || []).length
+      || (scope.districts || []).includes((meta.unit_districts || {})[u]));
     const options = {
       channel: meta.channels.map((c) => [c.code, c.name]),
       topic: meta.topics.map((t) => [t.code, t.name]),
-      district: meta.districts.map((d) => [d, d]),
-      unit: meta.units.map((u) => [u, u]),
+      district: within(meta.districts, scope.districts).map((d) => [d, d]),
+      unit: units.map((u) => [u, u]),
       sentiment: meta.sentiments.map((s) => [s.code, s.name]),
       rating: [['1', '满意'], ['2', '基本满意'], ['3', '不满意']],
     };

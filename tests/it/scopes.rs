@@ -229,6 +229,14 @@ async fn a_bureau_token_sees_its_district_on_every_read_path() {
     .await;
     assert_eq!(v["received"], 0);
 
+    // There is no per-item read; the per-item erasure is an admin's, and
+    // an admin token cannot be scoped: a bureau's token gets 403.
+    let req = Request::delete("/api/v1/feedback/ct-1")
+        .header("authorization", "Bearer hanshan")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&app, req).await.0, StatusCode::FORBIDDEN);
+
     // City-wide endpoints refuse a scoped token.
     for uri in ["/metrics", "/api/v1/silences"] {
         let (s, body) = get(&app, "hanshan", uri).await;

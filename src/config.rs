@@ -103,6 +103,16 @@ pub struct Config {
     /// Webhook targets of alert rules (WeCom, DingTalk, Feishu, generic).
     #[serde(default)]
     pub target: Vec<TargetConfig>,
+    /// Where alerts go by the place they concern, first match: a district
+    /// bureau's alerts to its own robot, the rest to the default route (the
+    /// one without `districts` and `units`, last). Added to each rule's own
+    /// `targets`. Default none: the rules' targets alone.
+    #[serde(default)]
+    pub route: Vec<RouteConfig>,
+    /// Quiet hours: alerts that fire inside a window are recorded and shown
+    /// on the walls but not sent. Default none.
+    #[serde(default)]
+    pub mute: Vec<MuteConfig>,
     /// API tokens, as SHA-256 hashes (`minyi hash-token` prints one). With
     /// none, the server is open, and it refuses to listen beyond loopback.
     #[serde(default)]
@@ -125,6 +135,15 @@ pub struct TokenConfig {
     pub name: Option<String>,
     pub role: Role,
     pub sha256: String,
+    /// A district bureau's token (分县局): only the items, aggregates,
+    /// alerts and live events of these districts (names of
+    /// `pipelines/regions.toml`). Default: the whole city.
+    #[serde(default)]
+    pub districts: Vec<String>,
+    /// A station's token (所队): only these units (with `districts`, the
+    /// items of both: the units must lie in those districts). Default: any.
+    #[serde(default)]
+    pub units: Vec<String>,
 }
 
 /// A checked API token.
@@ -134,6 +153,10 @@ pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub sha256: [u8; 32],
+    /// The scope's districts and units as configured (checked against the
+    /// gazetteer by the server, which knows it); both empty: the city.
+    pub districts: Vec<String>,
+    pub units: Vec<String>,
 }
 
 /// Days the access audit is kept when the config does not say.
@@ -192,6 +215,82 @@ pub struct TargetConfig {
     pub per_minute: Option<u32>,
 }
 
+/// `[[route]]` in minyi.toml: the robots of a place's alerts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Alerts about these districts (names of `pipelines/regions.toml`) ...
+    #[serde(default)]
+    pub districts: Vec<String>,
+    /// ... and/or these units. Neither: the default route, every alert.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// `[[target]]` names that get the route's alerts.
+    pub targets: Vec<String>,
+    /// An alert not acknowledged this long after it fired ("30m") goes,
+    /// once, to `escalate_to`. Default: no escalation.
+    pub escalate_after: Option<String>,
+    /// `[[target]]` names of the escalation (the city's duty group).
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
+}
+
+/// `[[mute]]` in minyi.toml: a recurring quiet window in the centre's zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteConfig {
+    /// Days the window starts on: `mon` … `sun`. Default every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Start, "HH:MM" on the centre's wall clock.
+    pub from: String,
+    /// End, "HH:MM", exclusive; earlier than `from`: the next day (across
+    /// midnight: "22:00" to "07:00").
+    pub to: String,
+    /// Only alerts about these districts and/or units. Default: every alert.
+    #[serde(default)]
+    pub districts: Vec<String>,
+    #[serde(default)]
+    pub units: Vec<String>,
+}
+
+/// A checked `[[mute]]`: the days (Monday first) and minutes of the day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MuteWindow {
+    pub days: [bool; 7],
+    pub from: u32,
+    pub to: u32,
+    pub districts: Vec<String>,
+    pub units: Vec<String>,
+}
+
+impl MuteWindow {
+    /// Whether the window holds the instant `t` (unix seconds) on the wall
+    /// clock of `tz`. A window across midnight belongs to the day it starts
+    /// on: Friday 22:00–07:00 holds Saturday 06:59.
+    pub fn holds(&self, t: i64, tz: FixedOffset) -> bool {
+        let local = t + i64::from(tz.local_minus_utc());
+        let minute = (local.rem_euclid(86_400) / 60) as u32;
+        // 1970-01-01 was a Thursday (3, Monday being 0).
+        let day = ((local.div_euclid(86_400) + 3).rem_euclid(7)) as usize;
+        if self.from < self.to {
+            self.days[day] && (self.from..self.to).contains(&minute)
+        } else {
+            (self.days[day] && minute >= self.from)
+                || (self.days[(day + 6) % 7] && minute < self.to)
+        }
+    }
+}
+
+/// "HH:MM" → minutes of the day.
+fn parse_clock(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && s.trim().len() == 5).then_some(h * 60 + m)
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
 /// "90s", "30m", "2h", "7d" → seconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -221,6 +320,9 @@ pub enum ConfigError {
 /// A config that passed validation.
 #[derive(Debug, Clone)]
 pub struct Checked {
+    /// The file the config came from (`(defaults)` without one): errors
+    /// found later, against the pipeline files, name it.
+    pub file: PathBuf,
     pub pipelines_dir: Option<PathBuf>,
     pub timezone: FixedOffset,
     pub hmac_key: Vec<u8>,
@@ -248,6 +350,10 @@ pub struct Checked {
     pub alert_every: std::time::Duration,
     pub alert_group_wait: i64,
     pub targets: Vec<TargetConfig>,
+    /// Alert routes in order (their place names are checked against the
+    /// gazetteer by the server, which knows it).
+    pub routes: Vec<RouteConfig>,
+    pub mutes: Vec<MuteWindow>,
     pub kafka_partitions: u32,
     pub ingest_batch_rows: usize,
     pub ingest_batch_bytes: usize,
@@ -336,10 +442,20 @@ impl Config {
                     n.to_owned()
                 }
             };
+            let scoped = !(t.districts.is_empty() && t.units.is_empty());
+            if scoped && !matches!(t.role, Role::Viewer | Role::Analyst) {
+                return Err(invalid(format!(
+                    "token[{i}].districts: a scope is for viewer and analyst tokens; a {} token \
+                     acts on the whole city",
+                    t.role.as_str()
+                )));
+            }
             tokens.push(ApiToken {
                 name,
                 role: t.role,
                 sha256: hash,
+                districts: t.districts.clone(),
+                units: t.units.clone(),
             });
         }
         let audit_retention_days = self
@@ -363,6 +479,86 @@ impl Config {
             if t.name == "wall" || self.target[..i].iter().any(|o| o.name == t.name) {
                 return Err(invalid(format!("target[{i}].name: {:?} is taken", t.name)));
             }
+        }
+        let target_named = |key: String, name: &str| {
+            if self.target.iter().any(|t| t.name == name) {
+                Ok(())
+            } else {
+                Err(invalid(format!("{key}: no [[target]] named {name:?}")))
+            }
+        };
+        for (i, r) in self.route.iter().enumerate() {
+            if r.targets.is_empty() {
+                return Err(invalid(format!(
+                    "route[{i}].targets: name at least one [[target]]"
+                )));
+            }
+            for t in &r.targets {
+                target_named(format!("route[{i}].targets"), t)?;
+            }
+            for t in &r.escalate_to {
+                target_named(format!("route[{i}].escalate_to"), t)?;
+            }
+            match (&r.escalate_after, r.escalate_to.is_empty()) {
+                (Some(e), false) => {
+                    parse_duration(e).ok_or_else(|| {
+                        invalid(format!(
+                            "route[{i}].escalate_after: {e:?} is not a duration like \"30m\""
+                        ))
+                    })?;
+                }
+                (None, true) => {}
+                (Some(_), true) => {
+                    return Err(invalid(format!(
+                        "route[{i}].escalate_to: required with escalate_after"
+                    )));
+                }
+                (None, false) => {
+                    return Err(invalid(format!(
+                        "route[{i}].escalate_after: required with escalate_to"
+                    )));
+                }
+            }
+            let default = r.districts.is_empty() && r.units.is_empty();
+            if default && i + 1 != self.route.len() {
+                return Err(invalid(format!(
+                    "route[{i}]: a default route (no districts, no units) must be the last: \
+                     it matches every alert, so no route after it would"
+                )));
+            }
+        }
+        let mut mutes = Vec::new();
+        for (i, m) in self.mute.iter().enumerate() {
+            let clock = |key: &str, v: &str| {
+                parse_clock(v).ok_or_else(|| {
+                    invalid(format!(
+                        "mute[{i}].{key}: {v:?} is not a time like \"22:00\""
+                    ))
+                })
+            };
+            let (from, to) = (clock("from", &m.from)?, clock("to", &m.to)?);
+            if from == to {
+                return Err(invalid(format!("mute[{i}].to: the same as from")));
+            }
+            let mut days = [m.days.is_empty(); 7];
+            for d in &m.days {
+                let k = DAYS
+                    .iter()
+                    .position(|x| x.eq_ignore_ascii_case(d.trim()))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "mute[{i}].days: {d:?} is not one of mon tue wed thu fri sat sun"
+                        ))
+                    })?;
+                days[k] = true;
+            }
+            mutes.push(MuteWindow {
+                days,
+                from,
+                to,
+                districts: m.districts.clone(),
+                units: m.units.clone(),
+            });
         }
         let partitions = positive(
             "kafka_partitions",
@@ -408,6 +604,9 @@ impl Config {
         )?;
         let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
         Ok(Checked {
+            file: file
+                .map(Path::to_owned)
+                .unwrap_or_else(|| "(defaults)".into()),
             clock_skew: self
                 .max_clock_skew_seconds
                 .map_or(DEFAULT_CLOCK_SKEW, i64::from),
@@ -423,6 +622,8 @@ impl Config {
             alert_every: std::time::Duration::from_secs_f64(alert_every),
             alert_group_wait: i64::from(self.alert_group_wait_seconds.unwrap_or(2)),
             targets: self.target,
+            routes: self.route,
+            mutes,
             pipelines_dir: self.pipelines_dir,
             timezone,
             hmac_key,
@@ -527,6 +728,93 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("sla_days")
+        );
+    }
+
+    #[test]
+    fn routes_and_mutes_are_checked_naming_the_key() {
+        let targets = "[[target]]\nname = \"hs\"\nkind = \"wecom\"\nurl = \"http://x\"\n\
+                       [[target]]\nname = \"duty\"\nkind = \"dingtalk\"\nurl = \"http://y\"\n";
+        let check = |extra: &str| {
+            toml::from_str::<Config>(&format!("{targets}{extra}"))
+                .unwrap()
+                .validate(None)
+        };
+        let ok = check(
+            "[[route]]\ndistricts = [\"邯山区\"]\ntargets = [\"hs\"]\nescalate_after = \"30m\"\nescalate_to = [\"duty\"]\n\
+             [[route]]\ntargets = [\"duty\"]\n[[mute]]\ndays = [\"fri\"]\nfrom = \"22:00\"\nto = \"07:00\"\n",
+        )
+        .unwrap();
+        assert_eq!((ok.routes.len(), ok.mutes.len()), (2, 1));
+        let err = |extra: &str| check(extra).unwrap_err().to_string();
+        assert!(err("[[route]]\ntargets = [\"pager\"]").contains("route[0].targets"));
+        assert!(
+            err("[[route]]\ntargets = [\"hs\"]\n[[route]]\ndistricts = [\"邯山区\"]\ntargets = [\"hs\"]")
+                .contains("route[0]: a default route")
+        );
+        assert!(
+            err("[[route]]\ntargets = [\"hs\"]\nescalate_after = \"30m\"")
+                .contains("route[0].escalate_to")
+        );
+        assert!(err("[[mute]]\nfrom = \"25:00\"\nto = \"07:00\"").contains("mute[0].from"));
+        assert!(
+            err("[[mute]]\ndays = [\"fri\", \"fun\"]\nfrom = \"22:00\"\nto = \"07:00\"")
+                .contains("mute[0].days")
+        );
+    }
+
+    #[test]
+    fn a_mute_across_midnight_belongs_to_the_day_it_starts() {
+        let tz = default_timezone();
+        let w = MuteWindow {
+            days: [false, false, false, false, true, false, false],
+            from: 22 * 60,
+            to: 7 * 60,
+            districts: Vec::new(),
+            units: Vec::new(),
+        };
+        // Local times (+08:00) of the week of Monday 2025-06-02.
+        let at = |day: i64, h: i64, m: i64| {
+            1_748_793_600 + day * 86_400 + h * 3600 + m * 60 // 2025-06-02T00:00+08:00
+        };
+        assert!(!w.holds(at(4, 21, 59), tz), "Friday before 22:00");
+        assert!(w.holds(at(4, 22, 0), tz), "Friday 22:00");
+        assert!(w.holds(at(4, 23, 59), tz));
+        assert!(w.holds(at(5, 0, 0), tz), "Saturday after midnight");
+        assert!(w.holds(at(5, 6, 59), tz));
+        assert!(!w.holds(at(5, 7, 0), tz), "the end is exclusive");
+        assert!(!w.holds(at(5, 22, 30), tz), "Saturday is not a start day");
+        assert!(!w.holds(at(3, 23, 0), tz), "nor Thursday");
+        assert!(
+            !w.holds(at(4, 3, 0), tz),
+            "Friday early morning belongs to Thursday's window"
+        );
+        let day = MuteWindow {
+            days: [true; 7],
+            from: 12 * 60,
+            to: 13 * 60,
+            ..w
+        };
+        assert!(day.holds(at(2, 12, 30), tz) && !day.holds(at(2, 13, 0), tz));
+    }
+
+    #[test]
+    fn scopes_are_for_viewers_and_analysts() {
+        let hash = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff";
+        let c: Config = toml::from_str(&format!(
+            "[[token]]\nrole = \"analyst\"\nsha256 = \"{hash}\"\ndistricts = [\"邯山区\"]\nunits = [\"火磨派出所\"]"
+        ))
+        .unwrap();
+        let t = &c.validate(None).unwrap().tokens[0];
+        assert_eq!((t.districts.len(), t.units.len()), (1, 1));
+        let c: Config = toml::from_str(&format!(
+            "[[token]]\nrole = \"admin\"\nsha256 = \"{hash}\"\ndistricts = [\"邯山区\"]"
+        ))
+        .unwrap();
+        let e = c.validate(None).unwrap_err().to_string();
+        assert!(
+            e.contains("token[0].districts") && e.contains("admin"),
+            "{e}"
         );
     }
 

@@ -24,8 +24,8 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 use crate::query::{
-    Answer, Dim, Interval, Query, QueryError, Request, Vocabulary, bucket_start, floor_minute,
-    rfc3339,
+    Answer, Dim, Interval, Query, QueryError, Request, Scope, Vocabulary, bucket_start,
+    floor_minute, rfc3339,
 };
 
 /// The dashboards shipped with minyi, used when the dashboards folder has
@@ -43,6 +43,11 @@ pub struct Dashboard {
     pub title: String,
     #[serde(default)]
     pub subtitle: String,
+    /// A bureau's or a station's wall: every panel computed for these
+    /// districts and/or units (within the screen's own scope). Default: the
+    /// screen's scope (the city for an unscoped token).
+    #[serde(default, skip_serializing_if = "Scope::is_city")]
+    pub scope: Scope,
     pub panels: Vec<Panel>,
 }
 
@@ -72,6 +77,10 @@ pub enum QueryKind {
     Timeseries,
     Top,
     Feedback,
+    /// A league table (排名通报): `dim`'s values by `metric`; with
+    /// `compare`, each row's change of value and place against the same
+    /// span just before.
+    Rank,
 }
 
 /// A time range relative to the tick.
@@ -108,6 +117,17 @@ pub struct PanelQuery {
     pub dim: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Rank: the metric (`satisfaction_rate`, `completion_rate`,
+    /// `dissatisfied_resolved_rate`, `received`, `negative_share` …).
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Rank: values standing on fewer rated items (orders, …) are listed
+    /// after the ranked ones.
+    #[serde(default)]
+    pub min_rated: Option<u64>,
+    /// Rank: `desc` (default) or `asc`.
+    #[serde(default)]
+    pub order: Option<String>,
     /// Also compute the same query over the previous period (for `today`:
     /// yesterday up to the same time of day), for "change vs yesterday".
     #[serde(default)]
@@ -179,6 +199,12 @@ pub fn load(
             message,
         };
         let d: Dashboard = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let checked = Scope::new(&d.scope.districts, &d.scope.units, vocab)
+            .map_err(|(key, m)| invalid(format!("scope.{key}: {m}")))?;
+        let d = Dashboard {
+            scope: checked,
+            ..d
+        };
         if out.iter().any(|o| o.name == d.name) {
             return Err(invalid(format!(
                 "dashboard name {:?} is used twice",
@@ -226,7 +252,7 @@ impl PanelQuery {
     ) -> Result<(Query, Option<Query>), QueryError> {
         let (from, to) = self.bounds(now, tz);
         let current = self.query(vocab, now, from, to)?;
-        let previous = match (self.compare, from, to) {
+        let previous = match (self.compare && self.kind != QueryKind::Rank, from, to) {
             (true, Some(f), Some(t)) => {
                 let span = match (&self.compare_by, self.range) {
                     (Some(by), _) => {
@@ -287,15 +313,24 @@ impl PanelQuery {
             ("interval", &self.interval),
             ("group_by", &self.group_by),
             ("dim", &self.dim),
+            ("metric", &self.metric),
+            ("order", &self.order),
+            ("min_rated", &self.min_rated.map(|n| n.to_string())),
         ] {
             if let Some(v) = v {
                 pairs.push((k.into(), v.clone()));
             }
         }
+        // A league table compares within its own answer (places too).
+        if self.kind == QueryKind::Rank && self.compare {
+            pairs.push(("compare".into(), "previous".into()));
+        }
         // Without the generic words, a ranking asks for as many rows as it
         // may and keeps `limit` of the rest ([`PanelQuery::shown`]).
         let limit = if self.skip_generic {
             Some(crate::query::MAX_TOP_LIMIT)
+        } else if self.kind == QueryKind::Rank {
+            None // a rank lists every value; the panel shows `limit` rows
         } else {
             self.limit
         };
@@ -313,6 +348,7 @@ impl PanelQuery {
             QueryKind::Timeseries => Request::Timeseries,
             QueryKind::Top => Request::Top,
             QueryKind::Feedback => Request::Feedback,
+            QueryKind::Rank => Request::Rank,
         };
         request.parse(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -331,6 +367,14 @@ impl PanelQuery {
         {
             rows.retain(|r| !r["key"].as_str().is_some_and(|k| vocab.is_generic_word(k)));
             rows.truncate(self.limit.unwrap_or(10));
+        }
+        if self.kind == QueryKind::Rank
+            && let (Some(limit), Some(rows)) = (
+                self.limit,
+                data.get_mut("rows").and_then(Value::as_array_mut),
+            )
+        {
+            rows.truncate(limit);
         }
         data
     }
@@ -390,6 +434,11 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                     ranked: row.ranked,
                     previous: row.previous,
                     change: row.change,
+                    rank: row.rank,
+                    previous_rank: row.previous_rank,
+                    rank_change: row.rank_change,
+                    dissatisfied: c.dissatisfied,
+                    dissatisfied_resolved: c.dissatisfied_resolved,
                     count: c.count,
                     negative: c.negative,
                     rated: c.rated,
@@ -501,12 +550,21 @@ pub struct RankRowView {
     pub previous: Option<f64>,
     /// value − previous (rates: a difference of shares, ×100 for points).
     pub change: Option<f64>,
+    /// Place among the ranked rows (1 first); null when not ranked.
+    pub rank: Option<u32>,
+    /// Place in the compared range; null without one or not ranked there.
+    pub previous_rank: Option<u32>,
+    /// previous_rank − rank: positive moved up (名次上升).
+    pub rank_change: Option<i64>,
     pub count: u64,
     pub negative: u64,
     pub rated: u64,
     pub satisfied: u64,
     pub orders_created: u64,
     pub orders_resolved: u64,
+    /// Items rated 不满意 and of those resolved (with 不满意化解率 only).
+    pub dissatisfied: u64,
+    pub dissatisfied_resolved: u64,
 }
 
 /// `GET /api/v1/feedback`: one page of items, newest first.
@@ -527,18 +585,22 @@ pub struct FeedbackItemView {
 }
 
 /// The data of panels computed less often than every tick (`every`), by
-/// (dashboard, panel): when computed, and the data.
-pub type Memo = HashMap<(String, String), (i64, Value)>;
+/// (scope, dashboard, panel): when computed, and the data.
+pub type Memo = HashMap<(Scope, String, String), (i64, Value)>;
 
-/// Runs every distinct query of the dashboards once and returns the data
-/// of every panel: `{name: {panel_id: data}}`. `run` answers one query (the
-/// store); a failed query gives that panel `{"error": …}` and the rest go on.
-/// A panel with `every` is taken from `memo` while it is younger than that.
+/// Runs every distinct query of the dashboards once for `scope` and
+/// returns the data of every panel: `{name: {panel_id: data}}`. Every
+/// query is narrowed to the scope before it runs (a panel whose filters
+/// name a place outside it gets `{"error": …}`). `run` answers one query
+/// (the store); a failed query gives that panel `{"error": …}` and the
+/// rest go on. A panel with `every` is taken from `memo` while it is
+/// younger than that.
 pub async fn compute<F, Fut>(
     dashboards: &[Dashboard],
     vocab: &Vocabulary,
     now: i64,
     tz: FixedOffset,
+    scope: &Scope,
     memo: &mut Memo,
     mut run: F,
 ) -> Value
@@ -550,13 +612,25 @@ where
     let mut out = serde_json::Map::new();
     for d in dashboards {
         let mut panels = serde_json::Map::new();
+        // A bureau's wall within the screen's scope; outside it, nothing.
+        let scope = &match scope.narrow(&d.scope.districts, &d.scope.units) {
+            Ok(s) => s,
+            Err(e) => {
+                let e = json!({"error": e.to_string()});
+                for p in &d.panels {
+                    panels.insert(p.id.clone(), e.clone());
+                }
+                out.insert(d.name.clone(), Value::Object(panels));
+                continue;
+            }
+        };
         for p in &d.panels {
             let every = p
                 .query
                 .every
                 .as_deref()
                 .and_then(crate::config::parse_duration);
-            let key = (d.name.clone(), p.id.clone());
+            let key = (scope.clone(), d.name.clone(), p.id.clone());
             if let (Some(e), Some((at, data))) = (every, memo.get(&key))
                 && now - at < e
                 && now >= *at
@@ -564,8 +638,16 @@ where
                 panels.insert(p.id.clone(), data.clone());
                 continue;
             }
-            let data = match p.query.queries(vocab, now, tz) {
-                Err(e) => json!({"error": e.to_string()}),
+            let scoped = p
+                .query
+                .queries(vocab, now, tz)
+                .map_err(|e| e.to_string())
+                .and_then(|(current, previous)| {
+                    let narrow = |q| scope.restrict_query(q).map_err(|e| e.to_string());
+                    Ok((narrow(current)?, previous.map(narrow).transpose()?))
+                });
+            let data = match scoped {
+                Err(e) => json!({"error": e}),
                 Ok((current, previous)) => {
                     let mut parts = Vec::new();
                     for q in std::iter::once(current).chain(previous) {
@@ -606,17 +688,40 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Computes every panel at `now` and publishes the result.
+    /// Computes every panel at `now` for the city and for each scope with
+    /// subscribers (a bureau's wall, a scoped token's screen), once per
+    /// scope whatever the number of screens, and publishes the results.
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
+        let mut memo = self.memo.lock().await;
+        let event = self.panels_for(&Scope::city(), now, &mut memo).await;
+        self.live.publish_panels(event);
+        let scopes = self.live.scopes_in_use();
+        for scope in &scopes {
+            let event = self.panels_for(scope, now, &mut memo).await;
+            self.live.publish_scoped_panels(scope, event);
+        }
+        // Forget the slow panels of scopes nobody watched for an hour.
+        let at = now.timestamp();
+        memo.retain(|_, (computed, _)| at - *computed < 3600);
+        self.metrics.ticks.fetch_add(1, Relaxed);
+    }
+
+    /// The `panels` event of one scope at `now`.
+    pub async fn panels_for(
+        &self,
+        scope: &Scope,
+        now: DateTime<FixedOffset>,
+        memo: &mut Memo,
+    ) -> Arc<str> {
         let at = now.timestamp();
         let (store, metrics) = (&*self.store, &*self.metrics);
-        let mut memo = self.memo.lock().await;
         let data = compute(
             &self.dashboards,
             &self.vocab,
             at,
             self.tz,
-            &mut memo,
+            scope,
+            memo,
             |q| async move {
                 crate::store::ask(store, metrics, q, at)
                     .await
@@ -624,9 +729,11 @@ impl Ticker {
             },
         )
         .await;
-        self.metrics.ticks.fetch_add(1, Relaxed);
-        let event = json!({"at": now.to_rfc3339(), "dashboards": data});
-        self.live.publish_panels(event.to_string().into());
+        let mut event = json!({"at": now.to_rfc3339(), "dashboards": data});
+        if !scope.is_city() {
+            event["scope"] = json!(scope);
+        }
+        event.to_string().into()
     }
 
     /// Ticks every `every` at the `clock`'s time until `shutdown`. A tick
@@ -717,23 +824,31 @@ mod tests {
         .unwrap();
         let mut asked = Vec::new();
         let mut memo = Memo::new();
-        let data = compute(&[d], &vocab(), 1_748_743_200, tz(), &mut memo, |q| {
-            asked.push(q);
-            async {
-                let row = |k: &str, count| crate::query::TopRow {
-                    key: k.into(),
-                    count,
-                    negative: 0,
-                };
-                Ok(Answer::Top(vec![
-                    row("民警", 90),
-                    row("树枝", 40),
-                    row("办理", 30),
-                    row("黑车", 20),
-                    row("信号灯", 10),
-                ]))
-            }
-        })
+        let data = compute(
+            &[d],
+            &vocab(),
+            1_748_743_200,
+            tz(),
+            &Scope::city(),
+            &mut memo,
+            |q| {
+                asked.push(q);
+                async {
+                    let row = |k: &str, count| crate::query::TopRow {
+                        key: k.into(),
+                        count,
+                        negative: 0,
+                    };
+                    Ok(Answer::Top(vec![
+                        row("民警", 90),
+                        row("树枝", 40),
+                        row("办理", 30),
+                        row("黑车", 20),
+                        row("信号灯", 10),
+                    ]))
+                }
+            },
+        )
         .await;
         let keys = |panel: &str| -> Vec<String> {
             data["w"][panel]["rows"]
@@ -772,6 +887,7 @@ mod tests {
                 &vocab(),
                 now,
                 tz(),
+                &Scope::city(),
                 &mut memo,
                 |q| {
                     asked.push((now, q));
@@ -791,6 +907,54 @@ mod tests {
             assert_eq!(shown("slow"), if now < t0 + 30 { 1 } else { 4 }, "at {now}");
         }
         assert_eq!(asked.len(), 4 + 2);
+    }
+
+    #[tokio::test]
+    async fn a_bureau_wall_asks_for_its_scope_within_the_screen_s() {
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "hs", "title": "t", "scope": {"districts": ["邯山区"]}, "panels": [
+                {"id": "kpi", "type": "kpi", "title": "k", "query": {"kind": "summary", "range": "today"}}
+            ]
+        }))
+        .unwrap();
+        let vocab = vocab();
+        let scope = |d: &[&str]| {
+            Scope::new(
+                &d.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>(),
+                &[],
+                &vocab,
+            )
+            .unwrap()
+        };
+        for (screen, asks) in [
+            (Scope::city(), true),
+            (scope(&["邯山区"]), true),
+            (scope(&["丛台区"]), false),
+        ] {
+            let mut asked = Vec::new();
+            let data = compute(
+                std::slice::from_ref(&d),
+                &vocab,
+                1_748_743_200,
+                tz(),
+                &screen,
+                &mut Memo::new(),
+                |q| {
+                    asked.push(q);
+                    async { Ok(Answer::Summary(Default::default())) }
+                },
+            )
+            .await;
+            if asks {
+                let [Query::Summary(f)] = asked.as_slice() else {
+                    panic!("{asked:?}")
+                };
+                assert_eq!(f.district, ["邯山区"]);
+            } else {
+                assert!(asked.is_empty());
+                assert!(data["hs"]["kpi"]["error"].is_string(), "{data}");
+            }
+        }
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Ingestor {
         // Enrichment is CPU work: the rayon pool, never the async workers.
         rayon::spawn(move || {
             let now = enricher.now();
-            let results: Vec<Result<(EnrichedItem, Arc<str>), Reject>> = elements
+            let results: Vec<Result<(EnrichedItem, Arc<crate::live::LiveItem>), Reject>> = elements
                 .into_par_iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -147,7 +147,8 @@ impl Ingestor {
         self.metrics.enrich_seconds.observe(received.elapsed());
 
         let (accepted, mut outcome) = self.sort_out(results);
-        let (items, compact): (Vec<EnrichedItem>, Vec<Arc<str>>) = accepted.into_iter().unzip();
+        let (items, compact): (Vec<EnrichedItem>, Vec<Arc<crate::live::LiveItem>>) =
+            accepted.into_iter().unzip();
         if items.is_empty() {
             return Ok(outcome);
         }

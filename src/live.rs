@@ -15,10 +15,17 @@
 //! - `alert`: each change of an alert (fired, updated, acknowledged,
 //!   resolved), through a bounded broadcast channel.
 //!
+//! Scopes (a district bureau's or a station's token or wall): items and
+//! alerts carry their place, so a scoped subscriber receives only those of
+//! its scope; panels are computed per scope in use — once per tick for
+//! every subscriber of that scope ([`Live::subscribe_scoped`],
+//! [`Live::scopes_in_use`]).
+//!
 //! In `minyi api` the items are stored by other processes; [`follow_clickhouse`]
 //! reads the newly stored rows and publishes them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
@@ -26,6 +33,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::model::EnrichedItem;
+use crate::query::Scope;
 use crate::store::clickhouse::ClickHouseStore;
 
 /// Items buffered for slow screens before they skip ahead.
@@ -34,9 +42,14 @@ const ITEM_BUFFER: usize = 4096;
 const TICKER_CHARS: usize = 140;
 
 pub struct Live {
-    items: broadcast::Sender<Arc<str>>,
+    items: broadcast::Sender<Arc<LiveItem>>,
+    /// The city's panels.
     panels: watch::Sender<Option<Arc<str>>>,
-    alerts: broadcast::Sender<Arc<str>>,
+    /// The panels of each scope with subscribers (a std Mutex: held only
+    /// to look up or insert, never across an await). An entry whose
+    /// receivers are all gone is dropped by the next [`Live::scopes_in_use`].
+    scoped: Mutex<HashMap<Scope, watch::Sender<Option<Arc<str>>>>>,
+    alerts: broadcast::Sender<Arc<LiveAlert>>,
 }
 
 impl Default for Live {
@@ -44,9 +57,27 @@ impl Default for Live {
         Live {
             items: broadcast::channel(ITEM_BUFFER).0,
             panels: watch::channel(None).0,
+            scoped: Mutex::default(),
             alerts: broadcast::channel(256).0,
         }
     }
+}
+
+/// One `item` event: the item's place, which scoped subscribers are
+/// filtered by, and the event's data.
+#[derive(Debug)]
+pub struct LiveItem {
+    pub district: Option<String>,
+    pub unit: Option<String>,
+    pub data: Arc<str>,
+}
+
+/// One `alert` event: the place the alert concerns (the city: empty) and
+/// the alert as JSON.
+#[derive(Debug)]
+pub struct LiveAlert {
+    pub place: Scope,
+    pub data: Arc<str>,
 }
 
 /// The `item` event's data: what a ticker shows (masked text, shortened).
@@ -65,10 +96,14 @@ struct Ticker<'a> {
 }
 
 impl Ticker<'_> {
-    fn json(&self) -> Arc<str> {
-        serde_json::to_string(self)
-            .expect("plain data serializes")
-            .into()
+    fn event(&self) -> Arc<LiveItem> {
+        Arc::new(LiveItem {
+            district: self.district.map(str::to_owned),
+            unit: self.unit.map(str::to_owned),
+            data: serde_json::to_string(self)
+                .expect("plain data serializes")
+                .into(),
+        })
     }
 }
 
@@ -76,7 +111,7 @@ fn shorten(text: &str) -> String {
     text.chars().take(TICKER_CHARS).collect()
 }
 
-pub fn compact_item(item: &EnrichedItem) -> Arc<str> {
+pub fn compact_item(item: &EnrichedItem) -> Arc<LiveItem> {
     Ticker {
         id: &item.id,
         channel: &item.channel,
@@ -89,8 +124,12 @@ pub fn compact_item(item: &EnrichedItem) -> Arc<str> {
         sentiment: item.sentiment.label.as_str(),
         score: item.sentiment.score,
     }
-    .json()
+    .event()
 }
+
+/// Most scopes whose panels are computed each tick (a wall per district
+/// bureau and a few stations' walls fit; each costs its panels' queries).
+pub const MAX_SCOPES: usize = 64;
 
 /// How often `minyi api` looks for rows `minyi ingest` stored.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -137,7 +176,7 @@ pub async fn follow_clickhouse(
                             sentiment: &r.sentiment,
                             score: r.score,
                         }
-                        .json()
+                        .event()
                     })
                     .collect();
                 live.publish_items(items);
@@ -148,7 +187,7 @@ pub async fn follow_clickhouse(
 }
 
 impl Live {
-    pub fn publish_items(&self, items: Vec<Arc<str>>) {
+    pub fn publish_items(&self, items: Vec<Arc<LiveItem>>) {
         for i in items {
             // No subscriber is not an error.
             let _ = self.items.send(i);
@@ -164,24 +203,73 @@ impl Live {
         self.panels.subscribe()
     }
 
-    pub fn publish_alert(&self, data: Arc<str>) {
-        let _ = self.alerts.send(data);
+    /// Publishes the panels computed for a scope (the city's go to
+    /// [`Live::publish_panels`]); nobody listening is not an error.
+    pub fn publish_scoped_panels(&self, scope: &Scope, data: Arc<str>) {
+        let scoped = self.scoped.lock().expect("not poisoned");
+        if let Some(tx) = scoped.get(scope) {
+            tx.send_replace(Some(data));
+        }
     }
 
-    /// A new subscriber's receivers of the three feeds.
+    /// The scopes with subscribers now, whose panels the ticker computes;
+    /// forgets those whose last subscriber left.
+    pub fn scopes_in_use(&self) -> Vec<Scope> {
+        let mut scoped = self.scoped.lock().expect("not poisoned");
+        scoped.retain(|_, tx| tx.receiver_count() > 0);
+        let mut v: Vec<Scope> = scoped.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn publish_alert(&self, place: Scope, data: Arc<str>) {
+        let _ = self.alerts.send(Arc::new(LiveAlert { place, data }));
+    }
+
+    /// A new subscriber's receivers of the three feeds, for the city.
     pub fn subscribe(&self) -> Subscription {
-        Subscription {
+        self.subscribe_scoped(&Scope::city())
+            .expect("the city is always served")
+    }
+
+    /// A subscriber of one scope: the panels computed for it (from the
+    /// ticker's next beat on, or the latest when others of the scope are
+    /// subscribed already); the items and alerts are filtered by the
+    /// subscriber ([`Subscription::scope`]). None when [`MAX_SCOPES`]
+    /// other scopes have subscribers.
+    pub fn subscribe_scoped(&self, scope: &Scope) -> Option<Subscription> {
+        let panels = if scope.is_city() {
+            self.panels.subscribe()
+        } else {
+            let mut scoped = self.scoped.lock().expect("not poisoned");
+            match scoped.get(scope) {
+                Some(tx) => tx.subscribe(),
+                None => {
+                    scoped.retain(|_, tx| tx.receiver_count() > 0);
+                    if scoped.len() >= MAX_SCOPES {
+                        return None;
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    scoped.insert(scope.clone(), tx);
+                    rx
+                }
+            }
+        };
+        Some(Subscription {
+            scope: scope.clone(),
             items: self.items.subscribe(),
-            panels: self.panels.subscribe(),
+            panels,
             alerts: self.alerts.subscribe(),
-        }
+        })
     }
 }
 
 /// One subscriber's view of the feeds: the items and alerts published
 /// from now on, and the latest panels (then each new tick).
 pub struct Subscription {
-    pub items: broadcast::Receiver<Arc<str>>,
+    /// What the subscriber may see: items it admits, alerts it covers.
+    pub scope: Scope,
+    pub items: broadcast::Receiver<Arc<LiveItem>>,
     pub panels: watch::Receiver<Option<Arc<str>>>,
-    pub alerts: broadcast::Receiver<Arc<str>>,
+    pub alerts: broadcast::Receiver<Arc<LiveAlert>>,
 }

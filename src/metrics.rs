@@ -106,6 +106,8 @@ pub struct Metrics {
     /// Seconds from receiving the newest stored batch to its commit.
     pub lag_micros: AtomicU64,
     pub alerts_fired: AtomicU64,
+    /// Alerts sent to their route's `escalate_to`, unacknowledged.
+    pub alerts_escalated: AtomicU64,
     pub alert_evaluations: AtomicU64,
     pub alert_evaluation_seconds: Histogram,
     pub webhook_sent: AtomicU64,
@@ -187,6 +189,11 @@ impl Metrics {
             "minyi_alerts_fired_total",
             "Alerts that started firing.",
             self.alerts_fired.load(Relaxed),
+        )
+        .counter(
+            "minyi_alerts_escalated_total",
+            "Alerts escalated for want of an acknowledgement.",
+            self.alerts_escalated.load(Relaxed),
         )
         .counter(
             "minyi_alert_evaluations_total",

@@ -177,6 +177,17 @@ impl PipelineFiles {
         Ok(PipelineFiles::with_texts(texts))
     }
 
+    /// The same files with one replaced (tests of a file's checks).
+    #[cfg(test)]
+    pub fn with_file(mut self, name: &str, text: &str) -> PipelineFiles {
+        let (name, _) = FILES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("one of the pipeline files");
+        self.texts.insert(name, text.to_owned());
+        PipelineFiles::with_texts(self.texts)
+    }
+
     fn with_texts(texts: HashMap<&'static str, String>) -> PipelineFiles {
         let mut hasher = Sha256::new();
         for (name, _) in FILES {

@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::enrich::Enricher;
 use crate::model::{Rating, SentimentLabel};
 
+pub mod scope;
 pub mod search;
+
+pub use scope::{OutOfScope, Scope};
 
 /// Longest accepted search text, in characters (its words are bounded
 /// too: [`search::MAX_WORDS`], [`search::MAX_WORD_CHARS`]).
@@ -318,15 +321,19 @@ pub enum Metric {
     SatisfactionRate,
     /// 办结率: resolved ÷ created work orders (or due, `orders_by=due`).
     CompletionRate,
+    /// 不满意化解率: items rated 不满意 later resolved ÷ items rated 不满意
+    /// (per key, one summary of the key: [`crate::store::ask`]).
+    DissatisfiedResolvedRate,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::Count,
         Metric::Negative,
         Metric::NegativeShare,
         Metric::SatisfactionRate,
         Metric::CompletionRate,
+        Metric::DissatisfiedResolvedRate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -336,10 +343,15 @@ impl Metric {
             Metric::NegativeShare => "negative_share",
             Metric::SatisfactionRate => "satisfaction_rate",
             Metric::CompletionRate => "completion_rate",
+            Metric::DissatisfiedResolvedRate => "dissatisfied_resolved_rate",
         }
     }
 
+    /// A metric's name; `received` (受理量, the league tables' word) is `count`.
     fn parse(s: &str) -> Option<Metric> {
+        if s == "received" {
+            return Some(Metric::Count);
+        }
         Metric::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
@@ -347,7 +359,10 @@ impl Metric {
     pub fn is_rate(self) -> bool {
         matches!(
             self,
-            Metric::NegativeShare | Metric::SatisfactionRate | Metric::CompletionRate
+            Metric::NegativeShare
+                | Metric::SatisfactionRate
+                | Metric::CompletionRate
+                | Metric::DissatisfiedResolvedRate
         )
     }
 
@@ -360,6 +375,10 @@ impl Metric {
             Metric::NegativeShare => (rate(c.negative, c.count), c.count),
             Metric::SatisfactionRate => (rate(c.satisfied, c.rated), c.rated),
             Metric::CompletionRate => (rate(c.orders_resolved, c.orders_created), c.orders_created),
+            Metric::DissatisfiedResolvedRate => (
+                rate(c.dissatisfied_resolved, c.dissatisfied),
+                c.dissatisfied,
+            ),
         }
     }
 }
@@ -408,6 +427,8 @@ pub struct Vocabulary {
     pub topics: Vec<(String, String)>,
     pub districts: Vec<String>,
     pub units: Vec<String>,
+    /// The district bureau of each unit of `units` (None: a city-level unit).
+    unit_districts: Vec<Option<String>>,
 }
 
 impl Vocabulary {
@@ -425,7 +446,19 @@ impl Vocabulary {
                 .collect(),
             districts: e.gazetteer().districts().to_vec(),
             units: e.gazetteer().units().to_vec(),
+            unit_districts: e
+                .gazetteer()
+                .unit_districts()
+                .map(|d| d.map(str::to_owned))
+                .collect(),
         }
+    }
+
+    /// The district bureau a unit belongs to (None: a city-level unit, or
+    /// no unit of the gazetteer).
+    pub fn district_of(&self, unit: &str) -> Option<&str> {
+        let i = self.units.iter().position(|u| u == unit)?;
+        self.unit_districts[i].as_deref()
     }
 
     /// The display name of a key of a dimension ("" is "未识别").
@@ -509,6 +542,7 @@ impl Request {
         let mut ascending = false;
         let mut compare_from = None;
         let mut compare_to = None;
+        let mut compare_previous = false;
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
             let repeatable = matches!(
@@ -601,12 +635,15 @@ impl Request {
                         bad(
                             key,
                             format!(
-                                "{value:?} is not count, negative, negative_share, satisfaction_rate or completion_rate"
+                                "{value:?} is not count (received), negative, negative_share, satisfaction_rate, completion_rate or dissatisfied_resolved_rate"
                             ),
                         )
                     })?;
                 }
-                "min_volume" if self == Request::Rank => {
+                "min_volume" | "min_rated" if self == Request::Rank => {
+                    if seen.contains("min_volume") && seen.contains("min_rated") {
+                        return Err(bad(key, "give one of min_rated and min_volume"));
+                    }
                     min_volume = value
                         .parse::<u64>()
                         .ok()
@@ -627,6 +664,12 @@ impl Request {
                 }
                 "compare_to" if self == Request::Rank => {
                     compare_to = Some(parse_time(key, value)?);
+                }
+                "compare" if self == Request::Rank => {
+                    if value != "previous" {
+                        return Err(bad(key, format!("{value:?} is not previous")));
+                    }
+                    compare_previous = true;
                 }
                 "dim" if self == Request::Top => {
                     dim = Some(TopDim::parse(value).ok_or_else(|| {
@@ -672,6 +715,20 @@ impl Request {
             return Err(bad("from", "must be before `to`"));
         }
         let compare = match (compare_from, compare_to) {
+            // The same span just before the range (名次变化 against the last period).
+            (None, None) if compare_previous => match (from, to) {
+                (Some(f), Some(t)) => {
+                    let (f, t) = (floor_minute(f), ceil_minute(t));
+                    Some((f - (t - f), f))
+                }
+                _ => return Err(bad("compare", "previous needs `from` and `to`")),
+            },
+            (Some(_), Some(_)) if compare_previous => {
+                return Err(bad(
+                    "compare",
+                    "give compare=previous or compare_from/compare_to",
+                ));
+            }
             (None, None) => None,
             (Some(f), Some(t)) if f < t => Some((floor_minute(f), ceil_minute(t))),
             (Some(_), Some(_)) => {
@@ -903,6 +960,12 @@ pub struct KeyCounts {
     pub satisfied: u64,
     pub orders_created: u64,
     pub orders_resolved: u64,
+    /// Items rated 不满意, and of those resolved (filled only when
+    /// 不满意化解率 ranks).
+    #[serde(default)]
+    pub dissatisfied: u64,
+    #[serde(default)]
+    pub dissatisfied_resolved: u64,
 }
 
 /// A work order opened for an item, as item lists show it.
@@ -929,6 +992,12 @@ pub struct RankRow {
     pub previous: Option<f64>,
     /// value − previous (for rates, a difference of shares).
     pub change: Option<f64>,
+    /// Place among the ranked rows, 1 first; None when not ranked.
+    pub rank: Option<u32>,
+    /// Its place among the ranked rows of the compared range.
+    pub previous_rank: Option<u32>,
+    /// previous_rank − rank: positive moved up (名次上升), negative down.
+    pub rank_change: Option<i64>,
     #[serde(flatten)]
     pub counts: KeyCounts,
 }
@@ -944,8 +1013,41 @@ pub struct Ranking {
 }
 
 /// Ranks the counts of the range (`current`) against those of the
-/// compared range: one function for every store.
+/// compared range: one function for every store. Each ranked row gets its
+/// place, and with a compared range its place there (ranked by the same
+/// rules) and the change.
 pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>) -> Ranking {
+    let before = previous.as_ref().map(|p| {
+        let alone = Rank {
+            compare: None,
+            ..r.clone()
+        };
+        rank_rows(&alone, p.clone(), None)
+    });
+    let mut ranking = rank_rows(r, current, previous);
+    let place_before = |key: &str| {
+        let b = before.as_ref()?;
+        b.rows
+            .iter()
+            .filter(|row| row.ranked)
+            .position(|row| row.counts.key == key)
+            .map(|i| i as u32 + 1)
+    };
+    for (i, row) in ranking.rows.iter_mut().enumerate() {
+        if !row.ranked {
+            continue;
+        }
+        row.rank = Some(i as u32 + 1);
+        row.previous_rank = place_before(&row.counts.key);
+        row.rank_change = row
+            .previous_rank
+            .zip(row.rank)
+            .map(|(p, n)| i64::from(p) - i64::from(n));
+    }
+    ranking
+}
+
+fn rank_rows(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>) -> Ranking {
     let row = |counts: KeyCounts| {
         let (value, volume) = r.metric.of(&counts);
         let before = previous.as_ref().map(|p| {
@@ -961,6 +1063,9 @@ pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>)
             ranked: volume >= r.min_volume.max(1),
             change: value.zip(previous).map(|(v, p)| v - p),
             previous,
+            rank: None,
+            previous_rank: None,
+            rank_change: None,
             counts,
         }
     };

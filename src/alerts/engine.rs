@@ -11,8 +11,12 @@
 //! whose notification had not gone out is sent then.
 //!
 //! New and resolved alerts of one rule are grouped for `group_wait`
-//! seconds into one notification; silenced alerts are recorded and shown
-//! in the API but not notified.
+//! seconds into one notification per target: the rule's targets and those
+//! of the first `[[route]]` that covers the alert's place
+//! ([`super::routes`]). Silenced alerts and those firing in quiet hours
+//! (`[[mute]]`) are recorded and shown in the API but not notified. A
+//! notified alert nobody acknowledged within its route's `escalate_after`
+//! goes once to the route's `escalate_to`.
 //!
 //! The engine is given what it reads and whom it tells ([`Context`]: a
 //! store, the vocabulary, the zone, the live feed, the metrics) and is
@@ -32,10 +36,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::detect::{Counts, Finding, Level};
 use super::notify::{Message, Notifier};
+use super::routes::Routing;
 use super::rules::Rule;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::query::{Answer, Query, TopDim, Vocabulary, rfc3339};
+use crate::query::{Answer, Query, Scope, TopDim, Vocabulary, rfc3339};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -76,6 +81,31 @@ pub struct Alert {
     pub silenced: bool,
     pub acked_at: Option<i64>,
     pub acked_by: Option<String>,
+    /// The place the alert concerns — the series' value when it is a
+    /// district or unit, else the rule's `district` and `unit` filters (a
+    /// unit's district added) — which decides who sees it (a scoped token,
+    /// a bureau's wall) and which `[[route]]` sends it. Both empty: the
+    /// whole city.
+    #[serde(default)]
+    pub districts: Vec<String>,
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Fired in quiet hours (`[[mute]]`): recorded and shown, not sent.
+    #[serde(default)]
+    pub muted: bool,
+    /// When it went to its route's `escalate_to`, unacknowledged (once).
+    #[serde(default)]
+    pub escalated_at: Option<i64>,
+}
+
+impl Alert {
+    /// The place the alert concerns, as a scope.
+    pub fn place(&self) -> Scope {
+        Scope {
+            districts: self.districts.clone(),
+            units: self.units.clone(),
+        }
+    }
 }
 
 /// A silence: alerts matching it are recorded but not notified until `until`.
@@ -130,6 +160,8 @@ pub struct Engine {
     notifier: Notifier,
     group_wait: i64,
     cx: Context,
+    /// Where alerts go by place, quiet hours, escalation.
+    routing: Routing,
 }
 
 const ALERT: &str = "alert";
@@ -188,7 +220,14 @@ impl Engine {
             notifier,
             group_wait,
             cx,
+            routing: Routing::default(),
         }
+    }
+
+    /// The engine with `[[route]]` and `[[mute]]` applied.
+    pub fn with_routing(mut self, routing: Routing) -> Engine {
+        self.routing = routing;
+        self
     }
 
     /// Restores the stored state, then evaluates every `every` at the
@@ -247,12 +286,13 @@ impl Engine {
     }
 
     /// Every alert of the last `days` days (firing and resolved, as last
-    /// saved), newest first, at most `limit`.
+    /// saved) whose place `scope` covers, newest first, at most `limit`.
     pub async fn history(
         &self,
         now: i64,
         days: i64,
         limit: usize,
+        scope: &Scope,
     ) -> Result<Vec<Alert>, StoreError> {
         let mut all: Vec<Alert> = self
             .cx
@@ -260,7 +300,8 @@ impl Engine {
             .state_load(ALERT, now - days * 86_400)
             .await?
             .iter()
-            .filter_map(|d| serde_json::from_str(d).ok())
+            .filter_map(|d| serde_json::from_str::<Alert>(d).ok())
+            .filter(|a| scope.covers(&a.place()))
             .collect();
         all.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         all.truncate(limit);
@@ -383,6 +424,19 @@ impl Engine {
         }
     }
 
+    /// The place of a rule's series: its value when the rule runs per
+    /// district or unit, else the rule's own place filters.
+    fn place_of(vocab: &Vocabulary, rule: &Rule, key: &str) -> Scope {
+        let mut districts = rule.scope.district.clone();
+        let mut units = rule.scope.unit.clone();
+        match rule.for_each {
+            Some(TopDim::District) => districts = vec![key.to_owned()],
+            Some(TopDim::Unit) => units = vec![key.to_owned()],
+            _ => {}
+        }
+        Scope::place(&districts, &units, vocab)
+    }
+
     /// One evaluation of every rule at `now` (unix seconds, event time).
     /// Returns the alerts that changed.
     pub async fn evaluate(&self, now: i64) -> Vec<Alert> {
@@ -433,6 +487,7 @@ impl Engine {
                     continue;
                 }
                 let name = Self::name_of(&cx.vocab, rule, key);
+                let place = Self::place_of(&cx.vocab, rule, key);
                 let mut a = Alert {
                     id: format!("{}:{}:{}", rule.name, key, now),
                     rule: rule.name.clone(),
@@ -456,11 +511,16 @@ impl Engine {
                     silenced: false,
                     acked_at: None,
                     acked_by: None,
+                    districts: place.districts,
+                    units: place.units,
+                    muted: false,
+                    escalated_at: None,
                 };
                 a.silenced = st.silences.iter().any(|s| s.matches(&a, now));
-                a.notified = a.silenced;
+                a.muted = self.routing.muted(&a.place(), now, cx.tz);
+                a.notified = a.silenced || a.muted;
                 cx.metrics.alerts_fired.fetch_add(1, Relaxed);
-                if !a.silenced {
+                if !(a.silenced || a.muted) {
                     st.pending
                         .entry(rule.name.clone())
                         .or_insert((now, Vec::new()))
@@ -485,7 +545,7 @@ impl Engine {
                 a.resolved_at = Some(now);
                 a.updated_at = now;
                 st.resolved_at.insert(id_key, now);
-                if a.notified && !a.silenced {
+                if a.notified && !a.silenced && !a.muted {
                     st.pending
                         .entry(rule.name.clone())
                         .or_insert((now, Vec::new()))
@@ -497,10 +557,13 @@ impl Engine {
         }
         for a in &changed {
             self.persist(a).await;
-            cx.live
-                .publish_alert(serde_json::to_string(a).expect("alerts serialize").into());
+            cx.live.publish_alert(
+                a.place(),
+                serde_json::to_string(a).expect("alerts serialize").into(),
+            );
         }
         self.flush(now).await;
+        changed.extend(self.escalate(now).await);
         cx.metrics.alert_evaluations.fetch_add(1, Relaxed);
         cx.metrics
             .alert_evaluation_seconds
@@ -557,9 +620,24 @@ impl Engine {
             let Some(rule) = self.rules.iter().find(|r| r.name == rule_name) else {
                 continue;
             };
-            let message = message(rule, &alerts, self.cx.tz);
-            for t in rule.targets.iter().filter(|t| *t != "wall") {
-                self.notifier.send(t, message.clone());
+            // One message per target, of the alerts that go to it.
+            let mut by_target: std::collections::BTreeMap<&str, Vec<Alert>> = Default::default();
+            for a in &alerts {
+                let route = self.routing.route(&a.place());
+                for t in rule
+                    .targets
+                    .iter()
+                    .chain(route.iter().flat_map(|r| &r.targets))
+                    .filter(|t| *t != "wall")
+                {
+                    let list = by_target.entry(t).or_default();
+                    if !list.iter().any(|x| x.id == a.id) {
+                        list.push(a.clone());
+                    }
+                }
+            }
+            for (t, alerts) in by_target {
+                self.notifier.send(t, message(rule, &alerts, self.cx.tz));
             }
             // Record that the firing notifications went out (saved after
             // the lock is released).
@@ -581,28 +659,80 @@ impl Engine {
         }
     }
 
-    /// Firing alerts, newest first.
-    pub async fn firing(&self) -> Vec<Alert> {
+    /// Sends, once, each notified alert still unacknowledged past its
+    /// route's `escalate_after` to the route's `escalate_to`; returns them.
+    async fn escalate(&self, now: i64) -> Vec<Alert> {
+        let due: Vec<(Alert, Vec<String>)> = {
+            let mut st = self.state.lock().await;
+            st.active
+                .values_mut()
+                .filter(|a| a.notified && !a.silenced && !a.muted)
+                .filter(|a| a.acked_at.is_none() && a.escalated_at.is_none())
+                .filter_map(|a| {
+                    let route = self.routing.route(&a.place())?;
+                    let after = route.escalate_after?;
+                    (now - a.started_at >= after).then(|| {
+                        a.escalated_at = Some(now);
+                        a.updated_at = now;
+                        (a.clone(), route.escalate_to.clone())
+                    })
+                })
+                .collect()
+        };
+        for (a, targets) in &due {
+            if let Some(rule) = self.rules.iter().find(|r| r.name == a.rule) {
+                let mut m = message(rule, std::slice::from_ref(a), self.cx.tz);
+                let minutes = (now - a.started_at) / 60;
+                m.title = format!("【升级·{minutes}分钟未确认】{}", a.title);
+                for t in targets {
+                    self.notifier.send(t, m.clone());
+                }
+            }
+            self.persist(a).await;
+            self.cx.live.publish_alert(
+                a.place(),
+                serde_json::to_string(a).expect("alerts serialize").into(),
+            );
+        }
+        self.cx
+            .metrics
+            .alerts_escalated
+            .fetch_add(due.len() as u64, Relaxed);
+        due.into_iter().map(|(a, _)| a).collect()
+    }
+
+    /// Firing alerts whose place `scope` covers, newest first.
+    pub async fn firing(&self, scope: &Scope) -> Vec<Alert> {
         let st = self.state.lock().await;
-        let mut v: Vec<Alert> = st.active.values().cloned().collect();
+        let mut v: Vec<Alert> = st
+            .active
+            .values()
+            .filter(|a| scope.covers(&a.place()))
+            .cloned()
+            .collect();
         v.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         v
     }
 
-    /// Acknowledges a firing alert; None when no firing alert has this id.
-    pub async fn ack(&self, id: &str, by: &str, now: i64) -> Option<Alert> {
+    /// Acknowledges a firing alert; None when no firing alert `scope`
+    /// covers has this id.
+    pub async fn ack(&self, id: &str, by: &str, now: i64, scope: &Scope) -> Option<Alert> {
         let a = {
             let mut st = self.state.lock().await;
-            let a = st.active.values_mut().find(|a| a.id == id)?;
+            let a = st
+                .active
+                .values_mut()
+                .find(|a| a.id == id && scope.covers(&a.place()))?;
             a.acked_at = Some(now);
             a.acked_by = Some(by.to_owned());
             a.updated_at = now;
             a.clone()
         };
         self.persist(&a).await;
-        self.cx
-            .live
-            .publish_alert(serde_json::to_string(&a).expect("alerts serialize").into());
+        self.cx.live.publish_alert(
+            a.place(),
+            serde_json::to_string(&a).expect("alerts serialize").into(),
+        );
         Some(a)
     }
 
@@ -881,6 +1011,144 @@ cooldown = "2h"
         )
     }
 
+    /// An engine with routes: 邯山区 → `hs` (escalated after 5 minutes to
+    /// `duty`), 丛台区 → `cong`, the rest → `duty`; `mutes` as given.
+    fn routed_engine(
+        store: Arc<FakeStore>,
+        mutes: Vec<crate::config::MuteWindow>,
+    ) -> (Engine, Vec<tokio::sync::mpsc::Receiver<Message>>) {
+        let enricher = Arc::new(crate::enrich::Enricher::builtin(b"k").unwrap());
+        let vocab = Vocabulary::from_enricher(&enricher);
+        let metrics = Arc::new(Metrics::default());
+        let rules = super::super::rules::parse(RULES, &vocab, &[]).unwrap();
+        let (notifier, receivers) = Notifier::channels(&["hs", "cong", "duty"], metrics.clone());
+        let route = |d: &[&str], t: &str| crate::config::RouteConfig {
+            districts: d.iter().map(|x| (*x).to_owned()).collect(),
+            targets: vec![t.to_owned()],
+            ..Default::default()
+        };
+        let mut hs = route(&["邯山区"], "hs");
+        hs.escalate_after = Some("5m".into());
+        hs.escalate_to = vec!["duty".into()];
+        let routing = Routing::new(
+            &[hs, route(&["丛台区"], "cong"), route(&[], "duty")],
+            &mutes,
+            &vocab,
+        )
+        .unwrap();
+        let cx = Context {
+            store,
+            vocab,
+            tz: crate::config::default_timezone(),
+            live: Arc::new(Live::default()),
+            metrics,
+        };
+        (
+            Engine::new(rules, notifier, 0, cx).with_routing(routing),
+            receivers,
+        )
+    }
+
+    /// Bursts in 邯山区 and 丛台区 around T0.
+    fn two_bursts() -> Arc<FakeStore> {
+        let store = Arc::new(FakeStore::default());
+        for d in ["邯山区", "丛台区"] {
+            store.add(T0 - 1200, 2, d);
+            store.add(T0 + 600, 12, d);
+        }
+        store
+    }
+
+    fn titles(rx: &mut tokio::sync::mpsc::Receiver<Message>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok().map(|m| m.title)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn alerts_go_by_place_and_the_unacknowledged_are_escalated_once() {
+        let store = two_bursts();
+        let (engine, mut rx) = routed_engine(store, Vec::new());
+        let engine = Arc::new(engine);
+        let start = tokio::time::Instant::now();
+        let clock = move || T0 + 1800 + start.elapsed().as_secs() as i64;
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn({
+            let (engine, shutdown) = (engine.clone(), shutdown.clone());
+            async move { engine.run(clock, Duration::from_secs(5), shutdown).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let hs = titles(&mut rx[0]);
+        let cong = titles(&mut rx[1]);
+        assert!(hs.len() == 1 && hs[0].contains("邯山区激增"), "{hs:?}");
+        assert!(
+            cong.len() == 1 && cong[0].contains("丛台区激增"),
+            "{cong:?}"
+        );
+        assert!(titles(&mut rx[2]).is_empty(), "duty hears nothing yet");
+        // 丛台区 acknowledges; 邯山区 does not.
+        let cong_alert = engine
+            .firing(&Scope::city())
+            .await
+            .into_iter()
+            .find(|a| a.key == "丛台区")
+            .unwrap();
+        engine
+            .ack(&cong_alert.id, "值班员", clock(), &Scope::city())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(4 * 60)).await;
+        assert!(titles(&mut rx[2]).is_empty(), "not before 5 minutes");
+        tokio::time::sleep(Duration::from_secs(2 * 60)).await;
+        let duty = titles(&mut rx[2]);
+        assert_eq!(duty.len(), 1, "{duty:?}");
+        assert!(
+            duty[0].contains("升级") && duty[0].contains("邯山区"),
+            "{duty:?}"
+        );
+        let escalated = engine.firing(&Scope::city()).await;
+        assert!(
+            escalated
+                .iter()
+                .any(|a| a.key == "邯山区" && a.escalated_at.is_some())
+        );
+        tokio::time::sleep(Duration::from_secs(3 * 60)).await;
+        assert!(titles(&mut rx[2]).is_empty(), "escalated once");
+        shutdown.cancel();
+        run.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn alerts_in_quiet_hours_across_midnight_are_recorded_shown_and_not_sent() {
+        // Sunday 22:00 to 11:00: T0 (Monday 10:00) is inside, for 邯山区 only.
+        let mute = crate::config::MuteWindow {
+            days: [false, false, false, false, false, false, true],
+            from: 22 * 60,
+            to: 11 * 60,
+            districts: vec!["邯山区".into()],
+            units: Vec::new(),
+        };
+        let (engine, mut rx) = routed_engine(two_bursts(), vec![mute]);
+        let mut feed = engine.cx.live.subscribe().alerts;
+        let fired = engine.evaluate(T0 + 1800).await;
+        assert_eq!(fired.len(), 2);
+        let hs = fired.iter().find(|a| a.key == "邯山区").unwrap();
+        assert!(hs.muted && !fired.iter().find(|a| a.key == "丛台区").unwrap().muted);
+        assert!(titles(&mut rx[0]).is_empty(), "muted: not sent");
+        assert_eq!(titles(&mut rx[1]).len(), 1);
+        // Shown: on the walls' feed and in the list.
+        let mut published = Vec::new();
+        while let Ok(a) = feed.try_recv() {
+            published.push(serde_json::from_str::<Alert>(&a.data).unwrap());
+        }
+        assert!(published.iter().any(|a| a.key == "邯山区" && a.muted));
+        assert_eq!(engine.firing(&Scope::city()).await.len(), 2);
+        // Nor escalated, nor its resolution sent.
+        engine.evaluate(T0 + 1800 + 600).await;
+        assert!(titles(&mut rx[2]).is_empty());
+        engine.evaluate(T0 + 1800 + 3600).await;
+        assert!(titles(&mut rx[0]).is_empty());
+        assert_eq!(titles(&mut rx[1]).len(), 1, "丛台区's resolution");
+    }
+
     #[tokio::test]
     async fn an_alert_fires_once_updates_resolves_and_keeps_its_cooldown() {
         let store = Arc::new(FakeStore::default());
@@ -898,9 +1166,12 @@ cooldown = "2h"
         assert_eq!((a.key.as_str(), a.status), ("丛台区", Status::Firing));
         assert_eq!(a.title, "丛台区激增");
         assert_eq!((a.observed, a.expected), (12.0, 2.0));
-        let published: Alert = serde_json::from_str(&feed.recv().await.unwrap()).unwrap();
+        let published = feed.recv().await.unwrap();
+        assert_eq!(published.place.districts, ["丛台区"], "the alert's place");
+        let published: Alert = serde_json::from_str(&published.data).unwrap();
         assert_eq!(published.id, a.id);
-        assert_eq!(engine.firing().await.len(), 1);
+        assert_eq!(published.districts, ["丛台区"]);
+        assert_eq!(engine.firing(&Scope::city()).await.len(), 1);
 
         // Still high a minute later: no new alert; more items update it.
         assert!(engine.evaluate(now + 60).await.is_empty());
@@ -914,8 +1185,11 @@ cooldown = "2h"
         let resolved = engine.evaluate(now + 3600).await;
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].status, Status::Resolved);
-        assert!(engine.firing().await.is_empty());
-        let history = engine.history(now + 3600, 30, 10).await.unwrap();
+        assert!(engine.firing(&Scope::city()).await.is_empty());
+        let history = engine
+            .history(now + 3600, 30, 10, &Scope::city())
+            .await
+            .unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].status, Status::Resolved);
 
@@ -950,7 +1224,7 @@ cooldown = "2h"
 
         let (second, _) = engine(store.clone());
         second.restore(now + 60).await.unwrap();
-        assert_eq!(second.firing().await.len(), 1);
+        assert_eq!(second.firing(&Scope::city()).await.len(), 1);
         assert_eq!(second.silences(now + 60).await.len(), 1);
         assert!(second.evaluate(now + 60).await.is_empty(), "fired again");
 
@@ -962,10 +1236,13 @@ cooldown = "2h"
         assert!(silenced[0].silenced && silenced[0].notified);
 
         // Acknowledging names who and when; an unknown id is None.
-        let id = second.firing().await[0].id.clone();
-        let acked = second.ack(&id, "值班员", now + 180).await.unwrap();
+        let id = second.firing(&Scope::city()).await[0].id.clone();
+        let acked = second
+            .ack(&id, "值班员", now + 180, &Scope::city())
+            .await
+            .unwrap();
         assert_eq!(acked.acked_by.as_deref(), Some("值班员"));
-        assert!(second.ack("nope", "x", now).await.is_none());
+        assert!(second.ack("nope", "x", now, &Scope::city()).await.is_none());
         assert!(second.end_silence("s1", now + 200).await.unwrap());
         assert!(second.silences(now + 200).await.is_empty());
     }

@@ -140,6 +140,23 @@ impl Notifier {
         Notifier { queues, metrics }
     }
 
+    /// Queues whose messages the caller reads instead of a worker sending
+    /// them (tests of who gets what, on paused time).
+    #[cfg(test)]
+    pub fn channels(
+        names: &[&str],
+        metrics: Arc<Metrics>,
+    ) -> (Notifier, Vec<mpsc::Receiver<Message>>) {
+        let (queues, receivers) = names
+            .iter()
+            .map(|n| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                ((n.to_string(), tx), rx)
+            })
+            .unzip();
+        (Notifier { queues, metrics }, receivers)
+    }
+
     /// Queues a message for a target; never waits.
     pub fn send(&self, target: &str, message: Message) {
         let Some((_, tx)) = self.queues.iter().find(|(n, _)| n == target) else {

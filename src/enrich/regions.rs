@@ -62,6 +62,26 @@ impl Gazetteer {
         if patterns.len() > usize::from(u16::MAX) {
             return Err(invalid(format!("{} names, at most 65,535", patterns.len())));
         }
+        // The organisation is a tree: each district once, each unit under
+        // one district bureau or at the city level, never both.
+        for (i, d) in districts.iter().enumerate() {
+            if districts[..i].contains(d) {
+                return Err(invalid(format!("district {d:?} is listed twice")));
+            }
+        }
+        for (i, u) in units.iter().enumerate() {
+            if let Some(j) = units[..i].iter().position(|x| x == u) {
+                let home = |k: usize| {
+                    unit_district[k].map_or("the city level", |d: usize| districts[d].as_str())
+                };
+                return Err(invalid(format!(
+                    "unit {u:?} is listed twice ({} and {}): every unit belongs to one district \
+                     bureau or to the city level",
+                    home(j),
+                    home(i)
+                )));
+            }
+        }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
@@ -109,6 +129,14 @@ impl Gazetteer {
 
     pub fn units(&self) -> &[String] {
         &self.units
+    }
+
+    /// The district of each unit of [`Gazetteer::units`], in that order
+    /// (None: a city-level unit).
+    pub fn unit_districts(&self) -> impl Iterator<Item = Option<&str>> {
+        self.unit_district
+            .iter()
+            .map(|d| d.map(|d| self.districts[d].as_str()))
     }
 
     /// The units of a district, in file order.
@@ -206,6 +234,23 @@ mod tests {
         );
         assert_eq!(locate("武安这边").0, Some("武安市".into()));
         assert_eq!(locate("没有地名"), (None, None));
+    }
+
+    #[test]
+    fn a_unit_under_two_districts_is_an_error_naming_it() {
+        let files = PipelineFiles::builtin().with_file(
+            "regions.toml",
+            "[[district]]\nname = \"甲区\"\nunits = [\"一所\"]\n[[district]]\nname = \"乙区\"\nunits = [\"一所\"]\n",
+        );
+        let e = Gazetteer::from_files(&files).unwrap_err().to_string();
+        assert!(
+            e.contains("一所") && e.contains("甲区") && e.contains("乙区"),
+            "{e}"
+        );
+        let g = g();
+        let homes: Vec<Option<&str>> = g.unit_districts().collect();
+        assert_eq!(homes.len(), g.units().len());
+        assert!(homes.contains(&None) && homes.contains(&Some("肥乡区")));
     }
 
     #[test]

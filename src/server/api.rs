@@ -17,12 +17,14 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::audit::ItemCount;
-use super::auth::{ADMIN, ANALYST, AuthError, INGEST, Need, VIEWER};
+use super::auth::{ADMIN, ANALYST, AuthError, INGEST, Need, NeedCity, VIEWER};
 use crate::alerts::engine::{Alert, Silence};
 use crate::dashboards::{FeedbackPage, RankView, TimeseriesView, TopView};
 use crate::ingest::Outcome;
 use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
-use crate::query::{Answer, Orders, Query, QueryError, Request as Kind, Summary};
+use crate::query::{
+    Answer, Orders, OutOfScope, Query, QueryError, Request as Kind, Scope, Summary,
+};
 use crate::store::StoreError;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,8 +39,13 @@ pub enum ApiError {
     Body(#[from] BodyError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A filter naming a place outside the caller's scope.
+    #[error(transparent)]
+    OutOfScope(#[from] OutOfScope),
     #[error("shutting down")]
     ShuttingDown,
+    #[error("too many walls of different scopes are open; try again later")]
+    TooManyScopes,
     #[error("{0}")]
     Invalid(String),
     #[error("not found")]
@@ -64,11 +71,12 @@ impl IntoResponse for ApiError {
             }
             ApiError::Body(BodyError::Timeout) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Body(_) => StatusCode::BAD_REQUEST,
-            ApiError::Auth(AuthError::Forbidden) => StatusCode::FORBIDDEN,
+            ApiError::Auth(AuthError::Forbidden | AuthError::CityOnly)
+            | ApiError::OutOfScope(_) => StatusCode::FORBIDDEN,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
-            ApiError::ShuttingDown | ApiError::Store(StoreError::Closed) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::ShuttingDown
+            | ApiError::TooManyScopes
+            | ApiError::Store(StoreError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // Clients see the reason of their own mistakes, never internals.
@@ -304,13 +312,19 @@ struct TopParams {
 struct RankParams {
     /// district, unit, topic or channel.
     dim: String,
-    /// count (default), negative, negative_share (负面占比), satisfaction_rate
-    /// (满意率) or completion_rate (办结率).
+    /// count (default; also `received`, 受理量), negative, negative_share
+    /// (负面占比), satisfaction_rate (满意率), completion_rate (办结率) or
+    /// dissatisfied_resolved_rate (不满意化解率).
     metric: Option<String>,
     /// Rows whose volume (items; rated items for 满意率; work orders for
-    /// 办结率) is below this are listed after the ranked rows, unranked.
-    /// Default 0.
+    /// 办结率; 不满意 items for 不满意化解率) is below this are listed after
+    /// the ranked rows, unranked. Default 0.
+    min_rated: Option<u64>,
+    /// The same guard by its older name (give one of the two).
     min_volume: Option<u64>,
+    /// `previous`: compare with the same span just before `from`–`to`
+    /// (each row's `previous`, `change`, `previous_rank`, `rank_change`).
+    compare: Option<String>,
     /// `desc` (default: highest first) or `asc` (lowest first).
     order: Option<String>,
     /// The range to compare with (RFC 3339, e.g. the same window a day
@@ -340,6 +354,10 @@ struct ListParams {
 struct AlertParams {
     /// `firing` (default) or `all` (the last 30 days).
     status: Option<String>,
+    /// Only the alerts of one district (a bureau's wall), within the token's scope.
+    district: Option<String>,
+    /// Only the alerts of one unit.
+    unit: Option<String>,
 }
 
 #[derive(utoipa::ToSchema)]
@@ -431,9 +449,14 @@ fn parse(state: &AppState, kind: Kind, raw: Option<&str>) -> Result<Query, ApiEr
     )?)
 }
 
-async fn answer(state: &AppState, kind: Kind, raw: Option<&str>) -> Result<Response, ApiError> {
+async fn answer(
+    state: &AppState,
+    scope: &Scope,
+    kind: Kind,
+    raw: Option<&str>,
+) -> Result<Response, ApiError> {
     let query = parse(state, kind, raw)?;
-    let answer = state.query(query.clone()).await?;
+    let answer = state.query(scope, query.clone()).await?;
     Ok(axum::Json(state.render(&query, &answer)).into_response())
 }
 
@@ -441,62 +464,62 @@ async fn answer(state: &AppState, kind: Kind, raw: Option<&str>) -> Result<Respo
     description = "Counts and KPIs of the items and work orders matching the filters: 满意率, 办结率, 不满意化解率, 超期.",
     responses((status = 200, body = Summary), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn summary(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(s): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(&s, Kind::Summary, q.as_deref()).await
+    answer(&s, &scope, Kind::Summary, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/orders", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, OrdersParams),
     description = "The work-order part of the summary alone.",
     responses((status = 200, body = Orders), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn orders(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(s): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(&s, Kind::Orders, q.as_deref()).await
+    answer(&s, &scope, Kind::Orders, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/timeseries", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, TimeseriesParams),
     description = "Dense buckets on the centre's wall clock (default: the last 24 h, hourly).",
     responses((status = 200, body = TimeseriesView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn timeseries(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(s): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(&s, Kind::Timeseries, q.as_deref()).await
+    answer(&s, &scope, Kind::Timeseries, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/top", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, TopParams),
     description = "A ranking with each row's negative count.",
     responses((status = 200, body = TopView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn top(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(s): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(&s, Kind::Top, q.as_deref()).await
+    answer(&s, &scope, Kind::Top, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/rank", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, RankParams),
-    description = "Every value of a dimension ranked by a metric — a count, 负面占比, 满意率 or 办结率 — with its volume and, with `compare_from`/`compare_to`, its change against that range; values below `min_volume` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
+    description = "Every value of a dimension ranked by a metric — a count (受理量), 负面占比, 满意率, 办结率 or 不满意化解率 — with its volume, its place (`rank`) and, with `compare=previous` or `compare_from`/`compare_to`, its change of value and of place (`rank_change`, positive: up) against that range; values below `min_rated` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
     responses((status = 200, body = RankView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn rank(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(s): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    answer(&s, Kind::Rank, q.as_deref()).await
+    answer(&s, &scope, Kind::Rank, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/feedback", tag = "items", security(("bearer" = ["analyst"])), params(FilterParams, ListParams),
     description = "Items (masked text, evidence), newest first; `format=csv` streams every match as UTF-8 CSV with a BOM, `format=xlsx` sends every match as an Excel workbook (the same columns, a frozen header row); both at most 1,000,000 rows.",
     responses((status = 200, body = FeedbackPage, description = "a page of items (JSON), or every match as CSV (`text/csv`) with `format=csv`, or as XLSX with `format=xlsx`"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn get_feedback(
-    _: Need<ANALYST>,
+    Need(scope): Need<ANALYST>,
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -505,9 +528,11 @@ async fn get_feedback(
         .filter(|(k, _)| k == "format")
         .map(|(_, v)| v.into_owned())
         .last();
-    let query = parse(&state, Kind::Feedback, q.as_deref())?;
+    // Narrowed here too (not only in `AppState::query`), so the export's
+    // name says whose items it holds.
+    let query = scope.restrict_query(parse(&state, Kind::Feedback, q.as_deref())?)?;
     let Some(format @ ("csv" | "xlsx")) = format.as_deref() else {
-        let answer = state.query(query.clone()).await?;
+        let answer = state.query(&scope, query.clone()).await?;
         let n = match &answer {
             Answer::Feedback { items, .. } => items.len() as u64,
             _ => 0,
@@ -520,22 +545,71 @@ async fn get_feedback(
         unreachable!("a feedback request parses to a feedback query")
     };
     Ok(if format == "xlsx" {
-        super::export::xlsx(state, filters).await
+        super::export::xlsx(state, scope, filters).await
     } else {
-        super::export::csv(state, filters)
+        super::export::csv(state, scope, filters)
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("bearer" = ["viewer"])),
-    description = "Server-Sent Events: `hello`, then `panels` (every dashboard panel, once per tick), `item` (each new item, masked), `alert` (each alert change), `skipped` (a slow screen skipped ahead). Browsers may pass the token as `?access_token=`.",
-    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = String), (status = 401, description = "no or unknown token", body = ErrorBody)))]
-async fn live(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
-    super::sse::stream(
-        state.live.subscribe(),
-        state.shutdown.clone(),
-        state.metrics.clone(),
-    )
-    .into_response()
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // parameters' documentation: the handler reads the raw query
+struct LiveParams {
+    /// One district: the stream of that bureau's wall (its items, alerts
+    /// and panels). Within the token's scope, else 403.
+    district: Option<String>,
+    /// One unit: the stream of that station's wall.
+    unit: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/live", tag = "live", security(("bearer" = ["viewer"])), params(LiveParams),
+    description = "Server-Sent Events: `hello`, then `panels` (every dashboard panel, once per tick), `item` (each new item, masked), `alert` (each alert change), `skipped` (a slow screen skipped ahead). Browsers may pass the token as `?access_token=`. A scoped token (or `district`/`unit`) gets the items and alerts of its scope only and the panels computed for it.",
+    responses((status = 200, description = "an event stream", content_type = "text/event-stream", body = String), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "`district` or `unit` outside the token's scope", body = ErrorBody), (status = 503, description = "too many walls of different scopes", body = ErrorBody)))]
+async fn live(
+    Need(scope): Need<VIEWER>,
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let scope = wall_scope(&state, &scope, q.as_deref(), &[])?;
+    let feeds = state
+        .live
+        .subscribe_scoped(&scope)
+        .ok_or(ApiError::TooManyScopes)?;
+    Ok(super::sse::stream(feeds, state.shutdown.clone(), state.metrics.clone()).into_response())
+}
+
+/// The scope of a wall's stream: the token's, narrowed by `?district=` and
+/// `?unit=` (one each at most, names of the gazetteer; a wall shows one
+/// bureau or one station, which bounds the scopes the ticker computes).
+/// `others` are the endpoint's own parameters, read elsewhere.
+fn wall_scope(
+    state: &AppState,
+    scope: &Scope,
+    raw: Option<&str>,
+    others: &[&str],
+) -> Result<Scope, ApiError> {
+    let (mut districts, mut units) = (Vec::new(), Vec::new());
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let (list, known) = match k.as_ref() {
+            "district" => (&mut districts, &state.vocab.districts),
+            "unit" => (&mut units, &state.vocab.units),
+            "access_token" => continue,
+            other if others.contains(&other) => continue,
+            other => return Err(ApiError::Invalid(format!("unknown parameter `{other}`"))),
+        };
+        if !list.is_empty() {
+            return Err(ApiError::Invalid(format!(
+                "parameter `{k}`: given more than once"
+            )));
+        }
+        if !known.iter().any(|x| *x == v) {
+            return Err(ApiError::Invalid(format!(
+                "parameter `{k}`: unknown value {v:?}"
+            )));
+        }
+        list.push(v.into_owned());
+    }
+    Ok(scope.narrow(&districts, &units)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/meta", tag = "meta", security(("bearer" = ["viewer"])),
@@ -543,7 +617,7 @@ async fn live(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
     responses((status = 200, body = Object), (status = 401, description = "no or unknown token", body = ErrorBody)))]
 /// What the browser needs to label and lay out: names of codes, the
 /// dashboards, the zone.
-async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json<Value> {
+async fn meta(Need(scope): Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json<Value> {
     let pairs = |v: &[(String, String)]| -> Vec<Value> {
         v.iter()
             .map(|(c, n)| json!({"code": c, "name": n}))
@@ -564,6 +638,15 @@ async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json
         "dashboards": state.panels.dashboards,
         "geo": state.geo,
         "model_version": state.enricher.model_version(),
+        // The token's scope (both lists empty: the whole city).
+        "scope": {"districts": scope.districts, "units": scope.units},
+        // The organisation: each unit's district bureau (null: city level).
+        "unit_districts": state
+            .vocab
+            .units
+            .iter()
+            .map(|u| (u.clone(), json!(state.vocab.district_of(u))))
+            .collect::<serde_json::Map<String, Value>>(),
     }))
 }
 
@@ -572,19 +655,21 @@ async fn meta(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> axum::Json
     responses((status = 200, body = AlertList), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 /// `?status=firing` (default) or `all` (the last 30 days).
 async fn list_alerts(
-    _: Need<VIEWER>,
+    Need(scope): Need<VIEWER>,
     State(state): State<Arc<AppState>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
+    // A bureau's wall lists its own alerts.
+    let scope = wall_scope(&state, &scope, q.as_deref(), &["status"])?;
     let status = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "status")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| "firing".into());
     let alerts = match status.as_str() {
-        "firing" => state.alerts.firing().await,
+        "firing" => state.alerts.firing(&scope).await,
         "all" => {
             let now = state.enricher.now().timestamp();
-            state.alerts.history(now, 30, 1000).await?
+            state.alerts.history(now, 30, 1000, &scope).await?
         }
         other => {
             return Err(ApiError::Invalid(format!(
@@ -607,7 +692,7 @@ struct AckBody {
     request_body(content = AckBody, description = "optional", content_type = "application/json"),
     responses((status = 200, body = Alert), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no firing alert has this id", body = ErrorBody)))]
 async fn ack_alert(
-    _: Need<ANALYST>,
+    Need(scope): Need<ANALYST>,
     State(state): State<Arc<AppState>>,
     axum::extract::Path(id): axum::extract::Path<String>,
     body: Bytes,
@@ -624,16 +709,16 @@ async fn ack_alert(
         .take(64)
         .collect();
     let now = state.enricher.now().timestamp();
-    match state.alerts.ack(&id, &by, now).await {
+    match state.alerts.ack(&id, &by, now, &scope).await {
         Some(a) => Ok(axum::Json(a).into_response()),
         None => Err(ApiError::NotFound),
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["viewer"])),
-    description = "Silences in force.",
+    description = "Silences in force. City-wide: 403 for a scoped token.",
     responses((status = 200, body = SilenceList), (status = 401, description = "no or unknown token", body = ErrorBody)))]
-async fn list_silences(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
+async fn list_silences(_: NeedCity<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
     let now = state.enricher.now().timestamp();
     axum::Json(json!({ "silences": state.alerts.silences(now).await })).into_response()
 }
@@ -652,11 +737,11 @@ struct SilenceBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["analyst"])),
-    description = "Silences alerts of a rule and/or a series value until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent.",
+    description = "Silences alerts of a rule and/or a series value until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent. City-wide: 403 for a scoped token.",
     request_body(content = SilenceBody, content_type = "application/json"),
     responses((status = 201, body = Silence), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn add_silence(
-    _: Need<ANALYST>,
+    _: NeedCity<ANALYST>,
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -699,7 +784,7 @@ async fn add_silence(
     description = "Ends a silence now.",
     responses((status = 204, description = "ended"), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no silence has this id", body = ErrorBody)))]
 async fn end_silence(
-    _: Need<ANALYST>,
+    _: NeedCity<ANALYST>,
     State(state): State<Arc<AppState>>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
@@ -872,16 +957,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let started = Instant::now();
     let now = state.enricher.now().timestamp();
     let probe = crate::query::Filters::default().with_range(Some(now - 60), Some(now));
-    match state.query(Query::Summary(probe)).await {
+    match state.query(&Scope::city(), Query::Summary(probe)).await {
         Ok(_) => format!("ready ({} ms)\n", started.elapsed().as_millis()).into_response(),
-        Err(e) => ApiError::Store(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = ["viewer"])),
-    description = "Prometheus text exposition.",
+    description = "Prometheus text exposition. City-wide: 403 for a scoped token.",
     responses((status = 200, description = "metrics", content_type = "text/plain", body = String), (status = 401, description = "no or unknown token", body = ErrorBody)))]
-async fn metrics(_: Need<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(_: NeedCity<VIEWER>, State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -6,14 +6,21 @@
 //!
 //! With no tokens configured the server is open — allowed only on a
 //! loopback address (checked at start, see [`Auth::new`]).
+//!
+//! A token may be scoped to districts and/or units (`[[token]] districts`,
+//! `units`): [`Need`] hands its [`Scope`] to the handler, and
+//! [`super::AppState::query`] — the only way a handler reaches the store's
+//! answers — takes it, so every answer is of the scope's items.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
 pub use crate::config::{ApiToken, Role};
+use crate::query::{Scope, Vocabulary};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -23,6 +30,15 @@ pub enum AuthError {
     Unknown,
     #[error("this token's role may not do this")]
     Forbidden,
+    #[error("this endpoint is city-wide: a token scoped to districts or units may not use it")]
+    CityOnly,
+    /// A token's scope names a place the gazetteer does not know (a config error).
+    #[error("token[{index}].{key}: {message}")]
+    BadScope {
+        index: usize,
+        key: &'static str,
+        message: String,
+    },
     #[error(
         "refusing to listen on {0} without API tokens: anyone on the network could read and write; \
          configure [[token]] entries (minyi hash-token) or listen on 127.0.0.1"
@@ -32,7 +48,10 @@ pub enum AuthError {
 
 #[derive(Debug, Clone)]
 pub struct Auth {
-    tokens: Vec<ApiToken>,
+    /// Each token with its checked scope.
+    tokens: Vec<(ApiToken, Arc<Scope>)>,
+    /// The scope of an open server's callers: the city.
+    city: Arc<Scope>,
 }
 
 /// Who a request comes from, as the audit names it.
@@ -67,13 +86,47 @@ impl Caller {
 }
 
 impl Auth {
-    pub fn new(tokens: &[ApiToken], listen: SocketAddr) -> Result<Auth, AuthError> {
+    /// Checks the tokens' scopes against the gazetteer of `vocab`.
+    pub fn new(
+        tokens: &[ApiToken],
+        listen: SocketAddr,
+        vocab: &Vocabulary,
+    ) -> Result<Auth, AuthError> {
         if tokens.is_empty() && !listen.ip().is_loopback() {
             return Err(AuthError::OpenBeyondLoopback(listen));
         }
+        let tokens = tokens
+            .iter()
+            .enumerate()
+            .map(|(index, t)| {
+                let scope =
+                    Scope::new(&t.districts, &t.units, vocab).map_err(|(key, message)| {
+                        AuthError::BadScope {
+                            index,
+                            key,
+                            message,
+                        }
+                    })?;
+                Ok((t.clone(), Arc::new(scope)))
+            })
+            .collect::<Result<_, AuthError>>()?;
         Ok(Auth {
-            tokens: tokens.to_vec(),
+            tokens,
+            city: Arc::new(Scope::city()),
         })
+    }
+
+    /// The distinct scopes of the configured tokens (the city aside).
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut v: Vec<Scope> = self
+            .tokens
+            .iter()
+            .filter(|(_, s)| !s.is_city())
+            .map(|(_, s)| (**s).clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn is_open(&self) -> bool {
@@ -81,12 +134,12 @@ impl Auth {
     }
 
     /// The configured token a request presents.
-    fn token(&self, parts: &Parts) -> Result<&ApiToken, AuthError> {
+    fn token(&self, parts: &Parts) -> Result<&(ApiToken, Arc<Scope>), AuthError> {
         let token = bearer(parts).ok_or(AuthError::Missing)?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.tokens
             .iter()
-            .find(|t| t.sha256 == hash)
+            .find(|(t, _)| t.sha256 == hash)
             .ok_or(AuthError::Unknown)
     }
 
@@ -96,7 +149,7 @@ impl Auth {
             return Caller::Open;
         }
         match self.token(parts) {
-            Ok(t) => Caller::Token {
+            Ok((t, _)) => Caller::Token {
                 name: t.name.clone(),
                 role: t.role,
             },
@@ -104,13 +157,14 @@ impl Auth {
         }
     }
 
-    /// Checks a request's token against what it needs.
-    pub fn check(&self, parts: &Parts, need: Role) -> Result<(), AuthError> {
+    /// Checks a request's token against what it needs; the token's scope.
+    pub fn check(&self, parts: &Parts, need: Role) -> Result<Arc<Scope>, AuthError> {
         if self.is_open() {
-            return Ok(());
+            return Ok(self.city.clone());
         }
-        if self.token(parts)?.role.allows(need) {
-            Ok(())
+        let (token, scope) = self.token(parts)?;
+        if token.role.allows(need) {
+            Ok(scope.clone())
         } else {
             Err(AuthError::Forbidden)
         }
@@ -141,8 +195,13 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// An extractor that admits a request only when its token allows `ROLE`
-/// (one of the `VIEWER`… constants).
-pub struct Need<const ROLE: u8>;
+/// (one of the `VIEWER`… constants), and hands over the token's scope
+/// (the city for unscoped tokens and an open server).
+pub struct Need<const ROLE: u8>(pub Arc<Scope>);
+
+/// An extractor for the city-wide endpoints (server metrics, silences):
+/// like [`Need`], and a 403 for a scoped token.
+pub struct NeedCity<const ROLE: u8>;
 
 pub const VIEWER: u8 = 0;
 pub const ANALYST: u8 = 1;
@@ -165,8 +224,22 @@ where
     type Rejection = super::api::ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        state.as_ref().check(parts, role_of(ROLE))?;
-        Ok(Need)
+        Ok(Need(state.as_ref().check(parts, role_of(ROLE))?))
+    }
+}
+
+impl<const ROLE: u8, S> FromRequestParts<S> for NeedCity<ROLE>
+where
+    S: Send + Sync + AsRef<Auth>,
+{
+    type Rejection = super::api::ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if state.as_ref().check(parts, role_of(ROLE))?.is_city() {
+            Ok(NeedCity)
+        } else {
+            Err(AuthError::CityOnly.into())
+        }
     }
 }
 
@@ -192,7 +265,42 @@ mod tests {
             name: format!("holder of {secret}"),
             role,
             sha256: hash(secret),
+            districts: Vec::new(),
+            units: Vec::new(),
         }
+    }
+
+    fn vocab() -> Vocabulary {
+        Vocabulary::from_enricher(&std::sync::Arc::new(
+            crate::enrich::Enricher::builtin(b"k").unwrap(),
+        ))
+    }
+
+    fn ok() -> Result<(), AuthError> {
+        Ok(())
+    }
+
+    /// `Auth::check` without the scope.
+    fn check(auth: &Auth, parts: &Parts, need: Role) -> Result<(), AuthError> {
+        auth.check(parts, need).map(|_| ())
+    }
+
+    #[test]
+    fn scopes_are_checked_and_handed_over() {
+        let mut bureau = token(Role::Viewer, "hanshan");
+        bureau.districts = vec!["邯山区".into()];
+        let auth = Auth::new(&[bureau.clone()], "0.0.0.0:1".parse().unwrap(), &vocab()).unwrap();
+        let scope = auth
+            .check(&parts("/", Some("Bearer hanshan")), Role::Viewer)
+            .unwrap();
+        assert_eq!(scope.districts, ["邯山区"]);
+        assert_eq!(auth.scopes().len(), 1);
+        bureau.units = vec!["天台山派出所".into()];
+        let e = Auth::new(&[bureau], "0.0.0.0:1".parse().unwrap(), &vocab()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("token[0].units:") && e.to_string().contains("肥乡区"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -200,25 +308,26 @@ mod tests {
         let auth = Auth::new(
             &[token(Role::Viewer, "s3cret")],
             "0.0.0.0:1".parse().unwrap(),
+            &vocab(),
         )
         .unwrap();
         for header in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
             assert_eq!(
-                auth.check(&parts("/", Some(header)), Role::Viewer),
-                Ok(()),
+                check(&auth, &parts("/", Some(header)), Role::Viewer),
+                ok(),
                 "{header}"
             );
         }
         assert_eq!(
-            auth.check(&parts("/", Some("Bearer ")), Role::Viewer),
+            check(&auth, &parts("/", Some("Bearer ")), Role::Viewer),
             Err(AuthError::Missing)
         );
         assert_eq!(
-            auth.check(&parts("/?access_token=", None), Role::Viewer),
+            check(&auth, &parts("/?access_token=", None), Role::Viewer),
             Err(AuthError::Missing)
         );
         assert_eq!(
-            auth.check(&parts("/", Some("Basic s3cret")), Role::Viewer),
+            check(&auth, &parts("/", Some("Basic s3cret")), Role::Viewer),
             Err(AuthError::Missing)
         );
     }
@@ -233,13 +342,20 @@ mod tests {
 
     #[test]
     fn open_only_on_loopback() {
-        assert!(Auth::new(&[], "127.0.0.1:8080".parse().unwrap()).is_ok());
-        assert!(Auth::new(&[], "[::1]:8080".parse().unwrap()).is_ok());
+        assert!(Auth::new(&[], "127.0.0.1:8080".parse().unwrap(), &vocab()).is_ok());
+        assert!(Auth::new(&[], "[::1]:8080".parse().unwrap(), &vocab()).is_ok());
         assert!(matches!(
-            Auth::new(&[], "0.0.0.0:8080".parse().unwrap()),
+            Auth::new(&[], "0.0.0.0:8080".parse().unwrap(), &vocab()),
             Err(AuthError::OpenBeyondLoopback(_))
         ));
-        assert!(Auth::new(&[token(Role::Admin, "x")], "0.0.0.0:8080".parse().unwrap()).is_ok());
+        assert!(
+            Auth::new(
+                &[token(Role::Admin, "x")],
+                "0.0.0.0:8080".parse().unwrap(),
+                &vocab()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -247,34 +363,36 @@ mod tests {
         let auth = Auth::new(
             &[token(Role::Viewer, "wall-1"), token(Role::Ingest, "feed")],
             "0.0.0.0:1".parse().unwrap(),
+            &vocab(),
         )
         .unwrap();
         assert_eq!(
-            auth.check(&parts("/", None), Role::Viewer),
+            check(&auth, &parts("/", None), Role::Viewer),
             Err(AuthError::Missing)
         );
         assert_eq!(
-            auth.check(&parts("/", Some("Bearer nope")), Role::Viewer),
+            check(&auth, &parts("/", Some("Bearer nope")), Role::Viewer),
             Err(AuthError::Unknown)
         );
         assert_eq!(
-            auth.check(&parts("/", Some("Bearer wall-1")), Role::Viewer),
-            Ok(())
+            check(&auth, &parts("/", Some("Bearer wall-1")), Role::Viewer),
+            ok()
         );
         assert_eq!(
-            auth.check(&parts("/", Some("Bearer wall-1")), Role::Analyst),
+            check(&auth, &parts("/", Some("Bearer wall-1")), Role::Analyst),
             Err(AuthError::Forbidden)
         );
         assert_eq!(
-            auth.check(
+            check(
+                &auth,
                 &parts("/api/v1/live?access_token=wall-1", None),
                 Role::Viewer
             ),
-            Ok(())
+            ok()
         );
         assert_eq!(
-            auth.check(&parts("/", Some("Bearer feed")), Role::Ingest),
-            Ok(())
+            check(&auth, &parts("/", Some("Bearer feed")), Role::Ingest),
+            ok()
         );
         assert_eq!(hash_token("feed"), hex::encode(hash("feed")));
         assert_eq!(

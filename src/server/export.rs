@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _, stream};
 
 use super::AppState;
+use super::api::ApiError;
 use super::audit::ItemCount;
-use crate::query::{Answer, Cursor, Dim, FeedbackRow, Filters, Query, WorkOrderRef};
-use crate::store::StoreError;
+use crate::query::{Answer, Cursor, Dim, FeedbackRow, Filters, Query, Scope, WorkOrderRef};
 
 /// Rows of one page of an export; an export walks all pages.
 const PAGE: usize = 1000;
@@ -44,15 +44,18 @@ const COLUMNS: [&str; 16] = [
     "警情编号",
 ];
 
-/// Every item `filters` match, newest first, a page at a time (at most
-/// [`MAX_ROWS`]); each page read is added to `sent`, for the audit.
+/// Every item of `scope` that `filters` match, newest first, a page at a
+/// time (at most [`MAX_ROWS`]); each page read is added to `sent`, for the
+/// audit.
 fn pages(
     state: Arc<AppState>,
+    scope: Arc<Scope>,
     filters: Filters,
     sent: Arc<AtomicU64>,
-) -> impl Stream<Item = Result<Vec<FeedbackRow>, StoreError>> {
+) -> impl Stream<Item = Result<Vec<FeedbackRow>, ApiError>> {
     struct Walk {
         state: Arc<AppState>,
+        scope: Arc<Scope>,
         filters: Filters,
         cursor: Option<Cursor>,
         rows: usize,
@@ -61,6 +64,7 @@ fn pages(
     }
     let walk = Walk {
         state,
+        scope,
         filters,
         cursor: None,
         rows: 0,
@@ -76,7 +80,7 @@ fn pages(
             limit: PAGE.min(MAX_ROWS - w.rows),
             cursor: w.cursor,
         };
-        let page = match w.state.query(query).await {
+        let page = match w.state.query(&w.scope, query).await {
             Ok(Answer::Feedback { items, next }) => {
                 w.rows += items.len();
                 w.sent.fetch_add(items.len() as u64, Relaxed);
@@ -138,13 +142,13 @@ fn cells(state: &AppState, i: &FeedbackRow) -> [String; 16] {
 
 /// Streams every matching item as CSV (UTF-8 with a BOM, so Excel reads
 /// the Chinese right).
-pub(super) fn csv(state: Arc<AppState>, filters: Filters) -> Response {
+pub(super) fn csv(state: Arc<AppState>, scope: Arc<Scope>, filters: Filters) -> Response {
     let name = file_name(&state, &filters, "csv");
     let sent = Arc::new(AtomicU64::new(0));
     let header = format!("\u{feff}{}\r\n", COLUMNS.join(","));
     let rows = {
         let state = state.clone();
-        pages(state.clone(), filters, sent.clone()).map(move |page| match page {
+        pages(state.clone(), scope, filters, sent.clone()).map(move |page| match page {
             Ok(items) => {
                 let mut out = String::with_capacity(items.len() * 256);
                 for i in &items {
@@ -176,7 +180,7 @@ pub(super) fn csv(state: Arc<AppState>, filters: Filters) -> Response {
 /// formula). The workbook is finished before the first byte is sent (a
 /// ZIP's directory comes last), in a temporary file: a failure is a 500,
 /// never a cut file.
-pub(super) async fn xlsx(state: Arc<AppState>, filters: Filters) -> Response {
+pub(super) async fn xlsx(state: Arc<AppState>, scope: Arc<Scope>, filters: Filters) -> Response {
     let name = file_name(&state, &filters, "xlsx");
     let sent = Arc::new(AtomicU64::new(0));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<[String; 16]>>(2);
@@ -184,7 +188,7 @@ pub(super) async fn xlsx(state: Arc<AppState>, filters: Filters) -> Response {
         let state = state.clone();
         let sent = sent.clone();
         tokio::spawn(async move {
-            let mut pages = std::pin::pin!(pages(state.clone(), filters, sent));
+            let mut pages = std::pin::pin!(pages(state.clone(), scope, filters, sent));
             while let Some(page) = pages.next().await {
                 let rows = page?.iter().map(|i| cells(&state, i)).collect();
                 // The writer has gone (it failed): stop reading.
@@ -192,7 +196,7 @@ pub(super) async fn xlsx(state: Arc<AppState>, filters: Filters) -> Response {
                     break;
                 }
             }
-            Ok::<(), StoreError>(())
+            Ok::<(), ApiError>(())
         })
     };
     let writer = tokio::task::spawn_blocking(move || write_workbook(rx));

@@ -34,7 +34,7 @@ use crate::enrich::Enricher;
 use crate::ingest::Ingestor;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::query::{Answer, Query, Vocabulary};
+use crate::query::{Answer, Query, Scope, Vocabulary};
 use crate::store::clickhouse::ClickHouseStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{QuerySettings, Store, StoreError};
@@ -89,11 +89,20 @@ impl AppState {
         listen: SocketAddr,
         shutdown: CancellationToken,
     ) -> Result<AppState, ServeError> {
-        let auth = Auth::new(&checked.tokens, listen)?;
+        let vocab = Vocabulary::from_enricher(&enricher);
+        let auth = Auth::new(&checked.tokens, listen, &vocab).map_err(|e| match e {
+            // A scope the gazetteer does not know is the config file's error.
+            e @ auth::AuthError::BadScope { .. } => {
+                ServeError::Config(crate::config::ConfigError::Invalid {
+                    file: checked.file.clone(),
+                    message: e.to_string(),
+                })
+            }
+            e => ServeError::Auth(e),
+        })?;
         if checked.dev_key && !listen.ip().is_loopback() {
             return Err(ServeError::DevKeyBeyondLoopback(listen));
         }
-        let vocab = Vocabulary::from_enricher(&enricher);
         let dashboards = dashboards::load(&checked.dashboards_dir, &vocab, checked.timezone)?;
         let live = Arc::new(Live::default());
         let metrics = Arc::new(Metrics::default());
@@ -101,18 +110,26 @@ impl AppState {
         let rules = crate::alerts::rules::parse(&checked.alert_rules, &vocab, &target_names)
             .map_err(ServeError::Alerts)?;
         let notifier = crate::alerts::notify::Notifier::start(&checked.targets, metrics.clone());
-        let alerts = Arc::new(Engine::new(
-            rules,
-            notifier,
-            checked.alert_group_wait,
-            engine::Context {
-                store: store.clone(),
-                vocab: vocab.clone(),
-                tz: checked.timezone,
-                live: live.clone(),
-                metrics: metrics.clone(),
-            },
-        ));
+        let routing = crate::alerts::routes::Routing::new(&checked.routes, &checked.mutes, &vocab)
+            .map_err(|message| crate::config::ConfigError::Invalid {
+                file: checked.file.clone(),
+                message,
+            })?;
+        let alerts = Arc::new(
+            Engine::new(
+                rules,
+                notifier,
+                checked.alert_group_wait,
+                engine::Context {
+                    store: store.clone(),
+                    vocab: vocab.clone(),
+                    tz: checked.timezone,
+                    live: live.clone(),
+                    metrics: metrics.clone(),
+                },
+            )
+            .with_routing(routing),
+        );
         let auditor = Arc::new(crate::privacy::Auditor::new(store.clone(), metrics.clone()));
         let panels = Arc::new(Ticker {
             dashboards,
@@ -163,10 +180,15 @@ impl AppState {
         })
     }
 
-    /// Asks the store at the current time, counting the query and its time.
-    pub async fn query(&self, query: Query) -> Result<Answer, StoreError> {
+    /// Asks the store at the current time for the caller's `scope` (the
+    /// one way a handler reaches the store's answers, so no endpoint can
+    /// answer beyond its caller's scope): the query's filters are narrowed
+    /// to the scope first, and one naming a place outside it is a 403.
+    /// Counts the query and its time.
+    pub async fn query(&self, scope: &Scope, query: Query) -> Result<Answer, api::ApiError> {
+        let query = scope.restrict_query(query)?;
         let now = self.enricher.now().timestamp();
-        crate::store::ask(&*self.store, &self.metrics, query, now).await
+        Ok(crate::store::ask(&*self.store, &self.metrics, query, now).await?)
     }
 
     pub fn render(&self, query: &Query, answer: &Answer) -> serde_json::Value {
@@ -210,6 +232,8 @@ pub enum ServeError {
     Alerts(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(
         "refusing to listen on {0} with the development contact key: anyone could reverse a contact \
          hash by hashing phone numbers; set MINYI_HMAC_KEY (or hmac_key) to a secret of 16 bytes or more"
@@ -530,6 +554,33 @@ mod tests {
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
             async { Ok(()) }.boxed()
         }
+    }
+
+    #[test]
+    fn a_scope_the_gazetteer_does_not_know_is_a_config_error_naming_it() {
+        let mut checked = crate::config::Config::default().validate(None).unwrap();
+        checked.file = "minyi.toml".into();
+        checked.tokens = vec![crate::config::ApiToken {
+            name: "分局大屏".into(),
+            role: crate::config::Role::Viewer,
+            sha256: [1; 32],
+            districts: vec!["邯山区".into(), "火星区".into()],
+            units: Vec::new(),
+        }];
+        let err = AppState::new(
+            &checked,
+            Arc::new(Enricher::builtin(b"k").unwrap()),
+            Arc::new(CountingStore::default()),
+            "127.0.0.1:0".parse().unwrap(),
+            CancellationToken::new(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.starts_with("minyi.toml: token[0].districts:") && err.contains("火星区"),
+            "{err}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,6 +3,10 @@
 //! connect, then each tick), `item`, `alert`, and `skipped` when a slow
 //! screen fell behind the item feed and skipped ahead. The stream ends when
 //! the server shuts down.
+//!
+//! A scoped subscriber (a district bureau's token or wall) receives only
+//! the items its scope admits and the alerts it covers; its panels are
+//! those computed for its scope.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,15 +29,28 @@ pub fn stream(
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let items = BroadcastStream::new(feeds.items).map(|r| match r {
-        Ok(data) => Event::default().event("item").data(&*data),
-        Err(BroadcastStreamRecvError::Lagged(n)) => Event::default()
-            .event("skipped")
-            .data(json!({"items": n}).to_string()),
+    let scope = Arc::new(feeds.scope);
+    let for_items = scope.clone();
+    let items = BroadcastStream::new(feeds.items).filter_map(move |r| {
+        let event = match r {
+            Ok(item) => for_items
+                .admits(item.district.as_deref(), item.unit.as_deref())
+                .then(|| Event::default().event("item").data(&*item.data)),
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(
+                Event::default()
+                    .event("skipped")
+                    .data(json!({"items": n}).to_string()),
+            ),
+        };
+        std::future::ready(event)
     });
-    let alerts = BroadcastStream::new(feeds.alerts)
-        .filter_map(|r| async move { r.ok() })
-        .map(|data| Event::default().event("alert").data(&*data));
+    let alerts = BroadcastStream::new(feeds.alerts).filter_map(move |r| {
+        let event = r
+            .ok()
+            .filter(|a| scope.covers(&a.place))
+            .map(|a| Event::default().event("alert").data(&*a.data));
+        std::future::ready(event)
+    });
     let panels = WatchStream::new(feeds.panels)
         .filter_map(|p| async move { p })
         .map(|data| Event::default().event("panels").data(&*data));

@@ -275,12 +275,74 @@ pub async fn ask(store: &dyn Store, metrics: &Metrics, query: Query, now: i64) -
     metrics
         .queries
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let answer = store.query(query, now).await;
+    let answer = match query {
+        Query::Rank(r) if r.metric == crate::query::Metric::DissatisfiedResolvedRate => {
+            rank_by_resolution(store, r, now).await
+        }
+        query => store.query(query, now).await,
+    };
     metrics.query_seconds.observe(start.elapsed());
     answer.map(|a| match a {
         Answer::Timeseries(ts) => Answer::Timeseries(ts.capped(crate::query::MAX_SERIES)),
         other => other,
     })
+}
+
+/// A rank by 不满意化解率, the same on every store: each key's counts from
+/// the store's rank, and its 不满意 and resolved items from a summary of
+/// that key (the stores compute a resolution through a later rating on the
+/// same case per query; a per-key join is not worth its cost at the
+/// gazetteer's few dozen keys). The row of items without a value keeps no
+/// rate: a filter cannot ask for "no district".
+async fn rank_by_resolution(store: &dyn Store, r: crate::query::Rank, now: i64) -> Result<Answer> {
+    use crate::query::{Dim, Filters, KeyCounts};
+    let counts = |filters: Filters| {
+        let q = Query::Rank(crate::query::Rank {
+            filters: filters.clone(),
+            compare: None,
+            ..r.clone()
+        });
+        async move {
+            let mut counts: Vec<KeyCounts> = match store.query(q, now).await? {
+                Answer::Rank(k) => k
+                    .rows
+                    .into_iter()
+                    .chain(k.unknown)
+                    .map(|row| row.counts)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for c in counts.iter_mut().filter(|c| !c.key.is_empty()) {
+                let mut f = filters.clone();
+                let list = match r.dim {
+                    Dim::District => &mut f.district,
+                    Dim::Unit => &mut f.unit,
+                    Dim::Topic => &mut f.topic,
+                    Dim::Channel => &mut f.channel,
+                    Dim::Sentiment => continue,
+                };
+                *list = vec![c.key.clone()];
+                if let Answer::Summary(s) = store.query(Query::Summary(f), now).await? {
+                    c.dissatisfied = s.dissatisfied;
+                    c.dissatisfied_resolved = s.dissatisfied_resolved;
+                }
+            }
+            Ok::<_, StoreError>(counts)
+        }
+    };
+    let current = counts(r.filters.clone()).await?;
+    let previous = match r.compare {
+        Some((from, to)) => Some(
+            counts(Filters {
+                from: Some(from),
+                to: Some(to),
+                ..r.filters.clone()
+            })
+            .await?,
+        ),
+        None => None,
+    };
+    Ok(Answer::Rank(crate::query::rank(&r, current, previous)))
 }
 
 #[cfg(test)]

@@ -60,25 +60,61 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
 
 /// An app on `store` (its folder, if any, kept as long as the app).
 pub fn test_app_over(store: Arc<dyn Store>, dir: TempDir, tokens: &[(Role, &str)]) -> TestApp {
+    let tokens = tokens
+        .iter()
+        .map(|(r, t)| api_token(*r, t, &[], &[]))
+        .collect();
+    test_app_tokens(store, dir, tokens)
+}
+
+/// A configured token: its role, secret and scope (districts, units).
+pub fn api_token(
+    role: Role,
+    secret: &str,
+    districts: &[&str],
+    units: &[&str],
+) -> minyi::config::ApiToken {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(minyi::server::auth::hash_token(secret), &mut h).unwrap();
+    minyi::config::ApiToken {
+        name: format!("holder of {secret}"),
+        role,
+        sha256: h,
+        districts: districts.iter().map(|d| (*d).to_owned()).collect(),
+        units: units.iter().map(|u| (*u).to_owned()).collect(),
+    }
+}
+
+/// An app on a fresh SQLite store with these tokens.
+pub fn test_app_scoped(tokens: Vec<minyi::config::ApiToken>) -> TestApp {
+    let dir = TempDir::new("app");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            &dir.0,
+            QuerySettings {
+                tz_offset: 8 * 3600,
+                sla_seconds: Config::default().validate(None).unwrap().sla_seconds,
+            },
+        )
+        .unwrap(),
+    );
+    test_app_tokens(store, dir, tokens)
+}
+
+/// An app on `store` with configured tokens.
+pub fn test_app_tokens(
+    store: Arc<dyn Store>,
+    dir: TempDir,
+    tokens: Vec<minyi::config::ApiToken>,
+) -> TestApp {
     let config = Config {
         hmac_key: Some("test-key-0123456789".into()),
         ..Config::default()
     };
     let mut checked = config.validate(None).unwrap();
-    checked.tokens = tokens
-        .iter()
-        .map(|(r, t)| {
-            let mut h = [0u8; 32];
-            hex::decode_to_slice(minyi::server::auth::hash_token(t), &mut h).unwrap();
-            minyi::config::ApiToken {
-                name: format!("holder of {t}"),
-                role: *r,
-                sha256: h,
-            }
-        })
-        .collect();
+    checked.tokens = tokens;
     let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
-    let listen = if tokens.is_empty() {
+    let listen = if checked.tokens.is_empty() {
         "127.0.0.1:0"
     } else {
         "0.0.0.0:0"

@@ -230,3 +230,111 @@ async fn an_imported_burst_fires_nothing() {
         "the same burst, not recorded as imported, fires"
     );
 }
+
+/// Routing end to end with two local robots: 邯山区's alert reaches only
+/// its own robot; the alert of another district takes the default route
+/// (the city's duty group); each is one message.
+#[tokio::test]
+async fn each_district_alert_reaches_its_own_robot() {
+    use minyi::config::{RouteConfig, TargetConfig, TargetKind};
+    let (hanshan_url, hanshan) = crate::alerts_e2e::receiver().await;
+    let (duty_url, duty) = crate::alerts_e2e::receiver().await;
+    let app = common::test_app(&[]);
+    let targets = [
+        TargetConfig {
+            name: "hanshan".into(),
+            kind: TargetKind::Dingtalk,
+            url: format!("{hanshan_url}/dingtalk"),
+            secret: None,
+            per_minute: None,
+        },
+        TargetConfig {
+            name: "duty".into(),
+            kind: TargetKind::Feishu,
+            url: format!("{duty_url}/feishu"),
+            secret: None,
+            per_minute: None,
+        },
+    ];
+    let routing = minyi::alerts::routes::Routing::new(
+        &[
+            RouteConfig {
+                districts: vec!["邯山区".into()],
+                targets: vec!["hanshan".into()],
+                ..Default::default()
+            },
+            RouteConfig {
+                targets: vec!["duty".into()],
+                ..Default::default()
+            },
+        ],
+        &[],
+        &app.state.vocab,
+    )
+    .unwrap();
+    let rules = rules::parse(
+        r#"
+[[rule]]
+name = "surge"
+title = "{value}激增"
+for_each = "district"
+window = "30m"
+detector = { kind = "ratio", spike_height = 3.0, min_current = 10, min_reference = 1 }
+"#,
+        &app.state.vocab,
+        &[],
+    )
+    .unwrap();
+    let s = &app.state;
+    let engine = Engine::new(
+        rules,
+        Notifier::start(&targets, s.metrics.clone()),
+        0,
+        Context {
+            store: s.store.clone(),
+            vocab: s.vocab.clone(),
+            tz: s.tz,
+            live: s.live.clone(),
+            metrics: s.metrics.clone(),
+        },
+    )
+    .with_routing(routing);
+    let tz = minyi::config::default_timezone();
+    let item = |id: String, district: &str, at: i64| {
+        json!({"id": id, "channel": "hotline_12345", "district": district,
+               "received_at": minyi::query::rfc3339(at, tz), "text": "出警太慢了"})
+    };
+    let t0 = START + 3600;
+    let mut items = Vec::new();
+    for d in ["邯山区", "磁县"] {
+        items.push(item(format!("q-{d}"), d, t0 - 1200));
+        for i in 0..12 {
+            items.push(item(format!("b-{d}-{i}"), d, t0 + 600 + i));
+        }
+    }
+    ingest(&app, items).await;
+    let fired = engine.evaluate(t0 + 1800).await;
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hanshan.lock().unwrap().is_empty() || duty.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no message within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let hanshan = hanshan.lock().unwrap().clone();
+    let duty = duty.lock().unwrap().clone();
+    assert_eq!((hanshan.len(), duty.len()), (1, 1), "{hanshan:?} {duty:?}");
+    let text = hanshan[0].2["markdown"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("邯山区激增") && !text.contains("磁县"),
+        "{text}"
+    );
+    let text = duty[0].2["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("磁县激增") && !text.contains("邯山区"),
+        "{text}"
+    );
+}

@@ -15,9 +15,11 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-type Seen = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
+/// What a local robot received: (path, query, body).
+pub(crate) type Seen = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
-async fn receiver() -> (String, Seen) {
+/// A local robot answering DingTalk (`/dingtalk`) and Feishu (`/feishu`).
+pub(crate) async fn receiver() -> (String, Seen) {
     let seen: Seen = Arc::default();
     async fn record(
         State(seen): State<Seen>,

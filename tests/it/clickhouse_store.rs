@@ -322,6 +322,52 @@ async fn clickhouse_answers_like_sqlite() {
     let queries = queries(start, end, unit);
     let asked = queries.len();
 
+    // Three tiers: a bureau's scope narrows the queries before either
+    // store sees them, and the 不满意化解率 league table is computed in
+    // `store::ask` from each store's answers: alike on both.
+    let metrics = minyi::metrics::Metrics::default();
+    let bureau = minyi::query::Scope {
+        districts: vec!["丛台区".into()],
+        units: Vec::new(),
+    };
+    let mut resolved_somewhere = false;
+    for (scope, dim) in [
+        (minyi::query::Scope::city(), Dim::District),
+        (bureau.clone(), Dim::Unit),
+        (bureau.clone(), Dim::Channel),
+    ] {
+        let f = Filters::default().with_range(Some(start), Some(end));
+        for q in [
+            Query::Rank(Rank {
+                filters: f.clone(),
+                dim,
+                metric: Metric::DissatisfiedResolvedRate,
+                min_volume: 1,
+                ascending: false,
+                compare: Some((start, start + 86_400)),
+            }),
+            Query::Summary(f.clone()),
+            Query::Top {
+                filters: f.clone(),
+                dim: TopDim::Keyword,
+                limit: 50,
+            },
+        ] {
+            let q = scope.restrict_query(q).unwrap();
+            let a = minyi::store::ask(&sqlite, &metrics, q.clone(), end)
+                .await
+                .unwrap();
+            let b = minyi::store::ask(&ch, &metrics, q.clone(), end)
+                .await
+                .unwrap_or_else(|e| panic!("{q:?}: {e}"));
+            assert_eq!(a, b, "{q:?}");
+            if let Answer::Rank(r) = &a {
+                resolved_somewhere |= r.rows.iter().any(|row| row.value.is_some_and(|v| v > 0.0));
+            }
+        }
+    }
+    assert!(resolved_somewhere, "some 不满意 was resolved");
+
     let mut checked_resolved = false;
     let mut checked_due = false;
     let mut checked_textless = false;

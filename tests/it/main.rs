@@ -11,7 +11,8 @@
 //! - `browser`: the wall and the explorer in Chromium;
 //! - `enrich_cli`, `properties`, `quality`: enrichment from the outside;
 //! - `import`: `minyi import` of archives, and history counted in bulk;
-//! - `layers`: the module graph's one-way rule.
+//! - `layers`: the module graph's one-way rule;
+//! - `scopes`: district bureaus' and stations' tokens see only their scope.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -26,6 +27,7 @@ mod layers;
 mod privacy;
 mod properties;
 mod quality;
+mod scopes;
 mod serve_api;
 mod serve_e2e;
 mod store_paths;

@@ -21,10 +21,10 @@
   // 今天 so far would be yesterday afternoon and evening.
   const PRESET_COMPARE = { today: 'day', yesterday: 'day', week: 'week', month: 'month', '7d': 'week', '30d': 'month' };
   const COMPARE_NAMES = { day: '前一天同时段', week: '上周同时段', month: '上月同时段', span: '前一等长时段' };
-  const METRIC_NAMES = { count: '数量', negative: '负面数', negative_share: '负面占比', satisfaction_rate: '满意率', completion_rate: '办结率' };
-  const RATE_METRICS = ['negative_share', 'satisfaction_rate', 'completion_rate'];
+  const METRIC_NAMES = { count: '数量', negative: '负面数', negative_share: '负面占比', satisfaction_rate: '满意率', completion_rate: '办结率', dissatisfied_resolved_rate: '不满意化解率' };
+  const RATE_METRICS = ['negative_share', 'satisfaction_rate', 'completion_rate', 'dissatisfied_resolved_rate'];
   // Which way is good: a rising 满意率 is good, a rising 负面 is bad.
-  const METRIC_GOOD = { count: 0, negative: -1, negative_share: -1, satisfaction_rate: 1, completion_rate: 1 };
+  const METRIC_GOOD = { count: 0, negative: -1, negative_share: -1, satisfaction_rate: 1, completion_rate: 1, dissatisfied_resolved_rate: 1 };
   const names = { channel: {}, topic: {}, district: {}, unit: {}, sentiment: SENTIMENT_NAMES, rating: { 1: '满意', 2: '基本满意', 3: '不满意' } };
   const DEFAULT = {
     preset: '7d', from: null, to: null, interval: '1d', group_by: '', compare: '', q: '',
@@ -507,9 +507,11 @@
         lines.push(`${METRIC_NAMES[metric]} ${rankValueText(metric, r.value)}`);
         if (metric === 'satisfaction_rate') lines.push(`有评价 ${fmt(r.rated)} 条，满意/基本满意 ${fmt(r.satisfied)}`);
         else if (metric === 'completion_rate') lines.push(`工单 ${fmt(r.orders_created)}，已办结 ${fmt(r.orders_resolved)}`);
+        else if (metric === 'dissatisfied_resolved_rate') lines.push(`不满意 ${fmt(r.dissatisfied)} 条，已化解 ${fmt(r.dissatisfied_resolved)}`);
         else lines.push(`总量 ${fmt(r.count)}，负面 ${fmt(r.negative)}`);
       }
       if (!keyword && e.cmp) lines.push(`对比期 ${rankValueText(metric, r.previous)}${r.change !== null && r.change !== undefined ? `，变化 ${changeText(metric, r.change)}` : ''}`);
+      if (r.rank != null && r.previous_rank != null) lines.push(`名次 第${r.rank}（对比期 第${r.previous_rank}，${r.rank_change > 0 ? `上升${r.rank_change}` : r.rank_change < 0 ? `下降${-r.rank_change}` : '持平'}）`);
       if (!r.ranked && !r.unknown) lines.push(`样本 ${fmt(r.volume)} 低于 ${state.min_volume}，不参与排名`);
       if (r.unknown) lines.push('无法识别地区/单位的条目，不参与排名，不可下钻');
       else lines.push('点击下钻');
@@ -843,11 +845,17 @@
     for (const t of meta.topics) names.topic[t.code] = t.name;
     for (const d of meta.districts) names.district[d] = d;
     for (const u of meta.units) names.unit[u] = u;
+    // A scoped token (a bureau, a station) picks within its scope: a place
+    // outside it would be refused (403).
+    const scope = meta.scope || {};
+    const within = (list, allowed) => (allowed && allowed.length ? list.filter((x) => allowed.includes(x)) : list);
+    const units = within(meta.units, scope.units).filter((u) => !(scope.districts || []).length
+      || (scope.districts || []).includes((meta.unit_districts || {})[u]));
     const options = {
       channel: meta.channels.map((c) => [c.code, c.name]),
       topic: meta.topics.map((t) => [t.code, t.name]),
-      district: meta.districts.map((d) => [d, d]),
-      unit: meta.units.map((u) => [u, u]),
+      district: within(meta.districts, scope.districts).map((d) => [d, d]),
+      unit: units.map((u) => [u, u]),
       sentiment: meta.sentiments.map((s) => [s.code, s.name]),
       rating: [['1', '满意'], ['2', '基本满意'], ['3', '不满意']],
     };

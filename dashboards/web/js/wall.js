@@ -2,6 +2,9 @@
 // the data of every panel of every dashboard (computed once per tick by the
 // server for all screens), `item` the newest items for the ticker, `alert`
 // the banner. No polling. The 1920×1080 canvas is scaled to the display.
+// A bureau's or a station's wall: `/wall/<name>?district=邯山区` (or
+// `?unit=…`) asks the stream and the alerts for that place only, and the
+// server computes the panels for it (within the token's scope).
 'use strict';
 
 (() => {
@@ -19,6 +22,15 @@
   let scale = 1;
   const charts = new Map(); // panel id → echarts instance
   const names = { channel: {}, topic: {} };
+  // The place of this screen, passed on to the stream and the alerts.
+  const place = [['district', params.get('district')], ['unit', params.get('unit')]].filter(([, v]) => v);
+
+  /** Which place the wall shows: the URL's, the dashboard's, the token's. */
+  function placeLabel(dashboard) {
+    if (place.length) return place.map(([, v]) => v).join('·');
+    const scoped = (s) => s && [...(s.districts || []), ...(s.units || [])].join('、');
+    return scoped(dashboard.scope) || scoped(meta && meta.scope) || '';
+  }
 
   // --- scaling: fit, letterbox, keep canvases sharp -----------------------
   function fit() {
@@ -48,9 +60,11 @@
   function build(dashboard) {
     resetCharts();
     panelsEl.innerHTML = '';
+    const where = placeLabel(dashboard);
     document.getElementById('title').textContent = dashboard.title;
-    document.getElementById('subtitle').textContent = dashboard.subtitle || '';
-    document.title = `${dashboard.title} · 大屏`;
+    document.getElementById('subtitle').textContent = where || dashboard.subtitle || '';
+    document.body.dataset.place = where;
+    document.title = `${where ? `${where} · ` : ''}${dashboard.title} · 大屏`;
     for (const p of dashboard.panels) {
       const l = p.layout || {};
       if (!l.w || !l.h) continue; // data-only panels (e.g. part of the KPI row)
@@ -268,6 +282,26 @@
     return rows.length > 0;
   }
 
+  // A league table (排名通报): places by a rate (满意率 …), each with its
+  // move against the previous period (▲ up, ▼ down); values standing on
+  // too few rated items follow, unranked, as 样本不足.
+  function renderLeague(p, data, body) {
+    const rows = data.rows || [];
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
+    const pct = (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`);
+    const move = (r) => {
+      if (!r.ranked) return '<span class="move">样本不足</span>';
+      if (r.rank_change == null) return '<span class="move">新</span>';
+      if (r.rank_change > 0) return `<span class="move up">▲${r.rank_change}</span>`;
+      if (r.rank_change < 0) return `<span class="move down">▼${-r.rank_change}</span>`;
+      return '<span class="move">—</span>';
+    };
+    body.innerHTML = `<ol class="rank league">${rows.slice(0, fits).map((r) => `
+      <li class="${r.ranked ? '' : 'unranked'}"><span class="no">${r.rank || '·'}</span><span>${esc(r.name)}</span>
+      <span class="n">${pct(r.value)}</span>${move(r)}</li>`).join('')}</ol>`;
+    return rows.length > 0;
+  }
+
   // Handan's divisions placed roughly as on a map (column, row); other
   // places fill the grid in order.
   const TILE_POS = {
@@ -442,7 +476,7 @@
     }
   }
 
-  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
+  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
 
   function render(event) {
     const all = event.dashboards[current.name] || {};
@@ -473,7 +507,7 @@
 
   function connect() {
     const conn = document.getElementById('conn');
-    source = new EventSource(url('/api/v1/live'));
+    source = new EventSource(url('/api/v1/live', place));
     source.addEventListener('hello', () => { backoff = 1000; conn.className = 'dot live'; loadAlerts(); });
     source.addEventListener('panels', (e) => {
       lastData = JSON.parse(e.data);
@@ -541,7 +575,7 @@
 
   async function loadAlerts() {
     try {
-      const r = await getJSON('/api/v1/alerts');
+      const r = await getJSON('/api/v1/alerts', place);
       alerts.clear();
       for (const a of r.alerts) alerts.set(a.id, a);
       if (r.alerts.length) showAlert(r.alerts[0]);

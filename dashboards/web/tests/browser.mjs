@@ -262,6 +262,20 @@ try {
   step('wall: the configured GeoJSON map replaces the tiles');
   await page.screenshot({ path: `${shots}/wall-district-1920x1080.png` });
   step('wall: /wall/district renders');
+  check(await page.$('#panel-league ol.league li') !== null, 'the district wall draws its 满意率 league table');
+
+  // A bureau's wall: the same dashboard for one district, named in the
+  // header; its panels are computed for that district by the server.
+  const HANSHAN = '邯山区';
+  await page.goto(`${base}/wall/district?district=${encodeURIComponent(HANSHAN)}`);
+  await allPanelsReady();
+  check(await page.$eval('body', (b) => b.dataset.place) === HANSHAN, 'a bureau wall knows its place');
+  check((await page.$eval('#subtitle', (e) => e.textContent)).includes(HANSHAN), 'a bureau wall names its place');
+  const units = await page.$$eval('#panel-league ol.league li span:nth-child(2)', (s) => s.map((x) => x.textContent));
+  const own = (await (await page.request.get(`${base}/api/v1/meta`)).json()).unit_districts;
+  check(units.length > 0 && units.every((u) => own[u] === HANSHAN), `its league table ranks its own units only (${units})`);
+  await page.screenshot({ path: `${shots}/wall-district-hanshan-1920x1080.png` });
+  step('wall: /wall/district?district=邯山区 is that bureau\'s wall');
 
   check(errors.length === 0, `no console errors: ${errors.join(' | ')}`);
   console.log('browser test passed');

@@ -273,7 +273,9 @@ try {
   check((await page.$eval('#subtitle', (e) => e.textContent)).includes(HANSHAN), 'a bureau wall names its place');
   const units = await page.$$eval('#panel-league ol.league li span:nth-child(2)', (s) => s.map((x) => x.textContent));
   const own = (await (await page.request.get(`${base}/api/v1/meta`)).json()).unit_districts;
-  check(units.length > 0 && units.every((u) => own[u] === HANSHAN), `its league table ranks its own units only (${units})`);
+  // Its items' units: its stations, and city-level units (交巡警支队) named
+  // by items of the district — never another district's station.
+  check(units.length > 0 && units.every((u) => own[u] === HANSHAN || own[u] === null), `its league table ranks its items' units only (${units})`);
   await page.screenshot({ path: `${shots}/wall-district-hanshan-1920x1080.png` });
   step('wall: /wall/district?district=邯山区 is that bureau\'s wall');
 

@@ -565,24 +565,31 @@ impl ClickHouseStore {
     /// Fills each item's work orders: the current states (`sum(sign) > 0`)
     /// of the orders opened for the items of one page.
     async fn attach_work_orders(&self, items: &mut [FeedbackRow]) -> Result<()> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let marks = vec!["?"; items.len()].join(", ");
-        let sql = format!(
-            "SELECT feedback_id, order_id, toUInt8(resolved) FROM order_states
-             WHERE feedback_id IN ({marks})
-             GROUP BY feedback_id, order_id, resolved HAVING sum(sign) > 0
-             ORDER BY order_id"
-        );
-        let params = items.iter().map(|i| Param::Str(i.id.clone())).collect();
-        let rows: Vec<(String, String, u8)> = self.fetch_tuples(&sql, params).await?;
-        for (feedback_id, order_id, resolved) in rows {
-            if let Some(item) = items.iter_mut().find(|i| i.id == feedback_id) {
-                item.work_orders.push(crate::query::WorkOrderRef {
-                    order_id,
-                    resolved: resolved == 1,
-                });
+        let at: rustc_hash::FxHashMap<String, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (i.id.clone(), n))
+            .collect();
+        // A thousand ids a query: the bound values are spelled out in the
+        // SQL, which ClickHouse caps (`max_query_size`, 256 KiB).
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        for chunk in ids.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT feedback_id, order_id, toUInt8(resolved) FROM order_states
+                 WHERE feedback_id IN ({marks})
+                 GROUP BY feedback_id, order_id, resolved HAVING sum(sign) > 0
+                 ORDER BY order_id"
+            );
+            let params = chunk.iter().cloned().map(Param::Str).collect();
+            let rows: Vec<(String, String, u8)> = self.fetch_tuples(&sql, params).await?;
+            for (feedback_id, order_id, resolved) in rows {
+                if let Some(&n) = at.get(&feedback_id) {
+                    items[n].work_orders.push(crate::query::WorkOrderRef {
+                        order_id,
+                        resolved: resolved == 1,
+                    });
+                }
             }
         }
         Ok(())

@@ -21,8 +21,13 @@
 //! places agree, the problem words do not), the same scam family with
 //! another script (冒充公安 both, but 安全账户 against 快递藏毒), the same
 //! topic in the same district on another matter (no shared place, few
-//! shared words). Two items that both name street places must share one;
-//! then half as many shared problem words suffice as without a place.
+//! shared words). Two items that both name street places must share one,
+//! and then a few shared problem words suffice; a shared police station
+//! vouches for less (it hears many matters a day); without a place the
+//! items must share much more. Topic terms (诈骗, 冒充, 红绿灯) weigh
+//! little: they say what kind of matter, which every event of the kind
+//! shares. The thresholds are held by the labelled set
+//! `tests/data/incidents/` (`tests/it/incidents.rs`).
 //!
 //! **Incremental and late items.** [`Assigner`] keeps the items of the last
 //! two windows and an index from places and words to them. An item in time
@@ -78,11 +83,12 @@ pub struct Signature {
     pub district: Option<String>,
     /// Topic codes, sorted (`other` left out).
     pub topics: Vec<String>,
-    /// Content words as hashes of their synonym group, with their IDF
-    /// weight; sorted by hash, each once, at most [`MAX_TERMS`].
-    terms: Vec<(u64, f32)>,
-    /// The sum of the weights of `terms`.
-    mass: f32,
+    /// Content words as hashes of their synonym group, with their weight
+    /// as compared without a shared place (topic terms reduced) and at one
+    /// (in full); sorted by hash, each once, at most [`MAX_TERMS`].
+    terms: Vec<(u64, f32, f32)>,
+    /// The sums of the two weights of `terms`.
+    mass: (f32, f32),
 }
 
 impl Signature {
@@ -96,7 +102,7 @@ impl Signature {
             .map(|p| gazetteer.without_district(&p).to_owned())
             .collect();
         let lexicon = enricher.lexicon();
-        let mut terms: Vec<(u64, f32)> = Vec::with_capacity(item.tokens.len());
+        let mut terms: Vec<(u64, f32, f32)> = Vec::with_capacity(item.tokens.len());
         let mut units: Vec<String> = Vec::new();
         for token in &item.tokens {
             if token
@@ -120,8 +126,8 @@ impl Signature {
                 }
                 continue;
             }
-            let weight = word_weight(enricher.is_generic_word(token), info);
-            terms.push((hash(word), weight));
+            let (weight, full) = word_weight(enricher.is_generic_word(token), info);
+            terms.push((hash(word), weight, full));
         }
         // Pairs of characters: two reports of one event share them where
         // their words were cut differently (陵园路路灯 as 路路 + 灯) or say
@@ -146,16 +152,19 @@ impl Signature {
             if info.is_some_and(|i| !i.places.is_empty()) {
                 continue;
             }
-            let weight = match info {
-                None => PAIR_WEIGHT * 0.5,
-                Some(_) => PAIR_WEIGHT * word_weight(enricher.is_generic_word(word), info) / 7.0,
+            let (weight, full) = match info {
+                None => (PAIR_WEIGHT * 0.5, PAIR_WEIGHT * 0.5),
+                Some(_) => {
+                    let (w, f) = word_weight(enricher.is_generic_word(word), info);
+                    (PAIR_WEIGHT * w / 7.0, PAIR_WEIGHT * f / 7.0)
+                }
             };
-            terms.push((hash(word) ^ PAIR_SALT, weight));
+            terms.push((hash(word) ^ PAIR_SALT, weight, full));
         }
-        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));
         terms.dedup_by_key(|t| t.0);
         if terms.len() > MAX_TERMS {
-            terms.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            terms.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
             terms.truncate(MAX_TERMS);
             terms.sort_unstable_by_key(|t| t.0);
         }
@@ -175,14 +184,17 @@ impl Signature {
             places,
             units,
             district: item.district.clone(),
-            mass: terms.iter().map(|t| t.1).sum(),
+            mass: (
+                terms.iter().map(|t| t.1).sum(),
+                terms.iter().map(|t| t.2).sum(),
+            ),
             terms,
         }
     }
 
     /// The words to look up in the index: the rarest few.
     fn probes(&self) -> Vec<u64> {
-        let mut by_weight: Vec<&(u64, f32)> = self.terms.iter().collect();
+        let mut by_weight: Vec<&(u64, f32, f32)> = self.terms.iter().collect();
         by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         by_weight
             .into_iter()
@@ -199,18 +211,21 @@ const IDF_FLOOR: f32 = 4.0;
 
 /// What a word says of which event: more the rarer it is (IDF − 4: a rare
 /// word weighs 7, an ordinary one 2), little for the domain's generic words
-/// (民警, 办理), and less for a topic's terms (诈骗, 冒充, 红绿灯): they say
-/// what kind of matter, which every event of that kind shares.
-fn word_weight(generic: bool, info: Option<&crate::enrich::lexicon::TokenInfo>) -> f32 {
+/// (民警, 办理), and — compared without a shared place — less for a
+/// topic's terms (诈骗, 冒充, 红绿灯): they say what kind of matter, which
+/// every event of that kind shares. At one place the kind of matter is
+/// what tells two events apart, so there they weigh in full (the second
+/// weight).
+fn word_weight(generic: bool, info: Option<&crate::enrich::lexicon::TokenInfo>) -> (f32, f32) {
     if generic {
-        return 0.25;
+        return (0.25, 0.25);
     }
     let idf = info.map_or(crate::enrich::tokenize::DEFAULT_IDF, |i| i.idf);
     let weight = (idf - IDF_FLOOR).max(0.25);
     if info.is_some_and(|i| !i.terms.is_empty()) {
-        weight * TOPIC_TERM_FACTOR
+        (weight * TOPIC_TERM_FACTOR, weight)
     } else {
-        weight
+        (weight, weight)
     }
 }
 
@@ -371,7 +386,13 @@ impl Matcher {
         if both_units && !shared_unit {
             return None;
         }
-        let shared = shared_weight(&a.terms, &b.terms);
+        let placed = shared_place || shared_unit;
+        let shared = shared_weight(&a.terms, &b.terms, placed);
+        let (mass_a, mass_b) = if placed {
+            (a.mass.1, b.mass.1)
+        } else {
+            (a.mass.0, b.mass.0)
+        };
         let needed = if shared_place {
             self.at_place
         } else if shared_unit {
@@ -379,7 +400,7 @@ impl Matcher {
         } else {
             self.without_place
         };
-        let share = shared / a.mass.min(b.mass).max(f32::EPSILON);
+        let share = shared / mass_a.min(mass_b).max(f32::EPSILON);
         (shared >= needed && share >= self.min_share)
             .then_some(shared + if shared_place { 7.0 } else { 0.0 })
     }
@@ -397,15 +418,17 @@ fn same_place(a: &str, b: &str) -> bool {
 }
 
 /// The summed weight of the words two sorted term lists share (each word
-/// at the smaller of its two weights).
-fn shared_weight(a: &[(u64, f32)], b: &[(u64, f32)]) -> f32 {
+/// at the smaller of its two weights; `full`: the weights at a shared
+/// place).
+fn shared_weight(a: &[(u64, f32, f32)], b: &[(u64, f32, f32)], full: bool) -> f32 {
+    let weight = |t: &(u64, f32, f32)| if full { t.2 } else { t.1 };
     let (mut i, mut j, mut sum) = (0, 0, 0.0);
     while i < a.len() && j < b.len() {
         match a[i].0.cmp(&b[j].0) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
-                sum += a[i].1.min(b[j].1);
+                sum += weight(&a[i]).min(weight(&b[j]));
                 i += 1;
                 j += 1;
             }

@@ -324,7 +324,7 @@ impl Matcher {
             window_ms: i64::from(window_hours) * 3_600_000,
             at_place: 3.5,
             at_unit: 10.0,
-            without_place: 14.0,
+            without_place: 15.0,
             min_share: 0.05,
             same_topic: true,
         }

@@ -59,7 +59,7 @@ const PROBE_TERMS: usize = 4;
 /// Candidates per index entry, the most recent: a word that half the
 /// window's items share (诈骗 in a scam wave) does not make an item cost
 /// half the window.
-const PROBE_DEPTH: usize = 48;
+const PROBE_DEPTH: usize = 16;
 
 /// The incident id of a chain whose first item is `first_item_id`: `i-` and
 /// 16 hex digits of its SHA-256. Stable (any process derives it alike) and
@@ -89,6 +89,8 @@ pub struct Signature {
     terms: Vec<(u64, f32, f32)>,
     /// The sums of the two weights of `terms`.
     mass: (f32, f32),
+    /// The index keys it is found by: its rarest words and its places.
+    probes: Vec<u64>,
 }
 
 impl Signature {
@@ -113,7 +115,7 @@ impl Signature {
                 continue;
             }
             let word = enricher.synonym(token);
-            if POSITION_WORDS.contains(&word) {
+            if is_position_word(word) {
                 continue;
             }
             let info = lexicon.get(word).or_else(|| lexicon.get(token));
@@ -134,17 +136,14 @@ impl Signature {
         // the same with other words around it (电子警察 and 电子眼).
         let chars: Vec<char> = item.text.chars().collect();
         for pair in chars.windows(2) {
-            if !pair
-                .iter()
-                .all(|c| is_han(*c) && !FUNCTION_CHARS.contains(*c))
-            {
+            if !pair.iter().all(|c| is_han(*c) && !is_function_char(*c)) {
                 continue;
             }
             let mut buf = [0u8; 8];
             let len = pair[0].encode_utf8(&mut buf).len();
             let len = len + pair[1].encode_utf8(&mut buf[len..]).len();
             let word = std::str::from_utf8(&buf[..len]).expect("two chars");
-            if places.iter().any(|p| p.contains(word)) || POSITION_WORDS.contains(&word) {
+            if places.iter().any(|p| p.contains(word)) || is_position_word(word) {
                 continue;
             }
             let word = enricher.synonym(word);
@@ -177,7 +176,16 @@ impl Signature {
             .cloned()
             .collect();
         topics.sort();
+        let mut by_weight: Vec<&(u64, f32, f32)> = terms.iter().collect();
+        by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let probes = by_weight
+            .into_iter()
+            .take(PROBE_TERMS)
+            .map(|t| t.0)
+            .chain(places.iter().map(|p| hash(p) ^ PLACE_SALT))
+            .collect();
         Signature {
+            probes,
             topics,
             id: item.id.clone(),
             at: item.received_at.timestamp_millis(),
@@ -192,16 +200,10 @@ impl Signature {
         }
     }
 
-    /// The words to look up in the index: the rarest few.
-    fn probes(&self) -> Vec<u64> {
-        let mut by_weight: Vec<&(u64, f32, f32)> = self.terms.iter().collect();
-        by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        by_weight
-            .into_iter()
-            .take(PROBE_TERMS)
-            .map(|t| t.0)
-            .chain(self.places.iter().map(|p| hash(p) ^ PLACE_SALT))
-            .collect()
+    /// The keys to look up in the index: the rarest few words and the
+    /// places.
+    fn probes(&self) -> &[u64] {
+        &self.probes
     }
 }
 
@@ -234,42 +236,45 @@ pub const TOPIC_TERM_FACTOR: f32 = 0.4;
 
 /// Words that say where at a place (门口, 路口, 附近): two reports of
 /// different matters at one place share them as often as two of one.
-const POSITION_WORDS: &[&str] = &[
-    "门口",
-    "路口",
-    "路边",
-    "附近",
-    "旁边",
-    "广场",
-    "出口",
-    "入口",
-    "出站口",
-    "进站口",
-    "东门",
-    "西门",
-    "南门",
-    "北门",
-    "路段",
-    "一带",
-    "周边",
-    "对面",
-    "路上",
-    "街上",
-    "里面",
-    "外面",
-    "那边",
-    "这边",
-    "段",
-    "口",
-    "站口",
-    "路面",
-    "马路",
-    "晚上",
-    "每天",
-    "夜里",
-    "半夜",
-    "早上",
-];
+fn is_position_word(word: &str) -> bool {
+    matches!(
+        word,
+        "门口"
+            | "路口"
+            | "路边"
+            | "附近"
+            | "旁边"
+            | "广场"
+            | "出口"
+            | "入口"
+            | "出站口"
+            | "进站口"
+            | "东门"
+            | "西门"
+            | "南门"
+            | "北门"
+            | "路段"
+            | "一带"
+            | "周边"
+            | "对面"
+            | "路上"
+            | "街上"
+            | "里面"
+            | "外面"
+            | "那边"
+            | "这边"
+            | "段"
+            | "口"
+            | "站口"
+            | "路面"
+            | "马路"
+            | "晚上"
+            | "每天"
+            | "夜里"
+            | "半夜"
+            | "早上"
+    )
+}
 
 /// The weight of a pair of characters that is a rare word (less for a
 /// common word, half for a pair that is no word).
@@ -277,8 +282,49 @@ const PAIR_WEIGHT: f32 = 3.0;
 
 /// Characters that carry no content of their own: pairs with them are
 /// left out.
-const FUNCTION_CHARS: &str =
-    "的了着过是在和与及我你他她它们这那个也都就还又很吗呢吧啊呀把被让给对从到向说有";
+fn is_function_char(c: char) -> bool {
+    matches!(
+        c,
+        '的' | '了'
+            | '着'
+            | '过'
+            | '是'
+            | '在'
+            | '和'
+            | '与'
+            | '及'
+            | '我'
+            | '你'
+            | '他'
+            | '她'
+            | '它'
+            | '们'
+            | '这'
+            | '那'
+            | '个'
+            | '也'
+            | '都'
+            | '就'
+            | '还'
+            | '又'
+            | '很'
+            | '吗'
+            | '呢'
+            | '吧'
+            | '啊'
+            | '呀'
+            | '把'
+            | '被'
+            | '让'
+            | '给'
+            | '对'
+            | '从'
+            | '到'
+            | '向'
+            | '说'
+            | '有'
+    )
+}
 
 fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
@@ -442,7 +488,7 @@ type Key = (i64, Arc<str>);
 
 #[derive(Debug)]
 struct Node {
-    sig: Signature,
+    sig: Arc<Signature>,
     /// The earlier item this one links to, and how alike they are.
     link: Option<(Key, f32)>,
     /// The first item of its chain (itself when it links to nothing).
@@ -473,8 +519,9 @@ pub struct Change {
 pub struct Assigner {
     matcher: Matcher,
     nodes: BTreeMap<Key, Node>,
-    /// Place and word keys to the kept items holding them, in key order.
-    index: HashMap<u64, Vec<Key>>,
+    /// Place and word keys to the kept items holding them, in key order
+    /// (with their signatures: a candidate costs no lookup).
+    index: HashMap<u64, Vec<(Key, Arc<Signature>)>>,
     chains: HashMap<Arc<str>, Chain>,
     /// The newest time added.
     newest: i64,
@@ -529,6 +576,7 @@ impl Assigner {
         });
         chain.size += 1;
         chain.last_at = chain.last_at.max(sig.at);
+        let sig = Arc::new(sig);
         self.index_node(&key, &sig);
         self.newest = self.newest.max(sig.at);
         self.nodes.insert(
@@ -558,6 +606,7 @@ impl Assigner {
             ))
             .next()
             .is_some();
+        let sig = Arc::new(sig);
         self.index_node(&key, &sig);
         self.newest = self.newest.max(sig.at);
         let root = match &link {
@@ -609,39 +658,38 @@ impl Assigner {
     /// The most similar kept item before `key` within the window, by
     /// (similarity, later key): deterministic whatever the order of adding.
     fn nearest(&self, sig: &Signature, key: &Key) -> Option<(Key, f32)> {
-        let mut best: Option<(Key, f32)> = None;
         let from = sig.at - self.matcher.window_ms;
+        // Each candidate once, though it holds several of the probes.
+        let mut candidates: Vec<&(Key, Arc<Signature>)> = Vec::new();
         for probe in sig.probes() {
-            let Some(list) = self.index.get(&probe) else {
+            let Some(list) = self.index.get(probe) else {
                 continue;
             };
-            let end = list.partition_point(|k| k < key);
-            let start = list[..end].partition_point(|k| k.0 < from);
+            let end = list.partition_point(|(k, _)| k < key);
+            let start = list[..end].partition_point(|(k, _)| k.0 < from);
             let start = start.max(end.saturating_sub(PROBE_DEPTH));
-            for k in &list[start..end] {
-                if best.as_ref().is_some_and(|(b, _)| b == k) {
-                    continue;
-                }
-                let Some(s) = self.matcher.similar(sig, &self.nodes[k].sig) else {
-                    continue;
-                };
-                let better = match &best {
-                    None => true,
-                    Some((bk, bs)) => s > *bs || (s == *bs && k > bk),
-                };
-                if better {
-                    best = Some((k.clone(), s));
-                }
+            candidates.extend(&list[start..end]);
+        }
+        candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        candidates.dedup_by(|a, b| a.0 == b.0);
+        let mut best: Option<(&Key, f32)> = None;
+        for (k, other) in candidates {
+            let Some(s) = self.matcher.similar(sig, other) else {
+                continue;
+            };
+            // Ties go to the later item: candidates come in key order.
+            if best.is_none_or(|(_, bs)| s >= bs) {
+                best = Some((k, s));
             }
         }
-        best
+        best.map(|(k, s)| (k.clone(), s))
     }
 
-    fn index_node(&mut self, key: &Key, sig: &Signature) {
+    fn index_node(&mut self, key: &Key, sig: &Arc<Signature>) {
         for probe in sig.probes() {
-            let list = self.index.entry(probe).or_default();
-            let at = list.partition_point(|k| k < key);
-            list.insert(at, key.clone());
+            let list = self.index.entry(*probe).or_default();
+            let at = list.partition_point(|(k, _)| k < key);
+            list.insert(at, (key.clone(), sig.clone()));
         }
     }
 
@@ -654,16 +702,16 @@ impl Assigner {
         let until = key.0 + self.matcher.window_ms;
         let mut later: Vec<Key> = Vec::new();
         for probe in self.nodes[key].sig.probes() {
-            let Some(list) = self.index.get(&probe) else {
+            let Some(list) = self.index.get(probe) else {
                 continue;
             };
-            let at = list.partition_point(|k| k <= key);
+            let at = list.partition_point(|(k, _)| k <= key);
             later.extend(
                 list[at..]
                     .iter()
                     .take(PROBE_DEPTH)
-                    .take_while(|k| k.0 <= until)
-                    .cloned(),
+                    .take_while(|(k, _)| k.0 <= until)
+                    .map(|(k, _)| k.clone()),
             );
         }
         later.sort();
@@ -771,7 +819,7 @@ impl Assigner {
         let keep = self.nodes.split_off(&(cutoff, Arc::from("")));
         self.nodes = keep;
         self.index.retain(|_, list| {
-            let old = list.partition_point(|k| k.0 < cutoff);
+            let old = list.partition_point(|(k, _)| k.0 < cutoff);
             list.drain(..old);
             !list.is_empty()
         });

@@ -403,6 +403,10 @@ pub fn street_places(text: &str) -> Vec<String> {
     let mut taken = 0;
     let mut i = 0;
     while i < chars.len() {
+        if !FIRST_CHARS.contains(&chars[i]) {
+            i += 1;
+            continue;
+        }
         if let Some(n) = starts_with_any(&chars[i..], UNIT_WORDS) {
             i += n;
             taken = i;
@@ -466,6 +470,17 @@ pub fn street_places(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// The characters a place or unit word starts with: most of a text's
+/// characters are none, and are passed at the cost of one lookup.
+static FIRST_CHARS: std::sync::LazyLock<rustc_hash::FxHashSet<char>> =
+    std::sync::LazyLock::new(|| {
+        PLACE_WORDS
+            .iter()
+            .chain(UNIT_WORDS)
+            .filter_map(|w| w.chars().next())
+            .collect()
+    });
 
 fn starts_with_any(chars: &[char], words: &[&str]) -> Option<usize> {
     words.iter().find_map(|w| {

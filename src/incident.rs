@@ -51,15 +51,15 @@ use crate::model::EnrichedItem;
 pub use crate::config::DEFAULT_INCIDENT_WINDOW_HOURS as DEFAULT_WINDOW_HOURS;
 
 /// Words of one item compared at most (the rarest first): a letter of two
-/// thousand characters is compared by its 48 most telling words, so the
+/// thousand characters is compared by its 32 most telling words, so the
 /// cost of an item is bounded whatever its length.
-const MAX_TERMS: usize = 48;
+const MAX_TERMS: usize = 32;
 /// Words of an item looked up in the index to find candidates (its rarest).
 const PROBE_TERMS: usize = 4;
 /// Candidates per index entry, the most recent: a word that half the
 /// window's items share (诈骗 in a scam wave) does not make an item cost
 /// half the window.
-const PROBE_DEPTH: usize = 16;
+const PROBE_DEPTH: usize = 8;
 
 /// The incident id of a chain whose first item is `first_item_id`: `i-` and
 /// 16 hex digits of its SHA-256. Stable (any process derives it alike) and

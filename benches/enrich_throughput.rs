@@ -7,6 +7,12 @@
 //! masked-looking and a longer variant, repeated to ~20,000 items. The two
 //! measurements alternate for several rounds and the best round of each
 //! counts, so a noisy neighbour hurts both alike.
+//!
+//! Then incident assignment (issue 20) in the same run: the enriched items
+//! given times 10 s apart (all 20,000 within one 72-hour window, each text
+//! repeated ~20 times: many links, long chains — the hard case), read into
+//! signatures and fed to one `Assigner` in time order, per item beside
+//! enrichment per item. Target: assignment ≤ 25 % of enrichment.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -113,7 +119,58 @@ fn main() {
         core_rate / cut_rate,
         enrich_rate / cut_rate
     );
+    incidents(&enricher, &raws, now, 1.0 / core_rate);
     by_length(&jieba, &enricher, now);
+}
+
+/// Incident assignment per item beside enrichment per item (`enrich_s`,
+/// seconds, measured above in the same run).
+fn incidents(
+    enricher: &Enricher,
+    raws: &[minyi::model::RawFeedback],
+    now: DateTime<FixedOffset>,
+    enrich_s: f64,
+) {
+    use minyi::incident::{Assigner, Matcher, Signature};
+    let start = now - chrono::Duration::seconds(10 * raws.len() as i64);
+    let items: Vec<minyi::model::EnrichedItem> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let mut raw = raw.clone();
+            raw.id = Some(format!("b{i:06}"));
+            raw.received_at = Some(start + chrono::Duration::seconds(10 * i as i64));
+            enricher.enrich(raw, now).unwrap()
+        })
+        .collect();
+    let (mut best_sig, mut best_assign) = (f64::MAX, f64::MAX);
+    let mut linked = 0;
+    for _ in 0..5 {
+        let mut sigs = Vec::new();
+        keep_fastest(&mut best_sig, || {
+            sigs = items
+                .iter()
+                .map(|item| Signature::of(black_box(item), enricher))
+                .collect();
+        });
+        keep_fastest(&mut best_assign, || {
+            let mut assigner = Assigner::new(Matcher::new(minyi::incident::DEFAULT_WINDOW_HOURS));
+            linked = 0;
+            for sig in sigs {
+                linked += usize::from(!assigner.add(sig).is_empty());
+            }
+        });
+    }
+    let n = items.len() as f64;
+    let (sig_us, assign_us, enrich_us) =
+        (best_sig * 1e6 / n, best_assign * 1e6 / n, enrich_s * 1e6);
+    println!(
+        "incidents: {} items 10 s apart, {linked} in an incident; per item: enrich {enrich_us:.2} µs, \
+         signature {sig_us:.2} µs + assignment {assign_us:.2} µs = {:.2} µs, {:.0} % of enrichment (target ≤ 25 %)",
+        items.len(),
+        sig_us + assign_us,
+        100.0 * (sig_us + assign_us) / enrich_us
+    );
 }
 
 /// Times one run of `pass`, keeping the fastest so far in `best` (seconds):

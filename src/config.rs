@@ -26,6 +26,10 @@ const DEV_HMAC_KEY: &str = "minyi-development-key-change-me";
 /// config does not say.
 pub const DEFAULT_SLA_DAYS: f64 = 5.0;
 
+/// Hours within which two reports of one event are grouped into an
+/// incident, when the config does not say.
+pub const DEFAULT_INCIDENT_WINDOW_HOURS: u32 = 72;
+
 /// The centre's wall clock when the config names none: Asia/Shanghai,
 /// which keeps +08:00 all year.
 pub fn default_timezone() -> FixedOffset {
@@ -123,6 +127,10 @@ pub struct Config {
     pub retention_days: Option<u32>,
     /// Days the access audit is kept. Default 180.
     pub audit_retention_days: Option<u32>,
+    /// Hours within which a report joins an earlier report of the same
+    /// event (同一事件) into an incident: the longest gap between two
+    /// linked reports. Default 72, at most 720.
+    pub incident_window_hours: Option<u32>,
 }
 
 /// One API token: who holds it, its role and the hex SHA-256 of the secret.
@@ -358,6 +366,7 @@ pub struct Checked {
     pub ingest_batch_rows: usize,
     pub ingest_batch_bytes: usize,
     pub ingest_batch_wait: std::time::Duration,
+    pub incident_window_hours: u32,
 }
 
 impl Config {
@@ -603,10 +612,17 @@ impl Config {
             3600.0,
         )?;
         let shutdown = positive("shutdown_seconds", self.shutdown_seconds, 10.0, 3600.0)?;
+        let incident_window_hours = positive(
+            "incident_window_hours",
+            self.incident_window_hours.map(f64::from),
+            f64::from(DEFAULT_INCIDENT_WINDOW_HOURS),
+            720.0,
+        )? as u32;
         Ok(Checked {
             file: file
                 .map(Path::to_owned)
                 .unwrap_or_else(|| "(defaults)".into()),
+            incident_window_hours,
             clock_skew: self
                 .max_clock_skew_seconds
                 .map_or(DEFAULT_CLOCK_SKEW, i64::from),

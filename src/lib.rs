@@ -54,6 +54,8 @@
 //! - [`query`]: the typed query model (filters, summary, timeseries, top,
 //!   item lists) and its answers.
 //! - [`workorder`]: work-order events and the fold into an order's state.
+//! - [`incident`]: same-event incidents, a pure function of the items
+//!   (each links to its most similar earlier item within the window).
 //! - [`enrich`]: the enrichment core, a pure function per item.
 //! - [`pipelines`]: the data files that make it a police system (channels,
 //!   topics, gazetteer, dictionaries, lexicons), built in or from a folder.
@@ -67,6 +69,7 @@ pub mod dashboards;
 pub mod demo;
 pub mod enrich;
 pub mod import;
+pub mod incident;
 pub mod ingest;
 pub mod kafka;
 pub mod live;

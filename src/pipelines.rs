@@ -29,6 +29,10 @@ const FILES: &[(&str, &str)] = &[
         "dict/generic.txt",
         include_str!("../pipelines/dict/generic.txt"),
     ),
+    (
+        "dict/synonyms.txt",
+        include_str!("../pipelines/dict/synonyms.txt"),
+    ),
     ("dict/t2s.txt", include_str!("../pipelines/dict/t2s.txt")),
     (
         "sentiment/positive.txt",

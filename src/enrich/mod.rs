@@ -65,6 +65,9 @@ pub struct Enricher {
     /// Words every item of this domain uses (`dict/generic.txt`): left out
     /// of the wall's hot words, kept everywhere else.
     generic_words: std::collections::HashSet<String>,
+    /// Each word of `dict/synonyms.txt` and the word that stands for its
+    /// group (for incidents: 信号灯 → 红绿灯).
+    synonyms: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for Enricher {
@@ -126,6 +129,7 @@ impl Enricher {
                 .lines("dict/generic.txt")
                 .map(|(_, w)| w.to_owned())
                 .collect(),
+            synonyms: synonyms(files),
             settings,
             model_version: format!(
                 "minyi-enrich/{}+{}",
@@ -233,6 +237,12 @@ impl Enricher {
     /// too common in this domain to say what is hot.
     pub fn is_generic_word(&self, word: &str) -> bool {
         self.generic_words.contains(word)
+    }
+
+    /// The word that stands for `word`'s group of `dict/synonyms.txt`, or
+    /// `word` itself.
+    pub fn synonym<'a>(&'a self, word: &'a str) -> &'a str {
+        self.synonyms.get(word).map_or(word, String::as_str)
     }
 
     pub fn tokenizer(&self) -> &tokenize::Tokenizer {
@@ -408,6 +418,19 @@ impl Enricher {
             model_version: self.model_version.clone(),
         })
     }
+}
+
+/// `dict/synonyms.txt`: each word to the first word of its line.
+fn synonyms(files: &PipelineFiles) -> HashMap<String, String> {
+    let mut out = HashMap::default();
+    for (_, line) in files.lines("dict/synonyms.txt") {
+        let mut words = line.split_whitespace();
+        let Some(head) = words.next() else { continue };
+        for w in words {
+            out.entry(w.to_owned()).or_insert_with(|| head.to_owned());
+        }
+    }
+    out
 }
 
 /// Whether a text shows nothing: white space, control characters and

@@ -12,7 +12,7 @@ use crate::pipelines::{PipelineError, PipelineFiles};
 
 /// IDF of a word the table does not list: about the median of jieba's
 /// table, i.e. an ordinary, fairly rare word.
-const DEFAULT_IDF: f32 = 11.0;
+pub const DEFAULT_IDF: f32 = 11.0;
 /// How many keywords an item keeps.
 pub const KEYWORDS_PER_ITEM: usize = 5;
 

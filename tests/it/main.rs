@@ -11,6 +11,7 @@
 //! - `browser`: the wall and the explorer in Chromium;
 //! - `enrich_cli`, `properties`, `quality`: enrichment from the outside;
 //! - `import`: `minyi import` of archives, and history counted in bulk;
+//! - `incidents`: same-event incidents on their labelled set;
 //! - `layers`: the module graph's one-way rule;
 //! - `scopes`: district bureaus' and stations' tokens see only their scope.
 
@@ -23,6 +24,7 @@ mod browser;
 mod clickhouse_store;
 mod enrich_cli;
 mod import;
+mod incidents;
 mod layers;
 mod privacy;
 mod properties;

@@ -107,3 +107,72 @@ proptest! {
         prop_assert!(!serde_json::to_string(&item).unwrap().contains(&phone));
     }
 }
+
+/// Reports built of a few places and problems (so that many link) and any
+/// text, each at a minute within two days.
+fn reports() -> impl Strategy<Value = Vec<(u32, String)>> {
+    const PARTS: &[&str] = &[
+        "人民路",
+        "中华大街",
+        "交叉口",
+        "阳光小区",
+        "邯郸东站",
+        "红绿灯坏了",
+        "信号灯不亮",
+        "广场舞噪音扰民",
+        "黑车拉客",
+        "冒充公安说涉嫌洗钱",
+        "转到安全账户",
+        "快递里有毒品",
+        "井盖丢了",
+        "胜利桥派出所",
+        "系统故障办不了身份证",
+        "，",
+        "。",
+    ];
+    prop::collection::vec(
+        (
+            0u32..2880,
+            prop::collection::vec(prop::sample::select(PARTS), 1..6),
+            prop_oneof![Just(String::new()), feedback_text()],
+        )
+            .prop_map(|(minute, parts, tail)| (minute, parts.concat() + &tail)),
+        1..14,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Incidents are a function of the set of items: fed in any order, the
+    /// assigner ends where the items in time order end, and never panics.
+    #[test]
+    fn incidents_do_not_depend_on_arrival_order(reports in reports(), seed in any::<u64>()) {
+        use minyi::incident::{Assigner, Matcher, Signature, assign_all};
+        let start = now() - chrono::Duration::days(3);
+        let sigs: Vec<Signature> = reports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (minute, text))| {
+                let at = start + chrono::Duration::minutes(i64::from(*minute));
+                let v = json!({"id": format!("r{i}"), "channel": "wechat",
+                               "received_at": at.to_rfc3339(), "text": text});
+                ENRICHER.enrich_value(&v, now()).ok().map(|item| Signature::of(&item, &ENRICHER))
+            })
+            .collect();
+        let matcher = Matcher::new(minyi::incident::DEFAULT_WINDOW_HOURS);
+        let expected: std::collections::BTreeMap<String, Option<String>> =
+            assign_all(&matcher, sigs.clone()).into_iter().collect();
+        let mut order = sigs.clone();
+        fastrand::Rng::with_seed(seed).shuffle(&mut order);
+        let mut assigner = Assigner::new(matcher);
+        let mut got: std::collections::BTreeMap<String, Option<String>> =
+            sigs.iter().map(|s| (s.id.clone(), None)).collect();
+        for sig in order {
+            for change in assigner.add(sig) {
+                got.insert(change.item_id, change.incident_id);
+            }
+        }
+        prop_assert_eq!(got, expected);
+    }
+}

@@ -1,0 +1,962 @@
+//! Same-event incidents (同一事件): twenty reports of one broken traffic light
+//! are one incident, a wave of one 冒充公安 script is one incident.
+//!
+//! In: enriched items, each read once into a [`Signature`] (its time, the
+//! street-level places its text names, its district and topics, and its
+//! content words weighted by IDF, each word by its synonym group). Out: for
+//! each item its incident, or none when it stands alone.
+//!
+//! **The rule.** Each item links to the most similar *earlier* item — by
+//! (`received_at`, `id`) — received at most `incident_window_hours` before
+//! it, when the two are similar enough ([`Matcher::similar`]); an incident is
+//! a chain of links, named after its first item ([`incident_id`]). An item
+//! nothing links to and that links to nothing is alone (`incident_id`
+//! null). Which earlier item an item links to depends only on the two
+//! items' signatures and times, never on what other items were assigned,
+//! so the incidents are a pure function of the *set* of items: any order of
+//! arrival, any split between processes, gives the same incidents.
+//!
+//! **Similar enough** means the same matter at the same spot, and keeps
+//! apart the hard negatives: the same road with another problem (the
+//! places agree, the problem words do not), the same scam family with
+//! another script (冒充公安 both, but 安全账户 against 快递藏毒), the same
+//! topic in the same district on another matter (no shared place, few
+//! shared words). Two items that both name street places must share one,
+//! and then a few shared problem words suffice; a shared police station
+//! vouches for less (it hears many matters a day); without a place the
+//! items must share much more. Topic terms (诈骗, 冒充, 红绿灯) weigh
+//! little: they say what kind of matter, which every event of the kind
+//! shares. The thresholds are held by the labelled set
+//! `tests/data/incidents/` (`tests/it/incidents.rs`).
+//!
+//! **Incremental and late items.** [`Assigner`] keeps the items of the last
+//! two windows and an index from places and words to them. An item in time
+//! order costs one nearest-neighbour search over the items that share a
+//! place or one of its rarest words. An item arriving late (earlier than
+//! items already assigned) also becomes the neighbour of later items where
+//! it is the better match; the chains after it are recomputed and every
+//! item whose incident changed is reported, so the state equals what the
+//! items in time order would have given. An item later than the kept span
+//! (two windows behind the newest) is linked against what is kept.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
+use sha2::{Digest, Sha256};
+
+use crate::enrich::Enricher;
+use crate::model::EnrichedItem;
+
+pub use crate::config::DEFAULT_INCIDENT_WINDOW_HOURS as DEFAULT_WINDOW_HOURS;
+
+/// Words of one item compared at most (the rarest first): a letter of two
+/// thousand characters is compared by its 32 most telling words, so the
+/// cost of an item is bounded whatever its length.
+const MAX_TERMS: usize = 32;
+/// Words of an item looked up in the index to find candidates (its rarest).
+const PROBE_TERMS: usize = 4;
+/// Candidates per index entry, the most recent: a word that half the
+/// window's items share (诈骗 in a scam wave) does not make an item cost
+/// half the window.
+const PROBE_DEPTH: usize = 8;
+
+/// The incident id of a chain whose first item is `first_item_id`: `i-` and
+/// 16 hex digits of its SHA-256. Stable (any process derives it alike) and
+/// uniform whatever the item id looks like.
+pub fn incident_id(first_item_id: &str) -> String {
+    let digest = Sha256::digest(first_item_id.as_bytes());
+    format!("i-{}", hex::encode(&digest[..8]))
+}
+
+/// What assignment reads of an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub id: String,
+    /// `received_at` in milliseconds since the epoch.
+    pub at: i64,
+    /// Street-level places named in the text (see
+    /// [`crate::enrich::regions::street_places`]), sorted.
+    pub places: Vec<String>,
+    /// The units (police stations, brigades) the text names, sorted.
+    pub units: Vec<String>,
+    pub district: Option<String>,
+    /// Topic codes, sorted (`other` left out).
+    pub topics: Vec<String>,
+    /// Content words as hashes of their synonym group, with their weight
+    /// as compared without a shared place (topic terms reduced) and at one
+    /// (in full); sorted by hash, each once, at most [`MAX_TERMS`].
+    terms: Vec<(u64, f32, f32)>,
+    /// The sums of the two weights of `terms`.
+    mass: (f32, f32),
+    /// The index keys it is found by: its rarest words and its places.
+    probes: Vec<u64>,
+}
+
+impl Signature {
+    /// Reads an enriched item: its masked text for places, its content
+    /// tokens for words (those inside a place name left out: the place is
+    /// compared as a place), the enricher's IDF table and synonym groups.
+    pub fn of(item: &EnrichedItem, enricher: &Enricher) -> Signature {
+        let gazetteer = enricher.gazetteer();
+        let mut places: Vec<String> = crate::enrich::regions::street_places(&item.text)
+            .into_iter()
+            .map(|p| gazetteer.without_district(&p).to_owned())
+            .collect();
+        let lexicon = enricher.lexicon();
+        let mut terms: Vec<(u64, f32, f32)> = Vec::with_capacity(item.tokens.len());
+        let mut units: Vec<String> = Vec::new();
+        for token in &item.tokens {
+            if token
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
+                || places.iter().any(|p| p.contains(token.as_str()))
+            {
+                continue;
+            }
+            let word = enricher.synonym(token);
+            if is_position_word(word) {
+                continue;
+            }
+            let info = lexicon.get(word).or_else(|| lexicon.get(token));
+            // District and unit names are places, compared as such.
+            if info.is_some_and(|i| !i.places.is_empty()) {
+                if let Some((unit, _)) = gazetteer.unit_named(token)
+                    && !units.iter().any(|u| u == unit)
+                {
+                    units.push(unit.to_owned());
+                }
+                continue;
+            }
+            let (weight, full) = word_weight(enricher.is_generic_word(token), info);
+            terms.push((hash(word), weight, full));
+        }
+        // Pairs of characters: two reports of one event share them where
+        // their words were cut differently (陵园路路灯 as 路路 + 灯) or say
+        // the same with other words around it (电子警察 and 电子眼).
+        let chars: Vec<char> = item.text.chars().collect();
+        for pair in chars.windows(2) {
+            if !pair.iter().all(|c| is_han(*c) && !is_function_char(*c)) {
+                continue;
+            }
+            let mut buf = [0u8; 8];
+            let len = pair[0].encode_utf8(&mut buf).len();
+            let len = len + pair[1].encode_utf8(&mut buf[len..]).len();
+            let word = std::str::from_utf8(&buf[..len]).expect("two chars");
+            if places.iter().any(|p| p.contains(word)) || is_position_word(word) {
+                continue;
+            }
+            let word = enricher.synonym(word);
+            let info = lexicon.get(word);
+            if info.is_some_and(|i| !i.places.is_empty()) {
+                continue;
+            }
+            let (weight, full) = match info {
+                None => (PAIR_WEIGHT * 0.5, PAIR_WEIGHT * 0.5),
+                Some(_) => {
+                    let (w, f) = word_weight(enricher.is_generic_word(word), info);
+                    (PAIR_WEIGHT * w / 7.0, PAIR_WEIGHT * f / 7.0)
+                }
+            };
+            terms.push((hash(word) ^ PAIR_SALT, weight, full));
+        }
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));
+        terms.dedup_by_key(|t| t.0);
+        if terms.len() > MAX_TERMS {
+            terms.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+            terms.truncate(MAX_TERMS);
+            terms.sort_unstable_by_key(|t| t.0);
+        }
+        places.sort();
+        units.sort();
+        let mut topics: Vec<String> = item
+            .topics
+            .iter()
+            .filter(|t| *t != "other")
+            .cloned()
+            .collect();
+        topics.sort();
+        let mut by_weight: Vec<&(u64, f32, f32)> = terms.iter().collect();
+        by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let probes = by_weight
+            .into_iter()
+            .take(PROBE_TERMS)
+            .map(|t| t.0)
+            .chain(places.iter().map(|p| hash(p) ^ PLACE_SALT))
+            .collect();
+        Signature {
+            probes,
+            topics,
+            id: item.id.clone(),
+            at: item.received_at.timestamp_millis(),
+            places,
+            units,
+            district: item.district.clone(),
+            mass: (
+                terms.iter().map(|t| t.1).sum(),
+                terms.iter().map(|t| t.2).sum(),
+            ),
+            terms,
+        }
+    }
+
+    /// The keys to look up in the index: the rarest few words and the
+    /// places.
+    fn probes(&self) -> &[u64] {
+        &self.probes
+    }
+}
+
+/// The IDF below which a word weighs (almost) nothing: a rare word (IDF
+/// 11) weighs 7, an ordinary one (IDF 6) 2.
+const IDF_FLOOR: f32 = 4.0;
+
+/// What a word says of which event: more the rarer it is (IDF − 4: a rare
+/// word weighs 7, an ordinary one 2), little for the domain's generic words
+/// (民警, 办理), and — compared without a shared place — less for a
+/// topic's terms (诈骗, 冒充, 红绿灯): they say what kind of matter, which
+/// every event of that kind shares. At one place the kind of matter is
+/// what tells two events apart, so there they weigh in full (the second
+/// weight).
+fn word_weight(generic: bool, info: Option<&crate::enrich::lexicon::TokenInfo>) -> (f32, f32) {
+    if generic {
+        return (0.25, 0.25);
+    }
+    let idf = info.map_or(crate::enrich::tokenize::DEFAULT_IDF, |i| i.idf);
+    let weight = (idf - IDF_FLOOR).max(0.25);
+    if info.is_some_and(|i| !i.terms.is_empty()) {
+        (weight * TOPIC_TERM_FACTOR, weight)
+    } else {
+        (weight, weight)
+    }
+}
+
+/// How much a topic's term weighs beside another word as rare.
+pub const TOPIC_TERM_FACTOR: f32 = 0.4;
+
+/// Words that say where at a place (门口, 路口, 附近): two reports of
+/// different matters at one place share them as often as two of one.
+fn is_position_word(word: &str) -> bool {
+    matches!(
+        word,
+        "门口"
+            | "路口"
+            | "路边"
+            | "附近"
+            | "旁边"
+            | "广场"
+            | "出口"
+            | "入口"
+            | "出站口"
+            | "进站口"
+            | "东门"
+            | "西门"
+            | "南门"
+            | "北门"
+            | "路段"
+            | "一带"
+            | "周边"
+            | "对面"
+            | "路上"
+            | "街上"
+            | "里面"
+            | "外面"
+            | "那边"
+            | "这边"
+            | "段"
+            | "口"
+            | "站口"
+            | "路面"
+            | "马路"
+            | "晚上"
+            | "每天"
+            | "夜里"
+            | "半夜"
+            | "早上"
+    )
+}
+
+/// The weight of a pair of characters that is a rare word (less for a
+/// common word, half for a pair that is no word).
+const PAIR_WEIGHT: f32 = 3.0;
+
+/// Characters that carry no content of their own: pairs with them are
+/// left out.
+fn is_function_char(c: char) -> bool {
+    matches!(
+        c,
+        '的' | '了'
+            | '着'
+            | '过'
+            | '是'
+            | '在'
+            | '和'
+            | '与'
+            | '及'
+            | '我'
+            | '你'
+            | '他'
+            | '她'
+            | '它'
+            | '们'
+            | '这'
+            | '那'
+            | '个'
+            | '也'
+            | '都'
+            | '就'
+            | '还'
+            | '又'
+            | '很'
+            | '吗'
+            | '呢'
+            | '吧'
+            | '啊'
+            | '呀'
+            | '把'
+            | '被'
+            | '让'
+            | '给'
+            | '对'
+            | '从'
+            | '到'
+            | '向'
+            | '说'
+            | '有'
+    )
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// Keeps pairs of characters apart from words in the terms.
+const PAIR_SALT: u64 = 0x51_7cc1_b727_220a;
+
+/// Keeps place keys apart from word keys in the index.
+const PLACE_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn hash(word: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = FxHasher::default();
+    h.write(word.as_bytes());
+    h.finish()
+}
+
+/// When two items are one event. The thresholds were chosen on the
+/// labelled set `tests/data/incidents/` and are held there by a test.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// Items further apart than this (milliseconds) are never linked.
+    pub window_ms: i64,
+    /// The weight of shared words (a rare word weighs about 7) two items
+    /// that name one street place need: the place vouches for half.
+    pub at_place: f32,
+    /// The same when they name one unit (police station) and no shared
+    /// street place.
+    pub at_unit: f32,
+    /// The same when no shared place vouches for them.
+    pub without_place: f32,
+    /// The shared weight as a share of the smaller item's, at least: a long
+    /// letter shares a few words with everything.
+    pub min_share: f32,
+    /// Whether two items tagged with topics must share one.
+    pub same_topic: bool,
+}
+
+impl Matcher {
+    pub fn new(window_hours: u32) -> Matcher {
+        Matcher {
+            window_ms: i64::from(window_hours) * 3_600_000,
+            at_place: 3.5,
+            at_unit: 10.0,
+            without_place: 15.0,
+            min_share: 0.05,
+            same_topic: true,
+        }
+    }
+
+    /// How alike two items are (the weight of what they share, a shared
+    /// place counting as much as a rare word), or None when they cannot be
+    /// one event: too far apart in time, different spots, too little
+    /// shared.
+    pub fn similar(&self, a: &Signature, b: &Signature) -> Option<f32> {
+        if (a.at - b.at).abs() > self.window_ms {
+            return None;
+        }
+        let both_placed = !a.places.is_empty() && !b.places.is_empty();
+        let shared_place = both_placed
+            && a.places
+                .iter()
+                .any(|p| b.places.iter().any(|q| same_place(p, q)));
+        if both_placed && !shared_place {
+            return None;
+        }
+        // Two junctions of one road are two spots: 人民路与中华大街 is not
+        // 人民路与陵园路.
+        let roads = |s: &'_ Signature| s.places.iter().filter(|p| is_road(p)).count();
+        if roads(a) >= 2
+            && roads(b) >= 2
+            && a.places
+                .iter()
+                .any(|p| is_road(p) && !b.places.iter().any(|q| same_place(p, q)))
+            && b.places
+                .iter()
+                .any(|q| is_road(q) && !a.places.iter().any(|p| same_place(p, q)))
+        {
+            return None;
+        }
+        // Items in different districts are different spots unless a shared
+        // place says otherwise (a road crossing a boundary).
+        if !shared_place
+            && let (Some(da), Some(db)) = (&a.district, &b.district)
+            && da != db
+            && (!a.places.is_empty() || !b.places.is_empty())
+        {
+            return None;
+        }
+        // Reports of one event are of one kind: two items tagged with
+        // topics share one.
+        if self.same_topic
+            && !a.topics.is_empty()
+            && !b.topics.is_empty()
+            && !a.topics.iter().any(|t| b.topics.contains(t))
+        {
+            return None;
+        }
+        // Reports naming two different stations are about two matters;
+        // one station named by both vouches for less than a street place
+        // (a station hears many matters a day).
+        let both_units = !a.units.is_empty() && !b.units.is_empty();
+        let shared_unit = both_units && a.units.iter().any(|u| b.units.contains(u));
+        if both_units && !shared_unit {
+            return None;
+        }
+        let placed = shared_place || shared_unit;
+        let shared = shared_weight(&a.terms, &b.terms, placed);
+        let (mass_a, mass_b) = if placed {
+            (a.mass.1, b.mass.1)
+        } else {
+            (a.mass.0, b.mass.0)
+        };
+        let needed = if shared_place {
+            self.at_place
+        } else if shared_unit {
+            self.at_unit
+        } else {
+            self.without_place
+        };
+        let share = shared / mass_a.min(mass_b).max(f32::EPSILON);
+        (shared >= needed && share >= self.min_share)
+            .then_some(shared + if shared_place { 7.0 } else { 0.0 })
+    }
+}
+
+/// Whether a place is a road or street (a junction is two of them).
+fn is_road(place: &str) -> bool {
+    ["路", "街", "道"].iter().any(|w| place.ends_with(w))
+}
+
+/// Two names of one place: equal, or one the other with more before it
+/// (市中心医院 and 中心医院).
+fn same_place(a: &str, b: &str) -> bool {
+    a.ends_with(b) || b.ends_with(a)
+}
+
+/// The summed weight of the words two sorted term lists share (each word
+/// at the smaller of its two weights; `full`: the weights at a shared
+/// place).
+fn shared_weight(a: &[(u64, f32, f32)], b: &[(u64, f32, f32)], full: bool) -> f32 {
+    let weight = |t: &(u64, f32, f32)| if full { t.2 } else { t.1 };
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += weight(&a[i]).min(weight(&b[j]));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+/// The order of assignment: (`received_at`, `id`).
+type Key = (i64, Arc<str>);
+
+#[derive(Debug)]
+struct Node {
+    sig: Arc<Signature>,
+    /// The earlier item this one links to, and how alike they are.
+    link: Option<(Key, f32)>,
+    /// The first item of its chain (itself when it links to nothing).
+    root: Arc<str>,
+}
+
+/// An incident as the assigner knows it: how many items its chain holds
+/// (also those no longer kept).
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    size: u32,
+    /// Time of its newest item, for forgetting the chain.
+    last_at: i64,
+}
+
+/// One item's incident changed: the id to store beside the item (None:
+/// alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub item_id: String,
+    pub incident_id: Option<String>,
+}
+
+/// The incremental assigner. Not thread-safe by design: one assigner
+/// follows the stored items of a deployment (see docs/DESIGN.md,
+/// "Incidents").
+#[derive(Debug)]
+pub struct Assigner {
+    matcher: Matcher,
+    nodes: BTreeMap<Key, Node>,
+    /// Place and word keys to the kept items holding them, in key order
+    /// (with their signatures: a candidate costs no lookup).
+    index: HashMap<u64, Vec<(Key, Arc<Signature>)>>,
+    chains: HashMap<Arc<str>, Chain>,
+    /// The newest time added.
+    newest: i64,
+}
+
+impl Assigner {
+    pub fn new(matcher: Matcher) -> Assigner {
+        Assigner {
+            matcher,
+            nodes: BTreeMap::new(),
+            index: HashMap::default(),
+            chains: HashMap::default(),
+            newest: i64::MIN,
+        }
+    }
+
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// Items kept (those of the last two windows).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The incident of a kept item (None: alone, or not kept).
+    pub fn incident_of(&self, item_id: &str, at: i64) -> Option<String> {
+        let node = self.nodes.get(&(at, Arc::from(item_id)))?;
+        self.shown(&node.root)
+    }
+
+    /// The id an item of chain `root` shows: the incident's, once the chain
+    /// holds two items.
+    fn shown(&self, root: &Arc<str>) -> Option<String> {
+        (self.chains.get(root).map_or(0, |c| c.size) >= 2).then(|| incident_id(root))
+    }
+
+    /// Adds an item already assigned (read back from the store after a
+    /// restart): kept as the neighbour of later items with the chain it
+    /// had, never re-linked. `first_item_id` is the id of its chain's first
+    /// item (the item's own when alone).
+    pub fn restore(&mut self, sig: Signature, first_item_id: &str) {
+        let key: Key = (sig.at, Arc::from(sig.id.as_str()));
+        let root: Arc<str> = Arc::from(first_item_id);
+        let chain = self.chains.entry(root.clone()).or_insert(Chain {
+            size: 0,
+            last_at: sig.at,
+        });
+        chain.size += 1;
+        chain.last_at = chain.last_at.max(sig.at);
+        let sig = Arc::new(sig);
+        self.index_node(&key, &sig);
+        self.newest = self.newest.max(sig.at);
+        self.nodes.insert(
+            key,
+            Node {
+                sig,
+                link: None,
+                root,
+            },
+        );
+    }
+
+    /// Adds one item and returns every item whose incident changed (the
+    /// new item first, when it is in an incident). A re-sent item (same
+    /// id and time) changes nothing.
+    pub fn add(&mut self, sig: Signature) -> Vec<Change> {
+        let key: Key = (sig.at, Arc::from(sig.id.as_str()));
+        if self.nodes.contains_key(&key) {
+            return Vec::new();
+        }
+        let link = self.nearest(&sig, &key);
+        let late = self
+            .nodes
+            .range((
+                std::ops::Bound::Excluded(key.clone()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .is_some();
+        let sig = Arc::new(sig);
+        self.index_node(&key, &sig);
+        self.newest = self.newest.max(sig.at);
+        let root = match &link {
+            Some((to, _)) => self.nodes[to].root.clone(),
+            None => key.1.clone(),
+        };
+        self.nodes.insert(
+            key.clone(),
+            Node {
+                sig,
+                link,
+                root: root.clone(),
+            },
+        );
+        let mut changes = Vec::new();
+        if late && self.relink_after(&key) {
+            changes = self.recompute_roots_from(&key);
+        } else {
+            let before = self.shown(&root);
+            let at = key.0;
+            let chain = self.chains.entry(root.clone()).or_insert(Chain {
+                size: 0,
+                last_at: at,
+            });
+            chain.size += 1;
+            chain.last_at = chain.last_at.max(at);
+            let after = self.shown(&root);
+            if after.is_some() {
+                changes.push(Change {
+                    item_id: key.1.to_string(),
+                    incident_id: after.clone(),
+                });
+            }
+            if before.is_none() && after.is_some() {
+                // The chain held one item, the one this item links to,
+                // which stood alone until now.
+                if let Some(((_, first), _)) = &self.nodes[&key].link {
+                    changes.push(Change {
+                        item_id: first.to_string(),
+                        incident_id: after,
+                    });
+                }
+            }
+        }
+        self.forget_old();
+        changes
+    }
+
+    /// The most similar kept item before `key` within the window, by
+    /// (similarity, later key): deterministic whatever the order of adding.
+    fn nearest(&self, sig: &Signature, key: &Key) -> Option<(Key, f32)> {
+        let from = sig.at - self.matcher.window_ms;
+        // Each candidate once, though it holds several of the probes.
+        let mut candidates: Vec<&(Key, Arc<Signature>)> = Vec::new();
+        for probe in sig.probes() {
+            let Some(list) = self.index.get(probe) else {
+                continue;
+            };
+            let end = list.partition_point(|(k, _)| k < key);
+            let start = list[..end].partition_point(|(k, _)| k.0 < from);
+            let start = start.max(end.saturating_sub(PROBE_DEPTH));
+            candidates.extend(&list[start..end]);
+        }
+        candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        candidates.dedup_by(|a, b| a.0 == b.0);
+        let mut best: Option<(&Key, f32)> = None;
+        for (k, other) in candidates {
+            let Some(s) = self.matcher.similar(sig, other) else {
+                continue;
+            };
+            // Ties go to the later item: candidates come in key order.
+            if best.is_none_or(|(_, bs)| s >= bs) {
+                best = Some((k, s));
+            }
+        }
+        best.map(|(k, s)| (k.clone(), s))
+    }
+
+    fn index_node(&mut self, key: &Key, sig: &Arc<Signature>) {
+        for probe in sig.probes() {
+            let list = self.index.entry(*probe).or_default();
+            let at = list.partition_point(|(k, _)| k < key);
+            list.insert(at, (key.clone(), sig.clone()));
+        }
+    }
+
+    /// After a late item at `key`: the later items within its window for
+    /// which it is now the better neighbour link to it. Whether any did.
+    fn relink_after(&mut self, key: &Key) -> bool {
+        // The items that would have found this one among their candidates
+        // (see `nearest`): those after it, within the window and within
+        // PROBE_DEPTH of it in a list of one of its probes.
+        let until = key.0 + self.matcher.window_ms;
+        let mut later: Vec<Key> = Vec::new();
+        for probe in self.nodes[key].sig.probes() {
+            let Some(list) = self.index.get(probe) else {
+                continue;
+            };
+            let at = list.partition_point(|(k, _)| k <= key);
+            later.extend(
+                list[at..]
+                    .iter()
+                    .take(PROBE_DEPTH)
+                    .take_while(|(k, _)| k.0 <= until)
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        later.sort();
+        later.dedup();
+        let mut changed = false;
+        for k in later {
+            let node = &self.nodes[&k];
+            let Some(s) = self.matcher.similar(&node.sig, &self.nodes[key].sig) else {
+                continue;
+            };
+            let better = match &node.link {
+                None => true,
+                Some((bk, bs)) => s > *bs || (s == *bs && key > bk),
+            };
+            // A restored item keeps the chain it had.
+            let restored = node.link.is_none() && *node.root != *k.1;
+            if better && !restored {
+                self.nodes.get_mut(&k).expect("kept").link = Some((key.clone(), s));
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Re-derives the chains of every kept item from `key` on, in order,
+    /// and returns the items whose shown incident changed.
+    fn recompute_roots_from(&mut self, key: &Key) -> Vec<Change> {
+        let keys: Vec<Key> = self
+            .nodes
+            .range(key.clone()..)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let before: Vec<(Key, Option<String>)> = self
+            .nodes
+            .iter()
+            .map(|(k, n)| (k.clone(), self.shown(&n.root)))
+            .collect();
+        for k in &keys {
+            let node = &self.nodes[k];
+            let restored = node.link.is_none() && *node.root != *k.1;
+            if restored {
+                continue;
+            }
+            let old = node.root.clone();
+            let new = match &node.link {
+                // A neighbour no longer kept keeps the chain it gave.
+                Some((to, _)) => self.nodes.get(to).map_or(old.clone(), |n| n.root.clone()),
+                None => k.1.clone(),
+            };
+            if k == key {
+                self.chains.entry(new.clone()).or_insert(Chain {
+                    size: 0,
+                    last_at: k.0,
+                });
+                let c = self.chains.get_mut(&new).expect("inserted");
+                c.size += 1;
+                c.last_at = c.last_at.max(k.0);
+            } else if old != new {
+                if let Some(c) = self.chains.get_mut(&old) {
+                    c.size = c.size.saturating_sub(1);
+                }
+                let c = self.chains.entry(new.clone()).or_insert(Chain {
+                    size: 0,
+                    last_at: k.0,
+                });
+                c.size += 1;
+                c.last_at = c.last_at.max(k.0);
+            }
+            self.nodes.get_mut(k).expect("kept").root = new;
+        }
+        let mut changes = Vec::new();
+        for (k, was) in before {
+            let now = self.shown(&self.nodes[&k].root);
+            if now != was {
+                changes.push(Change {
+                    item_id: k.1.to_string(),
+                    incident_id: now,
+                });
+            }
+        }
+        if let Some(n) = self.nodes.get(key)
+            && let Some(id) = self.shown(&n.root)
+        {
+            changes.insert(
+                0,
+                Change {
+                    item_id: key.1.to_string(),
+                    incident_id: Some(id),
+                },
+            );
+        }
+        changes
+    }
+
+    /// Drops the items older than two windows behind the newest, and the
+    /// chains whose newest item is that old.
+    fn forget_old(&mut self) {
+        let cutoff = self.newest.saturating_sub(2 * self.matcher.window_ms);
+        let Some(((first, _), _)) = self.nodes.first_key_value() else {
+            return;
+        };
+        if *first >= cutoff {
+            return;
+        }
+        let keep = self.nodes.split_off(&(cutoff, Arc::from("")));
+        self.nodes = keep;
+        self.index.retain(|_, list| {
+            let old = list.partition_point(|(k, _)| k.0 < cutoff);
+            list.drain(..old);
+            !list.is_empty()
+        });
+        self.chains.retain(|_, c| c.last_at >= cutoff);
+    }
+}
+
+/// The incidents of a set of items, in any order: each item id and its
+/// incident (None: alone). What the assigner gives when fed the items in
+/// (`received_at`, `id`) order, and so what any order gives.
+pub fn assign_all(matcher: &Matcher, mut sigs: Vec<Signature>) -> Vec<(String, Option<String>)> {
+    sigs.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    let ids: Vec<(String, i64)> = sigs.iter().map(|s| (s.id.clone(), s.at)).collect();
+    let mut assigner = Assigner::new(Matcher {
+        // Keep everything: a batch is assigned as a whole.
+        window_ms: matcher.window_ms,
+        ..matcher.clone()
+    });
+    let mut out: HashMap<String, Option<String>> = HashMap::default();
+    for sig in sigs {
+        for c in assigner.add(sig) {
+            out.insert(c.item_id, c.incident_id);
+        }
+    }
+    ids.into_iter()
+        .map(|(id, _)| {
+            let inc = out.get(&id).cloned().flatten();
+            (id, inc)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(e: &Enricher, id: &str, minutes: i64, text: &str) -> Signature {
+        let at = chrono::DateTime::parse_from_rfc3339("2025-06-01T08:00:00+08:00").unwrap()
+            + chrono::Duration::minutes(minutes);
+        let item = e
+            .enrich_value(
+                &serde_json::json!({"id": id, "channel": "hotline_12345",
+                    "received_at": at.to_rfc3339(), "text": text}),
+                at + chrono::Duration::hours(1),
+            )
+            .unwrap();
+        Signature::of(&item, e)
+    }
+
+    #[test]
+    fn one_event_across_reports_and_its_hard_negatives_apart() {
+        let e = Enricher::builtin(b"incident-test-key").unwrap();
+        let m = Matcher::new(DEFAULT_WINDOW_HOURS);
+        let a = sig(
+            &e,
+            "a",
+            0,
+            "人民路和中华大街交叉口的红绿灯从早上就不亮了，请交警来看看",
+        );
+        let b = sig(
+            &e,
+            "b",
+            30,
+            "中华大街与人民路交叉口信号灯故障，没有交警指挥，很危险",
+        );
+        // The same road, another problem; another junction of the road.
+        let c = sig(
+            &e,
+            "c",
+            40,
+            "人民路中华大街路口西北角有人摆摊卖水果，占了半条人行道",
+        );
+        let d = sig(
+            &e,
+            "d",
+            50,
+            "陵园路与人民路交叉口的红绿灯绿灯时间太短，老人走到一半就变灯了",
+        );
+        assert!(m.similar(&b, &a).is_some());
+        assert!(m.similar(&c, &a).is_none() && m.similar(&c, &b).is_none());
+        assert!(m.similar(&d, &a).is_none() && m.similar(&d, &b).is_none());
+        // Beyond the window, never.
+        let late = sig(
+            &e,
+            "e",
+            73 * 60,
+            "人民路和中华大街交叉口的红绿灯又不亮了，请交警来看看",
+        );
+        assert!(m.similar(&late, &a).is_none());
+    }
+
+    #[test]
+    fn the_incident_is_named_after_its_first_item_whatever_the_order() {
+        let e = Enricher::builtin(b"incident-test-key").unwrap();
+        let texts = [
+            "人民路和中华大街交叉口的红绿灯从早上就不亮了，请交警来看看",
+            "中华大街与人民路交叉口信号灯故障，没有交警指挥，很危险",
+            "反映一下，人民路中华大街十字路口红绿灯失灵，早高峰堵了半个多小时",
+        ];
+        let sigs: Vec<Signature> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| sig(&e, &format!("x{i}"), i as i64 * 20, t))
+            .collect();
+        let mut forward = Assigner::new(Matcher::new(72));
+        let first = forward.add(sigs[0].clone());
+        assert!(first.is_empty(), "alone at first");
+        let second = forward.add(sigs[1].clone());
+        assert_eq!(
+            second,
+            [
+                Change {
+                    item_id: "x1".into(),
+                    incident_id: Some(incident_id("x0"))
+                },
+                Change {
+                    item_id: "x0".into(),
+                    incident_id: Some(incident_id("x0"))
+                },
+            ]
+        );
+        forward.add(sigs[2].clone());
+        // Backwards: the first item arrives last and renames the chain.
+        let mut backward = Assigner::new(Matcher::new(72));
+        for s in sigs.iter().rev() {
+            backward.add(s.clone());
+        }
+        for s in &sigs {
+            assert_eq!(
+                backward.incident_of(&s.id, s.at),
+                Some(incident_id("x0")),
+                "{}",
+                s.id
+            );
+            assert_eq!(forward.incident_of(&s.id, s.at), Some(incident_id("x0")));
+        }
+        assert_eq!(incident_id("x0"), incident_id("x0"));
+        assert!(incident_id("x0").starts_with("i-") && incident_id("x0").len() == 18);
+    }
+}

@@ -266,11 +266,20 @@ impl fmt::Display for Cursor {
 }
 
 impl Cursor {
+    /// What [`Cursor`]'s `Display` writes, and nothing else: a time within
+    /// the years 1970–9999 and a sequence ≥ 0, digits only (no sign).
     fn parse(s: &str) -> Option<Cursor> {
         let (ts, seq) = s.split_once('.')?;
+        let number = |v: &str| -> Option<i64> {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            v.parse().ok()
+        };
+        let ts = number(ts).filter(|t| *t <= 253_402_300_799)?;
         Some(Cursor {
-            ts: ts.parse().ok()?,
-            seq: seq.parse().ok()?,
+            ts,
+            seq: number(seq)?,
         })
     }
 }

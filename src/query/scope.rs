@@ -215,6 +215,40 @@ impl Scope {
         .normalized())
     }
 
+    /// Refuses a place that can hold no item by the gazetteer: a station of
+    /// another district beside its districts (邯山区 with 丛台派出所), or a
+    /// district none of its stations belongs to. Such a place is an empty
+    /// wall that would still take a scope's slot on the live tick; a
+    /// city-level unit (支队, 大队) may go with any district.
+    pub fn check_place(&self, vocab: &Vocabulary) -> Result<(), OutOfScope> {
+        if self.districts.is_empty() || self.units.is_empty() {
+            return Ok(());
+        }
+        let homes: Vec<Option<&str>> = self.units.iter().map(|u| vocab.district_of(u)).collect();
+        for (unit, home) in self.units.iter().zip(&homes) {
+            if home.is_some_and(|h| !self.districts.iter().any(|d| d == h)) {
+                return Err(OutOfScope {
+                    param: "unit",
+                    value: unit.clone(),
+                });
+            }
+        }
+        if homes.iter().any(Option::is_none) {
+            return Ok(());
+        }
+        match self
+            .districts
+            .iter()
+            .find(|d| !homes.iter().any(|h| *h == Some(d.as_str())))
+        {
+            Some(d) => Err(OutOfScope {
+                param: "district",
+                value: d.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// A short label for logs and the audit: `全市`, or the names joined.
     pub fn label(&self) -> String {
         if self.is_city() {
@@ -310,5 +344,19 @@ mod tests {
             s(&["火磨派出所"])
         );
         assert!(bureau.narrow(&s(&["丛台区"]), &[]).is_err());
+        // Places that can hold no item: another district's station beside
+        // a district, a district beside a station of another.
+        let station_elsewhere = bureau.narrow(&[], &s(&["丛台派出所"])).unwrap();
+        assert!(station_elsewhere.check_place(&v).is_err());
+        let district_elsewhere = station.narrow(&s(&["丛台区"]), &[]).unwrap();
+        assert!(district_elsewhere.check_place(&v).is_err());
+        assert!(
+            bureau
+                .narrow(&[], &s(&["火磨派出所"]))
+                .unwrap()
+                .check_place(&v)
+                .is_ok()
+        );
+        assert!(Scope::city().check_place(&v).is_ok());
     }
 }

@@ -609,7 +609,17 @@ fn wall_scope(
         }
         list.push(v.into_owned());
     }
-    Ok(scope.narrow(&districts, &units)?)
+    let place = scope.narrow(&districts, &units)?;
+    if let Err(e) = place.check_place(&state.vocab) {
+        // Name what the request asked for, not the token's own places.
+        let (param, value) = match (units.first(), districts.first()) {
+            (Some(u), _) => ("unit", u.clone()),
+            (None, Some(d)) => ("district", d.clone()),
+            (None, None) => (e.param, e.value),
+        };
+        return Err(OutOfScope { param, value }.into());
+    }
+    Ok(place)
 }
 
 #[utoipa::path(get, path = "/api/v1/meta", tag = "meta", security(("bearer" = ["viewer"])),

@@ -216,6 +216,9 @@ async fn a_bureau_token_sees_its_district_on_every_read_path() {
         "/api/v1/feedback?format=csv&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA",
         "/api/v1/stats/rank?dim=unit&district=%E9%82%AF%E5%B1%B1%E5%8C%BA&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA",
         "/api/v1/live?district=%E4%B8%9B%E5%8F%B0%E5%8C%BA",
+        // A station of another district: a stream that could carry
+        // nothing, which would still hold a scope's place on the tick.
+        "/api/v1/live?unit=%E4%B8%9B%E5%8F%B0%E6%B4%BE%E5%87%BA%E6%89%80",
     ] {
         let (s, body) = get(&app, "hanshan", uri).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{uri}: {body}");

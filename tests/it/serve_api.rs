@@ -531,6 +531,12 @@ async fn bad_queries_are_400_with_the_parameter() {
         ("/api/v1/stats/top?dim=weather", "dim"),
         ("/api/v1/stats/top?dim=topic&limit=1000000", "limit"),
         ("/api/v1/feedback?cursor=abc", "cursor"),
+        // Cursors the API never writes: past year 9999 (whose next second
+        // overflowed), negative, signed.
+        ("/api/v1/feedback?cursor=9223372036854775807.1", "cursor"),
+        ("/api/v1/feedback?cursor=-1.5", "cursor"),
+        ("/api/v1/feedback?cursor=1796097597.-1", "cursor"),
+        ("/api/v1/feedback?cursor=%2B1796097597.163846", "cursor"),
         ("/api/v1/stats/summary?sql=DROP%20TABLE%20items", "sql"),
     ] {
         let (s, v) = get(&app, uri).await;

@@ -486,8 +486,8 @@ impl ClickHouseStore {
         };
         // [start, end) of the first window; no end: up to the newest item.
         let mut end = match (f.to, cursor) {
-            (Some(to), Some(c)) => Some(to.min(c.ts + 1)),
-            (to, c) => to.or(c.map(|c| c.ts + 1)),
+            (Some(to), Some(c)) => Some(to.min(c.ts.saturating_add(1))),
+            (to, c) => to.or(c.map(|c| c.ts.saturating_add(1))),
         };
         let mut span = 3600;
         let mut start = end.unwrap_or(now) - span;

@@ -635,7 +635,7 @@ fn feedback_sql(f: &Filters, limit: usize, cursor: Option<Cursor>) -> (String, V
     let f = match cursor {
         Some(c) => {
             bounded = Filters {
-                to: Some(f.to.map_or(c.ts + 1, |to| to.min(c.ts + 1))),
+                to: Some(f.to.map_or(c.ts.saturating_add(1), |to| to.min(c.ts.saturating_add(1)))),
                 ..f.clone()
             };
             &bounded

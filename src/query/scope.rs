@@ -239,7 +239,7 @@ impl Scope {
         match self
             .districts
             .iter()
-            .find(|d| !homes.iter().any(|h| *h == Some(d.as_str())))
+            .find(|d| !homes.contains(&Some(d.as_str())))
         {
             Some(d) => Err(OutOfScope {
                 param: "district",

@@ -24,10 +24,12 @@ use http_body_util::BodyExt as _;
 use minyi::config::Config;
 use minyi::server::AppState;
 use minyi::store::Store;
-use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+
+#[path = "common/mod.rs"]
+mod common;
 
 fn p50(v: &mut [Duration]) -> f64 {
     v.sort();
@@ -79,22 +81,10 @@ async fn main() {
         sla_seconds: checked.sla_seconds,
     };
     let (store, chunk): (Arc<dyn Store>, usize) = if dir.starts_with("http://") {
-        let admin = ClickHouseStore::connect(&dir, settings).await.unwrap();
-        admin
-            .client()
-            .query("CREATE DATABASE IF NOT EXISTS minyi_bench")
-            .execute()
-            .await
-            .unwrap();
-        let ch = ClickHouseStore::connect_db(&dir, "minyi_bench", settings)
-            .await
-            .unwrap();
-        let steps: Vec<(String, String)> = minyi::pipelines::CLICKHOUSE_SCHEMA
-            .iter()
-            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
-            .collect();
-        ch.migrate(&steps).await.unwrap();
-        (Arc::new(ch), 100_000)
+        (
+            Arc::new(common::bench_clickhouse(&dir, settings).await),
+            100_000,
+        )
     } else {
         (
             Arc::new(SqliteStore::open(std::path::Path::new(&dir), settings).unwrap()),

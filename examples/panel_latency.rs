@@ -17,8 +17,10 @@ use minyi::dashboards;
 use minyi::enrich::Enricher;
 use minyi::query::{Filters, Query, Vocabulary};
 use minyi::store::Store;
-use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
+
+#[path = "common/mod.rs"]
+mod common;
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
@@ -41,24 +43,7 @@ fn main() {
     let url = dir.to_string_lossy().into_owned();
     // ClickHouse wants few large inserts (every insert is a part to merge).
     let (store, target, chunk): (Box<dyn Store>, f64, usize) = if url.starts_with("http://") {
-        let ch = rt.block_on(async {
-            let admin = ClickHouseStore::connect(&url, settings).await.unwrap();
-            admin
-                .client()
-                .query("CREATE DATABASE IF NOT EXISTS minyi_bench")
-                .execute()
-                .await
-                .unwrap();
-            let ch = ClickHouseStore::connect_db(&url, "minyi_bench", settings)
-                .await
-                .unwrap();
-            let steps: Vec<(String, String)> = minyi::pipelines::CLICKHOUSE_SCHEMA
-                .iter()
-                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
-                .collect();
-            ch.migrate(&steps).await.unwrap();
-            ch
-        });
+        let ch = rt.block_on(common::bench_clickhouse(&url, settings));
         (Box::new(ch), 200.0, 100_000)
     } else {
         (

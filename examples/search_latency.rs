@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 use minyi::enrich::Enricher;
 use minyi::query::{Filters, Interval, Query, search};
 use minyi::store::Store;
-use minyi::store::clickhouse::ClickHouseStore;
 use minyi::store::sqlite::{QuerySettings, SqliteStore};
+
+#[path = "common/mod.rs"]
+mod common;
 
 /// What analysts type: two-character words (most searches), one
 /// character, a longer phrase, AND, OR, a word the demo never says, a
@@ -90,24 +92,7 @@ fn main() {
     // this is the upgrade's time.
     let opening = Instant::now();
     let (store, target, chunk): (Box<dyn Store>, f64, usize) = if url.starts_with("http://") {
-        let ch = rt.block_on(async {
-            let admin = ClickHouseStore::connect(&url, settings).await.unwrap();
-            admin
-                .client()
-                .query("CREATE DATABASE IF NOT EXISTS minyi_bench")
-                .execute()
-                .await
-                .unwrap();
-            let ch = ClickHouseStore::connect_db(&url, "minyi_bench", settings)
-                .await
-                .unwrap();
-            let steps: Vec<(String, String)> = minyi::pipelines::CLICKHOUSE_SCHEMA
-                .iter()
-                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
-                .collect();
-            ch.migrate(&steps).await.unwrap();
-            ch
-        });
+        let ch = rt.block_on(common::bench_clickhouse(&url, settings));
         (Box::new(ch), 500.0, 100_000)
     } else {
         (

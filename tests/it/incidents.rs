@@ -9,7 +9,9 @@
 //! - the same incidents whatever the order the items arrive in (late items
 //!   re-link what follows them).
 //!
-//! Set MINYI_SHOW_MISSES=1 to print every wrongly split or merged item.
+//! Set MINYI_SHOW_MISSES=1 to print every wrongly split or merged item,
+//! MINYI_INCIDENT_TUNING=1 to print the thresholds' neighbourhood and each
+//! item's margins (`cargo nextest run --test it labelled_incidents --no-capture`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -102,6 +104,10 @@ fn found_by_index(
 #[test]
 fn labelled_incidents_pairwise_f1() {
     let items = labelled();
+    if std::env::var_os("MINYI_INCIDENT_TUNING").is_some() {
+        print_tuning(&items);
+        print_margins(&items);
+    }
     let incidents: std::collections::BTreeSet<_> =
         items.iter().filter_map(|l| l.label.clone()).collect();
     let hard = items.iter().filter(|l| l.note.starts_with("hard:")).count();
@@ -232,12 +238,9 @@ fn incidents_do_not_depend_on_the_order_of_arrival() {
     }
 }
 
-/// The thresholds' neighbourhood on the labelled set: `cargo nextest run
-/// --test it incidents_tuning --run-ignored only --no-capture`.
-#[test]
-#[ignore = "prints a table for tuning; asserts nothing"]
-fn incidents_tuning() {
-    let items = labelled();
+/// The thresholds' neighbourhood on the labelled set, best first (printed
+/// by the F1 test with MINYI_INCIDENT_TUNING=1).
+fn print_tuning(items: &[Labelled]) {
     let sigs: Vec<Signature> = items.iter().map(|l| l.sig.clone()).collect();
     let mut rows = Vec::new();
     for at_place in [2.5f32, 3.5, 5.0, 6.5] {
@@ -249,8 +252,8 @@ fn incidents_tuning() {
                     without_place,
                     ..matcher()
                 };
-                let found = found_by_index(&items, &assign_all(&m, sigs.clone()));
-                let (p, r, f1) = pairwise(&items, &found);
+                let found = found_by_index(items, &assign_all(&m, sigs.clone()));
+                let (p, r, f1) = pairwise(items, &found);
                 rows.push((f1, p, r, at_place, at_unit, without_place));
             }
         }
@@ -261,10 +264,9 @@ fn incidents_tuning() {
     }
 }
 
-#[test]
-#[ignore = "prints, for tuning"]
-fn incidents_margins() {
-    let items = labelled();
+/// Each item's most similar earlier item of its own incident and of
+/// another (printed by the F1 test with MINYI_INCIDENT_TUNING=1).
+fn print_margins(items: &[Labelled]) {
     let m = Matcher {
         at_place: 0.0,
         without_place: 0.0,

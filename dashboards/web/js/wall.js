@@ -407,10 +407,23 @@
   }
 
   // A word cloud keeps its layout: it is laid out again only when its
-  // words changed materially (a fifth of them, or an emerging mark) and
-  // at most once a minute; in between, ticks leave it as it is.
+  // words changed materially (a fifth of them came or went, or an emerging
+  // mark) and at most once a minute; in between, ticks leave it as it is.
+  // An empty cloud fills at once (a new day's first words, a fresh wall).
   const RELAYOUT_MS = 60000;
   const clouds = new Map(); // panel id → { words: Set, marks: string, at: ms, layouts: n }
+
+  /** Whether a cloud laid out with `last` ({words, marks, at}) is laid
+   *  out again for `words` and `marks` at `now`. */
+  function cloudChanged(last, words, marks, now) {
+    if (last.words.size === 0) return words.size > 0;
+    const gone = [...last.words].filter((w) => !words.has(w)).length;
+    const added = [...words].filter((w) => !last.words.has(w)).length;
+    const changed = (gone + added) * 5 >= Math.max(last.words.size, words.size) || marks !== last.marks;
+    return changed && now - last.at >= RELAYOUT_MS;
+  }
+  // For the browser test.
+  window.minyiWall = { cloudChanged };
 
   function renderWords(p, data, body) {
     const marks = emergingTerms();
@@ -421,11 +434,7 @@
     const words = new Set(data.rows.map((r) => r.key));
     const markKey = data.rows.map((r) => marks.get(r.key) || '').join('');
     const last = fresh ? null : clouds.get(p.id);
-    if (last) {
-      const gone = [...last.words].filter((w) => !words.has(w)).length;
-      const changed = gone * 5 >= Math.max(1, last.words.size) || markKey !== last.marks;
-      if (!changed || Date.now() - last.at < RELAYOUT_MS) return data.rows.length > 0;
-    }
+    if (last && !cloudChanged(last, words, markKey, Date.now())) return data.rows.length > 0;
     const layouts = (last ? last.layouts : 0) + 1;
     clouds.set(p.id, { words, marks: markKey, at: Date.now(), layouts });
     el.dataset.layouts = String(layouts);

@@ -144,6 +144,22 @@ try {
   const panels = await page.$$eval('.panel', (ps) => ps.map((p) => p.id));
   step(`wall: ${panels.length} panels with data (${panels.join(', ')})`);
   check(panels.length >= 7, 'the wall has its panels');
+  // A word cloud laid out empty (a fresh wall, a new day's first tick) or
+  // with a few words fills when the words come, not a minute later or
+  // never; one whose words barely moved keeps its layout.
+  const relaid = await page.evaluate(() => {
+    const { cloudChanged } = window.minyiWall;
+    const set = (n, from = 0) => new Set(Array.from({ length: n }, (_, i) => `w${from + i}`));
+    const at = Date.now();
+    return {
+      fromEmpty: cloudChanged({ words: set(0), marks: '', at }, set(40), '', at + 1000),
+      fromFew: cloudChanged({ words: set(3), marks: '', at }, set(40), '', at + 61000),
+      tooSoon: cloudChanged({ words: set(3), marks: '', at }, set(40), '', at + 1000),
+      barely: cloudChanged({ words: set(40), marks: '', at }, set(40, 2), '', at + 61000),
+    };
+  });
+  check(relaid.fromEmpty && relaid.fromFew && !relaid.tooSoon && !relaid.barely,
+    `word clouds are laid out again when their words come (${JSON.stringify(relaid)})`);
   const kpi = await page.$eval('#panel-kpi .kpi .value', (e) => e.textContent);
   check(/\d/.test(kpi), `KPI shows a number (${kpi})`);
   // The backlog tiles come from the `orders` panel (30 days of work orders).

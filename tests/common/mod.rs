@@ -42,8 +42,8 @@ pub struct TestApp {
     pub _dir: TempDir,
 }
 
-/// An app on a fresh store; `tokens` as (role, secret).
-pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
+/// A fresh SQLite store on the centre's clock (+08:00), in its folder.
+fn fresh_store() -> (Arc<dyn Store>, TempDir) {
     let dir = TempDir::new("app");
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(
@@ -55,6 +55,12 @@ pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
         )
         .unwrap(),
     );
+    (store, dir)
+}
+
+/// An app on a fresh store; `tokens` as (role, secret).
+pub fn test_app(tokens: &[(Role, &str)]) -> TestApp {
+    let (store, dir) = fresh_store();
     test_app_over(store, dir, tokens)
 }
 
@@ -87,17 +93,7 @@ pub fn api_token(
 
 /// An app on a fresh SQLite store with these tokens.
 pub fn test_app_scoped(tokens: Vec<minyi::config::ApiToken>) -> TestApp {
-    let dir = TempDir::new("app");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &dir.0,
-            QuerySettings {
-                tz_offset: 8 * 3600,
-                sla_seconds: Config::default().validate(None).unwrap().sla_seconds,
-            },
-        )
-        .unwrap(),
-    );
+    let (store, dir) = fresh_store();
     test_app_tokens(store, dir, tokens)
 }
 

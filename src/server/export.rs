@@ -148,9 +148,8 @@ pub(super) fn csv(state: Arc<AppState>, scope: Arc<Scope>, filters: Filters) -> 
     let name = file_name(&state, &filters, "csv");
     let sent = Arc::new(AtomicU64::new(0));
     let header = format!("\u{feff}{}\r\n", COLUMNS.join(","));
-    let rows = {
-        let state = state.clone();
-        pages(state.clone(), scope, filters, sent.clone()).map(move |page| match page {
+    let rows = pages(state.clone(), scope, filters, sent.clone()).map(move |page| {
+        match page {
             Ok(items) => {
                 let mut out = String::with_capacity(items.len() * 256);
                 for i in &items {
@@ -165,8 +164,8 @@ pub(super) fn csv(state: Arc<AppState>, scope: Arc<Scope>, filters: Filters) -> 
                 tracing::warn!("CSV export stopped: {e}");
                 Err(std::io::Error::other("export failed"))
             }
-        })
-    };
+        }
+    });
     let body = Body::from_stream(stream::once(async move { Ok(Bytes::from(header)) }).chain(rows));
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")

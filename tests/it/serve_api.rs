@@ -580,6 +580,17 @@ async fn item_lists_page_and_export_csv() {
     assert!(!text.contains("13812345678"));
 }
 
+/// The UTF-8 file name (`filename*`) a download's `Content-Disposition` gives.
+fn download_name(resp: &axum::http::Response<Body>) -> String {
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap();
+    let raw = disposition.split("filename*=UTF-8''").nth(1).unwrap();
+    form_urlencoded::parse(format!("n={raw}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned()
+}
+
 /// The export says what it holds: its file name comes from the filters,
 /// its header and ratings are in Chinese, each row names its work orders.
 #[tokio::test]
@@ -607,17 +618,10 @@ async fn the_export_is_named_by_its_filters() {
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let disposition = resp.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let name = disposition.split("filename*=UTF-8''").nth(1).unwrap();
-    let name: String = form_urlencoded::parse(format!("n={name}").as_bytes())
-        .next()
-        .unwrap()
-        .1
-        .into_owned();
-    assert_eq!(name, "民意-丛台区-负面-20250601-20250602.csv");
+    assert_eq!(
+        download_name(&resp),
+        "民意-丛台区-负面-20250601-20250602.csv"
+    );
     // One day, one date; without filters or range, 全部.
     let name_of = |uri: &'static str| {
         let app = &app;
@@ -628,16 +632,7 @@ async fn the_export_is_named_by_its_filters() {
                 .oneshot(Request::get(uri).body(Body::empty()).unwrap())
                 .await
                 .unwrap();
-            let d = resp.headers()["content-disposition"]
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let raw = d.split("filename*=UTF-8''").nth(1).unwrap().to_owned();
-            form_urlencoded::parse(format!("n={raw}").as_bytes())
-                .next()
-                .unwrap()
-                .1
-                .into_owned()
+            download_name(&resp)
         }
     };
     assert_eq!(

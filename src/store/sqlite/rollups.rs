@@ -166,8 +166,6 @@ pub(super) fn fold_cursor(conn: &Connection) -> Result<i64> {
 /// groups, so that a busy hour's fold never holds ingest up for long (one
 /// transaction per hour stalled ingest ~10 s at 1M items an hour).
 pub(super) struct HourFolding {
-    /// The last hour whole in the hourly tables ([`FOLDED`]).
-    pub(super) through: i64,
     /// The first minute not folded yet ([`FOLD_CURSOR`]).
     pub(super) cursor: i64,
     /// Seconds of minute rows one fold transaction takes (a multiple of
@@ -190,18 +188,13 @@ impl HourFolding {
             .map(|m| m * 60)
             .find(|s| 3600 % s == 0 && *s >= step.clamp(60, 3600))
             .unwrap_or(3600);
-        let read = || -> Result<(i64, i64)> {
-            let through = conn.query_row(&format!("SELECT {FOLDED}"), [], |r| r.get(0))?;
-            Ok((through, fold_cursor(conn)?))
-        };
-        let (through, cursor) = read().unwrap_or_else(|e| {
+        let cursor = fold_cursor(conn).unwrap_or_else(|e| {
             // Writing every hour to both tables and never folding is
             // always right.
             tracing::warn!("sqlite: reading the folded hours: {e}");
-            (i64::MAX, i64::MAX)
+            i64::MAX
         });
         HourFolding {
-            through,
             cursor,
             step,
             clock,
@@ -307,7 +300,6 @@ impl HourFolding {
         )?;
         tx.commit()?;
         self.cursor = cursor;
-        self.through = through;
         Ok(())
     }
 }

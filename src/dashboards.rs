@@ -81,6 +81,9 @@ pub enum QueryKind {
     /// `compare`, each row's change of value and place against the same
     /// span just before.
     Rank,
+    /// Incidents (热点事件): `limit` of them, the largest first with
+    /// `order: "count"`, else the most recent.
+    Incidents,
 }
 
 /// A time range relative to the tick.
@@ -125,7 +128,8 @@ pub struct PanelQuery {
     /// after the ranked ones.
     #[serde(default)]
     pub min_rated: Option<u64>,
-    /// Rank: `desc` (default) or `asc`.
+    /// Rank: `desc` (default) or `asc`; incidents: `recent` (default) or
+    /// `count` (the largest first).
     #[serde(default)]
     pub order: Option<String>,
     /// Also compute the same query over the previous period (for `today`:
@@ -309,12 +313,19 @@ impl PanelQuery {
         if let Some(t) = to {
             pairs.push(("to".into(), rfc3339(t, tz)));
         }
+        // An incident list's order is its `sort`.
+        let (order, sort) = if self.kind == QueryKind::Incidents {
+            (None, self.order.clone())
+        } else {
+            (self.order.clone(), None)
+        };
         for (k, v) in [
             ("interval", &self.interval),
             ("group_by", &self.group_by),
             ("dim", &self.dim),
             ("metric", &self.metric),
-            ("order", &self.order),
+            ("order", &order),
+            ("sort", &sort),
             ("min_rated", &self.min_rated.map(|n| n.to_string())),
         ] {
             if let Some(v) = v {
@@ -349,6 +360,7 @@ impl PanelQuery {
             QueryKind::Top => Request::Top,
             QueryKind::Feedback => Request::Feedback,
             QueryKind::Rank => Request::Rank,
+            QueryKind::Incidents => Request::Incidents,
         };
         request.parse(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -456,16 +468,12 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 unknown: ranking.unknown.as_ref().map(view),
             })
         }
-        (_, Answer::Feedback { items, next }) => json!(FeedbackPage {
-            items: items
+        (_, Answer::Feedback { items, next }) => json!(FeedbackPage::of(items, *next, vocab)),
+        (_, Answer::Incidents(list)) => json!(IncidentsView {
+            incidents: list
                 .iter()
-                .map(|i| FeedbackItemView {
-                    channel_name: vocab.name(Dim::Channel, &i.channel),
-                    topic_names: i.topics.iter().map(|t| vocab.name(Dim::Topic, t)).collect(),
-                    row: i.clone(),
-                })
+                .map(|i| IncidentView::of(i.clone(), vocab))
                 .collect(),
-            next_cursor: next.map(|c| c.to_string()),
         }),
         (_, Answer::Extent { oldest, newest }) => json!({
             "oldest": oldest.map(|t| rfc3339(t, tz)),
@@ -573,6 +581,59 @@ pub struct FeedbackPage {
     pub items: Vec<FeedbackItemView>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/incidents` and incidents panels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentsView {
+    pub incidents: Vec<IncidentView>,
+}
+
+/// An incident with the names of its codes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub incident: crate::query::Incident,
+    pub topic_names: Vec<String>,
+    pub channel_names: Vec<String>,
+}
+
+impl IncidentView {
+    pub fn of(incident: crate::query::Incident, vocab: &Vocabulary) -> IncidentView {
+        IncidentView {
+            channel_names: incident
+                .channels
+                .iter()
+                .map(|c| vocab.name(Dim::Channel, c))
+                .collect(),
+            topic_names: incident
+                .topics
+                .iter()
+                .map(|t| vocab.name(Dim::Topic, t))
+                .collect(),
+            incident,
+        }
+    }
+}
+
+impl FeedbackPage {
+    pub fn of(
+        items: &[crate::query::FeedbackRow],
+        next: Option<crate::query::Cursor>,
+        vocab: &Vocabulary,
+    ) -> FeedbackPage {
+        FeedbackPage {
+            items: items
+                .iter()
+                .map(|i| FeedbackItemView {
+                    channel_name: vocab.name(Dim::Channel, &i.channel),
+                    topic_names: i.topics.iter().map(|t| vocab.name(Dim::Topic, t)).collect(),
+                    row: i.clone(),
+                })
+                .collect(),
+            next_cursor: next.map(|c| c.to_string()),
+        }
+    }
 }
 
 /// A stored item (text masked) with the names of its codes.

@@ -286,6 +286,12 @@ const ROADS: &[&str] = &[
     "丛台路",
 ];
 
+/// The two characters of a housing estate's name (150 estates).
+const ESTATE_FIRST: &[&str] = &[
+    "锦", "阳", "金", "和", "幸", "滨", "丽", "春", "新", "东", "翠", "龙", "康", "盛", "紫",
+];
+const ESTATE_SECOND: &[&str] = &["华", "光", "地", "平", "福", "河", "景", "晖", "苑", "城"];
+
 /// What a scheduled follow-up does.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum FollowUp {
@@ -525,11 +531,23 @@ impl Generator {
         };
         let road = ROADS[self.rng.usize(..ROADS.len())];
         let phone = self.phone();
-        let text = template
+        let mut text = template
             .replace("{u}", if unit.is_empty() { "派出所" } else { &unit })
             .replace("{d}", &district)
             .replace("{r}", road)
             .replace("{p}", &phone);
+        // Citizens name where they live: without it the demo's few dozen
+        // sentences, each repeated all day, would read as a handful of
+        // endless incidents. A burst (one matter in one place) names none,
+        // and so forms one incident, as a real one would.
+        if forced.is_none() && !template.contains("{r}") {
+            let estate = format!(
+                "{}{}小区",
+                ESTATE_FIRST[self.rng.usize(..ESTATE_FIRST.len())],
+                ESTATE_SECOND[self.rng.usize(..ESTATE_SECOND.len())]
+            );
+            text = format!("{estate}：{text}");
+        }
         let id = self.next_id("f");
         let mut item = json!({
             "id": id,

@@ -69,6 +69,29 @@ pub fn incident_id(first_item_id: &str) -> String {
     format!("i-{}", hex::encode(&digest[..8]))
 }
 
+/// Whether `s` has the shape of an [`incident_id`].
+pub fn is_incident_id(s: &str) -> bool {
+    s.len() == 18
+        && s.starts_with("i-")
+        && s[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The parts of an item a [`Signature`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    pub id: &'a str,
+    /// `received_at` in milliseconds since the epoch.
+    pub at: i64,
+    /// The masked text.
+    pub text: &'a str,
+    /// Its content tokens ([`Enricher::content_tokens`]).
+    pub tokens: &'a [String],
+    pub district: Option<&'a str>,
+    pub topics: &'a [String],
+}
+
 /// What assignment reads of an item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
@@ -98,15 +121,30 @@ impl Signature {
     /// tokens for words (those inside a place name left out: the place is
     /// compared as a place), the enricher's IDF table and synonym groups.
     pub fn of(item: &EnrichedItem, enricher: &Enricher) -> Signature {
+        Signature::read(
+            Parts {
+                id: &item.id,
+                at: item.received_at.timestamp_millis(),
+                text: &item.text,
+                tokens: &item.tokens,
+                district: item.district.as_deref(),
+                topics: &item.topics,
+            },
+            enricher,
+        )
+    }
+
+    /// [`Signature::of`] from an item's parts (a stored item, read back).
+    pub fn read(item: Parts<'_>, enricher: &Enricher) -> Signature {
         let gazetteer = enricher.gazetteer();
-        let mut places: Vec<String> = crate::enrich::regions::street_places(&item.text)
+        let mut places: Vec<String> = crate::enrich::regions::street_places(item.text)
             .into_iter()
             .map(|p| gazetteer.without_district(&p).to_owned())
             .collect();
         let lexicon = enricher.lexicon();
         let mut terms: Vec<(u64, f32, f32)> = Vec::with_capacity(item.tokens.len());
         let mut units: Vec<String> = Vec::new();
-        for token in &item.tokens {
+        for token in item.tokens {
             if token
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
@@ -187,11 +225,11 @@ impl Signature {
         Signature {
             probes,
             topics,
-            id: item.id.clone(),
-            at: item.received_at.timestamp_millis(),
+            id: item.id.to_owned(),
+            at: item.at,
             places,
             units,
-            district: item.district.clone(),
+            district: item.district.map(str::to_owned),
             mass: (
                 terms.iter().map(|t| t.1).sum(),
                 terms.iter().map(|t| t.2).sum(),
@@ -509,6 +547,8 @@ struct Chain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub item_id: String,
+    /// The item's `received_at`, milliseconds since the epoch.
+    pub at: i64,
     pub incident_id: Option<String>,
 }
 
@@ -637,15 +677,17 @@ impl Assigner {
             if after.is_some() {
                 changes.push(Change {
                     item_id: key.1.to_string(),
+                    at: key.0,
                     incident_id: after.clone(),
                 });
             }
             if before.is_none() && after.is_some() {
                 // The chain held one item, the one this item links to,
                 // which stood alone until now.
-                if let Some(((_, first), _)) = &self.nodes[&key].link {
+                if let Some(((first_at, first), _)) = &self.nodes[&key].link {
                     changes.push(Change {
                         item_id: first.to_string(),
+                        at: *first_at,
                         incident_id: after,
                     });
                 }
@@ -788,6 +830,7 @@ impl Assigner {
             if now != was {
                 changes.push(Change {
                     item_id: k.1.to_string(),
+                    at: k.0,
                     incident_id: now,
                 });
             }
@@ -799,6 +842,7 @@ impl Assigner {
                 0,
                 Change {
                     item_id: key.1.to_string(),
+                    at: key.0,
                     incident_id: Some(id),
                 },
             );
@@ -933,10 +977,12 @@ mod tests {
             [
                 Change {
                     item_id: "x1".into(),
+                    at: sigs[1].at,
                     incident_id: Some(incident_id("x0"))
                 },
                 Change {
                     item_id: "x0".into(),
+                    at: sigs[0].at,
                     incident_id: Some(incident_id("x0"))
                 },
             ]

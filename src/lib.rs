@@ -38,7 +38,8 @@
 //!
 //! Below, modules that run in every deployment and know no HTTP:
 //! - [`ingest`]: a body or a demo batch → enrich → store → publish.
-//! - [`live`]: the publishing half of live push (item, panels, alert).
+//! - [`live`]: the publishing half of live push (item, panels, alert,
+//!   incident).
 //! - [`alerts`]: rules, detectors, the engine (given a store, the
 //!   vocabulary, a clock and a publisher), webhook delivery.
 //! - [`dashboards`]: wall screens as data, computed once per tick.
@@ -47,6 +48,8 @@
 //! - [`metrics`]: counters, histograms, one Prometheus renderer.
 //! - [`privacy`]: the access audit's collector and the retention loop.
 //! - [`logging`]: `tracing` events as one line each, naming the command.
+//! - [`tracker`]: the incident tracker, following the stored items and
+//!   storing each one's incident (`minyi serve` and `minyi api`).
 //!
 //! The core:
 //! - [`store`]: the storage seam, SQLite and ClickHouse (each split into
@@ -81,6 +84,7 @@ pub mod privacy;
 pub mod query;
 pub mod server;
 pub mod store;
+pub mod tracker;
 pub mod workorder;
 
 /// mimalloc for every binary built on this crate (the server, the CLI, the

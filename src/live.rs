@@ -14,6 +14,8 @@
 //!   screens.
 //! - `alert`: each change of an alert (fired, updated, acknowledged,
 //!   resolved), through a bounded broadcast channel.
+//! - `incident`: each incident formed or grown (published by the incident
+//!   tracker, [`crate::tracker`]), through a bounded broadcast channel.
 //!
 //! Scopes (a district bureau's or a station's token or wall): items and
 //! alerts carry their place, so a scoped subscriber receives only those of
@@ -50,6 +52,9 @@ pub struct Live {
     /// receivers are all gone is dropped by the next [`Live::scopes_in_use`].
     scoped: Mutex<HashMap<Scope, watch::Sender<Option<Arc<str>>>>>,
     alerts: broadcast::Sender<Arc<LiveAlert>>,
+    /// Incidents formed or grown, each with its place (district and unit
+    /// most of its items name), as the items are filtered.
+    incidents: broadcast::Sender<Arc<LiveItem>>,
 }
 
 impl Default for Live {
@@ -59,6 +64,7 @@ impl Default for Live {
             panels: watch::channel(None).0,
             scoped: Mutex::default(),
             alerts: broadcast::channel(256).0,
+            incidents: broadcast::channel(256).0,
         }
     }
 }
@@ -222,6 +228,15 @@ impl Live {
         v
     }
 
+    /// An incident formed or grew: `data` is its summary as JSON.
+    pub fn publish_incident(&self, district: Option<String>, unit: Option<String>, data: Arc<str>) {
+        let _ = self.incidents.send(Arc::new(LiveItem {
+            district,
+            unit,
+            data,
+        }));
+    }
+
     pub fn publish_alert(&self, place: Scope, data: Arc<str>) {
         let _ = self.alerts.send(Arc::new(LiveAlert { place, data }));
     }
@@ -260,6 +275,7 @@ impl Live {
             items: self.items.subscribe(),
             panels,
             alerts: self.alerts.subscribe(),
+            incidents: self.incidents.subscribe(),
         })
     }
 }
@@ -272,4 +288,6 @@ pub struct Subscription {
     pub items: broadcast::Receiver<Arc<LiveItem>>,
     pub panels: watch::Receiver<Option<Arc<str>>>,
     pub alerts: broadcast::Receiver<Arc<LiveAlert>>,
+    /// Incidents, filtered by their place as items are.
+    pub incidents: broadcast::Receiver<Arc<LiveItem>>,
 }

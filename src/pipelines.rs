@@ -101,6 +101,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "005_search.sql",
         include_str!("../pipelines/clickhouse/005_search.sql"),
     ),
+    (
+        "006_incidents.sql",
+        include_str!("../pipelines/clickhouse/006_incidents.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

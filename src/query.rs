@@ -36,6 +36,8 @@ pub const MAX_FILTER_VALUES: usize = 32;
 pub const MAX_BUCKETS: i64 = 5000;
 /// Bounds of `limit` for item lists and rankings.
 pub const MAX_ITEMS_LIMIT: usize = 1000;
+/// Most incidents of one list.
+pub const MAX_INCIDENTS_LIMIT: usize = 100;
 /// Most series of one grouped time series: the largest `MAX_SERIES - 1`,
 /// then the rest summed as one [`OTHER_SERIES`] (其他). With closed
 /// vocabularies no dimension has more today; the bound holds whatever a
@@ -187,6 +189,8 @@ pub struct Filters {
     pub has_text: Option<bool>,
     /// Which work orders the range selects (summary and orders).
     pub orders_by: OrdersBy,
+    /// Only the items of these incidents (`i-` ids, [`crate::incident`]).
+    pub incident: Vec<String>,
 }
 
 /// Which work orders a range selects: those created in it (the default),
@@ -227,6 +231,7 @@ impl Filters {
             && self.rating.is_empty()
             && self.q.is_empty()
             && self.has_text.is_none()
+            && self.incident.is_empty()
     }
 
     /// Sets the range, applying the minute precision of the model.
@@ -310,6 +315,14 @@ pub enum Query {
     /// without a value as their own row: the explorer's ranking and the
     /// league tables (`GET /api/v1/stats/rank`).
     Rank(Rank),
+    /// The incidents of the matching items ([`crate::incident`]): those
+    /// with at least two matching items, most recent activity first (or
+    /// the largest first, `by_count`).
+    Incidents {
+        filters: Filters,
+        limit: usize,
+        by_count: bool,
+    },
     /// The times of the oldest and newest stored items: how much history
     /// there is (alert rules wait until their history is covered).
     Extent,
@@ -526,6 +539,7 @@ pub enum Request {
     Top,
     Feedback,
     Rank,
+    Incidents,
 }
 
 impl Request {
@@ -552,11 +566,12 @@ impl Request {
         let mut compare_from = None;
         let mut compare_to = None;
         let mut compare_previous = false;
+        let mut by_count = false;
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
             let repeatable = matches!(
                 key,
-                "channel" | "topic" | "district" | "unit" | "sentiment" | "rating"
+                "channel" | "topic" | "district" | "unit" | "sentiment" | "rating" | "incident"
             );
             if !repeatable && !seen.insert(key.to_owned()) {
                 return Err(bad(key, "given more than once"));
@@ -588,6 +603,12 @@ impl Request {
                         .and_then(Rating::from_number)
                         .ok_or_else(|| bad(key, format!("{value:?} is not 1, 2 or 3")))?;
                     push_unique(&mut filters.rating, r, key)?;
+                }
+                "incident" => {
+                    if !crate::incident::is_incident_id(value) {
+                        return Err(bad(key, "not an incident id (i- and 16 hex digits)"));
+                    }
+                    push_unique(&mut filters.incident, value.to_owned(), key)?;
                 }
                 "has_text" => {
                     filters.has_text = Some(match value {
@@ -680,6 +701,13 @@ impl Request {
                     }
                     compare_previous = true;
                 }
+                "sort" if self == Request::Incidents => {
+                    by_count = match value {
+                        "recent" => false,
+                        "count" => true,
+                        _ => return Err(bad(key, format!("{value:?} is not recent or count"))),
+                    };
+                }
                 "dim" if self == Request::Top => {
                     dim = Some(TopDim::parse(value).ok_or_else(|| {
                         bad(
@@ -688,11 +716,13 @@ impl Request {
                         )
                     })?);
                 }
-                "limit" if matches!(self, Request::Top | Request::Feedback) => {
-                    let max = if self == Request::Top {
-                        MAX_TOP_LIMIT
-                    } else {
-                        MAX_ITEMS_LIMIT
+                "limit"
+                    if matches!(self, Request::Top | Request::Feedback | Request::Incidents) =>
+                {
+                    let max = match self {
+                        Request::Top => MAX_TOP_LIMIT,
+                        Request::Incidents => MAX_INCIDENTS_LIMIT,
+                        _ => MAX_ITEMS_LIMIT,
                     };
                     limit = Some(
                         value
@@ -779,6 +809,11 @@ impl Request {
                 filters: filters.with_range(from, to),
                 limit: limit.unwrap_or(50),
                 cursor,
+            }),
+            Request::Incidents => Ok(Query::Incidents {
+                filters: filters.with_range(from, to),
+                limit: limit.unwrap_or(20),
+                by_count,
             }),
             Request::Rank => Ok(Query::Rank(Rank {
                 filters: filters.with_range(from, to),
@@ -1135,6 +1170,8 @@ pub struct FeedbackRow {
     pub redacted: Option<String>,
     /// The work orders opened for the item, by order id.
     pub work_orders: Vec<WorkOrderRef>,
+    /// The incident (同一事件) the item belongs to; null when it stands alone.
+    pub incident_id: Option<String>,
     #[serde(skip)]
     pub cursor: Option<Cursor>,
 }
@@ -1150,11 +1187,151 @@ pub enum Answer {
         next: Option<Cursor>,
     },
     Rank(Ranking),
+    Incidents(Vec<Incident>),
     /// Unix seconds of the oldest and newest item's `received_at`.
     Extent {
         oldest: Option<i64>,
         newest: Option<i64>,
     },
+}
+
+/// One incident as listed ([`Query::Incidents`]): what its matching items
+/// say together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Incident {
+    /// `i-` and 16 hex digits.
+    pub id: String,
+    /// The masked text of its first item that has text, shortened to 140
+    /// characters: what the incident is about, in a citizen's words.
+    pub title: String,
+    /// Its items matching the filters.
+    pub count: u64,
+    /// RFC 3339 in the centre's zone: its first and last matching item.
+    pub first_at: String,
+    pub last_at: String,
+    /// The district and unit most of its items name (null: none names one).
+    pub district: Option<String>,
+    pub unit: Option<String>,
+    /// Topic codes, the most frequent first.
+    pub topics: Vec<String>,
+    /// Channel codes, the most frequent first: one event reported through
+    /// several channels.
+    pub channels: Vec<String>,
+    /// Its negative items.
+    pub negative: u64,
+}
+
+/// One stored item of an incident, as the stores read it for
+/// [`incidents_of`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentMember {
+    pub incident: String,
+    /// `received_at`, unix seconds.
+    pub ts: i64,
+    pub id: String,
+    pub channel: String,
+    pub district: String,
+    pub unit: String,
+    pub topics: Vec<String>,
+    pub negative: bool,
+    /// Masked text (empty: none, or erased).
+    pub text: String,
+}
+
+/// Most member rows a store reads for one incident list (the newest): a
+/// month of a large city's incidents fits; beyond, the oldest incidents of
+/// the range are left out.
+pub const MAX_INCIDENT_MEMBERS: usize = 200_000;
+
+/// Most characters of an incident's title.
+const TITLE_CHARS: usize = 140;
+
+/// The incidents of `members` with at least two of them, most recent
+/// activity first (`by_count`: the largest first), at most `limit`. One
+/// function for both stores, so both summarise alike.
+pub fn incidents_of(
+    members: Vec<IncidentMember>,
+    limit: usize,
+    by_count: bool,
+    tz: FixedOffset,
+) -> Vec<Incident> {
+    use std::collections::HashMap;
+    #[derive(Default)]
+    struct Acc {
+        count: u64,
+        first: (i64, String),
+        last: i64,
+        title: Option<(i64, String, String)>,
+        districts: HashMap<String, u64>,
+        units: HashMap<String, u64>,
+        topics: HashMap<String, u64>,
+        channels: HashMap<String, u64>,
+        negative: u64,
+    }
+    fn most(counts: HashMap<String, u64>) -> Vec<String> {
+        let mut v: Vec<(String, u64)> = counts.into_iter().filter(|(k, _)| !k.is_empty()).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.into_iter().map(|(k, _)| k).collect()
+    }
+    let mut by: HashMap<String, Acc> = HashMap::new();
+    for m in members {
+        let a = by.entry(m.incident).or_insert_with(|| Acc {
+            first: (i64::MAX, String::new()),
+            last: i64::MIN,
+            ..Acc::default()
+        });
+        a.count += 1;
+        if (m.ts, &m.id) < (a.first.0, &a.first.1) {
+            a.first = (m.ts, m.id.clone());
+        }
+        a.last = a.last.max(m.ts);
+        if !m.text.is_empty()
+            && a.title
+                .as_ref()
+                .is_none_or(|(ts, id, _)| (m.ts, &m.id) < (*ts, id))
+        {
+            a.title = Some((m.ts, m.id, m.text));
+        }
+        *a.districts.entry(m.district).or_default() += 1;
+        *a.units.entry(m.unit).or_default() += 1;
+        *a.channels.entry(m.channel).or_default() += 1;
+        for t in m.topics {
+            *a.topics.entry(t).or_default() += 1;
+        }
+        a.negative += u64::from(m.negative);
+    }
+    let mut out: Vec<(i64, Incident)> = by
+        .into_iter()
+        .filter(|(_, a)| a.count >= 2)
+        .map(|(id, a)| {
+            let incident = Incident {
+                id,
+                title: a
+                    .title
+                    .map(|(_, _, t)| t.chars().take(TITLE_CHARS).collect())
+                    .unwrap_or_default(),
+                count: a.count,
+                first_at: rfc3339(a.first.0, tz),
+                last_at: rfc3339(a.last, tz),
+                district: most(a.districts).into_iter().next(),
+                unit: most(a.units).into_iter().next(),
+                topics: most(a.topics),
+                channels: most(a.channels),
+                negative: a.negative,
+            };
+            (a.last, incident)
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let size = if by_count {
+            b.1.count.cmp(&a.1.count)
+        } else {
+            std::cmp::Ordering::Equal
+        };
+        size.then(b.0.cmp(&a.0)).then_with(|| a.1.id.cmp(&b.1.id))
+    });
+    out.truncate(limit);
+    out.into_iter().map(|(_, i)| i).collect()
 }
 
 #[cfg(test)]

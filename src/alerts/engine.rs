@@ -967,6 +967,22 @@ mod tests {
             async { Ok(Default::default()) }.boxed()
         }
 
+        fn stored_since(
+            &self,
+            _: crate::store::StoredAfter,
+            _: i64,
+            _: usize,
+        ) -> BoxFuture<'static, Result<Vec<crate::store::StoredItem>, StoreError>> {
+            async { Ok(Vec::new()) }.boxed()
+        }
+
+        fn set_incidents(
+            &self,
+            _: Vec<crate::incident::Change>,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {
             async { Ok(()) }.boxed()
         }

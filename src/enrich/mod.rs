@@ -388,13 +388,7 @@ impl Enricher {
             .as_deref()
             .map(|c| pii::contact_hash(&self.settings.hmac_key, c));
 
-        let mut content = Vec::with_capacity(tokens.len());
-        content.extend(
-            tokens
-                .iter()
-                .filter(|t| t.info.content)
-                .map(|t| t.text.to_owned()),
-        );
+        let content = content_of(&tokens);
         let topics = topic_tags.iter().map(|t| t.code.clone()).collect();
         drop(normalized);
         Ok(EnrichedItem {
@@ -418,6 +412,26 @@ impl Enricher {
             model_version: self.model_version.clone(),
         })
     }
+}
+
+impl Enricher {
+    /// The content tokens of a masked text, as enrichment stores them in
+    /// `tokens` (an item read back from a store has its text, not its tokens).
+    pub fn content_tokens(&self, masked: &str) -> Vec<String> {
+        let normalized = self.normalizer.normalize(masked);
+        let mut tokens = self.analyze(&normalized);
+        drop_hints(&normalized, &mut tokens);
+        content_of(&tokens)
+    }
+}
+
+/// The content tokens (no stop words, no punctuation), in text order.
+fn content_of(tokens: &[lexicon::Token<'_>]) -> Vec<String> {
+    tokens
+        .iter()
+        .filter(|t| t.info.content)
+        .map(|t| t.text.to_owned())
+        .collect()
 }
 
 /// `dict/synonyms.txt`: each word to the first word of its line.

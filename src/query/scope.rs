@@ -173,7 +173,8 @@ impl Scope {
             Query::Summary(f) | Query::Orders(f) => self.restrict(f)?,
             Query::Timeseries { filters, .. }
             | Query::Top { filters, .. }
-            | Query::Feedback { filters, .. } => self.restrict(filters)?,
+            | Query::Feedback { filters, .. }
+            | Query::Incidents { filters, .. } => self.restrict(filters)?,
             Query::Rank(r) => self.restrict(&mut r.filters)?,
             Query::Extent => {}
         }

@@ -19,7 +19,7 @@ use super::AppState;
 use super::audit::ItemCount;
 use super::auth::{ADMIN, ANALYST, AuthError, INGEST, Need, NeedCity, VIEWER};
 use crate::alerts::engine::{Alert, Silence};
-use crate::dashboards::{FeedbackPage, RankView, TimeseriesView, TopView};
+use crate::dashboards::{FeedbackPage, IncidentsView, RankView, TimeseriesView, TopView};
 use crate::ingest::Outcome;
 use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
 use crate::query::{
@@ -142,6 +142,8 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(timeseries))
         .routes(routes!(top))
         .routes(routes!(rank))
+        .routes(routes!(incidents))
+        .routes(routes!(incident))
         .routes(routes!(live))
         .routes(routes!(meta))
         .routes(routes!(list_alerts))
@@ -351,6 +353,37 @@ struct ListParams {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
+struct IncidentParams {
+    /// Incidents at most (default 20, at most 100).
+    limit: Option<u32>,
+    /// `recent` (default: the latest activity first) or `count` (the
+    /// largest first).
+    sort: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct IncidentItemParams {
+    /// Items per page (default 50, at most 1000).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One incident and a page of its items.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IncidentDetail {
+    #[serde(flatten)]
+    incident: crate::dashboards::IncidentView,
+    items: Vec<crate::dashboards::FeedbackItemView>,
+    /// Pass as `cursor` for the next page of items; null on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 struct AlertParams {
     /// `firing` (default) or `all` (the last 30 days).
     status: Option<String>,
@@ -549,6 +582,78 @@ async fn get_feedback(
     } else {
         super::export::csv(state, scope, filters)
     })
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = ["viewer"])), params(FilterParams, IncidentParams),
+    description = "Incidents (同一事件): near-duplicate items of one event grouped across channels within `incident_window_hours` — one broken traffic light reported twenty times, one scam script's wave. Each incident with at least two items matching the filters: its `title` (the masked text of its first item), `count` (its matching items), `first_at`, `last_at`, the `district` and `unit` most of them name, `topics`, `channels`, `negative`. The latest activity first, or the largest with `sort=count`.",
+    responses((status = 200, body = IncidentsView), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "a filter outside the token's scope", body = ErrorBody)))]
+async fn incidents(
+    Need(scope): Need<VIEWER>,
+    State(s): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    answer(&s, &scope, Kind::Incidents, q.as_deref()).await
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", security(("bearer" = ["analyst"])), params(("id" = String, Path, description = "the incident's id: `i-` and 16 hex digits"), IncidentItemParams),
+    description = "One incident — as the list shows it, over all its items in the token's scope — and its items, newest first (masked, with evidence), a page at a time.",
+    responses((status = 200, body = IncidentDetail), (status = 400, description = "not an incident id, or a parameter is invalid", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no incident of at least two items in the token's scope has this id", body = ErrorBody)))]
+async fn incident(
+    Need(scope): Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    if !crate::incident::is_incident_id(&id) {
+        return Err(ApiError::Invalid(
+            "id: not an incident id (i- and 16 hex digits)".into(),
+        ));
+    }
+    let mut pairs: Vec<(String, String)> =
+        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    if let Some((k, _)) = pairs
+        .iter()
+        .find(|(k, _)| !matches!(k.as_str(), "limit" | "cursor" | "access_token"))
+    {
+        return Err(ApiError::Invalid(format!(
+            "parameter `{k}`: unknown parameter for this endpoint"
+        )));
+    }
+    pairs.push(("incident".into(), id.clone()));
+    let now = state.enricher.now().timestamp();
+    let parse = |kind: Kind, pairs: &[(String, String)]| {
+        kind.parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &state.vocab,
+            now,
+        )
+    };
+    let summary = parse(Kind::Incidents, &[("incident".into(), id.clone())])?;
+    let Answer::Incidents(mut found) = state.query(&scope, summary).await? else {
+        unreachable!("an incidents query answers with incidents")
+    };
+    let Some(found) = found.pop() else {
+        return Err(ApiError::Missing(
+            "no incident of at least two items in this token's scope has this id".into(),
+        ));
+    };
+    let list = parse(Kind::Feedback, &pairs)?;
+    let answer = state.query(&scope, list.clone()).await?;
+    let Answer::Feedback { items, next } = &answer else {
+        unreachable!("a feedback query answers with items")
+    };
+    let page = FeedbackPage::of(items, *next, &state.vocab);
+    let n = page.items.len() as u64;
+    let mut response = axum::Json(IncidentDetail {
+        incident: crate::dashboards::IncidentView::of(found, &state.vocab),
+        items: page.items,
+        next_cursor: page.next_cursor,
+    })
+    .into_response();
+    response.extensions_mut().insert(ItemCount::Known(n));
+    Ok(response)
 }
 
 #[derive(utoipa::IntoParams)]

@@ -43,7 +43,7 @@ const COLUMNS: [&str; 16] = [
     "关联案件",
     "工单号",
     "工单状态",
-    "警情编号",
+    "事件编号",
 ];
 
 /// Every item of `scope` that `filters` match, newest first, a page at a
@@ -136,9 +136,8 @@ fn cells(state: &AppState, i: &FeedbackRow) -> [String; 16] {
         i.case_ref.clone().unwrap_or_default(),
         orders(|o| o.order_id.clone()),
         orders(|o| if o.resolved { "已办结" } else { "在办" }.to_owned()),
-        // Incidents (警情) are not in the store yet: the column is
-        // there, empty, for the files to keep their shape.
-        String::new(),
+        // The incident (同一事件) the item belongs to; empty when alone.
+        i.incident_id.clone().unwrap_or_default(),
     ]
 }
 

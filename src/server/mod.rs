@@ -419,6 +419,15 @@ async fn run(
         },
         shutdown.clone(),
     ));
+    tasks.spawn(
+        crate::tracker::Tracker {
+            enricher: state.enricher.clone(),
+            store: state.store.clone(),
+            live: state.live.clone(),
+            window_hours: checked.incident_window_hours,
+        }
+        .run(shutdown.clone()),
+    );
     extra(&state, &mut tasks);
 
     // The first line is for scripts (the address, e.g. with --listen :0);
@@ -499,6 +508,7 @@ mod tests {
                     items: Vec::new(),
                     next: None,
                 },
+                Query::Incidents { .. } => Answer::Incidents(Vec::new()),
                 Query::Extent => Answer::Extent {
                     oldest: None,
                     newest: None,
@@ -549,6 +559,22 @@ mod tests {
             _: i64,
         ) -> BoxFuture<'static, Result<crate::store::Expired, StoreError>> {
             async { Ok(Default::default()) }.boxed()
+        }
+
+        fn stored_since(
+            &self,
+            _: crate::store::StoredAfter,
+            _: i64,
+            _: usize,
+        ) -> BoxFuture<'static, Result<Vec<crate::store::StoredItem>, StoreError>> {
+            async { Ok(Vec::new()) }.boxed()
+        }
+
+        fn set_incidents(
+            &self,
+            _: Vec<crate::incident::Change>,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
         }
 
         fn close(&self) -> BoxFuture<'static, Result<(), StoreError>> {

@@ -1,11 +1,11 @@
 //! `GET /api/v1/live`: one subscriber's [`Subscription`] of the live feeds
 //! as Server-Sent Events — `hello` first, then `panels` (the latest on
-//! connect, then each tick), `item`, `alert`, and `skipped` when a slow
+//! connect, then each tick), `item`, `alert`, `incident`, and `skipped` when a slow
 //! screen fell behind the item feed and skipped ahead. The stream ends when
 //! the server shuts down.
 //!
 //! A scoped subscriber (a district bureau's token or wall) receives only
-//! the items its scope admits and the alerts it covers; its panels are
+//! the items and incidents its scope admits and the alerts it covers; its panels are
 //! those computed for its scope.
 
 use std::convert::Infallible;
@@ -44,6 +44,14 @@ pub fn stream(
         };
         std::future::ready(event)
     });
+    let for_incidents = scope.clone();
+    let incidents = BroadcastStream::new(feeds.incidents).filter_map(move |r| {
+        let event = r
+            .ok()
+            .filter(|i| for_incidents.admits(i.district.as_deref(), i.unit.as_deref()))
+            .map(|i| Event::default().event("incident").data(&*i.data));
+        std::future::ready(event)
+    });
     let alerts = BroadcastStream::new(feeds.alerts).filter_map(move |r| {
         let event = r
             .ok()
@@ -57,7 +65,10 @@ pub fn stream(
     let hello = stream::once(async { Event::default().event("hello").data("{}") });
     let guard = ClientGuard::new(metrics);
     let merged = hello
-        .chain(stream::select(stream::select(panels, items), alerts))
+        .chain(stream::select(
+            stream::select(panels, items),
+            stream::select(alerts, incidents),
+        ))
         .map(move |e| {
             let _ = &guard;
             Ok(e)

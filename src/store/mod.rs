@@ -63,6 +63,12 @@ impl QuerySettings {
             sla_seconds: c.sla_seconds,
         }
     }
+
+    /// The wall clock's zone.
+    pub fn tz(&self) -> chrono::FixedOffset {
+        chrono::FixedOffset::east_opt(self.tz_offset as i32)
+            .unwrap_or_else(crate::config::default_timezone)
+    }
 }
 
 /// The settings of a config that names neither zone nor SLA.
@@ -201,6 +207,31 @@ pub struct WriteOutcome {
     pub new_events: usize,
 }
 
+/// Where a follower of the stored items got to ([`Store::stored_since`]):
+/// the store's order of storing (SQLite: the row number; ClickHouse: the
+/// microsecond of insertion, the id breaking ties within a batch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredAfter {
+    pub order: u64,
+    pub id: String,
+}
+
+/// A stored item as the incident tracker reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredItem {
+    pub after: StoredAfter,
+    pub id: String,
+    pub channel: String,
+    /// `received_at`, milliseconds since the epoch.
+    pub at: i64,
+    /// Masked text (empty when erased or expired).
+    pub text: String,
+    pub district: Option<String>,
+    pub topics: Vec<String>,
+    /// The incident stored for it (None: alone, or not assigned yet).
+    pub incident: Option<String>,
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch; resolves once it is durable.
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>>;
@@ -262,6 +293,23 @@ pub trait Store: Send + Sync + 'static {
         items_before: Option<i64>,
         audit_before: i64,
     ) -> BoxFuture<'static, Result<Expired>>;
+
+    /// Items stored after `after`, in the order they were stored, whose
+    /// `received_at` is at or after `since` (unix seconds); at most
+    /// `limit`. What the incident tracker follows.
+    fn stored_since(
+        &self,
+        after: StoredAfter,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<StoredItem>>>;
+
+    /// Stores each item's incident as the tracker changed it (None: the
+    /// item stands alone). An id the store does not hold is skipped.
+    fn set_incidents(
+        &self,
+        changes: Vec<crate::incident::Change>,
+    ) -> BoxFuture<'static, Result<()>>;
 
     /// Finishes pending writes and stops accepting new ones.
     fn close(&self) -> BoxFuture<'static, Result<()>>;

@@ -45,15 +45,19 @@ impl<V> Where<V> {
 }
 
 /// Whether the rollups answer exactly: no keyword search, no condition on
-/// the text, and at most one topic unless the answer is per topic anyway.
+/// the text or the incident, and at most one topic unless the answer is per topic anyway.
 pub fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
-    f.q.is_empty() && f.has_text.is_none() && (f.topic.len() <= 1 || by_topic)
+    f.q.is_empty()
+        && f.has_text.is_none()
+        && f.incident.is_empty()
+        && (f.topic.len() <= 1 || by_topic)
 }
 
 /// Whether the keyword rollups answer: filtered by district and sentiment at most.
 pub fn keyword_rollup_answers(f: &Filters) -> bool {
     f.q.is_empty()
         && f.has_text.is_none()
+        && f.incident.is_empty()
         && f.topic.is_empty()
         && f.rating.is_empty()
         && f.channel.is_empty()

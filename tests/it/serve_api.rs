@@ -648,7 +648,7 @@ async fn the_export_is_named_by_its_filters() {
     let rows: Vec<&str> = text.trim_end().split("\r\n").collect();
     assert_eq!(
         rows[0].trim_start_matches('\u{feff}'),
-        "编号,受理时间,渠道,地区,单位,类别,情感,情感分值,评价,关键词,内容,内容状态,关联案件,工单号,工单状态,警情编号"
+        "编号,受理时间,渠道,地区,单位,类别,情感,情感分值,评价,关键词,内容,内容状态,关联案件,工单号,工单状态,事件编号"
     );
     let a1 = rows
         .iter()

@@ -23,9 +23,11 @@
 //! their version gates; `write` turns batches into rows (items, events
 //! carrying each order's state, the consumer's progress) and inserts them;
 //! `read` answers the typed queries; `recent` follows newly stored
-//! items for the live ticker. This file connects and implements [`Store`]
+//! items for the live ticker; `incidents` stores the incident tracker's
+//! changes and reads the incident list. This file connects and implements [`Store`]
 //! over them, alert state included.
 
+mod incidents;
 mod privacy;
 mod read;
 mod recent;
@@ -41,8 +43,8 @@ pub use self::recent::RecentItem;
 use self::write::insert_rows;
 pub use self::write::{Source, SourcedBatch};
 use super::{
-    AuditEntry, AuditQuery, Erase, Expired, QuerySettings, Result, Store, StoreError, WriteBatch,
-    WriteOutcome,
+    AuditEntry, AuditQuery, Erase, Expired, QuerySettings, Result, Store, StoreError, StoredAfter,
+    StoredItem, WriteBatch, WriteOutcome,
 };
 use crate::query::{Answer, Query};
 
@@ -198,6 +200,24 @@ impl Store for ClickHouseStore {
     ) -> BoxFuture<'static, Result<Expired>> {
         let this = self.clone();
         async move { this.expire(items_before, audit_before).await }.boxed()
+    }
+
+    fn stored_since(
+        &self,
+        after: StoredAfter,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<StoredItem>>> {
+        let this = self.clone();
+        async move { this.stored_since(after, since, limit).await }.boxed()
+    }
+
+    fn set_incidents(
+        &self,
+        changes: Vec<crate::incident::Change>,
+    ) -> BoxFuture<'static, Result<()>> {
+        let this = self.clone();
+        async move { this.set_incidents(changes).await }.boxed()
     }
 
     fn close(&self) -> BoxFuture<'static, Result<()>> {

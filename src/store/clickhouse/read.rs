@@ -22,7 +22,7 @@ use crate::store::sql::{
 
 /// A bound value.
 #[derive(Debug, Clone)]
-enum Param {
+pub(super) enum Param {
     Int(i64),
     Str(String),
 }
@@ -58,7 +58,7 @@ struct ItemOut {
 }
 
 impl ClickHouseStore {
-    async fn fetch_tuples<T>(&self, sql: &str, params: Vec<Param>) -> Result<Vec<T>>
+    pub(super) async fn fetch_tuples<T>(&self, sql: &str, params: Vec<Param>) -> Result<Vec<T>>
     where
         T: Row + for<'b> clickhouse::RowOwned + for<'b> clickhouse::RowRead,
     {
@@ -104,6 +104,19 @@ impl ClickHouseStore {
                     None => None,
                 };
                 Ok(Answer::Rank(rank(&r, current, previous)))
+            }
+            Query::Incidents {
+                filters,
+                limit,
+                by_count,
+            } => {
+                let members = self.incident_members(&filters).await?;
+                Ok(Answer::Incidents(crate::query::incidents_of(
+                    members,
+                    limit,
+                    by_count,
+                    self.settings.tz(),
+                )))
             }
             Query::Extent => {
                 let (oldest, newest) = self.extent().await?;
@@ -519,8 +532,7 @@ impl ClickHouseStore {
             span *= 8;
             start -= span;
         }
-        let tz = chrono::FixedOffset::east_opt(self.settings.tz_offset as i32)
-            .unwrap_or_else(crate::config::default_timezone);
+        let tz = self.settings.tz();
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let mut items: Vec<FeedbackRow> = rows
             .into_iter()
@@ -548,9 +560,11 @@ impl ClickHouseStore {
                 detail: serde_json::from_str(&r.detail).unwrap_or_default(),
                 redacted: non_empty(r.redacted),
                 work_orders: Vec::new(),
+                incident_id: None,
             })
             .collect();
         self.attach_work_orders(&mut items).await?;
+        self.attach_incidents(&mut items).await?;
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().and_then(|i| i.cursor)
@@ -622,7 +636,7 @@ fn item_key(dim: Option<Dim>) -> (&'static str, String) {
 }
 
 /// Conditions on the raw items; `time` adds the range on `ts`.
-fn items_where(f: &Filters, time: bool) -> Where<Param> {
+pub(super) fn items_where(f: &Filters, time: bool) -> Where<Param> {
     let mut w = Where::default();
     if time {
         if let Some(from) = f.from {
@@ -651,6 +665,10 @@ fn items_where(f: &Filters, time: bool) -> Where<Param> {
     for words in &f.q {
         let any = vec!["position(search, ?) >= 1"; words.len()].join(" OR ");
         w.push(&format!("({any})"), texts(words));
+    }
+    if !f.incident.is_empty() {
+        let (term, params) = super::incidents::of_incidents(&f.incident);
+        w.push(&term, params);
     }
     w
 }

@@ -32,6 +32,7 @@
 //! `read` the reader pool and the queries. This file opens the store and
 //! implements [`Store`] over them.
 
+mod incidents;
 mod privacy;
 mod read;
 mod rollups;
@@ -53,7 +54,8 @@ use self::schema::migrate;
 use self::write::{Job, Prepared, Row, WriteJob, checkpoint_loop, writer_loop};
 pub use super::QuerySettings;
 use super::{
-    AuditEntry, AuditQuery, Erase, Expired, Result, Store, StoreError, WriteBatch, WriteOutcome,
+    AuditEntry, AuditQuery, Erase, Expired, Result, Store, StoreError, StoredAfter, StoredItem,
+    WriteBatch, WriteOutcome,
 };
 use crate::query::{Answer, Query};
 
@@ -290,6 +292,24 @@ impl Store for SqliteStore {
             Ok(expired)
         }
         .boxed()
+    }
+
+    fn stored_since(
+        &self,
+        after: StoredAfter,
+        since: i64,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<StoredItem>>> {
+        self.on_reader(move |readers| {
+            readers.with(|conn| incidents::stored_since(conn, &after, since, limit))
+        })
+    }
+
+    fn set_incidents(
+        &self,
+        changes: Vec<crate::incident::Change>,
+    ) -> BoxFuture<'static, Result<()>> {
+        self.on_writer(move |conn| incidents::set(conn, &changes))
     }
 
     fn close(&self) -> BoxFuture<'static, Result<()>> {

@@ -60,7 +60,7 @@ impl Readers {
 // ---------------------------------------------------------------------------
 // Queries. Identifiers below are literals of this file; every value is bound.
 
-fn texts(v: &[String]) -> Vec<Sql> {
+pub(super) fn texts(v: &[String]) -> Vec<Sql> {
     v.iter().map(|s| Sql::Text(s.clone())).collect()
 }
 
@@ -87,7 +87,7 @@ fn ratings(f: &Filters) -> Vec<Sql> {
 }
 
 /// Conditions on items (alias `i`); `time` adds the range on `i.ts`.
-fn items_where(f: &Filters, time: bool) -> Where<Sql> {
+pub(super) fn items_where(f: &Filters, time: bool) -> Where<Sql> {
     let mut w = Where::default();
     if time {
         if let Some(from) = f.from {
@@ -127,6 +127,7 @@ fn items_where(f: &Filters, time: bool) -> Where<Sql> {
             [Sql::Text(expr)],
         );
     }
+    w.any_of("i.incident", texts(&f.incident));
     w
 }
 
@@ -270,6 +271,19 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
                 None => None,
             };
             Ok(Answer::Rank(rank(r, current, previous)))
+        }
+        Query::Incidents {
+            filters,
+            limit,
+            by_count,
+        } => {
+            let members = super::incidents::members(conn, filters)?;
+            Ok(Answer::Incidents(crate::query::incidents_of(
+                members,
+                *limit,
+                *by_count,
+                s.tz(),
+            )))
         }
         Query::Extent => Ok(
             conn.query_row("SELECT min(ts), max(ts) FROM items", [], |r| {
@@ -653,7 +667,7 @@ fn feedback_sql(f: &Filters, limit: usize, cursor: Option<Cursor>) -> (String, V
         "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
                 i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail, i.redacted,
                 (SELECT json_group_array(json_array(o.order_id, o.resolved_at IS NOT NULL))
-                 FROM work_orders o WHERE o.feedback_id = i.id)
+                 FROM work_orders o WHERE o.feedback_id = i.id), i.incident
          FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
         w.sql()
     );
@@ -670,8 +684,7 @@ fn feedback(
     s: QuerySettings,
 ) -> Result<Answer> {
     let (sql, params) = feedback_sql(f, limit, cursor);
-    let tz = chrono::FixedOffset::east_opt(s.tz_offset as i32)
-        .unwrap_or_else(crate::config::default_timezone);
+    let tz = s.tz();
     let mut stmt = conn.prepare(&sql)?;
     let mut items = stmt
         .query_map(params_from_iter(params), |r| {
@@ -705,6 +718,7 @@ fn feedback(
                 detail: serde_json::from_str(&detail).unwrap_or_default(),
                 redacted: r.get(15)?,
                 work_orders: work_orders(&r.get::<_, String>(16)?),
+                incident_id: r.get(17)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -244,6 +244,18 @@ INSERT INTO items_search (rowid, u, b)
 DROP TABLE items_fts;
 "#,
     ),
+    (
+        7,
+        "incidents: each item's incident, written by the incident tracker",
+        // NULL: alone (or not assigned yet). The first index serves the
+        // `incident` filter, the second the incident list of a range: it
+        // holds only the items of incidents.
+        r#"
+ALTER TABLE items ADD COLUMN incident TEXT;
+CREATE INDEX items_incident ON items (incident, ts) WHERE incident IS NOT NULL;
+CREATE INDEX items_incident_ts ON items (ts) WHERE incident IS NOT NULL;
+"#,
+    ),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -1,0 +1,220 @@
+//! Incidents in ClickHouse: `feedback_incidents` (`006_incidents.sql`), a
+//! row per change the incident tracker makes, an item's incident its
+//! newest row; and the reads of the incident list and of the items stored
+//! since a point, which the tracker follows. The same answers as SQLite's
+//! (`crate::query::incidents_of` summarises both).
+
+use clickhouse::Row;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::read::{Param, items_where};
+use super::write::insert_rows;
+use super::{ClickHouseStore, ch, datetime};
+use crate::incident::Change;
+use crate::query::{FeedbackRow, Filters, IncidentMember, MAX_INCIDENT_MEMBERS};
+use crate::store::{Result, StoredAfter, StoredItem};
+
+#[derive(Row, Serialize)]
+struct IncidentRow {
+    item_id: String,
+    incident: String,
+    ts: u32,
+    version: u64,
+}
+
+/// The items of the incidents named, as a condition on `feedback.id`.
+pub(super) fn of_incidents(incidents: &[String]) -> (String, Vec<Param>) {
+    let marks = vec!["?"; incidents.len()].join(", ");
+    (
+        format!(
+            "id IN (SELECT item_id FROM (SELECT item_id, argMax(incident, version) AS inc
+                    FROM feedback_incidents GROUP BY item_id) WHERE inc IN ({marks}))"
+        ),
+        incidents.iter().cloned().map(Param::Str).collect(),
+    )
+}
+
+impl ClickHouseStore {
+    pub(super) async fn set_incidents(&self, changes: Vec<Change>) -> Result<()> {
+        // Later changes win: the version grows with the write and, within
+        // one write, with the change's place in it.
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+            .saturating_mul(1000);
+        let rows: Vec<IncidentRow> = changes
+            .into_iter()
+            .enumerate()
+            .map(|(n, c)| IncidentRow {
+                item_id: c.item_id,
+                incident: c.incident_id.unwrap_or_default(),
+                ts: datetime(c.at.div_euclid(1000)),
+                version: base + n as u64,
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        insert_rows(&self.client, "feedback_incidents", &rows).await
+    }
+
+    /// The incident of each item of a page, from its newest row.
+    pub(super) async fn attach_incidents(&self, items: &mut [FeedbackRow]) -> Result<()> {
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let mut of = self.incidents_of_ids(&ids).await?;
+        for item in items {
+            item.incident_id = of.remove(&item.id);
+        }
+        Ok(())
+    }
+
+    /// The incidents of the items `ids` that are in one (newest rows).
+    async fn incidents_of_ids(&self, ids: &[String]) -> Result<FxHashMap<String, String>> {
+        let mut of = FxHashMap::default();
+        // A thousand ids a query, as for the work orders of a page.
+        for chunk in ids.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT item_id, argMax(incident, version) FROM feedback_incidents
+                 WHERE item_id IN ({marks}) GROUP BY item_id"
+            );
+            let params = chunk.iter().cloned().map(Param::Str).collect();
+            let rows: Vec<(String, String)> = self.fetch_tuples(&sql, params).await?;
+            of.extend(rows.into_iter().filter(|(_, inc)| !inc.is_empty()));
+        }
+        Ok(of)
+    }
+
+    /// The items of incidents matching `f`, newest first, at most
+    /// [`MAX_INCIDENT_MEMBERS`]: the memberships of the range first (their
+    /// own small table), then those items under the filters.
+    pub(super) async fn incident_members(&self, f: &Filters) -> Result<Vec<IncidentMember>> {
+        let mut range = String::new();
+        let mut params = Vec::new();
+        if let Some(from) = f.from {
+            range.push_str(" AND ts >= ?");
+            params.push(Param::Int(from));
+        }
+        if let Some(to) = f.to {
+            range.push_str(" AND ts < ?");
+            params.push(Param::Int(to));
+        }
+        let range_params = params.clone();
+        let sql = format!(
+            "SELECT item_id, inc FROM (
+                 SELECT item_id, argMax(incident, version) AS inc FROM feedback_incidents
+                 WHERE 1 {range} GROUP BY item_id
+             ) WHERE inc != ''"
+        );
+        let of: FxHashMap<String, String> = self
+            .fetch_tuples::<(String, String)>(&sql, params)
+            .await?
+            .into_iter()
+            .collect();
+        if of.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut w = items_where(f, true);
+        w.push(
+            &format!("id IN (SELECT item_id FROM feedback_incidents WHERE incident != '' {range})"),
+            range_params,
+        );
+        let sql = format!(
+            "SELECT id, toInt64(ts), toString(channel), toString(district), toString(unit),
+                    topics, toUInt8(sentiment = 'negative'), text
+             FROM feedback WHERE {} ORDER BY ts DESC LIMIT ?",
+            w.sql()
+        );
+        let mut params = w.params;
+        params.push(Param::Int(MAX_INCIDENT_MEMBERS as i64));
+        #[derive(Row, Deserialize)]
+        struct Member {
+            id: String,
+            ts: i64,
+            channel: String,
+            district: String,
+            unit: String,
+            topics: Vec<String>,
+            negative: u8,
+            text: String,
+        }
+        let rows: Vec<Member> = self.fetch_tuples(&sql, params).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(IncidentMember {
+                    incident: of.get(&r.id)?.clone(),
+                    ts: r.ts,
+                    id: r.id,
+                    channel: r.channel,
+                    district: r.district,
+                    unit: r.unit,
+                    topics: r.topics,
+                    negative: r.negative == 1,
+                    text: r.text,
+                })
+            })
+            .collect())
+    }
+
+    /// Items stored after `after` — (ingested_us, id) — received at or
+    /// after `since`, in the order they were stored.
+    pub(super) async fn stored_since(
+        &self,
+        after: StoredAfter,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredItem>> {
+        #[derive(Row, Deserialize)]
+        struct Stored {
+            ingested_us: u64,
+            id: String,
+            channel: String,
+            ts: u32,
+            received_at: String,
+            text: String,
+            district: String,
+            topics: Vec<String>,
+        }
+        let rows: Vec<Stored> = self
+            .client
+            .query(
+                "SELECT ingested_us, id, toString(channel), ts, received_at, text, toString(district), topics
+                 FROM feedback
+                 WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
+                 ORDER BY ingested_us, id LIMIT ?",
+            )
+            .bind(datetime(since))
+            .bind(after.order)
+            .bind(after.order)
+            .bind(&after.id)
+            .bind(limit as u64)
+            .fetch_all()
+            .await
+            .map_err(ch)?;
+        let mut items: Vec<StoredItem> = rows
+            .into_iter()
+            .map(|r| StoredItem {
+                after: StoredAfter {
+                    order: r.ingested_us,
+                    id: r.id.clone(),
+                },
+                at: chrono::DateTime::parse_from_rfc3339(&r.received_at)
+                    .map_or(i64::from(r.ts) * 1000, |t| t.timestamp_millis()),
+                id: r.id,
+                channel: r.channel,
+                text: r.text,
+                district: (!r.district.is_empty()).then_some(r.district),
+                topics: r.topics,
+                incident: None,
+            })
+            .collect();
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let mut of = self.incidents_of_ids(&ids).await?;
+        for item in &mut items {
+            item.incident = of.remove(&item.id);
+        }
+        Ok(items)
+    }
+}

@@ -1,0 +1,112 @@
+//! Incidents in the embedded store: each item's `incident` column (schema
+//! 7), written by the incident tracker ([`crate::tracker`]), and the reads
+//! of the incident list. In: the tracker's changes; filters. Out: the
+//! member rows [`crate::query::incidents_of`] summarises; the stored items
+//! in the order they were stored, for the tracker to follow.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, params, params_from_iter};
+
+use super::read::items_where;
+use crate::incident::Change;
+use crate::query::{Filters, IncidentMember, MAX_INCIDENT_MEMBERS};
+use crate::store::{Result, StoredAfter, StoredItem};
+
+/// Writes the tracker's changes in one transaction.
+pub(super) fn set(conn: &mut Connection, changes: &[Change]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut update = tx.prepare_cached("UPDATE items SET incident = ?1 WHERE id = ?2")?;
+        for c in changes {
+            update.execute(params![c.incident_id, c.item_id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The items of incidents matching `f`, the newest first, at most
+/// [`MAX_INCIDENT_MEMBERS`]. A partial index holds only the items of
+/// incidents, so the list reads those, not the range's every item.
+pub(super) fn members(conn: &Connection, f: &Filters) -> Result<Vec<IncidentMember>> {
+    let mut w = items_where(f, true);
+    w.push("i.incident IS NOT NULL", []);
+    let sql = format!(
+        "SELECT i.incident, i.ts, i.id, i.channel, i.district, i.unit, i.topics,
+                i.sentiment = 'negative', i.text
+         FROM items i WHERE {} ORDER BY i.ts DESC LIMIT ?",
+        w.sql()
+    );
+    let mut values = w.params;
+    values.push(Sql::Integer(MAX_INCIDENT_MEMBERS as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            let topics: String = r.get(6)?;
+            Ok(IncidentMember {
+                incident: r.get(0)?,
+                ts: r.get(1)?,
+                id: r.get(2)?,
+                channel: r.get(3)?,
+                district: r.get(4)?,
+                unit: r.get(5)?,
+                topics: serde_json::from_str(&topics).unwrap_or_default(),
+                negative: r.get(7)?,
+                text: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Items stored after row `after.order` received at or after `since`, by
+/// row number.
+pub(super) fn stored_since(
+    conn: &Connection,
+    after: &StoredAfter,
+    since: i64,
+    limit: usize,
+) -> Result<Vec<StoredItem>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, ts, received_at, text, district, topics, incident, channel
+         FROM items WHERE seq > ?1 AND ts >= ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                i64::try_from(after.order).unwrap_or(i64::MAX),
+                since,
+                limit as i64
+            ],
+            |r| {
+                let seq: i64 = r.get(0)?;
+                let id: String = r.get(1)?;
+                let ts: i64 = r.get(2)?;
+                let received_at: String = r.get(3)?;
+                let district: String = r.get(5)?;
+                let topics: String = r.get(6)?;
+                Ok(StoredItem {
+                    after: StoredAfter {
+                        order: seq as u64,
+                        id: String::new(),
+                    },
+                    at: millis(&received_at, ts),
+                    id,
+                    channel: r.get(8)?,
+                    text: r.get(4)?,
+                    district: (!district.is_empty()).then_some(district),
+                    topics: serde_json::from_str(&topics).unwrap_or_default(),
+                    incident: r.get(7)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// `received_at` in milliseconds: from its RFC 3339 text (which keeps the
+/// milliseconds), else its second.
+pub(crate) fn millis(received_at: &str, ts: i64) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(received_at)
+        .map_or(ts.saturating_mul(1000), |t| t.timestamp_millis())
+}

@@ -1,0 +1,235 @@
+//! The incident tracker: follows the stored items, assigns each to its
+//! incident ([`crate::incident`]) and writes every change back to the
+//! store; publishes each incident that formed or grew as an `incident`
+//! event. One tracker per deployment: in `minyi serve` beside the SQLite
+//! writer, in `minyi api` over ClickHouse (the consumers of `minyi ingest`
+//! do not assign: two of them would each see half of an event).
+//!
+//! In: the store's items in the order they were stored
+//! ([`Store::stored_since`]). Out: [`Store::set_incidents`] calls and
+//! `incident` events. Guarantees: the incidents are a function of the set
+//! of stored items (whatever the order of storing, the split between
+//! consumers, or a restart); an item's incident is stored within a poll
+//! (half a second) of the item being stored.
+//!
+//! On start the tracker replays the items received within two windows of
+//! now (in time order, from the store), and writes the incidents that
+//! differ from those stored: items stored while no tracker ran (a crash
+//! between a write and its assignment) get theirs, and a database from
+//! before incidents gets them for its recent items. A chain older than
+//! two windows is not replayed: an incident longer than six days can be
+//! renamed by a restart (its id is its first *kept* item's).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::enrich::Enricher;
+use crate::incident::{Assigner, Change, Matcher, Parts, Signature};
+use crate::live::Live;
+use crate::query::{Answer, Filters, Query};
+use crate::store::{Store, StoredAfter, StoredItem};
+
+/// How often the tracker looks for newly stored items.
+const POLL: Duration = Duration::from_millis(500);
+/// Stored items read at once.
+const PAGE: usize = 5000;
+/// Most incidents published after one poll (the largest changes first are
+/// not chosen: a burst beyond this is published at the next growth).
+const MAX_EVENTS: usize = 50;
+
+pub struct Tracker {
+    pub enricher: Arc<Enricher>,
+    pub store: Arc<dyn Store>,
+    pub live: Arc<Live>,
+    pub window_hours: u32,
+}
+
+impl Tracker {
+    /// Replays the recent items, then follows the store until `shutdown`.
+    /// A failed read or write is logged and retried at the next poll.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut assigner = Assigner::new(Matcher::new(self.window_hours));
+        let mut after = loop {
+            match self.replay(&mut assigner).await {
+                Ok(after) => break after,
+                Err(e) => tracing::warn!("incidents: replaying the recent items: {e}"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(POLL * 4) => {}
+            }
+        };
+        let mut every = tokio::time::interval(POLL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Changes assigned but not stored yet (a write failed): the items
+        // are assigned once, so their changes wait here for the next poll.
+        let mut pending: Vec<Change> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            if let Err(e) = self.follow(&mut assigner, &mut after, &mut pending).await {
+                tracing::warn!("incidents: following the stored items: {e}");
+            }
+        }
+    }
+
+    /// Assigns the items received within two windows of now, in time
+    /// order, and stores the incidents that differ from those stored.
+    /// Returns where the store's order of storing got to.
+    async fn replay(&self, assigner: &mut Assigner) -> crate::store::Result<StoredAfter> {
+        let since = self.enricher.now().timestamp() - 2 * 3600 * i64::from(self.window_hours);
+        let mut after = StoredAfter::default();
+        let mut items: Vec<StoredItem> = Vec::new();
+        loop {
+            let page = self.store.stored_since(after.clone(), since, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.after.clone();
+            let full = page.len() == PAGE;
+            items.extend(page);
+            if !full {
+                break;
+            }
+        }
+        items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+        let stored: Vec<(String, i64, Option<String>)> = items
+            .iter()
+            .map(|i| (i.id.clone(), i.at, i.incident.clone()))
+            .collect();
+        let enricher = self.enricher.clone();
+        let sigs = tokio::task::spawn_blocking(move || signatures(&enricher, &items))
+            .await
+            .expect("signatures do not panic");
+        for sig in sigs {
+            assigner.add(sig);
+        }
+        let changes: Vec<Change> = stored
+            .into_iter()
+            .filter_map(|(item_id, at, was)| {
+                let now = assigner.incident_of(&item_id, at);
+                (now != was).then_some(Change {
+                    item_id,
+                    at,
+                    incident_id: now,
+                })
+            })
+            .collect();
+        if !changes.is_empty() {
+            tracing::info!(
+                "incidents: {} items' incidents stored after replaying {} items",
+                changes.len(),
+                assigner.len()
+            );
+            self.store.set_incidents(changes).await?;
+        }
+        Ok(after)
+    }
+
+    /// Assigns the items stored after `after` (and moves it on), then
+    /// stores the changes (those of earlier polls that failed first) and
+    /// publishes the incidents that formed or grew.
+    async fn follow(
+        &self,
+        assigner: &mut Assigner,
+        after: &mut StoredAfter,
+        pending: &mut Vec<Change>,
+    ) -> crate::store::Result<()> {
+        loop {
+            let page = self.store.stored_since(after.clone(), 0, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            *after = last.after.clone();
+            let full = page.len() == PAGE;
+            let enricher = self.enricher.clone();
+            let mut sigs = tokio::task::spawn_blocking(move || signatures(&enricher, &page))
+                .await
+                .expect("signatures do not panic");
+            sigs.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+            for sig in sigs {
+                pending.extend(assigner.add(sig));
+            }
+            if !full {
+                break;
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let grown: BTreeSet<String> = pending
+            .iter()
+            .filter_map(|c| c.incident_id.clone())
+            .collect();
+        self.store.set_incidents(pending.clone()).await?;
+        pending.clear();
+        self.publish(grown).await
+    }
+
+    /// Publishes the summaries of `incidents` as `incident` events.
+    async fn publish(&self, incidents: BTreeSet<String>) -> crate::store::Result<()> {
+        let incident: Vec<String> = incidents.into_iter().take(MAX_EVENTS).collect();
+        let limit = incident.len();
+        let query = Query::Incidents {
+            filters: Filters {
+                incident,
+                ..Filters::default()
+            },
+            limit,
+            by_count: false,
+        };
+        let now = self.enricher.now().timestamp();
+        if let Answer::Incidents(list) = self.store.query(query, now).await? {
+            for i in list {
+                // The title is a citizen's text, perhaps of another
+                // district than the incident's: screens read it through
+                // the scoped API, not from the event.
+                let data = serde_json::json!({
+                    "id": i.id,
+                    "count": i.count,
+                    "first_at": i.first_at,
+                    "last_at": i.last_at,
+                    "district": i.district,
+                    "unit": i.unit,
+                    "topics": i.topics,
+                    "channels": i.channels,
+                    "negative": i.negative,
+                });
+                self.live
+                    .publish_incident(i.district, i.unit, data.to_string().into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The signatures of stored items (their tokens from their masked text).
+/// A revisit answer (an SMS or phone reply rating a case, "问题已解决，表示
+/// 满意") is about its case, not an event of its own: it stands alone, and
+/// a hundred alike are not an incident.
+fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
+    let revisit: Vec<&str> = enricher
+        .channels()
+        .filter(|c| c.revisit)
+        .map(|c| c.code.as_str())
+        .collect();
+    items
+        .iter()
+        .filter(|i| !revisit.contains(&i.channel.as_str()))
+        .map(|i| {
+            let tokens = enricher.content_tokens(&i.text);
+            Signature::read(
+                Parts {
+                    id: &i.id,
+                    at: i.at,
+                    text: &i.text,
+                    tokens: &tokens,
+                    district: i.district.as_deref(),
+                    topics: &i.topics,
+                },
+                enricher,
+            )
+        })
+        .collect()
+}

@@ -444,10 +444,10 @@ impl Matcher {
         {
             return None;
         }
-        // Items in different districts are different spots unless a shared
-        // place says otherwise (a road crossing a boundary).
-        if !shared_place
-            && let (Some(da), Some(db)) = (&a.district, &b.district)
+        // Items in different districts are different spots, even when
+        // they name a place alike: every county town has its 北环路 and
+        // 人民路 (a spot on a boundary is filed under one district).
+        if let (Some(da), Some(db)) = (&a.district, &b.district)
             && da != db
             && (!a.places.is_empty() || !b.places.is_empty())
         {

@@ -36,6 +36,9 @@ use crate::store::{Store, StoredAfter, StoredItem};
 const POLL: Duration = Duration::from_millis(500);
 /// Stored items read at once.
 const PAGE: usize = 5000;
+/// Items assigned in one go on the blocking pool: a shutdown waits for
+/// one chunk at most.
+const CHUNK: usize = 1000;
 /// Most incidents published after one poll (the largest changes first are
 /// not chosen: a burst beyond this is published at the next growth).
 const MAX_EVENTS: usize = 50;
@@ -51,10 +54,11 @@ impl Tracker {
     /// Replays the recent items, then follows the store until `shutdown`.
     /// A failed read or write is logged and retried at the next poll.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut assigner = Assigner::new(Matcher::new(self.window_hours));
+        let mut assigner = Some(Assigner::new(Matcher::new(self.window_hours)));
         let mut after = loop {
-            match self.replay(&mut assigner).await {
-                Ok(after) => break after,
+            match self.replay(&mut assigner, &shutdown).await {
+                Ok(Some(after)) => break after,
+                Ok(None) => return,
                 Err(e) => tracing::warn!("incidents: replaying the recent items: {e}"),
             }
             tokio::select! {
@@ -72,16 +76,26 @@ impl Tracker {
                 _ = shutdown.cancelled() => return,
                 _ = every.tick() => {}
             }
-            if let Err(e) = self.follow(&mut assigner, &mut after, &mut pending).await {
+            if let Err(e) = self
+                .follow(&mut assigner, &mut after, &mut pending, &shutdown)
+                .await
+            {
                 tracing::warn!("incidents: following the stored items: {e}");
+            }
+            if assigner.is_none() {
+                return; // shut down while assigning
             }
         }
     }
 
     /// Assigns the items received within two windows of now, in time
     /// order, and stores the incidents that differ from those stored.
-    /// Returns where the store's order of storing got to.
-    async fn replay(&self, assigner: &mut Assigner) -> crate::store::Result<StoredAfter> {
+    /// Returns where the store's order of storing got to (None: shut down).
+    async fn replay(
+        &self,
+        assigner: &mut Option<Assigner>,
+        shutdown: &CancellationToken,
+    ) -> crate::store::Result<Option<StoredAfter>> {
         let since = self.enricher.now().timestamp() - 2 * 3600 * i64::from(self.window_hours);
         let mut after = StoredAfter::default();
         let mut items: Vec<StoredItem> = Vec::new();
@@ -100,17 +114,15 @@ impl Tracker {
             .iter()
             .map(|i| (i.id.clone(), i.at, i.incident.clone()))
             .collect();
-        let enricher = self.enricher.clone();
-        let sigs = tokio::task::spawn_blocking(move || signatures(&enricher, &items))
-            .await
-            .expect("signatures do not panic");
-        for sig in sigs {
-            assigner.add(sig);
-        }
+        let started = std::time::Instant::now();
+        self.assign(assigner, items, shutdown).await;
+        let Some(kept) = assigner.as_ref() else {
+            return Ok(None);
+        };
         let changes: Vec<Change> = stored
             .into_iter()
             .filter_map(|(item_id, at, was)| {
-                let now = assigner.incident_of(&item_id, at);
+                let now = kept.incident_of(&item_id, at);
                 (now != was).then_some(Change {
                     item_id,
                     at,
@@ -118,15 +130,16 @@ impl Tracker {
                 })
             })
             .collect();
+        tracing::info!(
+            "incidents: replayed {} items in {:.1} s; {} incidents to store",
+            kept.len(),
+            started.elapsed().as_secs_f64(),
+            changes.len()
+        );
         if !changes.is_empty() {
-            tracing::info!(
-                "incidents: {} items' incidents stored after replaying {} items",
-                changes.len(),
-                assigner.len()
-            );
             self.store.set_incidents(changes).await?;
         }
-        Ok(after)
+        Ok(Some(after))
     }
 
     /// Assigns the items stored after `after` (and moves it on), then
@@ -134,28 +147,23 @@ impl Tracker {
     /// publishes the incidents that formed or grew.
     async fn follow(
         &self,
-        assigner: &mut Assigner,
+        assigner: &mut Option<Assigner>,
         after: &mut StoredAfter,
         pending: &mut Vec<Change>,
+        shutdown: &CancellationToken,
     ) -> crate::store::Result<()> {
         loop {
-            let page = self.store.stored_since(after.clone(), 0, PAGE).await?;
+            let mut page = self.store.stored_since(after.clone(), 0, PAGE).await?;
             let Some(last) = page.last() else { break };
             *after = last.after.clone();
             let full = page.len() == PAGE;
-            let enricher = self.enricher.clone();
-            let mut sigs = tokio::task::spawn_blocking(move || signatures(&enricher, &page))
-                .await
-                .expect("signatures do not panic");
-            sigs.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
-            for sig in sigs {
-                pending.extend(assigner.add(sig));
-            }
-            if !full {
+            page.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+            pending.extend(self.assign(assigner, page, shutdown).await);
+            if !full || assigner.is_none() {
                 break;
             }
         }
-        if pending.is_empty() {
+        if pending.is_empty() || assigner.is_none() {
             return Ok(());
         }
         let grown: BTreeSet<String> = pending
@@ -165,6 +173,40 @@ impl Tracker {
         self.store.set_incidents(pending.clone()).await?;
         pending.clear();
         self.publish(grown).await
+    }
+
+    /// Adds `items` (in time order) to the assigner, a chunk at a time on
+    /// the blocking pool (signatures and assignment are CPU work), and
+    /// returns the changes. Stops between chunks at shutdown, leaving
+    /// `assigner` None.
+    async fn assign(
+        &self,
+        assigner: &mut Option<Assigner>,
+        items: Vec<StoredItem>,
+        shutdown: &CancellationToken,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let chunk: Vec<StoredItem> = items.by_ref().take(CHUNK).collect();
+            let (Some(mut a), false) = (assigner.take(), shutdown.is_cancelled()) else {
+                *assigner = None;
+                break;
+            };
+            let enricher = self.enricher.clone();
+            let (a, found) = tokio::task::spawn_blocking(move || {
+                let mut found = Vec::new();
+                for sig in signatures(&enricher, &chunk) {
+                    found.extend(a.add(sig));
+                }
+                (a, found)
+            })
+            .await
+            .expect("assignment does not panic");
+            *assigner = Some(a);
+            changes.extend(found);
+        }
+        changes
     }
 
     /// Publishes the summaries of `incidents` as `incident` events.

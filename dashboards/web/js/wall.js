@@ -1,7 +1,7 @@
 // The wall screen. One SSE connection to /api/v1/live: `panels` carries
 // the data of every panel of every dashboard (computed once per tick by the
 // server for all screens), `item` the newest items for the ticker, `alert`
-// the banner. No polling. The 1920×1080 canvas is scaled to the display.
+// the banner, `incident` an incident that grew. No polling. The 1920×1080 canvas is scaled to the display.
 // A bureau's or a station's wall: `/wall/<name>?district=邯山区` (or
 // `?unit=…`) asks the stream and the alerts for that place only, and the
 // server computes the panels for it (within the token's scope).
@@ -472,7 +472,9 @@
 
   function renderTicker(p, data, body) {
     if (!body.querySelector('.ticker')) {
-      body.innerHTML = `<div class="ticker"><ul>${data.items.slice(0, TICKER_MAX).map(tickerLine).join('')}</ul></div>`;
+      // Whole lines only (46 px each) in the panel's body.
+      const lines = Math.max(2, Math.floor((((p.layout && p.layout.h) || 392) - 66) / 46));
+      body.innerHTML = `<div class="ticker" style="height:${lines * 46}px"><ul>${data.items.slice(0, TICKER_MAX).map(tickerLine).join('')}</ul></div>`;
     }
     return body.querySelectorAll('li').length > 0;
   }
@@ -485,7 +487,40 @@
     }
   }
 
-  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker };
+  // 热点事件: the largest incidents (one event reported by many, across
+  // channels), each with its count, what a citizen wrote, where, through
+  // how many channels and over how long. An `incident` event between
+  // ticks updates a shown incident's count and marks it as growing.
+  function incidentLine(i) {
+    const hours = Math.max(0, (Date.parse(i.last_at) - Date.parse(i.first_at)) / 3600000);
+    const span = hours < 1 ? `${Math.max(1, Math.round(hours * 60))}分钟` : `${Math.round(hours)}小时`;
+    const where = i.unit || i.district || '';
+    return `<li data-id="${esc(i.id)}" class="${i.negative * 2 > i.count ? 'neg' : ''}">
+      <span class="n">${fmt(i.count)}</span>
+      <span class="x">${esc(i.title || '（无文字）')}</span>
+      <span class="m">${esc(where)}${where ? ' · ' : ''}${i.channels.length}渠道 · ${span}</span></li>`;
+  }
+
+  function renderIncidents(p, data, body) {
+    const list = data.incidents || [];
+    const fits = Math.max(1, Math.floor((((p.layout && p.layout.h) || 220) - 66) / 50));
+    panelNote(body, '近24小时 · 条数');
+    body.innerHTML = list.length
+      ? `<ol class="incidents">${list.slice(0, fits).map(incidentLine).join('')}</ol>`
+      : '<div class="empty">近24小时无多条诉求指向同一事件</div>';
+    return true;
+  }
+
+  function incidentGrew(i) {
+    for (const li of panelsEl.querySelectorAll(`.panel-incidents li[data-id="${CSS.escape(i.id)}"]`)) {
+      li.querySelector('.n').textContent = fmt(i.count);
+      li.classList.remove('grew');
+      void li.offsetWidth; // restart the animation
+      li.classList.add('grew');
+    }
+  }
+
+  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker, incidents: renderIncidents };
 
   function render(event) {
     const all = event.dashboards[current.name] || {};
@@ -527,6 +562,7 @@
     });
     source.addEventListener('item', (e) => pushTicker(JSON.parse(e.data)));
     source.addEventListener('alert', (e) => showAlert(JSON.parse(e.data)));
+    source.addEventListener('incident', (e) => incidentGrew(JSON.parse(e.data)));
     source.onerror = () => {
       // Reconnect ourselves with backoff (server restarts, network blips).
       conn.className = 'dot down';

@@ -13,12 +13,13 @@
 //! (half a second) of the item being stored.
 //!
 //! On start the tracker replays the items received within two windows of
-//! now (in time order, from the store), and writes the incidents that
-//! differ from those stored: items stored while no tracker ran (a crash
-//! between a write and its assignment) get theirs, and a database from
-//! before incidents gets them for its recent items. A chain older than
-//! two windows is not replayed: an incident longer than six days can be
-//! renamed by a restart (its id is its first *kept* item's).
+//! now (in time order, from the store) — from further back when an
+//! incident stored for them began earlier, so that its first item, whose
+//! id names it, is replayed too (at most 30 days back) — and writes the
+//! incidents that differ from those stored: items stored while no tracker
+//! ran (a crash between a write and its assignment) get theirs, and a
+//! database from before incidents gets them for its recent items. An
+//! incident that began more than 30 days before a restart is renamed by it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ const PAGE: usize = 5000;
 /// Items assigned in one go on the blocking pool: a shutdown waits for
 /// one chunk at most.
 const CHUNK: usize = 1000;
+/// How far back a restart replays, at most, to reach the first item of an
+/// incident still growing.
+const MAX_REPLAY_DAYS: i64 = 30;
 /// Most incidents published after one poll (the largest changes first are
 /// not chosen: a burst beyond this is published at the next growth).
 const MAX_EVENTS: usize = 50;
@@ -50,14 +54,22 @@ pub struct Tracker {
     pub window_hours: u32,
 }
 
+/// Where a tracker is: its assigner (None once shut down mid-way), the
+/// store's order of storing it got to, and the changes not stored yet (a
+/// write failed: the items are assigned once, so their changes wait here).
+pub struct Following {
+    assigner: Option<Assigner>,
+    after: StoredAfter,
+    pending: Vec<Change>,
+}
+
 impl Tracker {
     /// Replays the recent items, then follows the store until `shutdown`.
     /// A failed read or write is logged and retried at the next poll.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut assigner = Some(Assigner::new(Matcher::new(self.window_hours)));
-        let mut after = loop {
-            match self.replay(&mut assigner, &shutdown).await {
-                Ok(Some(after)) => break after,
+        let mut following = loop {
+            match self.start(&shutdown).await {
+                Ok(Some(f)) => break f,
                 Ok(None) => return,
                 Err(e) => tracing::warn!("incidents: replaying the recent items: {e}"),
             }
@@ -68,46 +80,34 @@ impl Tracker {
         };
         let mut every = tokio::time::interval(POLL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Changes assigned but not stored yet (a write failed): the items
-        // are assigned once, so their changes wait here for the next poll.
-        let mut pending: Vec<Change> = Vec::new();
-        loop {
+        while following.assigner.is_some() {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = every.tick() => {}
             }
-            if let Err(e) = self
-                .follow(&mut assigner, &mut after, &mut pending, &shutdown)
-                .await
-            {
+            if let Err(e) = self.step(&mut following, &shutdown).await {
                 tracing::warn!("incidents: following the stored items: {e}");
-            }
-            if assigner.is_none() {
-                return; // shut down while assigning
             }
         }
     }
 
     /// Assigns the items received within two windows of now, in time
     /// order, and stores the incidents that differ from those stored.
-    /// Returns where the store's order of storing got to (None: shut down).
-    async fn replay(
+    /// Returns where it got to (None: shut down meanwhile).
+    pub async fn start(
         &self,
-        assigner: &mut Option<Assigner>,
         shutdown: &CancellationToken,
-    ) -> crate::store::Result<Option<StoredAfter>> {
-        let since = self.enricher.now().timestamp() - 2 * 3600 * i64::from(self.window_hours);
-        let mut after = StoredAfter::default();
-        let mut items: Vec<StoredItem> = Vec::new();
-        loop {
-            let page = self.store.stored_since(after.clone(), since, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.after.clone();
-            let full = page.len() == PAGE;
-            items.extend(page);
-            if !full {
-                break;
-            }
+    ) -> crate::store::Result<Option<Following>> {
+        let now = self.enricher.now().timestamp();
+        let since = now - 2 * 3600 * i64::from(self.window_hours);
+        let (mut items, mut after) = self.stored(since).await?;
+        // An incident is named after its first item: replay from the first
+        // item of every incident still growing, so that none is renamed
+        // (at most MAX_REPLAY_DAYS back).
+        let first = self.first_of(&items).await?;
+        if first < since {
+            let since = first.max(now - MAX_REPLAY_DAYS * 86_400);
+            (items, after) = self.stored(since).await?;
         }
         items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
         let stored: Vec<(String, i64, Option<String>)> = items
@@ -115,14 +115,24 @@ impl Tracker {
             .map(|i| (i.id.clone(), i.at, i.incident.clone()))
             .collect();
         let started = std::time::Instant::now();
-        self.assign(assigner, items, shutdown).await;
+        let mut assigner = Some(Assigner::new(Matcher::new(self.window_hours)));
+        // Each item's incident as the replay leaves it: its last change
+        // (items it forgot as older than two windows keep theirs).
+        let mut now_of: std::collections::HashMap<String, Option<String>> =
+            std::collections::HashMap::new();
+        for c in self.assign(&mut assigner, items, shutdown).await {
+            now_of.insert(c.item_id, c.incident_id);
+        }
         let Some(kept) = assigner.as_ref() else {
             return Ok(None);
         };
+        // Items before the window are settled: replayed only as the
+        // context of the incidents still growing.
         let changes: Vec<Change> = stored
             .into_iter()
+            .filter(|(_, at, _)| *at >= since.saturating_mul(1000))
             .filter_map(|(item_id, at, was)| {
-                let now = kept.incident_of(&item_id, at);
+                let now = now_of.remove(&item_id).flatten();
                 (now != was).then_some(Change {
                     item_id,
                     at,
@@ -139,40 +149,91 @@ impl Tracker {
         if !changes.is_empty() {
             self.store.set_incidents(changes).await?;
         }
-        Ok(Some(after))
+        Ok(Some(Following {
+            assigner,
+            after,
+            pending: Vec::new(),
+        }))
     }
 
-    /// Assigns the items stored after `after` (and moves it on), then
-    /// stores the changes (those of earlier polls that failed first) and
-    /// publishes the incidents that formed or grew.
-    async fn follow(
-        &self,
-        assigner: &mut Option<Assigner>,
-        after: &mut StoredAfter,
-        pending: &mut Vec<Change>,
-        shutdown: &CancellationToken,
-    ) -> crate::store::Result<()> {
+    /// The stored items received at or after `since`, and where the
+    /// store's order of storing got to.
+    async fn stored(&self, since: i64) -> crate::store::Result<(Vec<StoredItem>, StoredAfter)> {
+        let mut after = StoredAfter::default();
+        let mut items: Vec<StoredItem> = Vec::new();
         loop {
-            let mut page = self.store.stored_since(after.clone(), 0, PAGE).await?;
+            let page = self.store.stored_since(after.clone(), since, PAGE).await?;
             let Some(last) = page.last() else { break };
-            *after = last.after.clone();
+            after = last.after.clone();
             let full = page.len() == PAGE;
-            page.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
-            pending.extend(self.assign(assigner, page, shutdown).await);
-            if !full || assigner.is_none() {
+            items.extend(page);
+            if !full {
                 break;
             }
         }
-        if pending.is_empty() || assigner.is_none() {
-            return Ok(());
+        Ok((items, after))
+    }
+
+    /// The time (unix seconds) of the first item of the incidents stored
+    /// for `items` (i64::MAX: none).
+    async fn first_of(&self, items: &[StoredItem]) -> crate::store::Result<i64> {
+        let ids: BTreeSet<&String> = items.iter().filter_map(|i| i.incident.as_ref()).collect();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        let mut first = i64::MAX;
+        for chunk in ids.chunks(crate::query::MAX_FILTER_VALUES) {
+            let query = Query::Incidents {
+                filters: Filters {
+                    incident: chunk.to_vec(),
+                    ..Filters::default()
+                },
+                limit: chunk.len(),
+                by_count: false,
+            };
+            if let Answer::Incidents(list) = self.store.query(query, 0).await? {
+                for i in list {
+                    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&i.first_at) {
+                        first = first.min(t.timestamp());
+                    }
+                }
+            }
         }
-        let grown: BTreeSet<String> = pending
+        Ok(first)
+    }
+
+    /// Assigns the items stored since the last step, then stores the
+    /// changes (those of earlier steps that failed first) and publishes
+    /// the incidents that formed or grew. Returns how many items it read.
+    pub async fn step(
+        &self,
+        f: &mut Following,
+        shutdown: &CancellationToken,
+    ) -> crate::store::Result<usize> {
+        let mut read = 0;
+        loop {
+            let mut page = self.store.stored_since(f.after.clone(), 0, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            f.after = last.after.clone();
+            read += page.len();
+            let full = page.len() == PAGE;
+            page.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+            let found = self.assign(&mut f.assigner, page, shutdown).await;
+            f.pending.extend(found);
+            if !full || f.assigner.is_none() {
+                break;
+            }
+        }
+        if f.pending.is_empty() || f.assigner.is_none() {
+            return Ok(read);
+        }
+        let grown: BTreeSet<String> = f
+            .pending
             .iter()
             .filter_map(|c| c.incident_id.clone())
             .collect();
-        self.store.set_incidents(pending.clone()).await?;
-        pending.clear();
-        self.publish(grown).await
+        self.store.set_incidents(f.pending.clone()).await?;
+        f.pending.clear();
+        self.publish(grown).await?;
+        Ok(read)
     }
 
     /// Adds `items` (in time order) to the assigner, a chunk at a time on
@@ -247,9 +308,10 @@ impl Tracker {
 }
 
 /// The signatures of stored items (their tokens from their masked text).
-/// A revisit answer (an SMS or phone reply rating a case, "问题已解决，表示
-/// 满意") is about its case, not an event of its own: it stands alone, and
-/// a hundred alike are not an incident.
+/// A revisit answer about a case (an SMS or phone reply on a work order,
+/// "问题已解决，表示满意") is about that case, not an event of its own: it
+/// stands alone, and a hundred alike are not an incident. A rating
+/// device's comment without a case ("窗口说系统升级办不了") is assigned.
 fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
     let revisit: Vec<&str> = enricher
         .channels()
@@ -258,7 +320,7 @@ fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
         .collect();
     items
         .iter()
-        .filter(|i| !revisit.contains(&i.channel.as_str()))
+        .filter(|i| !(i.has_case && revisit.contains(&i.channel.as_str())))
         .map(|i| {
             let tokens = enricher.content_tokens(&i.text);
             Signature::read(

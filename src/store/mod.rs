@@ -222,6 +222,9 @@ pub struct StoredItem {
     pub after: StoredAfter,
     pub id: String,
     pub channel: String,
+    /// Whether it names a case or work order (`case_ref`): a revisit
+    /// answer about that case.
+    pub has_case: bool,
     /// `received_at`, milliseconds since the epoch.
     pub at: i64,
     /// Masked text (empty when erased or expired).

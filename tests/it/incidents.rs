@@ -14,6 +14,7 @@
 //! item's margins (`cargo nextest run --test it labelled_incidents --no-capture`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use minyi::enrich::Enricher;
@@ -24,6 +25,7 @@ struct Labelled {
     note: String,
     text: String,
     sig: Signature,
+    item: minyi::model::EnrichedItem,
 }
 
 fn labelled() -> Vec<Labelled> {
@@ -57,6 +59,7 @@ fn labelled() -> Vec<Labelled> {
             note: cols[3].to_owned(),
             text: cols[4].to_owned(),
             sig: Signature::of(&item, &enricher),
+            item,
         });
     }
     out
@@ -305,4 +308,202 @@ fn print_margins(items: &[Labelled]) {
             a.text.chars().take(24).collect::<String>()
         );
     }
+}
+
+/// The labelled set moved in time so that its newest item is an hour old
+/// (the tracker replays the last two windows on start), with the
+/// incidents `assign_all` gives it.
+fn recent_labelled() -> (
+    Vec<minyi::model::EnrichedItem>,
+    HashMap<String, Option<String>>,
+) {
+    let items = labelled();
+    let newest = items.iter().map(|l| l.sig.at).max().unwrap();
+    let shift = chrono::Utc::now().timestamp_millis() - 3_600_000 - newest;
+    // Whole seconds: both stores keep `received_at` as sent.
+    let shift = chrono::Duration::seconds(shift / 1000);
+    let enricher = Enricher::builtin(b"incidents-test-key").unwrap();
+    let mut moved = Vec::new();
+    let mut sigs = Vec::new();
+    for l in items {
+        let mut item = l.item;
+        item.received_at += shift;
+        sigs.push(Signature::of(&item, &enricher));
+        moved.push(item);
+    }
+    let expected = assign_all(&matcher(), sigs).into_iter().collect();
+    (moved, expected)
+}
+
+/// The tracker over `store`, with the enricher the items were enriched by.
+fn tracker(store: Arc<dyn minyi::store::Store>) -> minyi::tracker::Tracker {
+    minyi::tracker::Tracker {
+        enricher: Arc::new(Enricher::builtin(b"incidents-test-key").unwrap()),
+        store,
+        live: Arc::new(minyi::live::Live::default()),
+        window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+    }
+}
+
+/// Every stored item's incident, by id.
+async fn stored_incidents(store: &dyn minyi::store::Store) -> HashMap<String, Option<String>> {
+    let answer = store
+        .query(
+            minyi::query::Query::Feedback {
+                filters: minyi::query::Filters::default(),
+                limit: 1000,
+                cursor: None,
+            },
+            chrono::Utc::now().timestamp(),
+        )
+        .await
+        .unwrap();
+    let minyi::query::Answer::Feedback { items, .. } = answer else {
+        panic!("a list")
+    };
+    items.into_iter().map(|i| (i.id, i.incident_id)).collect()
+}
+
+/// Writes the items in batches, each item up to six hours late, the
+/// tracker following after each batch (so late items re-link what
+/// follows them, as with several consumers of `minyi ingest`), and checks
+/// that the store holds the incidents of the set.
+async fn track_in_random_batches(
+    store: Arc<dyn minyi::store::Store>,
+    items: &[minyi::model::EnrichedItem],
+    expected: &HashMap<String, Option<String>>,
+    seed: u64,
+) {
+    let tracker = tracker(store.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut following = tracker.start(&stop).await.unwrap().expect("not stopped");
+    // Up to six hours late (consumers lag, a batch is retried).
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut order: Vec<(i64, usize)> = (0..items.len())
+        .map(|i| (items[i].received_at.timestamp() + rng.i64(0..6 * 3600), i))
+        .collect();
+    order.sort();
+    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    for batch in order.chunks(23) {
+        let items = batch.iter().map(|&i| items[i].clone()).collect();
+        store
+            .write(minyi::store::WriteBatch {
+                items,
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+        tracker.step(&mut following, &stop).await.unwrap();
+    }
+    let stored = stored_incidents(&*store).await;
+    assert_eq!(stored.len(), items.len());
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter(|(id, inc)| stored[*id] != **inc)
+        .map(|(id, inc)| format!("{id}: stored {:?}, want {inc:?}", stored[id]))
+        .collect();
+    assert!(wrong.is_empty(), "seed {seed}: {wrong:#?}");
+}
+
+/// The incident list's answers to a few filters.
+async fn incident_lists(store: &dyn minyi::store::Store) -> Vec<minyi::query::Answer> {
+    use minyi::query::{Filters, Query};
+    let mut out = Vec::new();
+    let now = chrono::Utc::now().timestamp();
+    let some = match stored_incidents(store).await.into_values().flatten().min() {
+        Some(id) => id,
+        None => panic!("the labelled set forms incidents"),
+    };
+    for (filters, by_count) in [
+        (Filters::default(), false),
+        (Filters::default(), true),
+        (
+            Filters {
+                district: vec!["丛台区".into(), "邯山区".into()],
+                ..Filters::default()
+            },
+            true,
+        ),
+        (
+            Filters {
+                incident: vec![some.clone()],
+                ..Filters::default()
+            },
+            false,
+        ),
+        (
+            Filters::default().with_range(Some(now - 86_400), Some(now)),
+            true,
+        ),
+    ] {
+        out.push(
+            store
+                .query(
+                    Query::Incidents {
+                        filters,
+                        limit: 100,
+                        by_count,
+                    },
+                    now,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+/// The embedded store and ClickHouse hold the same incidents for the same
+/// items, whatever the order and batches they were stored in, and equal
+/// to the pure function of the set; a restart changes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
+    let (items, expected) = recent_labelled();
+    assert!(
+        expected.values().flatten().count() > 100,
+        "the labelled set forms incidents"
+    );
+    let settings = minyi::store::QuerySettings::default();
+
+    let dir = crate::common::TempDir::new("incident-tracking");
+    let sqlite: Arc<dyn minyi::store::Store> =
+        Arc::new(minyi::store::sqlite::SqliteStore::open(&dir.0, settings).unwrap());
+    track_in_random_batches(sqlite.clone(), &items, &expected, 1).await;
+
+    let server = crate::common::ClickHouse::start_logging_queries();
+    let db = server.database("incidents");
+    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(&server.url, &db, settings)
+        .await
+        .unwrap();
+    ch.migrate(&crate::clickhouse_store::schema())
+        .await
+        .unwrap();
+    let ch: Arc<dyn minyi::store::Store> = Arc::new(ch);
+    track_in_random_batches(ch.clone(), &items, &expected, 2).await;
+
+    let lists = incident_lists(&*sqlite).await;
+    assert_eq!(lists, incident_lists(&*ch).await);
+    let minyi::query::Answer::Incidents(all) = &lists[0] else {
+        panic!("incidents")
+    };
+    let formed: std::collections::BTreeSet<&String> = expected.values().flatten().collect();
+    assert_eq!(all.len(), formed.len().min(100));
+    assert!(all.iter().all(|i| i.count >= 2 && !i.title.is_empty()));
+
+    // A restart replays the last two windows and finds nothing to change;
+    // the items of one incident, asked by its id, are its items.
+    for store in [sqlite.clone(), ch.clone()] {
+        let before = stored_incidents(&*store).await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        tracker(store.clone()).start(&stop).await.unwrap().unwrap();
+        let after = stored_incidents(&*store).await;
+        let changed: Vec<String> = before
+            .iter()
+            .filter(|(id, inc)| after[*id] != **inc)
+            .map(|(id, inc)| format!("{id}: {inc:?} became {:?}", after[id]))
+            .collect();
+        assert!(changed.is_empty(), "{changed:#?}");
+    }
+    server.replay_on_current_release(&db);
+    sqlite.close().await.unwrap();
 }

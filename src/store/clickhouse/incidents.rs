@@ -171,6 +171,7 @@ impl ClickHouseStore {
             ingested_us: u64,
             id: String,
             channel: String,
+            has_case: u8,
             ts: u32,
             received_at: String,
             text: String,
@@ -180,7 +181,7 @@ impl ClickHouseStore {
         let rows: Vec<Stored> = self
             .client
             .query(
-                "SELECT ingested_us, id, toString(channel), ts, received_at, text, toString(district), topics
+                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics
                  FROM feedback
                  WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
                  ORDER BY ingested_us, id LIMIT ?",
@@ -204,6 +205,7 @@ impl ClickHouseStore {
                     .map_or(i64::from(r.ts) * 1000, |t| t.timestamp_millis()),
                 id: r.id,
                 channel: r.channel,
+                has_case: r.has_case == 1,
                 text: r.text,
                 district: (!r.district.is_empty()).then_some(r.district),
                 topics: r.topics,

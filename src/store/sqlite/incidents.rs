@@ -68,7 +68,8 @@ pub(super) fn stored_since(
     limit: usize,
 ) -> Result<Vec<StoredItem>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, ts, received_at, text, district, topics, incident, channel
+        "SELECT seq, id, ts, received_at, text, district, topics, incident, channel,
+                case_ref IS NOT NULL
          FROM items WHERE seq > ?1 AND ts >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt
@@ -93,6 +94,7 @@ pub(super) fn stored_since(
                     at: millis(&received_at, ts),
                     id,
                     channel: r.get(8)?,
+                    has_case: r.get(9)?,
                     text: r.get(4)?,
                     district: (!district.is_empty()).then_some(district),
                     topics: serde_json::from_str(&topics).unwrap_or_default(),

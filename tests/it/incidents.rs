@@ -507,3 +507,212 @@ async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
     server.replay_on_current_release(&db);
     sqlite.close().await.unwrap();
 }
+
+/// Through the API: items posted, the tracker following the store, then
+/// the incident list, one incident with its items, the `incident` filter
+/// and column, `incident` events, roles and scopes.
+#[tokio::test(flavor = "multi_thread")]
+async fn incidents_through_the_api() {
+    use crate::common::{api_token, call, test_app_scoped};
+    use crate::scopes::{get, json_of};
+    use axum::http::StatusCode;
+    use minyi::config::Role;
+
+    let app = test_app_scoped(vec![
+        api_token(Role::Analyst, "city", &[], &[]),
+        api_token(Role::Viewer, "viewer", &[], &[]),
+        api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
+        api_token(Role::Ingest, "feed", &[], &[]),
+    ]);
+    // What `minyi serve` runs: the tracker over the app's store, started
+    // before the items arrive.
+    let mut feed = app.state.live.subscribe();
+    let tracker = minyi::tracker::Tracker {
+        enricher: app.state.enricher.clone(),
+        store: app.store.clone(),
+        live: app.state.live.clone(),
+        window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut following = tracker.start(&stop).await.unwrap().unwrap();
+    let at = |minutes: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(120 - minutes))
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .to_rfc3339()
+    };
+    // One broken traffic light in 丛台区 (four reports, four channels), a
+    // scam script in 邯山区 (three), and items of no event.
+    let light = [
+        (
+            "wechat",
+            "人民路和中华大街交叉口的红绿灯从早上就不亮了，路口车辆乱成一团，请交警赶快来看看",
+        ),
+        (
+            "online_message",
+            "又来说人民路中华大街那个红绿灯，到现在还没修好，已经一上午了",
+        ),
+        (
+            "director_mailbox",
+            "反映一下，人民路中华大街十字路口红绿灯失灵，早高峰堵了半个多小时",
+        ),
+        (
+            "opinion_hotline",
+            "中华大街人民路口信号灯坏了，四个方向都是黄灯闪，差点撞上",
+        ),
+    ];
+    let scam = [
+        (
+            "hotline_110",
+            "接到一个自称市公安局的电话，说我身份证涉嫌洗钱，让我把钱转到安全账户配合调查，我觉得是骗子",
+        ),
+        (
+            "hotline_12345",
+            "有人冒充公安民警打电话，说我涉嫌一起洗钱案件，要我下载APP把资金转入安全账户核查",
+        ),
+        (
+            "opinion_hotline",
+            "举报诈骗电话：对方说是北京公安，我的账户涉嫌洗钱，让我不要告诉家人，把钱转到安全账户",
+        ),
+    ];
+    let mut items = Vec::new();
+    for (n, (channel, text)) in light.iter().enumerate() {
+        items.push(
+            serde_json::json!({"id": format!("light-{n}"), "channel": channel,
+            "received_at": at(n as i64 * 10), "text": text, "district": "丛台区"}),
+        );
+    }
+    for (n, (channel, text)) in scam.iter().enumerate() {
+        items.push(
+            serde_json::json!({"id": format!("scam-{n}"), "channel": channel,
+            "received_at": at(5 + n as i64 * 10), "text": text, "district": "邯山区"}),
+        );
+    }
+    for (n, text) in [
+        "民警态度很好，谢谢",
+        "办理居住证要带什么材料",
+        "小区门口有人乱停车",
+    ]
+    .iter()
+    .enumerate()
+    {
+        items.push(
+            serde_json::json!({"id": format!("lone-{n}"), "channel": "wechat",
+            "received_at": at(3 + n as i64 * 20), "text": text, "district": "丛台区"}),
+        );
+    }
+    let req = axum::http::Request::post("/api/v1/feedback")
+        .header("authorization", "Bearer feed")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            serde_json::Value::Array(items).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+
+    tracker.step(&mut following, &stop).await.unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = feed.incidents.try_recv() {
+        events.push(serde_json::from_str::<serde_json::Value>(&e.data).unwrap());
+    }
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events.iter().all(|e| e.get("title").is_none()),
+        "an event carries no citizen's text"
+    );
+
+    let list = json_of(&app, "viewer", "/api/v1/incidents?sort=count").await;
+    let list = list["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["count"], 4);
+    assert_eq!(list[0]["district"], "丛台区");
+    assert_eq!(list[0]["channels"].as_array().unwrap().len(), 4);
+    assert!(list[0]["title"].as_str().unwrap().contains("红绿灯"));
+    assert_eq!(list[1]["count"], 3);
+    assert_eq!(list[1]["topic_names"][0], "电信网络诈骗");
+    let light_id = list[0]["id"].as_str().unwrap().to_owned();
+    let scam_id = list[1]["id"].as_str().unwrap().to_owned();
+    // The latest activity first by default: the light's last report is
+    // the later. A range counts the items in it: in the last 101 minutes,
+    // two of the light's and one of the scam's (not an incident there).
+    let recent = json_of(&app, "viewer", "/api/v1/incidents").await;
+    assert_eq!(recent["incidents"][0]["id"], light_id.as_str());
+    let from = at(19).replace('+', "%2B");
+    let late = json_of(&app, "viewer", &format!("/api/v1/incidents?from={from}")).await;
+    let late = late["incidents"].as_array().unwrap();
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(
+        (late[0]["id"].as_str(), late[0]["count"].as_u64()),
+        (Some(light_id.as_str()), Some(2))
+    );
+
+    // Each item carries its incident; the filter selects an incident's items.
+    let page = json_of(&app, "city", "/api/v1/feedback?limit=100").await;
+    for item in page["items"].as_array().unwrap() {
+        let id = item["id"].as_str().unwrap();
+        let want = if id.starts_with("light") {
+            serde_json::json!(light_id)
+        } else if id.starts_with("scam") {
+            serde_json::json!(scam_id)
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(item["incident_id"], want, "{id}");
+    }
+    let of_light = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/feedback?incident={light_id}"),
+    )
+    .await;
+    assert_eq!(of_light["items"].as_array().unwrap().len(), 4);
+    let (_, csv) = get(&app, "city", "/api/v1/feedback?format=csv").await;
+    assert!(csv.lines().next().unwrap().ends_with("事件编号"));
+    assert_eq!(csv.matches(&light_id).count(), 4, "{csv}");
+
+    // One incident with its items: analysts; within the token's scope.
+    let one = json_of(&app, "city", &format!("/api/v1/incidents/{light_id}")).await;
+    assert_eq!(one["count"], 4);
+    assert_eq!(one["items"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        get(&app, "viewer", &format!("/api/v1/incidents/{light_id}"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&app, "hanshan", &format!("/api/v1/incidents/{light_id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let theirs = json_of(&app, "hanshan", "/api/v1/incidents").await;
+    assert_eq!(theirs["incidents"].as_array().unwrap().len(), 1);
+    assert_eq!(theirs["incidents"][0]["id"], scam_id.as_str());
+    assert_eq!(
+        get(&app, "hanshan", "/api/v1/incidents?district=丛台区")
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    for bad in [
+        "/api/v1/incidents/i-zz",
+        "/api/v1/incidents/x-0123456789abcdef",
+        &format!("/api/v1/incidents/{light_id}?sort=count"),
+        "/api/v1/incidents?sort=size",
+        "/api/v1/incidents?limit=0",
+        "/api/v1/incidents?limit=101",
+        "/api/v1/feedback?incident=DROP%20TABLE",
+    ] {
+        assert_eq!(
+            get(&app, "city", bad).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        get(&app, "city", "/api/v1/incidents/i-0123456789abcdef")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}

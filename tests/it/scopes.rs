@@ -43,7 +43,7 @@ fn app() -> TestApp {
     ])
 }
 
-async fn get(app: &TestApp, token: &str, uri: &str) -> (StatusCode, String) {
+pub(crate) async fn get(app: &TestApp, token: &str, uri: &str) -> (StatusCode, String) {
     let req = Request::get(uri)
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())
@@ -52,7 +52,7 @@ async fn get(app: &TestApp, token: &str, uri: &str) -> (StatusCode, String) {
     (s, String::from_utf8_lossy(&b).into_owned())
 }
 
-async fn json_of(app: &TestApp, token: &str, uri: &str) -> Value {
+pub(crate) async fn json_of(app: &TestApp, token: &str, uri: &str) -> Value {
     let (s, body) = get(app, token, uri).await;
     assert_eq!(s, StatusCode::OK, "{uri}: {body}");
     serde_json::from_str(&body).unwrap()

@@ -286,9 +286,10 @@ const ROADS: &[&str] = &[
     "丛台路",
 ];
 
-/// The two characters of a housing estate's name (150 estates).
+/// The two characters of a housing estate's name (150 estates; none
+/// starts with 和, which reads as "and" between two places).
 const ESTATE_FIRST: &[&str] = &[
-    "锦", "阳", "金", "和", "幸", "滨", "丽", "春", "新", "东", "翠", "龙", "康", "盛", "紫",
+    "锦", "阳", "金", "嘉", "幸", "滨", "丽", "春", "新", "东", "翠", "龙", "康", "盛", "紫",
 ];
 const ESTATE_SECOND: &[&str] = &["华", "光", "地", "平", "福", "河", "景", "晖", "苑", "城"];
 

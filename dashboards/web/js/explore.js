@@ -186,6 +186,7 @@
       st.drill = { from: df, to: dt, previous: p.get('drill_period') === 'previous' };
       if (dd && FILTERS.includes(dd) && names[dd][dk] !== undefined) Object.assign(st.drill, { dim: dd, key: dk });
     } else if (dd === 'keyword' && dk) st.drill = { dim: 'keyword', key: dk.slice(0, 32) };
+    else if (dd === 'incident' && /^i-[0-9a-f]{16}$/.test(dk || '')) st.drill = { dim: 'incident', key: dk };
     else if (dd && FILTERS.includes(dd) && names[dd][dk] !== undefined) st.drill = { dim: dd, key: dk };
     else if (dd || dk || df !== null) ignored.push('drill');
     return { st, ignored };
@@ -229,13 +230,14 @@
       interval = FINER[st.interval] || st.interval;
     }
     if (d && d.dim === 'keyword') q = q ? `${q} ${d.key}` : d.key;
-    else if (d && d.dim) filters[d.dim] = [d.key];
+    else if (d && d.dim && d.dim !== 'incident') filters[d.dim] = [d.key];
     // The compared range: of the drilled stretch when it is a point of the
     // current period; a point of the previous period is not compared again.
     const cmp = d && d.previous ? null : compareRange(st.compare, range);
     const pairs = [['from', MINYI.iso(range[0])], ['to', MINYI.iso(range[1])]];
     for (const f of FILTERS) for (const v of filters[f]) pairs.push([f, v]);
     if (q) pairs.push(['q', q]);
+    if (d && d.dim === 'incident') pairs.push(['incident', d.key]);
     const cmpPairs = cmp ? pairs.map(([k, v]) => (k === 'from' ? [k, MINYI.iso(cmp[0])] : k === 'to' ? [k, MINYI.iso(cmp[1])] : [k, v])) : null;
     return { range, cmp, pairs, cmpPairs, interval, filters, q };
   }
@@ -315,6 +317,7 @@
     const parts = [];
     if (d.from) parts.push(`${d.previous ? '上期 ' : ''}${rangeText([d.from, d.to])}`);
     if (d.dim === 'keyword') parts.push(`关键词“${d.key}”`);
+    else if (d.dim === 'incident') parts.push(`同一事件 ${d.title ? `“${d.title.slice(0, 16)}…”` : d.key}`);
     else if (d.dim) parts.push(names[d.dim][d.key] || d.key);
     return parts.join(' · ');
   }
@@ -568,7 +571,7 @@
       <td>${esc(MINYI.clock(it.received_at))}<br><small>${esc(localDate(it.received_at))}</small></td>
       <td>${esc(it.channel_name)}</td><td>${esc(it.district || '—')}</td><td>${esc(it.unit || '—')}</td>
       <td>${esc(topics)}</td><td class="s-${esc(it.sentiment)}">${esc(SENTIMENT_NAMES[it.sentiment] || it.sentiment)}</td>
-      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td>${orders || '—'}</td><td class="text">${itemText(it)}</td></tr>`;
+      <td>${it.rating ? esc(names.rating[it.rating]) : '—'}</td><td>${orders || '—'}</td><td class="text">${itemText(it)}${it.incident_id ? `<a class="inc" data-incident="${esc(it.incident_id)}" title="与其他诉求同属一个事件，点击查看该事件的全部明细">同一事件</a>` : ''}</td></tr>`;
   }
 
   async function loadItems(e, append, seq) {
@@ -585,6 +588,25 @@
     $('items').dataset.ready = '1';
   }
 
+  /** 热点事件: the incidents of the view, the largest first. */
+  function renderIncidents(answer) {
+    const rows = (answer && answer.incidents) || [];
+    const body = $('incidents').querySelector('tbody');
+    body.innerHTML = rows.map((i) => `<tr data-incident="${esc(i.id)}" data-title="${esc(i.title)}">
+      <td class="n">${fmt(i.count)}</td><td class="x" title="${esc(i.title)}">${esc(i.title || '（无文字）')}</td>
+      <td>${esc(i.district || '—')}${i.unit ? `<small>${esc(i.unit)}</small>` : ''}</td>
+      <td title="${esc((i.channel_names || []).join('、'))}">${i.channels.length}</td>
+      <td>${esc(MINYI.clock(i.first_at))}<small>${esc(localDate(i.first_at))}</small></td>
+      <td>${esc(MINYI.clock(i.last_at))}<small>${esc(localDate(i.last_at))}</small></td>
+      <td class="${i.negative ? 's-negative' : ''}">${fmt(i.negative)}</td></tr>`).join('');
+    $('incidents-card').querySelector('.empty-list').hidden = rows.length > 0;
+    $('incidents').dataset.ready = '1';
+  }
+
+  function drillIncident(id, title) {
+    go(changed({ drill: { dim: 'incident', key: id, title } }, true));
+  }
+
   // --- one run: every part of the view from the state ------------------------------------
 
   function clearView() {
@@ -596,6 +618,7 @@
     setEmpty('ts-chart', true);
     setEmpty('rank-chart', true);
     $('items').querySelector('tbody').innerHTML = '';
+    $('incidents').querySelector('tbody').innerHTML = '';
     $('drill').querySelector('.empty-list').hidden = false;
     $('more').hidden = true;
     $('drill-scope').textContent = '';
@@ -608,7 +631,7 @@
     syncControls();
     renderChips();
     $('error').hidden = true;
-    for (const id of ['ts-chart', 'rank-chart', 'items']) $(id).dataset.ready = '';
+    for (const id of ['ts-chart', 'rank-chart', 'items', 'incidents']) $(id).dataset.ready = '';
     document.body.dataset.ready = '';
     const e = effective(state);
     renderWindow(e);
@@ -620,10 +643,11 @@
         .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
     loading(true);
     try {
-      const [sum, ts, ranking, prevSum, prevTs] = await Promise.all([
+      const [sum, ts, ranking, incidents, prevSum, prevTs] = await Promise.all([
         getJSON('/api/v1/stats/summary', e.pairs),
         getJSON('/api/v1/stats/timeseries', tsPairs),
         rank,
+        getJSON('/api/v1/incidents', e.pairs.concat([['sort', 'count'], ['limit', '20']])),
         e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs) : null,
         e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
       ]);
@@ -632,6 +656,7 @@
       renderKpis(e, sum, prevSum);
       renderSeries(e, ts, prevTs);
       renderRank(e, ranking, sum.received);
+      renderIncidents(incidents);
       $('drill-scope').textContent = `${state.drill ? `下钻 ${drillLabel(state.drill)} · ` : ''}共 ${fmt(sum.received)} 条，最新在前`;
       cursor = null;
       await loadItems(e, false, seq);
@@ -824,6 +849,14 @@
       else go(changed({ filters: { ...state.filters, [f]: (state.filters[f] || []).filter((v) => v !== chip.dataset.v) } }));
     });
     $('more').addEventListener('click', () => loadItems(view.e, true, runSeq).catch(showError));
+    $('incidents').addEventListener('click', (ev) => {
+      const row = ev.target.closest('tr[data-incident]');
+      if (row) drillIncident(row.dataset.incident, row.dataset.title);
+    });
+    $('items').addEventListener('click', (ev) => {
+      const a = ev.target.closest('a.inc');
+      if (a) drillIncident(a.dataset.incident, '');
+    });
     document.addEventListener('click', (ev) => {
       if (!ev.target.closest('.ms')) for (const p of Object.values(pickers)) if (!p.el.querySelector('.ms-pop').hidden) p.close();
     });

@@ -592,13 +592,11 @@
   function renderIncidents(answer) {
     const rows = (answer && answer.incidents) || [];
     const body = $('incidents').querySelector('tbody');
-    body.innerHTML = rows.map((i) => `<tr data-incident="${esc(i.id)}" data-title="${esc(i.title)}">
-      <td class="n">${fmt(i.count)}</td><td class="x" title="${esc(i.title)}">${esc(i.title || '（无文字）')}</td>
-      <td>${esc(i.district || '—')}${i.unit ? `<small>${esc(i.unit)}</small>` : ''}</td>
-      <td title="${esc((i.channel_names || []).join('、'))}">${i.channels.length}</td>
-      <td>${esc(MINYI.clock(i.first_at))}<small>${esc(localDate(i.first_at))}</small></td>
-      <td>${esc(MINYI.clock(i.last_at))}<small>${esc(localDate(i.last_at))}</small></td>
-      <td class="${i.negative ? 's-negative' : ''}">${fmt(i.negative)}</td></tr>`).join('');
+    body.innerHTML = rows.map((i) => `<tr data-incident="${esc(i.id)}" data-title="${esc(i.title)}"
+      title="${esc(i.title)}\n${i.channels.length}个渠道：${esc((i.channel_names || []).join('、'))}\n首次 ${esc(MINYI.clock(i.first_at))} ${esc(localDate(i.first_at))}；负面 ${i.negative} 条">
+      <td class="n">${fmt(i.count)}</td><td class="x">${esc(i.title || '（无文字）')}</td>
+      <td>${esc(i.district || '—')}</td>
+      <td>${esc(MINYI.clock(i.last_at))}</td></tr>`).join('');
     $('incidents-card').querySelector('.empty-list').hidden = rows.length > 0;
     $('incidents').dataset.ready = '1';
   }

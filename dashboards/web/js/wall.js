@@ -272,7 +272,8 @@
       .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key));
     const onlyCount = apart ? only.rows.reduce((a, r) => a + r.count, 0) : null;
     const max = Math.max(1, ...rows.map((r) => r.count));
-    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38) - (apart ? 1 : 0));
+    // The 仅评价 line is a row and its rule (7 px) more.
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70 - (apart ? 7 : 0)) / 38) - (apart ? 1 : 0));
     body.innerHTML = `<ol class="rank">${rows.slice(0, fits).map((r, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(r.name)}</span>
       <span class="bar"><i class="${r.negative * 2 > r.count ? 'neg' : ''}" style="width:${(100 * r.count / max).toFixed(1)}%"></i></span>
@@ -503,7 +504,7 @@
 
   function renderIncidents(p, data, body) {
     const list = data.incidents || [];
-    const fits = Math.max(1, Math.floor((((p.layout && p.layout.h) || 220) - 66) / 50));
+    const fits = Math.max(1, Math.floor((((p.layout && p.layout.h) || 222) - 66) / 52));
     panelNote(body, '近24小时 · 条数');
     body.innerHTML = list.length
       ? `<ol class="incidents">${list.slice(0, fits).map(incidentLine).join('')}</ol>`

@@ -183,6 +183,11 @@ try {
   check(await page.$eval('#stale', (e) => e.hidden), 'no stale mark while ticks arrive');
   const ticker = await page.$$eval('.panel-ticker li .x', (xs) => xs.map((x) => x.textContent).join('\n'));
   check(!/1[3-9]\d{9}/.test(ticker), 'ticker text has no unmasked mobile number');
+  // 热点事件: the largest incidents of 24 h, as the API lists them.
+  const shown = await page.$$eval('#panel-incidents ol.incidents li', (ls) => ls.map((l) => ({ id: l.dataset.id, n: l.querySelector('.n').textContent })));
+  const listed = (await (await page.request.get(`${base}/api/v1/incidents?sort=count&limit=5&from=${encodeURIComponent(new Date(Date.now() - 86400000).toISOString())}`)).json()).incidents;
+  check(shown.length > 0 && listed.some((i) => i.id === shown[0].id), `the wall shows incidents the API lists (${JSON.stringify(shown)})`);
+  step(`wall: 热点事件 shows ${shown.length} incidents, the largest ${shown[0].n} reports`);
 
   // An alert reaches the banner: trip the test rule with three items.
   check(await page.$eval('#alert', (e) => e.hidden), 'no banner before any alert');

@@ -202,6 +202,28 @@ try {
   check((await page.$eval('#drill-chip', (e) => e.textContent)).includes('上期'), 'its chip says 上期');
   step(`explorer: a point of the compared line lists ${prevRows.length} items of yesterday`);
 
+  // --- 热点事件: the same words from one district today are one incident ---
+  let found = [];
+  for (let i = 0; i < 40 && !found.length; i += 1) {
+    found = (await api(page, '/api/v1/incidents', [['from', iso(today)], ['to', iso(now + 60000)], ['sort', 'count']])).incidents;
+    if (!found.length) await page.waitForTimeout(500);
+  }
+  check(found.length > 0, 'the tracker groups the repeated reports into incidents');
+  await page.goto(`${base}/explore?range=today`);
+  await ready(page);
+  const incidentRows = await page.$$eval('#incidents tbody tr', (trs) => trs.map((r) => ({ id: r.dataset.incident, n: r.querySelector('.n').textContent })));
+  check(incidentRows.length === found.length && incidentRows[0].id === found[0].id && num(incidentRows[0].n) === found[0].count,
+    `the incidents as the API lists them (${JSON.stringify(incidentRows)} vs ${found.map((f) => `${f.id} ${f.count}`)})`);
+  await page.click('#incidents tbody tr');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_dim') === 'incident', null, { timeout: 20000 });
+  await ready(page);
+  const ofIncident = await rows(page);
+  check(ofIncident.length === found[0].count && num(await kpi(page, 'received')) === found[0].count,
+    `the drill-down lists the incident's ${found[0].count} items (${ofIncident.length}, KPI ${await kpi(page, 'received')})`);
+  check((await page.$eval('#drill-chip', (e) => e.textContent)).includes('同一事件'), 'its chip says 同一事件');
+  step(`explorer: ${found.length} incidents today; one clicked lists its ${found[0].count} items`);
+  await page.screenshot({ path: `${shots}/explore-incident.png` });
+
   // --- errors in Chinese, stale numbers cleared; empty answers say so -------
   await page.goto(`${base}/explore?range=30d&interval=1m`);
   await page.waitForFunction(() => document.body.dataset.ready === 'error', null, { timeout: 30000 });

@@ -26,8 +26,8 @@ export function layoutProblems(minFontPx) {
   for (const el of document.querySelectorAll('body *')) {
     const cs = getComputedStyle(el);
     if (/(auto|scroll)/.test(cs.overflow + cs.overflowX + cs.overflowY) && el.tagName !== 'SELECT') {
-      // Only the explorer's item list and its ranking may scroll inside their cards.
-      if ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) && !el.matches('#drill .scroll, .rank-scroll')) {
+      // Only the explorer's item list, its ranking and its incidents may scroll inside their cards.
+      if ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) && !el.matches('#drill .scroll, .rank-scroll, #incidents-card .scroll')) {
         problems.push(`${name(el)} has a scrollbar`);
       }
     }

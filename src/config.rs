@@ -131,6 +131,10 @@ pub struct Config {
     /// event (同一事件) into an incident: the longest gap between two
     /// linked reports. Default 72, at most 720.
     pub incident_window_hours: Option<u32>,
+    /// Days back an item looks for the same contact's earlier items of
+    /// its topic: twice before within them makes it a repeat complaint
+    /// (重复诉求). Default 30, at most 365.
+    pub repeat_window_days: Option<u32>,
 }
 
 /// One API token: who holds it, its role and the hex SHA-256 of the secret.
@@ -367,6 +371,7 @@ pub struct Checked {
     pub ingest_batch_bytes: usize,
     pub ingest_batch_wait: std::time::Duration,
     pub incident_window_hours: u32,
+    pub repeat_window_days: u32,
 }
 
 impl Config {
@@ -618,11 +623,18 @@ impl Config {
             f64::from(DEFAULT_INCIDENT_WINDOW_HOURS),
             720.0,
         )? as u32;
+        let repeat_window_days = positive(
+            "repeat_window_days",
+            self.repeat_window_days.map(f64::from),
+            30.0,
+            365.0,
+        )? as u32;
         Ok(Checked {
             file: file
                 .map(Path::to_owned)
                 .unwrap_or_else(|| "(defaults)".into()),
             incident_window_hours,
+            repeat_window_days,
             clock_skew: self
                 .max_clock_skew_seconds
                 .map_or(DEFAULT_CLOCK_SKEW, i64::from),

@@ -191,6 +191,9 @@ pub struct Filters {
     pub orders_by: OrdersBy,
     /// Only the items of these incidents (`i-` ids, [`crate::incident`]).
     pub incident: Vec<String>,
+    /// Only the items of one contact, by its hash (64 lower-case hex
+    /// digits): no query parameter, set by `GET /api/v1/contacts/{hash}`.
+    pub contact: Option<String>,
 }
 
 /// Which work orders a range selects: those created in it (the default),
@@ -232,6 +235,7 @@ impl Filters {
             && self.q.is_empty()
             && self.has_text.is_none()
             && self.incident.is_empty()
+            && self.contact.is_none()
     }
 
     /// Sets the range, applying the minute precision of the model.
@@ -1332,6 +1336,34 @@ pub fn incidents_of(
     });
     out.truncate(limit);
     out.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Which of one contact's items are repeat complaints (重复诉求): the
+/// contact raised one of the item's topics (`other` aside) at least twice
+/// before, within `window_days` before it. `items` in any order; the
+/// answer is in their order.
+pub fn repeats(items: &[FeedbackRow], window_days: u32) -> Vec<bool> {
+    let at =
+        |i: &FeedbackRow| DateTime::parse_from_rfc3339(&i.received_at).map_or(0, |t| t.timestamp());
+    let window = i64::from(window_days) * 86_400;
+    items
+        .iter()
+        .map(|item| {
+            let t = at(item);
+            item.topics.iter().filter(|c| *c != "other").any(|topic| {
+                items
+                    .iter()
+                    .filter(|o| {
+                        let u = at(o);
+                        (u < t || (u == t && o.id < item.id))
+                            && t - u <= window
+                            && o.topics.contains(topic)
+                    })
+                    .count()
+                    >= 2
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

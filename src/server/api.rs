@@ -151,7 +151,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(list_silences, add_silence))
         .routes(routes!(end_silence))
         .routes(routes!(erase_item))
-        .routes(routes!(erase_contact))
+        .routes(routes!(contact, erase_contact))
         .routes(routes!(audit))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -971,6 +971,95 @@ async fn erase_contact(
         "no stored item has this contact hash (or its items were erased before)",
     )
     .await
+}
+
+/// One contact's history: their items over time, each with its work
+/// orders and whether it repeats an earlier complaint.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ContactHistory {
+    contact_hash: String,
+    /// Their items in the token's scope (at most 1,000, the newest).
+    received: u64,
+    /// Of those, the repeat complaints (重复诉求).
+    repeat: u64,
+    /// `repeat` ÷ `received` (重复诉求率 of this contact).
+    repeat_rate: f64,
+    first_at: String,
+    last_at: String,
+    /// More items than listed (the oldest left out).
+    truncated: bool,
+    items: Vec<ContactItem>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ContactItem {
+    #[serde(flatten)]
+    item: crate::dashboards::FeedbackItemView,
+    /// The contact raised one of its topics at least twice before within
+    /// `repeat_window_days` (default 30).
+    repeat: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{contact_hash}", tag = "items", security(("bearer" = ["analyst"])), params(("contact_hash" = String, Path, description = "the contact's hash: 64 hex digits, as items' `detail.contact_hash` shows it (`minyi contact-hash PHONE` computes it with the server's key)")),
+    description = "One person across channels, by the keyed hash of their contact (no phone number is stored or shown): their items in the token's scope, newest first (masked, with their work orders), each marked `repeat` when the contact raised one of its topics at least twice before within `repeat_window_days`; the count and share of repeats. At most the 1,000 newest items.",
+    responses((status = 200, body = ContactHistory), (status = 400, description = "not a contact hash", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 404, description = "no item of this contact in the token's scope", body = ErrorBody)))]
+async fn contact(
+    Need(scope): Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::Invalid(
+            "contact_hash: not 64 hex digits (`minyi contact-hash PHONE` computes it from a phone number or e-mail)".into(),
+        ));
+    }
+    if let Some((k, _)) = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k != "access_token")
+    {
+        return Err(ApiError::Invalid(format!(
+            "parameter `{k}`: unknown parameter for this endpoint"
+        )));
+    }
+    let hash = hash.to_ascii_lowercase();
+    let query = Query::Feedback {
+        filters: crate::query::Filters {
+            contact: Some(hash.clone()),
+            ..Default::default()
+        },
+        limit: crate::query::MAX_ITEMS_LIMIT,
+        cursor: None,
+    };
+    let Answer::Feedback { items, next } = state.query(&scope, query).await? else {
+        unreachable!("a feedback query answers with items")
+    };
+    if items.is_empty() {
+        return Err(ApiError::Missing(
+            "no item of this contact in this token's scope".into(),
+        ));
+    }
+    let repeats = crate::query::repeats(&items, state.repeat_window_days);
+    let received = items.len() as u64;
+    let repeat = repeats.iter().filter(|r| **r).count() as u64;
+    let page = FeedbackPage::of(&items, None, &state.vocab);
+    let mut response = axum::Json(ContactHistory {
+        contact_hash: hash,
+        received,
+        repeat,
+        repeat_rate: repeat as f64 / received as f64,
+        first_at: items[items.len() - 1].received_at.clone(),
+        last_at: items[0].received_at.clone(),
+        truncated: next.is_some(),
+        items: page
+            .items
+            .into_iter()
+            .zip(repeats)
+            .map(|(item, repeat)| ContactItem { item, repeat })
+            .collect(),
+    })
+    .into_response();
+    response.extensions_mut().insert(ItemCount::Known(received));
+    Ok(response)
 }
 
 #[derive(utoipa::IntoParams)]

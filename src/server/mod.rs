@@ -71,6 +71,8 @@ pub struct AppState {
     pub auditor: Arc<crate::privacy::Auditor>,
     pub retention_days: u32,
     pub audit_retention_days: u32,
+    /// Days a repeat complaint (重复诉求) looks back.
+    pub repeat_window_days: u32,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -177,6 +179,7 @@ impl AppState {
             auditor,
             retention_days: checked.retention_days,
             audit_retention_days: checked.audit_retention_days,
+            repeat_window_days: checked.repeat_window_days,
         })
     }
 

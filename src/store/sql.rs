@@ -50,6 +50,7 @@ pub fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
     f.q.is_empty()
         && f.has_text.is_none()
         && f.incident.is_empty()
+        && f.contact.is_none()
         && (f.topic.len() <= 1 || by_topic)
 }
 
@@ -58,6 +59,7 @@ pub fn keyword_rollup_answers(f: &Filters) -> bool {
     f.q.is_empty()
         && f.has_text.is_none()
         && f.incident.is_empty()
+        && f.contact.is_none()
         && f.topic.is_empty()
         && f.rating.is_empty()
         && f.channel.is_empty()

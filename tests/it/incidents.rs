@@ -716,3 +716,154 @@ async fn incidents_through_the_api() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Repeat complainants: one person's items across channels by their
+/// contact's hash, each marked a repeat when they raised its topic twice
+/// before within 30 days; no phone number anywhere; scoped like the rest.
+#[tokio::test]
+async fn a_contacts_history_marks_repeat_complaints() {
+    contacts_history(crate::common::test_app_scoped(contact_tokens())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contacts_history_marks_repeat_complaints_on_clickhouse() {
+    let server = crate::common::ClickHouse::start_logging_queries();
+    let db = server.database("contacts");
+    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
+        &server.url,
+        &db,
+        minyi::store::QuerySettings {
+            tz_offset: 8 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.migrate(&crate::clickhouse_store::schema())
+        .await
+        .unwrap();
+    contacts_history(crate::common::test_app_tokens(
+        Arc::new(ch),
+        crate::common::TempDir::new("contacts-clickhouse"),
+        contact_tokens(),
+    ))
+    .await;
+    server.replay_on_current_release(&db);
+}
+
+fn contact_tokens() -> Vec<minyi::config::ApiToken> {
+    use crate::common::api_token;
+    use minyi::config::Role;
+    vec![
+        api_token(Role::Analyst, "city", &[], &[]),
+        api_token(Role::Viewer, "viewer", &[], &[]),
+        api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
+        api_token(Role::Ingest, "feed", &[], &[]),
+    ]
+}
+
+async fn contacts_history(app: crate::common::TestApp) {
+    use crate::common::call;
+    use crate::scopes::{get, json_of};
+    use axum::http::StatusCode;
+
+    let day = |d: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(50 - d))
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+            .to_rfc3339()
+    };
+    let phone = "13812345678";
+    let items = serde_json::json!([
+        {"id": "p-0", "channel": "hotline_12345", "received_at": day(0), "contact": phone,
+         "text": "小区门口天天有车乱停，堵住消防通道，交警不管", "district": "丛台区"},
+        {"id": "p-1", "channel": "wechat", "received_at": day(5), "contact": phone,
+         "text": "又是违章停车，消防通道堵死了，上次反映没人处理", "district": "丛台区"},
+        {"id": "p-2", "channel": "director_mailbox", "received_at": day(10), "contact": phone,
+         "text": "第三次反映违停堵路，交警到底管不管", "district": "邯山区"},
+        {"id": "p-3", "channel": "hotline_12345", "received_at": day(45), "contact": phone,
+         "text": "门口违章停车还是没人管", "district": "邯山区"},
+        {"id": "p-4", "channel": "hotline_110", "received_at": day(46), "contact": phone,
+         "text": "接到冒充公安的诈骗电话，让我转账到安全账户", "district": "邯山区"},
+        {"id": "q-0", "channel": "hotline_12345", "received_at": day(1), "contact": "13900000000",
+         "text": "小区门口天天有车乱停", "district": "丛台区"}
+    ]);
+    let req = axum::http::Request::post("/api/v1/feedback")
+        .header("authorization", "Bearer feed")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(items.to_string()))
+        .unwrap();
+    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+    let page = json_of(&app, "city", "/api/v1/feedback?limit=100").await;
+    let hash = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "p-0")
+        .unwrap()["detail"]["contact_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, all) = get(&app, "city", &format!("/api/v1/contacts/{hash}")).await;
+    assert!(!all.contains(phone) && !all.contains("5678"), "{all}");
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    let marks: Vec<(String, bool)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_owned(),
+                i["repeat"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // Newest first: the fraud report is another matter; day 45 has one
+    // traffic item within 30 days before it (day 10); day 10 has two.
+    assert_eq!(
+        marks,
+        [
+            ("p-4".to_owned(), false),
+            ("p-3".to_owned(), false),
+            ("p-2".to_owned(), true),
+            ("p-1".to_owned(), false),
+            ("p-0".to_owned(), false),
+        ]
+    );
+    assert_eq!(
+        (all["received"].as_u64(), all["repeat"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(all["repeat_rate"].as_f64(), Some(0.2));
+    // A bureau sees its district's part; viewers none; bad hashes are 400.
+    let theirs = json_of(&app, "hanshan", &format!("/api/v1/contacts/{hash}")).await;
+    assert_eq!(theirs["received"], 3);
+    assert_eq!(
+        get(&app, "viewer", &format!("/api/v1/contacts/{hash}"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    for bad in ["/api/v1/contacts/123", "/api/v1/contacts/13812345678"] {
+        assert_eq!(
+            get(&app, "city", bad).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        get(&app, "city", &format!("/api/v1/contacts/{hash}?limit=5"))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get(
+            &app,
+            "city",
+            &format!("/api/v1/contacts/{}", "0".repeat(64))
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}

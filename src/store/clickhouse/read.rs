@@ -670,6 +670,12 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Param> {
         let (term, params) = super::incidents::of_incidents(&f.incident);
         w.push(&term, params);
     }
+    if let Some(hash) = &f.contact {
+        w.push(
+            "visitParamExtractString(detail, 'contact_hash') = ?",
+            [Param::Str(hash.clone())],
+        );
+    }
     w
 }
 

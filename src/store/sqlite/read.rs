@@ -128,6 +128,13 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Sql> {
         );
     }
     w.any_of("i.incident", texts(&f.incident));
+    if let Some(hash) = &f.contact {
+        // The index `items_contact` (schema 5) is on this expression.
+        w.push(
+            "json_extract(i.detail, '$.contact_hash') = ?",
+            [Sql::Text(hash.clone())],
+        );
+    }
     w
 }
 

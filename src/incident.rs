@@ -540,6 +540,9 @@ struct Chain {
     size: u32,
     /// Time of its newest item, for forgetting the chain.
     last_at: i64,
+    /// Time of its first item (the root, whose id names the chain): with
+    /// the id, the root's key.
+    first_at: i64,
 }
 
 /// One item's incident changed: the id to store beside the item (None:
@@ -613,6 +616,7 @@ impl Assigner {
         let chain = self.chains.entry(root.clone()).or_insert(Chain {
             size: 0,
             last_at: sig.at,
+            first_at: sig.at,
         });
         chain.size += 1;
         chain.last_at = chain.last_at.max(sig.at);
@@ -670,6 +674,7 @@ impl Assigner {
             let chain = self.chains.entry(root.clone()).or_insert(Chain {
                 size: 0,
                 last_at: at,
+                first_at: at,
             });
             chain.size += 1;
             chain.last_at = chain.last_at.max(at);
@@ -779,18 +784,23 @@ impl Assigner {
     }
 
     /// Re-derives the chains of every kept item from `key` on, in order,
-    /// and returns the items whose shown incident changed.
+    /// and returns the items whose shown incident changed. Items before
+    /// `key` keep their chain; of them only a chain's first item can change
+    /// what it shows (its chain crossing two items either way), and it is
+    /// found by its chain, so a late item costs the items after it, not
+    /// all that are kept.
     fn recompute_roots_from(&mut self, key: &Key) -> Vec<Change> {
         let keys: Vec<Key> = self
             .nodes
             .range(key.clone()..)
             .map(|(k, _)| k.clone())
             .collect();
-        let before: Vec<(Key, Option<String>)> = self
-            .nodes
+        let before: Vec<Option<String>> = keys
             .iter()
-            .map(|(k, n)| (k.clone(), self.shown(&n.root)))
+            .map(|k| self.shown(&self.nodes[k].root))
             .collect();
+        // The size each chain touched had before.
+        let mut touched: HashMap<Arc<str>, u32> = HashMap::default();
         for k in &keys {
             let node = &self.nodes[k];
             let restored = node.link.is_none() && *node.root != *k.1;
@@ -803,12 +813,16 @@ impl Assigner {
                 Some((to, _)) => self.nodes.get(to).map_or(old.clone(), |n| n.root.clone()),
                 None => k.1.clone(),
             };
+            for r in [&old, &new] {
+                let size = self.chains.get(r).map_or(0, |c| c.size);
+                touched.entry(r.clone()).or_insert(size);
+            }
             if k == key {
-                self.chains.entry(new.clone()).or_insert(Chain {
+                let c = self.chains.entry(new.clone()).or_insert(Chain {
                     size: 0,
                     last_at: k.0,
+                    first_at: k.0,
                 });
-                let c = self.chains.get_mut(&new).expect("inserted");
                 c.size += 1;
                 c.last_at = c.last_at.max(k.0);
             } else if old != new {
@@ -818,6 +832,7 @@ impl Assigner {
                 let c = self.chains.entry(new.clone()).or_insert(Chain {
                     size: 0,
                     last_at: k.0,
+                    first_at: k.0,
                 });
                 c.size += 1;
                 c.last_at = c.last_at.max(k.0);
@@ -825,9 +840,18 @@ impl Assigner {
             self.nodes.get_mut(k).expect("kept").root = new;
         }
         let mut changes = Vec::new();
-        for (k, was) in before {
-            let now = self.shown(&self.nodes[&k].root);
-            if now != was {
+        if let Some(n) = self.nodes.get(key)
+            && let Some(id) = self.shown(&n.root)
+        {
+            changes.push(Change {
+                item_id: key.1.to_string(),
+                at: key.0,
+                incident_id: Some(id),
+            });
+        }
+        for (k, was) in keys.iter().zip(before) {
+            let now = self.shown(&self.nodes[k].root);
+            if now != was && k != key {
                 changes.push(Change {
                     item_id: k.1.to_string(),
                     at: k.0,
@@ -835,17 +859,27 @@ impl Assigner {
                 });
             }
         }
-        if let Some(n) = self.nodes.get(key)
-            && let Some(id) = self.shown(&n.root)
-        {
-            changes.insert(
-                0,
-                Change {
-                    item_id: key.1.to_string(),
-                    at: key.0,
-                    incident_id: Some(id),
-                },
-            );
+        // The first items before `key` of the chains that crossed two.
+        let mut crossed: Vec<(Key, Option<String>)> = Vec::new();
+        for (root, size_before) in touched {
+            let Some(chain) = self.chains.get(&root) else {
+                continue;
+            };
+            if (size_before >= 2) == (chain.size >= 2) {
+                continue;
+            }
+            let first: Key = (chain.first_at, root.clone());
+            if first < *key && self.nodes.get(&first).is_some_and(|n| n.root == root) {
+                crossed.push((first, self.shown(&root)));
+            }
+        }
+        crossed.sort();
+        for (k, now) in crossed {
+            changes.push(Change {
+                item_id: k.1.to_string(),
+                at: k.0,
+                incident_id: now,
+            });
         }
         changes
     }

@@ -97,7 +97,7 @@ fn main() {
         );
     };
     time_tokens("topics", &|x, t| {
-        black_box(e.topics().tag(x, t));
+        black_box(e.topics().tag(x, t, Default::default()));
     });
     time_tokens("gazetteer", &|_, t| {
         black_box(

@@ -414,6 +414,17 @@ impl SentimentModel {
 
     /// The sentiment of an item: text score fused with the rating.
     pub fn assess(&self, normalized: &str, tokens: &[Token], rating: Option<Rating>) -> Sentiment {
+        self.assess_scored(normalized, tokens, rating).0
+    }
+
+    /// [`SentimentModel::assess`] and the score of the text alone, before
+    /// the rating is fused in.
+    pub fn assess_scored(
+        &self,
+        normalized: &str,
+        tokens: &[Token],
+        rating: Option<Rating>,
+    ) -> (Sentiment, f32) {
         let (total, mut evidence) = self.score_text(normalized, tokens);
         let text_score = total / (total.abs() + 1.5);
         let has_text = tokens
@@ -439,12 +450,35 @@ impl SentimentModel {
         } else {
             SentimentLabel::Neutral
         };
-        Sentiment {
+        let sentiment = Sentiment {
             label,
             score: (score * 1000.0).round() / 1000.0,
             evidence,
-        }
+        };
+        (sentiment, text_score)
     }
+}
+
+/// The words of a text that reads positive on its own (`text_score`, before
+/// any rating), from its sentiment evidence: what commends the police, for
+/// the praise rule of the topics (docs/TOPICS.md, rule P). On a revisit
+/// channel the rating words (满意, 非常满意 …) are the answer, not
+/// commendation, and do not count.
+pub fn commending_words(sentiment: &Sentiment, text_score: f32, revisit: bool) -> Vec<String> {
+    if text_score < NEUTRAL_BAND {
+        return Vec::new();
+    }
+    sentiment
+        .evidence
+        .iter()
+        .filter_map(|e| {
+            // "word +1.8"; negated, quoted or irrealis words are no praise.
+            let (word, value) = e.rsplit_once(' ')?;
+            let plain = !word.contains(['…', '“', '(']);
+            (value.starts_with('+') && plain && !(revisit && word.ends_with("满意")))
+                .then(|| word.to_owned())
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -436,7 +436,9 @@ impl SentimentModel {
             // move the score within it.
             Some(Rating::Dissatisfied) => -0.5 + 0.5 * text_score.min(0.0),
             Some(Rating::Satisfied) => 0.5 + 0.5 * text_score.max(0.0),
-            Some(Rating::BasicallySatisfied) if has_text => 0.2 + 0.6 * text_score,
+            // 基本满意 with words is as lukewarm as they are: reservations
+            // ("人有点多", "还行吧") read neutral, praise positive.
+            Some(Rating::BasicallySatisfied) if has_text => 0.05 + 0.6 * text_score,
             Some(Rating::BasicallySatisfied) => 0.3,
         };
         if let Some(r) = rating {
@@ -758,6 +760,15 @@ mod tests {
             rated("", Some(Rating::BasicallySatisfied)).label,
             SentimentLabel::Positive
         );
+        // With words, they decide: a reservation is neutral.
+        for (text, label) in [
+            ("人有点多", SentimentLabel::Neutral),
+            ("民警很耐心，谢谢", SentimentLabel::Positive),
+            ("来得太慢了", SentimentLabel::Negative),
+        ] {
+            let s = rated(text, Some(Rating::BasicallySatisfied));
+            assert_eq!(s.label, label, "{text}: {s:?}");
+        }
     }
 
     #[test]

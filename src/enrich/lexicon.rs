@@ -34,6 +34,8 @@ pub struct TokenInfo {
     pub places: Box<[u16]>,
     /// Its feature id in the topic model, when it is one.
     pub topic_feature: Option<u32>,
+    /// The summed topic-model weights of the character n-grams inside it.
+    pub topic_inside: Box<[super::topic_model::Weight]>,
 }
 
 /// A token of an item's normalised text and what it is.

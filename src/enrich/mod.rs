@@ -13,9 +13,10 @@
 //! 5. [`tokenize`]: jieba tokens, each looked up once in the [`lexicon`]
 //!    (what every later step needs to know of it); content tokens, TF-IDF
 //!    keywords;
-//! 6. [`topics`]: multi-label topic tags with evidence, from rules and a
-//!    linear model ([`topic_model`]);
-//! 7. [`sentiment`]: lexicon score fused with the rating;
+//! 6. [`sentiment`]: lexicon score fused with the rating;
+//! 7. [`topics`]: multi-label topic tags with evidence, from rules, the
+//!    text's commendation (read from the sentiment step), a linear model
+//!    ([`topic_model`]) and the channel's revisit;
 //! 8. [`regions`]: district and unit from the text when not sent.
 
 pub mod lexicon;
@@ -195,6 +196,7 @@ impl Enricher {
             } else {
                 None
             },
+            topic_inside: self.tagger.model().inside(token),
             ..words
         }
     }

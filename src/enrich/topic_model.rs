@@ -1,21 +1,24 @@
 //! The topic classifier beside the rules: one-vs-rest logistic regression
-//! over the character 1–3-grams of the normalised text and the item's
-//! content tokens, read from `pipelines/topics/model.tsv`.
+//! over the character 1–2-grams of the normalised text (each occurrence
+//! counts) and the item's content tokens, read from
+//! `pipelines/topics/model.tsv`.
 //!
 //! The weights are data, trained on the dev split by `scripts/train-topics`
 //! (reproducible: same data, same file); each topic has a bias and a
-//! probability threshold chosen there. Scoring is a sum of weights: one
-//! hash lookup per character n-gram (n-grams packed into a `u64`), none per
-//! token (the enricher's lexicon holds each token's feature, see
-//! [`TopicModel::word`]), and no `exp`: a threshold is compared as a logit.
-//! The evidence of a topic the model tags is its features that weighed most
-//! for it.
+//! probability threshold chosen there. Scoring is a sum of weights, read
+//! mostly from the enricher's lexicon: each token there carries the summed
+//! weights of the n-grams inside it ([`TopicModel::inside`]) and its own
+//! feature ([`TopicModel::word`]), so an item costs one hash lookup per
+//! token boundary (the bigram across it), not one per character; and no
+//! `exp`: a threshold is compared as a logit. The evidence of a topic the
+//! model tags is its features that weighed most for it (found again, the
+//! slow way, only then).
 //!
 //! File format (tab-separated, `#` comments):
 //!
 //! ```text
 //! topic   <code>  <bias>  <threshold, a probability in (0, 1)>
-//! c:<1–3 characters>  <code>=<weight> …     # a character n-gram
+//! c:<1–2 characters>  <code>=<weight> …     # a character n-gram
 //! w:<token>           <code>=<weight> …     # a content token
 //! ```
 
@@ -28,8 +31,8 @@ use crate::pipelines::{PipelineError, PipelineFiles};
 pub const FILE: &str = "topics/model.tsv";
 
 /// A feature's weight for one topic (topic index of the tagger).
-#[derive(Debug, Clone, Copy)]
-struct Weight {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weight {
     topic: u8,
     weight: f32,
 }
@@ -42,8 +45,9 @@ pub struct TopicModel {
     cut: Vec<f32>,
     /// A character n-gram (see [`key`]) → feature id.
     ngrams: HashMap<u64, u32>,
-    /// The longest n-gram length in the file (0: none).
-    max_n: usize,
+    /// Whether the file has bigrams (else the token boundaries are not
+    /// looked at).
+    bigrams: bool,
     /// A token → feature id.
     words: HashMap<Box<str>, u32>,
     /// Feature id → its weights: `weights[starts[f]..starts[f + 1]]`.
@@ -62,12 +66,11 @@ fn key(chars: &[char]) -> u64 {
         .fold(0, |k, (i, &c)| k | ((c as u64 + 1) << (21 * i)))
 }
 
-/// Topics an item scores for, and the features it has.
+/// What an item scores for each topic.
 #[derive(Debug)]
 pub struct Scores {
     /// Per topic index: bias plus the weights of the item's features.
     pub logits: Vec<f32>,
-    features: Vec<u32>,
 }
 
 impl TopicModel {
@@ -119,13 +122,13 @@ impl TopicModel {
             match kind {
                 "c:" => {
                     let chars: Vec<char> = text.chars().collect();
-                    if !(1..=3).contains(&chars.len()) {
+                    if !(1..=2).contains(&chars.len()) {
                         return Err(invalid(
                             no,
-                            format!("n-gram {text:?} is not 1–3 characters"),
+                            format!("n-gram {text:?} is not 1–2 characters"),
                         ));
                     }
-                    m.max_n = m.max_n.max(chars.len());
+                    m.bigrams |= chars.len() == 2;
                     if m.ngrams.insert(key(&chars), id).is_some() {
                         return Err(invalid(no, format!("{:?} is listed twice", cols[0])));
                     }
@@ -170,41 +173,94 @@ impl TopicModel {
         self.cut.iter().all(|c| c.is_infinite())
     }
 
-    /// The logits of every topic for an item.
+    /// The summed weights, by topic, of the character n-grams inside one
+    /// token (for the enricher's lexicon).
+    pub fn inside(&self, token: &str) -> Box<[Weight]> {
+        let mut sums: Vec<Weight> = Vec::new();
+        self.ngrams_of(token, None, &mut |f| {
+            for w in self.weights_of(f) {
+                match sums.iter_mut().find(|s| s.topic == w.topic) {
+                    Some(s) => s.weight += w.weight,
+                    None => sums.push(*w),
+                }
+            }
+        });
+        sums.into()
+    }
+
+    fn weights_of(&self, f: u32) -> &[Weight] {
+        let (a, b) = (self.starts[f as usize], self.starts[f as usize + 1]);
+        &self.weights[a as usize..b as usize]
+    }
+
+    /// Each n-gram feature of `text` (preceded by the character `before`:
+    /// the bigram across is one), in order, each occurrence.
+    fn ngrams_of(&self, text: &str, mut before: Option<char>, found: &mut impl FnMut(u32)) {
+        for c in text.chars() {
+            if let Some(&f) = self.ngrams.get(&key(&[c])) {
+                found(f);
+            }
+            if self.bigrams
+                && let Some(b) = before
+                && let Some(&f) = self.ngrams.get(&key(&[b, c]))
+            {
+                found(f);
+            }
+            before = Some(c);
+        }
+    }
+
+    /// The logits of every topic for an item: its tokens' n-gram sums (see
+    /// [`TopicModel::inside`]), the bigram across each token boundary, its
+    /// content tokens' features. The tokens are slices of `normalized` that
+    /// cover it (jieba's cut); a gap between two is read as text.
     pub fn score(&self, normalized: &str, tokens: &[Token]) -> Scores {
         let mut s = Scores {
             logits: self.bias.clone(),
-            features: Vec::new(),
         };
         if self.is_empty() {
             return s;
         }
-        let mut window = ['\0'; 3];
-        let mut seen = 0usize;
-        for c in normalized.chars() {
-            window.rotate_left(1);
-            window[2] = c;
-            seen += 1;
-            for n in 1..=self.max_n.min(seen) {
-                if let Some(&f) = self.ngrams.get(&key(&window[3 - n..])) {
-                    self.add(&mut s, f);
-                }
+        let add = |s: &mut Scores, ws: &[Weight]| {
+            for w in ws {
+                s.logits[usize::from(w.topic)] += w.weight;
             }
+        };
+        let base = normalized.as_ptr() as usize;
+        // The end (byte offset) and last character of the text read so far.
+        let mut read = 0usize;
+        let mut last: Option<char> = None;
+        for t in tokens {
+            let start = (t.text.as_ptr() as usize).wrapping_sub(base);
+            let Some(first) = t.text.chars().next() else {
+                continue;
+            };
+            if start != read {
+                // Not contiguous (never seen): read the gap's characters.
+                let gap = normalized.get(read..start).unwrap_or_default();
+                self.ngrams_of(gap, last, &mut |f| add(&mut s, self.weights_of(f)));
+                last = gap.chars().next_back().or(last);
+            }
+            if self.bigrams
+                && let Some(b) = last
+                && let Some(&f) = self.ngrams.get(&key(&[b, first]))
+            {
+                add(&mut s, self.weights_of(f));
+            }
+            add(&mut s, &t.info.topic_inside);
+            if t.info.content
+                && let Some(f) = t.info.topic_feature
+            {
+                add(&mut s, self.weights_of(f));
+            }
+            read = start + t.text.len();
+            last = t.text.chars().next_back();
         }
-        for t in tokens.iter().filter(|t| t.info.content) {
-            if let Some(f) = t.info.topic_feature {
-                self.add(&mut s, f);
-            }
+        if read < normalized.len() {
+            let rest = normalized.get(read..).unwrap_or_default();
+            self.ngrams_of(rest, last, &mut |f| add(&mut s, self.weights_of(f)));
         }
         s
-    }
-
-    fn add(&self, s: &mut Scores, f: u32) {
-        let (a, b) = (self.starts[f as usize], self.starts[f as usize + 1]);
-        for w in &self.weights[a as usize..b as usize] {
-            s.logits[usize::from(w.topic)] += w.weight;
-        }
-        s.features.push(f);
     }
 
     /// Whether the model tags `topic` at these scores.
@@ -219,19 +275,35 @@ impl TopicModel {
 
     /// The item's features that weighed most for `topic` (distinct, at most
     /// `n`, heaviest first; only those for it).
-    pub fn evidence(&self, s: &Scores, topic: usize, n: usize) -> Vec<String> {
-        let mut by_weight: Vec<(f32, u32)> = Vec::new();
-        for &f in &s.features {
-            let (a, b) = (self.starts[f as usize], self.starts[f as usize + 1]);
-            let w = self.weights[a as usize..b as usize]
+    pub fn evidence(
+        &self,
+        normalized: &str,
+        tokens: &[Token],
+        topic: usize,
+        n: usize,
+    ) -> Vec<String> {
+        let mut features = Vec::new();
+        self.ngrams_of(normalized, None, &mut |f| features.push(f));
+        features.extend(
+            tokens
                 .iter()
-                .find(|w| usize::from(w.topic) == topic)
-                .map_or(0.0, |w| w.weight);
-            if w > 0.0 && !by_weight.iter().any(|&(_, g)| g == f) {
-                by_weight.push((w, f));
-            }
-        }
-        by_weight.sort_by(|a, b| b.0.total_cmp(&a.0));
+                .filter(|t| t.info.content)
+                .filter_map(|t| t.info.topic_feature),
+        );
+        features.sort_unstable();
+        features.dedup();
+        let mut by_weight: Vec<(f32, u32)> = features
+            .into_iter()
+            .filter_map(|f| {
+                let w = self
+                    .weights_of(f)
+                    .iter()
+                    .find(|w| usize::from(w.topic) == topic)?
+                    .weight;
+                (w > 0.0).then_some((w, f))
+            })
+            .collect();
+        by_weight.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         by_weight
             .iter()
             .take(n)
@@ -258,7 +330,7 @@ mod tests {
         for (text, want) in [
             ("topic\tnope\t0\t0.5\n", "unknown topic"),
             ("topic\tpraise\t0\t1.5\n", "not in (0, 1)"),
-            ("c:点赞了吗\tpraise=1\n", "1–3 characters"),
+            ("c:点赞了\tpraise=1\n", "1–2 characters"),
             ("x:赞\tpraise=1\n", "want c: or w:"),
             ("c:赞\tpraise=a\n", "not a number"),
             ("c:赞\tpraise=1\nc:赞\tpraise=1\n", "listed twice"),
@@ -267,15 +339,75 @@ mod tests {
             assert!(err.to_string().contains(want), "{text:?}: {err}");
         }
         let m = TopicModel::from_files(
-            &files("topic\tpraise\t-1\t0.5\nc:点赞\tpraise=2\nw:辛苦\tpraise=0.5\n"),
+            &files(
+                "topic\tpraise\t-1\t0.5\nc:点赞\tpraise=2\nc:赞\tpraise=0.5\nw:辛苦\tpraise=0.5\n",
+            ),
             &codes,
         )
         .unwrap();
         assert!(!m.is_empty());
-        assert_eq!(m.word("辛苦"), Some(1));
-        let s = m.score("给他点赞", &[]);
+        assert_eq!(m.word("辛苦"), Some(2));
+        // Each occurrence counts; a token's n-grams are summed once.
+        assert_eq!(
+            &*m.inside("赞赞"),
+            [Weight {
+                topic: 0,
+                weight: 1.0
+            }]
+        );
+        let e = crate::enrich::tests::enricher();
+        let text = "给他点赞";
+        let tokens = e.analyze(text);
+        // The scores do not depend on where the tokens cut the text: the
+        // lexicon's tokens here know nothing of this file, so read the
+        // tokens' n-grams through this model instead.
+        let tokens: Vec<Token> = tokens
+            .into_iter()
+            .map(|mut t| {
+                t.info.to_mut().topic_inside = m.inside(t.text);
+                t.info.to_mut().topic_feature = None;
+                t
+            })
+            .collect();
+        let s = m.score(text, &tokens);
+        assert_eq!(s.logits[0], -1.0 + 2.0 + 0.5, "{tokens:?}");
         assert!(m.tags(&s, 0) && !m.tags(&s, 1), "{:?}", s.logits);
-        assert_eq!(m.evidence(&s, 0, 3), ["点赞"]);
+        assert_eq!(m.evidence(text, &tokens, 0, 3), ["点赞", "赞"]);
         assert!(!m.tags(&m.score("一般", &[]), 0));
+    }
+
+    /// The lexicon's way (n-gram sums per token, a lookup per boundary)
+    /// scores what reading every character would: what the training script
+    /// computes.
+    #[test]
+    fn scores_by_token_equal_scores_by_character() {
+        let e = crate::enrich::tests::enricher();
+        let m = e.topics().model();
+        assert!(!m.is_empty());
+        for text in [
+            "民警上班时间玩手机，群众喊了半天不理",
+            "1，辛苦了！！ 谢谢 abc 123",
+            "监督员反映：某派出所民警酒后驾驶警车",
+            "",
+            "鸭嘴兽",
+        ] {
+            let normalized = e.normalize(text);
+            let tokens = e.analyze(&normalized);
+            let mut slow = m.bias.clone();
+            m.ngrams_of(&normalized, None, &mut |f| {
+                for w in m.weights_of(f) {
+                    slow[usize::from(w.topic)] += w.weight;
+                }
+            });
+            for t in tokens.iter().filter(|t| t.info.content) {
+                for w in t.info.topic_feature.map_or(&[][..], |f| m.weights_of(f)) {
+                    slow[usize::from(w.topic)] += w.weight;
+                }
+            }
+            let fast = m.score(&normalized, &tokens).logits;
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-4, "{text}: {fast:?} vs {slow:?}");
+            }
+        }
     }
 }

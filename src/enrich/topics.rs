@@ -298,7 +298,7 @@ impl TopicTagger {
                     score: TopicModel::probability(&scores, topic),
                     evidence: self
                         .model
-                        .evidence(&scores, topic, MODEL_EVIDENCE)
+                        .evidence(normalized, tokens, topic, MODEL_EVIDENCE)
                         .into_iter()
                         .map(|f| format!("model:{f}"))
                         .collect(),

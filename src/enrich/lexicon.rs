@@ -35,7 +35,7 @@ pub struct TokenInfo {
     /// Its feature id in the topic model, when it is one.
     pub topic_feature: Option<u32>,
     /// The summed topic-model weights of the character n-grams inside it.
-    pub topic_inside: Box<[super::topic_model::Weight]>,
+    pub topic_inside: super::topic_model::Sums,
 }
 
 /// A token of an item's normalised text and what it is.

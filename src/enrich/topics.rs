@@ -14,7 +14,7 @@
 //!
 //! The model tags a topic the rules did not when its probability reaches
 //! the topic's threshold (exclusions rule it out alike); its evidence is
-//! the features that weighed most, each as `model:<n-gram or token>`. On a
+//! the tokens that weighed most, each as `model:<token>`. On a
 //! channel whose revisits rate a topic (`rates` in `channels.toml`), an
 //! answer tagged with no matter (a topic with `matter = true`) is tagged
 //! with that topic, evidence `revisit`. A topic with `when_positive`
@@ -298,7 +298,7 @@ impl TopicTagger {
                     score: TopicModel::probability(&scores, topic),
                     evidence: self
                         .model
-                        .evidence(normalized, tokens, topic, MODEL_EVIDENCE)
+                        .evidence(tokens, topic, MODEL_EVIDENCE)
                         .into_iter()
                         .map(|f| format!("model:{f}"))
                         .collect(),

@@ -1,6 +1,6 @@
 //! Multi-label topic tagging by the annotation guide (docs/TOPICS.md): the
-//! rules in `pipelines/topics.toml`, the model of [`super::topic_model`]
-//! beside them, and the revisit rule.
+//! rules in `pipelines/topics.toml`, the text's commendation, the model of
+//! [`super::topic_model`] beside them, and the revisit rule.
 //!
 //! Terms are found inside the item's tokens: every term is in the
 //! tokenizer's dictionary, so it comes out as a token of its own or inside a

@@ -102,8 +102,8 @@ fn main() {
     time_tokens("topic rules", &|x, t| {
         black_box(e.topics().tag_by_rules(x, t, Default::default()));
     });
-    time_tokens("topic model", &|x, t| {
-        black_box(e.topics().model().score(x, t));
+    time_tokens("topic model", &|_, t| {
+        black_box(e.topics().model().score(t));
     });
     let by_model = analysed
         .iter()

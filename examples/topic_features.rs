@@ -2,7 +2,8 @@
 //! the enricher reads it, one tab-separated line each — channel, the
 //! labelled topics, the topic its channel's revisits rate (`-`: none), the
 //! topics of the rules alone (no model, no revisit rule), the normalised
-//! text and the content tokens (space-separated). `scripts/train-topics`
+//! text, the content tokens (space-separated) and every token (separated
+//! by U+0001: a token may be white space). `scripts/train-topics`
 //! runs it on the dev split: `cargo run --example topic_features -- dev`.
 
 use minyi::enrich::Enricher;
@@ -36,11 +37,13 @@ fn main() {
                 .find(|c| c.code == channel)
                 .and_then(|c| c.rates.clone())
                 .unwrap_or_else(|| "-".to_owned());
+            let all: Vec<&str> = e.analyze(&normalized).iter().map(|t| t.text).collect();
             println!(
-                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}",
+                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}\t{}",
                 rules.join(" "),
                 normalized.replace(['\t', '\n'], " "),
-                item.tokens.join(" ")
+                item.tokens.join(" "),
+                all.join("\u{1}").replace(['\t', '\n'], " ")
             );
         }
     }

@@ -1,15 +1,14 @@
 //! The topic classifier beside the rules: one-vs-rest logistic regression
-//! over the character 1–2-grams of the normalised text (each occurrence
-//! counts) and the item's content tokens, read from
-//! `pipelines/topics/model.tsv`.
+//! over the character 1–2-grams inside the item's tokens (each occurrence
+//! counts; n-grams across two tokens are not features) and its content
+//! tokens, read from `pipelines/topics/model.tsv`.
 //!
 //! The weights are data, trained on the dev split by `scripts/train-topics`
 //! (reproducible: same data, same file); each topic has a bias and a
-//! probability threshold chosen there. Scoring is a sum of weights, read
-//! mostly from the enricher's lexicon: each token there carries the summed
-//! weights of the n-grams inside it ([`TopicModel::inside`]) and its own
-//! feature ([`TopicModel::word`]), so an item costs one hash lookup per
-//! token boundary (the bigram across it), not one per character; and no
+//! probability threshold chosen there. Scoring is a sum of weights read
+//! from the enricher's lexicon: each token there carries the summed weights
+//! of the n-grams inside it ([`TopicModel::inside`]) and its own feature
+//! ([`TopicModel::word`]), so an item costs no lookup of its own; and no
 //! `exp`: a threshold is compared as a logit. The evidence of a topic the
 //! model tags is the item's tokens that weighed most for it.
 //!
@@ -52,9 +51,6 @@ pub struct TopicModel {
     cut: Sums,
     /// A character n-gram (see [`key`]) → feature id.
     ngrams: HashMap<u64, u32>,
-    /// Whether the file has bigrams (else the token boundaries are not
-    /// looked at).
-    bigrams: bool,
     /// A token → feature id.
     words: HashMap<Box<str>, u32>,
     /// Feature id → its weights: `weights[starts[f]..starts[f + 1]]`.
@@ -149,7 +145,6 @@ impl TopicModel {
                             format!("n-gram {text:?} is not 1–2 characters"),
                         ));
                     }
-                    m.bigrams |= chars.len() == 2;
                     if m.ngrams.insert(key(&chars), id).is_some() {
                         return Err(invalid(no, format!("{:?} is listed twice", cols[0])));
                     }
@@ -198,7 +193,7 @@ impl TopicModel {
     /// token (for the enricher's lexicon).
     pub fn inside(&self, token: &str) -> Sums {
         let mut sums = [0.0; MAX_TOPICS];
-        self.ngrams_of(token, None, &mut |f| add(&mut sums, self.weights_of(f)));
+        self.ngrams_of(token, &mut |f| add(&mut sums, self.weights_of(f)));
         sums
     }
 
@@ -207,15 +202,14 @@ impl TopicModel {
         &self.weights[a as usize..b as usize]
     }
 
-    /// Each n-gram feature of `text` (preceded by the character `before`:
-    /// the bigram across is one), in order, each occurrence.
-    fn ngrams_of(&self, text: &str, mut before: Option<char>, found: &mut impl FnMut(u32)) {
+    /// Each n-gram feature of `text`, in order, each occurrence.
+    fn ngrams_of(&self, text: &str, found: &mut impl FnMut(u32)) {
+        let mut before: Option<char> = None;
         for c in text.chars() {
             if let Some(&f) = self.ngrams.get(&key(&[c])) {
                 found(f);
             }
-            if self.bigrams
-                && let Some(b) = before
+            if let Some(b) = before
                 && let Some(&f) = self.ngrams.get(&key(&[b, c]))
             {
                 found(f);
@@ -225,35 +219,13 @@ impl TopicModel {
     }
 
     /// The logits of every topic for an item: its tokens' n-gram sums (see
-    /// [`TopicModel::inside`]), the bigram across each token boundary, its
-    /// content tokens' features. The tokens are slices of `normalized` that
-    /// cover it (jieba's cut); a gap between two is read as text.
-    pub fn score(&self, normalized: &str, tokens: &[Token]) -> Scores {
+    /// [`TopicModel::inside`]) and its content tokens' features.
+    pub fn score(&self, tokens: &[Token]) -> Scores {
         let mut s = Scores { logits: self.bias };
         if self.is_empty() {
             return s;
         }
-        let base = normalized.as_ptr() as usize;
-        // The end (byte offset) and last character of the text read so far.
-        let mut read = 0usize;
-        let mut last: Option<char> = None;
         for t in tokens {
-            let start = (t.text.as_ptr() as usize).wrapping_sub(base);
-            let Some(first) = t.text.chars().next() else {
-                continue;
-            };
-            if start != read {
-                // Not contiguous (never seen): read the gap's characters.
-                let gap = normalized.get(read..start).unwrap_or_default();
-                self.ngrams_of(gap, last, &mut |f| add(&mut s.logits, self.weights_of(f)));
-                last = gap.chars().next_back().or(last);
-            }
-            if self.bigrams
-                && let Some(b) = last
-                && let Some(&f) = self.ngrams.get(&key(&[b, first]))
-            {
-                add(&mut s.logits, self.weights_of(f));
-            }
             for (l, w) in s.logits.iter_mut().zip(&t.info.topic_inside) {
                 *l += w;
             }
@@ -262,12 +234,6 @@ impl TopicModel {
             {
                 add(&mut s.logits, self.weights_of(f));
             }
-            read = start + t.text.len();
-            last = t.text.chars().next_back();
-        }
-        if read < normalized.len() {
-            let rest = normalized.get(read..).unwrap_or_default();
-            self.ngrams_of(rest, last, &mut |f| add(&mut s.logits, self.weights_of(f)));
         }
         s
     }
@@ -285,8 +251,7 @@ impl TopicModel {
 
     /// The tokens of the item that weighed most for `topic` (distinct, at
     /// most `n`, heaviest first, only those for it): each token's feature
-    /// and the n-grams inside it, read from the lexicon (the bigrams across
-    /// token boundaries are left out).
+    /// and the n-grams inside it, read from the lexicon.
     pub fn evidence(&self, tokens: &[Token], topic: usize, n: usize) -> Vec<String> {
         let of = |ws: &[Weight]| {
             ws.iter()
@@ -366,7 +331,7 @@ mod tests {
                 t
             })
             .collect();
-        let s = m.score(text, &tokens);
+        let s = m.score(&tokens);
         assert_eq!(s.logits[0], -1.0 + 2.0 + 0.5, "{tokens:?}");
         assert!(m.tags(&s, 0) && !m.tags(&s, 1), "{:?}", s.logits);
         assert!(
@@ -374,12 +339,11 @@ mod tests {
             "{:?}",
             m.evidence(&tokens, 0, 3)
         );
-        assert!(!m.tags(&m.score("一般", &[]), 0));
+        assert!(!m.tags(&m.score(&[]), 0));
     }
 
-    /// The lexicon's way (n-gram sums per token, a lookup per boundary)
-    /// scores what reading every character would: what the training script
-    /// computes.
+    /// The lexicon's way (n-gram sums kept per token) scores what reading
+    /// every token's characters would: what the training script computes.
     #[test]
     fn scores_by_token_equal_scores_by_character() {
         let e = crate::enrich::tests::enricher();
@@ -395,14 +359,16 @@ mod tests {
             let normalized = e.normalize(text);
             let tokens = e.analyze(&normalized);
             let mut slow = m.bias;
-            m.ngrams_of(&normalized, None, &mut |f| add(&mut slow, m.weights_of(f)));
+            for t in &tokens {
+                m.ngrams_of(t.text, &mut |f| add(&mut slow, m.weights_of(f)));
+            }
             for t in tokens.iter().filter(|t| t.info.content) {
                 add(
                     &mut slow,
                     t.info.topic_feature.map_or(&[][..], |f| m.weights_of(f)),
                 );
             }
-            let fast = m.score(&normalized, &tokens).logits;
+            let fast = m.score(&tokens).logits;
             for (a, b) in fast.iter().zip(&slow) {
                 assert!((a - b).abs() < 1e-4, "{text}: {fast:?} vs {slow:?}");
             }

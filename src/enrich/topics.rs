@@ -283,7 +283,7 @@ impl TopicTagger {
             }
         }
         if with_model && !self.model.is_empty() {
-            let scores = self.model.score(normalized, tokens);
+            let scores = self.model.score(tokens);
             for topic in 0..self.codes.len() {
                 if tagged.contains(topic)
                     || !self.model.tags(&scores, topic)

@@ -169,10 +169,20 @@ impl Signature {
         }
         places.sort();
         units.sort();
+        // The kinds of matter the rules found (not `other`): a tag of the
+        // topic model alone (evidence `model:…`) is a guess, too loose to
+        // keep two reports apart or bring them together.
+        let model_only = |code: &String| {
+            item.topic_evidence.iter().any(|t| {
+                t.code == *code
+                    && !t.evidence.is_empty()
+                    && t.evidence.iter().all(|e| e.starts_with("model:"))
+            })
+        };
         let mut topics: Vec<String> = item
             .topics
             .iter()
-            .filter(|t| *t != "other")
+            .filter(|t| *t != "other" && !model_only(t))
             .cloned()
             .collect();
         topics.sort();

@@ -6,8 +6,8 @@
 //!
 //! The table is a cache. It holds the description of every word the
 //! pipeline files name (the IDF table, stop words, the user dictionary, the
-//! sentiment lexicons and their compounds, topic terms, the topic model's
-//! tokens, place names, punctuation); any other token is described on the fly by the same
+//! sentiment lexicons and their compounds, topic terms, place names,
+//! punctuation); any other token is described on the fly by the same
 //! function, so a token means the same thing whether it was listed or not.
 
 use std::borrow::Cow;

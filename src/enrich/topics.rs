@@ -326,7 +326,9 @@ impl TopicTagger {
         tags
     }
 
-    fn is_matter(&self, code: &str) -> bool {
+    /// Whether a topic is a matter an item is about (`matter` in
+    /// `topics.toml`), not an act that goes with one (praise, suggestion).
+    pub fn is_matter(&self, code: &str) -> bool {
         self.topic_index(code).is_some_and(|t| self.matter[t])
     }
 

@@ -156,6 +156,7 @@ impl Enricher {
             .tokenizer
             .words()
             .chain(e.tagger.terms())
+            .chain(e.tagger.model().words())
             .chain(e.sentiment.terms())
             .chain(e.sentiment.compounds())
             .chain(e.gazetteer.names())
@@ -189,9 +190,12 @@ impl Enricher {
             } else {
                 self.gazetteer.places_in(token)
             },
-            // Looked up for every token: the model's tokens are not added
-            // to the lexicon table (its words weigh in incidents).
-            topic_feature: self.tagger.model().word(token),
+            // Every token of the model is in the lexicon table.
+            topic_feature: if listed {
+                self.tagger.model().word(token)
+            } else {
+                None
+            },
             topic_inside: self.tagger.model().inside(token),
             ..words
         }

@@ -173,6 +173,12 @@ impl TopicModel {
         Ok(m)
     }
 
+    /// The tokens the model has a weight for (for the enricher's lexicon:
+    /// a token outside it has no feature, see [`TopicModel::word`]).
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.words.keys().map(|w| &**w)
+    }
+
     /// The feature id of a token, when it is one.
     pub fn word(&self, token: &str) -> Option<u32> {
         self.words.get(token).copied()

@@ -97,8 +97,20 @@ fn main() {
         );
     };
     time_tokens("topics", &|x, t| {
-        black_box(e.topics().tag(x, t));
+        black_box(e.topics().tag(x, t, Default::default()));
     });
+    time_tokens("topic rules", &|x, t| {
+        black_box(e.topics().tag_by_rules(x, t, Default::default()));
+    });
+    time_tokens("topic model", &|_, t| {
+        black_box(e.topics().model().score(t));
+    });
+    let by_model = analysed
+        .iter()
+        .flat_map(|(x, t)| e.topics().tag(x, t, Default::default()))
+        .filter(|tag| tag.evidence.iter().any(|e| e.starts_with("model:")))
+        .count();
+    println!("topic model: {by_model} tags on {} items", analysed.len());
     time_tokens("gazetteer", &|_, t| {
         black_box(
             e.gazetteer()

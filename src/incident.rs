@@ -78,6 +78,20 @@ pub fn is_incident_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The kinds of matter the rules found for an item: a tag of the topic
+/// model alone (evidence `model:…`) is a guess, too loose to keep two
+/// reports apart or bring them together.
+pub fn rule_topics(topics: &[String], evidence: &[crate::model::TopicTag]) -> Vec<String> {
+    let model_only = |code: &String| {
+        evidence.iter().any(|t| {
+            t.code == *code
+                && !t.evidence.is_empty()
+                && t.evidence.iter().all(|e| e.starts_with("model:"))
+        })
+    };
+    topics.iter().filter(|t| !model_only(t)).cloned().collect()
+}
+
 /// The parts of an item a [`Signature`] reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts<'a> {
@@ -89,6 +103,7 @@ pub struct Parts<'a> {
     /// Its content tokens ([`Enricher::content_tokens`]).
     pub tokens: &'a [String],
     pub district: Option<&'a str>,
+    /// Its topics as the rules found them ([`rule_topics`]).
     pub topics: &'a [String],
 }
 
@@ -128,7 +143,7 @@ impl Signature {
                 text: &item.text,
                 tokens: &item.tokens,
                 district: item.district.as_deref(),
-                topics: &item.topics,
+                topics: &rule_topics(&item.topics, &item.topic_evidence),
             },
             enricher,
         )

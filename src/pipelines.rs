@@ -18,6 +18,10 @@ use sha2::{Digest, Sha256};
 const FILES: &[(&str, &str)] = &[
     ("channels.toml", include_str!("../pipelines/channels.toml")),
     ("topics.toml", include_str!("../pipelines/topics.toml")),
+    (
+        "topics/model.tsv",
+        include_str!("../pipelines/topics/model.tsv"),
+    ),
     ("regions.toml", include_str!("../pipelines/regions.toml")),
     ("dict/user.txt", include_str!("../pipelines/dict/user.txt")),
     (
@@ -273,6 +277,11 @@ pub struct ChannelDef {
     /// into `rating`.
     #[serde(default)]
     pub revisit: bool,
+    /// The topic code of what a revisit here asks the citizen to rate: an
+    /// answer that names no other matter is about it (docs/TOPICS.md, rule
+    /// R). None: the channel does not say.
+    #[serde(default)]
+    pub rates: Option<String>,
 }
 
 /// `topics.toml`: the multi-label topic taxonomy and its matching rules.
@@ -298,10 +307,23 @@ pub struct TopicDef {
     /// a complaint about an officer).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Whether the topic is a matter an item is about; false for acts that
+    /// go with a matter (praise, suggestion): a revisit answer with only
+    /// those is about what the revisit rates.
+    #[serde(default = "default_matter")]
+    pub matter: bool,
+    /// Tagged when the item's text reads positive on its own (the words
+    /// that commend, apart from a revisit's rating): praise.
+    #[serde(default)]
+    pub when_positive: bool,
 }
 
 fn default_min_score() -> f32 {
     1.0
+}
+
+fn default_matter() -> bool {
+    true
 }
 
 /// `regions.toml`: the gazetteer used when `district`/`unit` are absent.

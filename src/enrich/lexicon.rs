@@ -2,7 +2,7 @@
 //! of an item costs one hash lookup, however many stop words, lexicons,
 //! topic rules and place names there are: whether it is content, its IDF,
 //! its role in sentiment scoring, the topic terms and the place names it
-//! holds.
+//! holds, its feature in the topic model.
 //!
 //! The table is a cache. It holds the description of every word the
 //! pipeline files name (the IDF table, stop words, the user dictionary, the
@@ -32,6 +32,10 @@ pub struct TokenInfo {
     pub terms: Box<[u16]>,
     /// The place names inside it (pattern ids of the gazetteer).
     pub places: Box<[u16]>,
+    /// Its feature id in the topic model, when it is one.
+    pub topic_feature: Option<u32>,
+    /// The summed topic-model weights of the character n-grams inside it.
+    pub topic_inside: super::topic_model::Sums,
 }
 
 /// A token of an item's normalised text and what it is.

@@ -13,8 +13,10 @@
 //! 5. [`tokenize`]: jieba tokens, each looked up once in the [`lexicon`]
 //!    (what every later step needs to know of it); content tokens, TF-IDF
 //!    keywords;
-//! 6. [`topics`]: multi-label topic tags with evidence;
-//! 7. [`sentiment`]: lexicon score fused with the rating;
+//! 6. [`sentiment`]: lexicon score fused with the rating;
+//! 7. [`topics`]: multi-label topic tags with evidence, from rules, the
+//!    text's commendation (read from the sentiment step), a linear model
+//!    ([`topic_model`]) and the channel's revisit;
 //! 8. [`regions`]: district and unit from the text when not sent.
 
 pub mod lexicon;
@@ -24,6 +26,7 @@ pub mod regions;
 pub mod reply;
 pub mod sentiment;
 pub mod tokenize;
+pub mod topic_model;
 pub mod topics;
 pub mod validate;
 
@@ -107,6 +110,16 @@ impl Enricher {
         }
         let normalizer = normalize::Normalizer::from_files(files)?;
         let tagger = topics::TopicTagger::from_files(files)?;
+        for c in channels.values() {
+            if let Some(code) = &c.rates
+                && tagger.topic_index(code).is_none()
+            {
+                return Err(PipelineError::Invalid {
+                    file: "channels.toml".into(),
+                    message: format!("channel {:?} rates unknown topic {code:?}", c.code),
+                });
+            }
+        }
         let sentiment = sentiment::SentimentModel::from_files(files)?;
         let gazetteer = regions::Gazetteer::from_files(files)?;
         let tokenizer = tokenize::Tokenizer::from_files(
@@ -143,6 +156,7 @@ impl Enricher {
             .tokenizer
             .words()
             .chain(e.tagger.terms())
+            .chain(e.tagger.model().words())
             .chain(e.sentiment.terms())
             .chain(e.sentiment.compounds())
             .chain(e.gazetteer.names())
@@ -176,6 +190,13 @@ impl Enricher {
             } else {
                 self.gazetteer.places_in(token)
             },
+            // Every token of the model is in the lexicon table.
+            topic_feature: if listed {
+                self.tagger.model().word(token)
+            } else {
+                None
+            },
+            topic_inside: self.tagger.model().inside(token),
             ..words
         }
     }
@@ -249,6 +270,34 @@ impl Enricher {
         &self.tokenizer
     }
 
+    /// A text as the analysis steps read it (full-width and traditional
+    /// forms folded): for tools that look at what enrichment saw.
+    pub fn normalize(&self, text: &str) -> String {
+        self.normalizer.normalize(text).into_owned()
+    }
+
+    /// The topic codes of an enriched item by the rules alone: no model, no
+    /// revisit rule (what the topic model is trained to add to, see
+    /// `examples/topic_features.rs`).
+    pub fn rule_topics(&self, item: &EnrichedItem) -> Vec<String> {
+        let normalized = self.normalize(&item.text);
+        let tokens = self.analyze(&normalized);
+        let revisit = self.channels.get(&item.channel).is_some_and(|c| c.revisit);
+        let (sentiment, text_score) =
+            self.sentiment
+                .assess_scored(&normalized, &tokens, item.rating);
+        let commends = sentiment::commending_words(&sentiment, text_score, revisit);
+        let cx = topics::Context {
+            rates: None,
+            commends: &commends,
+        };
+        self.tagger
+            .tag_by_rules(&normalized, &tokens, cx)
+            .into_iter()
+            .map(|t| t.code)
+            .collect()
+    }
+
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now().with_timezone(&self.settings.timezone)
     }
@@ -319,7 +368,11 @@ impl Enricher {
         let masked = pii::mask(raw.text);
         let mut text = masked.text;
         let mut rating = raw.rating;
-        let revisit = self.channels.get(&raw.channel).is_some_and(|c| c.revisit);
+        let channel = self.channels.get(&raw.channel);
+        let revisit = channel.is_some_and(|c| c.revisit);
+        let rates = channel
+            .and_then(|c| c.rates.as_deref())
+            .and_then(|code| self.tagger.topic_index(code));
         if revisit
             && rating.is_none()
             && let Some((r, skip)) = reply::parse_reply(&self.normalizer.normalize(&text))
@@ -344,8 +397,16 @@ impl Enricher {
         let mut tokens = self.analyze(&normalized);
         drop_hints(&normalized, &mut tokens);
         let keywords = self.tokenizer.keywords(&tokens);
-        let topic_tags = self.tagger.tag(&normalized, &tokens);
-        let sentiment = self.sentiment.assess(&normalized, &tokens, rating);
+        let (sentiment, text_score) = self.sentiment.assess_scored(&normalized, &tokens, rating);
+        let commends = sentiment::commending_words(&sentiment, text_score, revisit);
+        let topic_tags = self.tagger.tag(
+            &normalized,
+            &tokens,
+            topics::Context {
+                rates,
+                commends: &commends,
+            },
+        );
         // Sent places must be names of the gazetteer (a closed vocabulary:
         // every district or unit is a dimension value on every chart); an
         // unknown one is kept masked beside the item, and the item's place
@@ -726,6 +787,71 @@ mod tests {
         assert_eq!(rating_only.text, "");
     }
 
+    /// docs/TOPICS.md, rules R and P.
+    #[test]
+    fn revisit_answers_and_commendation_by_the_guide() {
+        let e = enricher();
+        let tags = |channel: &str, text: &str| {
+            let item = e
+                .enrich_value(&json!({"channel": channel, "text": text}), now())
+                .unwrap();
+            (item.topics, item.topic_evidence)
+        };
+        // A revisit answer naming no other matter is about what it rates.
+        let (topics, evidence) = tags("sms_revisit", "1");
+        assert_eq!(topics, ["response"]);
+        assert_eq!(evidence[0].evidence, ["revisit"]);
+        assert_eq!(tags("phone_revisit", "群众表示满意").0, ["response"]);
+        assert_eq!(tags("enterprise_sms", "3").0, ["business"]);
+        // The window is not known.
+        assert_eq!(tags("window_rating", "满意").0, ["other"]);
+        // Another matter named: that matter.
+        assert_eq!(tags("sms_revisit", "3，民警态度太差了").0, ["attitude"]);
+        // Praise is no matter: the answer is still about the call handling.
+        let (mut topics, evidence) = tags("sms_revisit", "1，辛苦了");
+        topics.sort();
+        assert_eq!(topics, ["praise", "response"], "{evidence:?}");
+        // The rating is the answer, not commendation; the words after it
+        // may be.
+        assert!(
+            !tags("sms_revisit", "非常满意")
+                .0
+                .contains(&"praise".to_owned())
+        );
+        let (topics, evidence) = tags("sms_revisit", "满意，处理得很好");
+        assert!(topics.contains(&"praise".to_owned()), "{evidence:?}");
+        // Commendation anywhere else is praise; sarcasm is not.
+        let (topics, evidence) = tags("scan_rate", "很满意，效率高");
+        assert_eq!(topics, ["praise"]);
+        assert!(
+            evidence[0]
+                .evidence
+                .iter()
+                .all(|e| e.starts_with("positive:")),
+            "{evidence:?}"
+        );
+        assert!(
+            !tags("opinion_hotline", "真是谢谢你们的不作为")
+                .0
+                .contains(&"praise".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_channel_rating_an_unknown_topic_is_refused() {
+        let text = PipelineFiles::builtin()
+            .text("channels.toml")
+            .replace(r#"rates = "business""#, r#"rates = "nope""#);
+        let files = PipelineFiles::builtin().with_file("channels.toml", &text);
+        let settings = EnrichSettings {
+            hmac_key: b"k".to_vec(),
+            timezone: crate::config::default_timezone(),
+            clock_skew: 600,
+        };
+        let err = Enricher::new(&files, settings).unwrap_err().to_string();
+        assert!(err.contains("rates unknown topic \"nope\""), "{err}");
+    }
+
     #[test]
     fn masked_data_leaves_no_tokens_or_keywords() {
         let item = enricher()
@@ -883,6 +1009,7 @@ mod tests {
             "邯山街上三轮车抛锚，十几万的保健品被骗，诈骗案证据不足！！",
             "民警都说会处理，结果好几年了都没人管……真棒“服务”",
             "APP上办个户籍证明要排四十分钟，KTV门口1101飙车",
+            "鸭嘴兽骑着独轮车去撒哈拉沙漠看极光，袋鼠和企鹅在旁边跳华尔兹",
         ];
         let mut outside = 0;
         for text in texts {

@@ -414,6 +414,17 @@ impl SentimentModel {
 
     /// The sentiment of an item: text score fused with the rating.
     pub fn assess(&self, normalized: &str, tokens: &[Token], rating: Option<Rating>) -> Sentiment {
+        self.assess_scored(normalized, tokens, rating).0
+    }
+
+    /// [`SentimentModel::assess`] and the score of the text alone, before
+    /// the rating is fused in.
+    pub fn assess_scored(
+        &self,
+        normalized: &str,
+        tokens: &[Token],
+        rating: Option<Rating>,
+    ) -> (Sentiment, f32) {
         let (total, mut evidence) = self.score_text(normalized, tokens);
         let text_score = total / (total.abs() + 1.5);
         let has_text = tokens
@@ -425,7 +436,9 @@ impl SentimentModel {
             // move the score within it.
             Some(Rating::Dissatisfied) => -0.5 + 0.5 * text_score.min(0.0),
             Some(Rating::Satisfied) => 0.5 + 0.5 * text_score.max(0.0),
-            Some(Rating::BasicallySatisfied) if has_text => 0.2 + 0.6 * text_score,
+            // 基本满意 with words is as lukewarm as they are: reservations
+            // ("人有点多", "还行吧") read neutral, praise positive.
+            Some(Rating::BasicallySatisfied) if has_text => 0.05 + 0.6 * text_score,
             Some(Rating::BasicallySatisfied) => 0.3,
         };
         if let Some(r) = rating {
@@ -439,12 +452,35 @@ impl SentimentModel {
         } else {
             SentimentLabel::Neutral
         };
-        Sentiment {
+        let sentiment = Sentiment {
             label,
             score: (score * 1000.0).round() / 1000.0,
             evidence,
-        }
+        };
+        (sentiment, text_score)
     }
+}
+
+/// The words of a text that reads positive on its own (`text_score`, before
+/// any rating), from its sentiment evidence: what commends the police, for
+/// the praise rule of the topics (docs/TOPICS.md, rule P). On a revisit
+/// channel the rating words (满意, 非常满意 …) are the answer, not
+/// commendation, and do not count.
+pub fn commending_words(sentiment: &Sentiment, text_score: f32, revisit: bool) -> Vec<String> {
+    if text_score < NEUTRAL_BAND {
+        return Vec::new();
+    }
+    sentiment
+        .evidence
+        .iter()
+        .filter_map(|e| {
+            // "word +1.8"; negated, quoted or irrealis words are no praise.
+            let (word, value) = e.rsplit_once(' ')?;
+            let plain = !word.contains(['…', '“', '(']);
+            (value.starts_with('+') && plain && !(revisit && word.ends_with("满意")))
+                .then(|| word.to_owned())
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -724,6 +760,15 @@ mod tests {
             rated("", Some(Rating::BasicallySatisfied)).label,
             SentimentLabel::Positive
         );
+        // With words, they decide: a reservation is neutral.
+        for (text, label) in [
+            ("人有点多", SentimentLabel::Neutral),
+            ("民警很耐心，谢谢", SentimentLabel::Positive),
+            ("来得太慢了", SentimentLabel::Negative),
+        ] {
+            let s = rated(text, Some(Rating::BasicallySatisfied));
+            assert_eq!(s.label, label, "{text}: {s:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Multi-label topic tagging from the rules in `pipelines/topics.toml`.
+//! Multi-label topic tagging by the annotation guide (docs/TOPICS.md): the
+//! rules in `pipelines/topics.toml`, the text's commendation, the model of
+//! [`super::topic_model`] beside them, and the revisit rule.
 //!
 //! Terms are found inside the item's tokens: every term is in the
 //! tokenizer's dictionary, so it comes out as a token of its own or inside a
@@ -8,11 +10,22 @@
 //! whatever the number of rules. Exclusions are phrases and are looked for
 //! in the whole text (a second, small automaton). A topic is tagged when the
 //! summed weight of its distinct matched terms reaches its `min_score` and
-//! none of its exclusions matched; `other` is the tag when nothing else is.
+//! none of its exclusions matched.
+//!
+//! The model tags a topic the rules did not when its probability reaches
+//! the topic's threshold (exclusions rule it out alike); its evidence is
+//! the tokens that weighed most, each as `model:<token>`. On a
+//! channel whose revisits rate a topic (`rates` in `channels.toml`), an
+//! answer tagged with no matter (a topic with `matter = true`) is tagged
+//! with that topic, evidence `revisit`. A topic with `when_positive`
+//! (praise) is tagged when the text reads positive on its own, evidence
+//! `positive:<word>` for each word that commends. `other` is the tag when
+//! nothing else is.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::lexicon::Token;
+use super::topic_model::TopicModel;
 use crate::model::TopicTag;
 use crate::pipelines::{PipelineError, PipelineFiles, TopicsFile};
 
@@ -48,6 +61,25 @@ pub struct TopicTagger {
     exclusion_topics: Vec<Vec<usize>>,
     exclusion_automaton: AhoCorasick,
     has_exclusions: Vec<bool>,
+    /// Per topic: whether it is a matter (see `matter` in `topics.toml`).
+    matter: Vec<bool>,
+    /// Per topic: whether commending words tag it (`when_positive`).
+    when_positive: Vec<bool>,
+    model: TopicModel,
+}
+
+/// Evidence features a model tag shows.
+const MODEL_EVIDENCE: usize = 3;
+
+/// What the other steps know of an item that topic tagging reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// The topic index the item's channel's revisits rate.
+    pub rates: Option<usize>,
+    /// The words that commend, when the text reads positive on its own
+    /// ([`super::sentiment::commending_words`]): a topic with
+    /// `when_positive` is tagged on them.
+    pub commends: &'a [String],
 }
 
 impl TopicTagger {
@@ -121,7 +153,11 @@ impl TopicTagger {
         let has_exclusions = (0..codes.len())
             .map(|t| exclusion_topics.iter().any(|ts| ts.contains(&t)))
             .collect();
+        let model = TopicModel::from_files(files, &codes)?;
         Ok(TopicTagger {
+            matter: file.topic.iter().map(|t| t.matter).collect(),
+            when_positive: file.topic.iter().map(|t| t.when_positive).collect(),
+            model,
             codes,
             names: file.topic.iter().map(|t| t.name.clone()).collect(),
             min_scores: file.topic.iter().map(|t| t.min_score).collect(),
@@ -152,14 +188,40 @@ impl TopicTagger {
         self.terms.iter().map(String::as_str)
     }
 
+    /// The index of a topic code.
+    pub fn topic_index(&self, code: &str) -> Option<usize> {
+        self.codes.iter().position(|c| c == code)
+    }
+
+    pub fn model(&self) -> &TopicModel {
+        &self.model
+    }
+
     /// The terms inside one token, leftmost-longest, as term ids.
     pub fn terms_in(&self, token: &str) -> Box<[u16]> {
         super::lexicon::patterns_in(&self.term_automaton, token)
     }
 
-    /// Tags an item from its tokens (terms) and its normalised text
-    /// (exclusions); best score first.
-    pub fn tag(&self, normalized: &str, tokens: &[Token]) -> Vec<TopicTag> {
+    /// Tags an item from its tokens (terms, model features) and its
+    /// normalised text (n-grams, exclusions) in its context. Best score
+    /// first.
+    pub fn tag(&self, normalized: &str, tokens: &[Token], cx: Context) -> Vec<TopicTag> {
+        self.tag_with(normalized, tokens, cx, true)
+    }
+
+    /// The tags of the rules alone, without the model (what the model is
+    /// trained to add to: `examples/topic_features.rs`).
+    pub fn tag_by_rules(&self, normalized: &str, tokens: &[Token], cx: Context) -> Vec<TopicTag> {
+        self.tag_with(normalized, tokens, cx, false)
+    }
+
+    fn tag_with(
+        &self,
+        normalized: &str,
+        tokens: &[Token],
+        cx: Context,
+        with_model: bool,
+    ) -> Vec<TopicTag> {
         // (topic, term, weight) of each distinct term hit, in text order: a
         // term repeated is not more evidence of the topic (and a term counts
         // for a topic at most once, see `from_files`).
@@ -177,20 +239,23 @@ impl TopicTagger {
         // text order), then best score first.
         hits.sort_by_key(|h| h.0);
         let mut tags: Vec<TopicTag> = Vec::new();
+        let mut tagged = TopicSet::default();
         // Topics the text rules out, found in one pass when first needed.
         let mut excluded: Option<TopicSet> = None;
+        let mut ruled_out = |topic: usize| {
+            self.has_exclusions[topic]
+                && excluded
+                    .get_or_insert_with(|| self.excluded(normalized))
+                    .contains(topic)
+        };
         for group in hits.chunk_by(|a, b| a.0 == b.0) {
             let topic = group[0].0;
             if self.codes[topic] == OTHER {
                 continue;
             }
             let score = group.iter().map(|h| h.2).sum::<f32>();
-            if score >= self.min_scores[topic]
-                && !(self.has_exclusions[topic]
-                    && excluded
-                        .get_or_insert_with(|| self.excluded(normalized))
-                        .contains(topic))
-            {
+            if score >= self.min_scores[topic] && !ruled_out(topic) {
+                tagged.insert(topic);
                 tags.push(TopicTag {
                     code: self.codes[topic].clone(),
                     score,
@@ -201,6 +266,55 @@ impl TopicTagger {
                 });
             }
         }
+        if !cx.commends.is_empty() {
+            for topic in 0..self.codes.len() {
+                if self.when_positive[topic] && !tagged.contains(topic) && !ruled_out(topic) {
+                    tagged.insert(topic);
+                    tags.push(TopicTag {
+                        code: self.codes[topic].clone(),
+                        score: 1.0,
+                        evidence: cx
+                            .commends
+                            .iter()
+                            .map(|w| format!("positive:{w}"))
+                            .collect(),
+                    });
+                }
+            }
+        }
+        if with_model && !self.model.is_empty() {
+            let scores = self.model.score(tokens);
+            for topic in 0..self.codes.len() {
+                if tagged.contains(topic)
+                    || !self.model.tags(&scores, topic)
+                    || self.codes[topic] == OTHER
+                    || ruled_out(topic)
+                {
+                    continue;
+                }
+                tagged.insert(topic);
+                tags.push(TopicTag {
+                    code: self.codes[topic].clone(),
+                    score: TopicModel::probability(&scores, topic),
+                    evidence: self
+                        .model
+                        .evidence(tokens, topic, MODEL_EVIDENCE)
+                        .into_iter()
+                        .map(|f| format!("model:{f}"))
+                        .collect(),
+                });
+            }
+        }
+        if let Some(topic) = cx.rates
+            && !tags.iter().any(|t| self.is_matter(&t.code))
+            && !tagged.contains(topic)
+        {
+            tags.push(TopicTag {
+                code: self.codes[topic].clone(),
+                score: 1.0,
+                evidence: vec!["revisit".to_owned()],
+            });
+        }
         tags.sort_by(|a, b| b.score.total_cmp(&a.score));
         if tags.is_empty() {
             tags.push(TopicTag {
@@ -210,6 +324,12 @@ impl TopicTagger {
             });
         }
         tags
+    }
+
+    /// Whether a topic is a matter an item is about (`matter` in
+    /// `topics.toml`), not an act that goes with one (praise, suggestion).
+    pub fn is_matter(&self, code: &str) -> bool {
+        self.topic_index(code).is_some_and(|t| self.matter[t])
     }
 
     /// Which topics an exclusion in the text rules out, by topic index
@@ -231,7 +351,7 @@ mod tests {
 
     fn tag(text: &str) -> Vec<TopicTag> {
         let e = crate::enrich::tests::enricher();
-        e.topics().tag(text, &e.analyze(text))
+        e.topics().tag(text, &e.analyze(text), Context::default())
     }
 
     fn codes(text: &str) -> Vec<String> {

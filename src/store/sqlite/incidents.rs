@@ -69,7 +69,7 @@ pub(super) fn stored_since(
 ) -> Result<Vec<StoredItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, id, ts, received_at, text, district, topics, incident, channel,
-                case_ref IS NOT NULL
+                case_ref IS NOT NULL, detail
          FROM items WHERE seq > ?1 AND ts >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt
@@ -85,7 +85,9 @@ pub(super) fn stored_since(
                 let ts: i64 = r.get(2)?;
                 let received_at: String = r.get(3)?;
                 let district: String = r.get(5)?;
-                let topics: String = r.get(6)?;
+                let topics: Vec<String> =
+                    serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default();
+                let detail: String = r.get(10)?;
                 Ok(StoredItem {
                     after: StoredAfter {
                         order: seq as u64,
@@ -97,7 +99,7 @@ pub(super) fn stored_since(
                     has_case: r.get(9)?,
                     text: r.get(4)?,
                     district: (!district.is_empty()).then_some(district),
-                    topics: serde_json::from_str(&topics).unwrap_or_default(),
+                    topics: crate::store::rule_topics_of(&topics, &detail),
                     incident: r.get(7)?,
                 })
             },

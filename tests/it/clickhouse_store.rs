@@ -282,10 +282,16 @@ async fn clickhouse_answers_like_sqlite() {
     let (early, _) = events.split_at(events.len() / 2);
     write_events_before_order_states(&ch, early).await;
     let applied = ch.migrate(&schema).await.unwrap();
-    // Step 5 makes the items stored before it searchable.
+    // Step 5 makes the items stored before it searchable; step 6 adds
+    // the incidents' table.
     assert_eq!(
         applied,
-        ["003_order_states.sql", "004_privacy.sql", "005_search.sql"]
+        [
+            "003_order_states.sql",
+            "004_privacy.sql",
+            "005_search.sql",
+            "006_incidents.sql"
+        ]
     );
     assert!(
         ch.migrate(&schema).await.unwrap().is_empty(),

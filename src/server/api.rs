@@ -609,18 +609,7 @@ async fn incident(
             "id: not an incident id (i- and 16 hex digits)".into(),
         ));
     }
-    let mut pairs: Vec<(String, String)> =
-        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    if let Some((k, _)) = pairs
-        .iter()
-        .find(|(k, _)| !matches!(k.as_str(), "limit" | "cursor" | "access_token"))
-    {
-        return Err(ApiError::Invalid(format!(
-            "parameter `{k}`: unknown parameter for this endpoint"
-        )));
-    }
+    let mut pairs = only_params(q.as_deref(), &["limit", "cursor"])?;
     pairs.push(("incident".into(), id.clone()));
     let now = state.enricher.now().timestamp();
     let parse = |kind: Kind, pairs: &[(String, String)]| {
@@ -960,17 +949,39 @@ async fn erase_contact(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(hash): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
+    erasure(
+        &state,
+        crate::store::Erase::Contact(contact_hash(&hash)?),
+        "no stored item has this contact hash (or its items were erased before)",
+    )
+    .await
+}
+
+/// A contact hash of a path, in lower case: 64 hex digits, else a 400.
+fn contact_hash(hash: &str) -> Result<String, ApiError> {
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::Invalid(
             "contact_hash: not 64 hex digits (`minyi contact-hash PHONE` computes it from a phone number or e-mail)".into(),
         ));
     }
-    erasure(
-        &state,
-        crate::store::Erase::Contact(hash.to_ascii_lowercase()),
-        "no stored item has this contact hash (or its items were erased before)",
-    )
-    .await
+    Ok(hash.to_ascii_lowercase())
+}
+
+/// The query's pairs when it names only `allowed` parameters (and the
+/// browser's `access_token`), else a 400 naming the first other one.
+fn only_params(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    if let Some((k, _)) = pairs
+        .iter()
+        .find(|(k, _)| k != "access_token" && !allowed.contains(&k.as_str()))
+    {
+        return Err(ApiError::Invalid(format!(
+            "parameter `{k}`: unknown parameter for this endpoint"
+        )));
+    }
+    Ok(pairs)
 }
 
 /// One contact's history: their items over time, each with its work
@@ -1009,19 +1020,8 @@ async fn contact(
     axum::extract::Path(hash): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::Invalid(
-            "contact_hash: not 64 hex digits (`minyi contact-hash PHONE` computes it from a phone number or e-mail)".into(),
-        ));
-    }
-    if let Some((k, _)) = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k != "access_token")
-    {
-        return Err(ApiError::Invalid(format!(
-            "parameter `{k}`: unknown parameter for this endpoint"
-        )));
-    }
-    let hash = hash.to_ascii_lowercase();
+    let hash = contact_hash(&hash)?;
+    only_params(q.as_deref(), &[])?;
     let query = Query::Feedback {
         filters: crate::query::Filters {
             contact: Some(hash.clone()),

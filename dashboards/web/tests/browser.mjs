@@ -183,7 +183,10 @@ try {
   check(await page.$eval('#stale', (e) => e.hidden), 'no stale mark while ticks arrive');
   const ticker = await page.$$eval('.panel-ticker li .x', (xs) => xs.map((x) => x.textContent).join('\n'));
   check(!/1[3-9]\d{9}/.test(ticker), 'ticker text has no unmasked mobile number');
-  // 热点事件: the largest incidents of 24 h, as the API lists them.
+  // 热点事件: the largest incidents of 24 h, as the API lists them, once the
+  // incident tracker has caught up with the demo's backfill (the panel
+  // asks every 10 s).
+  await page.waitForFunction(() => document.querySelectorAll('#panel-incidents ol.incidents li').length > 0, null, { timeout: 120000 });
   const shown = await page.$$eval('#panel-incidents ol.incidents li', (ls) => ls.map((l) => ({ id: l.dataset.id, n: l.querySelector('.n').textContent })));
   const listed = (await (await page.request.get(`${base}/api/v1/incidents?sort=count&limit=5&from=${encodeURIComponent(new Date(Date.now() - 86400000).toISOString())}`)).json()).incidents;
   check(shown.length > 0 && listed.some((i) => i.id === shown[0].id), `the wall shows incidents the API lists (${JSON.stringify(shown)})`);

@@ -1343,18 +1343,21 @@ pub fn incidents_of(
 /// before, within `window_days` before it. `items` in any order; the
 /// answer is in their order.
 pub fn repeats(items: &[FeedbackRow], window_days: u32) -> Vec<bool> {
-    let at =
-        |i: &FeedbackRow| DateTime::parse_from_rfc3339(&i.received_at).map_or(0, |t| t.timestamp());
+    // Each item's time, read once (the comparison below is of every pair).
+    let at: Vec<i64> = items
+        .iter()
+        .map(|i| DateTime::parse_from_rfc3339(&i.received_at).map_or(0, |t| t.timestamp()))
+        .collect();
     let window = i64::from(window_days) * 86_400;
     items
         .iter()
-        .map(|item| {
-            let t = at(item);
+        .zip(&at)
+        .map(|(item, &t)| {
             item.topics.iter().filter(|c| *c != "other").any(|topic| {
                 items
                     .iter()
-                    .filter(|o| {
-                        let u = at(o);
+                    .zip(&at)
+                    .filter(|&(o, &u)| {
                         (u < t || (u == t && o.id < item.id))
                             && t - u <= window
                             && o.topics.contains(topic)

@@ -106,6 +106,13 @@ pub(crate) fn detail_json(item: &EnrichedItem) -> String {
     .expect("plain data serializes")
 }
 
+/// A stored item's `received_at` in milliseconds: from its RFC 3339 text
+/// (which keeps the milliseconds), else its second `ts`.
+pub(crate) fn received_millis(received_at: &str, ts: i64) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(received_at)
+        .map_or(ts.saturating_mul(1000), |t| t.timestamp_millis())
+}
+
 /// An item's topics as the rules found them ([`crate::incident::rule_topics`]),
 /// from its stored topics and `detail` (whose topic evidence says which
 /// tags are the topic model's alone).

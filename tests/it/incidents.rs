@@ -513,7 +513,7 @@ async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
 /// and column, `incident` events, roles and scopes.
 #[tokio::test(flavor = "multi_thread")]
 async fn incidents_through_the_api() {
-    use crate::common::{api_token, call, test_app_scoped};
+    use crate::common::{api_token, test_app_scoped};
     use crate::scopes::{get, json_of};
     use axum::http::StatusCode;
     use minyi::config::Role;
@@ -600,14 +600,7 @@ async fn incidents_through_the_api() {
             "received_at": at(3 + n as i64 * 20), "text": text, "district": "丛台区"}),
         );
     }
-    let req = axum::http::Request::post("/api/v1/feedback")
-        .header("authorization", "Bearer feed")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            serde_json::Value::Array(items).to_string(),
-        ))
-        .unwrap();
-    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+    crate::scopes::post(&app, "/api/v1/feedback", serde_json::Value::Array(items)).await;
 
     tracker.step(&mut following, &stop).await.unwrap();
     let mut events = Vec::new();
@@ -763,7 +756,6 @@ fn contact_tokens() -> Vec<minyi::config::ApiToken> {
 }
 
 async fn contacts_history(app: crate::common::TestApp) {
-    use crate::common::call;
     use crate::scopes::{get, json_of};
     use axum::http::StatusCode;
 
@@ -787,12 +779,7 @@ async fn contacts_history(app: crate::common::TestApp) {
         {"id": "q-0", "channel": "hotline_12345", "received_at": day(1), "contact": "13900000000",
          "text": "小区门口天天有车乱停", "district": "丛台区"}
     ]);
-    let req = axum::http::Request::post("/api/v1/feedback")
-        .header("authorization", "Bearer feed")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(items.to_string()))
-        .unwrap();
-    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+    crate::scopes::post(&app, "/api/v1/feedback", items).await;
     let page = json_of(&app, "city", "/api/v1/feedback?limit=100").await;
     let hash = page["items"]
         .as_array()

@@ -58,7 +58,7 @@ pub(crate) async fn json_of(app: &TestApp, token: &str, uri: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-async fn post(app: &TestApp, uri: &str, body: Value) {
+pub(crate) async fn post(app: &TestApp, uri: &str, body: Value) {
     let req = Request::post(uri)
         .header("authorization", "Bearer feed")
         .header("content-type", "application/json")

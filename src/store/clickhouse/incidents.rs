@@ -202,8 +202,7 @@ impl ClickHouseStore {
                     order: r.ingested_us,
                     id: r.id.clone(),
                 },
-                at: chrono::DateTime::parse_from_rfc3339(&r.received_at)
-                    .map_or(i64::from(r.ts) * 1000, |t| t.timestamp_millis()),
+                at: crate::store::received_millis(&r.received_at, i64::from(r.ts)),
                 id: r.id,
                 channel: r.channel,
                 has_case: r.has_case == 1,

@@ -93,7 +93,7 @@ pub(super) fn stored_since(
                         order: seq as u64,
                         id: String::new(),
                     },
-                    at: millis(&received_at, ts),
+                    at: crate::store::received_millis(&received_at, ts),
                     id,
                     channel: r.get(8)?,
                     has_case: r.get(9)?,
@@ -106,11 +106,4 @@ pub(super) fn stored_since(
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
-}
-
-/// `received_at` in milliseconds: from its RFC 3339 text (which keeps the
-/// milliseconds), else its second.
-pub(crate) fn millis(received_at: &str, ts: i64) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(received_at)
-        .map_or(ts.saturating_mul(1000), |t| t.timestamp_millis())
 }

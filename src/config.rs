@@ -135,6 +135,11 @@ pub struct Config {
     /// its topic: twice before within them makes it a repeat complaint
     /// (重复诉求). Default 30, at most 365.
     pub repeat_window_days: Option<u32>,
+    /// The address people open minyi at (`https://minyi.example.gov.cn`,
+    /// no path): the base of the explorer links alerts carry to robots.
+    /// Default none: links are relative (`/explore?…`), which the walls
+    /// and the API's clients resolve, a phone's robot message cannot.
+    pub public_url: Option<String>,
 }
 
 /// One API token: who holds it, its role and the hex SHA-256 of the secret.
@@ -372,6 +377,8 @@ pub struct Checked {
     pub ingest_batch_wait: std::time::Duration,
     pub incident_window_hours: u32,
     pub repeat_window_days: u32,
+    /// Without a trailing slash; "" when none is configured.
+    pub public_url: String,
 }
 
 impl Config {
@@ -629,7 +636,12 @@ impl Config {
             30.0,
             365.0,
         )? as u32;
+        let public_url = match self.public_url {
+            None => String::new(),
+            Some(u) => check_public_url(&u).map_err(|e| invalid(format!("public_url: {e}")))?,
+        };
         Ok(Checked {
+            public_url,
             file: file
                 .map(Path::to_owned)
                 .unwrap_or_else(|| "(defaults)".into()),
@@ -671,6 +683,19 @@ impl Config {
             audit_retention_days,
         })
     }
+}
+
+/// `public_url` as links are built from it: http(s), a host, no query,
+/// no fragment, no user info; a trailing slash dropped.
+fn check_public_url(u: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(u).map_err(|e| format!("{u:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("{u:?} is not an http(s) address with a host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
+        return Err(format!("{u:?}: no query, fragment or user name, please"));
+    }
+    Ok(u.trim_end_matches('/').to_owned())
 }
 
 /// A UTC offset written `+08:00` / `-05:30` (the config's `timezone`,

@@ -246,6 +246,48 @@ impl Filters {
     }
 }
 
+impl Filters {
+    /// The filters as the API's (and the explorer's) query parameters, in
+    /// the centre's zone: what [`Request::parse`] reads back into them.
+    /// `contact` has no parameter and is left out.
+    pub fn params(&self, tz: FixedOffset) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Some(from) = self.from {
+            p.push(("from", rfc3339(from, tz)));
+        }
+        if let Some(to) = self.to {
+            p.push(("to", rfc3339(to, tz)));
+        }
+        for (key, values) in [
+            ("channel", &self.channel),
+            ("topic", &self.topic),
+            ("district", &self.district),
+            ("unit", &self.unit),
+            ("incident", &self.incident),
+        ] {
+            p.extend(values.iter().map(|v| (key, v.clone())));
+        }
+        p.extend(
+            self.sentiment
+                .iter()
+                .map(|s| ("sentiment", s.as_str().to_owned())),
+        );
+        p.extend(
+            self.rating
+                .iter()
+                .map(|r| ("rating", r.number().to_string())),
+        );
+        if !self.q.is_empty() {
+            let groups: Vec<String> = self.q.iter().map(|g| g.join("|")).collect();
+            p.push(("q", groups.join(" ")));
+        }
+        if let Some(t) = self.has_text {
+            p.push(("has_text", t.to_string()));
+        }
+        p
+    }
+}
+
 pub fn floor_minute(t: i64) -> i64 {
     t.div_euclid(60) * 60
 }
@@ -1412,6 +1454,29 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn filters_read_back_from_their_params() {
+        let q = parse(
+            Request::Feedback,
+            "channel=wechat&channel=sms_revisit&sentiment=negative&rating=3&rating=1\
+             &district=%E7%A3%81%E5%8E%BF&topic=fraud&q=%E5%86%92%E5%85%85%7C%E5%81%87%E5%86%92+%E5%85%AC%E5%AE%89\
+             &incident=i-0123456789abcdef&has_text=true\
+             &from=2025-06-01T10:00:00%2B08:00&to=2025-06-01T12:00:00%2B08:00",
+        )
+        .unwrap();
+        let Query::Feedback { filters, .. } = q else {
+            panic!()
+        };
+        assert_eq!(filters.q, [vec!["冒充", "假冒"], vec!["公安"]]);
+        let qs: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(filters.params(crate::config::default_timezone()))
+            .finish();
+        let Query::Feedback { filters: back, .. } = parse(Request::Feedback, &qs).unwrap() else {
+            panic!()
+        };
+        assert_eq!(back, filters, "{qs}");
     }
 
     #[test]

@@ -23,8 +23,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::enrich::Enricher;
@@ -52,6 +53,42 @@ pub struct Tracker {
     pub store: Arc<dyn Store>,
     pub live: Arc<Live>,
     pub window_hours: u32,
+    /// Told after every poll that left nothing unassigned.
+    pub progress: Arc<Progress>,
+}
+
+/// How far the tracker got, for those who read incidents right after
+/// items were stored (the alert engine names the incident an alert
+/// consists of): the start of the newest poll after which every item
+/// stored before it had its incident stored.
+pub struct Progress {
+    caught_up: watch::Sender<Option<Instant>>,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            caught_up: watch::channel(None).0,
+        }
+    }
+}
+
+impl Progress {
+    fn caught_up(&self, poll_started: Instant) {
+        self.caught_up.send_replace(Some(poll_started));
+    }
+
+    /// Waits until the items stored before this call have their
+    /// incidents stored, at most `limit` (no tracker, or one still
+    /// replaying, or a failing store). Returns whether they have.
+    pub async fn wait(&self, limit: Duration) -> bool {
+        let asked = Instant::now();
+        let mut rx = self.caught_up.subscribe();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|t| t.is_some_and(|t| t >= asked))).await,
+            Ok(Ok(_))
+        )
+    }
 }
 
 /// Where a tracker is: its assigner (None once shut down mid-way), the
@@ -85,8 +122,11 @@ impl Tracker {
                 _ = shutdown.cancelled() => return,
                 _ = every.tick() => {}
             }
-            if let Err(e) = self.step(&mut following, &shutdown).await {
-                tracing::warn!("incidents: following the stored items: {e}");
+            let started = Instant::now();
+            match self.step(&mut following, &shutdown).await {
+                Ok(_) if following.pending.is_empty() => self.progress.caught_up(started),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("incidents: following the stored items: {e}"),
             }
         }
     }

@@ -40,7 +40,7 @@ use super::routes::Routing;
 use super::rules::Rule;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::query::{Answer, Query, Scope, TopDim, Vocabulary, rfc3339};
+use crate::query::{Answer, Filters, Query, Scope, TopDim, Vocabulary, rfc3339};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,6 +96,70 @@ pub struct Alert {
     /// When it went to its route's `escalate_to`, unacknowledged (once).
     #[serde(default)]
     pub escalated_at: Option<i64>,
+    /// The incident (同一事件) the rise consists of: one holding at least
+    /// half of the series' items in the window. Other findings on the same
+    /// incident fold into this alert instead of firing their own.
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// What the rise is made of, read when the alert fired (null for
+    /// alerts from before contexts).
+    #[serde(default)]
+    pub context: Option<AlertContext>,
+}
+
+/// One value behind a rise: its items in the alert's window against the
+/// mean of the rule's comparison windows (the history windows, at most
+/// four; the window before for ratio rules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Contribution {
+    pub key: String,
+    pub name: String,
+    pub count: u64,
+    pub expected: f64,
+}
+
+/// An incident among an alert's items, as its message names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IncidentBrief {
+    pub id: String,
+    /// A masked text of it, shortened.
+    pub title: String,
+    /// Its items in the alert's window and series.
+    pub count: u64,
+    pub district: Option<String>,
+    /// Channel codes, the most frequent first.
+    pub channels: Vec<String>,
+}
+
+/// One item of the rise, masked as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Sample {
+    pub id: String,
+    pub received_at: String,
+    pub channel: String,
+    /// Masked text, at most 120 characters.
+    pub text: String,
+}
+
+/// What an alert consists of: who and what is behind the rise, the
+/// incidents, three sample items (of the incident when there is one) and
+/// a link into the explorer with the alert's filters and window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertContext {
+    /// The top three of each, largest first; a dimension the series
+    /// itself fixes (a district rule's district) is left empty.
+    pub districts: Vec<Contribution>,
+    pub units: Vec<Contribution>,
+    pub keywords: Vec<Contribution>,
+    /// The largest incidents among the window's items, at most three.
+    pub incidents: Vec<IncidentBrief>,
+    pub samples: Vec<Sample>,
+    /// `{public_url}/explore?…` (relative without `public_url`).
+    pub link: String,
+    /// The titles of other findings on the same incident, folded into
+    /// this alert.
+    #[serde(default)]
+    pub also: Vec<String>,
 }
 
 impl Alert {
@@ -137,6 +201,12 @@ struct State {
     /// Per rule: when the first pending change arrived, and the changes.
     pending: HashMap<String, (i64, Vec<Alert>)>,
     silences: Vec<Silence>,
+    /// Series whose finding folded into another alert on the same
+    /// incident, with that alert's id: quiet while it fires.
+    folded: HashMap<(String, String), String>,
+    /// When each incident's alert last resolved: a finding on it stays
+    /// quiet for its rule's cooldown (one alert per incident burst).
+    incident_resolved: HashMap<String, i64>,
 }
 
 /// What the engine reads and whom it tells.
@@ -152,6 +222,12 @@ pub struct Context {
     /// Every changed alert is published here (the walls' `alert` event).
     pub live: Arc<Live>,
     pub metrics: Arc<Metrics>,
+    /// The incident tracker's progress: before naming the incident of a
+    /// new alert the engine waits (briefly) until the items it counted
+    /// have theirs. None: no tracker runs (alerts name what is stored).
+    pub incidents: Option<Arc<crate::tracker::Progress>>,
+    /// The base of the explorer links (`public_url`; "" for relative).
+    pub public_url: String,
 }
 
 pub struct Engine {
@@ -351,13 +427,13 @@ impl Engine {
         )
     }
 
-    /// The findings of one rule at `now`, by series value, and the number
-    /// of series judged.
+    /// The findings of one rule at `now`, by series value, each with the
+    /// series' items in the window, and the number of series judged.
     pub async fn judge(
         &self,
         rule: &Rule,
         now: i64,
-    ) -> Result<(usize, HashMap<String, Finding>), StoreError> {
+    ) -> Result<(usize, HashMap<String, (Finding, u64)>), StoreError> {
         let w = rule.window;
         let current = self.counts(rule, now - w, now, now).await?;
         let mut history = Vec::new();
@@ -410,7 +486,7 @@ impl Engine {
                 .collect();
             let r = reference.get(key).copied().unwrap_or_default();
             if let Some(f) = rule.detector.judge(c, &h, r) {
-                out.insert(key.clone(), f);
+                out.insert(key.clone(), (f, c.total));
             }
         }
         Ok((judged, out))
@@ -437,6 +513,168 @@ impl Engine {
         Scope::place(&districts, &units, vocab)
     }
 
+    /// The items of one series of a rule: its scope and the series'
+    /// value (a keyword as a search word).
+    fn series_filters(rule: &Rule, key: &str) -> Filters {
+        let mut f = rule.scope.clone();
+        let key = key.to_owned();
+        match rule.for_each {
+            Some(TopDim::Channel) => f.channel = vec![key],
+            Some(TopDim::Topic) => f.topic = vec![key],
+            Some(TopDim::District) => f.district = vec![key],
+            Some(TopDim::Unit) => f.unit = vec![key],
+            Some(TopDim::Keyword) => f.q.push(vec![key]),
+            None => {}
+        }
+        f
+    }
+
+    /// What a new finding on `key` consists of at `now` (`count` items in
+    /// the window): its incident, if one holds at least half of them, and
+    /// the context. A failed read leaves its part empty (logged): the
+    /// alert fires all the same.
+    async fn context_of(
+        &self,
+        rule: &Rule,
+        key: &str,
+        count: u64,
+        now: i64,
+    ) -> (Option<String>, AlertContext) {
+        let cx = &self.cx;
+        let ask = |q: Query| crate::store::ask(&*cx.store, &cx.metrics, q, now);
+        let warn = |what: &str, e: StoreError| {
+            tracing::warn!("alert {}:{key}: reading its {what}: {e}", rule.name);
+        };
+        let series = Self::series_filters(rule, key);
+        let window = series
+            .clone()
+            .with_range(Some(now - rule.window), Some(now));
+        let mut context = AlertContext::default();
+
+        let incidents = match ask(Query::Incidents {
+            filters: window.clone(),
+            limit: 3,
+            by_count: true,
+        })
+        .await
+        {
+            Ok(Answer::Incidents(v)) => v,
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                warn("incidents", e);
+                Vec::new()
+            }
+        };
+        let incident = incidents
+            .first()
+            .filter(|i| i.count >= 2 && i.count * 2 >= count)
+            .map(|i| i.id.clone());
+        context.incidents = incidents
+            .into_iter()
+            .map(|i| IncidentBrief {
+                title: shorten(&i.title, 60),
+                id: i.id,
+                count: i.count,
+                district: i.district,
+                channels: i.channels,
+            })
+            .collect();
+
+        // Who and what is behind the rise, against the comparison windows.
+        let windows: Vec<(i64, i64)> = if rule.detector.uses_history() {
+            (1..=i64::from(rule.history.min(4)))
+                .map(|k| (now - rule.window - k * rule.period, now - k * rule.period))
+                .collect()
+        } else {
+            vec![(now - 2 * rule.window, now - rule.window)]
+        };
+        for dim in [TopDim::District, TopDim::Unit, TopDim::Keyword] {
+            let fixed = rule.for_each == Some(dim)
+                || match dim {
+                    TopDim::District => series.district.len() == 1,
+                    TopDim::Unit => series.unit.len() == 1,
+                    _ => false,
+                };
+            if fixed {
+                continue;
+            }
+            let top = |filters: Filters, limit: usize| async move {
+                match ask(Query::Top {
+                    filters,
+                    dim,
+                    limit,
+                })
+                .await
+                {
+                    Ok(Answer::Top(rows)) => rows,
+                    Ok(_) => Vec::new(),
+                    Err(e) => {
+                        warn(dim.as_str(), e);
+                        Vec::new()
+                    }
+                }
+            };
+            let current = top(window.clone(), 3).await;
+            if current.is_empty() {
+                continue;
+            }
+            let mut before: HashMap<String, u64> = HashMap::new();
+            for (from, to) in &windows {
+                let past = series.clone().with_range(Some(*from), Some(*to));
+                for row in top(past, crate::query::MAX_TOP_LIMIT).await {
+                    *before.entry(row.key).or_default() += row.count;
+                }
+            }
+            let list = current
+                .into_iter()
+                .map(|row| Contribution {
+                    name: match dim.dim() {
+                        Some(d) => cx.vocab.name(d, &row.key),
+                        None => row.key.clone(),
+                    },
+                    expected: before.get(&row.key).copied().unwrap_or(0) as f64
+                        / windows.len() as f64,
+                    count: row.count,
+                    key: row.key,
+                })
+                .collect();
+            match dim {
+                TopDim::District => context.districts = list,
+                TopDim::Unit => context.units = list,
+                _ => context.keywords = list,
+            }
+        }
+
+        // Three items with text: of the incident when there is one.
+        let mut from_items = window.clone();
+        from_items.has_text = Some(true);
+        from_items.incident = incident.iter().cloned().collect();
+        match ask(Query::Feedback {
+            filters: from_items,
+            limit: 3,
+            cursor: None,
+        })
+        .await
+        {
+            Ok(Answer::Feedback { items, .. }) => {
+                context.samples = items
+                    .into_iter()
+                    .map(|i| Sample {
+                        id: i.id,
+                        received_at: i.received_at,
+                        channel: i.channel,
+                        text: shorten(&i.text, 120),
+                    })
+                    .collect();
+            }
+            Ok(_) => {}
+            Err(e) => warn("samples", e),
+        }
+
+        context.link = explorer_link(&cx.public_url, &window, incident.as_deref(), cx.tz);
+        (incident, context)
+    }
+
     /// One evaluation of every rule at `now` (unix seconds, event time).
     /// Returns the alerts that changed.
     pub async fn evaluate(&self, now: i64) -> Vec<Alert> {
@@ -449,6 +687,7 @@ impl Engine {
             _ => None,
         };
         let imported_through = self.imported_through(now).await;
+        let mut waited_for_incidents = false;
         for rule in &self.rules {
             let needs = now - rule.window - i64::from(rule.history) * rule.period;
             if rule.detector.uses_history() && oldest.is_none_or(|o| o > needs) {
@@ -463,37 +702,104 @@ impl Engine {
             };
             // Imported history in the window: no new alert from it.
             let quiet = imported_through.is_some_and(|t| t >= now - rule.window);
-            let mut st = self.state.lock().await;
-            for (key, f) in &findings {
-                let id_key = (rule.name.clone(), key.clone());
-                if let Some(a) = st.active.get_mut(&id_key) {
-                    let level = a.level.max(f.level);
-                    if level != a.level || (a.observed - f.observed).abs() > f64::EPSILON {
-                        a.level = level;
-                        a.observed = f.observed;
-                        a.expected = f.expected;
-                        a.p_value = f.p_value;
-                        a.updated_at = now;
-                        changed.push(a.clone());
+            // Firing alerts take the new counts; the other findings are new.
+            let mut fresh = Vec::new();
+            {
+                let mut st = self.state.lock().await;
+                for (key, (f, count)) in &findings {
+                    let id_key = (rule.name.clone(), key.clone());
+                    if let Some(a) = st.active.get_mut(&id_key) {
+                        let level = a.level.max(f.level);
+                        if level != a.level || (a.observed - f.observed).abs() > f64::EPSILON {
+                            a.level = level;
+                            a.observed = f.observed;
+                            a.expected = f.expected;
+                            a.p_value = f.p_value;
+                            a.updated_at = now;
+                            changed.push(a.clone());
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                if quiet
-                    || st
-                        .resolved_at
+                    let folded_into_firing = st
+                        .folded
                         .get(&id_key)
-                        .is_some_and(|t| now < t + rule.cooldown)
-                {
-                    continue;
+                        .is_some_and(|owner| st.active.values().any(|a| a.id == *owner));
+                    if quiet
+                        || folded_into_firing
+                        || st
+                            .resolved_at
+                            .get(&id_key)
+                            .is_some_and(|t| now < t + rule.cooldown)
+                    {
+                        continue;
+                    }
+                    fresh.push((key.clone(), f.clone(), *count));
                 }
-                let name = Self::name_of(&cx.vocab, rule, key);
-                let place = Self::place_of(&cx.vocab, rule, key);
+            }
+            // The most significant first: it names the incident.
+            fresh.sort_by(|a, b| {
+                let p = |f: &Finding| f.p_value.unwrap_or(1.0);
+                p(&a.1)
+                    .total_cmp(&p(&b.1))
+                    .then(b.1.observed.total_cmp(&a.1.observed))
+                    .then_with(|| a.0.cmp(&b.0))
+            });
+            // What each consists of (store reads, outside the lock), once
+            // the tracker has assigned the items counted.
+            let mut read = Vec::with_capacity(fresh.len());
+            for (key, f, count) in fresh {
+                if !waited_for_incidents {
+                    waited_for_incidents = true;
+                    if let Some(p) = &cx.incidents
+                        && !p.wait(INCIDENT_WAIT).await
+                    {
+                        tracing::warn!(
+                            "alerts: the incident tracker is behind; new alerts name the incidents stored so far"
+                        );
+                    }
+                }
+                let (incident, context) = self.context_of(rule, &key, count, now).await;
+                read.push((key, f, incident, context));
+            }
+            let mut st = self.state.lock().await;
+            for (key, f, incident, context) in read {
+                let id_key = (rule.name.clone(), key.clone());
+                let name = Self::name_of(&cx.vocab, rule, &key);
+                let title = rule.title.replace("{value}", &name);
+                // One alert per incident: a finding on an incident that
+                // already has one is added to it.
+                if let Some(inc) = &incident {
+                    if let Some(owner) = st
+                        .active
+                        .values_mut()
+                        .find(|a| a.incident.as_ref() == Some(inc))
+                    {
+                        let owner_id = owner.id.clone();
+                        if let Some(c) = owner.context.as_mut()
+                            && !c.also.contains(&title)
+                        {
+                            c.also.push(title);
+                            owner.updated_at = now;
+                            changed.push(owner.clone());
+                        }
+                        st.folded.insert(id_key, owner_id);
+                        continue;
+                    }
+                    if st
+                        .incident_resolved
+                        .get(inc)
+                        .is_some_and(|t| now < t + rule.cooldown)
+                    {
+                        continue;
+                    }
+                }
+                let place = Self::place_of(&cx.vocab, rule, &key);
                 let mut a = Alert {
                     id: format!("{}:{}:{}", rule.name, key, now),
                     rule: rule.name.clone(),
                     key: key.clone(),
                     dim: rule.for_each.map(|d| d.as_str().to_owned()),
-                    title: rule.title.replace("{value}", &name),
+                    title,
                     name,
                     severity: rule.severity.clone(),
                     detector: rule.detector.name().to_owned(),
@@ -515,6 +821,8 @@ impl Engine {
                     units: place.units,
                     muted: false,
                     escalated_at: None,
+                    incident,
+                    context: Some(context),
                 };
                 a.silenced = st.silences.iter().any(|s| s.matches(&a, now));
                 a.muted = self.routing.muted(&a.place(), now, cx.tz);
@@ -545,6 +853,20 @@ impl Engine {
                 a.resolved_at = Some(now);
                 a.updated_at = now;
                 st.resolved_at.insert(id_key, now);
+                // The findings folded into it rest for their cooldowns.
+                let folded: Vec<(String, String)> = st
+                    .folded
+                    .iter()
+                    .filter(|(_, owner)| **owner == a.id)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in folded {
+                    st.folded.remove(&k);
+                    st.resolved_at.insert(k, now);
+                }
+                if let Some(inc) = &a.incident {
+                    st.incident_resolved.insert(inc.clone(), now);
+                }
                 if a.notified && !a.silenced && !a.muted {
                     st.pending
                         .entry(rule.name.clone())
@@ -611,10 +933,22 @@ impl Engine {
                 .filter(|(_, (first, _))| now - first >= self.group_wait)
                 .map(|(r, _)| r.clone())
                 .collect();
-            rules
-                .into_iter()
-                .filter_map(|r| st.pending.remove(&r).map(|(_, v)| (r, v)))
-                .collect()
+            let mut due = Vec::new();
+            for r in rules {
+                let Some((_, waiting)) = st.pending.remove(&r) else {
+                    continue;
+                };
+                // Each as it is now (a later finding may have folded into it).
+                let current = waiting
+                    .into_iter()
+                    .map(|a| match st.active.get(&(a.rule.clone(), a.key.clone())) {
+                        Some(now) if now.id == a.id => now.clone(),
+                        _ => a,
+                    })
+                    .collect();
+                due.push((r, current));
+            }
+            due
         };
         for (rule_name, alerts) in due {
             let Some(rule) = self.rules.iter().find(|r| r.name == rule_name) else {
@@ -774,6 +1108,35 @@ impl Engine {
     }
 }
 
+/// How long a new alert waits for the incident tracker to assign the
+/// items it counted (it polls twice a second).
+const INCIDENT_WAIT: Duration = Duration::from_secs(3);
+
+/// `text` cut to at most `max` characters, marked when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// The explorer with `filters` (and their range) applied, drilled into
+/// `incident` when there is one.
+fn explorer_link(
+    base: &str,
+    filters: &Filters,
+    incident: Option<&str>,
+    tz: chrono::FixedOffset,
+) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs(filters.params(tz));
+    if let Some(id) = incident {
+        q.append_pair("drill_dim", "incident");
+        q.append_pair("drill_key", id);
+    }
+    format!("{base}/explore?{}", q.finish())
+}
+
 /// The notification of a group of alerts of one rule.
 fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
     let firing: Vec<&Alert> = alerts
@@ -802,9 +1165,9 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
         )
     };
     let minutes = rule.window / 60;
-    let lines = alerts
-        .iter()
-        .map(|a| match a.status {
+    let mut lines = Vec::new();
+    for a in alerts {
+        lines.push(match a.status {
             Status::Firing if a.detector == "negative_share" => format!(
                 "- {}：近{minutes}分钟负面占比 {:.0}%，常态 {:.0}%（p={:.4}），{}",
                 a.title,
@@ -822,13 +1185,65 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
                 rfc3339(a.started_at, tz)
             ),
             Status::Resolved => format!("- 已恢复：{}", a.title),
-        })
-        .collect();
+        });
+        if a.status == Status::Firing
+            && let Some(c) = &a.context
+        {
+            lines.extend(context_lines(a, c));
+        }
+    }
+    // The link of the first firing alert, when it is absolute (a robot
+    // message is read on a phone, which cannot resolve `/explore`).
+    let link = firing
+        .first()
+        .and_then(|a| a.context.as_ref())
+        .map(|c| c.link.clone())
+        .filter(|l| l.starts_with("http://") || l.starts_with("https://"));
     Message {
         title,
         lines,
+        link,
         alerts: serde_json::to_value(alerts).expect("alerts serialize"),
     }
+}
+
+/// What a firing alert consists of, in a message's lines: its incident,
+/// the top places and words against their usual, what else it stands
+/// for, three samples.
+fn context_lines(a: &Alert, c: &AlertContext) -> Vec<String> {
+    let mut lines = Vec::new();
+    let incident = a
+        .incident
+        .as_ref()
+        .and_then(|id| c.incidents.iter().find(|i| i.id == *id));
+    if let Some(i) = incident {
+        lines.push(format!(
+            "  同一事件 {} 条（{}个渠道）：{}",
+            i.count,
+            i.channels.len(),
+            i.title
+        ));
+    }
+    for (label, list) in [
+        ("区县", &c.districts),
+        ("单位", &c.units),
+        ("关键词", &c.keywords),
+    ] {
+        if !list.is_empty() {
+            let parts: Vec<String> = list
+                .iter()
+                .map(|x| format!("{} {}（常态 {:.1}）", x.name, x.count, x.expected))
+                .collect();
+            lines.push(format!("  {label}：{}", parts.join("、")));
+        }
+    }
+    if !c.also.is_empty() {
+        lines.push(format!("  同一事件另触发：{}", c.also.join("、")));
+    }
+    for s in &c.samples {
+        lines.push(format!("  样例 {}：{}", s.id, s.text));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -1020,6 +1435,8 @@ cooldown = "2h"
             tz: crate::config::default_timezone(),
             live: live.clone(),
             metrics: metrics.clone(),
+            incidents: None,
+            public_url: String::new(),
         };
         (
             Engine::new(rules, Notifier::start(&[], metrics), 0, cx),
@@ -1058,6 +1475,8 @@ cooldown = "2h"
             tz: crate::config::default_timezone(),
             live: Arc::new(Live::default()),
             metrics,
+            incidents: None,
+            public_url: String::new(),
         };
         (
             Engine::new(rules, notifier, 0, cx).with_routing(routing),

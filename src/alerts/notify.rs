@@ -23,11 +23,14 @@ use tokio::sync::mpsc;
 use crate::config::{TargetConfig, TargetKind};
 use crate::metrics::Metrics;
 
-/// One message for one target: a title and markdown-ish lines.
+/// One message for one target: a title, markdown-ish lines and a link.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub title: String,
     pub lines: Vec<String>,
+    /// The explorer's view of the (first) alert: an absolute address, kept
+    /// whole whatever the size limit cuts from the lines.
+    pub link: Option<String>,
     /// The alerts as JSON, for generic webhooks.
     pub alerts: Value,
 }
@@ -77,11 +80,17 @@ pub fn feishu_sign(secret: &str, timestamp_s: i64) -> String {
 
 /// The request for a message: (url, JSON body).
 pub fn request(target: &TargetConfig, m: &Message, now_ms: i64) -> (String, Value) {
-    let text = truncate(&m.lines.join("\n"), size_limit(target.kind));
+    let link = match (&m.link, target.kind) {
+        (None, _) => String::new(),
+        (Some(u), TargetKind::Wecom | TargetKind::Dingtalk) => format!("\n[在研判台查看]({u})"),
+        (Some(u), TargetKind::Feishu | TargetKind::Webhook) => format!("\n研判台：{u}"),
+    };
+    let budget = size_limit(target.kind).saturating_sub(link.len());
+    let text = truncate(&m.lines.join("\n"), budget) + &link;
     match target.kind {
         TargetKind::Webhook => (
             target.url.clone(),
-            json!({"title": m.title, "text": text, "alerts": m.alerts}),
+            json!({"title": m.title, "text": text, "link": m.link, "alerts": m.alerts}),
         ),
         TargetKind::Wecom => (
             target.url.clone(),
@@ -239,6 +248,7 @@ mod tests {
         Message {
             title: "民意预警".into(),
             lines: vec!["丛台区诉求量异常上升".into()],
+            link: None,
             alerts: json!([]),
         }
     }
@@ -300,5 +310,27 @@ mod tests {
         let content = body["markdown"]["content"].as_str().unwrap();
         assert!(content.len() <= 4096, "{}", content.len());
         assert!(content.ends_with('…'));
+        // The link survives the cut, whole, on every robot.
+        let link =
+            "https://minyi.example/explore?from=2025-06-01T10%3A00%3A00%2B08%3A00&topic=fraud";
+        m.link = Some(link.into());
+        let (_, body) = request(&target(TargetKind::Wecom, None), &m, 0);
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(content.len() <= 4096, "{}", content.len());
+        assert!(
+            content.ends_with(&format!("…\n[在研判台查看]({link})")),
+            "{content}"
+        );
+        let (_, body) = request(&target(TargetKind::Dingtalk, None), &m, 0);
+        assert!(
+            body["markdown"]["text"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("({link})"))
+        );
+        let (_, body) = request(&target(TargetKind::Feishu, None), &m, 0);
+        assert!(body["content"]["text"].as_str().unwrap().ends_with(link));
+        let (_, body) = request(&target(TargetKind::Webhook, None), &m, 0);
+        assert_eq!(body["link"], link);
     }
 }

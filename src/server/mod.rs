@@ -73,6 +73,8 @@ pub struct AppState {
     pub audit_retention_days: u32,
     /// Days a repeat complaint (重复诉求) looks back.
     pub repeat_window_days: u32,
+    /// How far the incident tracker got (the alert engine waits for it).
+    pub incidents: Arc<crate::tracker::Progress>,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -117,6 +119,7 @@ impl AppState {
                 file: checked.file.clone(),
                 message,
             })?;
+        let incidents = Arc::new(crate::tracker::Progress::default());
         let alerts = Arc::new(
             Engine::new(
                 rules,
@@ -128,6 +131,8 @@ impl AppState {
                     tz: checked.timezone,
                     live: live.clone(),
                     metrics: metrics.clone(),
+                    incidents: Some(incidents.clone()),
+                    public_url: checked.public_url.clone(),
                 },
             )
             .with_routing(routing),
@@ -180,6 +185,7 @@ impl AppState {
             retention_days: checked.retention_days,
             audit_retention_days: checked.audit_retention_days,
             repeat_window_days: checked.repeat_window_days,
+            incidents,
         })
     }
 
@@ -428,6 +434,7 @@ async fn run(
             store: state.store.clone(),
             live: state.live.clone(),
             window_hours: checked.incident_window_hours,
+            progress: state.incidents.clone(),
         }
         .run(shutdown.clone()),
     );

@@ -87,6 +87,8 @@ fn new_engine(app: &common::TestApp) -> Engine {
             tz: s.tz,
             live: s.live.clone(),
             metrics: s.metrics.clone(),
+            incidents: None,
+            public_url: String::new(),
         },
     )
 }
@@ -296,6 +298,8 @@ detector = { kind = "ratio", spike_height = 3.0, min_current = 10, min_reference
             tz: s.tz,
             live: s.live.clone(),
             metrics: s.metrics.clone(),
+            incidents: None,
+            public_url: String::new(),
         },
     )
     .with_routing(routing);

@@ -18,7 +18,8 @@ use sha2::Sha256;
 /// What a local robot received: (path, query, body).
 pub(crate) type Seen = Arc<Mutex<Vec<(String, Option<String>, Value)>>>;
 
-/// A local robot answering DingTalk (`/dingtalk`) and Feishu (`/feishu`).
+/// A local robot answering DingTalk (`/dingtalk`), Feishu (`/feishu`) and
+/// WeCom (`/wecom`).
 pub(crate) async fn receiver() -> (String, Seen) {
     let seen: Seen = Arc::default();
     async fn record(
@@ -33,6 +34,7 @@ pub(crate) async fn receiver() -> (String, Seen) {
     let app = axum::Router::new()
         .route("/dingtalk", axum::routing::post(record))
         .route("/feishu", axum::routing::post(record))
+        .route("/wecom", axum::routing::post(record))
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -223,5 +225,292 @@ targets = ["wall", "ding", "feishu"]
     assert_eq!(alerts["alerts"][0]["key"], "丛台区");
     println!("burst → both robots in {delay:?}");
 
+    server.stop();
+}
+
+/// One script of a scam wave (冒充公安, 洗钱, 安全账户) as citizens retell it.
+const SCAM: [&str; 8] = [
+    "有人冒充公安民警打电话，说我涉嫌一起洗钱案件，要我把资金转入安全账户核查",
+    "我妈接到冒充警察的电话，说她名下银行卡涉及洗钱案，要把存款转到安全账户，幸好家里人拦住了",
+    "接到冒充公安的诈骗电话，说我涉嫌洗钱，让我把钱打到安全账户，已挂断，请警方注意",
+    "父亲被冒充公安的骗子骗了三万，对方说他涉嫌洗钱，要把钱转到安全账户保护起来",
+    "提醒大家：最近有冒充警察说你涉嫌洗钱让你转账到安全账户的，我们小区好几个老人接到了",
+    "冒充公安局的人打电话说我的银行卡涉嫌洗钱，要求转账到所谓安全账户配合调查",
+    "今天又接到自称公安民警的电话，说我涉及洗钱案件，让我把钱转进安全账户，这是诈骗吧",
+    "骗子冒充警察说我卷入洗钱案，要我把积蓄转到安全账户，我报警了，希望严打",
+];
+
+/// Ordinary traffic: matters that have nothing to do with the wave.
+const ORDINARY: [&str; 6] = [
+    "咨询户口迁移需要哪些材料",
+    "小区门口晚上有人大声喧哗，影响休息",
+    "身份证补办要多久能拿到",
+    "路口早高峰拥堵，希望增派交警疏导",
+    "派出所民警办事热情，点赞",
+    "护照办理预约不上，网站一直打不开",
+];
+
+/// Issue 20's wave: twenty-four reports of one 冒充公安 script in two hours,
+/// over four channels, most in 丛台区, amid ordinary traffic with a day
+/// of history. The topic rule and the emerging-term rule both see it: one
+/// alert fires, naming the incident, and the other findings fold into it;
+/// its WeCom message names the incident, the top district, three samples
+/// and a link that opens the explorer on exactly the incident's items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scam_wave_is_one_incident_and_one_alert_that_says_why() {
+    let (hook, seen) = receiver().await;
+    let dir = common::TempDir::new("alerts-wave");
+    let rules = dir.0.join("alerts.toml");
+    std::fs::write(
+        &rules,
+        r#"
+[[rule]]
+name = "topic_surge"
+title = "{value}类诉求激增"
+for_each = "topic"
+window = "2h"
+history = 1
+period = "1d"
+detector = { kind = "baseline", test = "poisson", warn_p = 0.01, alert_p = 0.001, min_count = 8 }
+severity = "critical"
+targets = ["wall", "wecom"]
+
+[[rule]]
+name = "emerging_term"
+title = "新热词：{value}"
+for_each = "keyword"
+window = "2h"
+history = 1
+period = "1d"
+detector = { kind = "emerging", warn_p = 0.001, alert_p = 0.0001, min_count = 10, min_ratio = 3.0 }
+severity = "info"
+targets = ["wall", "wecom"]
+"#,
+    )
+    .unwrap();
+    let port = common::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = dir.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerts_file = {:?}\nalert_every_seconds = 1\nalert_group_wait_seconds = 1\n\
+             public_url = \"{public}/\"\n\
+             [[target]]\nname = \"wecom\"\nkind = \"wecom\"\nurl = \"{hook}/wecom\"\n",
+            rules.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = common::Server::start_on(
+        &format!("127.0.0.1:{port}"),
+        &dir.0.join("db"),
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+    let tz = minyi::config::default_timezone();
+    let now = chrono::Utc::now().timestamp();
+    let post = |items: Vec<Value>| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let body: Vec<String> = items.iter().map(Value::to_string).collect();
+            let r = http
+                .post(format!("{base}/api/v1/feedback"))
+                .header("content-type", "application/x-ndjson")
+                .body(body.join("\n"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        }
+    };
+
+    // A day and a half of ordinary traffic, up to now: nothing fires.
+    let start = (now - 36 * 3600) / 600 * 600;
+    let mut ordinary = Vec::new();
+    let mut t = start;
+    let mut n = 0usize;
+    while t < now - 60 {
+        for d in DISTRICTS {
+            for i in 0..per_slot(t) {
+                n += 1;
+                let at = t + 60 + i as i64 * 200;
+                ordinary.push(json!({"id": format!("o-{n}"), "channel": "hotline_12345",
+                    "district": d, "received_at": minyi::query::rfc3339(at.min(now - 30), tz),
+                    "text": ORDINARY[n % ORDINARY.len()]}));
+            }
+        }
+        t += 600;
+    }
+    post(ordinary).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "ordinary traffic raised an alert"
+    );
+
+    // The wall's stream.
+    let mut live = http
+        .get(format!("{base}/api/v1/live"))
+        .send()
+        .await
+        .unwrap();
+    let wall = tokio::spawn(async move {
+        let mut text = String::new();
+        while let Ok(Some(chunk)) = live.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(event) = text
+                .split("\n\n")
+                .find(|e| e.starts_with("event: alert") && e.contains("\"incident\":\"i-"))
+            {
+                return event.to_owned();
+            }
+        }
+        String::new()
+    });
+
+    // The wave: 24 reports over the last two hours, four channels.
+    let channels = ["hotline_12345", "opinion_hotline", "wechat", "hotline_110"];
+    let wave: Vec<Value> = (0..24)
+        .map(|i| {
+            let mut item = json!({"id": format!("w-{i:02}"), "channel": channels[i % 4],
+                "received_at": minyi::query::rfc3339(now - 6900 + i as i64 * 280, tz),
+                "text": SCAM[i % SCAM.len()]});
+            match i % 6 {
+                0..=3 => item["district"] = json!("丛台区"),
+                4 => item["district"] = json!("邯山区"),
+                _ => {}
+            }
+            item
+        })
+        .collect();
+    post(wave).await;
+    let sent = Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(20),
+            "no notification within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("wave → robot in {:?}", sent.elapsed());
+    let event = tokio::time::timeout(Duration::from_secs(10), wall)
+        .await
+        .expect("the wall got the alert")
+        .unwrap();
+    // Both rules had their evaluations: still one message, one alert.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // One incident: every report of the wave, four channels.
+    let range: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("from", &minyi::query::rfc3339(now - 7200, tz))
+        .append_pair("to", &minyi::query::rfc3339(now + 60, tz))
+        .append_pair("topic", "fraud")
+        .finish();
+    let incidents: Value = http
+        .get(format!("{base}/api/v1/incidents?{range}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = incidents["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{incidents}");
+    let incident = &list[0];
+    assert_eq!(incident["count"], 24, "{incident}");
+    assert_eq!(incident["channels"].as_array().unwrap().len(), 4);
+    assert_eq!(incident["district"], "丛台区");
+    let id = incident["id"].as_str().unwrap();
+
+    // One alert, naming it, with the rest folded in.
+    let alerts: Value = http
+        .get(format!("{base}/api/v1/alerts"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all = alerts["alerts"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "one alert for one incident: {alerts:#}");
+    let alert = &all[0];
+    assert_eq!(alert["rule"], "topic_surge");
+    assert_eq!(alert["key"], "fraud");
+    assert_eq!(alert["incident"], id);
+    let context = &alert["context"];
+    assert_eq!(context["incidents"][0]["id"], id);
+    assert_eq!(context["districts"][0]["name"], "丛台区");
+    assert_eq!(context["districts"][0]["count"], 16);
+    assert_eq!(context["districts"][0]["expected"], 0.0);
+    assert!(
+        context["keywords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["key"] == "洗钱"),
+        "{context}"
+    );
+    let also: Vec<&str> = context["also"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        also.iter().any(|t| t.starts_with("新热词：")),
+        "the emerging terms of the wave folded into the alert: {also:?}"
+    );
+    let samples = context["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 3, "{context}");
+    for s in samples {
+        assert!(s["id"].as_str().unwrap().starts_with("w-"), "{s}");
+        assert!(SCAM.contains(&s["text"].as_str().unwrap()), "{s}");
+    }
+    let link = context["link"].as_str().unwrap();
+    assert!(link.starts_with(&format!("{public}/explore?")), "{link}");
+    assert!(event.contains(id), "the wall's event names the incident");
+
+    // The robot's one message says all of it.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one message for one incident: {seen:#?}");
+    let (path, _, body) = &seen[0];
+    assert_eq!(path, "/wecom");
+    let content = body["markdown"]["content"].as_str().unwrap();
+    println!("{content}");
+    assert!(content.len() <= 4096);
+    assert!(content.contains("诈骗类诉求激增"), "{content}");
+    assert!(content.contains("同一事件 24 条（4个渠道）"), "{content}");
+    let title = context["incidents"][0]["title"].as_str().unwrap();
+    assert!(content.contains(title), "{content}");
+    assert!(content.contains("区县：丛台区 16"), "{content}");
+    assert!(content.contains("同一事件另触发：新热词："), "{content}");
+    for s in samples {
+        assert!(content.contains(s["id"].as_str().unwrap()), "{content}");
+    }
+    assert!(
+        content.ends_with(&format!("[在研判台查看]({link})")),
+        "{content}"
+    );
+
+    // The link opens the explorer on the incident's items.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = crate::browser::browser_prerequisites();
+    let out = std::process::Command::new("node")
+        .arg(web.join("tests/alert-link.mjs"))
+        .arg(&base)
+        .arg(link)
+        .arg(root.join("target/screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "the alert's link in Chromium:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.stop();
 }

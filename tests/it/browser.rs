@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The npm packages and Chromium the browser tests need: (web folder, chromium).
-fn browser_prerequisites() -> (std::path::PathBuf, String) {
+pub(crate) fn browser_prerequisites() -> (std::path::PathBuf, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let web = root.join("dashboards/web");
     assert!(

@@ -342,6 +342,7 @@ fn tracker(store: Arc<dyn minyi::store::Store>) -> minyi::tracker::Tracker {
         store,
         live: Arc::new(minyi::live::Live::default()),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+        progress: Default::default(),
     }
 }
 
@@ -532,6 +533,7 @@ async fn incidents_through_the_api() {
         store: app.store.clone(),
         live: app.state.live.clone(),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+        progress: app.state.incidents.clone(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let mut following = tracker.start(&stop).await.unwrap().unwrap();

@@ -604,13 +604,26 @@
       const what = top.detector === 'negative_share'
         ? `近${mins}分钟负面占比 ${(top.observed * 100).toFixed(0)}%`
         : `近${mins}分钟 ${top.observed} 条（常态 ${top.expected.toFixed(1)}）`;
-      const text = `${top.title}：${what}${shown.length > 1 ? `　另有 ${shown.length - 1} 条预警` : ''}`;
+      const text = `${top.title}：${what}${alertWhy(top)}${shown.length > 1 ? `　另有 ${shown.length - 1} 条预警` : ''}`;
       document.getElementById('alert-text').textContent = text;
       el.title = text;
       el.dataset.alert = top.id;
     }
     if (sound && isNew && a.status === 'firing') beep();
     if (lastData) render(lastData);
+  }
+
+  /** What an alert consists of, in a few words: its incident, the top
+   *  district (or unit) behind it. */
+  function alertWhy(a) {
+    const c = a.context;
+    if (!c) return '';
+    const parts = [];
+    const inc = a.incident && c.incidents.find((i) => i.id === a.incident);
+    if (inc) parts.push(`同一事件 ${inc.count} 条`);
+    const top = c.districts[0] || c.units[0];
+    if (top) parts.push(`${top.name} ${top.count} 条`);
+    return parts.length ? `（${parts.join('，')}）` : '';
   }
 
   function emergingTerms() {

@@ -202,6 +202,12 @@ try {
     return !el.hidden && document.getElementById('alert-text').textContent.includes('浏览器测试预警');
   }, null, { timeout: 15000 });
   step('wall: the alert banner shows a firing alert');
+  // It says what the alert is made of: the three probes are one incident.
+  const probeAlert = (await (await page.request.get(`${base}/api/v1/alerts`)).json()).alerts.find((a) => a.rule === 'browser_probe');
+  const probeIncident = probeAlert && probeAlert.incident && probeAlert.context.incidents.find((i) => i.id === probeAlert.incident);
+  check(probeIncident && probeIncident.count === 3, `the probe alert names its incident of 3 (${JSON.stringify(probeAlert)})`);
+  const bannerText = await page.$eval('#alert-text', (e) => e.textContent);
+  check(bannerText.includes('同一事件 3 条'), `the banner names the incident: ${bannerText}`);
   await page.screenshot({ path: `${shots}/wall-alert-1920x1080.png` });
 
   // --- both walls as operators watch them, at each size --------------------

@@ -57,7 +57,7 @@ for path in sorted(glob.glob(os.path.join(root, "pipelines/clickhouse/*.sql"))):
                 sys.exit(f"{os.path.basename(path)} fails on ClickHouse {version}: {e}\n{statement}")
 # order_states also holds the states `minyi migrate` folded from the events
 # stored before it: copied as they are, over what the view made of the events.
-for table in ["feedback", "workorder_events", "order_states", "feedback_incidents"]:
+for table in ["feedback", "workorder_events", "order_states", "feedback_incidents", "feedback_repeats"]:
     new.query(f"TRUNCATE TABLE {table}")
     cols = old(f"{MINE} SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{table}' FORMAT TSV")
     cols = [line.split("\t") for line in cols.strip().splitlines()]

@@ -273,6 +273,10 @@ const fn neutral_marker() -> bool {
     false
 }
 
+/// The city's regular complainants: a few thousand people write most of
+/// the repeat complaints (重复诉求) a hotline hears.
+const REGULARS: usize = 2000;
+
 const ROADS: &[&str] = &[
     "人民路",
     "中华大街",
@@ -561,7 +565,14 @@ impl Generator {
             item["district"] = json!(district);
         }
         if self.rng.f64() < 0.3 {
-            item["contact"] = json!(self.phone());
+            // One in seven from the city's regular complainants, who write
+            // again and again (重复诉求).
+            let phone = if self.rng.f64() < 0.15 {
+                format!("1390000{:04}", self.rng.usize(..REGULARS))
+            } else {
+                self.phone()
+            };
+            item["contact"] = json!(phone);
         }
         match channel {
             // Rating devices: the rating is the message; the text is optional.

@@ -82,6 +82,7 @@ pub mod model;
 pub mod pipelines;
 pub mod privacy;
 pub mod query;
+pub mod repeat;
 pub mod server;
 pub mod store;
 pub mod tracker;

@@ -109,6 +109,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "006_incidents.sql",
         include_str!("../pipelines/clickhouse/006_incidents.sql"),
     ),
+    (
+        "007_repeats.sql",
+        include_str!("../pipelines/clickhouse/007_repeats.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

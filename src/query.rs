@@ -194,6 +194,9 @@ pub struct Filters {
     /// Only the items of one contact, by its hash (64 lower-case hex
     /// digits): no query parameter, set by `GET /api/v1/contacts/{hash}`.
     pub contact: Option<String>,
+    /// `Some(true)`: only repeat complaints (重复诉求, [`crate::repeat`]);
+    /// `Some(false)`: only the others.
+    pub repeat: Option<bool>,
 }
 
 /// Which work orders a range selects: those created in it (the default),
@@ -236,6 +239,7 @@ impl Filters {
             && self.has_text.is_none()
             && self.incident.is_empty()
             && self.contact.is_none()
+            && self.repeat.is_none()
     }
 
     /// Sets the range, applying the minute precision of the model.
@@ -283,6 +287,9 @@ impl Filters {
         }
         if let Some(t) = self.has_text {
             p.push(("has_text", t.to_string()));
+        }
+        if let Some(r) = self.repeat {
+            p.push(("repeat", r.to_string()));
         }
         p
     }
@@ -656,12 +663,17 @@ impl Request {
                     }
                     push_unique(&mut filters.incident, value.to_owned(), key)?;
                 }
-                "has_text" => {
-                    filters.has_text = Some(match value {
+                "has_text" | "repeat" => {
+                    let flag = match value {
                         "true" => true,
                         "false" => false,
                         _ => return Err(bad(key, format!("{value:?} is not true or false"))),
-                    });
+                    };
+                    if key == "repeat" {
+                        filters.repeat = Some(flag);
+                    } else {
+                        filters.has_text = Some(flag);
+                    }
                 }
                 "orders_by"
                     if matches!(self, Request::Summary | Request::Orders | Request::Rank) =>
@@ -933,6 +945,13 @@ pub struct Summary {
     pub dissatisfied_resolved_rate: Option<f64>,
     /// 超期: open orders of the period older than the SLA.
     pub overdue: u64,
+    /// Repeat complaints (重复诉求): items whose contact raised one of their
+    /// topics at least twice before within `repeat_window_days`.
+    #[serde(default)]
+    pub repeat: u64,
+    /// 重复诉求率 = repeat ÷ received.
+    #[serde(default)]
+    pub repeat_rate: Option<f64>,
 }
 
 /// `n ÷ d`, or None when there is nothing to divide by.
@@ -987,6 +1006,13 @@ impl Summary {
     pub fn with_rates(mut self) -> Summary {
         self.satisfaction_rate = rate(self.satisfied, self.rated);
         self.dissatisfied_resolved_rate = rate(self.dissatisfied_resolved, self.dissatisfied);
+        self
+    }
+
+    /// Takes the repeat complaints among the items (重复诉求率).
+    pub fn with_repeats(mut self, repeat: u64) -> Summary {
+        self.repeat = repeat;
+        self.repeat_rate = rate(repeat, self.received);
         self
     }
 }
@@ -1218,6 +1244,9 @@ pub struct FeedbackRow {
     pub work_orders: Vec<WorkOrderRef>,
     /// The incident (同一事件) the item belongs to; null when it stands alone.
     pub incident_id: Option<String>,
+    /// A repeat complaint (重复诉求): its contact raised one of its topics at
+    /// least twice before within `repeat_window_days`.
+    pub repeat: bool,
     #[serde(skip)]
     pub cursor: Option<Cursor>,
 }
@@ -1378,37 +1407,6 @@ pub fn incidents_of(
     });
     out.truncate(limit);
     out.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Which of one contact's items are repeat complaints (重复诉求): the
-/// contact raised one of the item's topics (`other` aside) at least twice
-/// before, within `window_days` before it. `items` in any order; the
-/// answer is in their order.
-pub fn repeats(items: &[FeedbackRow], window_days: u32) -> Vec<bool> {
-    // Each item's time, read once (the comparison below is of every pair).
-    let at: Vec<i64> = items
-        .iter()
-        .map(|i| DateTime::parse_from_rfc3339(&i.received_at).map_or(0, |t| t.timestamp()))
-        .collect();
-    let window = i64::from(window_days) * 86_400;
-    items
-        .iter()
-        .zip(&at)
-        .map(|(item, &t)| {
-            item.topics.iter().filter(|c| *c != "other").any(|topic| {
-                items
-                    .iter()
-                    .zip(&at)
-                    .filter(|&(o, &u)| {
-                        (u < t || (u == t && o.id < item.id))
-                            && t - u <= window
-                            && o.topics.contains(topic)
-                    })
-                    .count()
-                    >= 2
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

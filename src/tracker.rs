@@ -32,6 +32,7 @@ use crate::enrich::Enricher;
 use crate::incident::{Assigner, Change, Matcher, Parts, Signature};
 use crate::live::Live;
 use crate::query::{Answer, Filters, Query};
+use crate::repeat::{ContactItem, Mark, Repeats};
 use crate::store::{Store, StoredAfter, StoredItem};
 
 /// How often the tracker looks for newly stored items.
@@ -53,6 +54,8 @@ pub struct Tracker {
     pub store: Arc<dyn Store>,
     pub live: Arc<Live>,
     pub window_hours: u32,
+    /// Days a repeat complaint looks back (`repeat_window_days`).
+    pub repeat_days: u32,
     /// Told after every poll that left nothing unassigned.
     pub progress: Arc<Progress>,
 }
@@ -98,6 +101,11 @@ pub struct Following {
     assigner: Option<Assigner>,
     after: StoredAfter,
     pending: Vec<Change>,
+    /// The contacts' recent items, and the repeat marks not stored yet.
+    repeats: Repeats,
+    pending_marks: Vec<Mark>,
+    /// When the repeats last forgot their old items (unix seconds).
+    forgot_at: i64,
 }
 
 impl Tracker {
@@ -124,7 +132,9 @@ impl Tracker {
             }
             let started = Instant::now();
             match self.step(&mut following, &shutdown).await {
-                Ok(_) if following.pending.is_empty() => self.progress.caught_up(started),
+                Ok(_) if following.pending.is_empty() && following.pending_marks.is_empty() => {
+                    self.progress.caught_up(started)
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("incidents: following the stored items: {e}"),
             }
@@ -132,24 +142,42 @@ impl Tracker {
     }
 
     /// Assigns the items received within two windows of now, in time
-    /// order, and stores the incidents that differ from those stored.
-    /// Returns where it got to (None: shut down meanwhile).
+    /// order, and stores the incidents that differ from those stored; marks
+    /// the repeat complaints of the last repeat window (from the two
+    /// windows before now) and stores the marks that differ. Returns where
+    /// it got to (None: shut down meanwhile).
     pub async fn start(
         &self,
         shutdown: &CancellationToken,
     ) -> crate::store::Result<Option<Following>> {
         let now = self.enricher.now().timestamp();
         let since = now - 2 * 3600 * i64::from(self.window_hours);
-        let (mut items, mut after) = self.stored(since).await?;
+        let repeat_window = 86_400 * i64::from(self.repeat_days);
+        let read_from = since.min(now - 2 * repeat_window);
+        let (mut items, mut after) = self.stored(read_from).await?;
         // An incident is named after its first item: replay from the first
         // item of every incident still growing, so that none is renamed
         // (at most MAX_REPLAY_DAYS back).
-        let first = self.first_of(&items).await?;
-        if first < since {
-            let since = first.max(now - MAX_REPLAY_DAYS * 86_400);
-            (items, after) = self.stored(since).await?;
+        let first = self.first_of(&items, since).await?;
+        let incidents_from = if first < since {
+            first.max(now - MAX_REPLAY_DAYS * 86_400)
+        } else {
+            since
+        };
+        if incidents_from < read_from {
+            (items, after) = self.stored(incidents_from).await?;
         }
         items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+
+        // Repeat complaints: the items of the last window get their marks
+        // from the window before them too.
+        let mut repeats = Repeats::new(self.repeat_days);
+        let marks: Vec<Mark> = items
+            .iter()
+            .flat_map(|i| follow_repeats(&mut repeats, i, (now - repeat_window) * 1000))
+            .collect();
+
+        items.retain(|i| i.at >= incidents_from.saturating_mul(1000));
         let stored: Vec<(String, i64, Option<String>)> = items
             .iter()
             .map(|i| (i.id.clone(), i.at, i.incident.clone()))
@@ -181,18 +209,25 @@ impl Tracker {
             })
             .collect();
         tracing::info!(
-            "incidents: replayed {} items in {:.1} s; {} incidents to store",
+            "incidents: replayed {} items in {:.1} s; {} incidents and {} repeat marks to store",
             kept.len(),
             started.elapsed().as_secs_f64(),
-            changes.len()
+            changes.len(),
+            marks.len()
         );
         if !changes.is_empty() {
             self.store.set_incidents(changes).await?;
+        }
+        if !marks.is_empty() {
+            self.store.set_repeats(marks).await?;
         }
         Ok(Some(Following {
             assigner,
             after,
             pending: Vec::new(),
+            repeats,
+            pending_marks: Vec::new(),
+            forgot_at: now,
         }))
     }
 
@@ -215,9 +250,13 @@ impl Tracker {
     }
 
     /// The time (unix seconds) of the first item of the incidents stored
-    /// for `items` (i64::MAX: none).
-    async fn first_of(&self, items: &[StoredItem]) -> crate::store::Result<i64> {
-        let ids: BTreeSet<&String> = items.iter().filter_map(|i| i.incident.as_ref()).collect();
+    /// for the `items` received at or after `since` (i64::MAX: none).
+    async fn first_of(&self, items: &[StoredItem], since: i64) -> crate::store::Result<i64> {
+        let ids: BTreeSet<&String> = items
+            .iter()
+            .filter(|i| i.at >= since.saturating_mul(1000))
+            .filter_map(|i| i.incident.as_ref())
+            .collect();
         let ids: Vec<String> = ids.into_iter().cloned().collect();
         let mut first = i64::MAX;
         for chunk in ids.chunks(crate::query::MAX_FILTER_VALUES) {
@@ -256,13 +295,31 @@ impl Tracker {
             read += page.len();
             let full = page.len() == PAGE;
             page.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+            for item in &page {
+                f.pending_marks
+                    .extend(follow_repeats(&mut f.repeats, item, i64::MIN));
+            }
             let found = self.assign(&mut f.assigner, page, shutdown).await;
             f.pending.extend(found);
             if !full || f.assigner.is_none() {
                 break;
             }
         }
-        if f.pending.is_empty() || f.assigner.is_none() {
+        // An item up to a window late still finds the window before it.
+        let now = self.enricher.now().timestamp();
+        if now - f.forgot_at >= 3600 {
+            f.repeats
+                .forget_before((now - 2 * 86_400 * i64::from(self.repeat_days)) * 1000);
+            f.forgot_at = now;
+        }
+        if f.assigner.is_none() {
+            return Ok(read);
+        }
+        if !f.pending_marks.is_empty() {
+            self.store.set_repeats(f.pending_marks.clone()).await?;
+            f.pending_marks.clear();
+        }
+        if f.pending.is_empty() {
             return Ok(read);
         }
         let grown: BTreeSet<String> = f
@@ -376,4 +433,19 @@ fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
             )
         })
         .collect()
+}
+
+/// Follows one stored item's repeat mark: the marks that now differ from
+/// the stored ones (its own, its contact's later items'), from `write_from`
+/// (ms) on. Items without a contact have none.
+fn follow_repeats(repeats: &mut Repeats, item: &StoredItem, write_from: i64) -> Vec<Mark> {
+    let Some(contact) = &item.contact else {
+        return Vec::new();
+    };
+    let seen = ContactItem {
+        id: item.id.clone(),
+        at: item.at,
+        topics: item.shown_topics.clone(),
+    };
+    repeats.add(contact, seen, item.repeat, write_from)
 }

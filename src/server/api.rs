@@ -275,6 +275,10 @@ struct FilterParams {
     q: Option<String>,
     /// `true`: only items with text; `false`: only those without (a rating alone).
     has_text: Option<bool>,
+    /// `true`: only repeat complaints (重复诉求: the contact raised one of the
+    /// item's topics at least twice before within `repeat_window_days`);
+    /// `false`: only the others.
+    repeat: Option<bool>,
 }
 
 /// Which work orders the range selects (summary and orders).
@@ -999,16 +1003,10 @@ struct ContactHistory {
     last_at: String,
     /// More items than listed (the oldest left out).
     truncated: bool,
-    items: Vec<ContactItem>,
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct ContactItem {
-    #[serde(flatten)]
-    item: crate::dashboards::FeedbackItemView,
-    /// The contact raised one of its topics at least twice before within
-    /// `repeat_window_days` (default 30).
-    repeat: bool,
+    /// Each with `repeat`: the contact raised one of its topics at least
+    /// twice before within `repeat_window_days` (over all their items, those
+    /// outside the token's scope too).
+    items: Vec<crate::dashboards::FeedbackItemView>,
 }
 
 #[utoipa::path(get, path = "/api/v1/contacts/{contact_hash}", tag = "items", security(("bearer" = ["analyst"])), params(("contact_hash" = String, Path, description = "the contact's hash: 64 hex digits, as items' `detail.contact_hash` shows it (`minyi contact-hash PHONE` computes it with the server's key)")),
@@ -1038,9 +1036,8 @@ async fn contact(
             "no item of this contact in this token's scope".into(),
         ));
     }
-    let repeats = crate::query::repeats(&items, state.repeat_window_days);
     let received = items.len() as u64;
-    let repeat = repeats.iter().filter(|r| **r).count() as u64;
+    let repeat = items.iter().filter(|i| i.repeat).count() as u64;
     let page = FeedbackPage::of(&items, None, &state.vocab);
     let mut response = axum::Json(ContactHistory {
         contact_hash: hash,
@@ -1050,12 +1047,7 @@ async fn contact(
         first_at: items[items.len() - 1].received_at.clone(),
         last_at: items[0].received_at.clone(),
         truncated: next.is_some(),
-        items: page
-            .items
-            .into_iter()
-            .zip(repeats)
-            .map(|(item, repeat)| ContactItem { item, repeat })
-            .collect(),
+        items: page.items,
     })
     .into_response();
     response.extensions_mut().insert(ItemCount::Known(received));

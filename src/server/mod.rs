@@ -71,8 +71,6 @@ pub struct AppState {
     pub auditor: Arc<crate::privacy::Auditor>,
     pub retention_days: u32,
     pub audit_retention_days: u32,
-    /// Days a repeat complaint (重复诉求) looks back.
-    pub repeat_window_days: u32,
     /// How far the incident tracker got (the alert engine waits for it).
     pub incidents: Arc<crate::tracker::Progress>,
 }
@@ -184,7 +182,6 @@ impl AppState {
             auditor,
             retention_days: checked.retention_days,
             audit_retention_days: checked.audit_retention_days,
-            repeat_window_days: checked.repeat_window_days,
             incidents,
         })
     }
@@ -434,6 +431,7 @@ async fn run(
             store: state.store.clone(),
             live: state.live.clone(),
             window_hours: checked.incident_window_hours,
+            repeat_days: checked.repeat_window_days,
             progress: state.incidents.clone(),
         }
         .run(shutdown.clone()),
@@ -583,6 +581,13 @@ mod tests {
         fn set_incidents(
             &self,
             _: Vec<crate::incident::Change>,
+        ) -> BoxFuture<'static, Result<(), StoreError>> {
+            async { Ok(()) }.boxed()
+        }
+
+        fn set_repeats(
+            &self,
+            _: Vec<crate::repeat::Mark>,
         ) -> BoxFuture<'static, Result<(), StoreError>> {
             async { Ok(()) }.boxed()
         }

@@ -255,6 +255,13 @@ pub struct StoredItem {
     pub topics: Vec<String>,
     /// The incident stored for it (None: alone, or not assigned yet).
     pub incident: Option<String>,
+    /// Its contact's keyed hash (None: no contact, or erased).
+    pub contact: Option<String>,
+    /// Every topic it shows (the model's too): what a repeat complaint
+    /// compares ([`crate::repeat`]).
+    pub shown_topics: Vec<String>,
+    /// Whether it is stored as a repeat complaint.
+    pub repeat: bool,
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -336,6 +343,10 @@ pub trait Store: Send + Sync + 'static {
         changes: Vec<crate::incident::Change>,
     ) -> BoxFuture<'static, Result<()>>;
 
+    /// Stores each item's repeat mark (重复诉求) as the tracker changed it.
+    /// An id the store does not hold is skipped.
+    fn set_repeats(&self, marks: Vec<crate::repeat::Mark>) -> BoxFuture<'static, Result<()>>;
+
     /// Finishes pending writes and stops accepting new ones.
     fn close(&self) -> BoxFuture<'static, Result<()>>;
 }
@@ -352,6 +363,7 @@ pub async fn ask(store: &dyn Store, metrics: &Metrics, query: Query, now: i64) -
         Query::Rank(r) if r.metric == crate::query::Metric::DissatisfiedResolvedRate => {
             rank_by_resolution(store, r, now).await
         }
+        Query::Summary(f) => summary_with_repeats(store, f, now).await,
         query => store.query(query, now).await,
     };
     metrics.query_seconds.observe(start.elapsed());
@@ -359,6 +371,39 @@ pub async fn ask(store: &dyn Store, metrics: &Metrics, query: Query, now: i64) -
         Answer::Timeseries(ts) => Answer::Timeseries(ts.capped(crate::query::MAX_SERIES)),
         other => other,
     })
+}
+
+/// A summary with its repeat complaints (重复诉求率), the same on every
+/// store: the matching items marked as repeats, counted per channel (each
+/// item has one) where the marks' partial index or table holds only them.
+async fn summary_with_repeats(
+    store: &dyn Store,
+    f: crate::query::Filters,
+    now: i64,
+) -> Result<Answer> {
+    let mut marked = f.clone();
+    let Answer::Summary(s) = store.query(Query::Summary(f), now).await? else {
+        return Err(StoreError::Corrupt("a summary answered otherwise".into()));
+    };
+    if marked.repeat == Some(false) || s.received == 0 {
+        return Ok(Answer::Summary(s.with_repeats(0)));
+    }
+    marked.repeat = Some(true);
+    let repeat = match store
+        .query(
+            Query::Top {
+                filters: marked,
+                dim: crate::query::TopDim::Channel,
+                limit: crate::query::MAX_TOP_LIMIT,
+            },
+            now,
+        )
+        .await?
+    {
+        Answer::Top(rows) => rows.iter().map(|r| r.count).sum(),
+        _ => 0,
+    };
+    Ok(Answer::Summary(s.with_repeats(repeat)))
 }
 
 /// A rank by 不满意化解率, the same on every store: each key's counts from

@@ -45,12 +45,13 @@ impl<V> Where<V> {
 }
 
 /// Whether the rollups answer exactly: no keyword search, no condition on
-/// the text or the incident, and at most one topic unless the answer is per topic anyway.
+/// the text or the incident or a repeat mark, and at most one topic unless the answer is per topic anyway.
 pub fn rollups_answer(f: &Filters, by_topic: bool) -> bool {
     f.q.is_empty()
         && f.has_text.is_none()
         && f.incident.is_empty()
         && f.contact.is_none()
+        && f.repeat.is_none()
         && (f.topic.len() <= 1 || by_topic)
 }
 
@@ -60,6 +61,7 @@ pub fn keyword_rollup_answers(f: &Filters) -> bool {
         && f.has_text.is_none()
         && f.incident.is_empty()
         && f.contact.is_none()
+        && f.repeat.is_none()
         && f.topic.is_empty()
         && f.rating.is_empty()
         && f.channel.is_empty()

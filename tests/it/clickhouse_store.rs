@@ -283,14 +283,15 @@ async fn clickhouse_answers_like_sqlite() {
     write_events_before_order_states(&ch, early).await;
     let applied = ch.migrate(&schema).await.unwrap();
     // Step 5 makes the items stored before it searchable; step 6 adds
-    // the incidents' table.
+    // the incidents' table, step 7 the repeat marks'.
     assert_eq!(
         applied,
         [
             "003_order_states.sql",
             "004_privacy.sql",
             "005_search.sql",
-            "006_incidents.sql"
+            "006_incidents.sql",
+            "007_repeats.sql"
         ]
     );
     assert!(

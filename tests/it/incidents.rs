@@ -342,6 +342,7 @@ fn tracker(store: Arc<dyn minyi::store::Store>) -> minyi::tracker::Tracker {
         store,
         live: Arc::new(minyi::live::Live::default()),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+        repeat_days: 30,
         progress: Default::default(),
     }
 }
@@ -533,6 +534,7 @@ async fn incidents_through_the_api() {
         store: app.store.clone(),
         live: app.state.live.clone(),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
+        repeat_days: 30,
         progress: app.state.incidents.clone(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
@@ -714,7 +716,9 @@ async fn incidents_through_the_api() {
 
 /// Repeat complainants: one person's items across channels by their
 /// contact's hash, each marked a repeat when they raised its topic twice
-/// before within 30 days; no phone number anywhere; scoped like the rest.
+/// before within 30 days — by the tracker, also when the earlier item
+/// arrives late — the `repeat` filter and 重复诉求率; no phone number
+/// anywhere; scoped like the rest.
 #[tokio::test]
 async fn a_contacts_history_marks_repeat_complaints() {
     contacts_history(crate::common::test_app_scoped(contact_tokens())).await;
@@ -767,7 +771,11 @@ async fn contacts_history(app: crate::common::TestApp) {
             .to_rfc3339()
     };
     let phone = "13812345678";
-    let items = serde_json::json!([
+    // What `minyi serve` runs beside its store: the tracker, following.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tracker = tracker(app.store.clone());
+    let mut following = tracker.start(&stop).await.unwrap().unwrap();
+    let mut items = serde_json::json!([
         {"id": "p-0", "channel": "hotline_12345", "received_at": day(0), "contact": phone,
          "text": "小区门口天天有车乱停，堵住消防通道，交警不管", "district": "丛台区"},
         {"id": "p-1", "channel": "wechat", "received_at": day(5), "contact": phone,
@@ -781,7 +789,14 @@ async fn contacts_history(app: crate::common::TestApp) {
         {"id": "q-0", "channel": "hotline_12345", "received_at": day(1), "contact": "13900000000",
          "text": "小区门口天天有车乱停", "district": "丛台区"}
     ]);
+    // Day 5 arrives last: until then day 10 has one traffic item before it.
+    let late = items.as_array_mut().unwrap().remove(1);
     crate::scopes::post(&app, "/api/v1/feedback", items).await;
+    tracker.step(&mut following, &stop).await.unwrap();
+    let marked = json_of(&app, "city", "/api/v1/feedback?repeat=true").await;
+    assert_eq!(marked["items"].as_array().unwrap().len(), 0, "{marked}");
+    crate::scopes::post(&app, "/api/v1/feedback", serde_json::json!([late])).await;
+    tracker.step(&mut following, &stop).await.unwrap();
     let page = json_of(&app, "city", "/api/v1/feedback?limit=100").await;
     let hash = page["items"]
         .as_array()
@@ -823,6 +838,68 @@ async fn contacts_history(app: crate::common::TestApp) {
         (Some(5), Some(1))
     );
     assert_eq!(all["repeat_rate"].as_f64(), Some(0.2));
+    // The mark is a filter and a KPI, in every scope.
+    let marked = json_of(&app, "city", "/api/v1/feedback?repeat=true").await;
+    let ids: Vec<&str> = marked["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["p-2"]);
+    let others = json_of(&app, "city", "/api/v1/feedback?repeat=false&limit=100").await;
+    assert_eq!(others["items"].as_array().unwrap().len(), 5);
+    let from = urlencoding(&day(0));
+    let summary = json_of(&app, "city", &format!("/api/v1/stats/summary?from={from}")).await;
+    assert_eq!(
+        (summary["received"].as_u64(), summary["repeat"].as_u64()),
+        (Some(6), Some(1))
+    );
+    assert!((summary["repeat_rate"].as_f64().unwrap() - 1.0 / 6.0).abs() < 1e-9);
+    let bureau = json_of(
+        &app,
+        "hanshan",
+        &format!("/api/v1/stats/summary?from={from}"),
+    )
+    .await;
+    assert_eq!(
+        (bureau["received"].as_u64(), bureau["repeat"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let marked_there = json_of(
+        &app,
+        "city",
+        &format!(
+            "/api/v1/stats/summary?from={from}&repeat=true&district=%E9%82%AF%E5%B1%B1%E5%8C%BA"
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            marked_there["received"].as_u64(),
+            marked_there["repeat"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let none = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/summary?from={from}&repeat=false"),
+    )
+    .await;
+    assert_eq!(
+        (none["received"].as_u64(), none["repeat"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(
+        get(&app, "city", "/api/v1/feedback?repeat=yes").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // A restart re-checks the window and finds the marks stored right.
+    let mut again = tracker.start(&stop).await.unwrap().unwrap();
+    tracker.step(&mut again, &stop).await.unwrap();
+    let marked = json_of(&app, "city", "/api/v1/feedback?repeat=true").await;
+    assert_eq!(marked["items"].as_array().unwrap().len(), 1);
     // A bureau sees its district's part; viewers none; bad hashes are 400.
     let theirs = json_of(&app, "hanshan", &format!("/api/v1/contacts/{hash}")).await;
     assert_eq!(theirs["received"], 3);
@@ -855,4 +932,9 @@ async fn contacts_history(app: crate::common::TestApp) {
         .0,
         StatusCode::NOT_FOUND
     );
+}
+
+/// `s` as a query parameter value.
+fn urlencoding(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -27,7 +27,7 @@
   const METRIC_GOOD = { count: 0, negative: -1, negative_share: -1, satisfaction_rate: 1, completion_rate: 1, dissatisfied_resolved_rate: 1 };
   const names = { channel: {}, topic: {}, district: {}, unit: {}, sentiment: SENTIMENT_NAMES, rating: { 1: '满意', 2: '基本满意', 3: '不满意' } };
   const DEFAULT = {
-    preset: '7d', from: null, to: null, interval: '1d', group_by: '', compare: '', q: '',
+    preset: '7d', from: null, to: null, interval: '1d', group_by: '', compare: '', q: '', repeat: false,
     filters: {}, dim: 'district', metric: 'count', order: 'desc', min_volume: 0, drill: null,
   };
 
@@ -121,6 +121,7 @@
       if (st[k] && st[k] !== DEFAULT[k]) p.set(k, st[k]);
     }
     if (st.min_volume) p.set('min_volume', String(st.min_volume));
+    if (st.repeat) p.set('repeat', 'true');
     for (const f of FILTERS) for (const v of st.filters[f] || []) p.append(f, v);
     const d = st.drill;
     if (d) {
@@ -171,6 +172,8 @@
     choose('metric', Object.keys(METRIC_NAMES));
     choose('order', ['desc', 'asc']);
     st.q = (p.get('q') || '').slice(0, 64);
+    st.repeat = p.get('repeat') === 'true';
+    if (p.get('repeat') !== null && p.get('repeat') !== 'true') ignored.push('repeat');
     const mv = Number(p.get('min_volume') || 0);
     st.min_volume = Number.isInteger(mv) && mv >= 0 ? mv : 0;
     for (const f of FILTERS) {
@@ -237,6 +240,7 @@
     const pairs = [['from', MINYI.iso(range[0])], ['to', MINYI.iso(range[1])]];
     for (const f of FILTERS) for (const v of filters[f]) pairs.push([f, v]);
     if (q) pairs.push(['q', q]);
+    if (st.repeat) pairs.push(['repeat', 'true']);
     if (d && d.dim === 'incident') pairs.push(['incident', d.key]);
     const cmpPairs = cmp ? pairs.map(([k, v]) => (k === 'from' ? [k, MINYI.iso(cmp[0])] : k === 'to' ? [k, MINYI.iso(cmp[1])] : [k, v])) : null;
     return { range, cmp, pairs, cmpPairs, interval, filters, q };
@@ -246,7 +250,7 @@
 
   const PARAM_NAMES = {
     from: '开始时间', to: '结束时间', q: '关键词', interval: '粒度', group_by: '分组', dim: '排行维度',
-    metric: '排行指标', min_volume: '样本下限', compare_from: '对比开始时间', compare_to: '对比结束时间',
+    metric: '排行指标', min_volume: '样本下限', repeat: '重复诉求', compare_from: '对比开始时间', compare_to: '对比结束时间',
     channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价', limit: '条数', cursor: '分页',
   };
 
@@ -304,6 +308,7 @@
     $('to').value = MINYI.inputValue(new Date(range[1]).toISOString());
     for (const k of ['interval', 'group_by', 'compare', 'dim', 'metric', 'order']) $(k).value = state[k];
     $('q').value = state.q;
+    $('repeat').checked = state.repeat;
     $('min_volume').value = state.min_volume;
     const rate = state.dim !== 'keyword';
     $('metric').disabled = !rate;
@@ -330,6 +335,7 @@
       }
     }
     if (state.q) chips.push(`<span class="chip" data-f="q">关键词：${esc(state.q)}<button type="button" aria-label="去掉">×</button></span>`);
+    if (state.repeat) chips.push('<span class="chip" data-f="repeat">仅重复诉求<button type="button" aria-label="去掉">×</button></span>');
     if (state.drill) {
       chips.push(`<span class="chip drill" id="drill-chip" data-f="drill">下钻：${esc(drillLabel(state.drill))}<button type="button" aria-label="退出下钻">×</button></span>`);
     }
@@ -357,6 +363,7 @@
     { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期的工单多办理了一段时间）' },
     { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低）' },
     { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单' },
+    { key: 'repeat_rate', name: '重复诉求率', good: -1, rate: true, def: '重复诉求率 = 重复诉求 ÷ 受理量；同一联系人（按加密后的联系方式比对）在设定期限内（默认30天）已就同一类别反映过至少两次的条目为重复诉求' },
   ];
 
   /** The change of a KPI against the compared period, coloured by whether
@@ -828,6 +835,7 @@
       const q = $('q').value.trim();
       if (q !== state.q) go(changed({ q }));
     });
+    $('repeat').addEventListener('change', () => go(changed({ repeat: $('repeat').checked })));
     $('q').addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') { ev.preventDefault(); $('q').dispatchEvent(new Event('change')); }
     });
@@ -836,7 +844,7 @@
     $('export-xlsx').addEventListener('click', () => exportView('xlsx'));
     $('chips').addEventListener('click', (ev) => {
       if (ev.target.classList.contains('clear-all')) {
-        go(changed({ filters: {}, q: '' }));
+        go(changed({ filters: {}, q: '', repeat: false }));
         return;
       }
       const chip = ev.target.tagName === 'BUTTON' && ev.target.closest('.chip');
@@ -844,6 +852,7 @@
       const f = chip.dataset.f;
       if (f === 'drill') go(changed({}));
       else if (f === 'q') go(changed({ q: '' }));
+      else if (f === 'repeat') go(changed({ repeat: false }));
       else go(changed({ filters: { ...state.filters, [f]: (state.filters[f] || []).filter((v) => v !== chip.dataset.v) } }));
     });
     $('more').addEventListener('click', () => loadItems(view.e, true, runSeq).catch(showError));

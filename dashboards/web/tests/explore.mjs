@@ -244,6 +244,35 @@ try {
   check(kept.length === 1 && kept[0] === CONGTAI && num(await kpi(page, 'received')) === ctToday, `the rest applies (${kept})`);
   step(`explorer: a hand-made URL's unknown values are named (${ignoredText}) and the rest applies`);
 
+  // --- repeat complaints: one citizen's third report on a matter -------------
+  // Posted last (磁县, yesterday): the counts checked above stay as they were.
+  const repeats = [0, 1, 2].map((i) => ({
+    id: `rep-${i}`, channel: i === 1 ? 'wechat' : 'hotline_12345', received_at: iso(yesterday + 3600000 + i * 60000),
+    district: '磁县', contact: '13700001111', text: ['小区门口违章停车堵住消防通道', '又有车乱停堵住消防通道', '第三次反映违停堵住消防通道'][i],
+  }));
+  check((await page.request.post(`${base}/api/v1/feedback`, { data: repeats })).ok(), 'repeat items stored');
+  const repeatPairs = [['from', iso(yesterday)], ['to', iso(now + 60000)], ['repeat', 'true']];
+  let marked = null;
+  for (let i = 0; i < 40 && !(marked && marked.received === 1); i += 1) {
+    if (marked) await page.waitForTimeout(250);
+    marked = await api(page, '/api/v1/stats/summary', repeatPairs);
+  }
+  check(marked.received === 1 && marked.repeat === 1, `the third report is a repeat complaint (${JSON.stringify(marked)})`);
+  await page.goto(`${base}/explore?from=${encodeURIComponent(iso(yesterday))}&to=${encodeURIComponent(iso(now + 60000))}`);
+  await ready(page);
+  const all = await api(page, '/api/v1/stats/summary', repeatPairs.slice(0, 2));
+  const rateText = await kpi(page, 'repeat_rate');
+  check(rateText === `${(100 * all.repeat_rate).toFixed(1)}%`, `重复诉求率 on the page ${rateText}, the API ${all.repeat_rate}`);
+  await page.check('#repeat');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('repeat') === 'true', null, { timeout: 20000 });
+  await ready(page);
+  await page.waitForFunction(() => document.getElementById('items').dataset.ready === '1', null, { timeout: 20000 });
+  const repeatRows = await rows(page);
+  check(repeatRows.length === 1 && repeatRows[0].id === 'rep-2' && num(await kpi(page, 'received')) === 1,
+    `仅重复诉求 lists the one repeat complaint (${JSON.stringify(repeatRows)})`);
+  check((await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.f))).includes('repeat'), 'a chip says 仅重复诉求');
+  step(`explorer: 重复诉求率 ${rateText} as the API; 仅重复诉求 lists rep-2 alone`);
+
   // --- readable at the centre's screen sizes ----------------------------------
   for (const [wd, ht] of [[1920, 1080], [1366, 768], [3840, 2160]]) {
     await page.setViewportSize({ width: wd, height: ht });

@@ -16,6 +16,37 @@ use crate::query::{FeedbackRow, Filters, IncidentMember, MAX_INCIDENT_MEMBERS};
 use crate::store::{Result, StoredAfter, StoredItem};
 
 #[derive(Row, Serialize)]
+struct RepeatRow {
+    item_id: String,
+    repeat: u8,
+    ts: u32,
+    version: u64,
+}
+
+/// The repeat complaints (`Some(true)`) or the other items (`Some(false)`)
+/// among those received in the range, as a condition on `feedback.id`.
+pub(super) fn of_repeats(repeat: bool, from: Option<i64>, to: Option<i64>) -> (String, Vec<Param>) {
+    let mut range = String::new();
+    let mut params = Vec::new();
+    if let Some(from) = from {
+        range.push_str(" AND ts >= ?");
+        params.push(Param::Int(from));
+    }
+    if let Some(to) = to {
+        range.push_str(" AND ts < ?");
+        params.push(Param::Int(to));
+    }
+    (
+        format!(
+            "id {}IN (SELECT item_id FROM (SELECT item_id, argMax(repeat, version) AS r
+                    FROM feedback_repeats WHERE 1 {range} GROUP BY item_id) WHERE r = 1)",
+            if repeat { "" } else { "NOT " }
+        ),
+        params,
+    )
+}
+
+#[derive(Row, Serialize)]
 struct IncidentRow {
     item_id: String,
     incident: String,
@@ -59,12 +90,56 @@ impl ClickHouseStore {
         insert_rows(&self.client, "feedback_incidents", &rows).await
     }
 
-    /// The incident of each item of a page, from its newest row.
+    pub(super) async fn set_repeats(&self, marks: Vec<crate::repeat::Mark>) -> Result<()> {
+        // As for the incidents: later marks win by version.
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+            .saturating_mul(1000);
+        let rows: Vec<RepeatRow> = marks
+            .into_iter()
+            .enumerate()
+            .map(|(n, m)| RepeatRow {
+                item_id: m.item_id,
+                repeat: u8::from(m.repeat),
+                ts: datetime(m.at.div_euclid(1000)),
+                version: base + n as u64,
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        insert_rows(&self.client, "feedback_repeats", &rows).await
+    }
+
+    /// The items of `ids` marked as repeats (newest rows).
+    pub(super) async fn repeats_of_ids(
+        &self,
+        ids: &[String],
+    ) -> Result<rustc_hash::FxHashSet<String>> {
+        let mut marked = rustc_hash::FxHashSet::default();
+        for chunk in ids.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT item_id, argMax(repeat, version) FROM feedback_repeats
+                 WHERE item_id IN ({marks}) GROUP BY item_id"
+            );
+            let params = chunk.iter().cloned().map(Param::Str).collect();
+            let rows: Vec<(String, u8)> = self.fetch_tuples(&sql, params).await?;
+            marked.extend(rows.into_iter().filter(|(_, r)| *r == 1).map(|(id, _)| id));
+        }
+        Ok(marked)
+    }
+
+    /// The incident and repeat mark of each item of a page, from their
+    /// newest rows.
     pub(super) async fn attach_incidents(&self, items: &mut [FeedbackRow]) -> Result<()> {
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let mut of = self.incidents_of_ids(&ids).await?;
+        let repeats = self.repeats_of_ids(&ids).await?;
         for item in items {
             item.incident_id = of.remove(&item.id);
+            item.repeat = repeats.contains(&item.id);
         }
         Ok(())
     }
@@ -178,11 +253,13 @@ impl ClickHouseStore {
             district: String,
             topics: Vec<String>,
             detail: String,
+            contact: String,
         }
         let rows: Vec<Stored> = self
             .client
             .query(
-                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics, detail
+                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics, detail,
+                        visitParamExtractString(detail, 'contact_hash') AS contact
                  FROM feedback
                  WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
                  ORDER BY ingested_us, id LIMIT ?",
@@ -210,12 +287,17 @@ impl ClickHouseStore {
                 district: (!r.district.is_empty()).then_some(r.district),
                 topics: crate::store::rule_topics_of(&r.topics, &r.detail),
                 incident: None,
+                contact: (!r.contact.is_empty()).then_some(r.contact),
+                shown_topics: r.topics,
+                repeat: false,
             })
             .collect();
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let mut of = self.incidents_of_ids(&ids).await?;
+        let repeats = self.repeats_of_ids(&ids).await?;
         for item in &mut items {
             item.incident = of.remove(&item.id);
+            item.repeat = repeats.contains(&item.id);
         }
         Ok(items)
     }

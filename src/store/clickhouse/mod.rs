@@ -220,6 +220,11 @@ impl Store for ClickHouseStore {
         async move { this.set_incidents(changes).await }.boxed()
     }
 
+    fn set_repeats(&self, marks: Vec<crate::repeat::Mark>) -> BoxFuture<'static, Result<()>> {
+        let this = self.clone();
+        async move { this.set_repeats(marks).await }.boxed()
+    }
+
     fn close(&self) -> BoxFuture<'static, Result<()>> {
         async { Ok(()) }.boxed()
     }

@@ -561,6 +561,7 @@ impl ClickHouseStore {
                 redacted: non_empty(r.redacted),
                 work_orders: Vec::new(),
                 incident_id: None,
+                repeat: false,
             })
             .collect();
         self.attach_work_orders(&mut items).await?;
@@ -668,6 +669,10 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Param> {
     }
     if !f.incident.is_empty() {
         let (term, params) = super::incidents::of_incidents(&f.incident);
+        w.push(&term, params);
+    }
+    if let Some(repeat) = f.repeat {
+        let (term, params) = super::incidents::of_repeats(repeat, f.from, f.to);
         w.push(&term, params);
     }
     if let Some(hash) = &f.contact {

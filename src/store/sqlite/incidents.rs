@@ -25,6 +25,19 @@ pub(super) fn set(conn: &mut Connection, changes: &[Change]) -> Result<()> {
     Ok(())
 }
 
+/// Writes the tracker's repeat marks in one transaction.
+pub(super) fn set_repeats(conn: &mut Connection, marks: &[crate::repeat::Mark]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut update = tx.prepare_cached("UPDATE items SET repeat = ?1 WHERE id = ?2")?;
+        for m in marks {
+            update.execute(params![m.repeat, m.item_id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// The items of incidents matching `f`, the newest first, at most
 /// [`MAX_INCIDENT_MEMBERS`]. A partial index holds only the items of
 /// incidents, so the list reads those, not the range's every item.
@@ -69,7 +82,7 @@ pub(super) fn stored_since(
 ) -> Result<Vec<StoredItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, id, ts, received_at, text, district, topics, incident, channel,
-                case_ref IS NOT NULL, detail
+                case_ref IS NOT NULL, detail, json_extract(detail, '$.contact_hash'), repeat
          FROM items WHERE seq > ?1 AND ts >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt
@@ -101,6 +114,9 @@ pub(super) fn stored_since(
                     district: (!district.is_empty()).then_some(district),
                     topics: crate::store::rule_topics_of(&topics, &detail),
                     incident: r.get(7)?,
+                    contact: r.get(11)?,
+                    shown_topics: topics,
+                    repeat: r.get(12)?,
                 })
             },
         )?

@@ -312,6 +312,10 @@ impl Store for SqliteStore {
         self.on_writer(move |conn| incidents::set(conn, &changes))
     }
 
+    fn set_repeats(&self, marks: Vec<crate::repeat::Mark>) -> BoxFuture<'static, Result<()>> {
+        self.on_writer(move |conn| incidents::set_repeats(conn, &marks))
+    }
+
     fn close(&self) -> BoxFuture<'static, Result<()>> {
         // Dropping the sender ends the writer loop once the queue is drained.
         drop(self.writer.lock().expect("not poisoned").take());

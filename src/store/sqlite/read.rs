@@ -128,6 +128,12 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Sql> {
         );
     }
     w.any_of("i.incident", texts(&f.incident));
+    match f.repeat {
+        // The partial index `items_repeat` (schema 8) holds the marked.
+        Some(true) => w.push("i.repeat = 1", []),
+        Some(false) => w.push("i.repeat = 0", []),
+        None => {}
+    }
     if let Some(hash) = &f.contact {
         // The index `items_contact` (schema 5) is on this expression.
         w.push(
@@ -674,7 +680,7 @@ fn feedback_sql(f: &Filters, limit: usize, cursor: Option<Cursor>) -> (String, V
         "SELECT i.seq, i.ts, i.id, i.channel, i.received_at, i.text, i.rating, i.district, i.unit,
                 i.case_ref, i.topics, i.keywords, i.sentiment, i.score, i.detail, i.redacted,
                 (SELECT json_group_array(json_array(o.order_id, o.resolved_at IS NOT NULL))
-                 FROM work_orders o WHERE o.feedback_id = i.id), i.incident
+                 FROM work_orders o WHERE o.feedback_id = i.id), i.incident, i.repeat
          FROM items i WHERE {} ORDER BY i.ts DESC, i.seq DESC LIMIT ?",
         w.sql()
     );
@@ -726,6 +732,7 @@ fn feedback(
                 redacted: r.get(15)?,
                 work_orders: work_orders(&r.get::<_, String>(16)?),
                 incident_id: r.get(17)?,
+                repeat: r.get(18)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -256,6 +256,17 @@ CREATE INDEX items_incident ON items (incident, ts) WHERE incident IS NOT NULL;
 CREATE INDEX items_incident_ts ON items (ts) WHERE incident IS NOT NULL;
 "#,
     ),
+    (
+        8,
+        "repeat complaints: each item's mark, written by the incident tracker",
+        // 1: the contact raised one of its topics twice before within the
+        // window (src/repeat.rs). The index holds only the marked items:
+        // the `repeat` filter and 重复诉求率 read those.
+        r#"
+ALTER TABLE items ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX items_repeat ON items (ts) WHERE repeat = 1;
+"#,
+    ),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

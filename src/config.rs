@@ -117,6 +117,9 @@ pub struct Config {
     /// on the walls but not sent. Default none.
     #[serde(default)]
     pub mute: Vec<MuteConfig>,
+    /// Scheduled reports (分析研判) to robots. Default none.
+    #[serde(default)]
+    pub report: Vec<ReportConfig>,
     /// API tokens, as SHA-256 hashes (`minyi hash-token` prints one). With
     /// none, the server is open, and it refuses to listen beyond loopback.
     #[serde(default)]
@@ -252,6 +255,29 @@ pub struct RouteConfig {
     pub escalate_to: Vec<String>,
 }
 
+/// `[[report]]` in minyi.toml: a report pushed once per period.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// `daily`, `weekly` (Monday to Sunday) or `monthly`.
+    pub period: String,
+    /// "HH:MM" on the centre's clock, on the first day after the period.
+    /// Default "08:00".
+    pub at: Option<String>,
+    /// `[[target]]` names (robots).
+    pub targets: Vec<String>,
+}
+
+/// A checked `[[report]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSchedule {
+    /// `daily`, `weekly` or `monthly`.
+    pub period: String,
+    /// Minutes after midnight.
+    pub at_minute: u32,
+    pub targets: Vec<String>,
+}
+
 /// `[[mute]]` in minyi.toml: a recurring quiet window in the centre's zone.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,6 +397,7 @@ pub struct Checked {
     /// gazetteer by the server, which knows it).
     pub routes: Vec<RouteConfig>,
     pub mutes: Vec<MuteWindow>,
+    pub reports: Vec<ReportSchedule>,
     pub kafka_partitions: u32,
     pub ingest_batch_rows: usize,
     pub ingest_batch_bytes: usize,
@@ -548,6 +575,38 @@ impl Config {
                 )));
             }
         }
+        let mut reports = Vec::new();
+        for (i, r) in self.report.iter().enumerate() {
+            if !matches!(r.period.as_str(), "daily" | "weekly" | "monthly") {
+                return Err(invalid(format!(
+                    "report[{i}].period: {:?} is not daily, weekly or monthly",
+                    r.period
+                )));
+            }
+            let at = r.at.as_deref().unwrap_or("08:00");
+            let at_minute = parse_clock(at).ok_or_else(|| {
+                invalid(format!(
+                    "report[{i}].at: {at:?} is not a time like \"08:00\""
+                ))
+            })?;
+            if r.targets.is_empty() {
+                return Err(invalid(format!(
+                    "report[{i}].targets: name at least one [[target]]"
+                )));
+            }
+            for t in &r.targets {
+                if !self.target.iter().any(|x| x.name == *t) {
+                    return Err(invalid(format!(
+                        "report[{i}].targets: {t:?} is not the name of a [[target]]"
+                    )));
+                }
+            }
+            reports.push(ReportSchedule {
+                period: r.period.clone(),
+                at_minute,
+                targets: r.targets.clone(),
+            });
+        }
         let mut mutes = Vec::new();
         for (i, m) in self.mute.iter().enumerate() {
             let clock = |key: &str, v: &str| {
@@ -664,6 +723,7 @@ impl Config {
             targets: self.target,
             routes: self.route,
             mutes,
+            reports,
             pipelines_dir: self.pipelines_dir,
             timezone,
             hmac_key,

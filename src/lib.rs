@@ -83,6 +83,7 @@ pub mod pipelines;
 pub mod privacy;
 pub mod query;
 pub mod repeat;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod tracker;

@@ -300,6 +300,12 @@ impl Engine {
         }
     }
 
+    /// Queues a message that is not an alert's (a scheduled report) for one
+    /// of the robots alerts go to.
+    pub fn send(&self, target: &str, message: Message) {
+        self.notifier.send(target, message);
+    }
+
     /// The engine with `[[route]]` and `[[mute]]` applied.
     pub fn with_routing(mut self, routing: Routing) -> Engine {
         self.routing = routing;

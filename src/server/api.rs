@@ -153,6 +153,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(erase_item))
         .routes(routes!(contact, erase_contact))
         .routes(routes!(audit))
+        .routes(routes!(report))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
@@ -1052,6 +1053,74 @@ async fn contact(
     .into_response();
     response.extensions_mut().insert(ItemCount::Known(received));
     Ok(response)
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ReportParams {
+    /// A day, `YYYY-MM-DD` on the centre's clock: the report of the period
+    /// holding it. Default: the newest period that has ended (yesterday,
+    /// last week, last month).
+    date: Option<String>,
+    /// `json` (default), `md` (Markdown, as the robots get it) or `html`
+    /// (printable on A4).
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/{period}", tag = "reports", security(("bearer" = ["analyst"])), params(("period" = String, Path, description = "daily, weekly (Monday to Sunday) or monthly"), ReportParams),
+    description = "分析研判: the period's volumes and KPIs against the previous period, district and unit rankings (received, 负面占比, 满意率, 办结率, 不满意化解率), the top topics and incidents, emerging terms, the period's alerts, overdue work orders by unit, and 3–8 typical items cited by id (masked text) — of the token's scope.",
+    responses((status = 200, body = crate::report::Report), (status = 400, description = "an unknown period, a bad date or format, or a period that has not begun", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
+async fn report(
+    Need(scope): Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(period): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    use crate::report::{Kind as Period, Period as Span};
+    let kind = Period::parse(&period).ok_or_else(|| {
+        ApiError::Invalid(format!(
+            "period: {period:?} is not daily, weekly or monthly"
+        ))
+    })?;
+    let pairs = only_params(q.as_deref(), &["date", "format"])?;
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let now = state.enricher.now().timestamp();
+    let span = match get("date") {
+        None => Span::last_ended(kind, now, state.tz),
+        Some(d) => {
+            let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .filter(|day| (2000..=2100).contains(&chrono::Datelike::year(day)))
+                .ok_or_else(|| {
+                    ApiError::Invalid(format!("date: {d:?} is not a day like 2026-12-01"))
+                })?;
+            Span::of(kind, day, state.tz)
+        }
+    };
+    if span.from > now {
+        return Err(ApiError::Invalid("date: that period has not begun".into()));
+    }
+    let format = get("format").unwrap_or("json");
+    if !matches!(format, "json" | "md" | "html") {
+        return Err(ApiError::Invalid(format!(
+            "format: {format:?} is not json, md or html"
+        )));
+    }
+    let report = super::build_report(&state, &scope, span).await?;
+    Ok(match format {
+        "md" => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            crate::report::markdown(&report),
+        )
+            .into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::report::html(&report),
+        )
+            .into_response(),
+        _ => axum::Json(report).into_response(),
+    })
 }
 
 #[derive(utoipa::IntoParams)]

@@ -73,6 +73,10 @@ pub struct AppState {
     pub audit_retention_days: u32,
     /// How far the incident tracker got (the alert engine waits for it).
     pub incidents: Arc<crate::tracker::Progress>,
+    /// `public_url` ("" when none): the base of links sent to robots.
+    pub public_url: String,
+    /// Scheduled reports (`[[report]]`).
+    pub reports: Vec<crate::report::Schedule>,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -183,6 +187,16 @@ impl AppState {
             retention_days: checked.retention_days,
             audit_retention_days: checked.audit_retention_days,
             incidents,
+            public_url: checked.public_url.clone(),
+            reports: checked
+                .reports
+                .iter()
+                .map(|r| crate::report::Schedule {
+                    kind: crate::report::Kind::parse(&r.period).expect("checked by the config"),
+                    at_minute: r.at_minute,
+                    targets: r.targets.clone(),
+                })
+                .collect(),
         })
     }
 
@@ -224,6 +238,105 @@ pub async fn run_alerts(state: Arc<AppState>) {
         .alerts
         .run(clock, state.alert_every, state.shutdown.clone())
         .await;
+}
+
+/// The state documents recording which scheduled reports went out.
+const REPORT_SENT: &str = "report";
+
+/// Builds the report of `period` for `scope`: the store's answers and the
+/// alerts the engine remembers.
+pub async fn build_report(
+    state: &AppState,
+    scope: &Scope,
+    period: crate::report::Period,
+) -> Result<crate::report::Report, api::ApiError> {
+    let now = state.enricher.now().timestamp();
+    let days = ((now - period.from) / 86_400 + 2).clamp(1, 400);
+    let alerts = state.alerts.history(now, days, 10_000, scope).await?;
+    let sources = crate::report::Sources {
+        store: &*state.store,
+        metrics: &state.metrics,
+        vocab: &state.vocab,
+        tz: state.tz,
+        scope,
+        alerts,
+        now,
+    };
+    crate::report::build(period, &sources)
+        .await
+        .map_err(|e| match e {
+            crate::report::ReportError::Store(e) => e.into(),
+            crate::report::ReportError::Scope(e) => e.into(),
+        })
+}
+
+/// Sends the scheduled reports (`[[report]]`) when they are due, once per
+/// period: a report is recorded as sent in the store's state table when it
+/// is queued, so a restart neither repeats nor loses it (one missed while
+/// the server was down goes out when it is back). Checks every minute.
+pub async fn run_reports(state: Arc<AppState>) {
+    if state.reports.is_empty() {
+        return;
+    }
+    let mut beat = tokio::time::interval(Duration::from_secs(60));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = beat.tick() => {}
+        }
+        let now = state.enricher.now().timestamp();
+        let sent: std::collections::HashSet<String> =
+            match state.store.state_load(REPORT_SENT, now - 40 * 86_400).await {
+                Ok(docs) => docs
+                    .iter()
+                    .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                    .filter_map(|d| d["key"].as_str().map(str::to_owned))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!("reports: reading which were sent: {e}");
+                    continue;
+                }
+            };
+        for (i, period) in crate::report::due(&state.reports, now, state.tz, |k| sent.contains(k)) {
+            let report = match build_report(&state, &Scope::city(), period).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("reports: building {}: {e}", period.key());
+                    continue;
+                }
+            };
+            let link = format!(
+                "{}/api/v1/reports/{}?date={}&format=html",
+                state.public_url,
+                period.kind.as_str(),
+                period.start.format("%Y-%m-%d")
+            );
+            let message = crate::alerts::notify::Message {
+                title: report.title.clone(),
+                lines: crate::report::markdown(&report)
+                    .lines()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect(),
+                link: (!state.public_url.is_empty()).then_some(link),
+                alerts: serde_json::json!([]),
+            };
+            for t in &state.reports[i].targets {
+                state.alerts.send(t, message.clone());
+            }
+            let key = format!("{}@{i}", period.key());
+            let doc = serde_json::json!({"key": key, "sent_at": now}).to_string();
+            if let Err(e) = state
+                .store
+                .state_save(REPORT_SENT, key.clone(), doc, now)
+                .await
+            {
+                tracing::warn!("reports: recording {key} as sent: {e}");
+            }
+            tracing::info!("reports: sent {key}");
+        }
+    }
 }
 
 /// Stores the audit entries of the requests every second until shutdown,
@@ -413,6 +526,7 @@ async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_ticker(state.clone()));
     tasks.spawn(run_alerts(state.clone()));
+    tasks.spawn(run_reports(state.clone()));
     tasks.spawn(run_audit(state.clone()));
     tasks.spawn(crate::privacy::run_retention(
         state.store.clone(),

@@ -29,6 +29,7 @@ mod layers;
 mod privacy;
 mod properties;
 mod quality;
+mod reports;
 mod scopes;
 mod serve_api;
 mod serve_e2e;

@@ -1,0 +1,247 @@
+//! 分析研判 (issue 22, part 3): a known day whose figures are computed by
+//! hand here and compared with the report's; the report of a bureau's
+//! analyst is its district's; the Markdown and HTML renderings; the
+//! parameters a careless client gets wrong. The HTML printed to PDF in
+//! Chromium and the scheduled push are in `report_printed_and_pushed`.
+
+use crate::common::{self, api_token};
+use crate::scopes::{get, json_of, post};
+use axum::http::StatusCode;
+use minyi::config::Role;
+use serde_json::{Value, json};
+
+/// Yesterday on the centre's clock (the default daily report's day), as
+/// `YYYY-MM-DD`, and a time on it ("HH:MM").
+fn yesterday() -> chrono::NaiveDate {
+    let tz = minyi::config::default_timezone();
+    (chrono::Utc::now().with_timezone(&tz) - chrono::Duration::days(1)).date_naive()
+}
+
+fn at(day: chrono::NaiveDate, hm: &str) -> String {
+    format!("{}T{hm}:00+08:00", day.format("%Y-%m-%d"))
+}
+
+/// The known day: eight items (four in 丛台区, three in 邯山区, one
+/// nowhere), two the day before, two work orders.
+pub(crate) fn known_day() -> (Vec<Value>, Vec<Value>) {
+    let d = yesterday();
+    let before = d - chrono::Duration::days(1);
+    let items = vec![
+        json!({"id": "c1", "channel": "hotline_12345", "district": "丛台区", "received_at": at(d, "09:00"),
+               "text": "路口红绿灯坏了，交警没人管"}),
+        json!({"id": "c2", "channel": "wechat", "district": "丛台区", "received_at": at(d, "09:10"),
+               "text": "民警态度很好，很满意，点赞", "rating": 1}),
+        json!({"id": "c3", "channel": "scan_rate", "district": "丛台区", "received_at": at(d, "09:20"),
+               "text": "派出所办事效率高", "rating": 2}),
+        json!({"id": "c4", "channel": "hotline_12345", "district": "丛台区", "received_at": at(d, "09:30"),
+               "text": "出警太慢了，等了一个小时", "rating": 3}),
+        json!({"id": "h1", "channel": "hotline_12345", "district": "邯山区", "received_at": at(d, "10:00"),
+               "text": "报警后没人处理，很不满意", "rating": 3, "case_ref": "C-1"}),
+        json!({"id": "h2", "channel": "wechat", "district": "邯山区", "received_at": at(d, "10:10"),
+               "text": "户口迁移办理很顺利", "rating": 1}),
+        json!({"id": "h3", "channel": "sms_revisit", "district": "邯山区", "received_at": at(d, "16:00"),
+               "text": "满意", "rating": 1, "case_ref": "C-1"}),
+        json!({"id": "n1", "channel": "online_message", "received_at": at(d, "11:00"),
+               "text": "咨询身份证办理流程"}),
+        json!({"id": "p1", "channel": "hotline_12345", "district": "丛台区", "received_at": at(before, "09:00"),
+               "text": "咨询户口迁移需要哪些材料"}),
+        json!({"id": "p2", "channel": "hotline_12345", "district": "丛台区", "received_at": at(before, "10:00"),
+               "text": "小区门口晚上有人大声喧哗"}),
+    ];
+    let events = vec![
+        json!({"order_id": "o1", "feedback_id": "c4", "event": "created", "unit": "丛台区分局", "at": at(d, "09:40")}),
+        json!({"order_id": "o1", "event": "resolved", "at": at(d, "15:00")}),
+        json!({"order_id": "o2", "feedback_id": "h1", "event": "created", "unit": "邯山区分局", "at": at(d, "10:05")}),
+    ];
+    (items, events)
+}
+
+fn app() -> common::TestApp {
+    common::test_app_scoped(vec![
+        api_token(Role::Analyst, "city", &[], &[]),
+        api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
+        api_token(Role::Viewer, "viewer", &[], &[]),
+        api_token(Role::Ingest, "feed", &[], &[]),
+    ])
+}
+
+fn close(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9)
+}
+
+#[tokio::test]
+async fn a_known_day_reads_as_computed_by_hand() {
+    let app = app();
+    let (items, events) = known_day();
+    post(&app, "/api/v1/feedback", json!(items)).await;
+    post(&app, "/api/v1/workorders/events", json!(events)).await;
+    let d = yesterday();
+    let day = d.format("%Y-%m-%d").to_string();
+
+    // The default daily report is yesterday's.
+    let r = json_of(&app, "city", "/api/v1/reports/daily").await;
+    assert_eq!(r["period"]["from"], at(d, "00:00"), "{r:#}");
+    assert_eq!(r["kind"], "daily");
+    assert_eq!(r["place"], "全市");
+    assert_eq!(r, {
+        let mut again = json_of(&app, "city", &format!("/api/v1/reports/daily?date={day}")).await;
+        again["generated_at"] = r["generated_at"].clone();
+        again
+    });
+
+    // By hand: 8 items; rated c2 c3 c4 h1 h2 h3, satisfied c2 c3 h2 h3;
+    // 不满意 c4 h1, of which h1 resolved by the later 满意 on its case;
+    // orders o1 (resolved) and o2 (open); the day before, 2 items.
+    let s = &r["summary"];
+    assert_eq!(s["received"], 8);
+    assert_eq!(
+        (s["rated"].as_u64(), s["satisfied"].as_u64()),
+        (Some(6), Some(4))
+    );
+    assert!(close(&s["satisfaction_rate"], 4.0 / 6.0), "{s}");
+    assert_eq!(
+        (
+            s["dissatisfied"].as_u64(),
+            s["dissatisfied_resolved"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert!(close(&s["dissatisfied_resolved_rate"], 0.5));
+    assert_eq!(
+        (s["orders_created"].as_u64(), s["orders_resolved"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(close(&s["completion_rate"], 0.5));
+    assert_eq!(r["previous_summary"]["received"], 2);
+
+    // Rankings by volume: 丛台区 4 (2 the day before), 邯山区 3; one item
+    // in no district.
+    let districts = r["rankings"]["districts"].as_array().unwrap();
+    assert_eq!(districts.len(), 2, "{districts:#?}");
+    let (ct, hs) = (&districts[0], &districts[1]);
+    assert_eq!(
+        (
+            ct["name"].as_str(),
+            ct["received"].as_u64(),
+            ct["previous_received"].as_u64()
+        ),
+        (Some("丛台区"), Some(4), Some(2))
+    );
+    assert!(close(&ct["satisfaction_rate"], 2.0 / 3.0));
+    assert!(close(&ct["completion_rate"], 1.0));
+    assert!(close(&ct["dissatisfied_resolved_rate"], 0.0));
+    assert_eq!(
+        (hs["name"].as_str(), hs["received"].as_u64()),
+        (Some("邯山区"), Some(3))
+    );
+    assert!(close(&hs["satisfaction_rate"], 2.0 / 3.0));
+    assert!(close(&hs["completion_rate"], 0.0));
+    assert!(close(&hs["dissatisfied_resolved_rate"], 1.0));
+    assert_eq!(r["rankings"]["without_district"], 1);
+
+    // Typical items: the two 不满意 (newest first) and the two that
+    // commend the police (a smooth 户口迁移 is praise too, docs/TOPICS.md).
+    let cited: Vec<(&str, &str)> = r["cited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["why"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        cited,
+        [
+            ("h1", "不满意评价"),
+            ("c4", "不满意评价"),
+            ("h2", "表扬"),
+            ("c2", "表扬")
+        ]
+    );
+    assert!(r["alerts"].as_array().unwrap().is_empty());
+    assert!(
+        r["overdue"].as_array().unwrap().is_empty(),
+        "o2 is within its 5 days"
+    );
+    let topics = r["topics"].as_array().unwrap();
+    assert!(topics.iter().any(|t| t["key"] == "praise"), "{topics:#?}");
+
+    // A bureau's analyst gets its district's report.
+    let theirs = json_of(&app, "hanshan", "/api/v1/reports/daily").await;
+    assert_eq!(theirs["place"], "邯山区");
+    assert_eq!(theirs["summary"]["received"], 3);
+    assert_eq!(theirs["rankings"]["districts"].as_array().unwrap().len(), 1);
+    assert!(
+        theirs["cited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["district"] == "邯山区")
+    );
+
+    // The renderings say the same.
+    let (status, md) = get(&app, "city", "/api/v1/reports/daily?format=md").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        md.starts_with(&format!("# 民意日报 · {day}（全市）")),
+        "{md}"
+    );
+    assert!(md.contains("- 受理量：8，较上期 +6（上期 2）"), "{md}");
+    assert!(md.contains("- 满意率：66.7%"), "{md}");
+    assert!(md.contains("1. 丛台区 受理 4（上期 2）"), "{md}");
+    assert!(md.contains("- [h1] 不满意评价"), "{md}");
+    let (status, html) = get(&app, "city", "/api/v1/reports/daily?format=html").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<svg") && html.contains("@page { size: A4"),
+        "{html}"
+    );
+    assert!(html.contains("报警后没人处理，很不满意"));
+
+    // Weekly and monthly hold the day too.
+    for period in ["weekly", "monthly"] {
+        let r = json_of(
+            &app,
+            "city",
+            &format!("/api/v1/reports/{period}?date={day}"),
+        )
+        .await;
+        assert!(
+            r["summary"]["received"].as_u64().unwrap() >= 8,
+            "{period}: {r}"
+        );
+    }
+
+    // What a careless client sends.
+    for (uri, status) in [
+        ("/api/v1/reports/yearly".to_owned(), StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/reports/daily?date=2026-13-01".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/daily?date=yesterday".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/daily?format=pdf".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/daily?date=2099-01-01".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/daily?bogus=1".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/reports/daily?date=1900-01-01".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(get(&app, "city", &uri).await.0, status, "{uri}");
+    }
+    assert_eq!(
+        get(&app, "viewer", "/api/v1/reports/daily").await.0,
+        StatusCode::FORBIDDEN
+    );
+}

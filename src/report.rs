@@ -593,21 +593,25 @@ fn count(n: u64) -> String {
     out
 }
 
-/// `now` against `then`: +12（上期 1,100）.
+/// `now` against `then`: 较上期 +12（上期 1,100）.
 fn versus(now: u64, then: u64) -> String {
     let d = now as i64 - then as i64;
     format!(
-        "{}{}（上期 {}）",
+        "较上期 {}{}（上期 {}）",
         if d >= 0 { "+" } else { "−" },
         count(d.unsigned_abs()),
         count(then)
     )
 }
 
-/// A rate against the previous period's: +2.1个百分点（上期 90.0%）.
+/// A rate against the previous period's: 较上期 +2.1个百分点（上期 90.0%）.
 fn rate_versus(now: Option<f64>, then: Option<f64>) -> String {
     match (now, then) {
-        (Some(a), Some(b)) => format!("{:+.1}个百分点（上期 {}）", (a - b) * 100.0, pct(Some(b))),
+        (Some(a), Some(b)) => format!(
+            "较上期 {:+.1}个百分点（上期 {}）",
+            (a - b) * 100.0,
+            pct(Some(b))
+        ),
         _ => "上期无数据".to_owned(),
     }
 }
@@ -675,10 +679,12 @@ fn rank_line(e: &RankEntry) -> String {
 pub fn markdown(r: &Report) -> String {
     let mut out = format!(
         "# {}\n\n统计时段：{} 至 {}\n\n## 总体\n",
-        r.title, r.period.from, r.period.to
+        r.title,
+        local(&r.period.from),
+        local(&r.period.to)
     );
     for (name, value, change) in kpi_lines(r) {
-        out.push_str(&format!("- {name}：{value}，较上期 {change}\n"));
+        out.push_str(&format!("- {name}：{value}，{change}\n"));
     }
     for (title, list) in [("地区", &r.rankings.districts), ("单位", &r.rankings.units)] {
         if list.is_empty() {
@@ -693,7 +699,7 @@ pub fn markdown(r: &Report) -> String {
         out.push_str("\n## 主要类别\n");
         for t in &r.topics {
             out.push_str(&format!(
-                "- {} {}，较上期 {}\n",
+                "- {} {}，{}\n",
                 t.name,
                 count(t.count),
                 versus(t.count, t.previous)
@@ -756,6 +762,12 @@ pub fn markdown(r: &Report) -> String {
     out
 }
 
+/// An RFC 3339 time of the report as people read it: `2026-12-01 08:00`.
+fn local(t: &str) -> String {
+    t.get(..16)
+        .map_or_else(|| t.to_owned(), |s| s.replace('T', " "))
+}
+
 /// Text for HTML: `<`, `>`, `&`, quotes escaped.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -804,17 +816,17 @@ fn bars(rows: &[(String, u64, u64)]) -> String {
 pub fn html(r: &Report) -> String {
     let mut body = String::new();
     body.push_str(&format!(
-        "<h1>{}</h1><p class=\"meta\">统计时段：{} 至 {}（上期：{}）· 生成于 {}</p>",
+        "<h1>{}</h1><p class=\"meta\">统计时段：{} 至 {}（上期：{}）· 生成于 {} · 图中蓝条为本期，灰线为上期</p>",
         esc(&r.title),
-        esc(&r.period.from),
-        esc(&r.period.to),
+        esc(&local(&r.period.from)),
+        esc(&local(&r.period.to)),
         esc(&r.previous.label),
-        esc(&r.generated_at)
+        esc(&local(&r.generated_at))
     ));
     body.push_str("<section class=\"kpis\">");
     for (name, value, change) in kpi_lines(r) {
         body.push_str(&format!(
-            "<div class=\"kpi\"><div class=\"n\">{}</div><div class=\"v\">{}</div><div class=\"c\">较上期 {}</div></div>",
+            "<div class=\"kpi\"><div class=\"n\">{}</div><div class=\"v\">{}</div><div class=\"c\">{}</div></div>",
             esc(&name),
             esc(&value),
             esc(&change)
@@ -1036,6 +1048,6 @@ mod tests {
     fn html_escapes_what_citizens_wrote() {
         assert_eq!(esc("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
         assert_eq!(count(1_234_567), "1,234,567");
-        assert_eq!(versus(90, 100), "−10（上期 100）");
+        assert_eq!(versus(90, 100), "较上期 −10（上期 100）");
     }
 }

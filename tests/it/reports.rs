@@ -245,3 +245,93 @@ async fn a_known_day_reads_as_computed_by_hand() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// The real `minyi serve`: the known day posted, then restarted with a
+/// daily `[[report]]` to a robot. The report goes out once at start (its
+/// time has passed), names the day and links to the printable page; a
+/// second restart sends nothing. The page, printed to PDF in Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_printed_and_pushed() {
+    let (hook, seen) = crate::alerts_e2e::receiver().await;
+    let dir = common::TempDir::new("reports-push");
+    let db = dir.0.join("db");
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = common::Server::start_on(&listen, &db, &["--no-demo"]);
+    let http = reqwest::Client::new();
+    let (items, events) = known_day();
+    for (path, body) in [("feedback", items), ("workorders/events", events)] {
+        let r = http
+            .post(format!("{}/api/v1/{path}", server.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    server.stop();
+
+    let config = dir.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "public_url = \"http://{listen}\"\n\
+             [[target]]\nname = \"duty\"\nkind = \"wecom\"\nurl = \"{hook}/wecom\"\n\
+             [[report]]\nperiod = \"daily\"\nat = \"00:00\"\ntargets = [\"duty\"]\n"
+        ),
+    )
+    .unwrap();
+    let args = ["--no-demo", "--config", config.to_str().unwrap()];
+    let server = common::Server::start_on(&listen, &db, &args);
+    let started = std::time::Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(started.elapsed().as_secs() < 20, "no report within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let day = yesterday().format("%Y-%m-%d").to_string();
+    {
+        let seen = seen.lock().unwrap();
+        let content = seen[0].2["markdown"]["content"].as_str().unwrap();
+        println!("{content}");
+        assert!(
+            content.starts_with(&format!("**民意日报 · {day}（全市）**")),
+            "{content}"
+        );
+        assert!(
+            content.contains("- 受理量：8，较上期 +6（上期 2）"),
+            "{content}"
+        );
+        assert!(content.len() <= 4096);
+        assert!(
+            content.ends_with(&format!(
+                "[在研判台查看](http://{listen}/api/v1/reports/daily?date={day}&format=html)"
+            )),
+            "{content}"
+        );
+    }
+
+    // The printable page, in Chromium.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = crate::browser::browser_prerequisites();
+    let out = std::process::Command::new("node")
+        .arg(web.join("tests/report-print.mjs"))
+        .arg(&server.base)
+        .arg(root.join("target/screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "the report in Chromium:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop();
+
+    // Sent once per period, restarts or not.
+    let server = common::Server::start_on(&listen, &db, &args);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    server.stop();
+    assert_eq!(seen.lock().unwrap().len(), 1, "the report went out twice");
+}

@@ -425,24 +425,45 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
             key,
         })
         .collect();
+    // A word missing from the previous period's (full) list of the most
+    // frequent is counted there on its own: it may have been just below.
     let then_words = src
         .top(range(&before), TopDim::Keyword, crate::query::MAX_TOP_LIMIT)
         .await?;
-    let mut emerging: Vec<Trend> = src
+    let full = then_words.len() >= crate::query::MAX_TOP_LIMIT;
+    let mut emerging = Vec::new();
+    let mut looked_up = 0;
+    for (key, count) in src
         .top(range(&period), TopDim::Keyword, crate::query::MAX_TOP_LIMIT)
         .await?
-        .into_iter()
-        .map(|(key, count)| Trend {
-            name: key.clone(),
-            previous: then_words
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map_or(0, |(_, n)| *n),
-            count,
-            key,
-        })
-        .filter(|t| t.count >= 5 && t.count >= 2 * t.previous)
-        .collect();
+    {
+        if count < 5 {
+            continue;
+        }
+        let previous = match then_words.iter().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n,
+            None if !full => 0,
+            None if looked_up < 20 => {
+                looked_up += 1;
+                let mut f = range(&before);
+                f.q = vec![vec![key.clone()]];
+                src.top(f, TopDim::Keyword, crate::query::MAX_TOP_LIMIT)
+                    .await?
+                    .into_iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(0, |(_, n)| n)
+            }
+            None => continue,
+        };
+        if count >= 2 * previous {
+            emerging.push(Trend {
+                name: key.clone(),
+                previous,
+                count,
+                key,
+            });
+        }
+    }
     emerging.sort_by(|a, b| {
         (b.count - b.previous)
             .cmp(&(a.count - a.previous))

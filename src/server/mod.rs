@@ -77,6 +77,9 @@ pub struct AppState {
     pub public_url: String,
     /// Scheduled reports (`[[report]]`).
     pub reports: Vec<crate::report::Schedule>,
+    /// Reports built at once (a month's takes seconds of store time: many
+    /// asked together wait their turn instead of starving the walls).
+    pub report_builds: tokio::sync::Semaphore,
 }
 
 impl AsRef<Auth> for Arc<AppState> {
@@ -197,6 +200,7 @@ impl AppState {
                     targets: r.targets.clone(),
                 })
                 .collect(),
+            report_builds: tokio::sync::Semaphore::new(REPORT_BUILDS),
         })
     }
 
@@ -242,6 +246,8 @@ pub async fn run_alerts(state: Arc<AppState>) {
 
 /// The state documents recording which scheduled reports went out.
 const REPORT_SENT: &str = "report";
+/// Reports built at the same time, at most.
+const REPORT_BUILDS: usize = 2;
 
 /// Builds the report of `period` for `scope`: the store's answers and the
 /// alerts the engine remembers.
@@ -250,6 +256,11 @@ pub async fn build_report(
     scope: &Scope,
     period: crate::report::Period,
 ) -> Result<crate::report::Report, api::ApiError> {
+    let _turn = state
+        .report_builds
+        .acquire()
+        .await
+        .map_err(|_| api::ApiError::ShuttingDown)?;
     let now = state.enricher.now().timestamp();
     let days = ((now - period.from) / 86_400 + 2).clamp(1, 400);
     let alerts = state.alerts.history(now, days, 10_000, scope).await?;

@@ -613,16 +613,19 @@
     if (lastData) render(lastData);
   }
 
-  /** What an alert consists of, in a few words: its incident, the top
-   *  district (or unit) behind it. */
+  /** What an alert consists of, in a few words: its incident, the
+   *  district (or unit) behind most of it. */
   function alertWhy(a) {
     const c = a.context;
     if (!c) return '';
     const parts = [];
     const inc = a.incident && c.incidents.find((i) => i.id === a.incident);
     if (inc) parts.push(`同一事件 ${inc.count} 条`);
+    // The top place only when it stands for a good part of the rise: 1 of
+    // 16 items would read as the reason when it is not.
     const top = c.districts[0] || c.units[0];
-    if (top) parts.push(`${top.name} ${top.count} 条`);
+    const share = a.detector === 'negative_share' || top && top.count * 3 >= a.observed;
+    if (top && top.count >= 2 && share) parts.push(`${top.name} ${top.count} 条`);
     return parts.length ? `（${parts.join('，')}）` : '';
   }
 

@@ -469,6 +469,28 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
             })
         }
         (_, Answer::Feedback { items, next }) => json!(FeedbackPage::of(items, *next, vocab)),
+        (_, Answer::Revisits(r)) => {
+            let mut r = r.clone();
+            for (rows, dim) in [
+                (&mut r.by_unit, crate::query::Dim::Unit),
+                (&mut r.by_channel, crate::query::Dim::Channel),
+            ] {
+                for row in rows {
+                    row.name = if row.key.is_empty() {
+                        "未知".to_owned()
+                    } else {
+                        vocab.name(dim, &row.key)
+                    };
+                }
+            }
+            let mut v = json!(r);
+            // The whole has no key or name.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("key");
+                o.remove("name");
+            }
+            v
+        }
         (_, Answer::Incidents(list)) => json!(IncidentsView {
             incidents: list
                 .iter()

@@ -654,18 +654,32 @@ impl Generator {
                     x if x < 0.92 => 2,
                     _ => 3,
                 };
-                let revisit_at = resolved + 1800 + self.rng.i64(0..40_000);
+                // The revisit SMS goes out; one citizen in seven never answers.
+                let sent_at = resolved + 600 + self.rng.i64(0..1200);
                 self.schedule(
-                    revisit_at,
-                    FollowUp::Revisit {
-                        order,
-                        feedback: id,
-                        unit,
-                        district,
-                        rating,
-                        second: false,
+                    sent_at,
+                    FollowUp::Event {
+                        order: order.clone(),
+                        feedback: id.clone(),
+                        event: "revisit_sent",
+                        unit: unit.clone(),
+                        rating: None,
                     },
                 );
+                if self.rng.f64() < 0.86 {
+                    let revisit_at = sent_at + 600 + self.rng.i64(0..40_000);
+                    self.schedule(
+                        revisit_at,
+                        FollowUp::Revisit {
+                            order,
+                            feedback: id,
+                            unit,
+                            district,
+                            rating,
+                            second: false,
+                        },
+                    );
+                }
             }
         }
         out.items.push(item);
@@ -749,6 +763,16 @@ impl Generator {
                     }
                     let second_rating = if self.rng.f64() < 0.85 { 1 } else { 3 };
                     let second_at = reopened + 50_000 + self.rng.i64(0..20_000);
+                    self.schedule(
+                        second_at - 900,
+                        FollowUp::Event {
+                            order: order.clone(),
+                            feedback: feedback.clone(),
+                            event: "revisit_sent",
+                            unit: unit.clone(),
+                            rating: None,
+                        },
+                    );
                     self.schedule(
                         second_at,
                         FollowUp::Revisit {

@@ -12,7 +12,7 @@
 //! time series are aligned to the centre's wall clock (the configured UTC
 //! offset), so a `1d` bucket is a local calendar day.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -379,6 +379,11 @@ pub enum Query {
     /// The times of the oldest and newest stored items: how much history
     /// there is (alert rules wait until their history is covered).
     Extent,
+    /// The revisit funnel (回访): the orders whose revisit SMS went out in
+    /// the range (`revisit_sent`), how many were answered (a later
+    /// `revisited` with a rating), and those sent at least
+    /// [`REVISIT_REPLY_DAYS`] ago without an answer; by unit and channel.
+    Revisits(Filters),
 }
 
 /// What a rank orders by. Each is answered exactly by both stores: counts
@@ -593,6 +598,7 @@ pub enum Request {
     Feedback,
     Rank,
     Incidents,
+    Revisits,
 }
 
 impl Request {
@@ -868,6 +874,12 @@ impl Request {
                 limit: limit.unwrap_or(50),
                 cursor,
             }),
+            Request::Revisits => {
+                // The last 30 days of sending by default.
+                let to = to.unwrap_or(now);
+                let from = from.unwrap_or(to - 30 * 86_400);
+                Ok(Query::Revisits(filters.with_range(Some(from), Some(to))))
+            }
             Request::Incidents => Ok(Query::Incidents {
                 filters: filters.with_range(from, to),
                 limit: limit.unwrap_or(20),
@@ -1263,6 +1275,7 @@ pub enum Answer {
     },
     Rank(Ranking),
     Incidents(Vec<Incident>),
+    Revisits(Revisits),
     /// Unix seconds of the oldest and newest item's `received_at`.
     Extent {
         oldest: Option<i64>,
@@ -1294,6 +1307,123 @@ pub struct Incident {
     pub channels: Vec<String>,
     /// Its negative items.
     pub negative: u64,
+}
+
+/// Days a sent revisit waits for its answer before it counts as
+/// unanswered (发送后7天未回复).
+pub const REVISIT_REPLY_DAYS: i64 = 7;
+
+/// Unanswered revisits listed at most, the oldest first.
+pub const MAX_UNANSWERED_LISTED: usize = 200;
+
+/// One order whose revisit SMS went out, as the stores read it for
+/// [`revisits_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisitOrder {
+    pub order_id: String,
+    /// The order's unit ("" unknown).
+    pub unit: String,
+    /// The channel of the order's item ("" when the item is not stored).
+    pub channel: String,
+    /// Its first `revisit_sent` in the range, unix seconds.
+    pub sent_at: i64,
+    /// A `revisited` event with a rating came at or after it.
+    pub replied: bool,
+}
+
+/// The revisit funnel of one unit or channel, or of all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevisitCounts {
+    /// The unit or channel code ("" unknown; absent for the whole).
+    pub key: String,
+    /// Its display name (filled where answers are rendered).
+    #[serde(default)]
+    pub name: String,
+    pub sent: u64,
+    pub replied: u64,
+    /// 回复率 = replied ÷ sent.
+    pub reply_rate: Option<f64>,
+    /// Sent at least seven days ago and still without an answer.
+    pub unanswered: u64,
+}
+
+/// A revisit still waiting for its answer after seven days.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UnansweredRevisit {
+    pub order_id: String,
+    pub unit: String,
+    pub channel: String,
+    /// RFC 3339 on the centre's clock.
+    pub sent_at: String,
+}
+
+/// The answer of [`Query::Revisits`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Revisits {
+    #[serde(flatten)]
+    pub total: RevisitCounts,
+    /// Most sent first.
+    pub by_unit: Vec<RevisitCounts>,
+    pub by_channel: Vec<RevisitCounts>,
+    /// The oldest first, at most [`MAX_UNANSWERED_LISTED`].
+    pub unanswered_orders: Vec<UnansweredRevisit>,
+}
+
+/// Sums the orders a store read into the funnel, at `now`: one function
+/// for every store.
+pub fn revisits_of(orders: Vec<RevisitOrder>, now: i64, tz: FixedOffset) -> Revisits {
+    let overdue = |o: &RevisitOrder| !o.replied && now - o.sent_at >= REVISIT_REPLY_DAYS * 86_400;
+    let add = |c: &mut RevisitCounts, o: &RevisitOrder| {
+        c.sent += 1;
+        c.replied += u64::from(o.replied);
+        c.unanswered += u64::from(overdue(o));
+    };
+    let finish = |mut c: RevisitCounts| {
+        c.reply_rate = rate(c.replied, c.sent);
+        c
+    };
+    let mut total = RevisitCounts::default();
+    let mut by_unit: BTreeMap<&str, RevisitCounts> = BTreeMap::new();
+    let mut by_channel: BTreeMap<&str, RevisitCounts> = BTreeMap::new();
+    for o in &orders {
+        add(&mut total, o);
+        add(by_unit.entry(&o.unit).or_default(), o);
+        add(by_channel.entry(&o.channel).or_default(), o);
+    }
+    let rows = |m: BTreeMap<&str, RevisitCounts>| {
+        let mut v: Vec<RevisitCounts> = m
+            .into_iter()
+            .map(|(k, c)| {
+                finish(RevisitCounts {
+                    key: k.to_owned(),
+                    ..c
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| b.sent.cmp(&a.sent).then_with(|| a.key.cmp(&b.key)));
+        v
+    };
+    let mut waiting: Vec<&RevisitOrder> = orders.iter().filter(|o| overdue(o)).collect();
+    waiting.sort_by(|a, b| {
+        a.sent_at
+            .cmp(&b.sent_at)
+            .then_with(|| a.order_id.cmp(&b.order_id))
+    });
+    Revisits {
+        by_unit: rows(by_unit),
+        by_channel: rows(by_channel),
+        unanswered_orders: waiting
+            .into_iter()
+            .take(MAX_UNANSWERED_LISTED)
+            .map(|o| UnansweredRevisit {
+                order_id: o.order_id.clone(),
+                unit: o.unit.clone(),
+                channel: o.channel.clone(),
+                sent_at: rfc3339(o.sent_at, tz),
+            })
+            .collect(),
+        total: finish(total),
+    }
 }
 
 /// One stored item of an incident, as the stores read it for

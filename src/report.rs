@@ -236,6 +236,10 @@ pub struct Report {
     pub previous: Span,
     pub summary: Summary,
     pub previous_summary: Summary,
+    /// The revisit SMS sent in the period: answered (回复率), and still
+    /// unanswered seven days after sending.
+    pub revisits: crate::query::RevisitCounts,
+    pub previous_revisits: crate::query::RevisitCounts,
     pub rankings: Rankings,
     /// The ten largest topics.
     pub topics: Vec<Trend>,
@@ -279,6 +283,13 @@ impl Sources<'_> {
     async fn ask(&self, q: Query) -> Result<Answer, ReportError> {
         let q = self.scope.restrict_query(q)?;
         Ok(crate::store::ask(self.store, self.metrics, q, self.now).await?)
+    }
+
+    async fn revisits(&self, f: Filters) -> Result<crate::query::RevisitCounts, ReportError> {
+        match self.ask(Query::Revisits(f)).await? {
+            Answer::Revisits(r) => Ok(r.total),
+            _ => Ok(Default::default()),
+        }
     }
 
     async fn summary(&self, f: Filters) -> Result<Summary, ReportError> {
@@ -370,6 +381,8 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
     let before = period.previous(tz);
     let summary = src.summary(range(&period)).await?;
     let previous_summary = src.summary(range(&before)).await?;
+    let revisits = src.revisits(range(&period)).await?;
+    let previous_revisits = src.revisits(range(&before)).await?;
 
     // Rankings: every district and unit with its rates, by volume.
     let mut rankings = Rankings {
@@ -537,6 +550,8 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
         previous: span(&before, tz),
         summary,
         previous_summary,
+        revisits,
+        previous_revisits,
         rankings,
         topics,
         incidents,
@@ -674,6 +689,16 @@ fn kpi_lines(r: &Report) -> Vec<(String, String, String)> {
             "超期工单".into(),
             count(s.overdue),
             versus(s.overdue, p.overdue),
+        ),
+        (
+            "回访回复率".into(),
+            format!(
+                "{}（发出 {}，超7天未回复 {}）",
+                pct(r.revisits.reply_rate),
+                count(r.revisits.sent),
+                count(r.revisits.unanswered)
+            ),
+            rate_versus(r.revisits.reply_rate, r.previous_revisits.reply_rate),
         ),
         (
             "重复诉求率".into(),

@@ -24,16 +24,20 @@ pub enum OrderEvent {
     Dispatched,
     Responded,
     Resolved,
+    /// The revisit SMS (回访短信) went out: its answer, if any, comes as
+    /// `revisited` with a rating.
+    RevisitSent,
     Revisited,
     Reopened,
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 6] = [
+    pub const ALL: [OrderEvent; 7] = [
         OrderEvent::Created,
         OrderEvent::Dispatched,
         OrderEvent::Responded,
         OrderEvent::Resolved,
+        OrderEvent::RevisitSent,
         OrderEvent::Revisited,
         OrderEvent::Reopened,
     ];
@@ -44,6 +48,7 @@ impl OrderEvent {
             OrderEvent::Dispatched => "dispatched",
             OrderEvent::Responded => "responded",
             OrderEvent::Resolved => "resolved",
+            OrderEvent::RevisitSent => "revisit_sent",
             OrderEvent::Revisited => "revisited",
             OrderEvent::Reopened => "reopened",
         }
@@ -181,7 +186,7 @@ pub fn fold(events: &[StoredEvent]) -> OrderState {
                 }
                 s.revisited_satisfied |= e.rating.is_some_and(Rating::is_satisfied);
             }
-            OrderEvent::Dispatched | OrderEvent::Responded => {}
+            OrderEvent::Dispatched | OrderEvent::Responded | OrderEvent::RevisitSent => {}
         }
         s.state = Some(e.event);
     }

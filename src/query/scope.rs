@@ -170,7 +170,7 @@ impl Scope {
             return Ok(q);
         }
         match &mut q {
-            Query::Summary(f) | Query::Orders(f) => self.restrict(f)?,
+            Query::Summary(f) | Query::Orders(f) | Query::Revisits(f) => self.restrict(f)?,
             Query::Timeseries { filters, .. }
             | Query::Top { filters, .. }
             | Query::Feedback { filters, .. }

@@ -142,6 +142,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(timeseries))
         .routes(routes!(top))
         .routes(routes!(rank))
+        .routes(routes!(revisits))
         .routes(routes!(incidents))
         .routes(routes!(incident))
         .routes(routes!(live))
@@ -461,7 +462,7 @@ async fn post_feedback(
 }
 
 #[utoipa::path(post, path = "/api/v1/workorders/events", tag = "ingest", security(("bearer" = ["ingest"])),
-    description = "Work-order events `{order_id, feedback_id, event: created|dispatched|responded|resolved|revisited|reopened, unit, at, rating?}`, in the same shapes and with the same answers as feedback.",
+    description = "Work-order events `{order_id, feedback_id, event: created|dispatched|responded|resolved|revisit_sent|revisited|reopened, unit, at, rating?}`, in the same shapes and with the same answers as feedback.",
     request_body(content = Object, description = "work-order events", content_type = "application/json"),
     responses((status = 200, body = Outcome), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 413, description = "over the size or item limit", body = ErrorBody), (status = 503, description = "shutting down", body = ErrorBody)))]
 async fn post_events(
@@ -507,6 +508,17 @@ async fn summary(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     answer(&s, &scope, Kind::Summary, q.as_deref()).await
+}
+
+#[utoipa::path(get, path = "/api/v1/stats/revisits", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams),
+    description = "The revisit funnel (回访): the work orders whose revisit SMS went out in the range (event `revisit_sent`; default the last 30 days), how many were answered (a later `revisited` with a rating) — 回复率 = replied ÷ sent — and how many still wait for an answer seven days after sending (`unanswered`, the oldest 200 listed), in all and by the order's unit and its item's channel. `unit` filters the order's unit, the other filters its item.",
+    responses((status = 200, body = crate::query::Revisits), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
+async fn revisits(
+    Need(scope): Need<VIEWER>,
+    State(s): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    answer(&s, &scope, Kind::Revisits, q.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/orders", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, OrdersParams),

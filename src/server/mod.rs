@@ -642,6 +642,7 @@ mod tests {
                     next: None,
                 },
                 Query::Incidents { .. } => Answer::Incidents(Vec::new()),
+                Query::Revisits(_) => Answer::Revisits(Default::default()),
                 Query::Extent => Answer::Extent {
                     oldest: None,
                     newest: None,

@@ -335,3 +335,153 @@ async fn report_printed_and_pushed() {
     server.stop();
     assert_eq!(seen.lock().unwrap().len(), 1, "the report went out twice");
 }
+
+/// The revisit funnel (issue 22, part 2) on SQLite.
+#[tokio::test]
+async fn the_revisit_funnel_counts_replies_and_waits() {
+    revisit_funnel(app()).await;
+}
+
+/// The same funnel on ClickHouse, and its queries on a current release.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_revisit_funnel_counts_replies_and_waits_on_clickhouse() {
+    let server = common::ClickHouse::start_logging_queries();
+    let db = server.database("revisits");
+    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
+        &server.url,
+        &db,
+        minyi::store::QuerySettings {
+            tz_offset: 8 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.migrate(&crate::clickhouse_store::schema())
+        .await
+        .unwrap();
+    revisit_funnel(common::test_app_tokens(
+        std::sync::Arc::new(ch),
+        common::TempDir::new("revisits-clickhouse"),
+        vec![
+            api_token(Role::Analyst, "city", &[], &[]),
+            api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
+            api_token(Role::Viewer, "viewer", &[], &[]),
+            api_token(Role::Ingest, "feed", &[], &[]),
+        ],
+    ))
+    .await;
+    server.replay_on_current_release(&db);
+}
+
+/// Seven orders: answered, waiting over seven days, waiting two, answered
+/// 不满意 (an answer all the same), answered but never sent, sent 40 days
+/// ago, answered before it was sent — counted by hand.
+async fn revisit_funnel(app: common::TestApp) {
+    let tz = minyi::config::default_timezone();
+    let now = chrono::Utc::now().timestamp();
+    let ago = |days: f64| minyi::query::rfc3339(now - (days * 86_400.0) as i64, tz);
+    let (u1, u2) = ("丛台派出所", "火磨派出所");
+    let items: Vec<Value> = [
+        ("a1", "hotline_12345", "丛台区"),
+        ("a2", "wechat", "丛台区"),
+        ("a3", "hotline_12345", "邯山区"),
+        ("a4", "wechat", "丛台区"),
+        ("a5", "hotline_12345", "丛台区"),
+        ("a6", "hotline_12345", "丛台区"),
+        ("a7", "hotline_12345", "丛台区"),
+    ]
+    .iter()
+    .map(|(id, channel, district)| {
+        json!({"id": id, "channel": channel, "district": district, "received_at": ago(45.0),
+               "text": "反映的问题处理得太慢"})
+    })
+    .collect();
+    post(&app, "/api/v1/feedback", json!(items)).await;
+    let ev = |order: &str, item: &str, unit: &str, event: &str, days: f64, rating: Option<u8>| {
+        let mut e = json!({"order_id": order, "feedback_id": item, "unit": unit, "event": event, "at": ago(days)});
+        if let Some(r) = rating {
+            e["rating"] = json!(r);
+        }
+        e
+    };
+    let events = vec![
+        ev("o1", "a1", u1, "created", 10.0, None),
+        ev("o1", "a1", u1, "resolved", 9.5, None),
+        ev("o1", "a1", u1, "revisit_sent", 9.0, None),
+        ev("o1", "a1", u1, "revisited", 8.0, Some(1)),
+        ev("o2", "a2", u1, "revisit_sent", 8.0, None),
+        ev("o3", "a3", u2, "revisit_sent", 2.0, None),
+        ev("o4", "a4", u2, "revisit_sent", 3.0, None),
+        ev("o4", "a4", u2, "revisited", 1.0, Some(3)),
+        ev("o5", "a5", u2, "revisited", 1.0, Some(2)),
+        ev("o6", "a6", u1, "revisit_sent", 40.0, None),
+        ev("o7", "a7", u2, "revisited", 9.0, Some(1)),
+        ev("o7", "a7", u2, "revisit_sent", 5.0, None),
+    ];
+    post(&app, "/api/v1/workorders/events", json!(events)).await;
+
+    let r = json_of(&app, "viewer", "/api/v1/stats/revisits").await;
+    // Sent in the last 30 days: o1 o2 o3 o4 o7; answered after sending:
+    // o1, o4; waiting seven days or more: o2.
+    assert_eq!(
+        (
+            r["sent"].as_u64(),
+            r["replied"].as_u64(),
+            r["unanswered"].as_u64()
+        ),
+        (Some(5), Some(2), Some(1)),
+        "{r:#}"
+    );
+    assert!(close(&r["reply_rate"], 0.4));
+    let row = |list: &str, key: &str| {
+        r[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["key"] == key)
+            .map(|x| {
+                (
+                    x["sent"].as_u64().unwrap(),
+                    x["replied"].as_u64().unwrap(),
+                    x["unanswered"].as_u64().unwrap(),
+                )
+            })
+    };
+    assert_eq!(row("by_unit", u1), Some((2, 1, 1)));
+    assert_eq!(row("by_unit", u2), Some((3, 1, 0)));
+    assert_eq!(row("by_channel", "hotline_12345"), Some((3, 1, 0)));
+    assert_eq!(row("by_channel", "wechat"), Some((2, 1, 1)));
+    assert_eq!(r["by_channel"][0]["name"], "12345热线");
+    let waiting: Vec<&str> = r["unanswered_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["o2"]);
+
+    // Filters: the item's channel, the order's unit, a longer range, and a
+    // bureau's scope (its district's items).
+    let q = |qs: &str| format!("/api/v1/stats/revisits?{qs}");
+    assert_eq!(json_of(&app, "city", &q("channel=wechat")).await["sent"], 2);
+    let unit = form_urlencoded::byte_serialize(u2.as_bytes()).collect::<String>();
+    assert_eq!(
+        json_of(&app, "city", &q(&format!("unit={unit}"))).await["sent"],
+        3
+    );
+    let from = form_urlencoded::byte_serialize(ago(60.0).as_bytes()).collect::<String>();
+    let long = json_of(&app, "city", &q(&format!("from={from}"))).await;
+    assert_eq!(
+        (long["sent"].as_u64(), long["unanswered"].as_u64()),
+        (Some(6), Some(2))
+    );
+    assert_eq!(
+        json_of(&app, "hanshan", "/api/v1/stats/revisits").await["sent"],
+        1
+    );
+    assert_eq!(
+        get(&app, "city", &q("bogus=1")).await.0,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -1096,7 +1096,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
             );
         }
     }
-    assert_eq!(operations, 26, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 27, "{:?}", paths.keys().collect::<Vec<_>>());
     let role = |path: &str, method: &str| {
         doc["paths"][path][method]["security"][0]["bearer"][0]
             .as_str()

@@ -122,6 +122,11 @@ impl ClickHouseStore {
                 let (oldest, newest) = self.extent().await?;
                 Ok(Answer::Extent { oldest, newest })
             }
+            Query::Revisits(f) => Ok(Answer::Revisits(crate::query::revisits_of(
+                self.revisit_orders(&f).await?,
+                now,
+                self.settings.tz(),
+            ))),
         }
     }
 
@@ -246,6 +251,102 @@ impl ClickHouseStore {
 
     /// Work orders created (or due) in the period. Each order counts once
     /// in `order_states` (its current state +1, every earlier state +1 and -1).
+    /// The orders whose revisit SMS went out in the range, as SQLite's:
+    /// their first sending there, then (a thousand orders a query) their
+    /// unit, item and answers from their events, then their items' channels
+    /// under the item filters.
+    async fn revisit_orders(&self, f: &Filters) -> Result<Vec<crate::query::RevisitOrder>> {
+        let mut w: Where<Param> = Where::default();
+        w.push("event = 'revisit_sent'", []);
+        if let Some(from) = f.from {
+            w.push("at >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = f.to {
+            w.push("at < ?", [Param::Int(to)]);
+        }
+        let sql = format!(
+            "SELECT order_id, toInt64(min(at)) FROM workorder_events WHERE {} GROUP BY order_id",
+            w.sql()
+        );
+        let sent: Vec<(String, i64)> = self.fetch_tuples(&sql, w.params).await?;
+        let item_filters = Filters {
+            unit: Vec::new(),
+            from: None,
+            to: None,
+            ..f.clone()
+        };
+        let by_item = !item_filters.is_time_only();
+        let mut out = Vec::with_capacity(sent.len());
+        for chunk in sent.chunks(1000) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT order_id, argMaxIf(unit, at, unit != ''), argMaxIf(feedback_id, at, feedback_id != ''),
+                        groupArrayIf(toInt64(at), event = 'revisited' AND rating > 0)
+                 FROM workorder_events WHERE order_id IN ({marks}) GROUP BY order_id"
+            );
+            let params = chunk.iter().map(|(o, _)| Param::Str(o.clone())).collect();
+            #[derive(Row, Deserialize)]
+            struct Order {
+                order_id: String,
+                unit: String,
+                item: String,
+                answers: Vec<i64>,
+            }
+            let orders: Vec<Order> = self.fetch_tuples(&sql, params).await?;
+            let ids: Vec<&String> = orders
+                .iter()
+                .map(|o| &o.item)
+                .filter(|i| !i.is_empty())
+                .collect();
+            let mut channel_of: std::collections::HashMap<String, String> = Default::default();
+            if !ids.is_empty() {
+                let mut iw = items_where(&item_filters, false);
+                let marks = vec!["?"; ids.len()].join(", ");
+                iw.push(
+                    &format!("id IN ({marks})"),
+                    ids.iter()
+                        .map(|i| Param::Str((*i).clone()))
+                        .collect::<Vec<_>>(),
+                );
+                let sql = format!(
+                    "SELECT id, toString(channel) FROM feedback WHERE {}",
+                    iw.sql()
+                );
+                channel_of = self
+                    .fetch_tuples::<(String, String)>(&sql, iw.params)
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
+            for Order {
+                order_id,
+                unit,
+                item,
+                answers,
+            } in orders
+            {
+                if !f.unit.is_empty() && !f.unit.contains(&unit) {
+                    continue;
+                }
+                let channel = channel_of.get(&item).cloned();
+                if by_item && channel.is_none() {
+                    continue;
+                }
+                let Some(&(_, sent_at)) = chunk.iter().find(|(o, _)| *o == order_id) else {
+                    continue;
+                };
+                out.push(crate::query::RevisitOrder {
+                    replied: answers.iter().any(|t| *t >= sent_at),
+                    channel: channel.unwrap_or_default(),
+                    order_id,
+                    unit,
+                    sent_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
         let w = self.orders_where(f);
         let sql = format!(

@@ -285,6 +285,11 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
             };
             Ok(Answer::Rank(rank(r, current, previous)))
         }
+        Query::Revisits(f) => Ok(Answer::Revisits(crate::query::revisits_of(
+            revisit_orders(conn, f)?,
+            now,
+            s.tz(),
+        ))),
         Query::Incidents {
             filters,
             limit,
@@ -382,6 +387,58 @@ fn orders_where(f: &Filters, s: QuerySettings) -> (Where<Sql>, bool) {
     }
     w.any_of("o.unit", texts(&f.unit));
     (w, by_item)
+}
+
+/// The orders whose revisit SMS went out in the range (their first
+/// `revisit_sent` there), with their unit, their item's channel and
+/// whether a rated `revisited` followed; the unit filter on the order, the
+/// other filters on its item. The partial index `wo_events_revisit_sent`
+/// (schema 9) holds the sendings.
+fn revisit_orders(conn: &Connection, f: &Filters) -> Result<Vec<crate::query::RevisitOrder>> {
+    let mut w = Where::default();
+    w.push("e.event = 'revisit_sent'", []);
+    if let Some(from) = f.from {
+        w.push("e.at >= ?", [Sql::Integer(from)]);
+    }
+    if let Some(to) = f.to {
+        w.push("e.at < ?", [Sql::Integer(to)]);
+    }
+    w.any_of("o.unit", texts(&f.unit));
+    let item_filters = Filters {
+        unit: Vec::new(),
+        from: None,
+        to: None,
+        ..f.clone()
+    };
+    if !item_filters.is_time_only() {
+        let iw = items_where(&item_filters, false);
+        w.push(&iw.sql(), iw.params);
+    }
+    let sql = format!(
+        "SELECT s.order_id, s.unit, s.channel, s.sent,
+                EXISTS (SELECT 1 FROM wo_events r WHERE r.order_id = s.order_id
+                        AND r.event = 'revisited' AND r.rating > 0 AND r.at >= s.sent)
+         FROM (SELECT e.order_id AS order_id, COALESCE(o.unit, '') AS unit,
+                      COALESCE(i.channel, '') AS channel, min(e.at) AS sent
+               FROM wo_events e
+               LEFT JOIN work_orders o ON o.order_id = e.order_id
+               LEFT JOIN items i ON i.id = o.feedback_id
+               WHERE {} GROUP BY e.order_id) s",
+        w.sql()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(w.params), |r| {
+            Ok(crate::query::RevisitOrder {
+                order_id: r.get(0)?,
+                unit: r.get(1)?,
+                channel: r.get(2)?,
+                sent_at: r.get(3)?,
+                replied: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Work orders created (or due) in the period.

@@ -267,6 +267,13 @@ ALTER TABLE items ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX items_repeat ON items (ts) WHERE repeat = 1;
 "#,
     ),
+    (
+        9,
+        "the revisit funnel: the sendings of revisit SMS by time",
+        r#"
+CREATE INDEX wo_events_revisit_sent ON wo_events (at) WHERE event = 'revisit_sent';
+"#,
+    ),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

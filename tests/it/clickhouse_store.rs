@@ -98,6 +98,7 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
         for f in filters(Filters::default().with_range(from, to)) {
             out.push(Query::Summary(f.clone()));
             out.push(Query::Orders(f.clone()));
+            out.push(Query::Revisits(f.clone()));
             for dim in [
                 TopDim::Channel,
                 TopDim::Topic,
@@ -380,6 +381,7 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_textless = false;
     let mut checked_rank = false;
     let mut checked_search = false;
+    let mut checked_revisits = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
         let b = ch
@@ -399,6 +401,9 @@ async fn clickhouse_answers_like_sqlite() {
                         row.counts.orders_resolved > 0 && row.previous.is_some() && row.ranked
                     });
             }
+            (Query::Revisits(_), Answer::Revisits(r)) => {
+                checked_revisits |= r.total.replied > 0 && r.total.sent > r.total.replied;
+            }
             (Query::Orders(f), Answer::Orders(o)) => {
                 checked_due |= f.orders_by == OrdersBy::Due
                     && f.from.is_some()
@@ -417,6 +422,10 @@ async fn clickhouse_answers_like_sqlite() {
         "some window had resolved and open orders due in it"
     );
     assert!(checked_textless, "some answer counted items without text");
+    assert!(
+        checked_revisits,
+        "some revisit funnel had answered and unanswered sendings"
+    );
     assert!(
         checked_rank,
         "some rank had keys with orders and the unknown row"

@@ -265,7 +265,8 @@ impl ClickHouseStore {
             w.push("at < ?", [Param::Int(to)]);
         }
         let sql = format!(
-            "SELECT order_id, toInt64(min(at)) FROM workorder_events WHERE {} GROUP BY order_id",
+            "SELECT order_id, toInt64(min(at)) FROM workorder_events WHERE {}
+             GROUP BY order_id ORDER BY order_id",
             w.sql()
         );
         let sent: Vec<(String, i64)> = self.fetch_tuples(&sql, w.params).await?;
@@ -281,8 +282,9 @@ impl ClickHouseStore {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
                 "SELECT order_id, argMaxIf(unit, at, unit != ''), argMaxIf(feedback_id, at, feedback_id != ''),
-                        groupArrayIf(toInt64(at), event = 'revisited' AND rating > 0)
-                 FROM workorder_events WHERE order_id IN ({marks}) GROUP BY order_id"
+                        arraySort(groupArrayIf(toInt64(at), event = 'revisited' AND rating > 0))
+                 FROM workorder_events WHERE order_id IN ({marks})
+                 GROUP BY order_id ORDER BY order_id"
             );
             let params = chunk.iter().map(|(o, _)| Param::Str(o.clone())).collect();
             #[derive(Row, Deserialize)]
@@ -309,7 +311,7 @@ impl ClickHouseStore {
                         .collect::<Vec<_>>(),
                 );
                 let sql = format!(
-                    "SELECT id, toString(channel) FROM feedback WHERE {}",
+                    "SELECT id, toString(channel) FROM feedback WHERE {} ORDER BY id",
                     iw.sql()
                 );
                 channel_of = self

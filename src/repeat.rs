@@ -1,9 +1,11 @@
 //! Repeat complaints (重复诉求): an item is a repeat when the same contact
 //! (its keyed hash: no phone number is ever compared) raised one of the
-//! item's topics (`other` aside) at least twice before, within the window
+//! item's topics at least twice before, within the window
 //! (`repeat_window_days`, default 30) before it. "Before" is by
 //! `received_at`, ties broken by id, so the marks are a function of the
-//! set of items, whatever the order they arrive in.
+//! set of items, whatever the order they arrive in. `other` says nothing
+//! of the matter and `praise` is no complaint: neither makes a repeat (a
+//! citizen who thanks the police three times is not a repeat complainant).
 //!
 //! [`marks`] is the rule over one contact's items; [`Repeats`] keeps it
 //! up to date as items arrive (the incident tracker runs it beside the
@@ -14,6 +16,9 @@ use std::collections::HashMap;
 
 /// Items an item needs before it, of one of its topics, to be a repeat.
 const BEFORE: usize = 2;
+
+/// Topics that are not a matter one complains of again.
+const NOT_MATTERS: [&str; 2] = ["other", "praise"];
 
 /// One item of a contact, as the rule reads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,18 +47,21 @@ fn is_repeat<'a>(
     others: impl Iterator<Item = &'a ContactItem> + Clone,
     window: i64,
 ) -> bool {
-    item.topics.iter().filter(|t| *t != "other").any(|topic| {
-        others
-            .clone()
-            .filter(|o| {
-                (o.at < item.at || (o.at == item.at && o.id < item.id))
-                    && item.at - o.at <= window
-                    && o.topics.contains(topic)
-            })
-            .take(BEFORE)
-            .count()
-            >= BEFORE
-    })
+    item.topics
+        .iter()
+        .filter(|t| !NOT_MATTERS.contains(&t.as_str()))
+        .any(|topic| {
+            others
+                .clone()
+                .filter(|o| {
+                    (o.at < item.at || (o.at == item.at && o.id < item.id))
+                        && item.at - o.at <= window
+                        && o.topics.contains(topic)
+                })
+                .take(BEFORE)
+                .count()
+                >= BEFORE
+        })
 }
 
 /// A changed mark, to be stored.
@@ -163,19 +171,20 @@ mod tests {
             item("d", 10, &["traffic"]),
             item("e", 41, &["traffic"]),
             item("f", 42, &["other"]),
-            item("g", 43, &["other"]),
-            item("h", 44, &["other"]),
+            item("g", 43, &["other", "praise"]),
+            item("h", 44, &["other", "praise"]),
+            item("i", 45, &["praise"]),
         ];
         // d: a and b before it within 30 days; e: only d within 30 days
-        // (a, b are 36+ days back); `other` never repeats.
+        // (a, b are 36+ days back); `other` and thanks never repeat.
         assert_eq!(
             marks(&items, 30),
-            [false, false, false, true, false, false, false, false]
+            [false, false, false, true, false, false, false, false, false]
         );
         // A longer window reaches back further.
         assert_eq!(
             marks(&items, 40),
-            [false, false, false, true, true, false, false, false]
+            [false, false, false, true, true, false, false, false, false]
         );
         // Ties in time go by id.
         let tied = [

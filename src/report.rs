@@ -15,6 +15,7 @@ use chrono::{Datelike, Duration, FixedOffset, NaiveDate, TimeZone};
 use serde::Serialize;
 
 use crate::alerts::engine::Alert;
+use crate::alerts::notify::plain;
 use crate::metrics::Metrics;
 use crate::query::{
     Answer, Dim, Filters, Incident, KeyCounts, Metric, Query, Rank, Scope, Summary, TopDim,
@@ -232,6 +233,8 @@ pub struct Report {
     pub title: String,
     /// The place it covers (全市, or the caller's scope).
     pub place: String,
+    /// The period has not ended yet: its figures are so far (截至 …).
+    pub partial: bool,
     pub period: Span,
     pub previous: Span,
     pub summary: Summary,
@@ -542,9 +545,20 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
     } else {
         src.scope.label()
     };
+    let partial = src.now < period.to;
+    let so_far = if partial {
+        format!("（截至 {}，未完）", local(&rfc3339(src.now, tz)))
+    } else {
+        String::new()
+    };
     Ok(Report {
         kind: period.kind.as_str().to_owned(),
-        title: format!("民意{} · {}（{place}）", period.kind.name(), period.label()),
+        title: format!(
+            "民意{} · {}（{place}）{so_far}",
+            period.kind.name(),
+            period.label()
+        ),
+        partial,
         place,
         period: span(&period, tz),
         previous: span(&before, tz),
@@ -643,11 +657,15 @@ fn versus(now: u64, then: u64) -> String {
 /// A rate against the previous period's: 较上期 +2.1个百分点（上期 90.0%）.
 fn rate_versus(now: Option<f64>, then: Option<f64>) -> String {
     match (now, then) {
-        (Some(a), Some(b)) => format!(
-            "较上期 {:+.1}个百分点（上期 {}）",
-            (a - b) * 100.0,
-            pct(Some(b))
-        ),
+        (Some(a), Some(b)) => {
+            let d = (a - b) * 100.0;
+            format!(
+                "较上期 {}{:.1}个百分点（上期 {}）",
+                if d < 0.0 { "−" } else { "+" },
+                d.abs(),
+                pct(Some(b))
+            )
+        }
         _ => "上期无数据".to_owned(),
     }
 }
@@ -721,11 +739,25 @@ fn rank_line(e: &RankEntry) -> String {
     )
 }
 
-/// Markdown for the robots: lists, no tables (WeCom renders none).
-pub fn markdown(r: &Report) -> String {
+/// How much of the report the Markdown holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Ten rows of each ranking, every section (`format=md`).
+    Full,
+    /// What fits a robot's message (WeCom: 4,000 bytes): the KPIs, five
+    /// districts, three incidents, the alerts, three cited items; the
+    /// link to the whole report goes with it.
+    Brief,
+}
+
+/// Markdown: lists, no tables (WeCom renders none); every text from
+/// outside (citizens' words, terms) made inert.
+pub fn markdown(r: &Report, detail: Detail) -> String {
+    let brief = detail == Detail::Brief;
+    let rows = if brief { 5 } else { 10 };
     let mut out = format!(
         "# {}\n\n统计时段：{} 至 {}\n\n## 总体\n",
-        r.title,
+        plain(&r.title),
         local(&r.period.from),
         local(&r.period.to)
     );
@@ -733,20 +765,23 @@ pub fn markdown(r: &Report) -> String {
         out.push_str(&format!("- {name}：{value}，{change}\n"));
     }
     for (title, list) in [("地区", &r.rankings.districts), ("单位", &r.rankings.units)] {
-        if list.is_empty() {
+        if list.is_empty() || (brief && title == "单位") {
             continue;
         }
-        out.push_str(&format!("\n## {title}排名（按受理量，前十）\n"));
-        for (i, e) in list.iter().take(10).enumerate() {
-            out.push_str(&format!("{}. {}\n", i + 1, rank_line(e)));
+        out.push_str(&format!(
+            "\n## {title}排名（按受理量，前{}）\n",
+            if brief { "五" } else { "十" }
+        ));
+        for (i, e) in list.iter().take(rows).enumerate() {
+            out.push_str(&format!("{}. {}\n", i + 1, plain(&rank_line(e))));
         }
     }
-    if !r.topics.is_empty() {
+    if !r.topics.is_empty() && !brief {
         out.push_str("\n## 主要类别\n");
         for t in &r.topics {
             out.push_str(&format!(
                 "- {} {}，{}\n",
-                t.name,
+                plain(&t.name),
                 count(t.count),
                 versus(t.count, t.previous)
             ));
@@ -754,22 +789,22 @@ pub fn markdown(r: &Report) -> String {
     }
     if !r.incidents.is_empty() {
         out.push_str("\n## 热点事件\n");
-        for i in &r.incidents {
+        for i in r.incidents.iter().take(if brief { 3 } else { 5 }) {
             out.push_str(&format!(
                 "- {} 条 · {}个渠道 · {}：{}\n",
                 i.count,
                 i.channels.len(),
-                i.district.as_deref().unwrap_or("地区不明"),
-                i.title
+                plain(i.district.as_deref().unwrap_or("地区不明")),
+                plain(&i.title)
             ));
         }
     }
-    if !r.emerging.is_empty() {
+    if !r.emerging.is_empty() && !brief {
         out.push_str("\n## 新出现的词\n");
         let words: Vec<String> = r
             .emerging
             .iter()
-            .map(|t| format!("{} {}（上期 {}）", t.name, t.count, t.previous))
+            .map(|t| format!("{} {}（上期 {}）", plain(&t.name), t.count, t.previous))
             .collect();
         out.push_str(&format!("{}\n", words.join("、")));
     }
@@ -780,8 +815,8 @@ pub fn markdown(r: &Report) -> String {
     for a in &r.alerts {
         out.push_str(&format!(
             "- {} {}（{} 条，常态 {:.1}）{}\n",
-            a.started_at,
-            a.title,
+            local(&a.started_at),
+            plain(&a.title),
             a.observed,
             a.expected,
             if a.firing { "，未恢复" } else { "" }
@@ -789,19 +824,24 @@ pub fn markdown(r: &Report) -> String {
     }
     if !r.overdue.is_empty() {
         out.push_str("\n## 超期工单（按单位）\n");
-        for o in &r.overdue {
+        for o in r.overdue.iter().take(rows) {
             out.push_str(&format!(
                 "- {} 超期 {}，在办 {}\n",
-                o.name, o.overdue, o.orders_open
+                plain(&o.name),
+                o.overdue,
+                o.orders_open
             ));
         }
     }
     if !r.cited.is_empty() {
         out.push_str("\n## 典型诉求\n");
-        for c in &r.cited {
+        for c in r.cited.iter().take(if brief { 3 } else { 8 }) {
             out.push_str(&format!(
                 "- [{}] {}（{}）：{}\n",
-                c.id, c.why, c.channel, c.text
+                plain(&c.id),
+                c.why,
+                c.channel,
+                plain(&c.text)
             ));
         }
     }
@@ -843,7 +883,7 @@ fn bars(rows: &[(String, u64, u64)]) -> String {
         let w = *now as f64 / max * bar_w;
         let pw = *then as f64 / max * bar_w;
         svg.push_str(&format!(
-            r##"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text><rect x="{label_w}" y="{}" width="{pw:.1}" height="4" fill="#b8c2cc"/><rect x="{label_w}" y="{}" width="{w:.1}" height="12" fill="#1f6fb2"/><text x="{}" y="{}" font-size="11">{}</text>"##,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text><rect x="{label_w}" y="{}" width="{pw:.1}" height="4" fill="#b8c2cc"/><rect x="{label_w}" y="{}" width="{w:.1}" height="12" fill="#1f6fb2"/><text x="{:.1}" y="{}" font-size="11">{}</text>"##,
             label_w - 6.0,
             y + 12.0,
             esc(name),

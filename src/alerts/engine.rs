@@ -35,7 +35,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::detect::{Counts, Finding, Level};
-use super::notify::{Message, Notifier};
+use super::notify::{Message, Notifier, plain};
 use super::routes::Routing;
 use super::rules::Rule;
 use crate::live::Live;
@@ -160,6 +160,11 @@ pub struct AlertContext {
     /// this alert.
     #[serde(default)]
     pub also: Vec<String>,
+    /// When its contributions were read (unix seconds): while the alert
+    /// lasts its incident and samples are read again as its counts change,
+    /// its contributions at most once a minute.
+    #[serde(default)]
+    pub read_at: i64,
 }
 
 impl Alert {
@@ -354,6 +359,10 @@ impl Engine {
                     let at = a.resolved_at.unwrap_or(a.updated_at);
                     let e = st.resolved_at.entry(key).or_insert(at);
                     *e = (*e).max(at);
+                    if let Some(inc) = a.incident {
+                        let e = st.incident_resolved.entry(inc).or_insert(at);
+                        *e = (*e).max(at);
+                    }
                 }
             }
         }
@@ -539,12 +548,16 @@ impl Engine {
     /// the window): its incident, if one holds at least half of them, and
     /// the context. A failed read leaves its part empty (logged): the
     /// alert fires all the same.
+    /// `before`: the context read when the alert fired or last changed —
+    /// its contributions (the costly part: every comparison window) are
+    /// kept while younger than a minute, its folded findings always.
     async fn context_of(
         &self,
         rule: &Rule,
         key: &str,
         count: u64,
         now: i64,
+        before: Option<&AlertContext>,
     ) -> (Option<String>, AlertContext) {
         let cx = &self.cx;
         let ask = |q: Query| crate::store::ask(&*cx.store, &cx.metrics, q, now);
@@ -587,6 +600,17 @@ impl Engine {
             .collect();
 
         // Who and what is behind the rise, against the comparison windows.
+        let kept = before.filter(|b| now - b.read_at < CONTEXT_EVERY);
+        if let Some(b) = kept {
+            context.districts = b.districts.clone();
+            context.units = b.units.clone();
+            context.keywords = b.keywords.clone();
+        }
+        let dims = if kept.is_some() {
+            Vec::new()
+        } else {
+            vec![TopDim::District, TopDim::Unit, TopDim::Keyword]
+        };
         let windows: Vec<(i64, i64)> = if rule.detector.uses_history() {
             (1..=i64::from(rule.history.min(4)))
                 .map(|k| (now - rule.window - k * rule.period, now - k * rule.period))
@@ -594,7 +618,7 @@ impl Engine {
         } else {
             vec![(now - 2 * rule.window, now - rule.window)]
         };
-        for dim in [TopDim::District, TopDim::Unit, TopDim::Keyword] {
+        for dim in dims {
             let fixed = rule.for_each == Some(dim)
                 || match dim {
                     TopDim::District => series.district.len() == 1,
@@ -678,6 +702,10 @@ impl Engine {
         }
 
         context.link = explorer_link(&cx.public_url, &window, incident.as_deref(), cx.tz);
+        context.read_at = kept.map_or(now, |b| b.read_at);
+        if let Some(b) = before {
+            context.also = b.also.clone();
+        }
         (incident, context)
     }
 
@@ -708,8 +736,12 @@ impl Engine {
             };
             // Imported history in the window: no new alert from it.
             let quiet = imported_through.is_some_and(|t| t >= now - rule.window);
-            // Firing alerts take the new counts; the other findings are new.
+            // Firing alerts take the new counts (and what they consist of
+            // is read again: later items, or an earlier one arriving late,
+            // may have grown or renamed their incident); the other findings
+            // are new.
             let mut fresh = Vec::new();
+            let mut grown = Vec::new();
             {
                 let mut st = self.state.lock().await;
                 for (key, (f, count)) in &findings {
@@ -722,7 +754,7 @@ impl Engine {
                             a.expected = f.expected;
                             a.p_value = f.p_value;
                             a.updated_at = now;
-                            changed.push(a.clone());
+                            grown.push((id_key, *count, a.context.clone()));
                         }
                         continue;
                     }
@@ -740,6 +772,23 @@ impl Engine {
                         continue;
                     }
                     fresh.push((key.clone(), f.clone(), *count));
+                }
+            }
+            for (id_key, count, before) in grown {
+                if !waited_for_incidents {
+                    waited_for_incidents = true;
+                    if let Some(p) = &cx.incidents {
+                        p.wait(INCIDENT_WAIT).await;
+                    }
+                }
+                let (incident, context) = self
+                    .context_of(rule, &id_key.1, count, now, before.as_ref())
+                    .await;
+                let mut st = self.state.lock().await;
+                if let Some(a) = st.active.get_mut(&id_key) {
+                    a.incident = incident;
+                    a.context = Some(context);
+                    changed.push(a.clone());
                 }
             }
             // The most significant first: it names the incident.
@@ -764,7 +813,7 @@ impl Engine {
                         );
                     }
                 }
-                let (incident, context) = self.context_of(rule, &key, count, now).await;
+                let (incident, context) = self.context_of(rule, &key, count, now, None).await;
                 read.push((key, f, incident, context));
             }
             let mut st = self.state.lock().await;
@@ -1023,7 +1072,7 @@ impl Engine {
             if let Some(rule) = self.rules.iter().find(|r| r.name == a.rule) {
                 let mut m = message(rule, std::slice::from_ref(a), self.cx.tz);
                 let minutes = (now - a.started_at) / 60;
-                m.title = format!("【升级·{minutes}分钟未确认】{}", a.title);
+                m.title = format!("【升级·{minutes}分钟未确认】{}", plain(&a.title));
                 for t in targets {
                     self.notifier.send(t, m.clone());
                 }
@@ -1114,6 +1163,11 @@ impl Engine {
     }
 }
 
+/// Seconds a lasting alert's contributions (top places and words against
+/// their usual) are kept before they are read again; its incident and
+/// samples are read at every change of its counts.
+const CONTEXT_EVERY: i64 = 60;
+
 /// How long a new alert waits for the incident tracker to assign the
 /// items it counted (it polls twice a second).
 const INCIDENT_WAIT: Duration = Duration::from_secs(3);
@@ -1162,7 +1216,7 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
         _ => "提示",
     };
     let title = if firing.len() == 1 {
-        format!("【民意{level}·{severity}】{}", firing[0].title)
+        format!("【民意{level}·{severity}】{}", plain(&firing[0].title))
     } else {
         format!(
             "【民意{level}·{severity}】{}（{}项）",
@@ -1176,7 +1230,7 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
         lines.push(match a.status {
             Status::Firing if a.detector == "negative_share" => format!(
                 "- {}：近{minutes}分钟负面占比 {:.0}%，常态 {:.0}%（p={:.4}），{}",
-                a.title,
+                plain(&a.title),
                 a.observed * 100.0,
                 a.expected * 100.0,
                 a.p_value.unwrap_or(0.0),
@@ -1184,13 +1238,13 @@ fn message(rule: &Rule, alerts: &[Alert], tz: chrono::FixedOffset) -> Message {
             ),
             Status::Firing => format!(
                 "- {}：近{minutes}分钟 {} 条，常态 {:.1} 条{}，{}",
-                a.title,
+                plain(&a.title),
                 a.observed,
                 a.expected,
                 a.p_value.map_or(String::new(), |p| format!("（p={p:.4}）")),
                 rfc3339(a.started_at, tz)
             ),
-            Status::Resolved => format!("- 已恢复：{}", a.title),
+            Status::Resolved => format!("- 已恢复：{}", plain(&a.title)),
         });
         if a.status == Status::Firing
             && let Some(c) = &a.context
@@ -1227,7 +1281,7 @@ fn context_lines(a: &Alert, c: &AlertContext) -> Vec<String> {
             "  同一事件 {} 条（{}个渠道）：{}",
             i.count,
             i.channels.len(),
-            i.title
+            plain(&i.title)
         ));
     }
     for (label, list) in [
@@ -1238,16 +1292,16 @@ fn context_lines(a: &Alert, c: &AlertContext) -> Vec<String> {
         if !list.is_empty() {
             let parts: Vec<String> = list
                 .iter()
-                .map(|x| format!("{} {}（常态 {:.1}）", x.name, x.count, x.expected))
+                .map(|x| format!("{} {}（常态 {:.1}）", plain(&x.name), x.count, x.expected))
                 .collect();
             lines.push(format!("  {label}：{}", parts.join("、")));
         }
     }
     if !c.also.is_empty() {
-        lines.push(format!("  同一事件另触发：{}", c.also.join("、")));
+        lines.push(format!("  同一事件另触发：{}", plain(&c.also.join("、"))));
     }
     for s in &c.samples {
-        lines.push(format!("  样例 {}：{}", s.id, s.text));
+        lines.push(format!("  样例 {}：{}", plain(&s.id), plain(&s.text)));
     }
     lines
 }

@@ -35,6 +35,35 @@ pub struct Message {
     pub alerts: Value,
 }
 
+/// Text from outside (what a citizen wrote, a word of it) made inert in a
+/// robot's message: one line, and the characters Markdown and the robots'
+/// mentions (`<@all>`) act on replaced by their full-width forms, which
+/// read the same. A sample can then neither add a heading nor a link nor
+/// call everyone in the group.
+pub fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            '[' => '［',
+            ']' => '］',
+            '(' => '（',
+            ')' => '）',
+            '<' => '＜',
+            '>' => '＞',
+            '*' => '＊',
+            '_' => '＿',
+            '#' => '＃',
+            '`' => '｀',
+            '|' => '｜',
+            '!' => '！',
+            '\\' => '＼',
+            '~' => '～',
+            '@' => '＠',
+            c => c,
+        })
+        .collect()
+}
+
 /// Bytes of the text part each robot accepts (WeCom markdown 4096; DingTalk
 /// and Feishu allow more, kept modest for phones).
 fn size_limit(kind: TargetKind) -> usize {
@@ -300,6 +329,18 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         );
         assert!(body["content"]["text"].as_str().unwrap().contains("丛台区"));
+    }
+
+    #[test]
+    fn outside_text_cannot_act_in_markdown() {
+        let evil = "已处理\n## 【紧急】\n[在研判台查看](http://evil.example) <@all> **忽略**";
+        let p = plain(evil);
+        assert!(
+            !p.contains(['\n', '[', ']', '(', ')', '<', '>', '*', '#', '@']),
+            "{p}"
+        );
+        assert_eq!(p.chars().count(), evil.chars().count());
+        assert_eq!(plain("民警态度很好，点赞"), "民警态度很好，点赞");
     }
 
     #[test]

@@ -998,6 +998,13 @@ fn only_params(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, Strin
             "parameter `{k}`: unknown parameter for this endpoint"
         )));
     }
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(e, _)| e == k) {
+            return Err(ApiError::Invalid(format!(
+                "parameter `{k}`: given more than once"
+            )));
+        }
+    }
     Ok(pairs)
 }
 
@@ -1105,7 +1112,9 @@ async fn report(
                 .ok()
                 .filter(|day| (2000..=2100).contains(&chrono::Datelike::year(day)))
                 .ok_or_else(|| {
-                    ApiError::Invalid(format!("date: {d:?} is not a day like 2026-12-01"))
+                    ApiError::Invalid(format!(
+                        "date: {d:?} is not a day like 2026-12-01 (years 2000–2100)"
+                    ))
                 })?;
             Span::of(kind, day, state.tz)
         }
@@ -1120,10 +1129,11 @@ async fn report(
         )));
     }
     let report = super::build_report(&state, &scope, span).await?;
-    Ok(match format {
+    let cited = report.cited.len() as u64;
+    let mut response = match format {
         "md" => (
             [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            crate::report::markdown(&report),
+            crate::report::markdown(&report, crate::report::Detail::Full),
         )
             .into_response(),
         "html" => (
@@ -1132,7 +1142,10 @@ async fn report(
         )
             .into_response(),
         _ => axum::Json(report).into_response(),
-    })
+    };
+    // The cited items' texts are read: the audit counts them.
+    response.extensions_mut().insert(ItemCount::Known(cited));
+    Ok(response)
 }
 
 #[derive(utoipa::IntoParams)]

@@ -248,6 +248,8 @@ pub async fn run_alerts(state: Arc<AppState>) {
 const REPORT_SENT: &str = "report";
 /// Reports built at the same time, at most.
 const REPORT_BUILDS: usize = 2;
+/// How long after start the scheduled reports are first looked at.
+const REPORT_SETTLE: Duration = Duration::from_secs(30);
 
 /// Builds the report of `period` for `scope`: the store's answers and the
 /// alerts the engine remembers.
@@ -284,12 +286,16 @@ pub async fn build_report(
 /// Sends the scheduled reports (`[[report]]`) when they are due, once per
 /// period: a report is recorded as sent in the store's state table when it
 /// is queued, so a restart neither repeats nor loses it (one missed while
-/// the server was down goes out when it is back). Checks every minute.
+/// the server was down goes out when it is back). Checks every minute,
+/// from half a minute after start.
 pub async fn run_reports(state: Arc<AppState>) {
     if state.reports.is_empty() {
         return;
     }
-    let mut beat = tokio::time::interval(Duration::from_secs(60));
+    // Not in the first half minute: a server just started may still be
+    // taking in the day (a backfill, a queue catching up).
+    let first = tokio::time::Instant::now() + REPORT_SETTLE;
+    let mut beat = tokio::time::interval_at(first, Duration::from_secs(60));
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
@@ -325,7 +331,7 @@ pub async fn run_reports(state: Arc<AppState>) {
             );
             let message = crate::alerts::notify::Message {
                 title: report.title.clone(),
-                lines: crate::report::markdown(&report)
+                lines: crate::report::markdown(&report, crate::report::Detail::Brief)
                     .lines()
                     .skip(1)
                     .map(str::to_owned)

@@ -256,10 +256,64 @@ const ORDINARY: [&str; 6] = [
 /// alert fires, naming the incident, and the other findings fold into it;
 /// its WeCom message names the incident, the top district, three samples
 /// and a link that opens the explorer on exactly the incident's items.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scam_wave_is_one_incident_and_one_alert_that_says_why() {
+/// A `minyi serve` with two rules that both see a scam wave (the topic's
+/// surge, emerging terms) and a WeCom robot, holding a day and a half of
+/// ordinary traffic up to now that raised nothing.
+struct Wave {
+    server: common::Server,
+    base: String,
+    public: String,
+    seen: Seen,
+    http: reqwest::Client,
+    now: i64,
+    tz: chrono::FixedOffset,
+    _dir: common::TempDir,
+}
+
+impl Wave {
+    async fn post(&self, items: Vec<Value>) {
+        let body: Vec<String> = items.iter().map(Value::to_string).collect();
+        let r = self
+            .http
+            .post(format!("{}/api/v1/feedback", self.base))
+            .header("content-type", "application/x-ndjson")
+            .body(body.join("\n"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Report `i` of 24 of the wave over the last two hours: four channels,
+    /// two thirds in 丛台区, a sixth in 邯山区.
+    fn report(&self, i: usize) -> Value {
+        let channels = ["hotline_12345", "opinion_hotline", "wechat", "hotline_110"];
+        let mut item = json!({"id": format!("w-{i:02}"), "channel": channels[i % 4],
+            "received_at": minyi::query::rfc3339(self.now - 6900 + i as i64 * 280, self.tz),
+            "text": SCAM[i % SCAM.len()]});
+        match i % 6 {
+            0..=3 => item["district"] = json!("丛台区"),
+            4 => item["district"] = json!("邯山区"),
+            _ => {}
+        }
+        item
+    }
+}
+
+async fn wave_server(name: &str) -> Wave {
     let (hook, seen) = receiver().await;
-    let dir = common::TempDir::new("alerts-wave");
+    let dir = common::TempDir::new(name);
     let rules = dir.0.join("alerts.toml");
     std::fs::write(
         &rules,
@@ -310,22 +364,6 @@ targets = ["wall", "wecom"]
     let http = reqwest::Client::new();
     let tz = minyi::config::default_timezone();
     let now = chrono::Utc::now().timestamp();
-    let post = |items: Vec<Value>| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let body: Vec<String> = items.iter().map(Value::to_string).collect();
-            let r = http
-                .post(format!("{base}/api/v1/feedback"))
-                .header("content-type", "application/x-ndjson")
-                .body(body.join("\n"))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-        }
-    };
-
     // A day and a half of ordinary traffic, up to now: nothing fires.
     let start = (now - 36 * 3600) / 600 * 600;
     let mut ordinary = Vec::new();
@@ -343,13 +381,45 @@ targets = ["wall", "wecom"]
         }
         t += 600;
     }
-    post(ordinary).await;
+    let wave = Wave {
+        server,
+        base,
+        public,
+        seen,
+        http,
+        now,
+        tz,
+        _dir: dir,
+    };
+    wave.post(ordinary).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        seen.lock().unwrap().is_empty(),
+        wave.seen.lock().unwrap().is_empty(),
         "ordinary traffic raised an alert"
     );
+    wave
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scam_wave_is_one_incident_and_one_alert_that_says_why() {
+    let w = wave_server("alerts-wave").await;
+    let Wave {
+        base,
+        public,
+        seen,
+        http,
+        now,
+        tz,
+        ..
+    } = &w;
+    let (base, public, seen, http, now, tz) = (
+        base.clone(),
+        public.clone(),
+        seen.clone(),
+        http.clone(),
+        *now,
+        *tz,
+    );
     // The wall's stream.
     let mut live = http
         .get(format!("{base}/api/v1/live"))
@@ -371,21 +441,7 @@ targets = ["wall", "wecom"]
     });
 
     // The wave: 24 reports over the last two hours, four channels.
-    let channels = ["hotline_12345", "opinion_hotline", "wechat", "hotline_110"];
-    let wave: Vec<Value> = (0..24)
-        .map(|i| {
-            let mut item = json!({"id": format!("w-{i:02}"), "channel": channels[i % 4],
-                "received_at": minyi::query::rfc3339(now - 6900 + i as i64 * 280, tz),
-                "text": SCAM[i % SCAM.len()]});
-            match i % 6 {
-                0..=3 => item["district"] = json!("丛台区"),
-                4 => item["district"] = json!("邯山区"),
-                _ => {}
-            }
-            item
-        })
-        .collect();
-    post(wave).await;
+    w.post((0..24).map(|i| w.report(i)).collect()).await;
     let sent = Instant::now();
     while seen.lock().unwrap().is_empty() {
         assert!(
@@ -512,5 +568,48 @@ targets = ["wall", "wecom"]
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    server.stop();
+    w.server.stop();
+}
+
+/// The wave arriving in two parts, the later reports first: the alert
+/// fires on the first part, the earlier reports then rename the incident
+/// (it is named after its first report), and the alert follows it — one
+/// alert, naming the incident that exists, one message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wave_whose_first_reports_come_late_stays_one_alert() {
+    let w = wave_server("alerts-wave-late").await;
+    w.post((12..24).map(|i| w.report(i)).collect()).await;
+    let sent = Instant::now();
+    while w.seen.lock().unwrap().is_empty() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(20),
+            "no notification within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first: Value = w.get("/api/v1/alerts").await;
+    let named_first = first["alerts"][0]["incident"].as_str().unwrap().to_owned();
+    w.post((0..12).map(|i| w.report(i)).collect()).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let range: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("from", &minyi::query::rfc3339(w.now - 7200, w.tz))
+        .append_pair("topic", "fraud")
+        .finish();
+    let incidents = w.get(&format!("/api/v1/incidents?{range}")).await;
+    let list = incidents["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{incidents}");
+    assert_eq!(list[0]["count"], 24);
+    let id = list[0]["id"].as_str().unwrap();
+    assert_ne!(id, named_first, "the earlier reports renamed the incident");
+    let alerts = w.get("/api/v1/alerts").await;
+    let all = alerts["alerts"].as_array().unwrap();
+    assert_eq!(all.len(), 1, "one alert for one incident: {alerts:#}");
+    assert_eq!(all[0]["incident"], id, "the alert follows its incident");
+    assert_eq!(all[0]["context"]["incidents"][0]["count"], 24);
+    assert!(all[0]["context"]["link"].as_str().unwrap().contains(id));
+    let detail = w.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(detail["count"], 24, "the linked incident exists");
+    assert_eq!(w.seen.lock().unwrap().len(), 1, "one message");
+    w.server.stop();
 }

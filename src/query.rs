@@ -24,6 +24,7 @@ use crate::model::{Rating, SentimentLabel};
 
 pub mod scope;
 pub mod search;
+pub mod supervision;
 
 pub use scope::{OutOfScope, Scope};
 

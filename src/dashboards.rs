@@ -475,6 +475,7 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 .map(|i| IncidentView::of(i.clone(), vocab))
                 .collect(),
         }),
+        (_, Answer::Supervision(queue)) => json!(queue),
         (_, Answer::Extent { oldest, newest }) => json!({
             "oldest": oldest.map(|t| rfc3339(t, tz)),
             "newest": newest.map(|t| rfc3339(t, tz)),

@@ -512,6 +512,16 @@ mod tests {
                     next: None,
                 },
                 Query::Incidents { .. } => Answer::Incidents(Vec::new()),
+                Query::Supervision { status, limit, .. } => {
+                    Answer::Supervision(crate::query::supervision::queue(
+                        Default::default(),
+                        crate::store::QuerySettings::default().deadlines(),
+                        0,
+                        status,
+                        limit,
+                        crate::config::default_timezone(),
+                    ))
+                }
                 Query::Extent => Answer::Extent {
                     oldest: None,
                     newest: None,

@@ -441,7 +441,7 @@ async fn run(
         banner.push_str(&format!("  wall screen:  http://{addr}/wall/{}\n", d.name));
     }
     banner.push_str(&format!(
-        "  explorer:     http://{addr}/explore\n  live stream:  http://{addr}/api/v1/live\n  data:         {what}\n"
+        "  explorer:     http://{addr}/explore\n  supervision:  http://{addr}/supervision\n  live stream:  http://{addr}/api/v1/live\n  data:         {what}\n"
     ));
     {
         use std::io::Write;

@@ -23,13 +23,15 @@
 //!   — dispatched + `callback_hours`; 整改中 contacted, not resolved (or
 //!   reopened) — the order's creation + `sla_days`; 待回访 resolved, no
 //!   answer since — no deadline (the revisit is the centre's step, not the
-//!   unit's); 未化解 resolved, and the last answer since (a `revisited`
-//!   event, or a rated item on the case, the case's own rating included)
-//!   is 不满意 — the order's creation + `sla_days`, as a resolution that did
-//!   not satisfy is none. 已化解 (only with `status=all`) has no deadline.
+//!   unit's); 未化解 answered 不满意 again (escalated), or resolved and
+//!   answered 不满意 since (a `revisited` event, a rated item on the case,
+//!   the case's own rating) — the order's creation + `sla_days`, as a
+//!   resolution that did not satisfy is none (no order: received +
+//!   `dispatch_hours`). 已化解 (only with `status=all`) has no deadline.
 //! - **Escalation** (`escalate`): a 不满意 answer came after the case was
 //!   opened (strictly later than the item: a reply that opened the case is
-//!   not its own second answer) — the case was revisited 不满意 again.
+//!   not its own second answer) — the case was revisited 不满意 again. It
+//!   stays 未化解 until 化解, whatever its order does meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -327,6 +329,8 @@ pub fn assess(
         (Stage::Resolved, None)
     } else {
         match main {
+            // Answered 不满意 again and still no order: the 督办工单 is late.
+            None if escalate => (Stage::Unresolved, Some(item.ts + d.dispatch)),
             None => (Stage::Dispatch, Some(item.ts + d.dispatch)),
             Some((_, state, _, evs)) => {
                 let dispatched = evs
@@ -336,11 +340,13 @@ pub fn assess(
                 let responded = evs.iter().any(|e| e.event == OrderEvent::Responded);
                 let due = state.created_at + d.sla;
                 match (dispatched, state.resolved_at) {
+                    // Answered 不满意 again: 未化解 until 化解, whatever
+                    // the order does meanwhile (reopened, resolved again).
+                    _ if escalate => (Stage::Unresolved, Some(due)),
                     (_, Some(resolved_at)) => {
-                        // The last answer since the resolution, of every
-                        // answer about the case (a satisfied one resolved it).
-                        let last_unhappy = dissatisfied.iter().any(|&t| t >= resolved_at);
-                        if last_unhappy {
+                        // An answer since the resolution (a satisfied one
+                        // resolved it): the case's own 不满意 included.
+                        if dissatisfied.iter().any(|&t| t >= resolved_at) {
                             (Stage::Unresolved, Some(due))
                         } else {
                             (Stage::Revisit, None)
@@ -584,13 +590,13 @@ mod tests {
         evs.push(revisit("wo1", T0 + 40 * H, 3));
         let a = assess(&i, &evs, &[], D);
         assert_eq!(stage(&a), (Stage::Unresolved, Some(T0 + 121 * H), true));
-        // Reopened: 整改中 again, still escalated.
+        // Reopened, resolved again: 未化解 still (answered 不满意 again),
+        // the SLA's deadline; then revisited 满意: 已化解.
         evs.push(ev("wo1", Some("f1"), Reopened, T0 + 41 * H));
         let a = assess(&i, &evs, &[], D);
-        assert_eq!(stage(&a), (Stage::Rectify, Some(T0 + 121 * H), true));
-        // Resolved again: 待回访; then revisited 满意: 已化解.
+        assert_eq!(stage(&a), (Stage::Unresolved, Some(T0 + 121 * H), true));
         evs.push(ev("wo1", Some("f1"), Resolved, T0 + 60 * H));
-        assert_eq!(assess(&i, &evs, &[], D).stage, Stage::Revisit);
+        assert_eq!(assess(&i, &evs, &[], D).stage, Stage::Unresolved);
         evs.push(revisit("wo1", T0 + 70 * H, 2));
         let a = assess(&i, &evs, &[], D);
         assert_eq!(stage(&a), (Stage::Resolved, None, true));
@@ -622,6 +628,26 @@ mod tests {
             stage(&assess(&complaint, &evs, &[], D)),
             (Stage::Unresolved, Some(T0 + 120 * H), true)
         );
+        // Reopened: the reply's case is 整改中, the complaint's 未化解 (it
+        // was answered 不满意 again); resolved again, the reply waits for
+        // its revisit; answered 不满意 once more, it is escalated too.
+        let mut reopened = evs.clone();
+        reopened.push(ev("wo2", Some("c2"), Reopened, T0 + 31 * H));
+        assert_eq!(
+            stage(&assess(&reply, &reopened, &[], D)),
+            (Stage::Rectify, Some(T0 + 120 * H), false)
+        );
+        assert_eq!(
+            assess(&complaint, &reopened, &[], D).stage,
+            Stage::Unresolved
+        );
+        reopened.push(ev("wo2", Some("c2"), Resolved, T0 + 40 * H));
+        assert_eq!(assess(&reply, &reopened, &[], D).stage, Stage::Revisit);
+        reopened.push(revisit("wo2", T0 + 50 * H, 3));
+        assert_eq!(
+            stage(&assess(&reply, &reopened, &[], D)),
+            (Stage::Unresolved, Some(T0 + 120 * H), true)
+        );
         // A satisfied revisit of the named order before the reply does not
         // resolve it; one after does.
         let mut early = evs.clone();
@@ -639,9 +665,10 @@ mod tests {
             ts,
             rating,
         };
-        // The call-back said 不满意 again: still 待派发, escalated.
+        // The call-back said 不满意 again: 未化解, escalated, the order due
+        // a day after the case.
         let a = assess(&rated, &[], &[answer(T0 + 5 * H, 3)], D);
-        assert_eq!(stage(&a), (Stage::Dispatch, Some(T0 + 24 * H), true));
+        assert_eq!(stage(&a), (Stage::Unresolved, Some(T0 + 24 * H), true));
         // A satisfied answer on the case in the same second or later is 化解;
         // an earlier one is not; answers on another case are ignored.
         assert_eq!(

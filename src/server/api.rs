@@ -371,7 +371,8 @@ struct SupervisionParams {
     status: Option<String>,
     /// Cases listed at most (default 500, at most 10,000); the counts cover all.
     limit: Option<u32>,
-    /// `json` (default) or `csv` (the listed cases, Chinese headers).
+    /// `json` (default) or `csv` (the cases with Chinese headers; every
+    /// case, up to 10,000, unless `limit` is given).
     format: Option<String>,
 }
 
@@ -670,7 +671,16 @@ async fn supervision(
     // The parser refuses a `format` other than json and csv.
     let csv = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .any(|(k, v)| k == "format" && v == "csv");
-    let query = scope.restrict_query(parse(&state, Kind::Supervision, q.as_deref())?)?;
+    let mut query = scope.restrict_query(parse(&state, Kind::Supervision, q.as_deref())?)?;
+    // A CSV holds every case (up to the most a queue lists) unless a limit is given.
+    let limited =
+        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).any(|(k, _)| k == "limit");
+    if let Query::Supervision { limit, .. } = &mut query
+        && csv
+        && !limited
+    {
+        *limit = crate::query::supervision::MAX_LIMIT;
+    }
     let answer = state.query(&scope, query.clone()).await?;
     let (
         Query::Supervision {

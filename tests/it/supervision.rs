@@ -87,8 +87,8 @@ async fn load(app: &TestApp) {
          "text": "经回访，问题已解决", "case_ref": "cb-1", "district": "邯山区", "unit": "火磨派出所"},
         // 已化解 through its order revisited 满意.
         rated("s-resolved-order", 70, "丛台派出所", "丛台区", None),
-        // Answered 不满意 again on its case: still 待派发, escalated; the
-        // call-back is a case of its own.
+        // Answered 不满意 again on its case, no order yet: 未化解, escalated,
+        // due a day after it; the call-back is a case of its own.
         rated("s-again", 20, "渚河派出所", "邯山区", Some("cb-2")),
         {"id": "s-cb-2", "channel": "phone_revisit", "received_at": ago(5), "rating": 3,
          "text": "还是不满意", "case_ref": "cb-2", "district": "邯山区", "unit": "渚河派出所"},
@@ -229,7 +229,7 @@ async fn the_queue(app: TestApp) {
             (s("s-unresolved"), s("未化解"), false, true, o("WO-U")),
             (s("s-revisit"), s("待回访"), false, false, o("WO-V")),
             (s("s-reply"), s("未化解"), false, false, o("WO-U")),
-            (s("s-again"), s("待派发"), false, true, None),
+            (s("s-again"), s("未化解"), false, true, None),
             (s("s-contact"), s("待联系"), false, false, o("WO-C")),
             (s("s-cb-2"), s("待派发"), false, false, None),
             (s("s-new"), s("待派发"), false, false, None),
@@ -290,11 +290,11 @@ async fn the_queue(app: TestApp) {
     assert_eq!(
         stages,
         [
-            (s("待派发"), 4, 1),
+            (s("待派发"), 3, 1),
             (s("待联系"), 2, 1),
             (s("整改中"), 2, 1),
             (s("待回访"), 1, 0),
-            (s("未化解"), 2, 0),
+            (s("未化解"), 3, 0),
         ]
     );
     let units: Vec<(String, u64, u64)> = open["by_unit"]
@@ -393,6 +393,15 @@ async fn the_queue(app: TestApp) {
             && lines[1].contains(",扫码评警,丛台区,丛台派出所,不满意,")
     );
     assert!(lines[1].contains(",WO-RL,整改中,") && lines[1].contains(",是,"));
+
+    let (_, csv) = get(&app, "city", "/api/v1/supervision?format=csv&status=all").await;
+    assert_eq!(
+        csv.trim().lines().count(),
+        1 + 13,
+        "every case without a limit: {csv}"
+    );
+    let (_, csv) = get(&app, "city", "/api/v1/supervision?format=csv&limit=2").await;
+    assert_eq!(csv.trim().lines().count(), 1 + 2);
 
     // Every rejected parameter is a 400 that names it.
     for (uri, param) in [

@@ -89,7 +89,8 @@ try {
   check(JSON.stringify(stageCards) === JSON.stringify(open.by_stage.map((s) => [s.stage, s.count])), `stage counts (${stageCards})`);
   const unitRows = await page.$$eval('#units tbody tr', (trs) => trs.map((r) => r.dataset.unit));
   check(JSON.stringify(unitRows) === JSON.stringify(open.by_unit.map((u) => u.unit)), `units (${unitRows})`);
-  check(await page.$eval('#cases tr[data-id="b-again"]', (r) => r.textContent.includes('升级')), 'the case answered 不满意 again is flagged');
+  check(await page.$eval('#cases tr[data-id="b-again"]', (r) => r.dataset.stage === '未化解' && r.textContent.includes('升级')),
+    'the case answered 不满意 again is 未化解 and flagged');
   step(`supervision: ${open.total} open cases, ${open.overdue} overdue first, counts as the API answers`);
   await page.screenshot({ path: `${shots}/supervision-open.png` });
 
@@ -98,14 +99,14 @@ try {
   await ready(page);
   check(new URL(page.url()).searchParams.get('stage') === '待派发', 'the stage is in the URL');
   const dispatch = await rows(page);
-  check(dispatch.length === 4 && dispatch.every((r) => r.stage === '待派发'), `only 待派发 (${dispatch.map((r) => r.id)})`);
+  check(dispatch.length === 3 && dispatch.every((r) => r.stage === '待派发'), `only 待派发 (${dispatch.map((r) => r.id)})`);
   await page.click('#status button[data-status="overdue"]');
   await ready(page);
   const late = await rows(page);
   check(late.map((r) => r.id).join() === 'b-rectify,b-contact,b-late', `the overdue view (${late.map((r) => r.id)})`);
   await page.goBack();
   await ready(page);
-  check((await rows(page)).length === 4, 'Back returns to the 待派发 view');
+  check((await rows(page)).length === 3, 'Back returns to the 待派发 view');
   step('supervision: a stage narrows the cases, 已超期 shows the late ones, Back walks back');
 
   // --- a shared URL with a district and the CSV of that view ------------------

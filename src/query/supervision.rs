@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rfc3339;
 use crate::model::Rating;
-use crate::workorder::{OrderEvent, StoredEvent, fold};
+use crate::workorder::{OrderEvent, OrderState, StoredEvent, fold};
 
 /// Most case items a store reads for one queue (the newest of the
 /// filters): beyond, the oldest are left out and the answer says so.
@@ -257,6 +257,40 @@ pub struct Assessment {
     pub escalate: bool,
 }
 
+/// One work order as the queue reads it: its events sorted by time (same
+/// second: lifecycle order), each once, and their fold.
+#[derive(Debug, Clone)]
+pub struct Order<'a> {
+    pub id: &'a str,
+    pub events: Vec<&'a StoredEvent>,
+    pub state: OrderState,
+}
+
+/// The orders of `events`, each folded once.
+pub fn orders(events: &[CaseEvent]) -> HashMap<&str, Order<'_>> {
+    let mut by_order: HashMap<&str, Vec<&StoredEvent>> = HashMap::new();
+    for e in events {
+        by_order.entry(&e.order_id).or_default().push(&e.event);
+    }
+    by_order
+        .into_iter()
+        .map(|(id, mut evs)| {
+            evs.sort_by_key(|e| (e.at, e.event));
+            evs.dedup_by(|a, b| a.at == b.at && a.event == b.event);
+            let owned: Vec<StoredEvent> = evs.iter().map(|e| (*e).clone()).collect();
+            let state = fold(&owned);
+            (
+                id,
+                Order {
+                    id,
+                    events: evs,
+                    state,
+                },
+            )
+        })
+        .collect()
+}
+
 /// One case's stage, deadline and escalation, from the events of the
 /// orders linked to it (any others are ignored) and the answers on its
 /// case. Events may repeat and be in any order.
@@ -266,27 +300,32 @@ pub fn assess(
     answers: &[CaseAnswer],
     d: Deadlines,
 ) -> Assessment {
-    let mut by_order: BTreeMap<&str, Vec<StoredEvent>> = BTreeMap::new();
-    for e in events {
-        by_order
-            .entry(&e.order_id)
-            .or_default()
-            .push(e.event.clone());
-    }
-    // Linked orders: (own?, created_at, order id, events sorted).
+    let orders = orders(events);
+    let all: Vec<&Order> = orders.values().collect();
+    let answers: Vec<&CaseAnswer> = answers.iter().collect();
+    assess_orders(item, &all, &answers, d)
+}
+
+/// [`assess`] over orders folded once ([`orders`]), for a queue of many
+/// cases that share orders.
+pub fn assess_orders(
+    item: &CaseItem,
+    orders: &[&Order],
+    answers: &[&CaseAnswer],
+    d: Deadlines,
+) -> Assessment {
+    // Linked orders: (own?, state, order id, events sorted).
     let mut linked = Vec::new();
-    for (order, mut evs) in by_order {
-        evs.sort_by_key(|e| (e.at, e.event));
-        evs.dedup_by(|a, b| a.at == b.at && a.event == b.event);
-        let state = fold(&evs);
-        let own = state.feedback_id.as_deref() == Some(item.id.as_str());
-        let named = item.case_ref.as_deref() == Some(order);
+    for o in orders {
+        let own = o.state.feedback_id.as_deref() == Some(item.id.as_str());
+        let named = item.case_ref.as_deref() == Some(o.id);
         if own || named {
-            linked.push((own, state, order, evs));
+            linked.push((own, &o.state, o.id, &o.events));
         }
     }
     let answers: Vec<&CaseAnswer> = answers
         .iter()
+        .copied()
         .filter(|a| item.case_ref.as_deref() == Some(a.case_ref.as_str()))
         .collect();
 
@@ -379,10 +418,10 @@ pub fn queue(
     limit: usize,
     tz: FixedOffset,
 ) -> Queue {
-    let mut events: HashMap<&str, Vec<CaseEvent>> = HashMap::new();
+    let orders = orders(&input.events);
+    // The orders opened for each item (by any event's `feedback_id`).
     let mut orders_of_item: HashMap<&str, Vec<&str>> = HashMap::new();
     for e in &input.events {
-        events.entry(&e.order_id).or_default().push(e.clone());
         if let Some(f) = &e.event.feedback_id {
             let list = orders_of_item.entry(f).or_default();
             if !list.contains(&e.order_id.as_str()) {
@@ -390,31 +429,29 @@ pub fn queue(
             }
         }
     }
-    let mut answers: HashMap<&str, Vec<CaseAnswer>> = HashMap::new();
+    let mut answers: HashMap<&str, Vec<&CaseAnswer>> = HashMap::new();
     for a in &input.answers {
-        answers.entry(&a.case_ref).or_default().push(a.clone());
+        answers.entry(&a.case_ref).or_default().push(a);
     }
     let mut cases: Vec<(i64, Case)> = Vec::new();
     for item in &input.items {
-        let mut own: Vec<CaseEvent> = Vec::new();
-        let mut orders: Vec<&str> = orders_of_item
+        let mut linked: Vec<&Order> = orders_of_item
             .get(item.id.as_str())
-            .cloned()
-            .unwrap_or_default();
-        if let Some(c) = item.case_ref.as_deref()
-            && !orders.contains(&c)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| orders.get(o))
+            .collect();
+        if let Some(o) = item.case_ref.as_deref().and_then(|c| orders.get(c))
+            && !linked.iter().any(|l| l.id == o.id)
         {
-            orders.push(c);
-        }
-        for o in orders {
-            own.extend(events.get(o).into_iter().flatten().cloned());
+            linked.push(o);
         }
         let on_case = item
             .case_ref
             .as_deref()
             .and_then(|c| answers.get(c))
             .map_or(&[][..], Vec::as_slice);
-        let a = assess(item, &own, on_case, d);
+        let a = assess_orders(item, &linked, on_case, d);
         let overdue = a.deadline.is_some_and(|t| now > t);
         let keep = match status {
             Status::Open => a.stage != Stage::Resolved,

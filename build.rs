@@ -16,7 +16,7 @@ const NPM_FILES: &[&str] = &[
 ];
 
 /// Folders and files of the project's own assets.
-const OWN: &[&str] = &["wall.html", "explore.html", "css", "js"];
+const OWN: &[&str] = &["wall.html", "explore.html", "supervision.html", "css", "js"];
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

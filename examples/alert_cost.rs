@@ -62,7 +62,7 @@ async fn main() {
             &dir,
             QuerySettings {
                 tz_offset: 8 * 3600,
-                sla_seconds: checked.sla_seconds,
+                ..QuerySettings::from_config(&checked)
             },
         )
         .unwrap(),

@@ -78,7 +78,7 @@ async fn main() {
     let enricher = Arc::new(minyi::enrich::Enricher::from_config(&checked).unwrap());
     let settings = QuerySettings {
         tz_offset: 8 * 3600,
-        sla_seconds: checked.sla_seconds,
+        ..QuerySettings::from_config(&checked)
     };
     let (store, chunk): (Arc<dyn Store>, usize) = if dir.starts_with("http://") {
         (

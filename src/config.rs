@@ -25,6 +25,10 @@ const DEV_HMAC_KEY: &str = "minyi-development-key-change-me";
 /// Days a work order may stay open before it is overdue (超期), when the
 /// config does not say.
 pub const DEFAULT_SLA_DAYS: f64 = 5.0;
+/// Hours to create and dispatch a work order for a dissatisfied item.
+pub const DEFAULT_DISPATCH_HOURS: f64 = 24.0;
+/// Hours after dispatch for the unit to contact the citizen.
+pub const DEFAULT_CALLBACK_HOURS: f64 = 48.0;
 
 /// Hours within which two reports of one event are grouped into an
 /// incident, when the config does not say.
@@ -54,6 +58,13 @@ pub struct Config {
     /// Days a work order may stay unresolved before it counts as overdue
     /// (超期). Default 5.
     pub sla_days: Option<f64>,
+    /// Hours after a dissatisfied item is received within which a work
+    /// order must be created and dispatched for it (督办台账: 待派发).
+    /// Default 24.
+    pub dispatch_hours: Option<f64>,
+    /// Hours after dispatch within which the unit must have contacted the
+    /// citizen (the `responded` event; 督办台账: 待联系). Default 48.
+    pub callback_hours: Option<f64>,
     /// Seconds between two computations of the wall-screen panels (the SSE
     /// `panels` event). Default 2.
     pub tick_seconds: Option<f64>,
@@ -372,6 +383,9 @@ pub struct Checked {
     /// True when the development key is in use (callers warn).
     pub dev_key: bool,
     pub sla_seconds: i64,
+    /// `dispatch_hours` and `callback_hours`, in seconds.
+    pub dispatch_seconds: i64,
+    pub callback_seconds: i64,
     pub tick: std::time::Duration,
     pub demo_rate: f64,
     pub demo_backfill: bool,
@@ -452,6 +466,18 @@ impl Config {
             Some(x) => Err(invalid(format!("{key}: {x} is not in (0, {max}]"))),
         };
         let sla_days = positive("sla_days", self.sla_days, DEFAULT_SLA_DAYS, 365.0)?;
+        let dispatch_hours = positive(
+            "dispatch_hours",
+            self.dispatch_hours,
+            DEFAULT_DISPATCH_HOURS,
+            8760.0,
+        )?;
+        let callback_hours = positive(
+            "callback_hours",
+            self.callback_hours,
+            DEFAULT_CALLBACK_HOURS,
+            8760.0,
+        )?;
         let tick = positive("tick_seconds", self.tick_seconds, 2.0, 3600.0)?;
         let demo_rate = positive("demo_rate", self.demo_rate, 2.0, 10_000.0)?;
         let mut tokens = Vec::new();
@@ -729,6 +755,8 @@ impl Config {
             hmac_key,
             dev_key,
             sla_seconds: (sla_days * 86_400.0).round() as i64,
+            dispatch_seconds: (dispatch_hours * 3600.0).round() as i64,
+            callback_seconds: (callback_hours * 3600.0).round() as i64,
             tick: std::time::Duration::from_secs_f64(tick),
             demo_rate,
             demo_backfill: self.demo_backfill.unwrap_or(true),
@@ -831,6 +859,31 @@ mod tests {
         assert!(
             err.contains("token[0].sha256") && err.contains("empty"),
             "{err}"
+        );
+        for (key, bad) in [
+            (
+                "dispatch_hours",
+                Config {
+                    dispatch_hours: Some(0.0),
+                    ..Config::default()
+                },
+            ),
+            (
+                "callback_hours",
+                Config {
+                    callback_hours: Some(-2.0),
+                    ..Config::default()
+                },
+            ),
+        ] {
+            let err = bad.validate(None).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let hours: Config = toml::from_str("dispatch_hours = 12\ncallback_hours = 2.5").unwrap();
+        let hours = hours.validate(None).unwrap();
+        assert_eq!(
+            (hours.dispatch_seconds, hours.callback_seconds),
+            (43_200, 9_000)
         );
         let bad = Config {
             sla_days: Some(-1.0),

@@ -84,6 +84,11 @@ pub enum QueryKind {
     /// Incidents (热点事件): `limit` of them, the largest first with
     /// `order: "count"`, else the most recent.
     Incidents,
+    /// The supervision queue's counts (督办台账: `filters` `status`, e.g.
+    /// `overdue` for 超期未化解): per stage and per unit, `limit` units.
+    /// Never the cases themselves: a wall is a viewer's, and a case's
+    /// text is for analysts.
+    Supervision,
 }
 
 /// A time range relative to the tick.
@@ -340,6 +345,8 @@ impl PanelQuery {
         // may and keeps `limit` of the rest ([`PanelQuery::shown`]).
         let limit = if self.skip_generic {
             Some(crate::query::MAX_TOP_LIMIT)
+        } else if self.kind == QueryKind::Supervision {
+            Some(1) // the counts are of every case; no case is shown
         } else if self.kind == QueryKind::Rank {
             None // a rank lists every value; the panel shows `limit` rows
         } else {
@@ -361,6 +368,7 @@ impl PanelQuery {
             QueryKind::Feedback => Request::Feedback,
             QueryKind::Rank => Request::Rank,
             QueryKind::Incidents => Request::Incidents,
+            QueryKind::Supervision => Request::Supervision,
         };
         request.parse(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -379,6 +387,17 @@ impl PanelQuery {
         {
             rows.retain(|r| !r["key"].as_str().is_some_and(|k| vocab.is_generic_word(k)));
             rows.truncate(self.limit.unwrap_or(10));
+        }
+        if self.kind == QueryKind::Supervision
+            && let Some(queue) = data.as_object_mut()
+        {
+            queue.remove("items");
+            if let (Some(limit), Some(units)) = (
+                self.limit,
+                queue.get_mut("by_unit").and_then(Value::as_array_mut),
+            ) {
+                units.truncate(limit);
+            }
         }
         if self.kind == QueryKind::Rank
             && let (Some(limit), Some(rows)) = (
@@ -497,6 +516,7 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 .map(|i| IncidentView::of(i.clone(), vocab))
                 .collect(),
         }),
+        (_, Answer::Supervision(queue)) => json!(queue),
         (_, Answer::Extent { oldest, newest }) => json!({
             "oldest": oldest.map(|t| rfc3339(t, tz)),
             "newest": newest.map(|t| rfc3339(t, tz)),
@@ -948,6 +968,90 @@ mod tests {
             q,
             Query::Top { limit, .. } if *limit == crate::query::MAX_TOP_LIMIT
         )));
+    }
+
+    #[tokio::test]
+    async fn a_supervision_panel_shows_units_never_cases() {
+        use crate::query::Filters;
+        use crate::query::supervision::{CaseInput, CaseItem, Deadlines, Status, queue};
+        let d: Dashboard = serde_json::from_value(json!({
+            "name": "w", "title": "t", "panels": [
+                {"id": "overdue", "type": "overdue", "title": "超期未化解",
+                 "query": {"kind": "supervision", "range": "all", "limit": 1,
+                           "filters": {"status": ["overdue"]}}}
+            ]
+        }))
+        .unwrap();
+        let now = 1_748_743_200;
+        let mut asked = Vec::new();
+        let data = compute(
+            &[d],
+            &vocab(),
+            now,
+            tz(),
+            &Scope::city(),
+            &mut Memo::new(),
+            |q| {
+                asked.push(q.clone());
+                let Query::Supervision { status, limit, .. } = q else {
+                    panic!("{q:?}")
+                };
+                let case = |id: &str, unit: &str| CaseItem {
+                    id: id.into(),
+                    ts: now - 100 * 3600,
+                    unit: Some(unit.into()),
+                    rating: Some(3),
+                    text: "出警太慢，不满意".into(),
+                    ..CaseItem::default()
+                };
+                let input = CaseInput {
+                    items: vec![
+                        case("a", "丛台派出所"),
+                        case("b", "丛台派出所"),
+                        case("c", "火磨派出所"),
+                    ],
+                    ..CaseInput::default()
+                };
+                let d = Deadlines {
+                    dispatch: 3600,
+                    callback: 3600,
+                    sla: 3600,
+                };
+                async move {
+                    Ok(Answer::Supervision(queue(
+                        input,
+                        d,
+                        now,
+                        status,
+                        limit,
+                        tz(),
+                    )))
+                }
+            },
+        )
+        .await;
+        // Every overdue case counted, none listed; the first `limit` units.
+        assert!(matches!(
+            &asked[..],
+            [Query::Supervision {
+                status: Status::Overdue,
+                limit: 1,
+                filters: Filters {
+                    from: None,
+                    to: None,
+                    ..
+                }
+            }]
+        ));
+        let panel = &data["w"]["overdue"];
+        assert_eq!(panel["overdue"], 3);
+        assert!(panel.get("items").is_none(), "{panel}");
+        assert!(!panel.to_string().contains("出警"), "{panel}");
+        assert_eq!(
+            panel["by_unit"],
+            json!([{"unit": "丛台派出所", "count": 2, "overdue": 2,
+            "escalate": 0, "stages": {"待派发": 2}}])
+        );
     }
 
     #[tokio::test]

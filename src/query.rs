@@ -24,6 +24,7 @@ use crate::model::{Rating, SentimentLabel};
 
 pub mod scope;
 pub mod search;
+pub mod supervision;
 
 pub use scope::{OutOfScope, Scope};
 
@@ -376,6 +377,13 @@ pub enum Query {
         limit: usize,
         by_count: bool,
     },
+    /// The supervision queue (督办台账, [`supervision`]): the dissatisfied
+    /// items matching the filters as cases, at their stages.
+    Supervision {
+        filters: Filters,
+        status: supervision::Status,
+        limit: usize,
+    },
     /// The times of the oldest and newest stored items: how much history
     /// there is (alert rules wait until their history is covered).
     Extent,
@@ -599,6 +607,7 @@ pub enum Request {
     Rank,
     Incidents,
     Revisits,
+    Supervision,
 }
 
 impl Request {
@@ -626,6 +635,7 @@ impl Request {
         let mut compare_to = None;
         let mut compare_previous = false;
         let mut by_count = false;
+        let mut status = supervision::Status::default();
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
             let repeatable = matches!(
@@ -772,6 +782,11 @@ impl Request {
                         _ => return Err(bad(key, format!("{value:?} is not recent or count"))),
                     };
                 }
+                "status" if self == Request::Supervision => {
+                    status = supervision::Status::parse(value).ok_or_else(|| {
+                        bad(key, format!("{value:?} is not open, overdue or all"))
+                    })?;
+                }
                 "dim" if self == Request::Top => {
                     dim = Some(TopDim::parse(value).ok_or_else(|| {
                         bad(
@@ -781,11 +796,18 @@ impl Request {
                     })?);
                 }
                 "limit"
-                    if matches!(self, Request::Top | Request::Feedback | Request::Incidents) =>
+                    if matches!(
+                        self,
+                        Request::Top
+                            | Request::Feedback
+                            | Request::Incidents
+                            | Request::Supervision
+                    ) =>
                 {
                     let max = match self {
                         Request::Top => MAX_TOP_LIMIT,
                         Request::Incidents => MAX_INCIDENTS_LIMIT,
+                        Request::Supervision => supervision::MAX_LIMIT,
                         _ => MAX_ITEMS_LIMIT,
                     };
                     limit = Some(
@@ -806,6 +828,11 @@ impl Request {
                 "format" if self == Request::Feedback => {
                     if !matches!(value, "json" | "csv" | "xlsx") {
                         return Err(bad(key, "not json, csv or xlsx"));
+                    }
+                }
+                "format" if self == Request::Supervision => {
+                    if !matches!(value, "json" | "csv") {
+                        return Err(bad(key, "not json or csv"));
                     }
                 }
                 "access_token" => {}
@@ -884,6 +911,11 @@ impl Request {
                 filters: filters.with_range(from, to),
                 limit: limit.unwrap_or(20),
                 by_count,
+            }),
+            Request::Supervision => Ok(Query::Supervision {
+                filters: filters.with_range(from, to),
+                status,
+                limit: limit.unwrap_or(supervision::DEFAULT_LIMIT),
             }),
             Request::Rank => Ok(Query::Rank(Rank {
                 filters: filters.with_range(from, to),
@@ -1276,6 +1308,7 @@ pub enum Answer {
     Rank(Ranking),
     Incidents(Vec<Incident>),
     Revisits(Revisits),
+    Supervision(supervision::Queue),
     /// Unix seconds of the oldest and newest item's `received_at`.
     Extent {
         oldest: Option<i64>,
@@ -1666,6 +1699,55 @@ mod tests {
         assert_eq!(
             OrdersBy::Created.created_range(Some(1000), None, 300),
             (Some(1000), None)
+        );
+    }
+
+    #[test]
+    fn a_supervision_queue_takes_a_status_a_limit_and_the_filters() {
+        use supervision::{DEFAULT_LIMIT, MAX_LIMIT, Status};
+        let Query::Supervision {
+            filters,
+            status,
+            limit,
+        } = parse(
+            Request::Supervision,
+            "status=overdue&district=%E7%A3%81%E5%8E%BF&limit=20",
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (status, limit, filters.district),
+            (Status::Overdue, 20, vec!["磁县".to_owned()])
+        );
+        assert!(matches!(
+            parse(Request::Supervision, "format=csv").unwrap(),
+            Query::Supervision {
+                status: Status::Open,
+                limit: DEFAULT_LIMIT,
+                ..
+            }
+        ));
+        for (qs, param) in [
+            ("status=closed", "status"),
+            ("status=all&status=open", "status"),
+            ("limit=0", "limit"),
+            (&*format!("limit={}", MAX_LIMIT + 1), "limit"),
+            ("format=xlsx", "format"),
+            ("orders_by=due", "orders_by"),
+            ("sort=count", "sort"),
+        ] {
+            assert_eq!(
+                parse(Request::Supervision, qs).unwrap_err().param,
+                param,
+                "{qs}"
+            );
+        }
+        // `status` belongs to the queue alone.
+        assert_eq!(
+            parse(Request::Feedback, "status=open").unwrap_err().param,
+            "status"
         );
     }
 

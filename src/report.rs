@@ -202,13 +202,19 @@ pub struct AlertBrief {
     pub incident: Option<String>,
 }
 
-/// Work orders of the period still open past their SLA, by unit.
+/// The supervision cases (督办台账) of the period's items still open past
+/// their stage's deadline, by unit.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Overdue {
+    /// The unit ("" when neither the order nor the item names one).
     pub key: String,
     pub name: String,
+    /// Cases past their deadline.
     pub overdue: u64,
-    pub orders_open: u64,
+    /// Cases not 化解.
+    pub open: u64,
+    /// Cases answered 不满意 again: to be escalated.
+    pub escalate: u64,
 }
 
 /// A typical item, cited by id.
@@ -499,25 +505,35 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
         _ => Vec::new(),
     };
 
-    // Overdue work orders by unit: the units with orders still open.
+    // Overdue cases by unit: the supervision queue of the period's items.
     let mut overdue = Vec::new();
-    for u in &rankings.units {
-        let open = u.completion_rate.is_some_and(|r| r < 1.0);
-        if !open {
-            continue;
-        }
-        let mut f = range(&period);
-        f.unit = vec![u.key.clone()];
-        if let Answer::Orders(o) = src.ask(Query::Orders(f)).await?
-            && o.overdue > 0
-        {
-            overdue.push(Overdue {
-                key: u.key.clone(),
-                name: u.name.clone(),
-                overdue: o.overdue,
-                orders_open: o.orders_open,
-            });
-        }
+    if let Answer::Supervision(queue) = src
+        .ask(Query::Supervision {
+            filters: range(&period),
+            status: crate::query::supervision::Status::Open,
+            limit: 1,
+        })
+        .await?
+    {
+        overdue = queue
+            .by_unit
+            .into_iter()
+            .filter(|u| u.overdue > 0)
+            .map(|u| {
+                let key = u.unit.unwrap_or_default();
+                Overdue {
+                    name: if key.is_empty() {
+                        "单位不明".to_owned()
+                    } else {
+                        src.vocab.name(Dim::Unit, &key)
+                    },
+                    key,
+                    overdue: u.overdue,
+                    open: u.count,
+                    escalate: u.escalate,
+                }
+            })
+            .collect();
     }
     overdue.sort_by(|a, b| b.overdue.cmp(&a.overdue).then_with(|| a.key.cmp(&b.key)));
 
@@ -823,13 +839,14 @@ pub fn markdown(r: &Report, detail: Detail) -> String {
         ));
     }
     if !r.overdue.is_empty() {
-        out.push_str("\n## 超期工单（按单位）\n");
+        out.push_str("\n## 超期未化解（按单位）\n");
         for o in r.overdue.iter().take(rows) {
             out.push_str(&format!(
-                "- {} 超期 {}，在办 {}\n",
+                "- {} 超期 {}，未化解 {}，需升级 {}\n",
                 plain(&o.name),
                 o.overdue,
-                o.orders_open
+                o.open,
+                o.escalate
             ));
         }
     }
@@ -994,13 +1011,14 @@ pub fn html(r: &Report) -> String {
         body.push_str("</ul>");
     }
     if !r.overdue.is_empty() {
-        body.push_str("<h2>超期工单（按单位）</h2><table><thead><tr><th>单位</th><th>超期</th><th>在办</th></tr></thead><tbody>");
-        for o in &r.overdue {
+        body.push_str("<h2>超期未化解（按单位）</h2><table><thead><tr><th>单位</th><th>超期</th><th>未化解</th><th>需升级</th></tr></thead><tbody>");
+        for o in r.overdue.iter().take(20) {
             body.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&o.name),
                 o.overdue,
-                o.orders_open
+                o.open,
+                o.escalate
             ));
         }
         body.push_str("</tbody></table>");

@@ -174,7 +174,8 @@ impl Scope {
             Query::Timeseries { filters, .. }
             | Query::Top { filters, .. }
             | Query::Feedback { filters, .. }
-            | Query::Incidents { filters, .. } => self.restrict(filters)?,
+            | Query::Incidents { filters, .. }
+            | Query::Supervision { filters, .. } => self.restrict(filters)?,
             Query::Rank(r) => self.restrict(&mut r.filters)?,
             Query::Extent => {}
         }

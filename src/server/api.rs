@@ -145,6 +145,7 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .routes(routes!(revisits))
         .routes(routes!(incidents))
         .routes(routes!(incident))
+        .routes(routes!(supervision))
         .routes(routes!(live))
         .routes(routes!(meta))
         .routes(routes!(list_alerts))
@@ -365,6 +366,20 @@ struct IncidentParams {
     /// `recent` (default: the latest activity first) or `count` (the
     /// largest first).
     sort: Option<String>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SupervisionParams {
+    /// `open` (default: every case not 化解), `overdue` (open and past its
+    /// stage's deadline) or `all` (化解 ones too, at stage 已化解).
+    status: Option<String>,
+    /// Cases listed at most (default 500, at most 10,000); the counts cover all.
+    limit: Option<u32>,
+    /// `json` (default) or `csv` (the cases with Chinese headers; every
+    /// case, up to 10,000, unless `limit` is given).
+    format: Option<String>,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -659,6 +674,47 @@ async fn incident(
     })
     .into_response();
     response.extensions_mut().insert(ItemCount::Known(n));
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/api/v1/supervision", tag = "items", security(("bearer" = ["analyst"])), params(FilterParams, SupervisionParams),
+    description = "The supervision queue (督办台账): every dissatisfied item — rated 不满意, or a negative complaint a work order was opened for — matching the filters (received in `from`–`to`) is a case until it is 化解 (a later revisit of its order or case answered 满意 or 基本满意, as 不满意化解率 counts it). Each case's `stage` — 待派发 (no order dispatched; deadline `dispatch_hours` after receipt), 待联系 (dispatched, the unit has not contacted the citizen; `callback_hours` after dispatch), 整改中 (contacted, not resolved; `sla_days` after the order's creation), 待回访 (resolved, no answer since; no deadline), 未化解 (answered 不满意 again after the case opened — it stays 未化解 until 化解 — or resolved and answered 不满意 since; the SLA's deadline, without an order `dispatch_hours` after receipt), 已化解 (`status=all` only) — its `deadline`, `overdue`, `age_hours` and `escalate` (answered 不满意 again after the case opened). Overdue first, then the oldest; counts per stage and per unit. The text is the stored, masked text.",
+    responses((status = 200, body = crate::query::supervision::Queue, description = "the queue (JSON), or its listed cases as CSV (`text/csv`) with `format=csv`"), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this, or a filter outside its scope", body = ErrorBody)))]
+async fn supervision(
+    Need(scope): Need<ANALYST>,
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    // The parser refuses a `format` other than json and csv.
+    let csv = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "format" && v == "csv");
+    let mut query = scope.restrict_query(parse(&state, Kind::Supervision, q.as_deref())?)?;
+    // A CSV holds every case (up to the most a queue lists) unless a limit is given.
+    let limited =
+        form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).any(|(k, _)| k == "limit");
+    if let Query::Supervision { limit, .. } = &mut query
+        && csv
+        && !limited
+    {
+        *limit = crate::query::supervision::MAX_LIMIT;
+    }
+    let answer = state.query(&scope, query.clone()).await?;
+    let (
+        Query::Supervision {
+            filters, status, ..
+        },
+        Answer::Supervision(queue),
+    ) = (&query, &answer)
+    else {
+        unreachable!("a supervision query answers with a queue")
+    };
+    if csv {
+        return Ok(super::export::queue_csv(&state, filters, *status, queue));
+    }
+    let mut response = axum::Json(state.render(&query, &answer)).into_response();
+    response
+        .extensions_mut()
+        .insert(ItemCount::Known(queue.items.len() as u64));
     Ok(response)
 }
 
@@ -1088,7 +1144,7 @@ struct ReportParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/{period}", tag = "reports", security(("bearer" = ["analyst"])), params(("period" = String, Path, description = "daily, weekly (Monday to Sunday) or monthly"), ReportParams),
-    description = "分析研判: the period's volumes and KPIs against the previous period, district and unit rankings (received, 负面占比, 满意率, 办结率, 不满意化解率), the top topics and incidents, emerging terms, the period's alerts, overdue work orders by unit, and 3–8 typical items cited by id (masked text) — of the token's scope.",
+    description = "分析研判: the period's volumes and KPIs against the previous period, district and unit rankings (received, 负面占比, 满意率, 办结率, 不满意化解率), the top topics and incidents, emerging terms, the period's alerts, the supervision cases of its items past their deadline by unit, 回访回复率, and 3–8 typical items cited by id (masked text) — of the token's scope.",
     responses((status = 200, body = crate::report::Report), (status = 400, description = "an unknown period, a bad date or format, or a period that has not begun", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn report(
     Need(scope): Need<ANALYST>,

@@ -41,7 +41,7 @@ fn serve_embedded(path: &str) -> Response {
     }
 }
 
-/// The pages (`/`, `/wall/{name}`, `/explore`) and every other asset by
+/// The pages (`/`, `/wall/{name}`, `/explore`, `/supervision`) and every other asset by
 /// its path; from `web_dir` on disk when one is given.
 pub fn routes<S: Clone + Send + Sync + 'static>(web_dir: Option<&Path>) -> Router<S> {
     match web_dir {
@@ -51,6 +51,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(web_dir: Option<&Path>) -> Route
                 .route_service("/", wall.clone())
                 .route_service("/wall/{name}", wall)
                 .route_service("/explore", ServeFile::new(dir.join("explore.html")))
+                .route_service("/supervision", ServeFile::new(dir.join("supervision.html")))
                 .fallback_service(ServeDir::new(dir))
         }
         None => Router::new()
@@ -62,6 +63,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>(web_dir: Option<&Path>) -> Route
             .route(
                 "/explore",
                 get(|| async { serve_embedded("/explore.html") }),
+            )
+            .route(
+                "/supervision",
+                get(|| async { serve_embedded("/supervision.html") }),
             )
             .fallback(|request: Request| async move { serve_embedded(request.uri().path()) }),
     }
@@ -76,6 +81,8 @@ mod tests {
         for path in [
             "/wall.html",
             "/explore.html",
+            "/supervision.html",
+            "/js/supervision.js",
             "/js/wall.js",
             "/css/wall.css",
             "/node_modules/echarts/dist/echarts.min.js",
@@ -85,7 +92,7 @@ mod tests {
             assert!(!bytes.is_empty(), "{path} is empty");
         }
         // Every script a page loads is embedded.
-        for page in ["/wall.html", "/explore.html"] {
+        for page in ["/wall.html", "/explore.html", "/supervision.html"] {
             let html = std::str::from_utf8(embedded(page).unwrap()).unwrap();
             for src in html.split("src=\"").skip(1) {
                 let src = &src[..src.find('"').unwrap()];

@@ -577,7 +577,7 @@ async fn run(
         banner.push_str(&format!("  wall screen:  http://{addr}/wall/{}\n", d.name));
     }
     banner.push_str(&format!(
-        "  explorer:     http://{addr}/explore\n  live stream:  http://{addr}/api/v1/live\n  data:         {what}\n"
+        "  explorer:     http://{addr}/explore\n  supervision:  http://{addr}/supervision\n  live stream:  http://{addr}/api/v1/live\n  data:         {what}\n"
     ));
     {
         use std::io::Write;
@@ -649,6 +649,16 @@ mod tests {
                 },
                 Query::Incidents { .. } => Answer::Incidents(Vec::new()),
                 Query::Revisits(_) => Answer::Revisits(Default::default()),
+                Query::Supervision { status, limit, .. } => {
+                    Answer::Supervision(crate::query::supervision::queue(
+                        Default::default(),
+                        crate::store::QuerySettings::default().deadlines(),
+                        0,
+                        status,
+                        limit,
+                        crate::config::default_timezone(),
+                    ))
+                }
                 Query::Extent => Answer::Extent {
                     oldest: None,
                     newest: None,

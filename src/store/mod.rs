@@ -53,6 +53,10 @@ pub struct QuerySettings {
     pub tz_offset: i64,
     /// A work order open longer than this is overdue (超期).
     pub sla_seconds: i64,
+    /// The supervision queue's deadlines (`dispatch_hours`,
+    /// `callback_hours`), in seconds: [`crate::query::supervision`].
+    pub dispatch_seconds: i64,
+    pub callback_seconds: i64,
 }
 
 impl QuerySettings {
@@ -61,6 +65,17 @@ impl QuerySettings {
         QuerySettings {
             tz_offset: i64::from(c.timezone.local_minus_utc()),
             sla_seconds: c.sla_seconds,
+            dispatch_seconds: c.dispatch_seconds,
+            callback_seconds: c.callback_seconds,
+        }
+    }
+
+    /// The supervision queue's deadlines.
+    pub fn deadlines(&self) -> crate::query::supervision::Deadlines {
+        crate::query::supervision::Deadlines {
+            dispatch: self.dispatch_seconds,
+            callback: self.callback_seconds,
+            sla: self.sla_seconds,
         }
     }
 
@@ -77,6 +92,8 @@ impl Default for QuerySettings {
         QuerySettings {
             tz_offset: i64::from(crate::config::default_timezone().local_minus_utc()),
             sla_seconds: (crate::config::DEFAULT_SLA_DAYS * 86_400.0) as i64,
+            dispatch_seconds: (crate::config::DEFAULT_DISPATCH_HOURS * 3600.0) as i64,
+            callback_seconds: (crate::config::DEFAULT_CALLBACK_HOURS * 3600.0) as i64,
         }
     }
 }
@@ -474,6 +491,14 @@ mod tests {
         let default = QuerySettings::default();
         assert_eq!(from_config.tz_offset, default.tz_offset);
         assert_eq!(from_config.sla_seconds, default.sla_seconds);
+        assert_eq!(
+            (from_config.dispatch_seconds, from_config.callback_seconds),
+            (default.dispatch_seconds, default.callback_seconds)
+        );
+        assert_eq!(
+            (default.dispatch_seconds, default.callback_seconds),
+            (24 * 3600, 48 * 3600)
+        );
         assert_eq!(default.sla_seconds, 5 * 86_400);
     }
 }

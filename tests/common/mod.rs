@@ -50,7 +50,7 @@ fn fresh_store() -> (Arc<dyn Store>, TempDir) {
             &dir.0,
             QuerySettings {
                 tz_offset: 8 * 3600,
-                sla_seconds: Config::default().validate(None).unwrap().sla_seconds,
+                ..QuerySettings::from_config(&Config::default().validate(None).unwrap())
             },
         )
         .unwrap(),

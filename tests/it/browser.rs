@@ -1,6 +1,7 @@
 //! The wall screen and the explorer in a real browser: `minyi serve`,
 //! driven by `dashboards/web/tests/browser.mjs` (the walls, with the demo
-//! feed) and `explore.mjs` (the explorer, over items it posts itself), in
+//! feed), `explore.mjs` (the explorer, over items it posts itself) and
+//! `supervision.mjs` (the supervision queue, over cases it posts), in
 //! Debian's headless Chromium through playwright-core. `scripts/test`
 //! installs Chromium and the npm packages; without them these tests fail,
 //! they do not skip. Screenshots land in target/screenshots/.
@@ -50,6 +51,34 @@ fn explorer_in_chromium() {
     assert!(
         out.status.success(),
         "explorer browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The supervision queue (督办台账) as a supervisor uses it: the counts
+/// and the order of the cases against the API, a stage clicked, the
+/// overdue view, Back, a shared URL with a district and its CSV, readable
+/// at the centre's screen sizes (`dashboards/web/tests/supervision.mjs`).
+/// No demo feed: the script posts the cases it counts.
+#[test]
+fn supervision_queue_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = browser_prerequisites();
+    let data = common::TempDir::new("supervision-page");
+    let server = common::Server::start(&data.0.join("db"), &["--no-demo"]);
+    let out = Command::new("node")
+        .arg(web.join("tests/supervision.mjs"))
+        .arg(&server.base)
+        .arg(root.join("target/screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    drop(server);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "supervision browser test failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

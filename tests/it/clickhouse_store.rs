@@ -20,6 +20,8 @@ use minyi::workorder::{WorkOrderEvent, parse_event};
 const SETTINGS: QuerySettings = QuerySettings {
     tz_offset: 8 * 3600,
     sla_seconds: 5 * 86_400,
+    dispatch_seconds: 24 * 3600,
+    callback_seconds: 48 * 3600,
 };
 
 pub(crate) fn schema() -> Vec<(String, String)> {
@@ -99,6 +101,13 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
             out.push(Query::Summary(f.clone()));
             out.push(Query::Orders(f.clone()));
             out.push(Query::Revisits(f.clone()));
+            // The supervision queue: every case with its stage, deadline
+            // and age at the time asked.
+            out.push(Query::Supervision {
+                filters: f.clone(),
+                status: minyi::query::supervision::Status::All,
+                limit: minyi::query::supervision::MAX_LIMIT,
+            });
             for dim in [
                 TopDim::Channel,
                 TopDim::Topic,
@@ -382,6 +391,7 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_rank = false;
     let mut checked_search = false;
     let mut checked_revisits = false;
+    let mut checked_queue = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
         let b = ch
@@ -403,6 +413,15 @@ async fn clickhouse_answers_like_sqlite() {
             }
             (Query::Revisits(_), Answer::Revisits(r)) => {
                 checked_revisits |= r.total.replied > 0 && r.total.sent > r.total.replied;
+            }
+            (Query::Supervision { .. }, Answer::Supervision(queue)) => {
+                // Open and 化解 cases, some with a work order, some late.
+                let stages: std::collections::BTreeSet<_> =
+                    queue.items.iter().map(|c| c.stage).collect();
+                checked_queue |= stages.len() >= 3
+                    && stages.contains(&minyi::query::supervision::Stage::Resolved)
+                    && queue.items.iter().any(|c| c.order_id.is_some())
+                    && queue.overdue > 0;
             }
             (Query::Orders(f), Answer::Orders(o)) => {
                 checked_due |= f.orders_by == OrdersBy::Due
@@ -431,6 +450,10 @@ async fn clickhouse_answers_like_sqlite() {
         "some rank had keys with orders and the unknown row"
     );
     assert!(checked_search, "some search of two words found items");
+    assert!(
+        checked_queue,
+        "some supervision queue had open and 化解 cases, orders and late ones"
+    );
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 
     // Item lists: the same items, newest first, paged by cursor.

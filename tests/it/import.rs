@@ -20,6 +20,8 @@ use minyi::workorder::WorkOrderEvent;
 const SETTINGS: QuerySettings = QuerySettings {
     tz_offset: 8 * 3600,
     sla_seconds: 5 * 86_400,
+    dispatch_seconds: 24 * 3600,
+    callback_seconds: 48 * 3600,
 };
 const KEY: &str = "import-test-key-0123456789";
 

@@ -13,7 +13,8 @@
 //! - `import`: `minyi import` of archives, and history counted in bulk;
 //! - `incidents`: same-event incidents on their labelled set;
 //! - `layers`: the module graph's one-way rule;
-//! - `scopes`: district bureaus' and stations' tokens see only their scope.
+//! - `scopes`: district bureaus' and stations' tokens see only their scope;
+//! - `supervision`: the supervision queue (督办台账) on both stores.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -34,3 +35,4 @@ mod scopes;
 mod serve_api;
 mod serve_e2e;
 mod store_paths;
+mod supervision;

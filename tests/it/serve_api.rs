@@ -1096,7 +1096,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
             );
         }
     }
-    assert_eq!(operations, 27, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 28, "{:?}", paths.keys().collect::<Vec<_>>());
     let role = |path: &str, method: &str| {
         doc["paths"][path][method]["security"][0]["bearer"][0]
             .as_str()
@@ -1109,6 +1109,7 @@ async fn the_openapi_document_lists_every_route_with_its_role() {
     assert_eq!(role("/api/v1/audit", "get"), "admin");
     assert_eq!(role("/api/v1/incidents", "get"), "viewer");
     assert_eq!(role("/api/v1/incidents/{id}", "get"), "analyst");
+    assert_eq!(role("/api/v1/supervision", "get"), "analyst");
     assert_eq!(role("/api/v1/contacts/{contact_hash}", "get"), "analyst");
     assert_eq!(role("/api/v1/feedback/{id}", "delete"), "admin");
     assert_eq!(role("/api/v1/contacts/{contact_hash}", "delete"), "admin");

@@ -880,6 +880,7 @@
 
   async function main() {
     meta = await getJSON('/api/v1/meta');
+    $('to-supervision').href = url('/supervision');
     MINYI.setTimezone(meta.timezone);
     for (const c of meta.channels) names.channel[c.code] = c.name;
     for (const t of meta.topics) names.topic[t.code] = t.name;

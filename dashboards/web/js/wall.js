@@ -521,7 +521,25 @@
     }
   }
 
-  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker, incidents: renderIncidents };
+  // 超期未化解 by unit (督办台账): the units with the most overdue open
+  // cases (panel query: kind supervision, status overdue), each with its
+  // cases answered 不满意 again (升级). Counts only: a case's text is for
+  // analysts (/supervision), never for the wall.
+  function renderOverdue(p, data, body) {
+    const units = (data.by_unit || []).filter((u) => u.count > 0);
+    const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
+    const max = Math.max(1, ...units.map((u) => u.count));
+    panelNote(body, `共${fmt(data.total || 0)}件 · 各单位件数`);
+    body.innerHTML = units.length
+      ? `<ol class="rank overdue">${units.slice(0, fits).map((u, i) => `
+      <li><span class="no">${i + 1}</span><span>${esc(u.unit || '未识别单位')}</span>
+      <span class="bar"><i class="neg" style="width:${(100 * u.count / max).toFixed(1)}%"></i></span>
+      <span class="n">${fmt(u.count)}</span><span class="esc">${u.escalate ? `升级${fmt(u.escalate)}` : ''}</span></li>`).join('')}</ol>`
+      : '<div class="empty">无超期未化解案件</div>';
+    return true;
+  }
+
+  const RENDER = { kpi: renderKpi, line: renderLine, bar: renderBar, rank: renderRank, league: renderLeague, tilemap: renderTiles, wordcloud: renderWords, ticker: renderTicker, incidents: renderIncidents, overdue: renderOverdue };
 
   function render(event) {
     const all = event.dashboards[current.name] || {};

@@ -139,6 +139,13 @@ try {
     return ps.length > 0 && ps.every((p) => p.dataset.ready === '1');
   }, null, { timeout: 30000 });
 
+  // A case overdue for dispatch (rated 不满意 30 hours ago, no order): the
+  // district wall's 超期未化解 counts it (the demo runs without backfill,
+  // so its own cases are hours old, none late).
+  const late = { id: 'wall-late-1', channel: 'scan_rate', rating: 3, received_at: new Date(Date.now() - 30 * 3600000).toISOString(),
+    text: '窗口排队两小时没人管', district: '邯山区', unit: '火磨派出所' };
+  check((await page.request.post(`${base}/api/v1/feedback`, { data: [late] })).ok(), 'an overdue case stored');
+
   await page.goto(`${base}/`);
   await allPanelsReady();
   const panels = await page.$$eval('.panel', (ps) => ps.map((p) => p.id));
@@ -293,6 +300,16 @@ try {
   await page.screenshot({ path: `${shots}/wall-district-1920x1080.png` });
   step('wall: /wall/district renders');
   check(await page.$('#panel-league ol.league li') !== null, 'the district wall draws its 满意率 league table');
+  // 超期未化解 by unit: the supervision queue's overdue cases of the units
+  // the API counts, the most first; counts only, no case's text.
+  await page.waitForSelector('#panel-overdue ol.overdue li', { timeout: 40000 });
+  const overdue = await page.$$eval('#panel-overdue ol.overdue li span:nth-child(2)', (s) => s.map((x) => x.textContent));
+  const queue = await (await page.request.get(`${base}/api/v1/supervision?status=overdue&limit=1`)).json();
+  const queueUnits = queue.by_unit.map((u) => u.unit || '未识别单位');
+  check(queue.overdue > 0 && overdue.length > 0 && overdue.every((u) => queueUnits.includes(u)),
+    `the wall's 超期未化解 names the units of the queue (${overdue} of ${queueUnits.slice(0, 6)})`);
+  check(!(await page.$eval('#panel-overdue', (e) => e.textContent)).includes('排队'), 'no case text on the wall');
+  step(`wall: 超期未化解 by unit (${overdue.join('、')}; ${queue.overdue} overdue cases)`);
 
   // A bureau's wall: the same dashboard for one district, named in the
   // header; its panels are computed for that district by the server.
@@ -306,6 +323,9 @@ try {
   // Its items' units: its stations, and city-level units (交巡警支队) named
   // by items of the district — never another district's station.
   check(units.length > 0 && units.every((u) => own[u] === HANSHAN || own[u] === null), `its league table ranks its items' units only (${units})`);
+  const bureauOverdue = await page.$$eval('#panel-overdue ol.overdue li span:nth-child(2)', (s) => s.map((x) => x.textContent));
+  check(bureauOverdue.includes('火磨派出所') && bureauOverdue.every((u) => own[u] === HANSHAN || own[u] === null || u === '未识别单位'),
+    `its 超期未化解 names its units only (${bureauOverdue})`);
   await page.screenshot({ path: `${shots}/wall-district-hanshan-1920x1080.png` });
   step('wall: /wall/district?district=邯山区 is that bureau\'s wall');
 

@@ -1,5 +1,6 @@
 // What a reader could not read on a page, checked in the page itself: used
-// by the wall's test (browser.mjs) and the explorer's (explore.mjs).
+// by the wall's test (browser.mjs), the explorer's (explore.mjs) and the
+// supervision queue's (supervision.mjs).
 
 /** In the page: what an operator could not read — text covered by another
  *  element, text of a chart outside its canvas, text too small, a page
@@ -26,8 +27,9 @@ export function layoutProblems(minFontPx) {
   for (const el of document.querySelectorAll('body *')) {
     const cs = getComputedStyle(el);
     if (/(auto|scroll)/.test(cs.overflow + cs.overflowX + cs.overflowY) && el.tagName !== 'SELECT') {
-      // Only the explorer's item list, its ranking and its incidents may scroll inside their cards.
-      if ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) && !el.matches('#drill .scroll, .rank-scroll, #incidents-card .scroll')) {
+      // Only the explorer's item list, its ranking and its incidents, and
+      // the supervision queue's tables, may scroll inside their cards.
+      if ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) && !el.matches('#drill .scroll, .rank-scroll, #incidents-card .scroll, .sup-grid .scroll')) {
         problems.push(`${name(el)} has a scrollbar`);
       }
     }

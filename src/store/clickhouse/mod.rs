@@ -32,6 +32,7 @@ mod privacy;
 mod read;
 mod recent;
 mod schema;
+mod supervision;
 mod write;
 
 use clickhouse::{Client, Row};

@@ -118,6 +118,21 @@ impl ClickHouseStore {
                     self.settings.tz(),
                 )))
             }
+            Query::Supervision {
+                filters,
+                status,
+                limit,
+            } => {
+                let input = self.cases(&filters).await?;
+                Ok(Answer::Supervision(crate::query::supervision::queue(
+                    input,
+                    self.settings.deadlines(),
+                    now,
+                    status,
+                    limit,
+                    self.settings.tz(),
+                )))
+            }
             Query::Extent => {
                 let (oldest, newest) = self.extent().await?;
                 Ok(Answer::Extent { oldest, newest })

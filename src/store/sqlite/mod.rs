@@ -38,6 +38,7 @@ mod read;
 mod rollups;
 mod schema;
 mod search;
+mod supervision;
 mod write;
 
 use std::path::Path;

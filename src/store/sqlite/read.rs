@@ -303,6 +303,21 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
                 s.tz(),
             )))
         }
+        Query::Supervision {
+            filters,
+            status,
+            limit,
+        } => {
+            let input = super::supervision::cases(conn, filters)?;
+            Ok(Answer::Supervision(crate::query::supervision::queue(
+                input,
+                s.deadlines(),
+                now,
+                *status,
+                *limit,
+                s.tz(),
+            )))
+        }
         Query::Extent => Ok(
             conn.query_row("SELECT min(ts), max(ts) FROM items", [], |r| {
                 Ok(Answer::Extent {

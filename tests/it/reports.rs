@@ -56,13 +56,17 @@ pub(crate) fn known_day() -> (Vec<Value>, Vec<Value>) {
     (items, events)
 }
 
-fn app() -> common::TestApp {
-    common::test_app_scoped(vec![
+fn tokens() -> Vec<minyi::config::ApiToken> {
+    vec![
         api_token(Role::Analyst, "city", &[], &[]),
         api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
         api_token(Role::Viewer, "viewer", &[], &[]),
         api_token(Role::Ingest, "feed", &[], &[]),
-    ])
+    ]
+}
+
+fn app() -> common::TestApp {
+    common::test_app_scoped(tokens())
 }
 
 fn close(v: &Value, want: f64) -> bool {
@@ -71,7 +75,42 @@ fn close(v: &Value, want: f64) -> bool {
 
 #[tokio::test]
 async fn a_known_day_reads_as_computed_by_hand() {
-    let app = app();
+    known_day_report(app()).await;
+}
+
+/// The same report from ClickHouse (both stores answer the query model
+/// alike), and its queries on a current release.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_known_day_reads_as_computed_by_hand_on_clickhouse() {
+    let server = common::ClickHouse::start_logging_queries();
+    let db = server.database("reports");
+    known_day_report(clickhouse_app(&server, &db).await).await;
+    server.replay_on_current_release(&db);
+}
+
+/// An app over a fresh ClickHouse database with the test's tokens.
+async fn clickhouse_app(server: &common::ClickHouse, db: &str) -> common::TestApp {
+    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
+        &server.url,
+        db,
+        minyi::store::QuerySettings {
+            tz_offset: 8 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.migrate(&crate::clickhouse_store::schema())
+        .await
+        .unwrap();
+    common::test_app_tokens(
+        std::sync::Arc::new(ch),
+        common::TempDir::new(&format!("{db}-clickhouse")),
+        tokens(),
+    )
+}
+
+async fn known_day_report(app: common::TestApp) {
     let (items, events) = known_day();
     post(&app, "/api/v1/feedback", json!(items)).await;
     post(&app, "/api/v1/workorders/events", json!(events)).await;
@@ -352,30 +391,7 @@ async fn the_revisit_funnel_counts_replies_and_waits() {
 async fn the_revisit_funnel_counts_replies_and_waits_on_clickhouse() {
     let server = common::ClickHouse::start_logging_queries();
     let db = server.database("revisits");
-    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
-        &server.url,
-        &db,
-        minyi::store::QuerySettings {
-            tz_offset: 8 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
-    revisit_funnel(common::test_app_tokens(
-        std::sync::Arc::new(ch),
-        common::TempDir::new("revisits-clickhouse"),
-        vec![
-            api_token(Role::Analyst, "city", &[], &[]),
-            api_token(Role::Analyst, "hanshan", &["邯山区"], &[]),
-            api_token(Role::Viewer, "viewer", &[], &[]),
-            api_token(Role::Ingest, "feed", &[], &[]),
-        ],
-    ))
-    .await;
+    revisit_funnel(clickhouse_app(&server, &db).await).await;
     server.replay_on_current_release(&db);
 }
 

@@ -24,6 +24,7 @@
   const channelNames = {};
   let state = null;
   let answer = null;
+  let revisits = null; // the revisit funnel of the view
   let knownUnits = []; // the units of the token's scope
   let seq = 0;
 
@@ -106,9 +107,13 @@
     showControls();
     if (!answer) return;
     const a = answer;
+    const r = revisits;
+    const revisitTitle = state.from || state.to ? '回访短信在所选日期内发出' : '回访短信近30日发出';
     $('kpis').innerHTML = kpi('total', '案件', a.total, '', '筛选范围内的案件数')
       + kpi('overdue', '已超期', a.overdue, a.overdue ? 'bad' : '', '已过本环节期限')
       + kpi('escalate', '需升级', a.escalate, a.escalate ? 'bad' : '', '立案后回访再次不满意')
+      + (r ? `<div class="kpi" data-kpi="reply_rate" title="${esc(`回复率 = 有评价的回复 ÷ 发出（${revisitTitle}，共 ${r.sent}）`)}"><div class="l">回访回复率</div><div class="v">${r.reply_rate === null ? '—' : `${(100 * r.reply_rate).toFixed(1)}%`}</div></div>`
+        + kpi('unanswered', '超7天未回复', r.unanswered, r.unanswered ? 'bad' : '', `回访短信发出7天后仍未回复（${revisitTitle}）`) : '')
       + a.by_stage.map((s) => kpi('', s.stage, s.count, '', `${STAGE_HELP[s.stage]}；超期 ${s.overdue}`, s.stage)).join('');
     for (const el of document.querySelectorAll('.kpi.stage')) {
       el.addEventListener('click', () => go({ stage: state.stage === el.dataset.stage ? '' : el.dataset.stage }));
@@ -120,7 +125,8 @@
       return `<tr data-unit="${esc(key)}" class="${state.unit && state.unit === key ? 'on' : ''}">`
         + `<td>${esc(u.unit || '未识别')}</td><td class="n">${fmt(u.count)}</td>`
         + `<td class="n${u.overdue ? ' late' : ''}">${fmt(u.overdue)}</td><td class="n">${fmt(u.escalate)}</td>`
-        + stages.map((s) => `<td class="n">${fmt(u.stages[s] || 0)}</td>`).join('') + '</tr>';
+        + stages.map((s) => `<td class="n">${fmt(u.stages[s] || 0)}</td>`).join('')
+        + revisitCells(key) + '</tr>';
     }).join('');
     $('units-card').querySelector('.empty-list').hidden = a.by_unit.length > 0;
     for (const tr of $('units').querySelectorAll('tbody tr')) {
@@ -146,6 +152,15 @@
     $('cases-note').textContent = parts.join('，');
   }
 
+  /** The revisit funnel of a unit, as three cells (— when none was sent). */
+  function revisitCells(unit) {
+    const row = revisits && revisits.by_unit.find((x) => x.key === unit);
+    if (!row) return '<td class="n">—</td><td class="n">—</td><td class="n">—</td>';
+    const rate = row.reply_rate === null ? '—' : `${(100 * row.reply_rate).toFixed(0)}%`;
+    return `<td class="n">${fmt(row.sent)}</td><td class="n">${rate}</td>`
+      + `<td class="n${row.unanswered ? ' late' : ''}">${fmt(row.unanswered)}</td>`;
+  }
+
   async function load() {
     const mine = ++seq;
     document.body.dataset.ready = '';
@@ -154,9 +169,16 @@
     try {
       const q = apiQuery(state);
       q.set('limit', String(LIMIT));
-      const a = await getJSON('/api/v1/supervision', q);
+      // The revisit funnel of the same place, its SMS sent within the dates.
+      const rq = new URLSearchParams(apiQuery(state));
+      rq.delete('status');
+      const [a, r] = await Promise.all([
+        getJSON('/api/v1/supervision', q),
+        getJSON('/api/v1/stats/revisits', rq).catch(() => null),
+      ]);
       if (mine !== seq) return;
       answer = a;
+      revisits = r;
       $('error').hidden = true;
     } catch (e) {
       if (mine !== seq) return;

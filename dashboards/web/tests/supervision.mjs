@@ -43,6 +43,10 @@ const order = (id, feedback, unit, steps) => steps.map(([event, h]) => ({ order_
 const events = [
   ...order('WO-B1', 'b-contact', '渚河派出所', [['created', 59], ['dispatched', 58]]),
   ...order('WO-B2', 'b-rectify', '丛台派出所', [['created', 129], ['dispatched', 128], ['responded', 120]]),
+  // Revisit SMS (the funnel): one unanswered for over seven days, one answered.
+  ...order('WO-R1', 'b-ok', '丛台派出所', [['revisit_sent', 200]]),
+  ...order('WO-R2', 'b-ok', '丛台派出所', [['revisit_sent', 30]]),
+  { order_id: 'WO-R2', event: 'revisited', rating: 1, at: ago(20) },
 ];
 
 const api = async (page, path, pairs) => {
@@ -92,6 +96,14 @@ try {
   check(await page.$eval('#cases tr[data-id="b-again"]', (r) => r.dataset.stage === '未化解' && r.textContent.includes('升级')),
     'the case answered 不满意 again is 未化解 and flagged');
   step(`supervision: ${open.total} open cases, ${open.overdue} overdue first, counts as the API answers`);
+  // The revisit funnel beside them: 回复率 and the SMS unanswered for a week.
+  const funnel = await api(page, '/api/v1/stats/revisits', {});
+  check(funnel.sent === 2 && funnel.replied === 1 && funnel.unanswered === 1, `the API's funnel (${JSON.stringify(funnel)})`);
+  const rate = await page.$eval('.kpi[data-kpi="reply_rate"] .v', (e) => e.textContent);
+  check(rate === '50.0%' && await kpi(page, 'unanswered') === 1, `回访回复率 ${rate} and 超7天未回复 as the API answers`);
+  const ctRow = await page.$eval('#units tr[data-unit="丛台派出所"]', (r) => Array.from(r.cells).slice(-3).map((c) => c.textContent));
+  check(JSON.stringify(ctRow) === JSON.stringify(['2', '50%', '1']), `丛台派出所's revisits (${ctRow})`);
+  step(`supervision: 回访回复率 ${rate}, 1 unanswered for over seven days, by unit as the API answers`);
   await page.screenshot({ path: `${shots}/supervision-open.png` });
 
   // --- a stage clicked narrows the cases; the overdue view; Back -------------

@@ -551,23 +551,7 @@ async fn a_scam_wave_is_one_incident_and_one_alert_that_says_why() {
     );
 
     // The link opens the explorer on the incident's items.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (web, chromium) = crate::browser::browser_prerequisites();
-    let out = std::process::Command::new("node")
-        .arg(web.join("tests/alert-link.mjs"))
-        .arg(&base)
-        .arg(link)
-        .arg(root.join("target/screenshots"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(
-        out.status.success(),
-        "the alert's link in Chromium:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_script("alert-link.mjs", &base, &[link]);
     w.server.stop();
 }
 

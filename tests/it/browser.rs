@@ -28,6 +28,29 @@ pub(crate) fn browser_prerequisites() -> (std::path::PathBuf, String) {
     (web, chromium)
 }
 
+/// Runs `dashboards/web/tests/<script>` with node against `base` (then
+/// `extra` arguments and the screenshots folder), prints what it said and
+/// fails with its output unless it succeeded.
+pub(crate) fn run_script(script: &str, base: &str, extra: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (web, chromium) = browser_prerequisites();
+    let out = Command::new("node")
+        .arg(web.join("tests").join(script))
+        .arg(base)
+        .args(extra)
+        .arg(root.join("target/screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The explorer as an analyst uses it: a shared URL, Back and Forward, a
 /// drill-down into one of two districts, today against the same window
 /// yesterday, the export, errors and empty answers, checked against the
@@ -35,25 +58,9 @@ pub(crate) fn browser_prerequisites() -> (std::path::PathBuf, String) {
 /// the items it counts.
 #[test]
 fn explorer_in_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (web, chromium) = browser_prerequisites();
     let data = common::TempDir::new("explorer");
     let server = common::Server::start(&data.0.join("db"), &["--no-demo"]);
-    let out = Command::new("node")
-        .arg(web.join("tests/explore.mjs"))
-        .arg(&server.base)
-        .arg(root.join("target/screenshots"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    drop(server);
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(
-        out.status.success(),
-        "explorer browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script("explore.mjs", &server.base, &[]);
 }
 
 /// The supervision queue (督办台账) as a supervisor uses it: the counts
@@ -63,25 +70,9 @@ fn explorer_in_chromium() {
 /// No demo feed: the script posts the cases it counts.
 #[test]
 fn supervision_queue_in_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (web, chromium) = browser_prerequisites();
     let data = common::TempDir::new("supervision-page");
     let server = common::Server::start(&data.0.join("db"), &["--no-demo"]);
-    let out = Command::new("node")
-        .arg(web.join("tests/supervision.mjs"))
-        .arg(&server.base)
-        .arg(root.join("target/screenshots"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    drop(server);
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(
-        out.status.success(),
-        "supervision browser test failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script("supervision.mjs", &server.base, &[]);
 }
 
 #[test]

@@ -355,22 +355,7 @@ async fn report_printed_and_pushed() {
     }
 
     // The printable page, in Chromium.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (web, chromium) = crate::browser::browser_prerequisites();
-    let out = std::process::Command::new("node")
-        .arg(web.join("tests/report-print.mjs"))
-        .arg(&server.base)
-        .arg(root.join("target/screenshots"))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(
-        out.status.success(),
-        "the report in Chromium:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::browser::run_script("report-print.mjs", &server.base, &[]);
     server.stop();
 
     // Sent once per period, restarts or not.

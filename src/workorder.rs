@@ -29,10 +29,14 @@ pub enum OrderEvent {
     RevisitSent,
     Revisited,
     Reopened,
+    /// The centre closed the case without 化解 (结案未化解: the demand is
+    /// outside police remit, the citizen cannot be reached …): it leaves
+    /// the supervision queue, counted as closed unresolved.
+    Closed,
 }
 
 impl OrderEvent {
-    pub const ALL: [OrderEvent; 7] = [
+    pub const ALL: [OrderEvent; 8] = [
         OrderEvent::Created,
         OrderEvent::Dispatched,
         OrderEvent::Responded,
@@ -40,6 +44,7 @@ impl OrderEvent {
         OrderEvent::RevisitSent,
         OrderEvent::Revisited,
         OrderEvent::Reopened,
+        OrderEvent::Closed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl OrderEvent {
             OrderEvent::RevisitSent => "revisit_sent",
             OrderEvent::Revisited => "revisited",
             OrderEvent::Reopened => "reopened",
+            OrderEvent::Closed => "closed",
         }
     }
 
@@ -186,7 +192,10 @@ pub fn fold(events: &[StoredEvent]) -> OrderState {
                 }
                 s.revisited_satisfied |= e.rating.is_some_and(Rating::is_satisfied);
             }
-            OrderEvent::Dispatched | OrderEvent::Responded | OrderEvent::RevisitSent => {}
+            OrderEvent::Dispatched
+            | OrderEvent::Responded
+            | OrderEvent::RevisitSent
+            | OrderEvent::Closed => {}
         }
         s.state = Some(e.event);
     }
@@ -241,7 +250,7 @@ mod tests {
             "field `order_id` is required"
         );
         assert!(
-            reason(json!({"order_id": "a", "event": "closed"}))
+            reason(json!({"order_id": "a", "event": "cancelled"}))
                 .contains("unknown work-order event")
         );
         assert!(

@@ -53,7 +53,7 @@ pub enum Reject {
     #[error("field `{0}` is required")]
     Missing(&'static str),
     #[error(
-        "unknown work-order event {0:?} (created, dispatched, responded, resolved, revisit_sent, revisited, reopened)"
+        "unknown work-order event {0:?} (created, dispatched, responded, resolved, revisit_sent, revisited, reopened, closed)"
     )]
     UnknownEvent(String),
     #[error("field `at` is not an RFC 3339 timestamp: {0:?}")]

@@ -27,7 +27,9 @@
 //!   answered 不满意 since (a `revisited` event, a rated item on the case,
 //!   the case's own rating) — the order's creation + `sla_days`, as a
 //!   resolution that did not satisfy is none (no order: received +
-//!   `dispatch_hours`). 已化解 (only with `status=all`) has no deadline.
+//!   `dispatch_hours`). 已化解 (only with `status=all`) has no deadline; nor
+//!   has 已关闭 (with `status=all`): the centre closed the case unresolved
+//!   (a `closed` event on its order, not reopened since).
 //! - **Escalation** (`escalate`): a 不满意 answer came after the case was
 //!   opened (strictly later than the item: a reply that opened the case is
 //!   not its own second answer) — the case was revisited 不满意 again. It
@@ -101,16 +103,21 @@ pub enum Stage {
     Unresolved,
     #[serde(rename = "已化解")]
     Resolved,
+    /// Closed by the centre without 化解 (a `closed` event, not reopened
+    /// since): out of the open queue, listed with `status=all`.
+    #[serde(rename = "已关闭")]
+    Closed,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Dispatch,
         Stage::Contact,
         Stage::Rectify,
         Stage::Revisit,
         Stage::Unresolved,
         Stage::Resolved,
+        Stage::Closed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +128,7 @@ impl Stage {
             Stage::Revisit => "待回访",
             Stage::Unresolved => "未化解",
             Stage::Resolved => "已化解",
+            Stage::Closed => "已关闭",
         }
     }
 }
@@ -364,8 +372,20 @@ pub fn assess_orders(
     let order_unit = main
         .and_then(|m| m.1.unit.clone())
         .filter(|u| !u.is_empty());
+    // Closed unresolved: a `closed` event on a linked order, not reopened
+    // (nor answered) since.
+    let closed = linked.iter().any(|(_, _, _, evs)| {
+        evs.iter()
+            .filter(|e| e.event == OrderEvent::Closed)
+            .any(|c| {
+                !evs.iter()
+                    .any(|e| e.event == OrderEvent::Reopened && e.at > c.at)
+            })
+    });
     let (stage, deadline) = if resolved {
         (Stage::Resolved, None)
+    } else if closed {
+        (Stage::Closed, None)
     } else {
         match main {
             // Answered 不满意 again and still no order: the 督办工单 is late.
@@ -454,7 +474,7 @@ pub fn queue(
         let a = assess_orders(item, &linked, on_case, d);
         let overdue = a.deadline.is_some_and(|t| now > t);
         let keep = match status {
-            Status::Open => a.stage != Stage::Resolved,
+            Status::Open => !matches!(a.stage, Stage::Resolved | Stage::Closed),
             Status::Overdue => overdue,
             Status::All => true,
         };
@@ -634,6 +654,15 @@ mod tests {
         assert_eq!(stage(&a), (Stage::Unresolved, Some(T0 + 121 * H), true));
         evs.push(ev("wo1", Some("f1"), Resolved, T0 + 60 * H));
         assert_eq!(assess(&i, &evs, &[], D).stage, Stage::Unresolved);
+        // Closed by the centre unresolved: out of the queue; reopened: back.
+        let mut closed = evs.clone();
+        closed.push(ev("wo1", Some("f1"), Closed, T0 + 65 * H));
+        assert_eq!(
+            stage(&assess(&i, &closed, &[], D)),
+            (Stage::Closed, None, true)
+        );
+        closed.push(ev("wo1", Some("f1"), Reopened, T0 + 66 * H));
+        assert_eq!(assess(&i, &closed, &[], D).stage, Stage::Unresolved);
         evs.push(revisit("wo1", T0 + 70 * H, 2));
         let a = assess(&i, &evs, &[], D);
         assert_eq!(stage(&a), (Stage::Resolved, None, true));

@@ -477,7 +477,7 @@ async fn post_feedback(
 }
 
 #[utoipa::path(post, path = "/api/v1/workorders/events", tag = "ingest", security(("bearer" = ["ingest"])),
-    description = "Work-order events `{order_id, feedback_id, event: created|dispatched|responded|resolved|revisit_sent|revisited|reopened, unit, at, rating?}`, in the same shapes and with the same answers as feedback.",
+    description = "Work-order events `{order_id, feedback_id, event: created|dispatched|responded|resolved|revisit_sent|revisited|reopened|closed, unit, at, rating?}`, in the same shapes and with the same answers as feedback.",
     request_body(content = Object, description = "work-order events", content_type = "application/json"),
     responses((status = 200, body = Outcome), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody), (status = 413, description = "over the size or item limit", body = ErrorBody), (status = 503, description = "shutting down", body = ErrorBody)))]
 async fn post_events(

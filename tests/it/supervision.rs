@@ -452,6 +452,40 @@ async fn the_queue(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The centre closes a case unresolved (结案未化解): out of the open
+    // queue, 已关闭 among all; reopened, it is back.
+    let open_before = json_of(&app, "city", "/api/v1/supervision").await["total"].clone();
+    post(
+        &app,
+        "/api/v1/workorders/events",
+        json!(order(
+            "WO-RL",
+            "s-rectify-late",
+            "丛台派出所",
+            &[("closed", 1, None)]
+        )),
+    )
+    .await;
+    let open = json_of(&app, "city", "/api/v1/supervision").await;
+    assert_eq!(open["total"].as_u64(), open_before.as_u64().map(|n| n - 1));
+    assert!(rows(&open).iter().all(|r| r.0 != "s-rectify-late"));
+    let all = json_of(&app, "city", "/api/v1/supervision?status=all").await;
+    assert_eq!(case(&all, "s-rectify-late")["stage"], "已关闭");
+    assert_eq!(case(&all, "s-rectify-late")["deadline"], Value::Null);
+    post(
+        &app,
+        "/api/v1/workorders/events",
+        json!(order(
+            "WO-RL",
+            "s-rectify-late",
+            "丛台派出所",
+            &[("reopened", 0, None)]
+        )),
+    )
+    .await;
+    let open = json_of(&app, "city", "/api/v1/supervision").await;
+    assert_eq!(open["total"], open_before);
 }
 
 fn urlencode(s: &str) -> String {

@@ -9,7 +9,7 @@
 (() => {
   const { getJSON, url, fmt, esc, pad } = MINYI;
   const $ = (id) => document.getElementById(id);
-  const STAGES = ['待派发', '待联系', '整改中', '待回访', '未化解', '已化解'];
+  const STAGES = ['待派发', '待联系', '整改中', '待回访', '未化解', '已化解', '已关闭'];
   const STAGE_HELP = {
     待派发: '尚未派发督办工单（期限：受理后 dispatch_hours）',
     待联系: '已派发，承办单位尚未联系群众（期限：派发后 callback_hours）',
@@ -17,6 +17,7 @@
     待回访: '已办结，等待回访（无期限）',
     未化解: '回访再次不满意，或办结后回访仍不满意（期限：工单创建后 sla_days；无工单时受理后 dispatch_hours）',
     已化解: '回访满意或基本满意',
+    已关闭: '中心结案，未化解（事件 closed）',
   };
   const STATUS = ['open', 'overdue', 'all'];
   const RATINGS = { 1: '满意', 2: '基本满意', 3: '不满意' };

@@ -709,6 +709,22 @@ impl Engine {
         (incident, context)
     }
 
+    /// Before an evaluation first reads what an alert consists of (once:
+    /// `waited`), waits briefly for the incident tracker to assign the
+    /// items stored so far.
+    async fn await_incidents(&self, waited: &mut bool) {
+        if std::mem::replace(waited, true) {
+            return;
+        }
+        if let Some(p) = &self.cx.incidents
+            && !p.wait(INCIDENT_WAIT).await
+        {
+            tracing::warn!(
+                "alerts: the incident tracker is behind; alerts name the incidents stored so far"
+            );
+        }
+    }
+
     /// One evaluation of every rule at `now` (unix seconds, event time).
     /// Returns the alerts that changed.
     pub async fn evaluate(&self, now: i64) -> Vec<Alert> {
@@ -775,12 +791,7 @@ impl Engine {
                 }
             }
             for (id_key, count, before) in grown {
-                if !waited_for_incidents {
-                    waited_for_incidents = true;
-                    if let Some(p) = &cx.incidents {
-                        p.wait(INCIDENT_WAIT).await;
-                    }
-                }
+                self.await_incidents(&mut waited_for_incidents).await;
                 let (incident, context) = self
                     .context_of(rule, &id_key.1, count, now, before.as_ref())
                     .await;
@@ -803,16 +814,7 @@ impl Engine {
             // the tracker has assigned the items counted.
             let mut read = Vec::with_capacity(fresh.len());
             for (key, f, count) in fresh {
-                if !waited_for_incidents {
-                    waited_for_incidents = true;
-                    if let Some(p) = &cx.incidents
-                        && !p.wait(INCIDENT_WAIT).await
-                    {
-                        tracing::warn!(
-                            "alerts: the incident tracker is behind; new alerts name the incidents stored so far"
-                        );
-                    }
-                }
+                self.await_incidents(&mut waited_for_incidents).await;
                 let (incident, context) = self.context_of(rule, &key, count, now, None).await;
                 read.push((key, f, incident, context));
             }

@@ -1152,8 +1152,8 @@ async fn report(
     axum::extract::Path(period): axum::extract::Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    use crate::report::{Kind as Period, Period as Span};
-    let kind = Period::parse(&period).ok_or_else(|| {
+    use crate::report::{Kind as ReportKind, Period};
+    let kind = ReportKind::parse(&period).ok_or_else(|| {
         ApiError::Invalid(format!(
             "period: {period:?} is not daily, weekly or monthly"
         ))
@@ -1162,7 +1162,7 @@ async fn report(
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let now = state.enricher.now().timestamp();
     let span = match get("date") {
-        None => Span::last_ended(kind, now, state.tz),
+        None => Period::last_ended(kind, now, state.tz),
         Some(d) => {
             let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
                 .ok()
@@ -1172,7 +1172,7 @@ async fn report(
                         "date: {d:?} is not a day like 2026-12-01 (years 2000–2100)"
                     ))
                 })?;
-            Span::of(kind, day, state.tz)
+            Period::of(kind, day, state.tz)
         }
     };
     if span.from > now {

@@ -32,6 +32,32 @@ pub(crate) fn schema() -> Vec<(String, String)> {
     .unwrap()
 }
 
+/// An app over a fresh, migrated database `db` of `server` (the centre's
+/// zone, +08:00) with `tokens`: the API tests' ClickHouse twin of
+/// `common::test_app_scoped`.
+pub(crate) async fn app(
+    server: &crate::common::ClickHouse,
+    db: &str,
+    tokens: Vec<minyi::config::ApiToken>,
+) -> crate::common::TestApp {
+    let ch = ClickHouseStore::connect_db(
+        &server.url,
+        db,
+        minyi::store::QuerySettings {
+            tz_offset: 8 * 3600,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ch.migrate(&schema()).await.unwrap();
+    crate::common::test_app_tokens(
+        std::sync::Arc::new(ch),
+        crate::common::TempDir::new(&format!("{db}-clickhouse")),
+        tokens,
+    )
+}
+
 /// The queries both stores must answer alike, over `[start, end)`; `unit`
 /// is one the work orders were dispatched to.
 pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {

@@ -728,25 +728,7 @@ async fn a_contacts_history_marks_repeat_complaints() {
 async fn a_contacts_history_marks_repeat_complaints_on_clickhouse() {
     let server = crate::common::ClickHouse::start_logging_queries();
     let db = server.database("contacts");
-    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
-        &server.url,
-        &db,
-        minyi::store::QuerySettings {
-            tz_offset: 8 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
-    contacts_history(crate::common::test_app_tokens(
-        Arc::new(ch),
-        crate::common::TempDir::new("contacts-clickhouse"),
-        contact_tokens(),
-    ))
-    .await;
+    contacts_history(crate::clickhouse_store::app(&server, &db, contact_tokens()).await).await;
     server.replay_on_current_release(&db);
 }
 

@@ -84,30 +84,8 @@ async fn a_known_day_reads_as_computed_by_hand() {
 async fn a_known_day_reads_as_computed_by_hand_on_clickhouse() {
     let server = common::ClickHouse::start_logging_queries();
     let db = server.database("reports");
-    known_day_report(clickhouse_app(&server, &db).await).await;
+    known_day_report(crate::clickhouse_store::app(&server, &db, tokens()).await).await;
     server.replay_on_current_release(&db);
-}
-
-/// An app over a fresh ClickHouse database with the test's tokens.
-async fn clickhouse_app(server: &common::ClickHouse, db: &str) -> common::TestApp {
-    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
-        &server.url,
-        db,
-        minyi::store::QuerySettings {
-            tz_offset: 8 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
-    common::test_app_tokens(
-        std::sync::Arc::new(ch),
-        common::TempDir::new(&format!("{db}-clickhouse")),
-        tokens(),
-    )
 }
 
 async fn known_day_report(app: common::TestApp) {
@@ -376,7 +354,7 @@ async fn the_revisit_funnel_counts_replies_and_waits() {
 async fn the_revisit_funnel_counts_replies_and_waits_on_clickhouse() {
     let server = common::ClickHouse::start_logging_queries();
     let db = server.database("revisits");
-    revisit_funnel(clickhouse_app(&server, &db).await).await;
+    revisit_funnel(crate::clickhouse_store::app(&server, &db, tokens()).await).await;
     server.replay_on_current_release(&db);
 }
 

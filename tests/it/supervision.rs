@@ -5,12 +5,10 @@
 //! answer asked of both stores. The queue's 化解 agrees with 不满意化解率;
 //! every bad parameter is a 400 naming it; scoped tokens see their cases.
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TempDir, TestApp, api_token, test_app_tokens};
+use crate::common::{TestApp, api_token};
 use crate::scopes::{get, json_of, post};
 use minyi::config::Role;
 
@@ -501,24 +499,6 @@ async fn the_supervision_queue_on_sqlite() {
 async fn the_supervision_queue_on_clickhouse() {
     let server = crate::common::ClickHouse::start_logging_queries();
     let db = server.database("supervision");
-    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(
-        &server.url,
-        &db,
-        minyi::store::QuerySettings {
-            tz_offset: 8 * 3600,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
-    the_queue(test_app_tokens(
-        Arc::new(ch),
-        TempDir::new("supervision-clickhouse"),
-        tokens(),
-    ))
-    .await;
+    the_queue(crate::clickhouse_store::app(&server, &db, tokens()).await).await;
     server.replay_on_current_release(&db);
 }

@@ -31,9 +31,12 @@
 //!   has 已关闭 (with `status=all`): the centre closed the case unresolved
 //!   (a `closed` event on its order, not reopened since).
 //! - **Escalation** (`escalate`): a 不满意 answer came after the case was
-//!   opened (strictly later than the item: a reply that opened the case is
-//!   not its own second answer) — the case was revisited 不满意 again. It
-//!   stays 未化解 until 化解, whatever its order does meanwhile.
+//!   opened (strictly later than the item) — the case was revisited 不满意
+//!   again. A case opened by a 不满意 answer (an SMS reply "3", a rating
+//!   device's 不满意) is not escalated by the same answer recorded twice:
+//!   the order's `revisited` event for that reply, stamped by another
+//!   system up to [`SAME_ANSWER`] later. It stays 未化解 until 化解,
+//!   whatever its order does meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,6 +46,12 @@ use serde::{Deserialize, Serialize};
 use super::rfc3339;
 use crate::model::Rating;
 use crate::workorder::{OrderEvent, OrderState, StoredEvent, fold};
+
+/// Seconds within which a 不满意 answer after a case opened by a 不满意
+/// answer is that answer recorded again (the SMS reply and its order's
+/// `revisited` event come from two systems), not a second one. A real
+/// second revisit comes days later.
+pub const SAME_ANSWER: i64 = 3600;
 
 /// Most case items a store reads for one queue (the newest of the
 /// filters): beyond, the oldest are left out and the answer says so.
@@ -363,7 +372,12 @@ pub fn assess_orders(
     if item.rating == Some(3) {
         dissatisfied.push(item.ts);
     }
-    let escalate = dissatisfied.iter().any(|&t| t > item.ts);
+    let own = if item.rating == Some(3) {
+        SAME_ANSWER
+    } else {
+        0
+    };
+    let escalate = dissatisfied.iter().any(|&t| t > item.ts + own);
 
     // The order shown: the newest opened for the item, else the named one.
     linked.sort_by(|a, b| (a.0, a.1.created_at, a.2).cmp(&(b.0, b.1.created_at, b.2)));
@@ -688,6 +702,18 @@ mod tests {
         // Its own answer opened it: 未化解, not escalated.
         assert_eq!(stage(&a), (Stage::Unresolved, Some(T0 + 120 * H), false));
         assert_eq!(a.order_id.as_deref(), Some("wo2"));
+        // The order's record of that answer, stamped a little after the
+        // reply by the order system, is the same answer; one the next day
+        // is a second.
+        for (late, again) in [(1, false), (SAME_ANSWER, false), (SAME_ANSWER + 1, true)] {
+            let mut evs = evs[..4].to_vec();
+            evs.push(revisit("wo2", T0 + 30 * H + late, 3));
+            assert_eq!(
+                assess(&reply, &evs, &[], D).escalate,
+                again,
+                "{late} s later"
+            );
+        }
         // The complaint: unrated, its order revisited 不满意 after it.
         let complaint = item("c2", T0 - 60, None, Some("wo2"));
         assert_eq!(

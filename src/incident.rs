@@ -550,7 +550,7 @@ struct Node {
 
 /// An incident as the assigner knows it: how many items its chain holds
 /// (also those no longer kept).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Chain {
     size: u32,
     /// Time of its newest item, for forgetting the chain.
@@ -558,6 +558,9 @@ struct Chain {
     /// Time of its first item (the root, whose id names the chain): with
     /// the id, the root's key.
     first_at: i64,
+    /// The stored id of a restored incident whose first item was not
+    /// restored ([`Assigner::restore`]); None: named after its root.
+    name: Option<Arc<str>>,
 }
 
 /// One item's incident changed: the id to store beside the item (None:
@@ -618,34 +621,68 @@ impl Assigner {
     /// The id an item of chain `root` shows: the incident's, once the chain
     /// holds two items.
     fn shown(&self, root: &Arc<str>) -> Option<String> {
-        (self.chains.get(root).map_or(0, |c| c.size) >= 2).then(|| incident_id(root))
+        let chain = self.chains.get(root).filter(|c| c.size >= 2)?;
+        Some(match &chain.name {
+            Some(name) => name.to_string(),
+            None => incident_id(root),
+        })
     }
 
-    /// Adds an item already assigned (read back from the store after a
-    /// restart): kept as the neighbour of later items with the chain it
-    /// had, never re-linked. `first_item_id` is the id of its chain's first
-    /// item (the item's own when alone).
-    pub fn restore(&mut self, sig: Signature, first_item_id: &str) {
-        let key: Key = (sig.at, Arc::from(sig.id.as_str()));
-        let root: Arc<str> = Arc::from(first_item_id);
-        let chain = self.chains.entry(root.clone()).or_insert(Chain {
-            size: 0,
-            last_at: sig.at,
-            first_at: sig.at,
-        });
-        chain.size += 1;
-        chain.last_at = chain.last_at.max(sig.at);
-        let sig = Arc::new(sig);
-        self.index_node(&key, &sig);
-        self.newest = self.newest.max(sig.at);
-        self.nodes.insert(
-            key,
-            Node {
-                sig,
-                link: None,
-                root,
-            },
-        );
+    /// Adds items already assigned, read back from the store after a
+    /// restart, each with the incident stored for it (None: alone), in any
+    /// order: kept as they were, the neighbours of later items. Each member
+    /// of an incident links to the member before it, with a likeness no
+    /// late item beats, so a restart renames nothing: a late item can only
+    /// link an incident's first member to an earlier chain, as it would
+    /// have before the restart. An incident whose first item is not among
+    /// them (older than what the caller read) keeps its stored id.
+    pub fn restore(&mut self, mut items: Vec<(Signature, Option<String>)>) {
+        items.sort_by(|a, b| (a.0.at, &a.0.id).cmp(&(b.0.at, &b.0.id)));
+        // Each incident's newest restored member so far.
+        let mut last: HashMap<String, Key> = HashMap::default();
+        for (sig, incident) in items {
+            let key: Key = (sig.at, Arc::from(sig.id.as_str()));
+            if self.nodes.contains_key(&key) {
+                continue;
+            }
+            let link = incident.as_ref().and_then(|i| last.get(i)).cloned();
+            let root = match &link {
+                Some(to) => self.nodes[to].root.clone(),
+                None => key.1.clone(),
+            };
+            let chain = self.chains.entry(root.clone()).or_insert(Chain {
+                size: 0,
+                last_at: key.0,
+                first_at: key.0,
+                name: None,
+            });
+            if link.is_none()
+                && let Some(id) = &incident
+                && *id != incident_id(&root)
+            {
+                // Its first item was not read: the incident keeps its id,
+                // and counts it.
+                chain.name = Some(Arc::from(id.as_str()));
+                chain.size += 1;
+            }
+            chain.size += 1;
+            chain.last_at = chain.last_at.max(key.0);
+            if let Some(id) = incident {
+                last.insert(id, key.clone());
+            }
+            let sig = Arc::new(sig);
+            self.index_node(&key, &sig);
+            self.newest = self.newest.max(sig.at);
+            self.nodes.insert(
+                key,
+                Node {
+                    sig,
+                    link: link.map(|to| (to, f32::INFINITY)),
+                    root,
+                },
+            );
+        }
+        self.forget_old();
     }
 
     /// Adds one item and returns every item whose incident changed (the
@@ -690,6 +727,7 @@ impl Assigner {
                 size: 0,
                 last_at: at,
                 first_at: at,
+                name: None,
             });
             chain.size += 1;
             chain.last_at = chain.last_at.max(at);
@@ -788,9 +826,8 @@ impl Assigner {
                 None => true,
                 Some((bk, bs)) => s > *bs || (s == *bs && key > bk),
             };
-            // A restored item keeps the chain it had.
-            let restored = node.link.is_none() && *node.root != *k.1;
-            if better && !restored {
+            // A restored member's link is never beaten (see `restore`).
+            if better {
                 self.nodes.get_mut(&k).expect("kept").link = Some((key.clone(), s));
                 changed = true;
             }
@@ -818,10 +855,6 @@ impl Assigner {
         let mut touched: HashMap<Arc<str>, u32> = HashMap::default();
         for k in &keys {
             let node = &self.nodes[k];
-            let restored = node.link.is_none() && *node.root != *k.1;
-            if restored {
-                continue;
-            }
             let old = node.root.clone();
             let new = match &node.link {
                 // A neighbour no longer kept keeps the chain it gave.
@@ -837,6 +870,7 @@ impl Assigner {
                     size: 0,
                     last_at: k.0,
                     first_at: k.0,
+                    name: None,
                 });
                 c.size += 1;
                 c.last_at = c.last_at.max(k.0);
@@ -848,6 +882,7 @@ impl Assigner {
                     size: 0,
                     last_at: k.0,
                     first_at: k.0,
+                    name: None,
                 });
                 c.size += 1;
                 c.last_at = c.last_at.max(k.0);
@@ -1002,6 +1037,57 @@ mod tests {
             "人民路和中华大街交叉口的红绿灯又不亮了，请交警来看看",
         );
         assert!(m.similar(&late, &a).is_none());
+    }
+
+    #[test]
+    fn restored_items_keep_their_incident_and_take_later_reports() {
+        let e = Enricher::builtin(b"incident-test-key").unwrap();
+        let light = [
+            "人民路和中华大街交叉口的红绿灯从早上就不亮了，请交警来看看",
+            "中华大街与人民路交叉口信号灯故障，没有交警指挥，很危险",
+            "反映一下，人民路中华大街十字路口红绿灯失灵，早高峰堵了半个多小时",
+        ];
+        let s: Vec<Signature> = light
+            .iter()
+            .enumerate()
+            .map(|(i, t)| sig(&e, &format!("r{i}"), i as i64 * 20, t))
+            .collect();
+        // As stored: r1 and r2 under a name their first item (r0, not
+        // read back) gave, another stall report alone.
+        let stall = sig(
+            &e,
+            "q",
+            50,
+            "人民路中华大街路口有人摆摊卖水果，占了半条人行道",
+        );
+        let named = "i-00000000000000aa".to_owned();
+        let mut a = Assigner::new(Matcher::new(72));
+        a.restore(vec![
+            (s[2].clone(), Some(named.clone())),
+            (stall.clone(), None),
+            (s[1].clone(), Some(named.clone())),
+        ]);
+        assert_eq!(a.incident_of("r1", s[1].at), Some(named.clone()));
+        assert_eq!(a.incident_of("q", stall.at), None);
+        // A later report joins the stored incident, by its stored name.
+        let later = sig(&e, "r3", 90, "人民路中华大街交叉口红绿灯还是不亮，请尽快修");
+        assert_eq!(
+            a.add(later.clone()),
+            [Change {
+                item_id: "r3".into(),
+                at: later.at,
+                incident_id: Some(named.clone()),
+            }]
+        );
+        // A late report, more like r2 than r1 is, leaves r2's link alone:
+        // restored links are never beaten.
+        let late = sig(&e, "r4", 30, light[2]);
+        let changes = a.add(late);
+        assert!(
+            changes.iter().all(|c| c.item_id == "r4"),
+            "nothing restored changes: {changes:?}"
+        );
+        assert_eq!(a.incident_of("r2", s[2].at), Some(named));
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "007_repeats.sql",
         include_str!("../pipelines/clickhouse/007_repeats.sql"),
     ),
+    (
+        "008_state_order.sql",
+        include_str!("../pipelines/clickhouse/008_state_order.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

@@ -12,14 +12,22 @@
 //! consumers, or a restart); an item's incident is stored within a poll
 //! (half a second) of the item being stored.
 //!
-//! On start the tracker replays the items received within two windows of
-//! now (in time order, from the store) — from further back when an
-//! incident stored for them began earlier, so that its first item, whose
-//! id names it, is replayed too (at most 30 days back) — and writes the
-//! incidents that differ from those stored: items stored while no tracker
-//! ran (a crash between a write and its assignment) get theirs, and a
-//! database from before incidents gets them for its recent items. An
-//! incident that began more than 30 days before a restart is renamed by it.
+//! The tracker keeps its position in the store's state (kind
+//! `tracker`): every item stored up to it has its incident stored. It is
+//! saved at most every [`SAVE_EVERY`] while following, so a restart finds
+//! it at most that far behind.
+//!
+//! On start the tracker reads the items received within two windows of now
+//! (in time order, from the store) — from further back when an incident
+//! stored for them began earlier, so that its first item is read too (at
+//! most 30 days back). Those stored up to its position are restored with
+//! the incidents stored for them ([`Assigner::restore`]): a restart renames
+//! nothing, and a report read after it equals the one pushed before. The
+//! others (stored while no tracker ran: a crash between a write and its
+//! assignment, or the seconds since the last save) are assigned as new,
+//! and the incidents that differ from those stored are written. A database
+//! without a position (from before it was kept) is replayed whole: the
+//! window's items are reassigned and its differences written.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -45,6 +53,11 @@ const CHUNK: usize = 1000;
 /// How far back a restart replays, at most, to reach the first item of an
 /// incident still growing.
 const MAX_REPLAY_DAYS: i64 = 30;
+/// How often, at most, the tracker saves its position while following.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// The state kind and id of the tracker's position.
+const POSITION: (&str, &str) = ("tracker", "position");
+
 /// Most incidents published after one poll (the largest changes first are
 /// not chosen: a burst beyond this is published at the next growth).
 const MAX_EVENTS: usize = 50;
@@ -106,6 +119,9 @@ pub struct Following {
     pending_marks: Vec<Mark>,
     /// When the repeats last forgot their old items (unix seconds).
     forgot_at: i64,
+    /// The position saved last, and when.
+    saved: StoredAfter,
+    saved_at: Instant,
 }
 
 impl Tracker {
@@ -178,29 +194,72 @@ impl Tracker {
             .collect();
 
         items.retain(|i| i.at >= incidents_from.saturating_mul(1000));
+        let position = self.position().await?;
+        // Items stored up to the position keep their stored incidents;
+        // without one, the window's items are replayed whole and items
+        // before it only give context.
+        let settled: BTreeSet<String> = match &position {
+            Some(p) => items
+                .iter()
+                .filter(|i| i.after <= *p)
+                .map(|i| i.id.clone())
+                .collect(),
+            None => BTreeSet::new(),
+        };
         let stored: Vec<(String, i64, Option<String>)> = items
             .iter()
             .map(|i| (i.id.clone(), i.at, i.incident.clone()))
             .collect();
         let started = std::time::Instant::now();
         let mut assigner = Some(Assigner::new(Matcher::new(self.window_hours)));
-        // Each item's incident as the replay leaves it: its last change
-        // (items it forgot as older than two windows keep theirs).
+        let (restored, items): (Vec<StoredItem>, Vec<StoredItem>) =
+            items.into_iter().partition(|i| settled.contains(&i.id));
+        let (restored_count, assigned_count) = (restored.len(), items.len());
+        if !restored.is_empty() {
+            let enricher = self.enricher.clone();
+            let mut a = assigner.take().expect("just made");
+            assigner = Some(
+                tokio::task::spawn_blocking(move || {
+                    let incidents: std::collections::HashMap<&str, Option<String>> = restored
+                        .iter()
+                        .map(|i| (i.id.as_str(), i.incident.clone()))
+                        .collect();
+                    let sigs = signatures(&enricher, &restored)
+                        .into_iter()
+                        .map(|sig| {
+                            let incident = incidents[sig.id.as_str()].clone();
+                            (sig, incident)
+                        })
+                        .collect();
+                    a.restore(sigs);
+                    a
+                })
+                .await
+                .expect("restoring does not panic"),
+            );
+        }
+        // Each item's incident as the assignment leaves it: its last change.
         let mut now_of: std::collections::HashMap<String, Option<String>> =
             std::collections::HashMap::new();
         for c in self.assign(&mut assigner, items, shutdown).await {
             now_of.insert(c.item_id, c.incident_id);
         }
-        let Some(kept) = assigner.as_ref() else {
+        if assigner.is_none() {
             return Ok(None);
-        };
-        // Items before the window are settled: replayed only as the
-        // context of the incidents still growing.
+        }
+        // A restored item changes only where an item assigned now changed
+        // it; an item assigned now that no change named is alone. Items
+        // assigned now from before the window gave context only (their own
+        // earlier context was not read).
+        let window = since.saturating_mul(1000);
         let changes: Vec<Change> = stored
             .into_iter()
-            .filter(|(_, at, _)| *at >= since.saturating_mul(1000))
             .filter_map(|(item_id, at, was)| {
-                let now = now_of.remove(&item_id).flatten();
+                let now = match now_of.remove(&item_id) {
+                    Some(now) if settled.contains(&item_id) || at >= window => now,
+                    None if at >= window && !settled.contains(&item_id) => None,
+                    _ => return None,
+                };
                 (now != was).then_some(Change {
                     item_id,
                     at,
@@ -209,8 +268,7 @@ impl Tracker {
             })
             .collect();
         tracing::info!(
-            "incidents: replayed {} items in {:.1} s; {} incidents and {} repeat marks to store",
-            kept.len(),
+            "incidents: restored {restored_count} items and assigned {assigned_count} in {:.1} s; {} incidents and {} repeat marks to store",
             started.elapsed().as_secs_f64(),
             changes.len(),
             marks.len()
@@ -221,14 +279,46 @@ impl Tracker {
         if !marks.is_empty() {
             self.store.set_repeats(marks).await?;
         }
+        if position.as_ref() != Some(&after) {
+            self.save_position(&after).await?;
+        }
         Ok(Some(Following {
             assigner,
+            saved: after.clone(),
             after,
             pending: Vec::new(),
             repeats,
             pending_marks: Vec::new(),
             forgot_at: now,
+            saved_at: Instant::now(),
         }))
+    }
+
+    /// The saved position (None: none saved, or unreadable).
+    async fn position(&self) -> crate::store::Result<Option<StoredAfter>> {
+        let docs = self.store.state_load(POSITION.0, 0).await?;
+        Ok(docs.iter().find_map(|doc| {
+            let v: serde_json::Value = serde_json::from_str(doc).ok()?;
+            (v["id"] == POSITION.1).then_some(())?;
+            Some(StoredAfter {
+                order: v["order"].as_u64()?,
+                id: v["after_id"].as_str()?.to_owned(),
+            })
+        }))
+    }
+
+    /// Saves `at` as the position: every item stored up to it has its
+    /// incident stored.
+    async fn save_position(&self, at: &StoredAfter) -> crate::store::Result<()> {
+        let doc = serde_json::json!({"id": POSITION.1, "order": at.order, "after_id": at.id});
+        self.store
+            .state_save(
+                POSITION.0,
+                POSITION.1.to_owned(),
+                doc.to_string(),
+                self.enricher.now().timestamp(),
+            )
+            .await
     }
 
     /// The stored items received at or after `since`, and where the
@@ -319,17 +409,24 @@ impl Tracker {
             self.store.set_repeats(f.pending_marks.clone()).await?;
             f.pending_marks.clear();
         }
-        if f.pending.is_empty() {
-            return Ok(read);
+        if !f.pending.is_empty() {
+            let grown: BTreeSet<String> = f
+                .pending
+                .iter()
+                .filter_map(|c| c.incident_id.clone())
+                .collect();
+            self.store.set_incidents(f.pending.clone()).await?;
+            f.pending.clear();
+            self.publish(grown).await?;
         }
-        let grown: BTreeSet<String> = f
-            .pending
-            .iter()
-            .filter_map(|c| c.incident_id.clone())
-            .collect();
-        self.store.set_incidents(f.pending.clone()).await?;
-        f.pending.clear();
-        self.publish(grown).await?;
+        // Every item read has its incident stored: the position, when the
+        // feed paused or every few seconds.
+        if f.saved != f.after && (read == 0 || f.saved_at.elapsed() >= SAVE_EVERY) {
+            let at = f.after.clone();
+            f.saved_at = Instant::now();
+            self.save_position(&at).await?;
+            f.saved = at;
+        }
         Ok(read)
     }
 

@@ -248,7 +248,7 @@ pub struct WriteOutcome {
 /// Where a follower of the stored items got to ([`Store::stored_since`]):
 /// the store's order of storing (SQLite: the row number; ClickHouse: the
 /// microsecond of insertion, the id breaking ties within a batch).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoredAfter {
     pub order: u64,
     pub id: String,

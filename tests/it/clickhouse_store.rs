@@ -319,7 +319,8 @@ async fn clickhouse_answers_like_sqlite() {
     write_events_before_order_states(&ch, early).await;
     let applied = ch.migrate(&schema).await.unwrap();
     // Step 5 makes the items stored before it searchable; step 6 adds
-    // the incidents' table, step 7 the repeat marks'.
+    // the incidents' table, step 7 the repeat marks', step 8 orders state
+    // documents saved within a second.
     assert_eq!(
         applied,
         [
@@ -327,7 +328,8 @@ async fn clickhouse_answers_like_sqlite() {
             "004_privacy.sql",
             "005_search.sql",
             "006_incidents.sql",
-            "007_repeats.sql"
+            "007_repeats.sql",
+            "008_state_order.sql"
         ]
     );
     assert!(

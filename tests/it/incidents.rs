@@ -397,6 +397,8 @@ async fn track_in_random_batches(
             .unwrap();
         tracker.step(&mut following, &stop).await.unwrap();
     }
+    // A quiet poll: the tracker saves its position.
+    assert_eq!(tracker.step(&mut following, &stop).await.unwrap(), 0);
     let stored = stored_incidents(&*store).await;
     assert_eq!(stored.len(), items.len());
     let wrong: Vec<_> = expected
@@ -506,8 +508,80 @@ async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
             .collect();
         assert!(changed.is_empty(), "{changed:#?}");
     }
+    for store in [sqlite.clone(), ch.clone()] {
+        a_restart_keeps_what_was_stored(store, &items).await;
+    }
     server.replay_on_current_release(&db);
     sqlite.close().await.unwrap();
+}
+
+/// A restart renames nothing the tracker stored, even where assigning the
+/// items again would name them otherwise (the live path met them in
+/// another order: reports pushed before a restart read the same after
+/// it), and assigns the items stored while no tracker ran, into the
+/// incidents stored for their neighbours.
+async fn a_restart_keeps_what_was_stored(
+    store: Arc<dyn minyi::store::Store>,
+    items: &[minyi::model::EnrichedItem],
+) {
+    // One incident as the live path might have named it otherwise.
+    let before = stored_incidents(&*store).await;
+    let mut members: HashMap<&String, Vec<&String>> = HashMap::new();
+    for (id, inc) in &before {
+        if let Some(inc) = inc {
+            members.entry(inc).or_default().push(id);
+        }
+    }
+    let (_, mut chosen) = members
+        .into_iter()
+        .filter(|(_, m)| m.len() >= 3)
+        .min()
+        .expect("an incident of three");
+    chosen.sort();
+    let renamed = "i-00000000000000aa".to_owned();
+    let at = |id: &str| {
+        let item = items.iter().find(|i| i.id == id).unwrap();
+        item.received_at.timestamp_millis()
+    };
+    store
+        .set_incidents(
+            chosen
+                .iter()
+                .map(|id| minyi::incident::Change {
+                    item_id: (*id).clone(),
+                    at: at(id),
+                    incident_id: Some(renamed.clone()),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let stored = stored_incidents(&*store).await;
+
+    // While no tracker runs, one more report of that incident, a minute
+    // after its newest member, is stored.
+    let newest = chosen.iter().max_by_key(|id| at(id)).unwrap();
+    let mut more = items.iter().find(|i| &&i.id == newest).unwrap().clone();
+    more.id = format!("{}-again", more.id);
+    more.received_at += chrono::Duration::seconds(60);
+    store
+        .write(minyi::store::WriteBatch {
+            items: vec![more.clone()],
+            events: Vec::new(),
+        })
+        .await
+        .unwrap();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    tracker(store.clone()).start(&stop).await.unwrap().unwrap();
+    let after = stored_incidents(&*store).await;
+    let changed: Vec<String> = stored
+        .iter()
+        .filter(|(id, inc)| after[*id] != **inc)
+        .map(|(id, inc)| format!("{id}: {inc:?} became {:?}", after[id]))
+        .collect();
+    assert!(changed.is_empty(), "{changed:#?}");
+    assert_eq!(after[&more.id], Some(renamed), "the new report joins");
 }
 
 /// Through the API: items posted, the tracker following the store, then

@@ -59,6 +59,9 @@ struct StateRow {
     id: String,
     updated_at: u64,
     doc: String,
+    /// When the row was written (µs): the order of versions saved within
+    /// one second.
+    written_us: u64,
 }
 
 /// Clamps a unix time into ClickHouse's `DateTime` (UInt32) range.
@@ -146,7 +149,7 @@ impl Store for ClickHouseStore {
             client
                 .query(
                     "SELECT doc FROM (
-                         SELECT argMax(doc, updated_at) AS doc, max(updated_at) AS u
+                         SELECT argMax(doc, (updated_at, written_us)) AS doc, max(updated_at) AS u
                          FROM state WHERE kind = ? GROUP BY id
                      ) WHERE u >= ?",
                 )
@@ -173,6 +176,7 @@ impl Store for ClickHouseStore {
                 id,
                 updated_at: at.max(0) as u64,
                 doc,
+                written_us: chrono::Utc::now().timestamp_micros().max(0) as u64,
             };
             insert_rows(&client, "state", &[row]).await
         }

@@ -55,9 +55,10 @@ for path in sorted(glob.glob(os.path.join(root, "pipelines/clickhouse/*.sql"))):
                 new.query(statement)
             except Exception as e:
                 sys.exit(f"{os.path.basename(path)} fails on ClickHouse {version}: {e}\n{statement}")
-# order_states also holds the states `minyi migrate` folded from the events
+# order_states (and order_items) also hold the states `minyi migrate` folded from the events
 # stored before it: copied as they are, over what the view made of the events.
-for table in ["feedback", "workorder_events", "order_states", "feedback_incidents", "feedback_repeats", "state"]:
+for table in ["feedback", "workorder_events", "order_states", "order_items", "feedback_incidents",
+              "feedback_repeats", "state"]:
     new.query(f"TRUNCATE TABLE {table}")
     cols = old(f"{MINE} SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{table}' FORMAT TSV")
     cols = [line.split("\t") for line in cols.strip().splitlines()]
@@ -69,7 +70,7 @@ for table in ["feedback", "workorder_events", "order_states", "feedback_incident
     structure = ", ".join(f"{n} {t}" for n, t in numbers)
     data = os.path.join(work, f"{table}.tsv")
     rows = f"{db}.{table}"
-    if table == "order_states":
+    if table in ("order_states", "order_items"):
         # Net rows: a state and its retraction cancel in sums whatever the
         # order of rows, but the merges of a CollapsingMergeTree rely on
         # the order they were inserted in, which a copy does not keep.

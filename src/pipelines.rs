@@ -117,6 +117,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "008_state_order.sql",
         include_str!("../pipelines/clickhouse/008_state_order.sql"),
     ),
+    (
+        "009_order_items.sql",
+        include_str!("../pipelines/clickhouse/009_order_items.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

@@ -304,6 +304,21 @@ pub trait Store: Send + Sync + 'static {
     /// Answers one query. `now` (unix seconds) decides what is overdue.
     fn query(&self, query: Query, now: i64) -> BoxFuture<'static, Result<Answer>>;
 
+    /// Every item `filters` match, as [`Query::Feedback`] lists them (newest
+    /// first, with their work orders, incident and repeat mark), at most
+    /// `limit`, in batches: an export in one read. None (the default): the
+    /// store has no faster way than the list's pages, which the caller
+    /// walks by their cursor.
+    fn export(
+        &self,
+        filters: crate::query::Filters,
+        limit: usize,
+    ) -> Option<futures_util::stream::BoxStream<'static, Result<Vec<crate::query::FeedbackRow>>>>
+    {
+        let _ = (filters, limit);
+        None
+    }
+
     /// Small documents the server keeps (alerts, silences), by kind and id:
     /// those updated at or after `since` (unix seconds).
     fn state_load(&self, kind: &'static str, since: i64)

@@ -320,7 +320,7 @@ async fn clickhouse_answers_like_sqlite() {
     let applied = ch.migrate(&schema).await.unwrap();
     // Step 5 makes the items stored before it searchable; step 6 adds
     // the incidents' table, step 7 the repeat marks', step 8 orders state
-    // documents saved within a second.
+    // documents saved within a second, step 9 keys work orders by item.
     assert_eq!(
         applied,
         [
@@ -329,7 +329,8 @@ async fn clickhouse_answers_like_sqlite() {
             "005_search.sql",
             "006_incidents.sql",
             "007_repeats.sql",
-            "008_state_order.sql"
+            "008_state_order.sql",
+            "009_order_items.sql"
         ]
     );
     assert!(
@@ -572,6 +573,73 @@ async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
     server.replay_on_current_release(&db);
 }
 
+/// Exports on ClickHouse come in one read: every match once, in the list's
+/// order (its pages walk the same items), and the same rows as SQLite's
+/// for the same items with their work orders, incidents and repeat marks.
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_in_one_read_are_the_lists_items() {
+    let server = common::ClickHouse::start_logging_queries();
+    let db = server.database("export");
+    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
+        .await
+        .unwrap();
+    ch.migrate(&schema()).await.unwrap();
+    let ch_app = common::test_app_over(
+        std::sync::Arc::new(ch),
+        common::TempDir::new("clickhouse-export"),
+        &[],
+    );
+    let sqlite_app = common::test_app(&[]);
+    let n = crate::serve_api::load_many_attached(&ch_app).await;
+    assert_eq!(crate::serve_api::load_many_attached(&sqlite_app).await, n);
+    crate::serve_api::exports_hold_every_match_once(&ch_app, n).await;
+    let from = "from=2025-06-01T00:00:00%2B08:00";
+    for uri in [
+        format!("/api/v1/feedback?format=csv&{from}"),
+        format!(
+            "/api/v1/feedback?format=csv&{from}&to=2025-06-01T02:00:00%2B08:00&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"
+        ),
+        format!(
+            "/api/v1/feedback?format=csv&{from}&q=%E7%BA%A2%E7%BB%BF%E7%81%AF&incident=i-00000000000000b2"
+        ),
+        format!("/api/v1/feedback?format=csv&{from}&repeat=true"),
+    ] {
+        let export = |app: &common::TestApp| {
+            let req = axum::http::Request::get(&uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let router = app.router.clone();
+            let uri = uri.clone();
+            async move {
+                use http_body_util::BodyExt as _;
+                use tower::ServiceExt as _;
+                let response = router.oneshot(req).await.unwrap();
+                assert!(response.status().is_success(), "{uri}");
+                response.into_body().collect().await.unwrap().to_bytes()
+            }
+        };
+        // The same rows; within one second each store orders by its own
+        // sequence (SQLite's row number, a hash of the id here).
+        let rows = |csv: axum::body::Bytes| {
+            let text = String::from_utf8(csv.to_vec()).unwrap();
+            let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
+            lines[1..].sort();
+            lines
+        };
+        let (ch_rows, sqlite_rows) = (rows(export(&ch_app).await), rows(export(&sqlite_app).await));
+        assert!(ch_rows.len() > 2, "{uri}: rows");
+        assert_eq!(ch_rows, sqlite_rows, "{uri}");
+        if !uri.contains('&') || uri.ends_with(from) {
+            // What is attached: two orders in order, an incident, a mark.
+            let all = ch_rows.join("\n");
+            assert!(all.contains("WO-C、WO-D,在办、在办,"), "{all:.3000}");
+            assert!(all.contains("WO-A,已办结,"));
+            assert!(all.contains("i-00000000000000a1"));
+        }
+    }
+    server.replay_on_current_release(&db);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_state_keeps_the_newest_document() {
     let server = common::ClickHouse::start();
@@ -597,6 +665,13 @@ async fn alert_state_keeps_the_newest_document() {
     assert_eq!(docs, ["{\"v\":2}", "{\"v\":3}"]);
     assert_eq!(ch.state_load("alert", 150).await.unwrap(), ["{\"v\":2}"]);
     assert_eq!(ch.state_load("silence", 0).await.unwrap().len(), 1);
+    // Versions saved within one second: the last written wins.
+    for v in 0..20 {
+        ch.state_save("tracker", "p".into(), format!("{{\"v\":{v}}}"), 400)
+            .await
+            .unwrap();
+    }
+    assert_eq!(ch.state_load("tracker", 0).await.unwrap(), ["{\"v\":19}"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

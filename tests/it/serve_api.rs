@@ -1503,6 +1503,56 @@ pub(crate) async fn load_many(app: &TestApp) -> usize {
     n
 }
 
+/// [`load_many`], and work orders (one resolved, one open, two for one
+/// item), incidents and repeat marks for some of its items: what exports
+/// attach to an item.
+pub(crate) async fn load_many_attached(app: &TestApp) -> usize {
+    let n = load_many(app).await;
+    let event = |order: &str, item: &str, event: &str, at: &str| {
+        json!({"order_id": order, "feedback_id": item, "event": event, "unit": "丛台派出所",
+               "at": format!("2025-06-01T{at}:00+08:00")})
+    };
+    let events = json!([
+        event("WO-A", "bulk-00003", "created", "08:00"),
+        event("WO-A", "bulk-00003", "resolved", "09:00"),
+        event("WO-B", "bulk-00007", "created", "08:10"),
+        event("WO-D", "bulk-00011", "created", "08:20"),
+        event("WO-C", "bulk-00011", "created", "08:30"),
+    ]);
+    let (s, v) = post(
+        app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let at = |i: i64| (1_748_707_200 + (i / 5) * 30) * 1000;
+    let change = |i: i64, incident: &str| minyi::incident::Change {
+        item_id: format!("bulk-{i:05}"),
+        at: at(i),
+        incident_id: Some(incident.to_owned()),
+    };
+    app.store
+        .set_incidents(vec![
+            change(1, "i-00000000000000a1"),
+            change(2, "i-00000000000000a1"),
+            change(2400, "i-00000000000000b2"),
+            change(2401, "i-00000000000000b2"),
+        ])
+        .await
+        .unwrap();
+    app.store
+        .set_repeats(vec![minyi::repeat::Mark {
+            item_id: "bulk-00005".into(),
+            at: at(5),
+            repeat: true,
+        }])
+        .await
+        .unwrap();
+    n
+}
+
 /// Every export holds every match once, in the list's order, whatever the
 /// range's shape: without `to` the same bytes as with it, the XLSX the same
 /// rows as the CSV, and paging by cursor the same items again.

@@ -27,6 +27,7 @@
 //! changes and reads the incident list. This file connects and implements [`Store`]
 //! over them, alert state included.
 
+mod export;
 mod incidents;
 mod privacy;
 mod read;
@@ -125,6 +126,15 @@ impl ClickHouseStore {
 }
 
 impl Store for ClickHouseStore {
+    fn export(
+        &self,
+        filters: crate::query::Filters,
+        limit: usize,
+    ) -> Option<futures_util::stream::BoxStream<'static, Result<Vec<crate::query::FeedbackRow>>>>
+    {
+        Some(self.export_stream(filters, limit))
+    }
+
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {
         let sourced = SourcedBatch {
             items: batch.items.into_iter().map(|i| (i, None)).collect(),

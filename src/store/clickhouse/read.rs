@@ -37,24 +37,25 @@ fn texts(v: &[String]) -> Vec<Param> {
     v.iter().map(|s| Param::Str(s.clone())).collect()
 }
 
+/// An item as the lists read it.
 #[derive(Row, Deserialize)]
-struct ItemOut {
-    seq: i64,
-    ts: u32,
-    id: String,
-    channel: String,
-    received_at: String,
-    text: String,
-    rating: u8,
-    district: String,
-    unit: String,
-    case_ref: String,
-    topics: Vec<String>,
-    keywords: Vec<String>,
-    sentiment: String,
-    score: f32,
-    detail: String,
-    redacted: String,
+pub(super) struct ItemOut {
+    pub(super) seq: i64,
+    pub(super) ts: u32,
+    pub(super) id: String,
+    pub(super) channel: String,
+    pub(super) received_at: String,
+    pub(super) text: String,
+    pub(super) rating: u8,
+    pub(super) district: String,
+    pub(super) unit: String,
+    pub(super) case_ref: String,
+    pub(super) topics: Vec<String>,
+    pub(super) keywords: Vec<String>,
+    pub(super) sentiment: String,
+    pub(super) score: f32,
+    pub(super) detail: String,
+    pub(super) redacted: String,
 }
 
 impl ClickHouseStore {
@@ -651,37 +652,7 @@ impl ClickHouseStore {
             start -= span;
         }
         let tz = self.settings.tz();
-        let non_empty = |s: String| (!s.is_empty()).then_some(s);
-        let mut items: Vec<FeedbackRow> = rows
-            .into_iter()
-            .map(|r| FeedbackRow {
-                cursor: Some(Cursor {
-                    ts: i64::from(r.ts),
-                    seq: r.seq,
-                }),
-                id: r.id,
-                channel: r.channel,
-                received_at: if r.received_at.is_empty() {
-                    rfc3339(i64::from(r.ts), tz)
-                } else {
-                    r.received_at
-                },
-                text: r.text,
-                rating: (r.rating > 0).then_some(r.rating),
-                district: non_empty(r.district),
-                unit: non_empty(r.unit),
-                case_ref: non_empty(r.case_ref),
-                topics: r.topics,
-                keywords: r.keywords,
-                sentiment: r.sentiment,
-                score: f64::from(r.score),
-                detail: serde_json::from_str(&r.detail).unwrap_or_default(),
-                redacted: non_empty(r.redacted),
-                work_orders: Vec::new(),
-                incident_id: None,
-                repeat: false,
-            })
-            .collect();
+        let mut items: Vec<FeedbackRow> = rows.into_iter().map(|r| feedback_row(r, tz)).collect();
         self.attach_work_orders(&mut items).await?;
         self.attach_incidents(&mut items).await?;
         let next = if items.len() > limit {
@@ -696,7 +667,8 @@ impl ClickHouseStore {
 
 impl ClickHouseStore {
     /// Fills each item's work orders: the current states (`sum(sign) > 0`)
-    /// of the orders opened for the items of one page.
+    /// of the orders opened for the items of one page, from `order_items`
+    /// (keyed by the item: a page reads its own items' rows).
     async fn attach_work_orders(&self, items: &mut [FeedbackRow]) -> Result<()> {
         let at: rustc_hash::FxHashMap<String, usize> = items
             .iter()
@@ -709,7 +681,7 @@ impl ClickHouseStore {
         for chunk in ids.chunks(1000) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
-                "SELECT feedback_id, order_id, toUInt8(resolved) FROM order_states
+                "SELECT feedback_id, order_id, toUInt8(resolved) FROM order_items
                  WHERE feedback_id IN ({marks})
                  GROUP BY feedback_id, order_id, resolved HAVING sum(sign) > 0
                  ORDER BY order_id"
@@ -729,13 +701,49 @@ impl ClickHouseStore {
     }
 }
 
+/// An item read as the lists show it (its work orders, incident and
+/// repeat mark not yet attached).
+pub(super) fn feedback_row(r: ItemOut, tz: chrono::FixedOffset) -> FeedbackRow {
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    FeedbackRow {
+        cursor: Some(Cursor {
+            ts: i64::from(r.ts),
+            seq: r.seq,
+        }),
+        id: r.id,
+        channel: r.channel,
+        received_at: if r.received_at.is_empty() {
+            rfc3339(i64::from(r.ts), tz)
+        } else {
+            r.received_at
+        },
+        text: r.text,
+        rating: (r.rating > 0).then_some(r.rating),
+        district: non_empty(r.district),
+        unit: non_empty(r.unit),
+        case_ref: non_empty(r.case_ref),
+        topics: r.topics,
+        keywords: r.keywords,
+        sentiment: r.sentiment,
+        score: f64::from(r.score),
+        detail: serde_json::from_str(&r.detail).unwrap_or_default(),
+        redacted: non_empty(r.redacted),
+        work_orders: Vec::new(),
+        incident_id: None,
+        repeat: false,
+    }
+}
+
 /// A sum of signs as a count (a state and its retraction may sit in
 /// different parts: never below 0).
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn bind(mut q: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
+pub(super) fn bind(
+    mut q: clickhouse::query::Query,
+    params: Vec<Param>,
+) -> clickhouse::query::Query {
     for p in params {
         q = match p {
             Param::Int(v) => q.bind(v),

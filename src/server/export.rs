@@ -66,7 +66,8 @@ fn pages(
         Ok(_) => unreachable!("restricting keeps the query's kind"),
         Err(e) => return stream::once(async move { Err(ApiError::from(e)) }).boxed(),
     };
-    if let Some(batches) = state.store.export(scoped, MAX_ROWS) {
+    let now = state.enricher.now().timestamp();
+    if let Some(batches) = state.store.export(scoped, MAX_ROWS, now) {
         return batches
             .map(move |batch| {
                 let batch = batch.map_err(ApiError::from)?;

@@ -573,11 +573,11 @@ async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
     server.replay_on_current_release(&db);
 }
 
-/// Exports on ClickHouse come in one read: every match once, in the list's
+/// Exports on ClickHouse, a joined query a window: every match once, in the list's
 /// order (its pages walk the same items), and the same rows as SQLite's
 /// for the same items with their work orders, incidents and repeat marks.
 #[tokio::test(flavor = "multi_thread")]
-async fn exports_in_one_read_are_the_lists_items() {
+async fn exports_by_joined_windows_are_the_lists_items() {
     let server = common::ClickHouse::start_logging_queries();
     let db = server.database("export");
     let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)

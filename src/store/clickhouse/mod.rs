@@ -130,9 +130,10 @@ impl Store for ClickHouseStore {
         &self,
         filters: crate::query::Filters,
         limit: usize,
+        now: i64,
     ) -> Option<futures_util::stream::BoxStream<'static, Result<Vec<crate::query::FeedbackRow>>>>
     {
-        Some(self.export_stream(filters, limit))
+        Some(self.export_stream(filters, limit, now))
     }
 
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {

@@ -147,7 +147,7 @@ impl ClickHouseStore {
     }
 
     /// The times of the oldest and newest stored items (None: no items).
-    async fn extent(&self) -> Result<(Option<i64>, Option<i64>)> {
+    pub(super) async fn extent(&self) -> Result<(Option<i64>, Option<i64>)> {
         let rows: Vec<(u64, u32, u32)> = self
             .fetch_tuples(
                 "SELECT count(), toUInt32(min(ts)), toUInt32(max(ts)) FROM feedback",

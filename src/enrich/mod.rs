@@ -290,6 +290,8 @@ impl Enricher {
         let cx = topics::Context {
             rates: None,
             commends: &commends,
+            revisit,
+            positive: text_score >= sentiment::NEUTRAL_BAND,
         };
         self.tagger
             .tag_by_rules(&normalized, &tokens, cx)
@@ -405,6 +407,8 @@ impl Enricher {
             topics::Context {
                 rates,
                 commends: &commends,
+                revisit,
+                positive: text_score >= sentiment::NEUTRAL_BAND,
             },
         );
         // Sent places must be names of the gazetteer (a closed vocabulary:
@@ -835,6 +839,69 @@ mod tests {
                 .0
                 .contains(&"praise".to_owned())
         );
+    }
+
+    /// docs/TOPICS.md, rule P: praise commends or thanks the police. A
+    /// scam report naming the police (冒充公安) is no praise, whatever the
+    /// model weighs its words at, nor is a positive text about something
+    /// else (the weather).
+    #[test]
+    fn no_praise_for_a_scam_report_or_the_weather() {
+        let e = enricher();
+        let topics = |channel: &str, text: &str| {
+            let item = e
+                .enrich_value(&json!({"channel": channel, "text": text}), now())
+                .unwrap();
+            (item.topics, item.topic_evidence)
+        };
+        for (channel, text) in [
+            (
+                "hotline_110",
+                "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户",
+            ),
+            (
+                "hotline_12345",
+                "接到自称派出所民警的电话，说我的银行卡涉嫌洗钱，要我把钱转到安全账户",
+            ),
+            (
+                "online_message",
+                "我们小区好几个老人都接到冒充警察的电话，说他们涉嫌洗钱，让把存款转到安全账户",
+            ),
+            (
+                "wechat",
+                "有人自称是公安局的警察，说我们的快递里有违禁品，要我们配合调查并转账",
+            ),
+            ("online_message", "今天天气不错"),
+            ("wechat", "今天天气真好，心情不错"),
+        ] {
+            let (got, evidence) = topics(channel, text);
+            assert!(
+                !got.contains(&"praise".to_owned()),
+                "{text}: {got:?} {evidence:?}"
+            );
+        }
+        let text = "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户";
+        let (got, evidence) = topics("hotline_110", text);
+        assert_eq!(got, ["fraud"], "{evidence:?}");
+        assert_eq!(topics("online_message", "今天天气不错").0, ["other"]);
+        // Commendation of the police is praise still, named or on a revisit.
+        assert!(
+            topics("online_message", "民警处理得很及时，态度也好")
+                .0
+                .contains(&"praise".to_owned())
+        );
+        assert!(
+            topics("sms_revisit", "1，效率很高")
+                .0
+                .contains(&"praise".to_owned())
+        );
+        // Thanks for stopping a scam: praise beside fraud, by its words.
+        let (mut got, _) = topics(
+            "hotline_12345",
+            "差点被冒充客服的骗了，多亏反诈民警及时劝阻，非常感谢",
+        );
+        got.sort();
+        assert_eq!(got, ["fraud", "praise"]);
     }
 
     #[test]

@@ -65,6 +65,16 @@ pub struct TopicTagger {
     matter: Vec<bool>,
     /// Per topic: whether commending words tag it (`when_positive`).
     when_positive: Vec<bool>,
+    /// Each `positive_about` phrase and the topics it lets commending
+    /// words tag; per topic, whether it needs one.
+    about_topics: Vec<Vec<usize>>,
+    about_automaton: AhoCorasick,
+    needs_about: Vec<bool>,
+    /// Per topic: whether the model tags it only on a positive text
+    /// (`model_when_positive`), and the topics beside which it does not
+    /// (`model_not_with`, by index).
+    model_when_positive: Vec<bool>,
+    model_not_with: Vec<Vec<usize>>,
     model: TopicModel,
 }
 
@@ -80,6 +90,12 @@ pub struct Context<'a> {
     /// ([`super::sentiment::commending_words`]): a topic with
     /// `when_positive` is tagged on them.
     pub commends: &'a [String],
+    /// Whether the item is a revisit answer (it rates the police: their
+    /// commendation needs no naming of them, see `positive_about`).
+    pub revisit: bool,
+    /// Whether the text reads positive on its own (sentiment before any
+    /// rating): a topic with `model_when_positive` needs it.
+    pub positive: bool,
 }
 
 impl TopicTagger {
@@ -93,6 +109,8 @@ impl TopicTagger {
         let mut term_hits: Vec<Vec<(usize, f32)>> = Vec::new();
         let mut exclusions: Vec<String> = Vec::new();
         let mut exclusion_topics: Vec<Vec<usize>> = Vec::new();
+        let mut abouts: Vec<String> = Vec::new();
+        let mut about_topics: Vec<Vec<usize>> = Vec::new();
         fn add<T>(patterns: &mut Vec<String>, hits: &mut Vec<Vec<T>>, pattern: &str, hit: T) {
             let p = pattern.to_lowercase();
             match patterns.iter().position(|q| *q == p) {
@@ -120,6 +138,9 @@ impl TopicTagger {
             }
             for term in &def.exclude {
                 add(&mut exclusions, &mut exclusion_topics, term, topic);
+            }
+            for term in &def.positive_about {
+                add(&mut abouts, &mut about_topics, term, topic);
             }
         }
         if !codes.iter().any(|c| c == OTHER) {
@@ -150,6 +171,26 @@ impl TopicTagger {
             .map_err(|e| invalid(e.to_string()))?;
         let exclusion_automaton =
             AhoCorasick::new(&exclusions).map_err(|e| invalid(e.to_string()))?;
+        let about_automaton = AhoCorasick::new(&abouts).map_err(|e| invalid(e.to_string()))?;
+        let needs_about = file
+            .topic
+            .iter()
+            .map(|t| !t.positive_about.is_empty())
+            .collect();
+        let mut model_not_with = Vec::with_capacity(codes.len());
+        for def in &file.topic {
+            let mut not_with = Vec::new();
+            for code in &def.model_not_with {
+                let t = codes.iter().position(|c| c == code).ok_or_else(|| {
+                    invalid(format!(
+                        "topic {:?}: model_not_with unknown topic {code:?}",
+                        def.code
+                    ))
+                })?;
+                not_with.push(t);
+            }
+            model_not_with.push(not_with);
+        }
         let has_exclusions = (0..codes.len())
             .map(|t| exclusion_topics.iter().any(|ts| ts.contains(&t)))
             .collect();
@@ -157,6 +198,11 @@ impl TopicTagger {
         Ok(TopicTagger {
             matter: file.topic.iter().map(|t| t.matter).collect(),
             when_positive: file.topic.iter().map(|t| t.when_positive).collect(),
+            about_topics,
+            about_automaton,
+            needs_about,
+            model_when_positive: file.topic.iter().map(|t| t.model_when_positive).collect(),
+            model_not_with,
             model,
             codes,
             names: file.topic.iter().map(|t| t.name.clone()).collect(),
@@ -268,7 +314,11 @@ impl TopicTagger {
         }
         if !cx.commends.is_empty() {
             for topic in 0..self.codes.len() {
-                if self.when_positive[topic] && !tagged.contains(topic) && !ruled_out(topic) {
+                if self.when_positive[topic]
+                    && !tagged.contains(topic)
+                    && self.commends_police(normalized, topic, cx)
+                    && !ruled_out(topic)
+                {
                     tagged.insert(topic);
                     tags.push(TopicTag {
                         code: self.codes[topic].clone(),
@@ -288,6 +338,11 @@ impl TopicTagger {
                 if tagged.contains(topic)
                     || !self.model.tags(&scores, topic)
                     || self.codes[topic] == OTHER
+                    || (self.model_when_positive[topic]
+                        && !(cx.positive && self.commends_police(normalized, topic, cx)))
+                    || self.model_not_with[topic]
+                        .iter()
+                        .any(|&t| tagged.contains(t))
                     || ruled_out(topic)
                 {
                     continue;
@@ -330,6 +385,20 @@ impl TopicTagger {
     /// `topics.toml`), not an act that goes with one (praise, suggestion).
     pub fn is_matter(&self, code: &str) -> bool {
         self.topic_index(code).is_some_and(|t| self.matter[t])
+    }
+
+    /// Whether commending words of the item may be about the police, for
+    /// the topic: a revisit answer rates them; otherwise one of the
+    /// topic's `positive_about` phrases must be in the text (if it has any).
+    fn commends_police(&self, normalized: &str, topic: usize, cx: Context) -> bool {
+        cx.revisit || !self.needs_about[topic] || self.about(normalized, topic)
+    }
+
+    /// Whether a `positive_about` phrase of the topic is in the text.
+    fn about(&self, normalized: &str, topic: usize) -> bool {
+        self.about_automaton
+            .find_overlapping_iter(normalized)
+            .any(|m| self.about_topics[m.pattern().as_usize()].contains(&topic))
     }
 
     /// Which topics an exclusion in the text rules out, by topic index

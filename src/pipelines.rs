@@ -337,6 +337,11 @@ pub struct TopicDef {
     /// rules or model); the rules still may.
     #[serde(default)]
     pub model_not_with: Vec<String>,
+    /// A text with no rating that reads neutral and is tagged with the
+    /// topic by the rules is a complaint (misconduct reported in plain
+    /// words), unless it proposes or commends: sentiment negative.
+    #[serde(default)]
+    pub reads_negative: bool,
 }
 
 fn default_min_score() -> f32 {

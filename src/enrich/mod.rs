@@ -399,7 +399,8 @@ impl Enricher {
         let mut tokens = self.analyze(&normalized);
         drop_hints(&normalized, &mut tokens);
         let keywords = self.tokenizer.keywords(&tokens);
-        let (sentiment, text_score) = self.sentiment.assess_scored(&normalized, &tokens, rating);
+        let (mut sentiment, text_score) =
+            self.sentiment.assess_scored(&normalized, &tokens, rating);
         let commends = sentiment::commending_words(&sentiment, text_score, revisit);
         let topic_tags = self.tagger.tag(
             &normalized,
@@ -411,6 +412,7 @@ impl Enricher {
                 positive: text_score >= sentiment::NEUTRAL_BAND,
             },
         );
+        self.tagger.complaint_of(&topic_tags, &mut sentiment);
         // Sent places must be names of the gazetteer (a closed vocabulary:
         // every district or unit is a dimension value on every chart); an
         // unknown one is kept masked beside the item, and the item's place
@@ -902,6 +904,26 @@ mod tests {
         );
         got.sort();
         assert_eq!(got, ["fraud", "praise"]);
+    }
+
+    /// Misconduct reported in plain words is a complaint (docs/TOPICS.md,
+    /// sentiment labels); a proposal about conduct is not.
+    #[test]
+    fn misconduct_reported_plainly_is_a_complaint() {
+        let e = enricher();
+        let item = |text: &str| {
+            e.enrich_value(&json!({"channel": "online_message", "text": text}), now())
+                .unwrap()
+        };
+        let got = item("派出所的人上班时间在里面打扑克，我亲眼看到的");
+        assert_eq!(got.sentiment.label, SentimentLabel::Negative, "{got:?}");
+        assert!(
+            got.sentiment
+                .evidence
+                .contains(&"discipline: reported".to_owned())
+        );
+        let got = item("建议值班室晚上也安排人值守，别出现脱岗");
+        assert_eq!(got.sentiment.label, SentimentLabel::Neutral, "{got:?}");
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct TopicTagger {
     /// (`model_not_with`, by index).
     model_when_positive: Vec<bool>,
     model_not_with: Vec<Vec<usize>>,
+    /// Per topic: whether a neutral text of it is a complaint
+    /// (`reads_negative`).
+    reads_negative: Vec<bool>,
     model: TopicModel,
 }
 
@@ -203,6 +206,7 @@ impl TopicTagger {
             needs_about,
             model_when_positive: file.topic.iter().map(|t| t.model_when_positive).collect(),
             model_not_with,
+            reads_negative: file.topic.iter().map(|t| t.reads_negative).collect(),
             model,
             codes,
             names: file.topic.iter().map(|t| t.name.clone()).collect(),
@@ -379,6 +383,30 @@ impl TopicTagger {
             });
         }
         tags
+    }
+
+    /// A text with no rating that reads neutral and that the rules tag with a
+    /// topic of `reads_negative` (misconduct reported: 上班时间打游戏, 喝完酒
+    ///开警车) is a complaint, unless it proposes or commends (a suggestion
+    /// or praise tag): its label becomes negative, evidence `<code>: reported`.
+    pub fn complaint_of(&self, tags: &[TopicTag], sentiment: &mut crate::model::Sentiment) {
+        use crate::model::SentimentLabel;
+        if sentiment.label != SentimentLabel::Neutral
+            || sentiment.evidence.iter().any(|e| e.starts_with("rating "))
+            || tags.iter().any(|t| !self.is_matter(&t.code))
+        {
+            return;
+        }
+        let by_rules = |t: &&TopicTag| !t.evidence.iter().any(|e| e.starts_with("model:"));
+        if let Some(tag) = tags.iter().filter(by_rules).find(|t| {
+            self.topic_index(&t.code)
+                .is_some_and(|i| self.reads_negative[i])
+        }) {
+            sentiment.label = SentimentLabel::Negative;
+            sentiment.score = sentiment.score.min(0.0) - super::sentiment::NEUTRAL_BAND;
+            sentiment.score = (sentiment.score * 1000.0).round() / 1000.0;
+            sentiment.evidence.push(format!("{}: reported", tag.code));
+        }
     }
 
     /// Whether a topic is a matter an item is about (`matter` in

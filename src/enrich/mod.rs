@@ -882,9 +882,16 @@ mod tests {
                 "{text}: {got:?} {evidence:?}"
             );
         }
-        let text = "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户";
-        let (got, evidence) = topics("hotline_110", text);
-        assert_eq!(got, ["fraud"], "{evidence:?}");
+        // Fraud, by the rules (冒充) or by the model (安全账户, 洗钱: the model
+        // learnt them from the dev split; as rule terms they would weigh
+        // less in incident matching).
+        for text in [
+            "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户",
+            "接到自称派出所民警的电话，说我的银行卡涉嫌洗钱，要我把钱转到安全账户",
+        ] {
+            let (got, evidence) = topics("hotline_110", text);
+            assert_eq!(got, ["fraud"], "{text}: {evidence:?}");
+        }
         assert_eq!(topics("online_message", "今天天气不错").0, ["other"]);
         // Commendation of the police is praise still, named or on a revisit.
         assert!(

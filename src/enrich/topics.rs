@@ -485,6 +485,10 @@ mod tests {
         assert!(codes("在永年区广府古城被小偷偷了手机").contains(&"public_order".to_owned()));
         assert!(codes("涉县有人开车不让行人").contains(&"traffic".to_owned()));
         assert!(codes("邯郸东站附近有黑车拉客").contains(&"traffic".to_owned()));
+        assert!(codes("小区门口天天有人乱停车").contains(&"traffic".to_owned()));
+        assert!(codes("接电话的人说话很难听").contains(&"attitude".to_owned()));
+        // A manner of speaking is no quarrel.
+        assert!(!codes("接电话的人说话很冲，像吵架一样").contains(&"public_order".to_owned()));
         assert!(codes("网上认识的人让我投资理财，现在钱取不出来了").contains(&"fraud".to_owned()));
         // One weak cue is not a topic.
         assert_eq!(codes("彩票中奖了"), vec!["other".to_owned()]);

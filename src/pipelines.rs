@@ -337,6 +337,11 @@ pub struct TopicDef {
     /// rules or model); the rules still may.
     #[serde(default)]
     pub model_not_with: Vec<String>,
+    /// Neither the rules nor the model tag the topic beside these topics
+    /// tagged by the rules (a theft with a word on its case is the case's:
+    /// public order gives way to enforcement).
+    #[serde(default)]
+    pub not_with: Vec<String>,
     /// A text with no rating that reads neutral and is tagged with the
     /// topic by the rules is a complaint (misconduct reported in plain
     /// words), unless it proposes or commends: sentiment negative.

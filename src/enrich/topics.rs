@@ -75,6 +75,9 @@ pub struct TopicTagger {
     /// (`model_not_with`, by index).
     model_when_positive: Vec<bool>,
     model_not_with: Vec<Vec<usize>>,
+    /// Per topic: the topics beside which it is not tagged (`not_with`).
+    not_with: Vec<Vec<usize>>,
+    any_not_with: bool,
     /// Per topic: whether a neutral text of it is a complaint
     /// (`reads_negative`).
     reads_negative: Vec<bool>,
@@ -180,19 +183,23 @@ impl TopicTagger {
             .iter()
             .map(|t| !t.positive_about.is_empty())
             .collect();
+        let indices = |def: &crate::pipelines::TopicDef, field: &str, list: &[String]| {
+            list.iter()
+                .map(|code| {
+                    codes.iter().position(|c| c == code).ok_or_else(|| {
+                        invalid(format!(
+                            "topic {:?}: {field} unknown topic {code:?}",
+                            def.code
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<usize>, _>>()
+        };
         let mut model_not_with = Vec::with_capacity(codes.len());
+        let mut not_with = Vec::with_capacity(codes.len());
         for def in &file.topic {
-            let mut not_with = Vec::new();
-            for code in &def.model_not_with {
-                let t = codes.iter().position(|c| c == code).ok_or_else(|| {
-                    invalid(format!(
-                        "topic {:?}: model_not_with unknown topic {code:?}",
-                        def.code
-                    ))
-                })?;
-                not_with.push(t);
-            }
-            model_not_with.push(not_with);
+            model_not_with.push(indices(def, "model_not_with", &def.model_not_with)?);
+            not_with.push(indices(def, "not_with", &def.not_with)?);
         }
         let has_exclusions = (0..codes.len())
             .map(|t| exclusion_topics.iter().any(|ts| ts.contains(&t)))
@@ -206,6 +213,8 @@ impl TopicTagger {
             needs_about,
             model_when_positive: file.topic.iter().map(|t| t.model_when_positive).collect(),
             model_not_with,
+            any_not_with: not_with.iter().any(|n| !n.is_empty()),
+            not_with,
             reads_negative: file.topic.iter().map(|t| t.reads_negative).collect(),
             model,
             codes,
@@ -314,6 +323,21 @@ impl TopicTagger {
                         .map(|h| self.terms[usize::from(h.1)].clone())
                         .collect(),
                 });
+            }
+        }
+        // A topic that gives way to another the rules tagged: dropped, and
+        // marked done so that neither commendation nor the model tags it.
+        if self.any_not_with {
+            let before = TopicSet(tagged.0);
+            tags.retain(|t| {
+                let topic = self.topic_index(&t.code).unwrap_or(usize::MAX);
+                topic == usize::MAX || !self.not_with[topic].iter().any(|&o| before.contains(o))
+            });
+            for (topic, others) in self.not_with.iter().enumerate() {
+                if others.iter().any(|&o| before.contains(o)) {
+                    // Ruled out for what follows (commendation, the model).
+                    tagged.insert(topic);
+                }
             }
         }
         if !cx.commends.is_empty() {
@@ -487,6 +511,16 @@ mod tests {
         assert!(codes("邯郸东站附近有黑车拉客").contains(&"traffic".to_owned()));
         assert!(codes("小区门口天天有人乱停车").contains(&"traffic".to_owned()));
         assert!(codes("接电话的人说话很难听").contains(&"attitude".to_owned()));
+        // A theft with a word on its case is the case's (not_with).
+        let got = codes("我家电动车被盗，报案两个月没有任何进展");
+        assert!(got.contains(&"enforcement".to_owned()), "{got:?}");
+        assert!(!got.contains(&"public_order".to_owned()), "{got:?}");
+        assert!(codes("楼道里的电动车电瓶又被偷了").contains(&"public_order".to_owned()));
+        // A call named in passing is no complaint about the call handling.
+        assert!(
+            !codes("在网上刷单被骗了八千，报警后一直没有消息").contains(&"response".to_owned())
+        );
+        assert!(codes("报警后四十分钟才到").contains(&"response".to_owned()));
         // A manner of speaking is no quarrel.
         assert!(!codes("接电话的人说话很冲，像吵架一样").contains(&"public_order".to_owned()));
         assert!(codes("网上认识的人让我投资理财，现在钱取不出来了").contains(&"fraud".to_owned()));

@@ -10,17 +10,23 @@
 //! whatever the number of rules. Exclusions are phrases and are looked for
 //! in the whole text (a second, small automaton). A topic is tagged when the
 //! summed weight of its distinct matched terms reaches its `min_score` and
-//! none of its exclusions matched.
+//! none of its exclusions matched, and it gives way to no topic of its
+//! `not_with` the rules tagged (public order to enforcement: a theft with a
+//! word on its case).
 //!
 //! The model tags a topic the rules did not when its probability reaches
-//! the topic's threshold (exclusions rule it out alike); its evidence is
+//! the topic's threshold (exclusions rule it out alike; `model_when_positive`
+//! and `model_not_with` hold praise to a positive text naming the police
+//! and keep it off a scam report); its evidence is
 //! the tokens that weighed most, each as `model:<token>`. On a
 //! channel whose revisits rate a topic (`rates` in `channels.toml`), an
 //! answer tagged with no matter (a topic with `matter = true`) is tagged
 //! with that topic, evidence `revisit`. A topic with `when_positive`
-//! (praise) is tagged when the text reads positive on its own, evidence
+//! (praise) is tagged when the text reads positive on its own and names the
+//! police (`positive_about`) or answers a revisit, evidence
 //! `positive:<word>` for each word that commends. `other` is the tag when
-//! nothing else is.
+//! nothing else is. [`TopicTagger::complaint_of`] reads a neutral text of
+//! a `reads_negative` topic (misconduct reported) as a complaint.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 

@@ -328,6 +328,33 @@ pub struct TopicDef {
     /// that commend, apart from a revisit's rating): praise.
     #[serde(default)]
     pub when_positive: bool,
+    /// With `when_positive`: the commending words count only when one of
+    /// these phrases (the police or their work named) is in the text, or
+    /// the item is a revisit answer (which rates the police); empty: no
+    /// such need. "今天天气不错" reads positive and commends no one.
+    #[serde(default)]
+    pub positive_about: Vec<String>,
+    /// The model tags the topic only when the text reads positive on its
+    /// own and, as for `when_positive`, names the police (`positive_about`)
+    /// or answers a revisit (praise: a complaint or a scam report naming
+    /// the police is no commendation, nor is a fine day, whatever their
+    /// words weigh in the model).
+    #[serde(default)]
+    pub model_when_positive: bool,
+    /// The model does not tag the topic beside these topics (tagged by
+    /// rules or model); the rules still may.
+    #[serde(default)]
+    pub model_not_with: Vec<String>,
+    /// Neither the rules nor the model tag the topic beside these topics
+    /// tagged by the rules (a theft with a word on its case is the case's:
+    /// public order gives way to enforcement).
+    #[serde(default)]
+    pub not_with: Vec<String>,
+    /// A text with no rating that reads neutral and is tagged with the
+    /// topic by the rules is a complaint (misconduct reported in plain
+    /// words), unless it proposes or commends: sentiment negative.
+    #[serde(default)]
+    pub reads_negative: bool,
 }
 
 fn default_min_score() -> f32 {

@@ -290,6 +290,8 @@ impl Enricher {
         let cx = topics::Context {
             rates: None,
             commends: &commends,
+            revisit,
+            positive: text_score >= sentiment::NEUTRAL_BAND,
         };
         self.tagger
             .tag_by_rules(&normalized, &tokens, cx)
@@ -397,7 +399,8 @@ impl Enricher {
         let mut tokens = self.analyze(&normalized);
         drop_hints(&normalized, &mut tokens);
         let keywords = self.tokenizer.keywords(&tokens);
-        let (sentiment, text_score) = self.sentiment.assess_scored(&normalized, &tokens, rating);
+        let (mut sentiment, text_score) =
+            self.sentiment.assess_scored(&normalized, &tokens, rating);
         let commends = sentiment::commending_words(&sentiment, text_score, revisit);
         let topic_tags = self.tagger.tag(
             &normalized,
@@ -405,8 +408,11 @@ impl Enricher {
             topics::Context {
                 rates,
                 commends: &commends,
+                revisit,
+                positive: text_score >= sentiment::NEUTRAL_BAND,
             },
         );
+        self.tagger.complaint_of(&topic_tags, &mut sentiment);
         // Sent places must be names of the gazetteer (a closed vocabulary:
         // every district or unit is a dimension value on every chart); an
         // unknown one is kept masked beside the item, and the item's place
@@ -835,6 +841,96 @@ mod tests {
                 .0
                 .contains(&"praise".to_owned())
         );
+    }
+
+    /// docs/TOPICS.md, rule P: praise commends or thanks the police. A
+    /// scam report naming the police (冒充公安) is no praise, whatever the
+    /// model weighs its words at, nor is a positive text about something
+    /// else (the weather).
+    #[test]
+    fn no_praise_for_a_scam_report_or_the_weather() {
+        let e = enricher();
+        let topics = |channel: &str, text: &str| {
+            let item = e
+                .enrich_value(&json!({"channel": channel, "text": text}), now())
+                .unwrap();
+            (item.topics, item.topic_evidence)
+        };
+        for (channel, text) in [
+            (
+                "hotline_110",
+                "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户",
+            ),
+            (
+                "hotline_12345",
+                "接到自称派出所民警的电话，说我的银行卡涉嫌洗钱，要我把钱转到安全账户",
+            ),
+            (
+                "online_message",
+                "我们小区好几个老人都接到冒充警察的电话，说他们涉嫌洗钱，让把存款转到安全账户",
+            ),
+            (
+                "wechat",
+                "有人自称是公安局的警察，说我们的快递里有违禁品，要我们配合调查并转账",
+            ),
+            ("online_message", "今天天气不错"),
+            ("wechat", "今天天气真好，心情不错"),
+        ] {
+            let (got, evidence) = topics(channel, text);
+            assert!(
+                !got.contains(&"praise".to_owned()),
+                "{text}: {got:?} {evidence:?}"
+            );
+        }
+        // Fraud, by the rules (冒充) or by the model (安全账户, 洗钱: the model
+        // learnt them from the dev split; as rule terms they would weigh
+        // less in incident matching).
+        for text in [
+            "冒充公安、冒充警察打电话说我涉嫌洗钱，让我转账到安全账户",
+            "接到自称派出所民警的电话，说我的银行卡涉嫌洗钱，要我把钱转到安全账户",
+        ] {
+            let (got, evidence) = topics("hotline_110", text);
+            assert_eq!(got, ["fraud"], "{text}: {evidence:?}");
+        }
+        assert_eq!(topics("online_message", "今天天气不错").0, ["other"]);
+        // Commendation of the police is praise still, named or on a revisit.
+        assert!(
+            topics("online_message", "民警处理得很及时，态度也好")
+                .0
+                .contains(&"praise".to_owned())
+        );
+        assert!(
+            topics("sms_revisit", "1，效率很高")
+                .0
+                .contains(&"praise".to_owned())
+        );
+        // Thanks for stopping a scam: praise beside fraud, by its words.
+        let (mut got, _) = topics(
+            "hotline_12345",
+            "差点被冒充客服的骗了，多亏反诈民警及时劝阻，非常感谢",
+        );
+        got.sort();
+        assert_eq!(got, ["fraud", "praise"]);
+    }
+
+    /// Misconduct reported in plain words is a complaint (docs/TOPICS.md,
+    /// sentiment labels); a proposal about conduct is not.
+    #[test]
+    fn misconduct_reported_plainly_is_a_complaint() {
+        let e = enricher();
+        let item = |text: &str| {
+            e.enrich_value(&json!({"channel": "online_message", "text": text}), now())
+                .unwrap()
+        };
+        let got = item("派出所的人上班时间在里面打扑克，我亲眼看到的");
+        assert_eq!(got.sentiment.label, SentimentLabel::Negative, "{got:?}");
+        assert!(
+            got.sentiment
+                .evidence
+                .contains(&"discipline: reported".to_owned())
+        );
+        let got = item("建议值班室晚上也安排人值守，别出现脱岗");
+        assert_eq!(got.sentiment.label, SentimentLabel::Neutral, "{got:?}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - a degree adverb multiplies the next sentiment word of its clause;
 //! - a negator flips the next sentiment word of its clause (a negated
 //!   negative only half-way: 不差 is faint praise); a negator with no
-//!   sentiment word to act on is a mild complaint (没有人管, 未处理);
+//!   sentiment word to act on is a mild complaint (没有人管, 未处理), but
+//!   not in a wish or a question (建议…没时间, 没上牌会被罚款吗?);
 //! - praise between quotation marks of one clause is read as sarcasm and
 //!   flipped (这就是你们的“好服务”);
 //! - after a contrast word the rest counts 1.5×, what came before 0.5×;
@@ -319,7 +320,7 @@ impl SentimentModel {
             }
             let tok = token.text;
             if lex.has(CLAUSE_END) {
-                total += clause.close(lex, emphasis, &mut evidence);
+                total += clause.close(lex, emphasis, irrealis, &mut evidence);
                 if lex.has(SENTENCE_END) {
                     irrealis = false;
                 }
@@ -333,7 +334,7 @@ impl SentimentModel {
                 irrealis = true;
             }
             if lex.has(CONTRAST) {
-                total += clause.close(Lex::default(), emphasis, &mut evidence);
+                total += clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
                 total *= 0.5;
                 emphasis = 1.5;
                 evidence.push([tok, " ×1.5 after"].concat());
@@ -401,7 +402,7 @@ impl SentimentModel {
                 clause.items.push(word);
             }
         }
-        total += clause.close(Lex::default(), emphasis, &mut evidence);
+        total += clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
         (total, evidence)
     }
 
@@ -546,7 +547,15 @@ impl Default for Clause<'_> {
 impl Clause<'_> {
     /// The clause's contribution, given the punctuation that ends it; the
     /// clause is empty again after (its word list kept for the next).
-    fn close(&mut self, end: Lex, emphasis: f32, evidence: &mut Vec<String>) -> f32 {
+    /// A bare negator in a wish or a question (建议…没时间, 没上牌会被罚款吗)
+    /// asks, it does not complain.
+    fn close(
+        &mut self,
+        end: Lex,
+        emphasis: f32,
+        irrealis: bool,
+        evidence: &mut Vec<String>,
+    ) -> f32 {
         let question = end.has(QUESTION);
         let exclaim = end.has(EXCLAIM);
         let mut sum = 0.0;
@@ -560,6 +569,8 @@ impl Clause<'_> {
             sum += v;
         }
         if self.items.is_empty()
+            && !irrealis
+            && !question
             && let Some((neg, _)) = self.negation
             && matches!(neg, "没" | "没有" | "未" | "无人" | "没人")
         {
@@ -712,6 +723,13 @@ mod tests {
         // A plain question keeps a third of its praise.
         assert!(score("民警态度好吗？") < score("民警态度好。"));
         assert!(score("民警态度好吗？") >= 0.0);
+    }
+
+    #[test]
+    fn a_bare_negator_asks_in_a_question_or_a_wish() {
+        assert!(score("没有人管") < 0.0);
+        assert_eq!(score("请问电动车没上牌会被罚款吗"), 0.0);
+        assert_eq!(score("建议户籍窗口周末也开放，上班族平时没时间"), 0.0);
     }
 
     #[test]

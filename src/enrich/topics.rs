@@ -10,17 +10,23 @@
 //! whatever the number of rules. Exclusions are phrases and are looked for
 //! in the whole text (a second, small automaton). A topic is tagged when the
 //! summed weight of its distinct matched terms reaches its `min_score` and
-//! none of its exclusions matched.
+//! none of its exclusions matched, and it gives way to no topic of its
+//! `not_with` the rules tagged (public order to enforcement: a theft with a
+//! word on its case).
 //!
 //! The model tags a topic the rules did not when its probability reaches
-//! the topic's threshold (exclusions rule it out alike); its evidence is
+//! the topic's threshold (exclusions rule it out alike; `model_when_positive`
+//! and `model_not_with` hold praise to a positive text naming the police
+//! and keep it off a scam report); its evidence is
 //! the tokens that weighed most, each as `model:<token>`. On a
 //! channel whose revisits rate a topic (`rates` in `channels.toml`), an
 //! answer tagged with no matter (a topic with `matter = true`) is tagged
 //! with that topic, evidence `revisit`. A topic with `when_positive`
-//! (praise) is tagged when the text reads positive on its own, evidence
+//! (praise) is tagged when the text reads positive on its own and names the
+//! police (`positive_about`) or answers a revisit, evidence
 //! `positive:<word>` for each word that commends. `other` is the tag when
-//! nothing else is.
+//! nothing else is. [`TopicTagger::complaint_of`] reads a neutral text of
+//! a `reads_negative` topic (misconduct reported) as a complaint.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -65,6 +71,22 @@ pub struct TopicTagger {
     matter: Vec<bool>,
     /// Per topic: whether commending words tag it (`when_positive`).
     when_positive: Vec<bool>,
+    /// Each `positive_about` phrase and the topics it lets commending
+    /// words tag; per topic, whether it needs one.
+    about_topics: Vec<Vec<usize>>,
+    about_automaton: AhoCorasick,
+    needs_about: Vec<bool>,
+    /// Per topic: whether the model tags it only on a positive text
+    /// (`model_when_positive`), and the topics beside which it does not
+    /// (`model_not_with`, by index).
+    model_when_positive: Vec<bool>,
+    model_not_with: Vec<Vec<usize>>,
+    /// Per topic: the topics beside which it is not tagged (`not_with`).
+    not_with: Vec<Vec<usize>>,
+    any_not_with: bool,
+    /// Per topic: whether a neutral text of it is a complaint
+    /// (`reads_negative`).
+    reads_negative: Vec<bool>,
     model: TopicModel,
 }
 
@@ -80,6 +102,12 @@ pub struct Context<'a> {
     /// ([`super::sentiment::commending_words`]): a topic with
     /// `when_positive` is tagged on them.
     pub commends: &'a [String],
+    /// Whether the item is a revisit answer (it rates the police: their
+    /// commendation needs no naming of them, see `positive_about`).
+    pub revisit: bool,
+    /// Whether the text reads positive on its own (sentiment before any
+    /// rating): a topic with `model_when_positive` needs it.
+    pub positive: bool,
 }
 
 impl TopicTagger {
@@ -93,6 +121,8 @@ impl TopicTagger {
         let mut term_hits: Vec<Vec<(usize, f32)>> = Vec::new();
         let mut exclusions: Vec<String> = Vec::new();
         let mut exclusion_topics: Vec<Vec<usize>> = Vec::new();
+        let mut abouts: Vec<String> = Vec::new();
+        let mut about_topics: Vec<Vec<usize>> = Vec::new();
         fn add<T>(patterns: &mut Vec<String>, hits: &mut Vec<Vec<T>>, pattern: &str, hit: T) {
             let p = pattern.to_lowercase();
             match patterns.iter().position(|q| *q == p) {
@@ -120,6 +150,9 @@ impl TopicTagger {
             }
             for term in &def.exclude {
                 add(&mut exclusions, &mut exclusion_topics, term, topic);
+            }
+            for term in &def.positive_about {
+                add(&mut abouts, &mut about_topics, term, topic);
             }
         }
         if !codes.iter().any(|c| c == OTHER) {
@@ -150,6 +183,30 @@ impl TopicTagger {
             .map_err(|e| invalid(e.to_string()))?;
         let exclusion_automaton =
             AhoCorasick::new(&exclusions).map_err(|e| invalid(e.to_string()))?;
+        let about_automaton = AhoCorasick::new(&abouts).map_err(|e| invalid(e.to_string()))?;
+        let needs_about = file
+            .topic
+            .iter()
+            .map(|t| !t.positive_about.is_empty())
+            .collect();
+        let indices = |def: &crate::pipelines::TopicDef, field: &str, list: &[String]| {
+            list.iter()
+                .map(|code| {
+                    codes.iter().position(|c| c == code).ok_or_else(|| {
+                        invalid(format!(
+                            "topic {:?}: {field} unknown topic {code:?}",
+                            def.code
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<usize>, _>>()
+        };
+        let mut model_not_with = Vec::with_capacity(codes.len());
+        let mut not_with = Vec::with_capacity(codes.len());
+        for def in &file.topic {
+            model_not_with.push(indices(def, "model_not_with", &def.model_not_with)?);
+            not_with.push(indices(def, "not_with", &def.not_with)?);
+        }
         let has_exclusions = (0..codes.len())
             .map(|t| exclusion_topics.iter().any(|ts| ts.contains(&t)))
             .collect();
@@ -157,6 +214,14 @@ impl TopicTagger {
         Ok(TopicTagger {
             matter: file.topic.iter().map(|t| t.matter).collect(),
             when_positive: file.topic.iter().map(|t| t.when_positive).collect(),
+            about_topics,
+            about_automaton,
+            needs_about,
+            model_when_positive: file.topic.iter().map(|t| t.model_when_positive).collect(),
+            model_not_with,
+            any_not_with: not_with.iter().any(|n| !n.is_empty()),
+            not_with,
+            reads_negative: file.topic.iter().map(|t| t.reads_negative).collect(),
             model,
             codes,
             names: file.topic.iter().map(|t| t.name.clone()).collect(),
@@ -266,9 +331,28 @@ impl TopicTagger {
                 });
             }
         }
+        // A topic that gives way to another the rules tagged: dropped, and
+        // marked done so that neither commendation nor the model tags it.
+        if self.any_not_with {
+            let before = TopicSet(tagged.0);
+            tags.retain(|t| {
+                let topic = self.topic_index(&t.code).unwrap_or(usize::MAX);
+                topic == usize::MAX || !self.not_with[topic].iter().any(|&o| before.contains(o))
+            });
+            for (topic, others) in self.not_with.iter().enumerate() {
+                if others.iter().any(|&o| before.contains(o)) {
+                    // Ruled out for what follows (commendation, the model).
+                    tagged.insert(topic);
+                }
+            }
+        }
         if !cx.commends.is_empty() {
             for topic in 0..self.codes.len() {
-                if self.when_positive[topic] && !tagged.contains(topic) && !ruled_out(topic) {
+                if self.when_positive[topic]
+                    && !tagged.contains(topic)
+                    && self.commends_police(normalized, topic, cx)
+                    && !ruled_out(topic)
+                {
                     tagged.insert(topic);
                     tags.push(TopicTag {
                         code: self.codes[topic].clone(),
@@ -288,6 +372,11 @@ impl TopicTagger {
                 if tagged.contains(topic)
                     || !self.model.tags(&scores, topic)
                     || self.codes[topic] == OTHER
+                    || (self.model_when_positive[topic]
+                        && !(cx.positive && self.commends_police(normalized, topic, cx)))
+                    || self.model_not_with[topic]
+                        .iter()
+                        .any(|&t| tagged.contains(t))
                     || ruled_out(topic)
                 {
                     continue;
@@ -326,10 +415,48 @@ impl TopicTagger {
         tags
     }
 
+    /// A text with no rating that reads neutral and that the rules tag with a
+    /// topic of `reads_negative` (misconduct reported: 上班时间打游戏, 喝完酒
+    ///开警车) is a complaint, unless it proposes or commends (a suggestion
+    /// or praise tag): its label becomes negative, evidence `<code>: reported`.
+    pub fn complaint_of(&self, tags: &[TopicTag], sentiment: &mut crate::model::Sentiment) {
+        use crate::model::SentimentLabel;
+        if sentiment.label != SentimentLabel::Neutral
+            || sentiment.evidence.iter().any(|e| e.starts_with("rating "))
+            || tags.iter().any(|t| !self.is_matter(&t.code))
+        {
+            return;
+        }
+        let by_rules = |t: &&TopicTag| !t.evidence.iter().any(|e| e.starts_with("model:"));
+        if let Some(tag) = tags.iter().filter(by_rules).find(|t| {
+            self.topic_index(&t.code)
+                .is_some_and(|i| self.reads_negative[i])
+        }) {
+            sentiment.label = SentimentLabel::Negative;
+            sentiment.score = sentiment.score.min(0.0) - super::sentiment::NEUTRAL_BAND;
+            sentiment.score = (sentiment.score * 1000.0).round() / 1000.0;
+            sentiment.evidence.push(format!("{}: reported", tag.code));
+        }
+    }
+
     /// Whether a topic is a matter an item is about (`matter` in
     /// `topics.toml`), not an act that goes with one (praise, suggestion).
     pub fn is_matter(&self, code: &str) -> bool {
         self.topic_index(code).is_some_and(|t| self.matter[t])
+    }
+
+    /// Whether commending words of the item may be about the police, for
+    /// the topic: a revisit answer rates them; otherwise one of the
+    /// topic's `positive_about` phrases must be in the text (if it has any).
+    fn commends_police(&self, normalized: &str, topic: usize, cx: Context) -> bool {
+        cx.revisit || !self.needs_about[topic] || self.about(normalized, topic)
+    }
+
+    /// Whether a `positive_about` phrase of the topic is in the text.
+    fn about(&self, normalized: &str, topic: usize) -> bool {
+        self.about_automaton
+            .find_overlapping_iter(normalized)
+            .any(|m| self.about_topics[m.pattern().as_usize()].contains(&topic))
     }
 
     /// Which topics an exclusion in the text rules out, by topic index
@@ -388,6 +515,20 @@ mod tests {
         assert!(codes("在永年区广府古城被小偷偷了手机").contains(&"public_order".to_owned()));
         assert!(codes("涉县有人开车不让行人").contains(&"traffic".to_owned()));
         assert!(codes("邯郸东站附近有黑车拉客").contains(&"traffic".to_owned()));
+        assert!(codes("小区门口天天有人乱停车").contains(&"traffic".to_owned()));
+        assert!(codes("接电话的人说话很难听").contains(&"attitude".to_owned()));
+        // A theft with a word on its case is the case's (not_with).
+        let got = codes("我家电动车被盗，报案两个月没有任何进展");
+        assert!(got.contains(&"enforcement".to_owned()), "{got:?}");
+        assert!(!got.contains(&"public_order".to_owned()), "{got:?}");
+        assert!(codes("楼道里的电动车电瓶又被偷了").contains(&"public_order".to_owned()));
+        // A call named in passing is no complaint about the call handling.
+        assert!(
+            !codes("在网上刷单被骗了八千，报警后一直没有消息").contains(&"response".to_owned())
+        );
+        assert!(codes("报警后四十分钟才到").contains(&"response".to_owned()));
+        // A manner of speaking is no quarrel.
+        assert!(!codes("接电话的人说话很冲，像吵架一样").contains(&"public_order".to_owned()));
         assert!(codes("网上认识的人让我投资理财，现在钱取不出来了").contains(&"fraud".to_owned()));
         // One weak cue is not a topic.
         assert_eq!(codes("彩票中奖了"), vec!["other".to_owned()]);

@@ -555,20 +555,27 @@ async fn clickhouse_answers_like_sqlite() {
     server.replay_on_current_release(&db);
 }
 
-/// The search semantics of `serve_api.rs`, through the API on ClickHouse.
-#[tokio::test(flavor = "multi_thread")]
-async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
-    let server = common::ClickHouse::start_logging_queries();
-    let db = server.database("search");
+/// An open app (no tokens) over a fresh migrated database `name` of
+/// `server`, and the database's name.
+async fn open_app(server: &common::ClickHouse, name: &str) -> (common::TestApp, String) {
+    let db = server.database(name);
     let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
         .await
         .unwrap();
     ch.migrate(&schema()).await.unwrap();
     let app = common::test_app_over(
         std::sync::Arc::new(ch),
-        common::TempDir::new("clickhouse-search"),
+        common::TempDir::new(&format!("clickhouse-{name}")),
         &[],
     );
+    (app, db)
+}
+
+/// The search semantics of `serve_api.rs`, through the API on ClickHouse.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
+    let server = common::ClickHouse::start_logging_queries();
+    let (app, db) = open_app(&server, "search").await;
     crate::serve_api::search_finds_what_ctrl_f_finds(&app).await;
     server.replay_on_current_release(&db);
 }
@@ -579,16 +586,7 @@ async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exports_by_joined_windows_are_the_lists_items() {
     let server = common::ClickHouse::start_logging_queries();
-    let db = server.database("export");
-    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
-        .await
-        .unwrap();
-    ch.migrate(&schema()).await.unwrap();
-    let ch_app = common::test_app_over(
-        std::sync::Arc::new(ch),
-        common::TempDir::new("clickhouse-export"),
-        &[],
-    );
+    let (ch_app, db) = open_app(&server, "export").await;
     let sqlite_app = common::test_app(&[]);
     let n = crate::serve_api::load_many_attached(&ch_app).await;
     assert_eq!(crate::serve_api::load_many_attached(&sqlite_app).await, n);

@@ -498,15 +498,8 @@ async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
     // the items of one incident, asked by its id, are its items.
     for store in [sqlite.clone(), ch.clone()] {
         let before = stored_incidents(&*store).await;
-        let stop = tokio_util::sync::CancellationToken::new();
-        tracker(store.clone()).start(&stop).await.unwrap().unwrap();
-        let after = stored_incidents(&*store).await;
-        let changed: Vec<String> = before
-            .iter()
-            .filter(|(id, inc)| after[*id] != **inc)
-            .map(|(id, inc)| format!("{id}: {inc:?} became {:?}", after[id]))
-            .collect();
-        assert!(changed.is_empty(), "{changed:#?}");
+        let after = restarted(&store).await;
+        assert_changed_none(&before, &after);
     }
     for store in [sqlite.clone(), ch.clone()] {
         a_restart_keeps_what_was_stored(store, &items).await;
@@ -572,16 +565,29 @@ async fn a_restart_keeps_what_was_stored(
         .await
         .unwrap();
 
+    let after = restarted(&store).await;
+    assert_changed_none(&stored, &after);
+    assert_eq!(after[&more.id], Some(renamed), "the new report joins");
+}
+
+/// The stored incidents after a tracker's start over `store`.
+async fn restarted(store: &Arc<dyn minyi::store::Store>) -> HashMap<String, Option<String>> {
     let stop = tokio_util::sync::CancellationToken::new();
     tracker(store.clone()).start(&stop).await.unwrap().unwrap();
-    let after = stored_incidents(&*store).await;
-    let changed: Vec<String> = stored
+    stored_incidents(&**store).await
+}
+
+/// Every item of `before` has the incident it had.
+fn assert_changed_none(
+    before: &HashMap<String, Option<String>>,
+    after: &HashMap<String, Option<String>>,
+) {
+    let changed: Vec<String> = before
         .iter()
         .filter(|(id, inc)| after[*id] != **inc)
         .map(|(id, inc)| format!("{id}: {inc:?} became {:?}", after[id]))
         .collect();
     assert!(changed.is_empty(), "{changed:#?}");
-    assert_eq!(after[&more.id], Some(renamed), "the new report joins");
 }
 
 /// Through the API: items posted, the tracker following the store, then

@@ -582,7 +582,8 @@ async fn search_finds_what_ctrl_f_finds_on_clickhouse() {
 
 /// Exports on ClickHouse, a joined query a window: every match once, in the list's
 /// order (its pages walk the same items), and the same rows as SQLite's
-/// for the same items with their work orders, incidents and repeat marks.
+/// for the same items with their work orders, incidents and repeat marks;
+/// a district's token exports its district only.
 #[tokio::test(flavor = "multi_thread")]
 async fn exports_by_joined_windows_are_the_lists_items() {
     let server = common::ClickHouse::start_logging_queries();
@@ -635,6 +636,52 @@ async fn exports_by_joined_windows_are_the_lists_items() {
             assert!(all.contains("i-00000000000000a1"));
         }
     }
+    // A district's token exports its district only, on this path too.
+    let scoped = app(
+        &server,
+        &db,
+        vec![common::api_token(
+            minyi::config::Role::Analyst,
+            "congtai",
+            &["丛台区"],
+            &[],
+        )],
+    )
+    .await;
+    let csv = |app: &common::TestApp, uri: &str| {
+        let req = axum::http::Request::get(uri)
+            .header("authorization", "Bearer congtai")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let router = app.router.clone();
+        async move {
+            use http_body_util::BodyExt as _;
+            use tower::ServiceExt as _;
+            let response = router.oneshot(req).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (s, own) = csv(&scoped, &format!("/api/v1/feedback?format=csv&{from}")).await;
+    assert_eq!(s, axum::http::StatusCode::OK);
+    let (_, district) = csv(
+        &ch_app,
+        &format!("/api/v1/feedback?format=csv&{from}&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"),
+    )
+    .await;
+    assert_eq!(
+        own.lines().count(),
+        n / 4 + 1,
+        "丛台区's rows and the header"
+    );
+    assert_eq!(own, district);
+    let (s, _) = csv(
+        &scoped,
+        &format!("/api/v1/feedback?format=csv&{from}&district=%E9%82%AF%E5%B1%B1%E5%8C%BA"),
+    )
+    .await;
+    assert_eq!(s, axum::http::StatusCode::FORBIDDEN);
     server.replay_on_current_release(&db);
 }
 

@@ -14,8 +14,9 @@
 //!
 //! The tracker keeps its position in the store's state (kind
 //! `tracker`): every item stored up to it has its incident stored. It is
-//! saved at most every [`SAVE_EVERY`] while following, so a restart finds
-//! it at most that far behind.
+//! saved when a poll finds nothing new and at least every [`SAVE_EVERY`]
+//! while items flow, [`Tracker::settle`] behind what was read (over
+//! ClickHouse an insert may show after a later one).
 //!
 //! On start the tracker reads the items received within two windows of now
 //! (in time order, from the store) — from further back when an incident
@@ -55,6 +56,9 @@ const CHUNK: usize = 1000;
 const MAX_REPLAY_DAYS: i64 = 30;
 /// How often, at most, the tracker saves its position while following.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// [`Tracker::settle`] over ClickHouse: inserts of several writers become
+/// visible within seconds of their stamp; half a minute is ample.
+pub const CLICKHOUSE_SETTLE: Duration = Duration::from_secs(30);
 /// The state kind and id of the tracker's position.
 const POSITION: (&str, &str) = ("tracker", "position");
 
@@ -71,6 +75,13 @@ pub struct Tracker {
     pub repeat_days: u32,
     /// Told after every poll that left nothing unassigned.
     pub progress: Arc<Progress>,
+    /// How long the saved position stays behind an item read: how long the
+    /// store's order of storing may show an item after a newer one
+    /// (ClickHouse: an insert that becomes visible after a later one, or
+    /// stamped by a writer whose clock lags). A restart assigns the items of
+    /// that stretch again, so none is left out. Zero where the order never
+    /// goes back (SQLite's row numbers).
+    pub settle: Duration,
 }
 
 /// How far the tracker got, for those who read incidents right after
@@ -122,6 +133,11 @@ pub struct Following {
     /// The position saved last, and when.
     saved: StoredAfter,
     saved_at: Instant,
+    /// Where it got to with every incident stored, and when: the position
+    /// to save once `settle` has passed ...
+    reached: std::collections::VecDeque<(Instant, StoredAfter)>,
+    /// ... and the newest whose `settle` has passed.
+    settled: StoredAfter,
 }
 
 impl Tracker {
@@ -279,12 +295,18 @@ impl Tracker {
         if !marks.is_empty() {
             self.store.set_repeats(marks).await?;
         }
-        if position.as_ref() != Some(&after) {
-            self.save_position(&after).await?;
-        }
+        let saved = match position {
+            Some(p) if !self.settle.is_zero() => p,
+            _ => {
+                self.save_position(&after).await?;
+                after.clone()
+            }
+        };
         Ok(Some(Following {
+            reached: [(Instant::now(), after.clone())].into(),
+            settled: saved.clone(),
             assigner,
-            saved: after.clone(),
+            saved,
             after,
             pending: Vec::new(),
             repeats,
@@ -419,11 +441,20 @@ impl Tracker {
             f.pending.clear();
             self.publish(grown).await?;
         }
-        // Every item read has its incident stored: the position, when the
-        // feed paused or every few seconds.
-        if f.saved != f.after && (read == 0 || f.saved_at.elapsed() >= SAVE_EVERY) {
-            let at = f.after.clone();
-            f.saved_at = Instant::now();
+        // Every item read has its incident stored: the position, `settle`
+        // later, when the feed paused or every few seconds.
+        let now = Instant::now();
+        if f.reached.back().is_none_or(|(_, a)| *a != f.after) {
+            f.reached.push_back((now, f.after.clone()));
+        }
+        while let Some((at, _)) = f.reached.front()
+            && now.duration_since(*at) >= self.settle
+        {
+            f.settled = f.reached.pop_front().expect("a front").1;
+        }
+        if f.settled != f.saved && (read == 0 || f.saved_at.elapsed() >= SAVE_EVERY) {
+            let at = f.settled.clone();
+            f.saved_at = now;
             self.save_position(&at).await?;
             f.saved = at;
         }

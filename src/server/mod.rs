@@ -452,7 +452,8 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> Result<()
         "serve",
         opts.listen,
         &opts.checked,
-        store,
+        // Row numbers never go back.
+        (store, Duration::ZERO),
         &what,
         shutdown,
         move |state, tasks| {
@@ -496,7 +497,7 @@ pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), Se
         "api",
         opts.listen,
         &opts.checked,
-        store,
+        (store, crate::tracker::CLICKHOUSE_SETTLE),
         &what,
         shutdown,
         move |state, tasks| {
@@ -514,12 +515,14 @@ pub async fn api(opts: ApiOptions, shutdown: CancellationToken) -> Result<(), Se
 
 /// Runs the server over `store` until `shutdown` is cancelled, then shuts
 /// down in order. `extra` starts the tasks of the variant (demo feed,
-/// ClickHouse follower).
+/// ClickHouse follower). `settle`: how long the store's order of storing
+/// may show an item after a newer one (the incident tracker's
+/// [`crate::tracker::Tracker::settle`]).
 async fn run(
     command: &str,
     listen: SocketAddr,
     checked: &Checked,
-    store: Arc<dyn Store>,
+    (store, settle): (Arc<dyn Store>, Duration),
     what: &str,
     shutdown: CancellationToken,
     extra: impl FnOnce(&Arc<AppState>, &mut tokio::task::JoinSet<()>),
@@ -564,6 +567,7 @@ async fn run(
             window_hours: checked.incident_window_hours,
             repeat_days: checked.repeat_window_days,
             progress: state.incidents.clone(),
+            settle,
         }
         .run(shutdown.clone()),
     );

@@ -344,6 +344,7 @@ fn tracker(store: Arc<dyn minyi::store::Store>) -> minyi::tracker::Tracker {
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
         repeat_days: 30,
         progress: Default::default(),
+        settle: std::time::Duration::ZERO,
     }
 }
 
@@ -567,7 +568,45 @@ async fn a_restart_keeps_what_was_stored(
 
     let after = restarted(&store).await;
     assert_changed_none(&stored, &after);
-    assert_eq!(after[&more.id], Some(renamed), "the new report joins");
+    assert_eq!(
+        after[&more.id],
+        Some(renamed.clone()),
+        "the new report joins"
+    );
+
+    // With a settle time the saved position stays behind what was read
+    // meanwhile, and a restart assigns it again: a report whose insert the
+    // tracker passed before it showed (stored, no incident) gets one.
+    let settling = || minyi::tracker::Tracker {
+        settle: std::time::Duration::from_secs(3600),
+        ..tracker(store.clone())
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut following = settling().start(&stop).await.unwrap().unwrap();
+    let mut late = more.clone();
+    late.id = format!("{}-late", more.id);
+    late.received_at += chrono::Duration::seconds(60);
+    store
+        .write(minyi::store::WriteBatch {
+            items: vec![late.clone()],
+            events: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let t = settling();
+    t.step(&mut following, &stop).await.unwrap();
+    assert_eq!(t.step(&mut following, &stop).await.unwrap(), 0, "quiet");
+    store
+        .set_incidents(vec![minyi::incident::Change {
+            item_id: late.id.clone(),
+            at: late.received_at.timestamp_millis(),
+            incident_id: None,
+        }])
+        .await
+        .unwrap();
+    settling().start(&stop).await.unwrap().unwrap();
+    let after = stored_incidents(&*store).await;
+    assert_eq!(after[&late.id], Some(renamed), "assigned again");
 }
 
 /// The stored incidents after a tracker's start over `store`.
@@ -616,6 +655,7 @@ async fn incidents_through_the_api() {
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
         repeat_days: 30,
         progress: app.state.incidents.clone(),
+        settle: std::time::Duration::ZERO,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let mut following = tracker.start(&stop).await.unwrap().unwrap();

@@ -555,16 +555,8 @@ async fn a_restart_keeps_what_was_stored(
     // While no tracker runs, one more report of that incident, a minute
     // after its newest member, is stored.
     let newest = chosen.iter().max_by_key(|id| at(id)).unwrap();
-    let mut more = items.iter().find(|i| &&i.id == newest).unwrap().clone();
-    more.id = format!("{}-again", more.id);
-    more.received_at += chrono::Duration::seconds(60);
-    store
-        .write(minyi::store::WriteBatch {
-            items: vec![more.clone()],
-            events: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let newest = items.iter().find(|i| &&i.id == newest).unwrap();
+    let more = another_report(&*store, newest, "again").await;
 
     let after = restarted(&store).await;
     assert_changed_none(&stored, &after);
@@ -583,16 +575,7 @@ async fn a_restart_keeps_what_was_stored(
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let mut following = settling().start(&stop).await.unwrap().unwrap();
-    let mut late = more.clone();
-    late.id = format!("{}-late", more.id);
-    late.received_at += chrono::Duration::seconds(60);
-    store
-        .write(minyi::store::WriteBatch {
-            items: vec![late.clone()],
-            events: Vec::new(),
-        })
-        .await
-        .unwrap();
+    let late = another_report(&*store, &more, "late").await;
     let t = settling();
     t.step(&mut following, &stop).await.unwrap();
     assert_eq!(t.step(&mut following, &stop).await.unwrap(), 0, "quiet");
@@ -607,6 +590,26 @@ async fn a_restart_keeps_what_was_stored(
     settling().start(&stop).await.unwrap().unwrap();
     let after = stored_incidents(&*store).await;
     assert_eq!(after[&late.id], Some(renamed), "assigned again");
+}
+
+/// Stores a copy of `item` a minute after it, its id suffixed: one more
+/// report of its matter.
+async fn another_report(
+    store: &dyn minyi::store::Store,
+    item: &minyi::model::EnrichedItem,
+    suffix: &str,
+) -> minyi::model::EnrichedItem {
+    let mut more = item.clone();
+    more.id = format!("{}-{suffix}", item.id);
+    more.received_at += chrono::Duration::seconds(60);
+    store
+        .write(minyi::store::WriteBatch {
+            items: vec![more.clone()],
+            events: Vec::new(),
+        })
+        .await
+        .unwrap();
+    more
 }
 
 /// The stored incidents after a tracker's start over `store`.

@@ -555,6 +555,20 @@ async fn clickhouse_answers_like_sqlite() {
     server.replay_on_current_release(&db);
 }
 
+/// The status and body of a GET, with `token` as its bearer.
+async fn csv_of(
+    app: &common::TestApp,
+    uri: &str,
+    token: Option<&str>,
+) -> (axum::http::StatusCode, String) {
+    let mut req = axum::http::Request::get(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let (status, body) = common::call(app, req.body(axum::body::Body::empty()).unwrap()).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
 /// An open app (no tokens) over a fresh migrated database `name` of
 /// `server`, and the database's name.
 async fn open_app(server: &common::ClickHouse, name: &str) -> (common::TestApp, String) {
@@ -589,12 +603,19 @@ async fn exports_by_joined_windows_are_the_lists_items() {
     let server = common::ClickHouse::start_logging_queries();
     let (ch_app, db) = open_app(&server, "export").await;
     let sqlite_app = common::test_app(&[]);
+    // Nothing stored: the header alone.
+    let (s, body) = csv_of(&ch_app, "/api/v1/feedback?format=csv", None).await;
+    assert_eq!(s, axum::http::StatusCode::OK);
+    assert_eq!(body.lines().count(), 1);
     let n = crate::serve_api::load_many_attached(&ch_app).await;
     assert_eq!(crate::serve_api::load_many_attached(&sqlite_app).await, n);
     crate::serve_api::exports_hold_every_match_once(&ch_app, n).await;
     let from = "from=2025-06-01T00:00:00%2B08:00";
     for uri in [
         format!("/api/v1/feedback?format=csv&{from}"),
+        // No range; the widest range there is.
+        "/api/v1/feedback?format=csv".to_owned(),
+        "/api/v1/feedback?format=csv&from=1970-01-01T00:00:00Z&to=9999-12-31T00:00:00Z".to_owned(),
         format!(
             "/api/v1/feedback?format=csv&{from}&to=2025-06-01T02:00:00%2B08:00&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"
         ),
@@ -603,29 +624,16 @@ async fn exports_by_joined_windows_are_the_lists_items() {
         ),
         format!("/api/v1/feedback?format=csv&{from}&repeat=true"),
     ] {
-        let export = |app: &common::TestApp| {
-            let req = axum::http::Request::get(&uri)
-                .body(axum::body::Body::empty())
-                .unwrap();
-            let router = app.router.clone();
-            let uri = uri.clone();
-            async move {
-                use http_body_util::BodyExt as _;
-                use tower::ServiceExt as _;
-                let response = router.oneshot(req).await.unwrap();
-                assert!(response.status().is_success(), "{uri}");
-                response.into_body().collect().await.unwrap().to_bytes()
-            }
-        };
         // The same rows; within one second each store orders by its own
         // sequence (SQLite's row number, a hash of the id here).
-        let rows = |csv: axum::body::Bytes| {
-            let text = String::from_utf8(csv.to_vec()).unwrap();
+        let rows = |(status, text): (axum::http::StatusCode, String)| {
+            assert_eq!(status, axum::http::StatusCode::OK, "{uri}");
             let mut lines: Vec<String> = text.split("\r\n").map(str::to_owned).collect();
             lines[1..].sort();
             lines
         };
-        let (ch_rows, sqlite_rows) = (rows(export(&ch_app).await), rows(export(&sqlite_app).await));
+        let ch_rows = rows(csv_of(&ch_app, &uri, None).await);
+        let sqlite_rows = rows(csv_of(&sqlite_app, &uri, None).await);
         assert!(ch_rows.len() > 2, "{uri}: rows");
         assert_eq!(ch_rows, sqlite_rows, "{uri}");
         if !uri.contains('&') || uri.ends_with(from) {
@@ -648,26 +656,18 @@ async fn exports_by_joined_windows_are_the_lists_items() {
         )],
     )
     .await;
-    let csv = |app: &common::TestApp, uri: &str| {
-        let req = axum::http::Request::get(uri)
-            .header("authorization", "Bearer congtai")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let router = app.router.clone();
-        async move {
-            use http_body_util::BodyExt as _;
-            use tower::ServiceExt as _;
-            let response = router.oneshot(req).await.unwrap();
-            let status = response.status();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8(body.to_vec()).unwrap())
-        }
-    };
-    let (s, own) = csv(&scoped, &format!("/api/v1/feedback?format=csv&{from}")).await;
+    let congtai = Some("congtai");
+    let (s, own) = csv_of(
+        &scoped,
+        &format!("/api/v1/feedback?format=csv&{from}"),
+        congtai,
+    )
+    .await;
     assert_eq!(s, axum::http::StatusCode::OK);
-    let (_, district) = csv(
+    let (_, district) = csv_of(
         &ch_app,
         &format!("/api/v1/feedback?format=csv&{from}&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA"),
+        None,
     )
     .await;
     assert_eq!(
@@ -676,9 +676,10 @@ async fn exports_by_joined_windows_are_the_lists_items() {
         "丛台区's rows and the header"
     );
     assert_eq!(own, district);
-    let (s, _) = csv(
+    let (s, _) = csv_of(
         &scoped,
         &format!("/api/v1/feedback?format=csv&{from}&district=%E9%82%AF%E5%B1%B1%E5%8C%BA"),
+        congtai,
     )
     .await;
     assert_eq!(s, axum::http::StatusCode::FORBIDDEN);

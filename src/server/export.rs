@@ -66,8 +66,7 @@ fn pages(
         Ok(_) => unreachable!("restricting keeps the query's kind"),
         Err(e) => return stream::once(async move { Err(ApiError::from(e)) }).boxed(),
     };
-    let now = state.enricher.now().timestamp();
-    if let Some(batches) = state.store.export(scoped, MAX_ROWS, now) {
+    if let Some(batches) = state.store.export(scoped, MAX_ROWS) {
         return batches
             .map(move |batch| {
                 let batch = batch.map_err(ApiError::from)?;

@@ -307,17 +307,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every item `filters` match, as [`Query::Feedback`] lists them (newest
     /// first, with their work orders, incident and repeat mark), at most
     /// `limit`, in batches: an export without the list's per-page reads.
-    /// `now` (unix seconds) as for [`Store::query`]. None (the default): the
-    /// store has no faster way than the list's pages, which the caller walks
-    /// by their cursor.
+    /// None (the default): the store has no faster way than the list's
+    /// pages, which the caller walks by their cursor.
     fn export(
         &self,
         filters: crate::query::Filters,
         limit: usize,
-        now: i64,
     ) -> Option<futures_util::stream::BoxStream<'static, Result<Vec<crate::query::FeedbackRow>>>>
     {
-        let _ = (filters, limit, now);
+        let _ = (filters, limit);
         None
     }
 

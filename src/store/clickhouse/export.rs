@@ -1,7 +1,7 @@
 //! Exports ([`crate::store::Store::export`]): every item a filter matches,
 //! newest first, with its work orders, incident and repeat mark, a window
 //! of time at a time, each window one SELECT that joins them. In: the
-//! filters, a row limit, now. Out: batches of [`FeedbackRow`], the same
+//! filters and a row limit. Out: batches of [`FeedbackRow`], the same
 //! rows and order as the list's pages give. Why: a page walk asks a query
 //! per page plus three per thousand items for the attachments, and each of
 //! those reads whole granules of tables keyed otherwise (an item's work
@@ -22,25 +22,11 @@ use crate::store::Result;
 /// Rows handed on at once.
 const BATCH: usize = 5_000;
 
-/// An item with what the lists attach to it.
+/// An item with what the lists attach to it (the columns in order: the
+/// item's as the lists read them, then the attachments).
 #[derive(clickhouse::Row, Deserialize)]
 struct ExportOut {
-    seq: i64,
-    ts: u32,
-    id: String,
-    channel: String,
-    received_at: String,
-    text: String,
-    rating: u8,
-    district: String,
-    unit: String,
-    case_ref: String,
-    topics: Vec<String>,
-    keywords: Vec<String>,
-    sentiment: String,
-    score: f32,
-    detail: String,
-    redacted: String,
+    item: ItemOut,
     /// (order_id, resolved) of its open work orders.
     orders: Vec<(String, u8)>,
     incident: String,
@@ -51,27 +37,7 @@ impl ExportOut {
     fn row(self, tz: chrono::FixedOffset) -> FeedbackRow {
         let mut orders = self.orders;
         orders.sort();
-        let mut row = feedback_row(
-            ItemOut {
-                seq: self.seq,
-                ts: self.ts,
-                id: self.id,
-                channel: self.channel,
-                received_at: self.received_at,
-                text: self.text,
-                rating: self.rating,
-                district: self.district,
-                unit: self.unit,
-                case_ref: self.case_ref,
-                topics: self.topics,
-                keywords: self.keywords,
-                sentiment: self.sentiment,
-                score: self.score,
-                detail: self.detail,
-                redacted: self.redacted,
-            },
-            tz,
-        );
+        let mut row = feedback_row(self.item, tz);
         row.work_orders = orders
             .into_iter()
             .map(|(order_id, resolved)| WorkOrderRef {
@@ -93,15 +59,12 @@ impl ClickHouseStore {
         &self,
         filters: Filters,
         limit: usize,
-        now: i64,
     ) -> BoxStream<'static, Result<Vec<FeedbackRow>>> {
         let walk = Walk {
             store: self.clone(),
-            end: filters.to,
-            start: filters.to.unwrap_or(now) - 3600,
-            floor: filters.from,
-            extent_read: false,
             filters,
+            window: None,
+            floor: 0,
             left: limit,
             rows: std::collections::VecDeque::new(),
             done: false,
@@ -129,16 +92,15 @@ impl ClickHouseStore {
 /// (a 1M-row export in one query took 3 GB of server memory at 2M items).
 const WINDOW_ROWS: i64 = 50_000;
 
-/// Where an export got to: the window [`start`, `end`) read next (no end:
-/// up to the newest item; at or before `floor`, no start: everything older).
+/// Where an export got to.
 struct Walk {
     store: ClickHouseStore,
     filters: Filters,
-    end: Option<i64>,
-    start: i64,
-    floor: Option<i64>,
-    /// Whether the items' extent was read (before the first window).
-    extent_read: bool,
+    /// The window [start, end) read next (None: before the first).
+    window: Option<(i64, i64)>,
+    /// A window starting at or before it is the last, with no start:
+    /// everything older (`from`, else the oldest item).
+    floor: i64,
     left: usize,
     /// Rows read and not handed on yet, newest first.
     rows: std::collections::VecDeque<FeedbackRow>,
@@ -147,25 +109,24 @@ struct Walk {
 
 impl Walk {
     async fn next_window(&mut self) -> Result<()> {
-        if !self.extent_read {
-            // The oldest item ends the walk (without `from`), and the first
-            // window ends after the newest: a window of nothing says nothing
-            // of the density before it, and eight times it may hold millions.
-            let (oldest, newest) = self.store.extent().await?;
-            if self.floor.is_none() {
-                self.floor = Some(oldest.unwrap_or(i64::MAX));
+        let (start, end) = match self.window {
+            Some(window) => window,
+            None => {
+                // The first window ends after the newest item: a window of
+                // nothing says nothing of the density before it, and eight
+                // times it may hold millions.
+                let (oldest, newest) = self.store.extent().await?;
+                let Some(newest) = newest else {
+                    self.done = true;
+                    return Ok(());
+                };
+                self.floor = self.filters.from.unwrap_or(oldest.unwrap_or(newest));
+                let end = self.filters.to.map_or(newest + 1, |to| to.min(newest + 1));
+                (end - 3600, end)
             }
-            if let Some(newest) = newest
-                && self.end.is_none_or(|end| end > newest + 1)
-            {
-                self.end = Some(newest + 1);
-                self.start = newest + 1 - 3600;
-            }
-            self.extent_read = true;
-        }
-        let last = self.floor.is_some_and(|floor| self.start <= floor);
-        let start = (!last).then_some(self.start);
-        let (sql, params) = export_sql(&self.filters, start, self.end, self.left);
+        };
+        let last = start <= self.floor;
+        let (sql, params) = export_sql(&self.filters, (!last).then_some(start), end, self.left);
         let rows: Vec<ExportOut> = bind(self.store.client.query(&sql), params)
             .fetch_all()
             .await
@@ -179,33 +140,28 @@ impl Walk {
             return Ok(());
         }
         // The next window, older, sized by this one's density.
-        let span = self.end.map_or(3600, |end| end - self.start).max(1);
+        let span = (end - start).max(1);
         let next = if read == 0 {
             span.saturating_mul(8)
         } else {
             (span.saturating_mul(WINDOW_ROWS) / read as i64).clamp(1, span.saturating_mul(8))
         };
-        self.end = Some(self.start);
-        self.start = self.start.saturating_sub(next);
+        self.window = Some((start.saturating_sub(next), start));
         Ok(())
     }
 }
+
 /// The SELECT of one window [`start`, `end`) of an export, and its values.
 /// ClickHouse 18.16 joins once per SELECT, so the items join their work
 /// orders, then their incidents, then their repeat marks, a level each;
 /// each attached table is read for the window's matching items only (and,
 /// for the incidents and repeats, partitioned by the item's second, only
 /// the window's partitions).
-fn export_sql(
-    f: &Filters,
-    start: Option<i64>,
-    end: Option<i64>,
-    limit: usize,
-) -> (String, Vec<Param>) {
+fn export_sql(f: &Filters, start: Option<i64>, end: i64, limit: usize) -> (String, Vec<Param>) {
     let mut w = items_where(f, true);
     let mut range = String::new();
     let mut range_params = Vec::new();
-    for (bound, op) in [(start.or(f.from), ">="), (end, "<")] {
+    for (bound, op) in [(start.or(f.from), ">="), (Some(end), "<")] {
         if let Some(t) = bound {
             w.push(&format!("ts {op} ?"), [Param::Int(t)]);
             range.push_str(&format!(" AND ts {op} toDateTime(?)"));

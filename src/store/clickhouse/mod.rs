@@ -130,10 +130,9 @@ impl Store for ClickHouseStore {
         &self,
         filters: crate::query::Filters,
         limit: usize,
-        now: i64,
     ) -> Option<futures_util::stream::BoxStream<'static, Result<Vec<crate::query::FeedbackRow>>>>
     {
-        Some(self.export_stream(filters, limit, now))
+        Some(self.export_stream(filters, limit))
     }
 
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>> {

@@ -40,22 +40,22 @@ fn texts(v: &[String]) -> Vec<Param> {
 /// An item as the lists read it.
 #[derive(Row, Deserialize)]
 pub(super) struct ItemOut {
-    pub(super) seq: i64,
-    pub(super) ts: u32,
-    pub(super) id: String,
-    pub(super) channel: String,
-    pub(super) received_at: String,
-    pub(super) text: String,
-    pub(super) rating: u8,
-    pub(super) district: String,
-    pub(super) unit: String,
-    pub(super) case_ref: String,
-    pub(super) topics: Vec<String>,
-    pub(super) keywords: Vec<String>,
-    pub(super) sentiment: String,
-    pub(super) score: f32,
-    pub(super) detail: String,
-    pub(super) redacted: String,
+    seq: i64,
+    ts: u32,
+    id: String,
+    channel: String,
+    received_at: String,
+    text: String,
+    rating: u8,
+    district: String,
+    unit: String,
+    case_ref: String,
+    topics: Vec<String>,
+    keywords: Vec<String>,
+    sentiment: String,
+    score: f32,
+    detail: String,
+    redacted: String,
 }
 
 impl ClickHouseStore {

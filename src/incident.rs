@@ -618,6 +618,20 @@ impl Assigner {
         self.shown(&node.root)
     }
 
+    /// Counts an item received at `at` into the chain of `root` (a new
+    /// chain when it has none).
+    fn count_into(&mut self, root: &Arc<str>, at: i64) -> &mut Chain {
+        let chain = self.chains.entry(root.clone()).or_insert(Chain {
+            size: 0,
+            last_at: at,
+            first_at: at,
+            name: None,
+        });
+        chain.size += 1;
+        chain.last_at = chain.last_at.max(at);
+        chain
+    }
+
     /// The id an item of chain `root` shows: the incident's, once the chain
     /// holds two items.
     fn shown(&self, root: &Arc<str>) -> Option<String> {
@@ -650,12 +664,7 @@ impl Assigner {
                 Some(to) => self.nodes[to].root.clone(),
                 None => key.1.clone(),
             };
-            let chain = self.chains.entry(root.clone()).or_insert(Chain {
-                size: 0,
-                last_at: key.0,
-                first_at: key.0,
-                name: None,
-            });
+            let chain = self.count_into(&root, key.0);
             if link.is_none()
                 && let Some(id) = &incident
                 && *id != incident_id(&root)
@@ -665,8 +674,6 @@ impl Assigner {
                 chain.name = Some(Arc::from(id.as_str()));
                 chain.size += 1;
             }
-            chain.size += 1;
-            chain.last_at = chain.last_at.max(key.0);
             if let Some(id) = incident {
                 last.insert(id, key.clone());
             }
@@ -722,15 +729,7 @@ impl Assigner {
             changes = self.recompute_roots_from(&key);
         } else {
             let before = self.shown(&root);
-            let at = key.0;
-            let chain = self.chains.entry(root.clone()).or_insert(Chain {
-                size: 0,
-                last_at: at,
-                first_at: at,
-                name: None,
-            });
-            chain.size += 1;
-            chain.last_at = chain.last_at.max(at);
+            self.count_into(&root, key.0);
             let after = self.shown(&root);
             if after.is_some() {
                 changes.push(Change {
@@ -866,26 +865,12 @@ impl Assigner {
                 touched.entry(r.clone()).or_insert(size);
             }
             if k == key {
-                let c = self.chains.entry(new.clone()).or_insert(Chain {
-                    size: 0,
-                    last_at: k.0,
-                    first_at: k.0,
-                    name: None,
-                });
-                c.size += 1;
-                c.last_at = c.last_at.max(k.0);
+                self.count_into(&new, k.0);
             } else if old != new {
                 if let Some(c) = self.chains.get_mut(&old) {
                     c.size = c.size.saturating_sub(1);
                 }
-                let c = self.chains.entry(new.clone()).or_insert(Chain {
-                    size: 0,
-                    last_at: k.0,
-                    first_at: k.0,
-                    name: None,
-                });
-                c.size += 1;
-                c.last_at = c.last_at.max(k.0);
+                self.count_into(&new, k.0);
             }
             self.nodes.get_mut(k).expect("kept").root = new;
         }

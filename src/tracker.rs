@@ -214,7 +214,7 @@ impl Tracker {
         // Items stored up to the position keep their stored incidents;
         // without one, the window's items are replayed whole and items
         // before it only give context.
-        let settled: BTreeSet<String> = match &position {
+        let restoring: BTreeSet<String> = match &position {
             Some(p) => items
                 .iter()
                 .filter(|i| i.after <= *p)
@@ -229,7 +229,7 @@ impl Tracker {
         let started = std::time::Instant::now();
         let mut assigner = Some(Assigner::new(Matcher::new(self.window_hours)));
         let (restored, items): (Vec<StoredItem>, Vec<StoredItem>) =
-            items.into_iter().partition(|i| settled.contains(&i.id));
+            items.into_iter().partition(|i| restoring.contains(&i.id));
         let (restored_count, assigned_count) = (restored.len(), items.len());
         if !restored.is_empty() {
             let enricher = self.enricher.clone();
@@ -272,8 +272,8 @@ impl Tracker {
             .into_iter()
             .filter_map(|(item_id, at, was)| {
                 let now = match now_of.remove(&item_id) {
-                    Some(now) if settled.contains(&item_id) || at >= window => now,
-                    None if at >= window && !settled.contains(&item_id) => None,
+                    Some(now) if restoring.contains(&item_id) || at >= window => now,
+                    None if at >= window && !restoring.contains(&item_id) => None,
                     _ => return None,
                 };
                 (now != was).then_some(Change {

@@ -295,12 +295,13 @@ impl Tracker {
         if !marks.is_empty() {
             self.store.set_repeats(marks).await?;
         }
-        let saved = match position {
-            Some(p) if !self.settle.is_zero() => p,
-            _ => {
-                self.save_position(&after).await?;
-                after.clone()
-            }
+        // Everything read has its incident stored: without a settle time
+        // that is the position now; with one, once it has passed (`step`).
+        let saved = if self.settle.is_zero() {
+            self.save_position(&after).await?;
+            after.clone()
+        } else {
+            position.unwrap_or_default()
         };
         Ok(Some(Following {
             reached: [(Instant::now(), after.clone())].into(),

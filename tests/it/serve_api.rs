@@ -1468,6 +1468,12 @@ async fn search_finds_what_ctrl_f_finds_on_sqlite() {
     search_finds_what_ctrl_f_finds(&test_app(&[])).await;
 }
 
+/// The second `load_many`'s item `i` is received at: five items to a
+/// second, 30 s apart, from 2025-06-01T00:00+08:00.
+fn bulk_second(i: usize) -> i64 {
+    1_748_707_200 + (i / 5) as i64 * 30
+}
+
 /// 2,500 items over a day (2025-06-01, +08:00), five to a second, so that
 /// pages end inside runs of one time; every tenth with a phone number.
 pub(crate) async fn load_many(app: &TestApp) -> usize {
@@ -1475,7 +1481,7 @@ pub(crate) async fn load_many(app: &TestApp) -> usize {
     let n = 2500;
     let items: Vec<Value> = (0..n)
         .map(|i| {
-            let t = 1_748_707_200 + (i / 5) as i64 * 30; // 2025-06-01T00:00+08:00
+            let t = bulk_second(i);
             let at = chrono::DateTime::from_timestamp(t, 0)
                 .unwrap()
                 .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
@@ -1527,8 +1533,8 @@ pub(crate) async fn load_many_attached(app: &TestApp) -> usize {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let at = |i: i64| (1_748_707_200 + (i / 5) * 30) * 1000;
-    let change = |i: i64, incident: &str| minyi::incident::Change {
+    let at = |i: usize| bulk_second(i) * 1000;
+    let change = |i: usize, incident: &str| minyi::incident::Change {
         item_id: format!("bulk-{i:05}"),
         at: at(i),
         incident_id: Some(incident.to_owned()),

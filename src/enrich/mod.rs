@@ -793,16 +793,23 @@ mod tests {
         assert_eq!(rating_only.text, "");
     }
 
+    /// The topics of a text posted on `channel`, and their evidence.
+    fn topics_of(
+        e: &Enricher,
+        channel: &str,
+        text: &str,
+    ) -> (Vec<String>, Vec<crate::model::TopicTag>) {
+        let item = e
+            .enrich_value(&json!({"channel": channel, "text": text}), now())
+            .unwrap();
+        (item.topics, item.topic_evidence)
+    }
+
     /// docs/TOPICS.md, rules R and P.
     #[test]
     fn revisit_answers_and_commendation_by_the_guide() {
         let e = enricher();
-        let tags = |channel: &str, text: &str| {
-            let item = e
-                .enrich_value(&json!({"channel": channel, "text": text}), now())
-                .unwrap();
-            (item.topics, item.topic_evidence)
-        };
+        let tags = |channel: &str, text: &str| topics_of(&e, channel, text);
         // A revisit answer naming no other matter is about what it rates.
         let (topics, evidence) = tags("sms_revisit", "1");
         assert_eq!(topics, ["response"]);
@@ -850,12 +857,7 @@ mod tests {
     #[test]
     fn no_praise_for_a_scam_report_or_the_weather() {
         let e = enricher();
-        let topics = |channel: &str, text: &str| {
-            let item = e
-                .enrich_value(&json!({"channel": channel, "text": text}), now())
-                .unwrap();
-            (item.topics, item.topic_evidence)
-        };
+        let topics = |channel: &str, text: &str| topics_of(&e, channel, text);
         for (channel, text) in [
             (
                 "hotline_110",

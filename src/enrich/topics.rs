@@ -336,8 +336,8 @@ impl TopicTagger {
         if self.any_not_with {
             let before = TopicSet(tagged.0);
             tags.retain(|t| {
-                let topic = self.topic_index(&t.code).unwrap_or(usize::MAX);
-                topic == usize::MAX || !self.not_with[topic].iter().any(|&o| before.contains(o))
+                self.topic_index(&t.code)
+                    .is_none_or(|topic| !self.not_with[topic].iter().any(|&o| before.contains(o)))
             });
             for (topic, others) in self.not_with.iter().enumerate() {
                 if others.iter().any(|&o| before.contains(o)) {

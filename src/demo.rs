@@ -867,7 +867,10 @@ pub fn timeline(gazetteer: &Gazetteer, rate: f64, from: i64, to: i64, seed: u64)
 /// before `end` and their work orders ([`sample_step`]), enriched on all
 /// cores, written `chunk` items (or events) per write (benches and load
 /// scripts); items stored already count, so a second run reuses a filled
-/// store.
+/// store. The items are written as history ([`crate::store::Store::write_history`]:
+/// counted in the rollups once, at the end), as `minyi import` writes
+/// them: item by item, days of random times cost SQLite a new rollup row
+/// for nearly every count.
 pub async fn fill_store(
     store: &dyn crate::store::Store,
     enricher: &crate::enrich::Enricher,
@@ -901,15 +904,18 @@ pub async fn fill_store(
             .collect();
         let writes: Vec<_> = items
             .chunks(chunk)
-            .map(|c| crate::store::WriteBatch {
-                items: c.to_vec(),
-                events: Vec::new(),
+            .map(|c| {
+                store.write_history(crate::store::WriteBatch {
+                    items: c.to_vec(),
+                    events: Vec::new(),
+                })
             })
-            .chain(events.chunks(chunk).map(|c| crate::store::WriteBatch {
-                items: Vec::new(),
-                events: c.to_vec(),
+            .chain(events.chunks(chunk).map(|c| {
+                store.write(crate::store::WriteBatch {
+                    items: Vec::new(),
+                    events: c.to_vec(),
+                })
             }))
-            .map(|b| store.write(b))
             .collect();
         for w in writes {
             w.await?;
@@ -919,6 +925,7 @@ pub async fn fill_store(
     }
     if done > stored {
         eprintln!();
+        store.settle_history().await?;
     }
     Ok(done)
 }

@@ -919,6 +919,16 @@ fn work_orders(json: &str) -> Vec<crate::query::WorkOrderRef> {
 mod tests {
     use super::*;
 
+    /// The steps of SQLite's plan for a query.
+    fn plan_of(conn: &Connection, (sql, params): (String, Vec<Sql>)) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// Every page of the item list reads its rows in index order from the
     /// cursor on: no temporary B-tree (a sort of everything before the
     /// page) and no OR of two index scans, whatever the range's shape.
@@ -946,15 +956,7 @@ mod tests {
                     _ => {}
                 }
                 for c in [None, cursor] {
-                    let (sql, params) = feedback_sql(&f, 1000, c);
-                    let plan: Vec<String> = conn
-                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                        .unwrap()
-                        .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
-                        .unwrap()
-                        .collect::<rusqlite::Result<_>>()
-                        .unwrap();
-                    let plan = plan.join(" | ");
+                    let plan = plan_of(&conn, feedback_sql(&f, 1000, c)).join(" | ");
                     assert!(
                         !plan.contains("TEMP B-TREE") && !plan.contains("MULTI-INDEX OR"),
                         "{from:?}..{to:?} filter {filter} cursor {c:?}: {plan}"
@@ -1007,14 +1009,7 @@ mod tests {
             ..searched.clone()
         };
         assert_eq!(items_from(&rows, true), "items i");
-        let (sql, params) = feedback_sql(&searched, 50, None);
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let plan = plan_of(&conn, feedback_sql(&searched, 50, None));
         assert!(
             plan.iter()
                 .any(|p| p.contains("COVERING INDEX items_facts")),

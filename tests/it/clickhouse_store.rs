@@ -419,6 +419,9 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_textless = false;
     let mut checked_rank = false;
     let mut checked_search = false;
+    // A summary read from the items (a search or a text filter) with
+    // resolved dissatisfied items: counts and 不满意化解 in one read.
+    let mut checked_resolved_read = false;
     let mut checked_revisits = false;
     let mut checked_queue = false;
     for q in queries {
@@ -433,6 +436,8 @@ async fn clickhouse_answers_like_sqlite() {
                 checked_resolved |= s.dissatisfied_resolved > 0 && s.orders_resolved > 0;
                 checked_textless |= f.has_text == Some(false) && s.received > 0;
                 checked_search |= f.q.len() == 2 && s.received > 0;
+                checked_resolved_read |=
+                    (!f.q.is_empty() || f.has_text.is_some()) && s.dissatisfied_resolved > 0;
             }
             (Query::Rank(_), Answer::Rank(r)) => {
                 checked_rank |= r.unknown.is_some()
@@ -479,6 +484,10 @@ async fn clickhouse_answers_like_sqlite() {
         "some rank had keys with orders and the unknown row"
     );
     assert!(checked_search, "some search of two words found items");
+    assert!(
+        checked_resolved_read,
+        "some summary read from the items had resolved dissatisfied items"
+    );
     assert!(
         checked_queue,
         "some supervision queue had open and 化解 cases, orders and late ones"

@@ -870,8 +870,12 @@ async fn contacts_history(app: crate::common::TestApp) {
     use crate::scopes::{get, json_of};
     use axum::http::StatusCode;
 
+    // One clock for every day: the summary below asks from `day(0)`,
+    // minute-precise, and read apart the two could straddle a minute and
+    // leave out the item of day 0.
+    let now = chrono::Utc::now();
     let day = |d: i64| {
-        (chrono::Utc::now() - chrono::Duration::days(50 - d))
+        (now - chrono::Duration::days(50 - d))
             .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
             .to_rfc3339()
     };

@@ -437,10 +437,10 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
 }
 
 /// The conditions on work orders (`o`) created (or due,
-/// [`crate::query::OrdersBy`]) in the period, and whether they read the
-/// order's item (`i`): item filters apply through the item the order was
-/// opened for, the unit through the order's own unit.
-fn orders_where(f: &Filters, s: QuerySettings) -> (Where<Sql>, bool) {
+/// [`crate::query::OrdersBy`]) in the period, and the filters they read
+/// the order's item (`i`) by, if any: item filters apply through the item
+/// the order was opened for, the unit through the order's own unit.
+fn orders_where(f: &Filters, s: QuerySettings) -> (Where<Sql>, Option<Filters>) {
     let mut w = Where::default();
     let (from, to) = f.orders_by.created_range(f.from, f.to, s.sla_seconds);
     if let Some(from) = from {
@@ -453,9 +453,9 @@ fn orders_where(f: &Filters, s: QuerySettings) -> (Where<Sql>, bool) {
         unit: Vec::new(),
         ..f.clone()
     };
-    let by_item = !item_filters.is_time_only();
-    if by_item {
-        let iw = items_where(&item_filters, false);
+    let by_item = (!item_filters.is_time_only()).then_some(item_filters);
+    if let Some(item_filters) = &by_item {
+        let iw = items_where(item_filters, false);
         w.push(&iw.sql(), iw.params);
     }
     w.any_of("o.unit", texts(&f.unit));
@@ -517,18 +517,12 @@ fn revisit_orders(conn: &Connection, f: &Filters) -> Result<Vec<crate::query::Re
 /// Work orders created (or due) in the period.
 fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
     let (w, by_item) = orders_where(f, s);
-    let join = if by_item {
-        let items = items_from(
-            &Filters {
-                unit: Vec::new(),
-                ..f.clone()
-            },
-            true,
-        );
-        format!("JOIN {items} ON i.id = o.feedback_id")
-    } else {
-        String::new()
-    };
+    let join = by_item.map_or(String::new(), |item_filters| {
+        format!(
+            "JOIN {} ON i.id = o.feedback_id",
+            items_from(&item_filters, true)
+        )
+    });
     let sql = format!(
         "SELECT count(*), count(o.resolved_at),
                 sum(CASE WHEN o.resolved_at IS NULL AND o.created_at < ? THEN 1 ELSE 0 END)
@@ -601,7 +595,8 @@ fn counts_by_key(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
 
-    let (mut w, by_item) = orders_where(f, s);
+    let (mut w, item_filters) = orders_where(f, s);
+    let by_item = item_filters.is_some();
     // With item filters an order whose item is not stored matches none of
     // them: an inner join says so, and lets a search lead (joined LEFT,
     // SQLite walked every order of the range and its item: 173 ms at 1M
@@ -1015,28 +1010,29 @@ mod tests {
                 .any(|p| p.contains("COVERING INDEX items_facts")),
             "{plan:?}"
         );
-        let ask = |f: &Filters, which: usize, cursor: Option<Cursor>| {
-            let query = match which {
-                0 => Query::Summary(f.clone()),
-                1 => Query::Timeseries {
-                    filters: f.clone(),
-                    interval: crate::query::Interval::D1,
-                    group_by: None,
-                },
-                _ => Query::Feedback {
-                    filters: f.clone(),
-                    limit: 50,
-                    cursor,
-                },
-            };
-            format!("{:?}", answer(&conn, &query, now, s).unwrap())
+        let ask = |query: Query| answer(&conn, &query, now, s).unwrap();
+        let page = |f: &Filters, cursor: Option<Cursor>| match ask(Query::Feedback {
+            filters: f.clone(),
+            limit: 50,
+            cursor,
+        }) {
+            Answer::Feedback { items, next } => (items, next),
+            other => panic!("{other:?}"),
         };
-        let summary = ask(&searched, 0, None);
-        assert!(summary.contains("received: 200"), "{summary}");
-        assert!(summary.contains("created: 40"), "{summary}");
-        for which in 0..2 {
-            assert_eq!(ask(&searched, which, None), ask(&rows, which, None));
-        }
+        let Answer::Summary(summary) = ask(Query::Summary(searched.clone())) else {
+            panic!("a summary")
+        };
+        assert_eq!((summary.received, summary.orders_created), (200, 40));
+        assert_eq!(
+            ask(Query::Summary(searched.clone())),
+            ask(Query::Summary(rows.clone()))
+        );
+        let daily = |f: &Filters| Query::Timeseries {
+            filters: f.clone(),
+            interval: crate::query::Interval::D1,
+            group_by: None,
+        };
+        assert_eq!(ask(daily(&searched)), ask(daily(&rows)));
         // The repeats among them (重复诉求), led by the marks' index.
         let marked = Filters {
             repeat: Some(true),
@@ -1051,47 +1047,25 @@ mod tests {
             )
             .unwrap();
         assert!(expected > 20, "{expected}");
-        let top = answer(
-            &conn,
-            &Query::Top {
-                filters: marked.clone(),
-                dim: crate::query::TopDim::Channel,
-                limit: 10,
-            },
-            now,
-            s,
-        )
-        .unwrap();
-        let Answer::Top(rows_by_channel) = top else {
-            panic!("{top:?}")
+        let Answer::Top(rows_by_channel) = ask(Query::Top {
+            filters: marked.clone(),
+            dim: crate::query::TopDim::Channel,
+            limit: 10,
+        }) else {
+            panic!("a top")
         };
         let counted: u64 = rows_by_channel.iter().map(|r| r.count).sum();
         assert_eq!(counted, expected as u64);
-        let listed = ask(&marked, 2, None);
-        assert_eq!(
-            listed.matches("repeat: true").count(),
-            expected as usize,
-            "{listed}"
-        );
+        let (listed, _) = page(&marked, None);
+        assert_eq!(listed.len(), expected as usize);
+        assert!(listed.iter().all(|i| i.repeat), "{listed:?}");
         // Four pages of 50, through their cursors.
         let mut cursor = None;
-        for page in 0..4 {
-            let a = ask(&searched, 2, cursor);
-            assert_eq!(a, ask(&rows, 2, cursor), "page {page}");
-            let (sql, params) = feedback_sql(&searched, 50, cursor);
-            cursor = conn
-                .prepare(&sql)
-                .unwrap()
-                .query_map(params_from_iter(params), |r| {
-                    Ok(Cursor {
-                        seq: r.get(0)?,
-                        ts: r.get(1)?,
-                    })
-                })
-                .unwrap()
-                .nth(49)
-                .map(Result::unwrap);
-            assert!(cursor.is_some(), "page {page} is full");
+        for n in 0..4 {
+            let (items, next) = page(&searched, cursor);
+            assert_eq!(items.len(), 50, "page {n} is full");
+            assert_eq!((items, next), page(&rows, cursor), "page {n}");
+            cursor = next;
         }
     }
 

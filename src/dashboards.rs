@@ -138,7 +138,9 @@ pub struct PanelQuery {
     #[serde(default)]
     pub order: Option<String>,
     /// Also compute the same query over the previous period (for `today`:
-    /// yesterday up to the same time of day), for "change vs yesterday".
+    /// yesterday up to the same time of day), for "change vs yesterday";
+    /// its work orders as they stood the same time before now
+    /// ([`crate::query::Filters::as_of`]).
     #[serde(default)]
     pub compare: bool,
     /// Compare with the same range shifted back this much (e.g. "1d": the
@@ -273,7 +275,13 @@ impl PanelQuery {
                     (None, Range::Today | Range::Yesterday) => 86_400,
                     (None, _) => t - f,
                 };
-                Some(self.query(vocab, now, Some(f - span), Some(t - span))?)
+                let mut previous = self.query(vocab, now, Some(f - span), Some(t - span))?;
+                // Work orders as they stood `span` ago: 在办 then, not the
+                // earlier period's orders still open now.
+                if let Query::Summary(f) | Query::Orders(f) = &mut previous {
+                    f.as_of = Some(now - span);
+                }
+                Some(previous)
             }
             _ => None,
         };
@@ -895,6 +903,37 @@ mod tests {
         assert_eq!(c.to, Some(now));
         assert_eq!(p.to, Some(now - 86_400));
         assert_eq!(p.from, Some(c.from.unwrap() - 86_400));
+    }
+
+    #[test]
+    fn a_backlog_compares_with_its_orders_as_they_stood_a_day_before() {
+        let q: PanelQuery = serde_json::from_value(
+            json!({"kind": "orders", "range": "30d", "compare": true, "compare_by": "1d"}),
+        )
+        .unwrap();
+        let now = 1_748_743_200 + 1_234;
+        let (Query::Orders(c), Some(Query::Orders(p))) = q.queries(&vocab(), now, tz()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(c.as_of, None);
+        assert_eq!(p.as_of, Some(now - 86_400));
+        assert_eq!(
+            (p.from, p.to),
+            (
+                c.from.map(|f| f - 86_400),
+                Some(crate::query::ceil_minute(now - 86_400))
+            )
+        );
+        // Other kinds have no work orders to read as of a time.
+        let q: PanelQuery = serde_json::from_value(
+            json!({"kind": "top", "range": "today", "dim": "topic", "compare": true}),
+        )
+        .unwrap();
+        assert!(matches!(
+            q.queries(&vocab(), now, tz()).unwrap().1,
+            Some(Query::Top { .. })
+        ));
     }
 
     #[test]

@@ -190,6 +190,13 @@ pub struct Filters {
     pub has_text: Option<bool>,
     /// Which work orders the range selects (summary and orders).
     pub orders_by: OrdersBy,
+    /// The work orders as they stood at this time (unix seconds; summary
+    /// and orders; None or later than now: now): only those created
+    /// before it count, resolved only if their resolution came before it,
+    /// and 在办 and 超期 are the orders open then. A comparison asks the
+    /// earlier period as of the same time before now, so both periods have
+    /// had the same time to finish their orders.
+    pub as_of: Option<i64>,
     /// Only the items of these incidents (`i-` ids, [`crate::incident`]).
     pub incident: Vec<String>,
     /// Only the items of one contact, by its hash (64 lower-case hex
@@ -241,6 +248,12 @@ impl Filters {
             && self.incident.is_empty()
             && self.contact.is_none()
             && self.repeat.is_none()
+    }
+
+    /// The time the work orders' states are read at ([`Filters::as_of`])
+    /// when it is not now.
+    pub fn orders_as_of(&self, now: i64) -> Option<i64> {
+        self.as_of.map(|t| t.min(now))
     }
 
     /// Sets the range, applying the minute precision of the model.
@@ -699,6 +712,9 @@ impl Request {
                         "due" => OrdersBy::Due,
                         _ => return Err(bad(key, format!("{value:?} is not created or due"))),
                     };
+                }
+                "as_of" if matches!(self, Request::Summary | Request::Orders) => {
+                    filters.as_of = Some(parse_time(key, value)?);
                 }
                 "from" => from = Some(parse_time(key, value)?),
                 "to" => to = Some(parse_time(key, value)?),

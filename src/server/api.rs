@@ -293,6 +293,12 @@ struct OrdersParams {
     /// in it (created one SLA, `sla_days`, earlier) — 办结率 of orders that
     /// should be finished.
     orders_by: Option<String>,
+    /// The orders as they stood at this time (RFC 3339; default and at
+    /// most now): those created before it, resolved if resolved before it;
+    /// 在办 and 超期 are those open then. To compare a period with an
+    /// earlier one fairly, ask the earlier one as of the same time before
+    /// now (e.g. a day-shifted window as of 24 h ago).
+    as_of: Option<String>,
 }
 
 #[derive(utoipa::IntoParams)]

@@ -183,6 +183,18 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
             }
         }
     }
+    // Work orders as they stood at earlier times (what a wall compares its
+    // 在办工单 with): fewer created, fewer resolved.
+    for as_of in [start + 86_400, (start + end) / 2 + 17, end - 3600] {
+        let then = Filters {
+            as_of: Some(as_of),
+            ..Filters::default()
+        };
+        out.push(Query::Summary(then.clone()));
+        for f in filters(then.with_range(Some(start), Some(end))) {
+            out.push(Query::Orders(f));
+        }
+    }
     // Orders due in a window: created one SLA before it (the timeline's
     // orders are due five days after it).
     let sla = SETTINGS.sla_seconds;
@@ -424,6 +436,7 @@ async fn clickhouse_answers_like_sqlite() {
     let mut checked_resolved_read = false;
     let mut checked_revisits = false;
     let mut checked_queue = false;
+    let mut checked_as_of = false;
     for q in queries {
         let a = sqlite.query(q.clone(), end).await.unwrap();
         let b = ch
@@ -456,6 +469,21 @@ async fn clickhouse_answers_like_sqlite() {
                     && stages.contains(&minyi::query::supervision::Stage::Resolved)
                     && queue.items.iter().any(|c| c.order_id.is_some())
                     && queue.overdue > 0;
+            }
+            (Query::Orders(f), Answer::Orders(o)) if f.as_of.is_some_and(|t| t % 60 == 0) => {
+                // The same orders (created before `as_of`) as they stand
+                // now: the same number, more of them resolved since.
+                let up_to = Filters {
+                    as_of: None,
+                    to: f.as_of,
+                    ..f.clone()
+                };
+                let Answer::Orders(now) = sqlite.query(Query::Orders(up_to), end).await.unwrap()
+                else {
+                    panic!()
+                };
+                assert_eq!(o.orders_created, now.orders_created, "{q:?}");
+                checked_as_of |= o.orders_resolved > 0 && o.orders_resolved < now.orders_resolved;
             }
             (Query::Orders(f), Answer::Orders(o)) => {
                 checked_due |= f.orders_by == OrdersBy::Due
@@ -491,6 +519,10 @@ async fn clickhouse_answers_like_sqlite() {
     assert!(
         checked_queue,
         "some supervision queue had open and 化解 cases, orders and late ones"
+    );
+    assert!(
+        checked_as_of,
+        "some orders as they stood earlier were resolved since"
     );
     eprintln!("{asked} queries answered alike by SQLite and ClickHouse");
 

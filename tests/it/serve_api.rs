@@ -297,6 +297,118 @@ async fn summary_kpis_follow_the_definitions() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
+/// Work orders as they stood at a time (`as_of`), what the wall's 在办工单
+/// compares with a day before: created before it, resolved before it.
+#[tokio::test]
+async fn orders_as_they_stood_at_a_time() {
+    orders_as_of(test_app(&[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_as_they_stood_at_a_time_on_clickhouse() {
+    let server = common::ClickHouse::start();
+    let db = server.database("orders_as_of");
+    orders_as_of(crate::clickhouse_store::app(&server, &db, Vec::new()).await).await;
+}
+
+async fn orders_as_of(app: TestApp) {
+    load(&app).await;
+    // WO-4 is open from 09:30 (reopened) until its second resolution at 15:00.
+    let events = json!([
+        {"order_id": "WO-1", "feedback_id": "a1", "event": "created", "at": "2025-06-01T09:06:00+08:00"},
+        {"order_id": "WO-1", "event": "resolved", "at": "2025-06-01T10:00:00+08:00"},
+        {"order_id": "WO-2", "feedback_id": "a6", "event": "created", "at": "2025-06-01T11:31:00+08:00"},
+        {"order_id": "WO-3", "event": "created", "at": "2025-06-01T12:00:00+08:00"},
+        {"order_id": "WO-3", "event": "resolved", "at": "2025-06-01T13:00:00+08:00"},
+        {"order_id": "WO-3", "event": "reopened", "at": "2025-06-01T14:00:00+08:00"},
+        {"order_id": "WO-4", "event": "created", "at": "2025-06-01T08:00:00+08:00"},
+        {"order_id": "WO-4", "event": "resolved", "at": "2025-06-01T09:00:00+08:00"},
+        {"order_id": "WO-4", "event": "reopened", "at": "2025-06-01T09:30:00+08:00"},
+        {"order_id": "WO-4", "event": "resolved", "at": "2025-06-01T15:00:00+08:00"}
+    ]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(10)),
+        "{v}"
+    );
+    let orders = |query: String| {
+        let app = &app;
+        async move {
+            let (s, v) = get(app, &format!("/api/v1/stats/orders?{query}")).await;
+            assert_eq!(s, StatusCode::OK, "{query}: {v}");
+            [
+                "orders_created",
+                "orders_resolved",
+                "orders_open",
+                "overdue",
+            ]
+            .map(|k| v[k].as_u64().unwrap())
+        }
+    };
+    let day = "from=2025-06-01T00:00:00%2B08:00&to=2025-06-02T00:00:00%2B08:00";
+    let at = |t: &str| format!("{day}&as_of=2025-06-{t}%2B08:00");
+    // Now: WO-1 and WO-4 resolved, WO-2 and WO-3 open and long overdue.
+    assert_eq!(orders(day.to_owned()).await, [4, 2, 2, 2]);
+    // 09:15: WO-1 open. WO-4 was in fact resolved then (09:00, reopened at
+    // 09:30), but an order counts by its last resolution, so it reads as open.
+    assert_eq!(orders(at("01T09:15:00")).await, [2, 0, 2, 0]);
+    // At 10:00 exactly WO-1's resolution is not yet counted; a minute later it is.
+    assert_eq!(orders(at("01T10:00:00")).await, [2, 0, 2, 0]);
+    assert_eq!(orders(at("01T10:01:00")).await, [2, 1, 1, 0]);
+    // 13:30: WO-3 was resolved then but has been reopened since, so it
+    // reads as open; WO-4 was open (reopened at 09:30).
+    assert_eq!(orders(at("01T13:30:00")).await, [4, 1, 3, 0]);
+    // 16:00: WO-4 resolved again.
+    assert_eq!(orders(at("01T16:00:00")).await, [4, 2, 2, 0]);
+    // Six days on, the open ones are past the 5-day SLA.
+    assert_eq!(orders(at("07T00:00:00")).await, [4, 2, 2, 2]);
+    // A time after now is now.
+    let later = format!("{day}&as_of=2999-01-01T00:00:00Z");
+    assert_eq!(orders(later).await, [4, 2, 2, 2]);
+    // Item filters and the summary read the same way.
+    let (_, v) = get(
+        &app,
+        &format!(
+            "/api/v1/stats/summary?{}&district=%E4%B8%9B%E5%8F%B0%E5%8C%BA",
+            at("01T10:01:00")
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            v["received"].as_u64(),
+            v["orders_created"].as_u64(),
+            v["orders_resolved"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{v}"
+    );
+    for (uri, param) in [
+        (
+            format!("/api/v1/stats/orders?{day}&as_of=yesterday"),
+            "as_of",
+        ),
+        (
+            format!("/api/v1/stats/top?{day}&dim=topic&as_of=2025-06-01T10:00:00Z"),
+            "as_of",
+        ),
+    ] {
+        let (s, v) = get(&app, &uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(param),
+            "{v}"
+        );
+    }
+}
+
 /// 办结率 over a window asks about the orders due in it (`orders_by=due`:
 /// created one SLA, 5 days, before); items without text (a rating alone)
 /// can be counted apart (`has_text`), so topic rankings leave them out.

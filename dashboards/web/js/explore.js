@@ -358,11 +358,12 @@
     { key: 'received', name: '受理量', good: 0, def: '收到的民意条目数（按受理时间）' },
     { key: 'negative', name: '负面', good: -1, def: '情感为负面的条目数' },
     { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
-    // Both are counted as things stand now: an earlier window's orders and
-    // revisits have had longer, so against it a recent window looks worse.
-    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期的工单多办理了一段时间）' },
+    // Work orders: the compared period's as they stood as long before now
+    // (`as_of`). Revisits are counted as things stand now: an earlier
+    // window's have had longer, so against it a recent window looks worse.
+    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期按同样早的时点计，两期办理时间相同）' },
     { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低）' },
-    { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单' },
+    { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单（对比期按同样早的时点计）' },
     { key: 'repeat_rate', name: '重复诉求率', good: -1, rate: true, def: '重复诉求率 = 重复诉求 ÷ 受理量；同一联系人（按加密后的联系方式比对）在设定期限内（默认30天）已就同一类别反映过至少两次的条目为重复诉求' },
   ];
 
@@ -653,7 +654,9 @@
         getJSON('/api/v1/stats/timeseries', tsPairs),
         rank,
         getJSON('/api/v1/incidents', e.pairs.concat([['sort', 'count'], ['limit', '20']])),
-        e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs) : null,
+        // The compared period's work orders as they stood as long before
+        // now as it lies before the current one: both had as long to finish.
+        e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs.concat([['as_of', MINYI.iso(nowMs() - (e.range[1] - e.cmp[1]))]])) : null,
         e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
       ]);
       if (seq !== runSeq) return;

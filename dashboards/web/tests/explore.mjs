@@ -86,6 +86,17 @@ try {
   const posted = await page.request.post(`${base}/api/v1/feedback`, { data: items });
   check(posted.ok() && (await posted.json()).accepted === items.length, 'test items stored');
 
+  // Two work orders: one on an item of today, resolved; one on an item of
+  // yesterday, resolved only today — open at the same time yesterday.
+  const orderEvents = [
+    { order_id: 'WO-T', feedback_id: 't-ct-0', event: 'created', at: iso(today + 2000) },
+    { order_id: 'WO-T', event: 'resolved', at: iso(now - 1000) },
+    { order_id: 'WO-Y', feedback_id: 'y-ct-0', event: 'created', at: iso(yesterday + 2000) },
+    { order_id: 'WO-Y', event: 'resolved', at: iso(now - 1000) },
+  ];
+  const events = await page.request.post(`${base}/api/v1/workorders/events`, { data: orderEvents });
+  check(events.ok() && (await events.json()).accepted === orderEvents.length, 'test work orders stored');
+
   // --- a shared URL restores the view --------------------------------------
   const shared = `${base}/explore?range=today&compare=day&interval=1h&dim=district&district=${encodeURIComponent(CONGTAI)}&district=${encodeURIComponent(HANSHAN)}`;
   await page.goto(shared);
@@ -116,6 +127,10 @@ try {
   const deltaText = await page.$eval('.kpi[data-kpi="received"] .d', (e) => e.textContent);
   check(deltaText.includes(`对比期 ${expectedPrev}`) && deltaText.includes(`+${14 - expectedPrev}`), `the KPI says the compared figure (${deltaText})`);
   check((await page.$eval('#window', (e) => e.textContent)).includes('前一天同时段'), 'the window names the comparison');
+  // 办结率: yesterday's order as it stood at this time yesterday (open), not as it stands now.
+  const orderDelta = await page.$eval('.kpi[data-kpi="completion_rate"] .d', (e) => e.textContent);
+  check(orderDelta.includes('对比期 0.0%') && orderDelta.includes('+100.0个百分点'),
+    `办结率 against yesterday's orders as they stood then (${orderDelta})`);
   step(`explorer: today so far (14) against the same window yesterday (${expectedPrev}), not all of yesterday (${expectedPrev + 6})`);
   await page.screenshot({ path: `${shots}/explore-today-vs-yesterday.png` });
 

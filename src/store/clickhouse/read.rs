@@ -365,15 +365,28 @@ impl ClickHouseStore {
         Ok(out)
     }
 
+    /// As they stood at [`Filters::as_of`], as SQLite's: an order resolved
+    /// now was open then if it has a resolution at that time or later.
     async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
-        let w = self.orders_where(f);
+        let mut w = self.orders_where(f);
+        let as_of = f.orders_as_of(now);
+        // In the order of the `?`s: 超期's bound, `done`'s, the conditions.
+        let mut params = vec![Param::Int(as_of.unwrap_or(now) - self.settings.sla_seconds)];
+        let done = match as_of {
+            Some(t) => {
+                w.push("created_at < ?", [Param::Int(t)]);
+                params.push(Param::Int(t));
+                "resolved = 1 AND order_id NOT IN (
+                     SELECT order_id FROM workorder_events WHERE event = 'resolved' AND at >= ?)"
+            }
+            None => "resolved = 1",
+        };
         let sql = format!(
-            "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)),
-                    toInt64(sumIf(sign, resolved = 0 AND created_at < ?))
-             FROM order_states WHERE {}",
+            "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, done)),
+                    toInt64(sumIf(sign, NOT done AND created_at < ?))
+             FROM (SELECT sign, created_at, {done} AS done FROM order_states WHERE {})",
             w.sql()
         );
-        let mut params = vec![Param::Int(now - self.settings.sla_seconds)];
         params.extend(w.params);
         let rows: Vec<(i64, i64, i64)> = self.fetch_tuples(&sql, params).await?;
         let (created, resolved, overdue) = rows.first().copied().unwrap_or_default();

@@ -175,6 +175,7 @@ fn items_from(f: &Filters, more: bool) -> &'static str {
         q,
         has_text,
         orders_by: _,
+        as_of: _,
         incident,
         contact,
         repeat,
@@ -514,9 +515,16 @@ fn revisit_orders(conn: &Connection, f: &Filters) -> Result<Vec<crate::query::Re
     Ok(rows)
 }
 
-/// Work orders created (or due) in the period.
+/// Work orders created (or due) in the period, as they stood at
+/// [`Filters::as_of`] (an order's `resolved_at` is its last resolution, so
+/// one resolved before that time and reopened and resolved again since
+/// counts as open then).
 fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
-    let (w, by_item) = orders_where(f, s);
+    let (mut w, by_item) = orders_where(f, s);
+    let as_of = f.orders_as_of(now);
+    if let Some(t) = as_of {
+        w.push("o.created_at < ?", [Sql::Integer(t)]);
+    }
     let join = by_item.map_or(String::new(), |item_filters| {
         format!(
             "JOIN {} ON i.id = o.feedback_id",
@@ -524,12 +532,16 @@ fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<
         )
     });
     let sql = format!(
-        "SELECT count(*), count(o.resolved_at),
-                sum(CASE WHEN o.resolved_at IS NULL AND o.created_at < ? THEN 1 ELSE 0 END)
+        "SELECT count(*), sum(CASE WHEN o.resolved_at < ?1 THEN 1 ELSE 0 END),
+                sum(CASE WHEN (o.resolved_at IS NULL OR o.resolved_at >= ?1)
+                              AND o.created_at < ?2 THEN 1 ELSE 0 END)
          FROM work_orders o {join} WHERE {}",
         w.sql()
     );
-    let mut values = vec![Sql::Integer(now - s.sla_seconds)];
+    let mut values = vec![
+        Sql::Integer(as_of.unwrap_or(i64::MAX)),
+        Sql::Integer(as_of.unwrap_or(now) - s.sla_seconds),
+    ];
     values.extend(w.params);
     let (created, resolved, overdue) = conn.query_row(&sql, params_from_iter(values), |r| {
         Ok((u(r.get(0)?), u(r.get(1)?), u(r.get(2)?)))

@@ -35,7 +35,22 @@ pub(super) struct Readers {
 
 impl Readers {
     pub(super) fn run(&self, query: &Query, now: i64) -> Result<Answer> {
-        self.with(|conn| answer(conn, query, now, self.settings))
+        match query {
+            // Read from the items (a search, a text filter), a summary is
+            // two walks over the matching items, its counts and its work
+            // orders: on two connections at once (the cores are otherwise
+            // idle while one analyst waits; at 1M items `q=民警` took 345 ms
+            // one after the other, 185 ms at once).
+            Query::Summary(f) if !rollups_answer(f, false) => std::thread::scope(|scope| {
+                let orders = scope.spawn(|| self.with(|conn| orders(conn, f, now, self.settings)));
+                let counts = self.with(|conn| item_counts(conn, f));
+                let orders = orders
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                Ok(Answer::Summary(counts?.with_orders(orders?).with_rates()))
+            }),
+            _ => self.with(|conn| answer(conn, query, now, self.settings)),
+        }
     }
 
     /// Runs `read` on an idle read-only connection (opening one if none is).
@@ -389,6 +404,13 @@ fn u(v: Option<i64>) -> u64 {
 }
 
 fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Summary> {
+    Ok(item_counts(conn, f)?
+        .with_orders(orders(conn, f, now, s)?)
+        .with_rates())
+}
+
+/// The item counts of a summary (no work orders, no rates).
+fn item_counts(conn: &Connection, f: &Filters) -> Result<Summary> {
     const COUNTS: &str = "sum({n}),
          sum(CASE WHEN {s} = 'positive' THEN {n} ELSE 0 END),
          sum(CASE WHEN {s} = 'neutral' THEN {n} ELSE 0 END),
@@ -421,7 +443,7 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
             w.params,
         )
     };
-    let out = conn.query_row(&sql, params_from_iter(params), |r| {
+    Ok(conn.query_row(&sql, params_from_iter(params), |r| {
         Ok(Summary {
             received: u(r.get(0)?),
             positive: u(r.get(1)?),
@@ -433,8 +455,7 @@ fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result
             dissatisfied_resolved: u(r.get(7)?),
             ..Summary::default()
         })
-    })?;
-    Ok(out.with_orders(orders(conn, f, now, s)?).with_rates())
+    })?)
 }
 
 /// The conditions on work orders (`o`) created (or due,

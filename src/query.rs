@@ -959,9 +959,15 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T, param: &str) -> Result
 
 /// A timestamp parameter (RFC 3339) as unix seconds.
 pub fn parse_time(param: &str, value: &str) -> Result<i64, QueryError> {
-    DateTime::parse_from_rfc3339(value)
+    let t = DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp())
-        .map_err(|_| bad(param, format!("{value:?} is not an RFC 3339 timestamp")))
+        .map_err(|_| bad(param, format!("{value:?} is not an RFC 3339 timestamp")))?;
+    // No item is older (ClickHouse's DateTime is unsigned, and a negative
+    // time in a query was an error there: HTTP 500).
+    if t < 0 {
+        return Err(bad(param, format!("{value:?} is before 1970-01-01")));
+    }
+    Ok(t)
 }
 
 /// Formats unix seconds as RFC 3339 in the wall-clock zone.

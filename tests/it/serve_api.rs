@@ -369,9 +369,11 @@ async fn orders_as_of(app: TestApp) {
     assert_eq!(orders(at("01T16:00:00")).await, [4, 2, 2, 0]);
     // Six days on, the open ones are past the 5-day SLA.
     assert_eq!(orders(at("07T00:00:00")).await, [4, 2, 2, 2]);
-    // A time after now is now.
-    let later = format!("{day}&as_of=2999-01-01T00:00:00Z");
+    // A time after now is now; one before any order, nothing.
+    let later = format!("{day}&as_of=9999-01-01T00:00:00Z");
     assert_eq!(orders(later).await, [4, 2, 2, 2]);
+    let long_ago = format!("{day}&as_of=1970-01-01T00:00:00Z");
+    assert_eq!(orders(long_ago).await, [0, 0, 0, 0]);
     // Item filters and the summary read the same way.
     let (_, v) = get(
         &app,
@@ -395,6 +397,16 @@ async fn orders_as_of(app: TestApp) {
             format!("/api/v1/stats/orders?{day}&as_of=yesterday"),
             "as_of",
         ),
+        // Before 1970: no store holds such a time (ClickHouse answered 500).
+        (
+            format!("/api/v1/stats/orders?{day}&as_of=1900-01-01T00:00:00Z"),
+            "as_of",
+        ),
+        (
+            "/api/v1/stats/summary?from=1900-01-01T00:00:00Z".to_owned(),
+            "from",
+        ),
+        ("/api/v1/feedback?to=1969-12-31T23:59:59Z".to_owned(), "to"),
         (
             format!("/api/v1/stats/top?{day}&dim=topic&as_of=2025-06-01T10:00:00Z"),
             "as_of",

@@ -500,6 +500,22 @@ pub struct Rank {
     pub compare: Option<(i64, i64)>,
 }
 
+impl Rank {
+    /// The filters of the compared range, if any: its work orders as they
+    /// stood as long before now as the range lies before the ranked one
+    /// ([`Filters::as_of`]), so both had as long to finish them.
+    pub fn previous_filters(&self, now: i64) -> Option<Filters> {
+        let (from, to) = self.compare?;
+        let shift = self.filters.to.unwrap_or(now).min(now) - to;
+        Some(Filters {
+            from: Some(from),
+            to: Some(to),
+            as_of: (shift > 0).then_some(now - shift),
+            ..self.filters.clone()
+        })
+    }
+}
+
 /// Most `min_volume` a rank accepts.
 pub const MAX_MIN_VOLUME: u64 = 1_000_000;
 
@@ -1637,6 +1653,36 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_compared_range_reads_its_orders_as_long_before_now_as_it_lies_before() {
+        let now = 1_750_000_020; // a whole minute, as ranges are
+        let rank = |to: Option<i64>, compare| Rank {
+            filters: Filters::default().with_range(Some(now - 7 * 86_400), to),
+            dim: Dim::District,
+            metric: Metric::CompletionRate,
+            min_volume: 0,
+            ascending: false,
+            compare,
+        };
+        // The last 7 days against the 7 before: those as they stood 7 days ago.
+        let week = (now - 14 * 86_400, now - 7 * 86_400);
+        let p = rank(None, Some(week)).previous_filters(now).unwrap();
+        assert_eq!((p.from, p.to), (Some(week.0), Some(week.1)));
+        assert_eq!(p.as_of, Some(now - 7 * 86_400));
+        // A range ending later than now reads as ending now.
+        let p = rank(Some(now + 3_600), Some(week))
+            .previous_filters(now)
+            .unwrap();
+        assert_eq!(p.as_of, Some(now - 7 * 86_400));
+        // Yesterday against the day before, asked at noon: as of noon yesterday.
+        let day = (now - 2 * 86_400, now - 86_400);
+        let p = rank(Some(now - 43_200), Some(day))
+            .previous_filters(now)
+            .unwrap();
+        assert_eq!(p.as_of, Some(now - 43_200));
+        assert_eq!(rank(None, None).previous_filters(now), None);
     }
 
     #[test]

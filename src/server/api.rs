@@ -576,7 +576,7 @@ async fn top(
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/rank", tag = "stats", security(("bearer" = ["viewer"])), params(FilterParams, RankParams),
-    description = "Every value of a dimension ranked by a metric — a count (受理量), 负面占比, 满意率, 办结率 or 不满意化解率 — with its volume, its place (`rank`) and, with `compare=previous` or `compare_from`/`compare_to`, its change of value and of place (`rank_change`, positive: up) against that range; values below `min_rated` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
+    description = "Every value of a dimension ranked by a metric — a count (受理量), 负面占比, 满意率, 办结率 or 不满意化解率 — with its volume, its place (`rank`) and, with `compare=previous` or `compare_from`/`compare_to`, its change of value and of place (`rank_change`, positive: up) against that range (whose work orders are counted as they stood as long before now as it lies before the ranked range); values below `min_rated` follow unranked; the items without a value (no district or unit recognised) are their own row, `unknown`. Aggregates only: no items are returned.",
     responses((status = 200, body = RankView), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn rank(
     Need(scope): Need<VIEWER>,

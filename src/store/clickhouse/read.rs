@@ -92,16 +92,9 @@ impl ClickHouseStore {
                 cursor,
             } => self.feedback(&filters, limit, cursor, now).await,
             Query::Rank(r) => {
-                let current = self.counts_by_key(&r.filters, r.dim).await?;
-                let previous = match r.compare {
-                    Some((from, to)) => {
-                        let f = Filters {
-                            from: Some(from),
-                            to: Some(to),
-                            ..r.filters.clone()
-                        };
-                        Some(self.counts_by_key(&f, r.dim).await?)
-                    }
+                let current = self.counts_by_key(&r.filters, r.dim, now).await?;
+                let previous = match r.previous_filters(now) {
+                    Some(f) => Some(self.counts_by_key(&f, r.dim, now).await?),
                     None => None,
                 };
                 Ok(Answer::Rank(rank(&r, current, previous)))
@@ -374,22 +367,31 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    /// As they stood at [`Filters::as_of`], as SQLite's: an order resolved
-    /// now was open then if it has a resolution at that time or later.
-    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
+    /// The conditions on `order_states` of the orders counted
+    /// ([`Self::orders_where`], and created before [`Filters::as_of`]), and
+    /// whether one was resolved then, with that expression's parameters:
+    /// as SQLite's, an order resolved now was open then if it has a
+    /// resolution at that time or later.
+    fn orders_then(&self, f: &Filters, now: i64) -> (Where<Param>, &'static str, Vec<Param>) {
         let mut w = self.orders_where(f);
-        let as_of = f.orders_as_of(now);
-        // In the order of the `?`s: 超期's bound, `done`'s, the conditions.
-        let mut params = vec![Param::Int(as_of.unwrap_or(now) - self.settings.sla_seconds)];
-        let done = match as_of {
+        match f.orders_as_of(now) {
             Some(t) => {
                 w.push("created_at < ?", [Param::Int(t)]);
-                params.push(Param::Int(t));
-                "resolved = 1 AND order_id NOT IN (
-                     SELECT order_id FROM workorder_events WHERE event = 'resolved' AND at >= ?)"
+                let done = "resolved = 1 AND order_id NOT IN (
+                     SELECT order_id FROM workorder_events WHERE event = 'resolved' AND at >= ?)";
+                (w, done, vec![Param::Int(t)])
             }
-            None => "resolved = 1",
-        };
+            None => (w, "resolved = 1", Vec::new()),
+        }
+    }
+
+    /// As they stood at [`Filters::as_of`] ([`Self::orders_then`]).
+    async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
+        let (w, done, done_params) = self.orders_then(f, now);
+        // In the order of the `?`s: 超期's bound, `done`'s, the conditions.
+        let then = f.orders_as_of(now).unwrap_or(now);
+        let mut params = vec![Param::Int(then - self.settings.sla_seconds)];
+        params.extend(done_params);
         let sql = format!(
             "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, done)),
                     toInt64(sumIf(sign, NOT done AND created_at < ?))
@@ -406,7 +408,7 @@ impl ClickHouseStore {
     /// SQLite's: items from the rollups where they answer exactly (else
     /// from the items), work orders by the order's unit or the fields of
     /// its item (an order whose item is not stored counts under '').
-    async fn counts_by_key(&self, f: &Filters, dim: Dim) -> Result<Vec<KeyCounts>> {
+    async fn counts_by_key(&self, f: &Filters, dim: Dim, now: i64) -> Result<Vec<KeyCounts>> {
         const COUNTS: &str = "toUInt64({sum}),
              toUInt64({sumif}sentiment = 'negative')),
              toUInt64({sumif}rating > 0)),
@@ -438,16 +440,17 @@ impl ClickHouseStore {
         };
         let items: Vec<(String, u64, u64, u64, u64)> = self.fetch_tuples(&sql, params).await?;
 
-        let w = self.orders_where(f);
+        let (w, done, done_params) = self.orders_then(f, now);
         let (sql, params) = if dim == Dim::Unit {
-            (
-                format!(
-                    "SELECT toString(unit) AS k, toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1))
-                     FROM order_states WHERE {} GROUP BY k",
-                    w.sql()
-                ),
-                w.params,
-            )
+            let sql = format!(
+                "SELECT toString(unit) AS k, toInt64(sum(sign)), toInt64(sumIf(sign, done))
+                 FROM (SELECT unit, sign, {done} AS done FROM order_states WHERE {})
+                 GROUP BY k",
+                w.sql()
+            );
+            let mut params = done_params;
+            params.extend(w.params);
+            (sql, params)
         } else {
             // The key from the order's item: one row per item (each topic
             // of it, by topic); '' when the item is not stored.
@@ -466,8 +469,8 @@ impl ClickHouseStore {
             let mut outer: Where<Param> = Where::default();
             outer.any_of("k", texts(only));
             let sql = format!(
-                "SELECT k, toInt64(sum(sign)), toInt64(sumIf(sign, resolved = 1)) FROM (
-                     SELECT feedback_id, sign, resolved FROM order_states WHERE {w}
+                "SELECT k, toInt64(sum(sign)), toInt64(sumIf(sign, done)) FROM (
+                     SELECT feedback_id, sign, {done} AS done FROM order_states WHERE {w}
                  ) AS o {join} (
                      SELECT id AS feedback_id, {item_k} AS k FROM feedback
                      WHERE id IN (SELECT feedback_id FROM order_states WHERE {w})
@@ -475,7 +478,8 @@ impl ClickHouseStore {
                 w = w.sql(),
                 outer = outer.sql()
             );
-            let mut params = w.params.clone();
+            let mut params = done_params;
+            params.extend(w.params.clone());
             params.extend(w.params);
             params.extend(outer.params);
             (sql, params)

@@ -365,16 +365,9 @@ fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Resul
             cursor,
         } => feedback(conn, filters, *limit, *cursor, s),
         Query::Rank(r) => {
-            let current = counts_by_key(conn, &r.filters, r.dim, s)?;
-            let previous = match r.compare {
-                Some((from, to)) => {
-                    let f = Filters {
-                        from: Some(from),
-                        to: Some(to),
-                        ..r.filters.clone()
-                    };
-                    Some(counts_by_key(conn, &f, r.dim, s)?)
-                }
+            let current = counts_by_key(conn, &r.filters, r.dim, now, s)?;
+            let previous = match r.previous_filters(now) {
+                Some(f) => Some(counts_by_key(conn, &f, r.dim, now, s)?),
                 None => None,
             };
             Ok(Answer::Rank(rank(r, current, previous)))
@@ -602,6 +595,7 @@ fn counts_by_key(
     conn: &Connection,
     f: &Filters,
     dim: Dim,
+    now: i64,
     s: QuerySettings,
 ) -> Result<Vec<KeyCounts>> {
     const COUNTS: &str = "sum({n}),
@@ -653,6 +647,10 @@ fn counts_by_key(
         .collect::<rusqlite::Result<Vec<_>>>()?;
 
     let (mut w, item_filters) = orders_where(f, s, false);
+    let as_of = f.orders_as_of(now);
+    if let Some(t) = as_of {
+        w.push("o.created_at < ?", [Sql::Integer(t)]);
+    }
     let by_item = item_filters.is_some();
     // With item filters an order whose item is not stored matches none of
     // them: an inner join says so, and lets a search lead (joined LEFT,
@@ -677,13 +675,17 @@ fn counts_by_key(
         Dim::Channel => ("coalesce(i.channel, '')", item_join.to_owned()),
         Dim::Sentiment => ("coalesce(i.sentiment, '')", item_join.to_owned()),
     };
+    // Resolved as of `as_of` as in [`orders`].
     let sql = format!(
-        "SELECT {key}, count(*), count(o.resolved_at) FROM work_orders o {join} WHERE {} GROUP BY 1",
+        "SELECT {key}, count(*), sum(CASE WHEN o.resolved_at < ? THEN 1 ELSE 0 END)
+         FROM work_orders o {join} WHERE {} GROUP BY 1",
         w.sql()
     );
+    let mut values = vec![Sql::Integer(as_of.unwrap_or(i64::MAX))];
+    values.extend(w.params);
     let mut stmt = conn.prepare(&sql)?;
     let orders = stmt
-        .query_map(params_from_iter(w.params), |r| {
+        .query_map(params_from_iter(values), |r| {
             Ok((r.get::<_, String>(0)?, [u(r.get(1)?), u(r.get(2)?)]))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -278,8 +278,8 @@ impl PanelQuery {
                 let mut previous = self.query(vocab, now, Some(f - span), Some(t - span))?;
                 // Work orders as they stood `span` ago: 在办 then, not the
                 // earlier period's orders still open now.
-                if let Query::Summary(f) | Query::Orders(f) = &mut previous {
-                    f.as_of = Some(now - span);
+                if let Query::Summary(p) | Query::Orders(p) = &mut previous {
+                    p.as_of = crate::query::compared_as_of(Some(t), t - span, now);
                 }
                 Some(previous)
             }

@@ -506,14 +506,22 @@ impl Rank {
     /// ([`Filters::as_of`]), so both had as long to finish them.
     pub fn previous_filters(&self, now: i64) -> Option<Filters> {
         let (from, to) = self.compare?;
-        let shift = self.filters.to.unwrap_or(now).min(now) - to;
         Some(Filters {
             from: Some(from),
             to: Some(to),
-            as_of: (shift > 0).then_some(now - shift),
+            as_of: compared_as_of(self.filters.to, to, now),
             ..self.filters.clone()
         })
     }
+}
+
+/// When an earlier range (ending at `earlier_to`) compared with one ending
+/// at `to` (None: now) reads its work orders ([`Filters::as_of`]): as long
+/// before now as it lies before that range, so both had as long to finish
+/// them. None when it does not lie before.
+pub fn compared_as_of(to: Option<i64>, earlier_to: i64, now: i64) -> Option<i64> {
+    let shift = to.unwrap_or(now).min(now) - earlier_to;
+    (shift > 0).then_some(now - shift)
 }
 
 /// Most `min_volume` a rank accepts.

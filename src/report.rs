@@ -389,7 +389,14 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
     let tz = src.tz;
     let before = period.previous(tz);
     let summary = src.summary(range(&period)).await?;
-    let previous_summary = src.summary(range(&before)).await?;
+    // Its work orders as they stood as long before now: 办结率 of two
+    // periods that had as long to finish.
+    let previous_summary = src
+        .summary(Filters {
+            as_of: crate::query::compared_as_of(Some(period.to), before.to, src.now),
+            ..range(&before)
+        })
+        .await?;
     let revisits = src.revisits(range(&period)).await?;
     let previous_revisits = src.revisits(range(&before)).await?;
 

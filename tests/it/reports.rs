@@ -22,7 +22,7 @@ fn at(day: chrono::NaiveDate, hm: &str) -> String {
 }
 
 /// The known day: eight items (four in 丛台区, three in 邯山区, one
-/// nowhere), two the day before, two work orders.
+/// nowhere), two the day before, two work orders (and one the day before).
 pub(crate) fn known_day() -> (Vec<Value>, Vec<Value>) {
     let d = yesterday();
     let before = d - chrono::Duration::days(1);
@@ -52,6 +52,11 @@ pub(crate) fn known_day() -> (Vec<Value>, Vec<Value>) {
         json!({"order_id": "o1", "feedback_id": "c4", "event": "created", "unit": "丛台区分局", "at": at(d, "09:40")}),
         json!({"order_id": "o1", "event": "resolved", "at": at(d, "15:00")}),
         json!({"order_id": "o2", "feedback_id": "h1", "event": "created", "unit": "邯山区分局", "at": at(d, "10:05")}),
+        // The day before: an order resolved only a minute ago, open as long
+        // before now as that day lies before the known day.
+        json!({"order_id": "o0", "feedback_id": "p2", "event": "created", "unit": "丛台区分局", "at": at(before, "10:10")}),
+        json!({"order_id": "o0", "event": "resolved",
+               "at": (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339()}),
     ];
     (items, events)
 }
@@ -130,6 +135,13 @@ async fn known_day_report(app: common::TestApp) {
     );
     assert!(close(&s["completion_rate"], 0.5));
     assert_eq!(r["previous_summary"]["received"], 2);
+    // 办结率 of the day before as it stood a day ago: o0 was open then.
+    let p = &r["previous_summary"];
+    assert_eq!(
+        (p["orders_created"].as_u64(), p["orders_resolved"].as_u64()),
+        (Some(1), Some(0)),
+        "{p}"
+    );
 
     // Rankings by volume: 丛台区 4 (2 the day before), 邯山区 3; one item
     // in no district.

@@ -115,7 +115,7 @@ fn has_digit(text: &str) -> bool {
 pub fn mask(text: impl Into<String>) -> Masked {
     let text: String = text.into();
     let mut kinds = Vec::new();
-    let text = if text.contains('@') {
+    let text = if text.contains(['@', '＠']) {
         mask_emails(&text, &mut kinds)
     } else {
         text
@@ -405,7 +405,7 @@ fn digit_run(chars: &[char], start: usize) -> (usize, String) {
         if let Some(d) = digit(chars[j]) {
             digits.push(d);
             j += 1;
-        } else if matches!(chars[j], ' ' | '-' | '－' | '—' | '–' | '―' | '\u{3000}')
+        } else if is_group_separator(chars[j])
             && !digits.is_empty()
             && chars.get(j + 1).and_then(|&c| digit(c)).is_some()
         {
@@ -419,6 +419,17 @@ fn digit_run(chars: &[char], start: usize) -> (usize, String) {
         j += 1;
     }
     (j, digits)
+}
+
+/// What people put between the groups of one number: spaces, dashes,
+/// dots, slashes and the enumeration comma (`138 1234 5678`,
+/// `138.1234.5678`, `138/1234/5678`, `138、1234、5678`). A date or a
+/// decimal joined this way is no number of any kind and is kept.
+fn is_group_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-' | '－' | '—' | '–' | '―' | '\u{3000}' | '.' | '．' | '/' | '／' | '、'
+    )
 }
 
 fn is_mobile(d: &str) -> bool {
@@ -636,28 +647,39 @@ fn plate(chars: &[char], start: usize) -> Option<(usize, String)> {
     Some((j, format!("{}{}***{}", chars[start], letter, tail)))
 }
 
+/// A full-width ASCII character (`ｚ`, `＠`, `．`) as its ASCII one.
+fn half_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        c => c,
+    }
+}
+
+/// E-mail addresses, in ASCII or full-width characters or both
+/// (`ｚｈａｎｇ＠ｑｑ．ｃｏｍ`): `z***@qq.com`.
 fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
     let local_ok = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
     let domain_ok = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
     let chars: Vec<char> = text.chars().collect();
+    let folded: Vec<char> = chars.iter().map(|&c| half_width(c)).collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut emitted = 0; // chars[..emitted] are in `out`
     while i < chars.len() {
-        if chars[i] == '@' {
+        if folded[i] == '@' {
             let mut s = i;
-            while s > emitted && local_ok(chars[s - 1]) {
+            while s > emitted && local_ok(folded[s - 1]) {
                 s -= 1;
             }
             let mut e = i + 1;
-            while e < chars.len() && domain_ok(chars[e]) {
+            while e < chars.len() && domain_ok(folded[e]) {
                 e += 1;
             }
-            let domain: String = chars[i + 1..e].iter().collect();
+            let domain: String = folded[i + 1..e].iter().collect();
             let domain = domain.trim_end_matches('.');
             if s < i && domain.contains('.') && !domain.starts_with('.') {
                 out.extend(&chars[emitted..s]);
-                out.push(chars[s]);
+                out.push(folded[s]);
                 out.push_str("***@");
                 out.push_str(domain);
                 emitted = i + 1 + domain.chars().count();
@@ -754,6 +776,12 @@ mod tests {
             ("008613812345678", "138****5678"),
             ("138-1234-5678", "138****5678"),
             ("手机１３８１２３４５６７８", "手机138****5678"),
+            // Found by a hostile client: the groups cut by dots, slashes
+            // or enumeration commas.
+            ("电话138.1234.5678", "电话138****5678"),
+            ("电话 138/1234/5678", "电话 138****5678"),
+            ("电话138、1234、5678", "电话138****5678"),
+            ("电话１３８．１２３４．５６７８", "电话138****5678"),
         ] {
             assert_eq!(
                 m(input),
@@ -1038,6 +1066,18 @@ mod tests {
             ("QQ邮箱1***@qq.com".into(), vec![PiiKind::Email])
         );
         assert_eq!(m("@某某 你好"), ("@某某 你好".into(), vec![]));
+        // Full-width, whole or in part.
+        for input in [
+            "邮箱ｚｈａｎｇ＠ｑｑ．ｃｏｍ谢谢",
+            "邮箱zhang@ｑｑ.com谢谢",
+            "邮箱ｚhang＠qq.com谢谢",
+        ] {
+            assert_eq!(
+                m(input),
+                ("邮箱z***@qq.com谢谢".into(), vec![PiiKind::Email]),
+                "{input}"
+            );
+        }
     }
 
     #[test]
@@ -1049,6 +1089,12 @@ mod tests {
             "等了40分钟",
             "110",
             "第3次",
+            // Dates, decimals and lists with the separators numbers use.
+            "2025.06.01出警",
+            "2025/06/01",
+            "罚款1.5万元",
+            "1、2、3条",
+            "192.168.1.1",
         ] {
             assert_eq!(m(s), (s.to_owned(), vec![]), "{s}");
         }

@@ -335,10 +335,16 @@ fn file_name(state: &AppState, f: &Filters, ext: &str) -> String {
         .map(|r| rating_name(r.number()).to_owned())
         .collect());
     let words: Vec<String> = f.q.iter().map(|group| group.join("或")).collect();
-    let q: String = words
-        .join(" ")
+    // Masked as the audit masks it: a searched phone number must not
+    // travel in a file's name (`*` as `＊`, which file systems take).
+    let q: String = crate::enrich::pii::mask(words.join(" "))
+        .text
         .chars()
-        .filter(|c| c.is_alphanumeric())
+        .filter_map(|c| match c {
+            '*' => Some('＊'),
+            c if c.is_alphanumeric() => Some(c),
+            _ => None,
+        })
         .take(16)
         .collect();
     if !q.is_empty() {

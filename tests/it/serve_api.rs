@@ -767,6 +767,11 @@ async fn the_export_is_named_by_its_filters() {
         name_of("/api/v1/feedback?format=csv").await,
         "民意-全部.csv"
     );
+    // A searched phone number is masked in the name, as in the audit.
+    assert_eq!(
+        name_of("/api/v1/feedback?format=csv&q=13812345678").await,
+        "民意-搜138＊＊＊＊5678-全部.csv"
+    );
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(body.to_vec()).unwrap();
     let rows: Vec<&str> = text.trim_end().split("\r\n").collect();

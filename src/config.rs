@@ -350,14 +350,16 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return None,
     };
-    (secs > 0).then_some(secs)
+    // A count too large for its unit is no duration (a typo, or a hostile
+    // client's "9999999999999999d"), not an overflow.
+    n.checked_mul(unit).filter(|secs| *secs > 0)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -830,6 +832,7 @@ mod tests {
         assert_eq!(parse_duration("0m"), None);
         assert_eq!(parse_duration("m"), None);
         assert_eq!(parse_duration("5 w"), None);
+        assert_eq!(parse_duration("9999999999999999d"), None);
     }
 
     #[test]

@@ -195,7 +195,8 @@ pub struct Filters {
     /// before it count, resolved only if their resolution came before it,
     /// and 在办 and 超期 are the orders open then. A comparison asks the
     /// earlier period as of the same time before now, so both periods have
-    /// had the same time to finish their orders.
+    /// had the same time to finish their orders. The items' counts and
+    /// 不满意化解 are not read as of it.
     pub as_of: Option<i64>,
     /// Only the items of these incidents (`i-` ids, [`crate::incident`]).
     pub incident: Vec<String>,

@@ -123,6 +123,9 @@ pub fn parse_event_within(
     if (at - now).num_seconds() > skew {
         return Err(Reject::FutureTime("at", skew));
     }
+    if at.timestamp() < 0 {
+        return Err(Reject::AncientTime("at"));
+    }
     Ok(WorkOrderEvent {
         order_id,
         feedback_id: id_field(obj, "feedback_id")?,
@@ -236,6 +239,10 @@ mod tests {
         assert!(
             reason(json!({"order_id": "a", "event": "created", "at": "9999-12-31T00:00:00Z"}))
                 .contains("`at` is more than 600 s ahead")
+        );
+        assert!(
+            reason(json!({"order_id": "a", "event": "created", "at": "1960-01-01T00:00:00Z"}))
+                .contains("`at` is before 1970")
         );
         assert!(
             reason(json!({"order_id": "a\u{0}b", "event": "created"}))

@@ -394,6 +394,9 @@ impl Enricher {
         {
             return Err(Reject::FutureTime("received_at", self.settings.clock_skew));
         }
+        if raw.received_at.is_some_and(|t| t.timestamp() < 0) {
+            return Err(Reject::AncientTime("received_at"));
+        }
         let normalized = self.normalizer.normalize(&text);
 
         let mut tokens = self.analyze(&normalized);
@@ -735,6 +738,14 @@ mod tests {
             .enrich_value(&v("9999-12-31T00:00:00Z"), now())
             .unwrap_err();
         assert_eq!(err, Reject::FutureTime("received_at", 600));
+        // Before 1970, even a second: no query reaches it.
+        for t in ["1960-01-01T00:00:00Z", "1970-01-01T05:00:00+14:00"] {
+            assert_eq!(
+                e.enrich_value(&v(t), now()).unwrap_err(),
+                Reject::AncientTime("received_at"),
+                "{t}"
+            );
+        }
         // Nine minutes ahead: a drifting clock, kept.
         assert!(
             e.enrich_value(&v("2025-06-01T10:09:00+08:00"), now())

@@ -60,6 +60,10 @@ pub enum Reject {
     BadEventTime(String),
     #[error("field `{0}` is more than {1} s ahead of the server's clock (max_clock_skew_seconds)")]
     FutureTime(&'static str, i64),
+    /// Before 1970: no query may ask for it, and ClickHouse would store it
+    /// as 1970-01-01 00:00 where SQLite keeps it.
+    #[error("field `{0}` is before 1970-01-01")]
+    AncientTime(&'static str),
     #[error("field `{0}` holds a control character")]
     ControlCharacter(&'static str),
 }

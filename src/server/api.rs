@@ -293,11 +293,14 @@ struct OrdersParams {
     /// in it (created one SLA, `sla_days`, earlier) — 办结率 of orders that
     /// should be finished.
     orders_by: Option<String>,
-    /// The orders as they stood at this time (RFC 3339; default and at
-    /// most now): those created before it, resolved if resolved before it;
-    /// 在办 and 超期 are those open then. To compare a period with an
-    /// earlier one fairly, ask the earlier one as of the same time before
-    /// now (e.g. a day-shifted window as of 24 h ago).
+    /// The work orders as they stood at this time (RFC 3339; default and
+    /// at most now): those created before it, resolved if resolved before
+    /// it (by their last resolution: one reopened and resolved again since
+    /// reads as open); 在办 and 超期 are those open then. To compare a
+    /// period with an earlier one fairly, ask the earlier one as of the
+    /// same time before now (e.g. a day-shifted window as of 24 h ago).
+    /// Only the work-order fields (`orders_*`, 办结率, 超期): the items'
+    /// counts and 不满意化解 are as they stand now.
     as_of: Option<String>,
 }
 
@@ -919,6 +922,10 @@ struct SilenceBody {
     comment: String,
 }
 
+/// The longest silence: a year and a day (a longer one is a typo, e.g.
+/// `"for": "99999999999h"`, whose end no date format holds).
+const MAX_SILENCE_SECONDS: i64 = 366 * 86_400;
+
 #[utoipa::path(post, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["analyst"])),
     description = "Silences alerts of a rule and/or a series value until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent. City-wide: 403 for a scoped token.",
     request_body(content = SilenceBody, content_type = "application/json"),
@@ -935,15 +942,20 @@ async fn add_silence(
             .map_err(|_| ApiError::Invalid(format!("until: {u:?} is not RFC 3339")))?
             .timestamp(),
         (None, Some(d)) => {
-            now + crate::config::parse_duration(d).ok_or_else(|| {
+            now.saturating_add(crate::config::parse_duration(d).ok_or_else(|| {
                 ApiError::Invalid(format!("for: {d:?} is not a duration like \"2h\""))
-            })?
+            })?)
         }
         _ => return Err(ApiError::Invalid("give one of `until` and `for`".into())),
     };
     if until <= now {
         return Err(ApiError::Invalid(
             "the silence would end in the past".into(),
+        ));
+    }
+    if until - now > MAX_SILENCE_SECONDS {
+        return Err(ApiError::Invalid(
+            "a silence ends within 366 days (until/for)".into(),
         ));
     }
     if let Some(r) = &b.rule
@@ -956,7 +968,8 @@ async fn add_silence(
         rule: b.rule,
         key: b.key,
         until,
-        comment: b.comment.chars().take(500).collect(),
+        // Shown to every viewer: masked as an item's text is.
+        comment: crate::enrich::pii::mask(b.comment.chars().take(500).collect::<String>()).text,
         created_at: now,
     };
     state.alerts.add_silence(silence.clone()).await?;

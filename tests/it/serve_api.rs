@@ -311,6 +311,40 @@ async fn orders_as_they_stood_at_a_time_on_clickhouse() {
     orders_as_of(crate::clickhouse_store::app(&server, &db, Vec::new()).await).await;
 }
 
+/// Windows a client's times make reach back before 1970 (a default day
+/// before `to`, an SLA, a compared span, a cursor near 0): answered on
+/// both stores (ClickHouse answered 500).
+#[tokio::test]
+async fn windows_reaching_before_1970() {
+    early_windows(test_app(&[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_reaching_before_1970_on_clickhouse() {
+    let server = common::ClickHouse::start();
+    let db = server.database("early_windows");
+    early_windows(crate::clickhouse_store::app(&server, &db, Vec::new()).await).await;
+}
+
+async fn early_windows(app: TestApp) {
+    load(&app).await;
+    for uri in [
+        "/api/v1/feedback?limit=1&cursor=0.0",
+        "/api/v1/feedback?to=1970-01-01T00:00:30Z",
+        "/api/v1/stats/timeseries?to=1970-01-01T00:00:30Z",
+        "/api/v1/stats/revisits?to=1970-01-05T00:00:00Z",
+        "/api/v1/stats/summary?orders_by=due&from=1970-01-01T00:00:00Z&to=1970-01-10T00:00:00Z",
+        "/api/v1/stats/orders?orders_by=due&to=1970-01-03T00:00:00Z",
+        "/api/v1/stats/rank?dim=unit&metric=completion_rate&orders_by=due&to=1970-01-03T00:00:00Z",
+        "/api/v1/stats/rank?dim=channel&compare=previous&from=1970-01-01T00:00:00Z&to=2026-12-03T00:00:00Z",
+    ] {
+        let (s, v) = get(&app, uri).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+    }
+    let (_, v) = get(&app, "/api/v1/feedback?limit=1&cursor=0.0").await;
+    assert_eq!(v["items"], json!([]), "{v}");
+}
+
 async fn orders_as_of(app: TestApp) {
     load(&app).await;
     // WO-4 is open from 09:30 (reopened) until its second resolution at 15:00.
@@ -1129,16 +1163,25 @@ async fn alerts_silences_and_acks_through_the_api() {
         &app,
         "/api/v1/silences",
         "application/json",
-        json!({"rule": "district_surge", "key": "磁县", "for": "2h", "comment": "演练"})
-            .to_string(),
+        json!({"rule": "district_surge", "key": "磁县", "for": "2h",
+               "comment": "演练，联系人13812345678"})
+        .to_string(),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
     let (_, v) = get(&app, "/api/v1/silences").await;
     assert_eq!(v["silences"][0]["key"], "磁县");
+    // Viewers read the comment: masked.
+    assert_eq!(
+        v["silences"][0]["comment"], "演练，联系人138****5678",
+        "{v}"
+    );
     for bad in [
         json!({"rule": "no_such_rule", "for": "1h"}),
+        json!({"for": "99999999999h"}),
+        json!({"for": "367d"}),
+        json!({"for": "9999999999999999d"}),
         json!({"for": "soon"}),
         json!({"until": "2001-01-01T00:00:00Z"}),
         json!({}),

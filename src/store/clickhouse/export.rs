@@ -163,9 +163,9 @@ fn export_sql(f: &Filters, start: Option<i64>, end: i64, limit: usize) -> (Strin
     let mut range_params = Vec::new();
     for (bound, op) in [(start.or(f.from), ">="), (Some(end), "<")] {
         if let Some(t) = bound {
-            w.push(&format!("ts {op} ?"), [Param::Int(t)]);
+            w.push(&format!("ts {op} ?"), [Param::Time(t)]);
             range.push_str(&format!(" AND ts {op} toDateTime(?)"));
-            range_params.push(Param::Int(t));
+            range_params.push(Param::Time(t));
         }
     }
     let matching = format!("(SELECT id FROM feedback WHERE {})", w.sql());

@@ -30,11 +30,11 @@ pub(super) fn of_repeats(repeat: bool, from: Option<i64>, to: Option<i64>) -> (S
     let mut params = Vec::new();
     if let Some(from) = from {
         range.push_str(" AND ts >= ?");
-        params.push(Param::Int(from));
+        params.push(Param::Time(from));
     }
     if let Some(to) = to {
         range.push_str(" AND ts < ?");
-        params.push(Param::Int(to));
+        params.push(Param::Time(to));
     }
     (
         format!(
@@ -169,11 +169,11 @@ impl ClickHouseStore {
         let mut params = Vec::new();
         if let Some(from) = f.from {
             range.push_str(" AND ts >= ?");
-            params.push(Param::Int(from));
+            params.push(Param::Time(from));
         }
         if let Some(to) = f.to {
             range.push_str(" AND ts < ?");
-            params.push(Param::Int(to));
+            params.push(Param::Time(to));
         }
         let range_params = params.clone();
         let sql = format!(

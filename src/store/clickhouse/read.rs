@@ -24,12 +24,18 @@ use crate::store::sql::{
 #[derive(Debug, Clone)]
 pub(super) enum Param {
     Int(i64),
+    /// Unix seconds compared with a `DateTime`: bound clamped into its
+    /// range (18.16 refuses a negative one — "comparison between
+    /// inconvertible types" — where a window or a cursor reaches back
+    /// before 1970; nothing is stored outside it).
+    Time(i64),
     Str(String),
 }
 
+/// The shared query builders (`store::sql`) bind times this way.
 impl From<i64> for Param {
-    fn from(v: i64) -> Param {
-        Param::Int(v)
+    fn from(t: i64) -> Param {
+        Param::Time(t)
     }
 }
 
@@ -226,7 +232,7 @@ impl ClickHouseStore {
                 w = w.sql()
             );
             let mut params = w.params.clone();
-            params.extend(f.from.map(Param::Int));
+            params.extend(f.from.map(Param::Time));
             params.extend(w.params);
             let rows: Vec<u64> = self.fetch_tuples(&sql, params).await?;
             out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);
@@ -244,10 +250,10 @@ impl ClickHouseStore {
             .orders_by
             .created_range(f.from, f.to, self.settings.sla_seconds);
         if let Some(from) = from {
-            w.push("created_at >= ?", [Param::Int(from)]);
+            w.push("created_at >= ?", [Param::Time(from)]);
         }
         if let Some(to) = to {
-            w.push("created_at < ?", [Param::Int(to)]);
+            w.push("created_at < ?", [Param::Time(to)]);
         }
         let item_filters = Filters {
             unit: Vec::new(),
@@ -277,10 +283,10 @@ impl ClickHouseStore {
         let mut w: Where<Param> = Where::default();
         w.push("event = 'revisit_sent'", []);
         if let Some(from) = f.from {
-            w.push("at >= ?", [Param::Int(from)]);
+            w.push("at >= ?", [Param::Time(from)]);
         }
         if let Some(to) = f.to {
-            w.push("at < ?", [Param::Int(to)]);
+            w.push("at < ?", [Param::Time(to)]);
         }
         let sql = format!(
             "SELECT order_id, toInt64(min(at)) FROM workorder_events WHERE {}
@@ -376,10 +382,10 @@ impl ClickHouseStore {
         let mut w = self.orders_where(f);
         match f.orders_as_of(now) {
             Some(t) => {
-                w.push("created_at < ?", [Param::Int(t)]);
+                w.push("created_at < ?", [Param::Time(t)]);
                 let done = "resolved = 1 AND order_id NOT IN (
                      SELECT order_id FROM workorder_events WHERE event = 'resolved' AND at >= ?)";
-                (w, done, vec![Param::Int(t)])
+                (w, done, vec![Param::Time(t)])
             }
             None => (w, "resolved = 1", Vec::new()),
         }
@@ -390,7 +396,7 @@ impl ClickHouseStore {
         let (w, done, done_params) = self.orders_then(f, now);
         // In the order of the `?`s: 超期's bound, `done`'s, the conditions.
         let then = f.orders_as_of(now).unwrap_or(now);
-        let mut params = vec![Param::Int(then - self.settings.sla_seconds)];
+        let mut params = vec![Param::Time(then - self.settings.sla_seconds)];
         params.extend(done_params);
         let sql = format!(
             "SELECT toInt64(sum(sign)), toInt64(sumIf(sign, done)),
@@ -630,7 +636,7 @@ impl ClickHouseStore {
         if let Some(c) = cursor {
             w.push(
                 "(ts < ? OR (ts = ? AND seq < ?))",
-                [Param::Int(c.ts), Param::Int(c.ts), Param::Int(c.seq)],
+                [Param::Time(c.ts), Param::Time(c.ts), Param::Int(c.seq)],
             );
         }
         let sql = |window: &str| {
@@ -658,11 +664,11 @@ impl ClickHouseStore {
             let mut params = w.params.clone();
             if !last {
                 window.push_str(" AND ts >= ?");
-                params.push(Param::Int(start));
+                params.push(Param::Time(start));
             }
             if let Some(e) = end {
                 window.push_str(" AND ts < ?");
-                params.push(Param::Int(e));
+                params.push(Param::Time(e));
             }
             params.push(Param::Int((limit + 1 - rows.len()) as i64));
             rows.extend(self.fetch_tuples::<ItemOut>(&sql(&window), params).await?);
@@ -773,6 +779,7 @@ pub(super) fn bind(
     for p in params {
         q = match p {
             Param::Int(v) => q.bind(v),
+            Param::Time(t) => q.bind(t.clamp(0, i64::from(u32::MAX))),
             Param::Str(s) => q.bind(s),
         };
     }
@@ -793,10 +800,10 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Param> {
     let mut w = Where::default();
     if time {
         if let Some(from) = f.from {
-            w.push("ts >= ?", [Param::Int(from)]);
+            w.push("ts >= ?", [Param::Time(from)]);
         }
         if let Some(to) = f.to {
-            w.push("ts < ?", [Param::Int(to)]);
+            w.push("ts < ?", [Param::Time(to)]);
         }
     }
     dims_where(&mut w, f);

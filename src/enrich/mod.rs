@@ -728,6 +728,14 @@ mod tests {
         assert!(!item.text.contains("1234"), "{}", item.text);
         assert!(item.text.contains("138****5678"), "{}", item.text);
         assert!(item.tokens.iter().any(|t| t == "民警"), "{:?}", item.tokens);
+        // A right-to-left override would turn the wall's line around.
+        let item = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "民警\u{202e}态度差\u{2066}，谢谢\u{2069}"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.text, "民警态度差，谢谢");
     }
 
     #[test]

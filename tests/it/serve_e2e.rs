@@ -547,23 +547,27 @@ fn stalled_clients_are_bounded_and_shutdown_has_a_deadline() {
         String::from_utf8_lossy(&answer[..n])
     );
 
-    // The connection limit: eight held (for the 5 s header timeout), the
-    // ninth closed unanswered. It asks for /healthz, so a kept connection
-    // shows itself by answering, however late a loaded machine accepts it
-    // (waiting for the close alone failed in CI under load).
-    let held: Vec<TcpStream> = (0..8).map(|_| connect()).collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut ninth = connect();
-    let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    ninth
-        .set_read_timeout(Some(Duration::from_secs(4)))
-        .unwrap();
-    let mut answer = [0u8; 64];
-    let answered = matches!(ninth.read(&mut answer), Ok(n) if n > 0);
+    // The connection limit: of nine clients at once, at most eight are
+    // served; the others are closed unanswered. Each asks for /healthz and
+    // keeps its connection (its place is held until the 5 s header
+    // timeout), so the bound holds whatever order a loaded machine accepts
+    // them in (waiting for "the ninth" to be closed failed in CI twice).
+    let mut held: Vec<TcpStream> = (0..9).map(|_| connect()).collect();
+    for c in &mut held {
+        let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        c.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    }
+    let served = held
+        .iter_mut()
+        .map(|c| {
+            let mut answer = [0u8; 12];
+            matches!(c.read(&mut answer), Ok(n) if answer[..n].starts_with(b"HTTP/1.1 200"))
+        })
+        .filter(|served| *served)
+        .count();
     assert!(
-        !answered,
-        "the ninth connection was kept: {}",
-        String::from_utf8_lossy(&answer)
+        (6..=8).contains(&served),
+        "{served} of nine connections served at once, with a limit of eight"
     );
     drop(held);
     // Once they are gone (header timeout or close), the server answers again.

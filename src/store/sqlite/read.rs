@@ -476,8 +476,14 @@ fn item_counts(conn: &Connection, f: &Filters) -> Result<Summary> {
 /// the order's item (`i`) by, if any: item filters apply through the item
 /// the order was opened for, the unit through the order's own unit;
 /// `searched`: a search as a condition on [`SEARCH_FACTS`], which the
-/// caller joins where [`items_from`] picks [`FACTS`].
-fn orders_where(f: &Filters, s: QuerySettings, searched: bool) -> (Where<Sql>, Option<Filters>) {
+/// caller joins where [`items_from`] picks [`FACTS`]. Read as of
+/// [`Filters::as_of`], only the orders created before it.
+fn orders_where(
+    f: &Filters,
+    now: i64,
+    s: QuerySettings,
+    searched: bool,
+) -> (Where<Sql>, Option<Filters>) {
     let mut w = Where::default();
     let (from, to) = f.orders_by.created_range(f.from, f.to, s.sla_seconds);
     if let Some(from) = from {
@@ -485,6 +491,9 @@ fn orders_where(f: &Filters, s: QuerySettings, searched: bool) -> (Where<Sql>, O
     }
     if let Some(to) = to {
         w.push("o.created_at < ?", [Sql::Integer(to)]);
+    }
+    if let Some(t) = f.orders_as_of(now) {
+        w.push("o.created_at < ?", [Sql::Integer(t)]);
     }
     let item_filters = Filters {
         unit: Vec::new(),
@@ -557,11 +566,8 @@ fn revisit_orders(conn: &Connection, f: &Filters) -> Result<Vec<crate::query::Re
 /// one resolved before that time and reopened and resolved again since
 /// counts as open then).
 fn orders(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Orders> {
-    let (mut w, by_item) = orders_where(f, s, true);
+    let (w, by_item) = orders_where(f, now, s, true);
     let as_of = f.orders_as_of(now);
-    if let Some(t) = as_of {
-        w.push("o.created_at < ?", [Sql::Integer(t)]);
-    }
     let join = by_item.map_or(String::new(), |item_filters| {
         match items_from(&item_filters, true) {
             // A search leads: its items, then their orders.
@@ -646,11 +652,8 @@ fn counts_by_key(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
 
-    let (mut w, item_filters) = orders_where(f, s, false);
+    let (mut w, item_filters) = orders_where(f, now, s, false);
     let as_of = f.orders_as_of(now);
-    if let Some(t) = as_of {
-        w.push("o.created_at < ?", [Sql::Integer(t)]);
-    }
     let by_item = item_filters.is_some();
     // With item filters an order whose item is not stored matches none of
     // them: an inner join says so, and lets a search lead (joined LEFT,

@@ -6,8 +6,8 @@ run a current one, where the SQL must work and answer alike. This script takes a
 18.16 server started with `scripts/clickhouse-server DIR PORT --log-queries`
 after minyi has worked on it, applies pipelines/clickhouse/*.sql (gated for a
 current release) to an in-process current ClickHouse (chdb, from PyPI), copies
-the items, work-order events, order states, incidents and state over (the materialized views
-rebuild the rollups), then runs every SELECT of 18.16's query_log on both and compares the
+the items, work-order events, order states, incidents, the insert blocks and state over (the
+materialized views rebuild the rollups), then runs every SELECT of 18.16's query_log on both and compares the
 answers. Exit status 1 when a query fails on the current release or answers
 differently.
 
@@ -56,9 +56,10 @@ for path in sorted(glob.glob(os.path.join(root, "pipelines/clickhouse/*.sql"))):
             except Exception as e:
                 sys.exit(f"{os.path.basename(path)} fails on ClickHouse {version}: {e}\n{statement}")
 # order_states (and order_items) also hold the states `minyi migrate` folded from the events
-# stored before it: copied as they are, over what the view made of the events.
+# stored before it: copied as they are, over what the view made of the events. So are the insert
+# blocks (feedback_batches): the copy inserts the items in blocks of its own.
 for table in ["feedback", "workorder_events", "order_states", "order_items", "feedback_incidents",
-              "feedback_repeats", "state"]:
+              "feedback_repeats", "state", "feedback_batches"]:
     new.query(f"TRUNCATE TABLE {table}")
     cols = old(f"{MINE} SELECT name, type FROM system.columns WHERE database = '{db}' AND table = '{table}' FORMAT TSV")
     cols = [line.split("\t") for line in cols.strip().splitlines()]

@@ -121,6 +121,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "009_order_items.sql",
         include_str!("../pipelines/clickhouse/009_order_items.sql"),
     ),
+    (
+        "010_stored_batches.sql",
+        include_str!("../pipelines/clickhouse/010_stored_batches.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

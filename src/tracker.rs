@@ -347,19 +347,7 @@ impl Tracker {
     /// The stored items received at or after `since`, and where the
     /// store's order of storing got to.
     async fn stored(&self, since: i64) -> crate::store::Result<(Vec<StoredItem>, StoredAfter)> {
-        let mut after = StoredAfter::default();
-        let mut items: Vec<StoredItem> = Vec::new();
-        loop {
-            let page = self.store.stored_since(after.clone(), since, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.after.clone();
-            let full = page.len() == PAGE;
-            items.extend(page);
-            if !full {
-                break;
-            }
-        }
-        Ok((items, after))
+        self.store.stored_window(since).await
     }
 
     /// The time (unix seconds) of the first item of the incidents stored

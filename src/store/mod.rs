@@ -368,6 +368,31 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<StoredItem>>>;
 
+    /// The items received at or after `since`, and the newest of them in
+    /// the order of storing (default: none read): what the incident
+    /// tracker reads on start. By default [`Store::stored_since`] a page at
+    /// a time; a store whose order of storing is not its key reads it by
+    /// its key.
+    fn stored_window(&self, since: i64) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
+        Box::pin(async move {
+            /// Items read a page.
+            const PAGE: usize = 5000;
+            let mut after = StoredAfter::default();
+            let mut items: Vec<StoredItem> = Vec::new();
+            loop {
+                let page = self.stored_since(after.clone(), since, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                after = last.after.clone();
+                let full = page.len() == PAGE;
+                items.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            Ok((items, after))
+        })
+    }
+
     /// Stores each item's incident as the tracker changed it (None: the
     /// item stands alone). An id the store does not hold is skipped.
     fn set_incidents(

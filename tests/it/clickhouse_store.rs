@@ -332,7 +332,9 @@ async fn clickhouse_answers_like_sqlite() {
     let applied = ch.migrate(&schema).await.unwrap();
     // Step 5 makes the items stored before it searchable; step 6 adds
     // the incidents' table, step 7 the repeat marks', step 8 orders state
-    // documents saved within a second, step 9 keys work orders by item.
+    // documents saved within a second, step 9 keys work orders by item,
+    // step 10 tells the tracker what each insert stored (filled for the
+    // items stored before it: the tracker still finds every one).
     assert_eq!(
         applied,
         [
@@ -342,13 +344,18 @@ async fn clickhouse_answers_like_sqlite() {
             "006_incidents.sql",
             "007_repeats.sql",
             "008_state_order.sql",
-            "009_order_items.sql"
+            "009_order_items.sql",
+            "010_stored_batches.sql"
         ]
     );
     assert!(
         ch.migrate(&schema).await.unwrap().is_empty(),
         "a second run applies nothing"
     );
+    let all: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+    let (found, _) = stored_in_pages(&ch, 0, 997).await;
+    assert_eq!(found.len(), all.len(), "each stored item once");
+    assert_eq!(found.into_iter().collect::<HashSet<_>>(), all);
     // Answers must not wait for merges: a state and its retraction may sit
     // in different parts for as long as the server likes.
     ch.client()
@@ -955,4 +962,103 @@ async fn erasure_and_retention_keep_the_answers_alike() {
     let dropped = ch.expire(None, 1000).await.unwrap();
     assert_eq!(dropped.audit, 1);
     assert_eq!(ch.audit_read(read(None)).await.unwrap().len(), 2);
+}
+
+/// Every item [`Store::stored_since`] gives from the start, `limit` a
+/// call, with the batch each came in (by `batch_of`), and where it ended.
+async fn stored_in_pages(
+    store: &dyn Store,
+    since: i64,
+    limit: usize,
+) -> (Vec<String>, minyi::store::StoredAfter) {
+    let mut after = minyi::store::StoredAfter::default();
+    let mut ids = Vec::new();
+    loop {
+        let page = store
+            .stored_since(after.clone(), since, limit)
+            .await
+            .unwrap();
+        assert!(page.len() <= limit, "{} > {limit}", page.len());
+        let Some(last) = page.last() else { break };
+        after = last.after.clone();
+        ids.extend(page.into_iter().map(|i| i.id));
+    }
+    (ids, after)
+}
+
+/// The incident tracker follows the items in the order they were stored:
+/// both stores give every item once, batch after batch, whatever the
+/// page size, the times of the items (an archive stored after newer items)
+/// or the window asked; a poll after the last item gives nothing; the
+/// window read on start is the same set, ending at the last item stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tracker_reads_items_in_the_order_they_were_stored() {
+    let server = common::ClickHouse::start();
+    let db = server.database("stored_order");
+    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
+        .await
+        .unwrap();
+    ch.migrate(&schema()).await.unwrap();
+    let dir = common::TempDir::new("stored_order");
+    let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
+    let end = 1_764_000_000;
+    let start = end - 2 * 86_400;
+    let (mut items, _) = demo_timeline(0.01, start, end, 5);
+    assert!(items.len() > 500, "{}", items.len());
+    // Stored out of time order, in batches of uneven size.
+    let mut rng = fastrand::Rng::with_seed(9);
+    rng.shuffle(&mut items);
+    let mut batch_of = std::collections::HashMap::new();
+    let mut batches = Vec::new();
+    let mut rest = &items[..];
+    while !rest.is_empty() {
+        let (batch, more) = rest.split_at(rng.usize(1..90).min(rest.len()));
+        for i in batch {
+            batch_of.insert(i.id.clone(), batches.len());
+        }
+        batches.push(batch.to_vec());
+        rest = more;
+    }
+    let mid = start + 86_400;
+    let recent: HashSet<String> = items
+        .iter()
+        .filter(|i| i.received_at.timestamp() >= mid)
+        .map(|i| i.id.clone())
+        .collect();
+    let stores: [&dyn Store; 2] = [&sqlite, &ch];
+    for store in stores {
+        for batch in &batches {
+            write_items(store, batch).await;
+        }
+        for (since, limit) in [(0, 13), (0, 64), (0, 5000), (mid, 17), (mid, 5000)] {
+            let (ids, after) = stored_in_pages(store, since, limit).await;
+            let order: Vec<usize> = ids.iter().map(|id| batch_of[id]).collect();
+            assert!(
+                order.windows(2).all(|w| w[0] <= w[1]),
+                "since {since}, {limit} a page: out of the order of storing"
+            );
+            let set: HashSet<String> = ids.iter().cloned().collect();
+            assert_eq!(set.len(), ids.len(), "since {since}, {limit} a page: twice");
+            let want = if since == 0 {
+                items.iter().map(|i| i.id.clone()).collect()
+            } else {
+                recent.clone()
+            };
+            assert_eq!(set, want, "since {since}, {limit} a page");
+            assert!(
+                store
+                    .stored_since(after, since, limit)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "nothing after the last"
+            );
+        }
+        let (window, after) = store.stored_window(mid).await.unwrap();
+        let set: HashSet<String> = window.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(set.len(), window.len());
+        assert_eq!(set, recent);
+        let (_, last) = stored_in_pages(store, mid, 5000).await;
+        assert_eq!(after, last, "the window ends at the last item stored");
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::read::{Param, items_where};
 use super::write::insert_rows;
-use super::{ClickHouseStore, ch, datetime};
+use super::{ClickHouseStore, datetime};
 use crate::incident::Change;
 use crate::query::{FeedbackRow, Filters, IncidentMember, MAX_INCIDENT_MEMBERS};
 use crate::store::{Result, StoredAfter, StoredItem};
@@ -234,13 +234,162 @@ impl ClickHouseStore {
     }
 
     /// Items stored after `after` — (ingested_us, id) — received at or
-    /// after `since`, in the order they were stored.
+    /// after `since`, in the order they were stored, at most `limit`.
+    ///
+    /// The order of storing is not the table's key, so the inserts that
+    /// stored them are found first (`feedback_batches`, a row per insert
+    /// block): a poll that finds no block after `after` reads no item, and
+    /// otherwise the items are read within the key range (`ts`) of the
+    /// blocks that hold the next `limit` or so, not across the table.
     pub(super) async fn stored_since(
         &self,
         after: StoredAfter,
         since: i64,
         limit: usize,
     ) -> Result<Vec<StoredItem>> {
+        let blocks: Vec<(u64, u64, u32, u32, u64)> = self
+            .fetch_tuples(
+                "SELECT lo, hi, toUInt32(min_ts), toUInt32(max_ts), n FROM feedback_batches
+                 WHERE (hi > ? OR (hi = ? AND max_id > ?)) AND n > 0 AND max_ts >= ?
+                 ORDER BY lo",
+                vec![
+                    Param::Int(after.order as i64),
+                    Param::Int(after.order as i64),
+                    Param::Str(after.id.clone()),
+                    Param::Time(since),
+                ],
+            )
+            .await?;
+        let mut items: Vec<StoredItem> = Vec::new();
+        let mut from = after.clone();
+        let mut taken = 0;
+        while taken < blocks.len() && items.len() < limit {
+            // The blocks of about the items still wanted; those stored
+            // meanwhile by other writers overlap them and are read too.
+            let mut upper = from.order;
+            let mut counted = 0;
+            while taken < blocks.len() && counted < (limit - items.len()) as u64 {
+                upper = upper.max(blocks[taken].1);
+                counted += blocks[taken].4;
+                taken += 1;
+            }
+            while taken < blocks.len() && blocks[taken].0 <= upper {
+                upper = upper.max(blocks[taken].1);
+                taken += 1;
+            }
+            let within = || blocks.iter().filter(|b| b.0 <= upper && b.1 >= from.order);
+            let min_ts = within()
+                .map(|b| i64::from(b.2))
+                .min()
+                .unwrap_or(0)
+                .max(since);
+            let max_ts = within().map(|b| i64::from(b.3)).max().unwrap_or(0);
+            let page = self
+                .stored_items(
+                    "ts >= ? AND ts <= ? AND ingested_us >= ? AND ingested_us <= ?
+                     AND (ingested_us > ? OR id > ?)
+                     ORDER BY ingested_us, id LIMIT ?",
+                    vec![
+                        Param::Time(min_ts),
+                        Param::Time(max_ts),
+                        Param::Int(from.order as i64),
+                        Param::Int(upper as i64),
+                        Param::Int(from.order as i64),
+                        Param::Str(from.id.clone()),
+                        Param::Int((limit - items.len()) as i64),
+                    ],
+                )
+                .await?;
+            match page.last() {
+                Some(last) => from = last.after.clone(),
+                // Nothing new in these blocks (a block's rows may be gone:
+                // erased, expired): the next ones are after them.
+                None => from.order = from.order.max(upper),
+            }
+            items.extend(page);
+        }
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let mut of = self.incidents_of_ids(&ids).await?;
+        let repeats = self.repeats_of_ids(&ids).await?;
+        for item in &mut items {
+            item.incident = of.remove(&item.id);
+            item.repeat = repeats.contains(&item.id);
+        }
+        Ok(items)
+    }
+
+    /// The items received at or after `since` stored up to now, and the
+    /// newest of them in the order of storing: what the tracker reads on
+    /// start. Read by the table's key a span of hours at a time (a span
+    /// holds about [`WINDOW_SPAN`] items), with the incidents and repeat
+    /// marks of the whole window in one read each: linear in the window,
+    /// where paging by the order of storing read the window once a page.
+    pub(super) async fn stored_window(&self, since: i64) -> Result<(Vec<StoredItem>, StoredAfter)> {
+        // Items stored while this reads are left to the tracker's polls.
+        let bound: Vec<u64> = self
+            .fetch_tuples(
+                "SELECT max(ingested_us) FROM feedback WHERE ts >= ?",
+                vec![Param::Time(since)],
+            )
+            .await?;
+        let bound = bound.first().copied().unwrap_or(0);
+        let hours: Vec<(u32, u64)> = self
+            .fetch_tuples(
+                "SELECT toUInt32(toStartOfHour(ts)) AS h, count() FROM feedback
+                 WHERE ts >= ? GROUP BY h ORDER BY h",
+                vec![Param::Time(since)],
+            )
+            .await?;
+        let incidents: Vec<(String, String)> = self
+            .fetch_tuples(
+                "SELECT item_id, argMax(incident, version) AS inc FROM feedback_incidents
+                 WHERE ts >= ? GROUP BY item_id HAVING inc != ''",
+                vec![Param::Time(since)],
+            )
+            .await?;
+        let mut of: FxHashMap<String, String> = incidents.into_iter().collect();
+        let repeats: Vec<String> = self
+            .fetch_tuples(
+                "SELECT item_id FROM feedback_repeats
+                 WHERE ts >= ? GROUP BY item_id HAVING argMax(repeat, version) = 1",
+                vec![Param::Time(since)],
+            )
+            .await?;
+        let repeats: rustc_hash::FxHashSet<String> = repeats.into_iter().collect();
+        let mut items: Vec<StoredItem> = Vec::new();
+        let mut span = hours.iter().peekable();
+        while let Some(&(first, n)) = span.next() {
+            let (mut last, mut count) = (first, n);
+            while let Some(&&(h, n)) = span.peek()
+                && count + n <= WINDOW_SPAN
+            {
+                (last, count) = (h, count + n);
+                span.next();
+            }
+            let page = self
+                .stored_items(
+                    "ts >= ? AND ts < ? AND ts >= ? AND ingested_us <= ?",
+                    vec![
+                        Param::Time(i64::from(first)),
+                        Param::Time(i64::from(last) + 3600),
+                        Param::Time(since),
+                        Param::Int(bound as i64),
+                    ],
+                )
+                .await?;
+            items.extend(page);
+        }
+        for item in &mut items {
+            item.incident = of.remove(&item.id);
+            item.repeat = repeats.contains(&item.id);
+        }
+        let after = items.iter().map(|i| &i.after).max().cloned();
+        Ok((items, after.unwrap_or_default()))
+    }
+
+    /// The items matching `rest` (a condition, then any ORDER BY and
+    /// LIMIT), without their incidents and repeat marks.
+    async fn stored_items(&self, rest: &str, params: Vec<Param>) -> Result<Vec<StoredItem>> {
         #[derive(Row, Deserialize)]
         struct Stored {
             ingested_us: u64,
@@ -255,24 +404,13 @@ impl ClickHouseStore {
             detail: String,
             contact: String,
         }
-        let rows: Vec<Stored> = self
-            .client
-            .query(
-                "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics, detail,
-                        visitParamExtractString(detail, 'contact_hash') AS contact
-                 FROM feedback
-                 WHERE ts >= ? AND (ingested_us > ? OR (ingested_us = ? AND id > ?))
-                 ORDER BY ingested_us, id LIMIT ?",
-            )
-            .bind(datetime(since))
-            .bind(after.order)
-            .bind(after.order)
-            .bind(&after.id)
-            .bind(limit as u64)
-            .fetch_all()
-            .await
-            .map_err(ch)?;
-        let mut items: Vec<StoredItem> = rows
+        let sql = format!(
+            "SELECT ingested_us, id, toString(channel), toUInt8(case_ref != ''), ts, received_at, text, toString(district), topics, detail,
+                    visitParamExtractString(detail, 'contact_hash') AS contact
+             FROM feedback WHERE {rest}"
+        );
+        let rows: Vec<Stored> = self.fetch_tuples(&sql, params).await?;
+        Ok(rows
             .into_iter()
             .map(|r| StoredItem {
                 after: StoredAfter {
@@ -291,14 +429,9 @@ impl ClickHouseStore {
                 shown_topics: r.topics,
                 repeat: false,
             })
-            .collect();
-        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let mut of = self.incidents_of_ids(&ids).await?;
-        let repeats = self.repeats_of_ids(&ids).await?;
-        for item in &mut items {
-            item.incident = of.remove(&item.id);
-            item.repeat = repeats.contains(&item.id);
-        }
-        Ok(items)
+            .collect())
     }
 }
+
+/// About how many items [`ClickHouseStore::stored_window`] reads a query.
+const WINDOW_SPAN: u64 = 50_000;

@@ -227,6 +227,10 @@ impl Store for ClickHouseStore {
         async move { this.stored_since(after, since, limit).await }.boxed()
     }
 
+    fn stored_window(&self, since: i64) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
+        self.stored_window(since).boxed()
+    }
+
     fn set_incidents(
         &self,
         changes: Vec<crate::incident::Change>,

@@ -190,11 +190,10 @@ impl Tracker {
         // An incident is named after its first item: replay from the first
         // item of every incident still growing, so that none is renamed
         // (at most MAX_REPLAY_DAYS back).
-        let first = self.first_of(&items, since).await?;
-        let incidents_from = if first < since {
-            first.max(now - MAX_REPLAY_DAYS * 86_400)
-        } else {
-            since
+        let floor = now - MAX_REPLAY_DAYS * 86_400;
+        let incidents_from = match self.store.incidents_began(since, floor).await? {
+            Some(first) if first < since => first.max(floor),
+            _ => since,
         };
         if incidents_from < read_from {
             (items, after) = self.stored(incidents_from).await?;
@@ -348,36 +347,6 @@ impl Tracker {
     /// store's order of storing got to.
     async fn stored(&self, since: i64) -> crate::store::Result<(Vec<StoredItem>, StoredAfter)> {
         self.store.stored_window(since).await
-    }
-
-    /// The time (unix seconds) of the first item of the incidents stored
-    /// for the `items` received at or after `since` (i64::MAX: none).
-    async fn first_of(&self, items: &[StoredItem], since: i64) -> crate::store::Result<i64> {
-        let ids: BTreeSet<&String> = items
-            .iter()
-            .filter(|i| i.at >= since.saturating_mul(1000))
-            .filter_map(|i| i.incident.as_ref())
-            .collect();
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
-        let mut first = i64::MAX;
-        for chunk in ids.chunks(crate::query::MAX_FILTER_VALUES) {
-            let query = Query::Incidents {
-                filters: Filters {
-                    incident: chunk.to_vec(),
-                    ..Filters::default()
-                },
-                limit: chunk.len(),
-                by_count: false,
-            };
-            if let Answer::Incidents(list) = self.store.query(query, 0).await? {
-                for i in list {
-                    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&i.first_at) {
-                        first = first.min(t.timestamp());
-                    }
-                }
-            }
-        }
-        Ok(first)
     }
 
     /// Assigns the items stored since the last step, then stores the

@@ -1448,6 +1448,14 @@ mod tests {
             async { Ok(Default::default()) }.boxed()
         }
 
+        fn incidents_began(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> BoxFuture<'static, Result<Option<i64>, StoreError>> {
+            async { Ok(None) }.boxed()
+        }
+
         fn stored_since(
             &self,
             _: crate::store::StoredAfter,

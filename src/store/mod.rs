@@ -368,6 +368,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> BoxFuture<'static, Result<Vec<StoredItem>>>;
 
+    /// When the incidents stored for the items received at or after
+    /// `since` began: the earliest time (unix seconds) an item of theirs
+    /// was received, looking no further back than `floor` (None: no such
+    /// incident). The tracker replays from there on start, so that it names
+    /// no incident anew.
+    fn incidents_began(&self, since: i64, floor: i64) -> BoxFuture<'static, Result<Option<i64>>>;
+
     /// The items received at or after `since`, and the newest of them in
     /// the order of storing (default: none read): what the incident
     /// tracker reads on start. By default [`Store::stored_since`] a page at

@@ -592,6 +592,75 @@ async fn a_restart_keeps_what_was_stored(
     assert_eq!(after[&late.id], Some(renamed), "assigned again");
 }
 
+/// A store without the tracker's position (from before it was kept) is
+/// replayed whole on start — from the first item of every incident still
+/// growing, though it began before the two windows a start reads: an
+/// incident that has grown for ten days, a report a day, keeps the name of
+/// its first report, on both stores.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_reaches_back_to_where_a_growing_incident_began() {
+    let (items, _) = recent_labelled();
+    let enricher = Enricher::builtin(b"incidents-test-key").unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let chain: Vec<minyi::model::EnrichedItem> = (0..=10)
+        .map(|day| {
+            let mut item = items[0].clone();
+            item.id = format!("{}-day{day}", item.id);
+            let at = now - (10 - day) * 86_400 - 3600;
+            item.received_at = chrono::DateTime::from_timestamp(at, 0)
+                .unwrap()
+                .fixed_offset();
+            item
+        })
+        .collect();
+    let sigs = chain.iter().map(|i| Signature::of(i, &enricher)).collect();
+    let expected: Vec<minyi::incident::Change> = assign_all(&matcher(), sigs)
+        .into_iter()
+        .map(|(id, incident_id)| minyi::incident::Change {
+            at: chain
+                .iter()
+                .find(|i| i.id == id)
+                .unwrap()
+                .received_at
+                .timestamp_millis(),
+            item_id: id,
+            incident_id,
+        })
+        .collect();
+    let named: std::collections::BTreeSet<_> = expected.iter().map(|c| &c.incident_id).collect();
+    assert_eq!(named.len(), 1, "one incident of eleven reports: {named:?}");
+    assert!(expected[0].incident_id.is_some());
+
+    let dir = crate::common::TempDir::new("incident-replay");
+    let sqlite: Arc<dyn minyi::store::Store> =
+        Arc::new(minyi::store::sqlite::SqliteStore::open(&dir.0, Default::default()).unwrap());
+    let server = crate::common::ClickHouse::start();
+    let db = server.database("replay");
+    let ch =
+        minyi::store::clickhouse::ClickHouseStore::connect_db(&server.url, &db, Default::default())
+            .await
+            .unwrap();
+    ch.migrate(&crate::clickhouse_store::schema())
+        .await
+        .unwrap();
+    let ch: Arc<dyn minyi::store::Store> = Arc::new(ch);
+    for store in [sqlite.clone(), ch] {
+        store
+            .write(minyi::store::WriteBatch {
+                items: chain.clone(),
+                events: Vec::new(),
+            })
+            .await
+            .unwrap();
+        store.set_incidents(expected.clone()).await.unwrap();
+        let before = stored_incidents(&*store).await;
+        assert_eq!(before.len(), chain.len());
+        let after = restarted(&store).await;
+        assert_changed_none(&before, &after);
+    }
+    sqlite.close().await.unwrap();
+}
+
 /// Stores a copy of `item` a minute after it, its id suffixed: one more
 /// report of its matter.
 async fn another_report(

@@ -233,6 +233,31 @@ impl ClickHouseStore {
             .collect())
     }
 
+    /// The earliest `ts` at or after `floor` of the items whose newest
+    /// incident is one of those of the items received at or after `since`:
+    /// one read of `feedback_incidents`, where asking the incident list a
+    /// few incidents at a time read the items once a query (at 10M items,
+    /// hours for a restart).
+    pub(super) async fn incidents_began(&self, since: i64, floor: i64) -> Result<Option<i64>> {
+        let rows: Vec<(u64, u32)> = self
+            .fetch_tuples(
+                "SELECT count(), toUInt32(min(t)) FROM (
+                     SELECT argMax(incident, version) AS inc, any(ts) AS t FROM feedback_incidents
+                     WHERE ts >= ? GROUP BY item_id HAVING inc != '')
+                 WHERE inc IN (
+                     SELECT inc FROM (
+                         SELECT argMax(incident, version) AS inc FROM feedback_incidents
+                         WHERE ts >= ? GROUP BY item_id)
+                     WHERE inc != '')",
+                vec![Param::Time(floor), Param::Time(since)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .filter(|(n, _)| *n > 0)
+            .map(|(_, t)| i64::from(*t)))
+    }
+
     /// Items stored after `after` — (ingested_us, id) — received at or
     /// after `since`, in the order they were stored, at most `limit`.
     ///

@@ -217,6 +217,11 @@ impl Store for ClickHouseStore {
         async move { this.expire(items_before, audit_before).await }.boxed()
     }
 
+    fn incidents_began(&self, since: i64, floor: i64) -> BoxFuture<'static, Result<Option<i64>>> {
+        let this = self.clone();
+        async move { this.incidents_began(since, floor).await }.boxed()
+    }
+
     fn stored_since(
         &self,
         after: StoredAfter,

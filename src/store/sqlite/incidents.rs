@@ -72,6 +72,18 @@ pub(super) fn members(conn: &Connection, f: &Filters) -> Result<Vec<IncidentMemb
     Ok(rows)
 }
 
+/// The earliest `ts` at or after `floor` of the items of the incidents of
+/// the items received at or after `since` (each incident's first item is
+/// the first entry of `items_incident`).
+pub(super) fn incidents_began(conn: &Connection, since: i64, floor: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(ts) FROM items WHERE ts >= ?2 AND incident IN (
+                 SELECT DISTINCT incident FROM items WHERE ts >= ?1 AND incident IS NOT NULL)",
+        )?
+        .query_row([since, floor], |r| r.get(0))?)
+}
+
 /// Items stored after row `after.order` received at or after `since`, by
 /// row number.
 pub(super) fn stored_since(

@@ -295,6 +295,12 @@ impl Store for SqliteStore {
         .boxed()
     }
 
+    fn incidents_began(&self, since: i64, floor: i64) -> BoxFuture<'static, Result<Option<i64>>> {
+        self.on_reader(move |readers| {
+            readers.with(|conn| incidents::incidents_began(conn, since, floor))
+        })
+    }
+
     fn stored_since(
         &self,
         after: StoredAfter,

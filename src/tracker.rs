@@ -186,18 +186,19 @@ impl Tracker {
         let since = now - 2 * 3600 * i64::from(self.window_hours);
         let repeat_window = 86_400 * i64::from(self.repeat_days);
         let read_from = since.min(now - 2 * repeat_window);
-        let (mut items, mut after) = self.stored(read_from).await?;
         // An incident is named after its first item: replay from the first
         // item of every incident still growing, so that none is renamed
-        // (at most MAX_REPLAY_DAYS back).
+        // (at most MAX_REPLAY_DAYS back). Items before that are repeat
+        // context only.
         let floor = now - MAX_REPLAY_DAYS * 86_400;
         let incidents_from = match self.store.incidents_began(since, floor).await? {
             Some(first) if first < since => first.max(floor),
             _ => since,
         };
-        if incidents_from < read_from {
-            (items, after) = self.stored(incidents_from).await?;
-        }
+        let (mut items, after) = self
+            .store
+            .stored_window(read_from.min(incidents_from), incidents_from)
+            .await?;
         items.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
 
         // Repeat complaints: the items of the last window get their marks
@@ -341,12 +342,6 @@ impl Tracker {
                 self.enricher.now().timestamp(),
             )
             .await
-    }
-
-    /// The stored items received at or after `since`, and where the
-    /// store's order of storing got to.
-    async fn stored(&self, since: i64) -> crate::store::Result<(Vec<StoredItem>, StoredAfter)> {
-        self.store.stored_window(since).await
     }
 
     /// Assigns the items stored since the last step, then stores the

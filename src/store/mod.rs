@@ -281,6 +281,32 @@ pub struct StoredItem {
     pub repeat: bool,
 }
 
+impl StoredItem {
+    /// What the incident tracker needs of an item older than the incidents
+    /// it replays: the repeat context (its id, time, contact and shown
+    /// topics) and nothing it would hold for no use (None: no contact).
+    /// At 10M items the start held 60 days of whole items: 9.7 GB.
+    pub fn context(self) -> Option<StoredItem> {
+        self.contact.is_some().then(|| StoredItem {
+            text: String::new(),
+            district: None,
+            topics: Vec::new(),
+            incident: None,
+            ..self
+        })
+    }
+
+    /// The item whole when received at or after `from` (unix seconds),
+    /// else its [`StoredItem::context`].
+    pub fn whole_from(self, from: i64) -> Option<StoredItem> {
+        if self.at >= from.saturating_mul(1000) {
+            Some(self)
+        } else {
+            self.context()
+        }
+    }
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Stores a batch; resolves once it is durable.
     fn write(&self, batch: WriteBatch) -> BoxFuture<'static, Result<WriteOutcome>>;
@@ -377,10 +403,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The items received at or after `since`, and the newest of them in
     /// the order of storing (default: none read): what the incident
-    /// tracker reads on start. By default [`Store::stored_since`] a page at
-    /// a time; a store whose order of storing is not its key reads it by
-    /// its key.
-    fn stored_window(&self, since: i64) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
+    /// tracker reads on start. Those received before `whole_from` come as
+    /// [`StoredItem::context`] (repeat context only). By default
+    /// [`Store::stored_since`] a page at a time; a store whose order of
+    /// storing is not its key reads it by its key.
+    fn stored_window(
+        &self,
+        since: i64,
+        whole_from: i64,
+    ) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
         Box::pin(async move {
             /// Items read a page.
             const PAGE: usize = 5000;
@@ -391,7 +422,7 @@ pub trait Store: Send + Sync + 'static {
                 let Some(last) = page.last() else { break };
                 after = last.after.clone();
                 let full = page.len() == PAGE;
-                items.extend(page);
+                items.extend(page.into_iter().filter_map(|i| i.whole_from(whole_from)));
                 if !full {
                     break;
                 }

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use minyi::enrich::Enricher;
@@ -1054,11 +1054,40 @@ async fn the_tracker_reads_items_in_the_order_they_were_stored() {
                 "nothing after the last"
             );
         }
-        let (window, after) = store.stored_window(mid).await.unwrap();
+        let (window, after) = store.stored_window(mid, mid).await.unwrap();
         let set: HashSet<String> = window.iter().map(|i| i.id.clone()).collect();
         assert_eq!(set.len(), window.len());
         assert_eq!(set, recent);
         let (_, last) = stored_in_pages(store, mid, 5000).await;
         assert_eq!(after, last, "the window ends at the last item stored");
+
+        // Read from the start, whole from `mid`: the older items come as
+        // repeat context (those with a contact, without their text), the
+        // window's whole, and the end is the same.
+        let (all, end_all) = store.stored_window(0, mid).await.unwrap();
+        let (_, end) = stored_in_pages(store, 0, 5000).await;
+        assert_eq!(end_all, end, "the end counts the items left out too");
+        let with_contact: HashSet<String> = items
+            .iter()
+            .filter(|i| i.received_at.timestamp() < mid && i.contact_hash.is_some())
+            .map(|i| i.id.clone())
+            .collect();
+        assert!(!with_contact.is_empty() && with_contact.len() < items.len() - recent.len());
+        let (old, new): (Vec<_>, Vec<_>) = all.iter().partition(|i| i.at < mid * 1000);
+        let old_ids: HashSet<String> = old.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(old_ids, with_contact);
+        assert!(
+            old.iter()
+                .all(|i| i.text.is_empty() && i.contact.is_some() && i.district.is_none())
+        );
+        let new_ids: HashSet<String> = new.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(new_ids, recent);
+        assert!(new.iter().any(|i| !i.text.is_empty()));
+        let whole: HashMap<&String, &minyi::store::StoredItem> =
+            window.iter().map(|i| (&i.id, i)).collect();
+        assert!(
+            new.iter().all(|i| whole[&i.id].text == i.text),
+            "whole from mid"
+        );
     }
 }

@@ -349,7 +349,11 @@ impl ClickHouseStore {
     /// holds about [`WINDOW_SPAN`] items), with the incidents and repeat
     /// marks of the whole window in one read each: linear in the window,
     /// where paging by the order of storing read the window once a page.
-    pub(super) async fn stored_window(&self, since: i64) -> Result<(Vec<StoredItem>, StoredAfter)> {
+    pub(super) async fn stored_window(
+        &self,
+        since: i64,
+        whole_from: i64,
+    ) -> Result<(Vec<StoredItem>, StoredAfter)> {
         // Items stored while this reads are left to the tracker's polls.
         let bound: Vec<u64> = self
             .fetch_tuples(
@@ -382,6 +386,7 @@ impl ClickHouseStore {
             .await?;
         let repeats: rustc_hash::FxHashSet<String> = repeats.into_iter().collect();
         let mut items: Vec<StoredItem> = Vec::new();
+        let mut after = StoredAfter::default();
         let mut span = hours.iter().peekable();
         while let Some(&(first, n)) = span.next() {
             let (mut last, mut count) = (first, n);
@@ -402,14 +407,16 @@ impl ClickHouseStore {
                     ],
                 )
                 .await?;
-            items.extend(page);
+            if let Some(last) = page.iter().map(|i| &i.after).max() {
+                after = after.max(last.clone());
+            }
+            items.extend(page.into_iter().filter_map(|mut item| {
+                item.incident = of.remove(&item.id);
+                item.repeat = repeats.contains(&item.id);
+                item.whole_from(whole_from)
+            }));
         }
-        for item in &mut items {
-            item.incident = of.remove(&item.id);
-            item.repeat = repeats.contains(&item.id);
-        }
-        let after = items.iter().map(|i| &i.after).max().cloned();
-        Ok((items, after.unwrap_or_default()))
+        Ok((items, after))
     }
 
     /// The items matching `rest` (a condition, then any ORDER BY and

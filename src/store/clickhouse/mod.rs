@@ -232,8 +232,12 @@ impl Store for ClickHouseStore {
         async move { this.stored_since(after, since, limit).await }.boxed()
     }
 
-    fn stored_window(&self, since: i64) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
-        self.stored_window(since).boxed()
+    fn stored_window(
+        &self,
+        since: i64,
+        whole_from: i64,
+    ) -> BoxFuture<'_, Result<(Vec<StoredItem>, StoredAfter)>> {
+        self.stored_window(since, whole_from).boxed()
     }
 
     fn set_incidents(

@@ -32,6 +32,21 @@ pub(crate) fn schema() -> Vec<(String, String)> {
     .unwrap()
 }
 
+/// A fresh database on `server` named after `name`, every step of the
+/// schema applied, and its name.
+pub(crate) async fn migrated(
+    server: &common::ClickHouse,
+    name: &str,
+    settings: QuerySettings,
+) -> (ClickHouseStore, String) {
+    let db = server.database(name);
+    let ch = ClickHouseStore::connect_db(&server.url, &db, settings)
+        .await
+        .unwrap();
+    ch.migrate(&schema()).await.unwrap();
+    (ch, db)
+}
+
 /// An app over a fresh, migrated database `db` of `server` (the centre's
 /// zone, +08:00) with `tokens`: the API tests' ClickHouse twin of
 /// `common::test_app_scoped`.
@@ -620,11 +635,7 @@ async fn csv_of(
 /// An open app (no tokens) over a fresh migrated database `name` of
 /// `server`, and the database's name.
 async fn open_app(server: &common::ClickHouse, name: &str) -> (common::TestApp, String) {
-    let db = server.database(name);
-    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
-        .await
-        .unwrap();
-    ch.migrate(&schema()).await.unwrap();
+    let (ch, db) = migrated(server, name, SETTINGS).await;
     let app = common::test_app_over(
         std::sync::Arc::new(ch),
         common::TempDir::new(&format!("clickhouse-{name}")),
@@ -737,11 +748,7 @@ async fn exports_by_joined_windows_are_the_lists_items() {
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_state_keeps_the_newest_document() {
     let server = common::ClickHouse::start();
-    let db = server.database("state");
-    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
-        .await
-        .unwrap();
-    ch.migrate(&schema()).await.unwrap();
+    let (ch, _) = migrated(&server, "state", SETTINGS).await;
     ch.state_save("alert", "a1".into(), "{\"v\":1}".into(), 100)
         .await
         .unwrap();
@@ -785,11 +792,7 @@ async fn an_unreachable_server_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn erasure_and_retention_keep_the_answers_alike() {
     let server = common::ClickHouse::start();
-    let db = server.database("privacy");
-    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
-        .await
-        .unwrap();
-    ch.migrate(&schema()).await.unwrap();
+    let (ch, _) = migrated(&server, "privacy", SETTINGS).await;
     let dir = common::TempDir::new("privacy");
     let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
     let end = 1_764_000_000;
@@ -994,11 +997,7 @@ async fn stored_in_pages(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tracker_reads_items_in_the_order_they_were_stored() {
     let server = common::ClickHouse::start();
-    let db = server.database("stored_order");
-    let ch = ClickHouseStore::connect_db(&server.url, &db, SETTINGS)
-        .await
-        .unwrap();
-    ch.migrate(&schema()).await.unwrap();
+    let (ch, _) = migrated(&server, "stored_order", SETTINGS).await;
     let dir = common::TempDir::new("stored_order");
     let sqlite = SqliteStore::open(&dir.0, SETTINGS).unwrap();
     let end = 1_764_000_000;

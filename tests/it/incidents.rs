@@ -476,13 +476,7 @@ async fn the_tracker_keeps_the_same_incidents_on_both_stores() {
     track_in_random_batches(sqlite.clone(), &items, &expected, 1).await;
 
     let server = crate::common::ClickHouse::start_logging_queries();
-    let db = server.database("incidents");
-    let ch = minyi::store::clickhouse::ClickHouseStore::connect_db(&server.url, &db, settings)
-        .await
-        .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
+    let (ch, db) = crate::clickhouse_store::migrated(&server, "incidents", settings).await;
     let ch: Arc<dyn minyi::store::Store> = Arc::new(ch);
     track_in_random_batches(ch.clone(), &items, &expected, 2).await;
 
@@ -635,14 +629,7 @@ async fn a_replay_reaches_back_to_where_a_growing_incident_began() {
     let sqlite: Arc<dyn minyi::store::Store> =
         Arc::new(minyi::store::sqlite::SqliteStore::open(&dir.0, Default::default()).unwrap());
     let server = crate::common::ClickHouse::start();
-    let db = server.database("replay");
-    let ch =
-        minyi::store::clickhouse::ClickHouseStore::connect_db(&server.url, &db, Default::default())
-            .await
-            .unwrap();
-    ch.migrate(&crate::clickhouse_store::schema())
-        .await
-        .unwrap();
+    let (ch, _) = crate::clickhouse_store::migrated(&server, "replay", Default::default()).await;
     let ch: Arc<dyn minyi::store::Store> = Arc::new(ch);
     for store in [sqlite.clone(), ch] {
         store

@@ -92,6 +92,8 @@ async fn main() {
         let (judged, _) = state.alerts.judge(rule, now).await.unwrap();
         series += judged;
     }
+    // The ticker computes the city's wall only while a screen watches.
+    let _screen = state.live.subscribe();
     let mut ticks = Vec::new();
     let mut evals = Vec::new();
     for _ in 0..rounds {

@@ -109,6 +109,9 @@ async fn run(dir: &std::path::Path, items: usize, ticks: usize) {
             districts.iter().map(|d| scope_of(d)).collect(),
         ),
     ];
+    // The city's wall is watched throughout (the ticker computes a scope
+    // only while a screen watches it).
+    let _city = state.live.subscribe();
     for (label, scopes) in cases {
         // 1,000 screens spread over the scopes (or all on the city's).
         let screens: Vec<_> = (0..SCREENS)

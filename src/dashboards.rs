@@ -799,13 +799,18 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Computes every panel at `now` for the city and for each scope with
-    /// subscribers (a bureau's wall, a scoped token's screen), once per
+    /// Computes every panel at `now` for each scope with subscribers (the
+    /// city's wall, a bureau's wall, a scoped token's screen), once per
     /// scope whatever the number of screens, and publishes the results.
+    /// Nobody watching, nothing is asked.
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
         let mut memo = self.memo.lock().await;
-        let event = self.panels_for(&Scope::city(), now, &mut memo).await;
-        self.live.publish_panels(event);
+        if self.live.city_watched() {
+            let event = self.panels_for(&Scope::city(), now, &mut memo).await;
+            self.live.publish_panels(event);
+        } else {
+            self.live.forget_panels();
+        }
         let scopes = self.live.scopes_in_use();
         for scope in &scopes {
             let event = self.panels_for(scope, now, &mut memo).await;

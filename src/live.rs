@@ -11,7 +11,7 @@
 //!   task per tick and held in a watch channel; a subscriber gets the
 //!   latest on connect and then each new tick. The number of queries per
 //!   tick is the number of distinct panel queries, whatever the number of
-//!   screens.
+//!   screens; none when no screen watches ([`Live::city_watched`]).
 //! - `alert`: each change of an alert (fired, updated, acknowledged,
 //!   resolved), through a bounded broadcast channel.
 //! - `incident`: each incident formed or grown (published by the incident
@@ -202,6 +202,20 @@ impl Live {
 
     pub fn publish_panels(&self, data: Arc<str>) {
         self.panels.send_replace(Some(data));
+    }
+
+    /// Whether any screen subscribes to the city's panels. When none does,
+    /// the ticker computes nothing for the city and the latest is
+    /// forgotten ([`Live::forget_panels`]): at 10M items on ClickHouse its
+    /// queries were a constant load that slowed every analyst's.
+    pub fn city_watched(&self) -> bool {
+        self.panels.receiver_count() > 0
+    }
+
+    /// Drops the city's latest panels, so a screen that subscribes later
+    /// waits for the next beat rather than showing figures of long ago.
+    pub fn forget_panels(&self) {
+        self.panels.send_replace(None);
     }
 
     /// A receiver of the panels feed (tests and tools).

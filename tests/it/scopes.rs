@@ -524,6 +524,7 @@ async fn panels_are_computed_once_per_tick_per_scope_in_use() {
     load(&app).await;
     let queries = || app.state.metrics.queries.load(Relaxed);
     // The first tick also computes the panels recomputed every so often.
+    let city_screen = app.state.live.subscribe();
     app.state.tick().await;
     let before = queries();
     app.state.tick().await;
@@ -551,5 +552,13 @@ async fn panels_are_computed_once_per_tick_per_scope_in_use() {
         queries() - before,
         city,
         "scopes nobody watches are dropped"
+    );
+    drop(city_screen);
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(
+        queries(),
+        before,
+        "nor is the city's wall computed unwatched"
     );
 }

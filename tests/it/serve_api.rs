@@ -1097,15 +1097,22 @@ async fn panels_are_computed_once_per_tick_for_any_number_of_screens() {
     load(&app).await;
     let queries = || app.state.metrics.queries.load(Relaxed);
 
+    // Nobody watching, a tick asks the store nothing.
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(queries(), before);
+
     // A first tick computes the panels that are recomputed only every so
     // often (`every`) too; the ticks after it within that time do not.
+    let first = app.state.live.subscribe();
     app.state.tick().await;
+    assert!(first.panels.borrow().is_some());
     let before = queries();
     app.state.tick().await;
     let per_tick_alone = queries() - before;
     assert!(per_tick_alone > 0);
 
-    let _screens: Vec<_> = (0..50)
+    let _screens: Vec<_> = (0..49)
         .map(|_| {
             minyi::server::sse::stream(
                 app.state.live.subscribe(),
@@ -1117,6 +1124,15 @@ async fn panels_are_computed_once_per_tick_for_any_number_of_screens() {
     let before = queries();
     app.state.tick().await;
     assert_eq!(queries() - before, per_tick_alone);
+
+    // The last screen gone, the ticks stop asking, and the figures of the
+    // last one watched are not what a screen connecting later is shown.
+    drop(first);
+    drop(_screens);
+    let before = queries();
+    app.state.tick().await;
+    assert_eq!(queries(), before);
+    assert!(app.state.live.subscribe().panels.borrow().is_none());
 }
 
 #[tokio::test]

@@ -261,6 +261,10 @@ pub struct Queue {
     /// More case items matched than a queue reads (100,000, the newest):
     /// the oldest are left out.
     pub truncated: bool,
+    /// When `truncated`: the receipt of the oldest case read (RFC 3339 in
+    /// the centre's zone). Cases received before it are not counted, so a
+    /// screen says "since" rather than showing a partial count as whole.
+    pub since: Option<String>,
 }
 
 /// How one case stands at `now`.
@@ -567,6 +571,11 @@ pub fn queue(
             .then(b.count.cmp(&a.count))
             .then_with(|| a.unit.cmp(&b.unit))
     });
+    let since = input
+        .truncated
+        .then(|| input.items.iter().map(|i| i.ts).min())
+        .flatten()
+        .map(|t| rfc3339(t, tz));
     let total = cases.len() as u64;
     let overdue = cases.iter().filter(|(_, c)| c.overdue).count() as u64;
     let escalate = cases.iter().filter(|(_, c)| c.escalate).count() as u64;
@@ -579,6 +588,7 @@ pub fn queue(
         by_stage,
         by_unit,
         truncated: input.truncated,
+        since,
     }
 }
 
@@ -850,8 +860,25 @@ mod tests {
         assert_eq!((all.total, all.items.len()), (4, 1));
         assert_eq!(all.by_stage[5].stage, Stage::Resolved);
         assert_eq!(all.by_stage[5].count, 1);
+        assert_eq!(q.since, None, "all cases read");
         // A deadline is overdue only once passed.
-        let at_deadline = queue(input, D, T0 + 100 * H, Status::Overdue, 10, tz);
+        let at_deadline = queue(input.clone(), D, T0 + 100 * H, Status::Overdue, 10, tz);
         assert!(!at_deadline.items.iter().any(|c| c.id == "a"));
+
+        // A store that read only the newest cases: the answer says from
+        // when it counts, the oldest case read (a resolved one too).
+        let partial = queue(
+            CaseInput {
+                truncated: true,
+                ..input
+            },
+            D,
+            now,
+            Status::Overdue,
+            10,
+            tz,
+        );
+        assert!(partial.truncated);
+        assert_eq!(partial.since, Some(rfc3339(now - 90 * H, tz)));
     }
 }

@@ -149,7 +149,7 @@
     const parts = [`共 ${fmt(a.total)} 件`];
     if (a.items.length < a.total) parts.push(`列出超期与最早的 ${fmt(a.items.length)} 件`);
     if (state.stage) parts.push(`仅看“${state.stage}” ${fmt(listed.length)} 件`);
-    if (a.truncated) parts.push('案件过多，最早的未读入');
+    if (a.truncated) parts.push(`案件过多，仅计 ${a.since ? when(a.since) : '最近'} 以来的，更早的未计入`);
     $('cases-note').textContent = parts.join('，');
   }
 

@@ -529,7 +529,11 @@
     const units = (data.by_unit || []).filter((u) => u.count > 0);
     const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70) / 38));
     const max = Math.max(1, ...units.map((u) => u.count));
-    panelNote(body, `共${fmt(data.total || 0)}件 · 各单位件数`);
+    // A store that read only the newest cases says since when it counts:
+    // the oldest overdue cases may be among those left out.
+    const from = data.since && MINYI.local(data.since);
+    const since = from ? ` · 仅计${from.month}月${from.day}日以来` : '';
+    panelNote(body, `共${fmt(data.total || 0)}件${since} · 各单位件数`);
     body.innerHTML = units.length
       ? `<ol class="rank overdue">${units.slice(0, fits).map((u, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(u.unit || '未识别单位')}</span>

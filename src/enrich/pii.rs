@@ -25,6 +25,8 @@
 //!   `姓名：赵春花`, `本人李建国，`) → `王**`: a common surname and one or two
 //!   more characters, and after the weak cue `本人` only when the name ends
 //!   there (`本人对处理结果满意` is no name);
+//! - numbers read out in Chinese numerals (`一三八一二三四五六七八`, as a
+//!   12345 transcript writes them), classified by their digits as above;
 //! - the numbers of an address's house, building, unit and room
 //!   (`人民路123号4单元502室` → `人民路***号*单元***室`), but not a date's day
 //!   (`6月5号`).
@@ -87,6 +89,90 @@ fn digit(c: char) -> Option<char> {
     }
 }
 
+/// The digit of a numeral as a number is read out digit by digit (幺 for
+/// 1, 〇 and 零 for 0), as a hotline's transcript writes phone and ID
+/// numbers, or of an ASCII or full-width digit.
+fn spoken_digit(c: char) -> Option<char> {
+    Some(match c {
+        '零' | '〇' => '0',
+        '一' | '幺' => '1',
+        '二' => '2',
+        '三' => '3',
+        '四' => '4',
+        '五' => '5',
+        '六' => '6',
+        '七' => '7',
+        '八' => '8',
+        '九' => '9',
+        _ => return digit(c),
+    })
+}
+
+/// Fewest digits in a number read out in numerals that [`mask_spoken`]
+/// classifies: a bare local number has seven, and is kept as every bare
+/// local number is.
+const SPOKEN_DIGITS: usize = 7;
+
+/// Numbers read out in Chinese numerals (`一三八一二三四五六七八`, `幺三八
+/// 一二三四 五六七八`, `138一二三四5678`), as a 12345 transcript writes
+/// them: a run of at least [`SPOKEN_DIGITS`] numerals and digits (groups
+/// cut as [`digit_run`]'s, or by commas) holding a numeral is classified
+/// by its digits and masked as they would be (`138****5678`: what is left
+/// is a hint in digits, so the masked part is as unsearchable as any);
+/// any other run is kept as written. Counting, dates and amounts in
+/// numerals (`一二三四五六七八九十`, `二〇二五年`) are no number of a kind.
+fn mask_spoken(text: String, kinds: &mut Vec<PiiKind>) -> String {
+    let numeral = |c: char| spoken_digit(c).is_some() && digit(c).is_none();
+    // Most texts: no numeral, or fewer than seven numerals and digits.
+    let (mut numerals, mut digits) = (0, 0);
+    for c in text.chars() {
+        if spoken_digit(c).is_some() {
+            digits += 1;
+            numerals += usize::from(digit(c).is_none());
+        }
+    }
+    if numerals == 0 || digits < SPOKEN_DIGITS {
+        return text;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let sep = |c: char| is_group_separator(c) || matches!(c, '，' | ',');
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if spoken_digit(chars[i]).is_none() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = String::new();
+        let mut spoken = false;
+        while i < chars.len() {
+            if let Some(d) = spoken_digit(chars[i]) {
+                digits.push(d);
+                spoken |= numeral(chars[i]);
+                i += 1;
+            } else if sep(chars[i]) && chars.get(i + 1).and_then(|&c| spoken_digit(c)).is_some() {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if digits.len() == 17 && matches!(chars.get(i), Some('X' | 'x' | 'Ｘ' | 'ｘ' | '叉')) {
+            digits.push('X');
+            i += 1;
+        }
+        match classify(&digits) {
+            Some((kind, masked)) if spoken && digits.len() >= SPOKEN_DIGITS => {
+                out.push_str(&masked);
+                kinds.push(kind);
+            }
+            _ => out.extend(&chars[start..i]),
+        }
+    }
+    out
+}
+
 fn ascii_upper_alnum(c: char) -> Option<char> {
     let c = match c {
         'Ａ'..='Ｚ' | '０'..='９' => char::from_u32(c as u32 - 0xFEE0)?,
@@ -120,6 +206,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
     } else {
         text
     };
+    let text = mask_spoken(text, &mut kinds);
     let text = mask_names(text, &mut kinds);
     if !has_digit(&text) {
         kinds.dedup();
@@ -740,10 +827,10 @@ pub fn hint_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 /// numbers without the country code, lower case for anything else), so the
 /// same person writing "138 1234 5678" and "+8613812345678" links up.
 pub fn contact_hash(key: &[u8], contact: &str) -> String {
-    let digits: String = contact.chars().filter_map(digit).collect();
+    let digits: String = contact.chars().filter_map(spoken_digit).collect();
     let looks_like_number = contact
         .chars()
-        .all(|c| digit(c).is_some() || " -+()（）".contains(c));
+        .all(|c| spoken_digit(c).is_some() || " -+()（）".contains(c));
     let normal = if looks_like_number && !digits.is_empty() {
         digits
             .strip_prefix("0086")
@@ -789,6 +876,62 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn numbers_read_out_in_numerals() {
+        for (input, want, kind) in [
+            (
+                "我的电话是一三八一二三四五六七八，请回电",
+                "我的电话是138****5678，请回电",
+                PiiKind::Mobile,
+            ),
+            (
+                "联系电话：幺三八 一二三四 五六七八",
+                "联系电话：138****5678",
+                PiiKind::Mobile,
+            ),
+            ("手机138一二三四5678", "手机138****5678", PiiKind::Mobile),
+            (
+                "号码一三八，一二三四，五六七八。",
+                "号码138****5678。",
+                PiiKind::Mobile,
+            ),
+            (
+                "座机零三一零八一八一二三四",
+                "座机0310****1234",
+                PiiKind::Landline,
+            ),
+            (
+                "身份证号码是一三零四零二一九九零零一零一一二三四",
+                "身份证号码是130****1234",
+                PiiKind::LongNumber,
+            ),
+        ] {
+            assert_eq!(m(input), (want.to_owned(), vec![kind]), "{input}");
+        }
+        // A real ID number read out, its check digit 叉.
+        let (text, kinds) = m("身份证一一零一零五一九四九一二三一零零二叉");
+        assert_eq!(
+            (text.as_str(), kinds),
+            ("身份证110***********002X", vec![PiiKind::IdNumber])
+        );
+        // What is no number of a kind stays as written.
+        for s in [
+            "一二三四五六七八九十",
+            "二〇二五年六月一日",
+            "第一三八号文件",
+            "八一八零一一零",
+            "一一零来了三四个人",
+            "五六七八九个人",
+        ] {
+            assert_eq!(m(s), (s.to_owned(), vec![]), "{s}");
+        }
+        // The contact read out links with its digits.
+        assert_eq!(
+            contact_hash(b"k", "一三八 一二三四 五六七八"),
+            contact_hash(b"k", "13812345678")
+        );
     }
 
     #[test]

@@ -918,6 +918,10 @@ struct SilenceBody {
     until: Option<String>,
     #[serde(rename = "for")]
     duration: Option<String>,
+    /// Silences every alert (no `rule` nor `key`): said in so many words,
+    /// so that a body that forgot its matchers mutes nothing.
+    #[serde(default)]
+    all: bool,
     #[serde(default)]
     comment: String,
 }
@@ -927,7 +931,7 @@ struct SilenceBody {
 const MAX_SILENCE_SECONDS: i64 = 366 * 86_400;
 
 #[utoipa::path(post, path = "/api/v1/silences", tag = "alerts", security(("bearer" = ["analyst"])),
-    description = "Silences alerts of a rule and/or a series value until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent. City-wide: 403 for a scoped token.",
+    description = "Silences alerts of a rule and/or a series value (`rule`, `key`; every alert only with `\"all\": true` and neither) until a time (`until`, RFC 3339) or for a duration (`for`, e.g. \"2h\"): they are recorded, shown, not sent. City-wide: 403 for a scoped token.",
     request_body(content = SilenceBody, content_type = "application/json"),
     responses((status = 201, body = Silence), (status = 400, description = "a parameter or the body is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "the token's role may not do this", body = ErrorBody)))]
 async fn add_silence(
@@ -956,6 +960,16 @@ async fn add_silence(
     if until - now > MAX_SILENCE_SECONDS {
         return Err(ApiError::Invalid(
             "a silence ends within 366 days (until/for)".into(),
+        ));
+    }
+    if b.rule.is_none() && b.key.is_none() && !b.all {
+        return Err(ApiError::Invalid(
+            "name a `rule` or a `key` to silence (or \"all\": true to silence every alert)".into(),
+        ));
+    }
+    if b.all && (b.rule.is_some() || b.key.is_some()) {
+        return Err(ApiError::Invalid(
+            "\"all\": true silences every alert: give no `rule` nor `key` with it".into(),
         ));
     }
     if let Some(r) = &b.rule

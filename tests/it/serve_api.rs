@@ -1201,6 +1201,10 @@ async fn alerts_silences_and_acks_through_the_api() {
         json!({"for": "soon"}),
         json!({"until": "2001-01-01T00:00:00Z"}),
         json!({}),
+        // A silence that names nothing would mute every alert: only when
+        // said so.
+        json!({"for": "2h", "comment": "维护"}),
+        json!({"for": "2h", "all": true, "rule": "district_surge"}),
     ] {
         let (s, v) = post(
             &app,
@@ -1219,6 +1223,22 @@ async fn alerts_silences_and_acks_through_the_api() {
     assert_eq!(call(&app, del(&id)).await.0, StatusCode::NO_CONTENT);
     let (_, v) = get(&app, "/api/v1/silences").await;
     assert_eq!(v["silences"], json!([]));
+    let (s, v) = post(
+        &app,
+        "/api/v1/silences",
+        "application/json",
+        json!({"for": "1h", "all": true, "comment": "系统维护"}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (v["rule"].clone(), v["key"].clone()),
+        (json!(null), json!(null))
+    );
+    assert_eq!(
+        call(&app, del(v["id"].as_str().unwrap())).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(call(&app, del("nope")).await.0, StatusCode::NOT_FOUND);
     let (s, _) = post(&app, "/api/v1/alerts/nope/ack", "application/json", "{}").await;
     assert_eq!(s, StatusCode::NOT_FOUND);

@@ -367,6 +367,9 @@ impl Enricher {
         raw: RawFeedback,
         now: DateTime<FixedOffset>,
     ) -> Result<EnrichedItem, Reject> {
+        // An item sent without an id may need its raw text for its id
+        // ([`keyed_id`]).
+        let raw_text = raw.id.is_none().then(|| raw.text.clone());
         let masked = pii::mask(raw.text);
         let mut text = masked.text;
         let mut rating = raw.rating;
@@ -451,7 +454,18 @@ impl Enricher {
         let received_at = raw.received_at.unwrap_or(now);
         let id = match raw.id {
             Some(id) => self.safe_id(id),
-            None => derived_id(&raw.channel, received_at, &text, rating),
+            // Nothing masked, no contact: the derivation of every version.
+            None if masked.kinds.is_empty() && raw.contact.is_none() => {
+                derived_id(&raw.channel, received_at, &text, rating)
+            }
+            None => keyed_id(
+                &self.settings.hmac_key,
+                &raw.channel,
+                received_at,
+                raw_text.as_deref().unwrap_or(&text),
+                raw.contact.as_deref(),
+                rating,
+            ),
         };
         let contact_hash = raw
             .contact
@@ -470,7 +484,11 @@ impl Enricher {
             district,
             unit,
             unknown_places,
-            case_ref: raw.case_ref.map(|c| pii::mask(c).text),
+            // As an order id is (it names one): a reference holding
+            // personal data becomes its keyed hash, so two cases stay two
+            // and a reply links to its order; masked, `15011115678` and
+            // `15022225678` were one case.
+            case_ref: raw.case_ref.map(|c| self.safe_id(c)),
             contact_hash,
             pii: masked.kinds,
             tokens: content,
@@ -556,8 +574,9 @@ fn drop_hints(normalized: &str, tokens: &mut [lexicon::Token]) {
     }
 }
 
-/// The id of an item sent without one: a hash of what identifies it, so a
-/// re-sent copy gets the same id.
+/// The id of an item sent without one, nothing of its text masked and no
+/// contact: a hash of what identifies it (channel, time, text, rating), so
+/// a re-sent copy gets the same id, in every version.
 fn derived_id(
     channel: &str,
     received_at: DateTime<FixedOffset>,
@@ -565,6 +584,41 @@ fn derived_id(
     rating: Option<crate::model::Rating>,
 ) -> String {
     let mut h = Sha256::new();
+    hash_place(&mut h, channel, received_at);
+    h.update(masked_text.as_bytes());
+    h.update([rating.map_or(0, |r| r.number())]);
+    hex_id(&h.finalize())
+}
+
+/// The id of an item sent without one whose text had personal data masked
+/// or that came with a contact: keyed with the deployment's key, over the
+/// raw text and the contact. Two texts that differ only where masking
+/// stars them (two callers' phone numbers), or two 满意 replies of one
+/// second from two phones, are two items; a re-sent copy is one; and the
+/// id gives no way back to the number (unkeyed, the ten thousand numbers a
+/// masked `138****5678` leaves could be tried against it).
+fn keyed_id(
+    key: &[u8],
+    channel: &str,
+    received_at: DateTime<FixedOffset>,
+    raw_text: &str,
+    contact: Option<&str>,
+    rating: Option<crate::model::Rating>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(b"keyed\0");
+    h.update((key.len() as u64).to_le_bytes());
+    h.update(key);
+    hash_place(&mut h, channel, received_at);
+    h.update(raw_text.as_bytes());
+    h.update([0]);
+    h.update(contact.unwrap_or("").as_bytes());
+    h.update([0, rating.map_or(0, |r| r.number())]);
+    hex_id(&h.finalize())
+}
+
+/// The channel and the time, each closed by a 0.
+fn hash_place(h: &mut Sha256, channel: &str, received_at: DateTime<FixedOffset>) {
     h.update(channel.as_bytes());
     h.update([0]);
     let mut time = [0u8; RFC3339_MAX];
@@ -573,11 +627,11 @@ fn derived_id(
         None => h.update(received_at.to_rfc3339().as_bytes()),
     }
     h.update([0]);
-    h.update(masked_text.as_bytes());
-    h.update([rating.map_or(0, |r| r.number())]);
-    let digest = h.finalize();
-    // "h-" and 24 hex digits, written in place (`hex::encode` plus
-    // `format!` cost two allocations and a char iterator per item).
+}
+
+/// "h-" and 24 hex digits of a digest, written in place (`hex::encode`
+/// plus `format!` cost two allocations and a char iterator per item).
+fn hex_id(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(26);
     id.push_str("h-");
@@ -1117,6 +1171,56 @@ mod tests {
         );
         let v = json!({"channel": "wechat", "text": "谢谢", "id": "wx-1"});
         assert_eq!(e.enrich_value(&v, now()).unwrap().id, "wx-1");
+
+        // Two callers whose texts differ only in their masked numbers, or
+        // the same reply from two phones in one second, are two items; a
+        // re-sent copy is one.
+        let id = |v: Value| e.enrich_value(&v, now()).unwrap().id;
+        let call = |text: &str, contact: Option<&str>| {
+            json!({"channel": "hotline_12345", "text": text, "contact": contact,
+                   "received_at": "2025-06-01T09:00:00+08:00"})
+        };
+        let a = call("我的电话13812345678 请回电", None);
+        let b = call("我的电话13800005678 请回电", None);
+        assert_ne!(id(a.clone()), id(b));
+        assert_eq!(id(a.clone()), id(a));
+        let reply = |contact| {
+            json!({"channel": "sms_revisit", "text": "1", "contact": contact,
+                   "received_at": "2025-06-01T09:00:00+08:00"})
+        };
+        assert_ne!(id(reply("13812345678")), id(reply("13912345678")));
+        assert_eq!(id(reply("13812345678")), id(reply("13812345678")));
+        // The key is in it: another deployment's ids are other ids.
+        let other = Enricher::builtin(b"another key").unwrap();
+        let c = call("我的电话13812345678 请回电", None);
+        assert_ne!(other.enrich_value(&c, now()).unwrap().id, id(c));
+    }
+
+    #[test]
+    fn references_holding_personal_data_stay_apart() {
+        let e = enricher();
+        let reply = |case_ref: &str| {
+            e.enrich_value(
+                &json!({"channel": "sms_revisit", "text": "3", "case_ref": case_ref}),
+                now(),
+            )
+            .unwrap()
+            .case_ref
+            .unwrap()
+        };
+        let (a, b) = (reply("15011115678"), reply("15022225678"));
+        assert_ne!(a, b, "two cases, not one masked alike");
+        assert!(a.starts_with("p-") && !a.contains("5678"), "{a}");
+        // A reply names its order by the id the order was stored under.
+        let order = e
+            .parse_event(
+                &json!({"order_id": "15011115678", "event": "created"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(order.order_id, a);
+        // Case numbers are kept as sent.
+        assert_eq!(reply("J13010020241120001"), "J13010020241120001");
     }
 
     #[test]

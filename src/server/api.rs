@@ -888,12 +888,15 @@ async fn ack_alert(
     } else {
         json_body(&body)?
     };
+    // Shown to every viewer and sent on the live feed: masked as an
+    // item's text is.
     let by: String = body
         .by
         .unwrap_or_else(|| "analyst".into())
         .chars()
         .take(64)
         .collect();
+    let by = crate::enrich::pii::mask(by).text;
     let now = state.enricher.now().timestamp();
     match state.alerts.ack(&id, &by, now, &scope).await {
         Some(a) => Ok(axum::Json(a).into_response()),

@@ -104,16 +104,18 @@ impl Drop for RecordOnDrop {
     }
 }
 
-/// The path as the audit keeps it: personal data in a segment masked (an
-/// item id may be a phone number), a contact hash whole (the record of
-/// its erasure must name it).
+/// The path as the audit keeps it: each segment decoded (`%E5%86%80D12345`
+/// is 冀D12345, `%40` an e-mail's @) and its personal data masked (an item
+/// id may be a phone number), a contact hash whole (the record of its
+/// erasure must name it).
 fn clean_path(path: &str) -> String {
     path.split('/')
         .map(|seg| {
             if seg.len() == 64 && seg.bytes().all(|b| b.is_ascii_hexdigit()) {
                 seg.to_owned()
             } else {
-                pii::mask(seg).text
+                let seg = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+                pii::mask(seg.as_ref()).text
             }
         })
         .collect::<Vec<_>>()
@@ -168,6 +170,19 @@ mod tests {
         assert_eq!(
             clean_path("/api/v1/feedback/13912345678"),
             "/api/v1/feedback/139****5678"
+        );
+        // Percent-encoded, as a client sends a plate, an e-mail or a name.
+        assert_eq!(
+            clean_path("/api/v1/feedback/%E5%86%80D12345"),
+            "/api/v1/feedback/冀D***45"
+        );
+        assert_eq!(
+            clean_path("/api/v1/feedback/zhang.san%40qq.com"),
+            "/api/v1/feedback/z***@qq.com"
+        );
+        assert_eq!(
+            clean_path("/api/v1/feedback/%E6%88%91%E5%8F%AB%E7%8E%8B%E5%B0%8F%E6%98%8E"),
+            "/api/v1/feedback/我叫王**"
         );
     }
 

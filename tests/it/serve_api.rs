@@ -1242,6 +1242,28 @@ async fn alerts_silences_and_acks_through_the_api() {
     assert_eq!(call(&app, del("nope")).await.0, StatusCode::NOT_FOUND);
     let (s, _) = post(&app, "/api/v1/alerts/nope/ack", "application/json", "{}").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // Who acknowledged is shown to every viewer: masked.
+    let now = chrono::Utc::now().timestamp();
+    let doc = json!({"id": "a-1", "rule": "r", "key": "k", "dim": null, "name": "丛台",
+        "title": "t", "severity": "warning", "detector": "ratio", "level": "alert",
+        "status": "firing", "started_at": now, "updated_at": now, "resolved_at": null,
+        "observed": 1.0, "expected": 0.0, "p_value": null, "new": false, "window_seconds": 60,
+        "notified": true, "silenced": false, "acked_at": null, "acked_by": null,
+        "districts": [], "units": []});
+    app.store
+        .state_save("alert", "a-1".into(), doc.to_string(), now)
+        .await
+        .unwrap();
+    app.state.alerts.restore(now).await.unwrap();
+    let (s, v) = post(
+        &app,
+        "/api/v1/alerts/a-1/ack",
+        "application/json",
+        json!({"by": "值班员13812345678"}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["acked_by"], "值班员138****5678", "{v}");
     // The silence was stored: a restart would know it.
     let stored = app.store.state_load("silence", 0).await.unwrap();
     assert!(stored.iter().any(|d| d.contains(&id)));

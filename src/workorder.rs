@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::enrich::Reject;
 use crate::enrich::validate::{
-    MAX_ID_LEN, echo, is_stray_control, opt_rating, opt_str, short_field, type_name,
+    MAX_ID_LEN, breaks_an_id, echo, opt_rating, opt_str, short_field, type_name,
 };
 use crate::model::Rating;
 
@@ -90,7 +90,7 @@ fn id_field(
     match id {
         Some(id) if id.is_empty() => Ok(None),
         Some(id) if id.len() > MAX_ID_LEN => Err(Reject::IdTooLong(field, id.len())),
-        Some(id) if id.chars().any(is_stray_control) => Err(Reject::ControlCharacter(field)),
+        Some(id) if id.chars().any(breaks_an_id) => Err(Reject::ControlCharacter(field)),
         other => Ok(other),
     }
 }

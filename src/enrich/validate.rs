@@ -89,6 +89,14 @@ pub(crate) fn is_stray_control(c: char) -> bool {
         )
 }
 
+/// What may never stand in an id: a stray control character, and any
+/// other control (a tab, a line break) or line separator, which an id
+/// needs none of and which turn an export's cell or a report's line
+/// around (`\t=3+3` passes a spreadsheet's formula guard).
+pub(crate) fn breaks_an_id(c: char) -> bool {
+    is_stray_control(c) || c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 /// `s` without stray control characters (borrowed when it has none).
 pub(crate) fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
     if s.chars().any(is_stray_control) {
@@ -206,7 +214,7 @@ pub fn parse_raw(
         if id.len() > MAX_ID_LEN {
             return Err(Reject::IdTooLong("id", id.len()));
         }
-        if id.chars().any(is_stray_control) {
+        if id.chars().any(breaks_an_id) {
             return Err(Reject::ControlCharacter("id"));
         }
     }
@@ -256,8 +264,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.text, "出警慢\n谢谢\t");
-        let r = parse(json!({"channel": "hotline_12345", "text": "x", "id": "a\u{0}b"}));
-        assert_eq!(r.unwrap_err(), Reject::ControlCharacter("id"));
+        for id in ["a\u{0}b", "\t=3+3", "a\nb", "probe\u{2028}ls"] {
+            let r = parse(json!({"channel": "hotline_12345", "text": "x", "id": id}));
+            assert_eq!(r.unwrap_err(), Reject::ControlCharacter("id"), "{id:?}");
+        }
         let r = parse(json!({"channel": "hotline_12345", "text": "x", "district": "丛台\u{0}区"}))
             .unwrap();
         assert_eq!(r.district.as_deref(), Some("丛台区"));

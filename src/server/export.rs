@@ -454,10 +454,11 @@ fn attachment(name: &str, ext: &str) -> String {
     format!("attachment; filename=\"minyi-export.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
-/// One CSV cell: quoted when needed; a leading `= + - @` is defused so a
-/// spreadsheet never runs a citizen's text as a formula.
+/// One CSV cell: quoted when needed; a leading `= + - @`, tab or carriage
+/// return is defused so a spreadsheet never runs a citizen's text as a
+/// formula.
 fn csv_cell(s: &str) -> String {
-    let defused = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
+    let defused = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err() {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -480,5 +481,6 @@ mod tests {
         assert_eq!(csv_cell("说\"好\""), "\"说\"\"好\"\"\"");
         assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_cell("-0.5"), "-0.5");
+        assert_eq!(csv_cell("\t=3+3"), "'\t=3+3");
     }
 }

@@ -198,8 +198,27 @@ pub struct AlertBrief {
     pub firing: bool,
     pub observed: f64,
     pub expected: f64,
+    /// `observed` and `expected` are shares of negative items (a
+    /// `negative_share` rule), not counts.
+    pub share: bool,
     /// The incident it consisted of.
     pub incident: Option<String>,
+}
+
+impl AlertBrief {
+    /// What it observed against what was expected, in its unit:
+    /// `12 条，常态 3.5` or `负面占比 74%，常态 20%`.
+    fn figure(&self) -> String {
+        if self.share {
+            format!(
+                "负面占比 {:.0}%，常态 {:.0}%",
+                self.observed * 100.0,
+                self.expected * 100.0
+            )
+        } else {
+            format!("{} 条，常态 {:.1}", self.observed, self.expected)
+        }
+    }
 }
 
 /// The supervision cases (督办台账) of the period's items still open past
@@ -558,6 +577,7 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
             firing: a.resolved_at.is_none_or(|t| t >= period.to),
             observed: a.observed,
             expected: a.expected,
+            share: a.detector == "negative_share",
             incident: a.incident.clone(),
         })
         .collect();
@@ -837,11 +857,10 @@ pub fn markdown(r: &Report, detail: Detail) -> String {
     }
     for a in &r.alerts {
         out.push_str(&format!(
-            "- {} {}（{} 条，常态 {:.1}）{}\n",
+            "- {} {}（{}）{}\n",
             local(&a.started_at),
             plain(&a.title),
-            a.observed,
-            a.expected,
+            a.figure(),
             if a.firing { "，未恢复" } else { "" }
         ));
     }
@@ -1007,11 +1026,10 @@ pub fn html(r: &Report) -> String {
         body.push_str("<ul>");
         for a in &r.alerts {
             body.push_str(&format!(
-                "<li>{} {}（{} 条，常态 {:.1}）{}</li>",
+                "<li>{} {}（{}）{}</li>",
                 esc(&a.started_at),
                 esc(&a.title),
-                a.observed,
-                a.expected,
+                a.figure(),
                 if a.firing { "，未恢复" } else { "" }
             ));
         }
@@ -1103,6 +1121,26 @@ mod tests {
 
     fn tz() -> FixedOffset {
         crate::config::default_timezone()
+    }
+
+    #[test]
+    fn an_alert_reads_in_its_unit() {
+        let brief = |share, observed, expected| AlertBrief {
+            id: "a".into(),
+            title: "鸡泽县负面占比上升".into(),
+            severity: "warning".into(),
+            started_at: "2026-12-04T00:10:00+08:00".into(),
+            firing: true,
+            observed,
+            expected,
+            share,
+            incident: None,
+        };
+        assert_eq!(
+            brief(true, 0.7428571428571429, 0.2).figure(),
+            "负面占比 74%，常态 20%"
+        );
+        assert_eq!(brief(false, 12.0, 3.46).figure(), "12 条，常态 3.5");
     }
 
     fn day(s: &str) -> NaiveDate {

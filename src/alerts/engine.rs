@@ -24,7 +24,7 @@
 //! ([`Engine::evaluate`]); it knows no HTTP. It alone reads and writes its
 //! documents in the store's state table ([`Engine::history`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -1125,6 +1125,55 @@ impl Engine {
             serde_json::to_string(&a).expect("alerts serialize").into(),
         );
         Some(a)
+    }
+
+    /// Drops the samples of erased items from every alert, firing or
+    /// stored (history), and saves those it changed: an erased item's text
+    /// must not live on in an alert's context.
+    pub async fn forget_samples(&self, ids: &HashSet<String>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let forget = |a: &mut Alert| {
+            let Some(c) = a.context.as_mut() else {
+                return false;
+            };
+            let before = c.samples.len();
+            c.samples.retain(|s| !ids.contains(&s.id));
+            c.samples.len() != before
+        };
+        // The firing ones as they are now (saved again when they or their
+        // stored copy held an erased item), then the stored ones.
+        let mut active: HashMap<String, (Alert, bool)> = HashMap::new();
+        {
+            let mut st = self.state.lock().await;
+            for a in st.active.values_mut() {
+                let forgot = forget(a);
+                active.insert(a.id.clone(), (a.clone(), forgot));
+            }
+        }
+        let mut changed: Vec<Alert> = Vec::new();
+        for doc in self.cx.store.state_load(ALERT, 0).await? {
+            let Ok(mut a) = serde_json::from_str::<Alert>(&doc) else {
+                continue;
+            };
+            let stored_held = forget(&mut a);
+            match active.remove(&a.id) {
+                Some((now, forgot)) if forgot || stored_held => changed.push(now),
+                Some(_) => {}
+                None if stored_held => changed.push(a),
+                None => {}
+            }
+        }
+        changed.extend(active.into_values().filter(|(_, f)| *f).map(|(a, _)| a));
+        for a in &changed {
+            let doc = serde_json::to_string(a).expect("alerts serialize");
+            self.cx
+                .store
+                .state_save(ALERT, a.id.clone(), doc, a.updated_at)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn silences(&self, now: i64) -> Vec<Silence> {

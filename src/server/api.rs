@@ -23,7 +23,7 @@ use crate::dashboards::{FeedbackPage, IncidentsView, RankView, TimeseriesView, T
 use crate::ingest::Outcome;
 use crate::ingest::{BodyError, Element, MAX_BODY_BYTES, parse_body};
 use crate::query::{
-    Answer, Orders, OutOfScope, Query, QueryError, Request as Kind, Scope, Summary,
+    Answer, Filters, Orders, OutOfScope, Query, QueryError, Request as Kind, Scope, Summary,
 };
 use crate::store::StoreError;
 use utoipa::OpenApi as _;
@@ -1023,6 +1023,40 @@ async fn erasure(
     target: crate::store::Erase,
     missing: &str,
 ) -> Result<Response, ApiError> {
+    // The items it erases, whose samples alerts must forget.
+    let ids: std::collections::HashSet<String> = match &target {
+        crate::store::Erase::Item(id) => [id.clone()].into(),
+        crate::store::Erase::Contact(hash) => {
+            let mut ids = std::collections::HashSet::new();
+            let mut cursor = None;
+            loop {
+                let filters = Filters {
+                    contact: Some(hash.clone()),
+                    ..Filters::default()
+                };
+                let query = Query::Feedback {
+                    filters,
+                    limit: crate::query::MAX_ITEMS_LIMIT,
+                    cursor,
+                };
+                let now = state.enricher.now().timestamp();
+                let Answer::Feedback { items, next } =
+                    crate::store::ask(&*state.store, &state.metrics, query, now).await?
+                else {
+                    break;
+                };
+                ids.extend(items.into_iter().map(|i| i.id));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            ids
+        }
+    };
+    // First, so the erasure's own clean-up of the files (freed pages
+    // zeroed, the WAL truncated) takes the alerts' old copies too.
+    state.alerts.forget_samples(&ids).await?;
     let n = state.store.erase(target).await?;
     if n == 0 {
         return Err(ApiError::Missing(missing.to_owned()));

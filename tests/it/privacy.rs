@@ -328,6 +328,35 @@ async fn erasure_takes_a_persons_text_out_of_the_api_and_the_files() {
         hash.as_str(),
         "one person, two spellings"
     );
+    // Two alerts whose samples are the person's items: one firing, one
+    // resolved (kept as history only).
+    let now = chrono::Utc::now().timestamp();
+    let samples: Vec<Value> = found
+        .iter()
+        .map(|i| {
+            json!({"id": i["id"], "received_at": i["received_at"], "channel": i["channel"],
+                        "text": i["text"]})
+        })
+        .collect();
+    for (id, status) in [("a-firing", "firing"), ("a-past", "resolved")] {
+        let doc = json!({"id": id, "rule": "r", "key": id, "dim": null, "name": "丛台区",
+            "title": "丛台区诉求上升", "severity": "warning", "detector": "ratio", "level": "alert",
+            "status": status, "started_at": now, "updated_at": now,
+            "resolved_at": if status == "resolved" { json!(now) } else { json!(null) },
+            "observed": 9.0, "expected": 1.0, "p_value": null, "new": false,
+            "window_seconds": 3600, "notified": true, "silenced": false, "acked_at": null,
+            "acked_by": null, "districts": ["丛台区"], "units": [],
+            "context": {"districts": [], "units": [], "keywords": [], "incidents": [],
+                        "samples": samples, "link": "/explore"}});
+        app.store
+            .state_save("alert", id.into(), doc.to_string(), now)
+            .await
+            .unwrap();
+    }
+    app.state.alerts.restore(now).await.unwrap();
+    let (_, alerts) = json_of(&app, "GET", "/api/v1/alerts?status=all", VIEWER).await;
+    assert!(alerts.to_string().contains(PHRASE), "{alerts}");
+
     // The check below can fail: before erasure the text is in the files.
     assert!(contains(&store_bytes(&data), PHRASE) && contains(&store_bytes(&data), MARKER));
 
@@ -380,6 +409,11 @@ async fn erasure_takes_a_persons_text_out_of_the_api_and_the_files() {
     }
     let (_, csv) = send(&app, "GET", "/api/v1/feedback?format=csv", ANALYST, None).await;
     assert!(!contains(&csv, PHRASE) && !contains(&csv, MARKER));
+    // Nor does an alert's context keep them, firing or past.
+    let (_, alerts) = json_of(&app, "GET", "/api/v1/alerts?status=all", VIEWER).await;
+    let listed = alerts["alerts"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{alerts}");
+    assert!(!alerts.to_string().contains(PHRASE), "{alerts}");
     let (_, words) = json_of(
         &app,
         "GET",

@@ -180,7 +180,11 @@ impl SqliteStore {
             })
             .expect("spawning a thread");
         let state = Connection::open(&path)?;
-        state.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")?;
+        // `secure_delete` as the writer's: an alert's document holds sample
+        // texts, and a replaced one must not leave an erased text behind.
+        state.execute_batch(
+            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
+        )?;
         Ok(SqliteStore {
             lock: Arc::new(Mutex::new(Some(lock))),
             state: Arc::new(Mutex::new(state)),

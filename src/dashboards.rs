@@ -463,6 +463,9 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 .collect(),
         }),
         (Query::Rank(r), Answer::Rank(ranking)) => {
+            // Read by the stores for 不满意化解率 only: null otherwise, not
+            // a false 0.
+            let read_dissatisfied = r.metric == crate::query::Metric::DissatisfiedResolvedRate;
             let view = |row: &crate::query::RankRow| {
                 let c = &row.counts;
                 RankRowView {
@@ -476,8 +479,8 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                     rank: row.rank,
                     previous_rank: row.previous_rank,
                     rank_change: row.rank_change,
-                    dissatisfied: c.dissatisfied,
-                    dissatisfied_resolved: c.dissatisfied_resolved,
+                    dissatisfied: read_dissatisfied.then_some(c.dissatisfied),
+                    dissatisfied_resolved: read_dissatisfied.then_some(c.dissatisfied_resolved),
                     count: c.count,
                     negative: c.negative,
                     rated: c.rated,
@@ -620,9 +623,10 @@ pub struct RankRowView {
     pub satisfied: u64,
     pub orders_created: u64,
     pub orders_resolved: u64,
-    /// Items rated 不满意 and of those resolved (with 不满意化解率 only).
-    pub dissatisfied: u64,
-    pub dissatisfied_resolved: u64,
+    /// Items rated 不满意 and of those resolved: with the metric 不满意化解率
+    /// only, null with any other (not counted then).
+    pub dissatisfied: Option<u64>,
+    pub dissatisfied_resolved: Option<u64>,
 }
 
 /// `GET /api/v1/feedback`: one page of items, newest first.

@@ -486,6 +486,14 @@ async fn league_tables_rank_with_places_and_their_change() {
     assert_eq!((r[0].0.as_str(), &r[0].1), (a, &json!(0.5)), "{v}");
     assert_eq!(v["rows"][0]["dissatisfied"], 2);
     assert!(!r[1].4, "丛台区 had nothing to resolve: unranked");
+    // Another metric does not count them: null, not a false 0.
+    let v = json_of(
+        &app,
+        "city",
+        &format!("/api/v1/stats/rank?{day2}&metric=satisfaction_rate"),
+    )
+    .await;
+    assert_eq!(v["rows"][0]["dissatisfied"], json!(null), "{v}");
     // 受理量 by its league name.
     let v = json_of(
         &app,

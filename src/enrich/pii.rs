@@ -2,9 +2,15 @@
 //! later stage, log line, store row or API answer ever holds the original.
 //!
 //! One pass over the characters finds digit runs (ASCII or full-width digits,
-//! single spaces or dashes between groups, an optional `+86`/`0086` prefix)
-//! and classifies each whole run: a run is masked as one unit or kept as one
-//! unit, never cut in the middle. Recognised:
+//! groups joined by a single space, a dash, a dot, a slash or an enumeration
+//! comma, or by one of them between single spaces as in `138 - 1234 - 5678`,
+//! an optional `+86`/`0086` prefix). A run of one group is classified whole.
+//! A run of several is masked whole only as a number of a specific kind
+//! (mobile, landline, ID number, bank card: see [`classify_joined`]);
+//! otherwise its groups are classified alone and a few neighbours at a
+//! time, so two phones stay two (`138****5678 139****5678`) and a list of
+//! amounts (`50000、60000、70000`) is kept. A number is masked as one unit,
+//! never cut in the middle. Recognised:
 //! - mainland mobile numbers `1[3-9]` + 9 digits → `138****5678`;
 //! - landlines with an area code (`0310-8181234`) → `0310****1234`;
 //!   a bare 7–8 digit number is kept: public service numbers such as the
@@ -12,19 +18,23 @@
 //! - 18-digit resident ID numbers whose check digit is right (trailing `X`
 //!   allowed) and 15-digit first-generation ones → `130***********123X`;
 //! - bank card numbers, 16–19 digits passing the Luhn check → `6222****1234`;
-//! - any other run of 15 or more digits (a mistyped ID, an account) is
+//! - any other group of 15 or more digits (a mistyped ID, an account) is
 //!   masked all the same, as `long_number`: a false positive costs a case
 //!   number, a false negative leaks a person;
-//! - licence plates (`冀D12345`, `冀D·A1234D`) → `冀D***45`;
+//! - licence plates (`冀D12345`, `冀D·A1234D`, `冀d12345`, `冀 D 12345`) →
+//!   `冀D***45`;
 //! - e-mail addresses → `z***@qq.com`;
 //! - after their label, travel document numbers (`护照号E12345678` →
 //!   `护照号E******78`) and social accounts (`QQ号123456789`, `微信zhangsan88`),
 //!   which [`classify`] alone would keep as ordinary numbers;
 //! - landlines with the area code in brackets (`(0310)8181234`);
 //! - a person's name after a cue that introduces one (`我叫王小明`,
-//!   `姓名：赵春花`, `本人李建国，`) → `王**`: a common surname and one or two
-//!   more characters, and after the weak cue `本人` only when the name ends
-//!   there (`本人对处理结果满意` is no name);
+//!   `姓名：赵春花`, `联系人：张三`, `本人李建国，`, `我是王芳。`) → `王**`: a
+//!   common surname (a compound one kept whole: `欧阳**`) and one or two
+//!   more characters; after the weak cues `本人`, `我是` and a role's label
+//!   without a colon (`当事人`) only when the name ends there and is no word
+//!   for a role (`本人对处理结果满意`, `当事人向民警反映`, `我是车主` hold no
+//!   name); the given name after `我姓王，叫小明` → `我姓王，叫**`;
 //! - numbers read out in Chinese numerals (`一三八一二三四五六七八`, as a
 //!   12345 transcript writes them), classified by their digits as above;
 //! - the numbers of an address's house, building, unit and room
@@ -108,21 +118,21 @@ fn spoken_digit(c: char) -> Option<char> {
     })
 }
 
-/// Fewest digits in a number read out in numerals that [`mask_spoken`]
-/// classifies: a bare local number has seven, and is kept as every bare
-/// local number is.
+/// Fewest numerals and digits a text holds for [`mask_spoken`] to read it:
+/// a bare local number has seven, and is kept as every bare local number
+/// is; a number of a kind has more.
 const SPOKEN_DIGITS: usize = 7;
 
 /// Numbers read out in Chinese numerals (`一三八一二三四五六七八`, `幺三八
 /// 一二三四 五六七八`, `138一二三四5678`), as a 12345 transcript writes
-/// them: a run of at least [`SPOKEN_DIGITS`] numerals and digits (groups
-/// cut as [`digit_run`]'s, or by commas) holding a numeral is classified
-/// by its digits and masked as they would be (`138****5678`: what is left
-/// is a hint in digits, so the masked part is as unsearchable as any);
-/// any other run is kept as written. Counting, dates and amounts in
+/// them: a run of numerals and digits (groups cut as [`digit_run`]'s, or
+/// by commas) is read as the digit runs of [`mask`] are, whole or group by
+/// group, and what holds a numeral is masked as its digits would be
+/// (`138****5678`: what is left is a hint in digits, so the masked part is
+/// as unsearchable as any); what holds none is left to [`mask`], and the
+/// rest is kept as written. Counting, dates and amounts in
 /// numerals (`一二三四五六七八九十`, `二〇二五年`) are no number of a kind.
 fn mask_spoken(text: String, kinds: &mut Vec<PiiKind>) -> String {
-    let numeral = |c: char| spoken_digit(c).is_some() && digit(c).is_none();
     // Most texts: no numeral, or fewer than seven numerals and digits.
     let (mut numerals, mut digits) = (0, 0);
     for c in text.chars() {
@@ -135,7 +145,6 @@ fn mask_spoken(text: String, kinds: &mut Vec<PiiKind>) -> String {
         return text;
     }
     let chars: Vec<char> = text.chars().collect();
-    let sep = |c: char| is_group_separator(c) || matches!(c, '，' | ',');
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
@@ -144,40 +153,23 @@ fn mask_spoken(text: String, kinds: &mut Vec<PiiKind>) -> String {
             i += 1;
             continue;
         }
-        let start = i;
-        let mut digits = String::new();
-        let mut spoken = false;
-        while i < chars.len() {
-            if let Some(d) = spoken_digit(chars[i]) {
-                digits.push(d);
-                spoken |= numeral(chars[i]);
-                i += 1;
-            } else if sep(chars[i]) && chars.get(i + 1).and_then(|&c| spoken_digit(c)).is_some() {
-                i += 1;
-            } else {
-                break;
-            }
-        }
-        if digits.len() == 17 && matches!(chars.get(i), Some('X' | 'x' | 'Ｘ' | 'ｘ' | '叉')) {
-            digits.push('X');
-            i += 1;
-        }
-        match classify(&digits) {
-            Some((kind, masked)) if spoken && digits.len() >= SPOKEN_DIGITS => {
+        let run = digit_run(&chars, i, true);
+        match run.classify(0, run.groups.len() - 1, true) {
+            Some((kind, masked)) => {
                 out.push_str(&masked);
                 kinds.push(kind);
             }
-            _ => out.extend(&chars[start..i]),
+            None => mask_groups(&chars, &run, true, &mut out, kinds),
         }
+        i = run.end;
     }
     out
 }
 
-fn ascii_upper_alnum(c: char) -> Option<char> {
-    let c = match c {
-        'Ａ'..='Ｚ' | '０'..='９' => char::from_u32(c as u32 - 0xFEE0)?,
-        c => c,
-    };
+/// A plate's letter or digit, ASCII or full-width, as an ASCII upper-case
+/// letter or digit.
+fn plate_char(c: char) -> Option<char> {
+    let c = half_width(c).to_ascii_uppercase();
     (c.is_ascii_uppercase() || c.is_ascii_digit()).then_some(c)
 }
 
@@ -237,8 +229,9 @@ pub fn mask(text: impl Into<String>) -> Masked {
             continue;
         }
         if starts_number {
-            let (end, digits) = digit_run(&chars, i);
-            match classify(&digits) {
+            let run = digit_run(&chars, i, false);
+            let end = run.end;
+            match run.classify(0, run.groups.len() - 1, false) {
                 Some((kind, masked)) => {
                     out.push_str(&masked);
                     kinds.push(kind);
@@ -263,7 +256,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         i = end;
                         continue;
                     }
-                    None => mask_groups(&chars[i..end], &mut out, &mut kinds),
+                    None => mask_groups(&chars, &run, false, &mut out, &mut kinds),
                 },
             }
             i = end;
@@ -285,54 +278,45 @@ pub fn mask(text: impl Into<String>) -> Masked {
     Masked { text: out, kinds }
 }
 
+/// Most groups [`mask_groups`] joins into one number: a number is written
+/// in fewer (`+86 138 1234 5678` in four, a card in five), and a long list
+/// is read in linear time.
+const MAX_GROUPS: usize = 6;
+
 /// A digit run that is no number of a kind as a whole (`3 13812345678`: a
-/// count beside a phone number, `拨打110 13812345678`): its groups, as the
-/// separators cut it, are classified alone and in runs of neighbours,
-/// longest first from the left, so a number beside another is masked all
-/// the same; what no rule takes is written as it came.
-fn mask_groups(run: &[char], out: &mut String, kinds: &mut Vec<PiiKind>) {
-    // (start, end) of each group of digits (and a trailing X) in `run`.
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    let mut k = 0;
-    while k < run.len() {
-        if digit(run[k]).is_some() || matches!(run[k], 'X' | 'x' | 'Ｘ' | 'ｘ' | '+') {
-            let start = k;
-            while k < run.len()
-                && (digit(run[k]).is_some() || matches!(run[k], 'X' | 'x' | 'Ｘ' | 'ｘ' | '+'))
-            {
-                k += 1;
-            }
-            groups.push((start, k));
-        } else {
-            k += 1;
-        }
-    }
-    if groups.len() < 2 {
-        out.extend(run);
-        return;
-    }
-    let digits_of = |a: usize, b: usize| -> String {
-        let (from, to) = (groups[a].0, groups[b].1);
-        digit_run(&run[..to], from).1
-    };
-    let mut written = 0;
+/// count beside a phone number, `13812345678 13912345678`: two phones,
+/// `50000、60000、70000`: amounts): its groups are classified alone and
+/// joined with their neighbours, at most [`MAX_GROUPS`] at a time (several
+/// only as a number of a specific kind, see [`classify_joined`]), longest
+/// first from the left, so a number beside another is masked all the same;
+/// what no rule takes is written as it came. `spoken`: as [`Run::classify`].
+fn mask_groups(
+    chars: &[char],
+    run: &Run,
+    spoken: bool,
+    out: &mut String,
+    kinds: &mut Vec<PiiKind>,
+) {
+    let groups = &run.groups;
+    let mut written = run.start;
     let mut g = 0;
     while g < groups.len() {
-        let found = (g..groups.len())
+        let last = (g + MAX_GROUPS - 1).min(groups.len() - 1);
+        let found = (g..=last)
             .rev()
-            .find_map(|h| classify(&digits_of(g, h)).map(|m| (h, m)));
+            .find_map(|h| run.classify(g, h, spoken).map(|m| (h, m)));
         match found {
             Some((h, (kind, masked))) => {
-                out.extend(&run[written..groups[g].0]);
+                out.extend(&chars[written..groups[g].start]);
                 out.push_str(&masked);
                 kinds.push(kind);
-                written = groups[h].1;
+                written = groups[h].end;
                 g = h + 1;
             }
             None => g += 1,
         }
     }
-    out.extend(&run[written..]);
+    out.extend(&chars[written..run.end]);
 }
 
 /// `(0310)8181234`, `（010） 8765-4321` at `start` (the bracket): the end and
@@ -358,7 +342,7 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
     if j >= chars.len() {
         return None;
     }
-    let (end, digits) = digit_run(chars, j);
+    let Run { end, digits, .. } = digit_run(chars, j, false);
     if !(7..=8).contains(&digits.len()) {
         return None;
     }
@@ -397,15 +381,53 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
 /// Common surnames: a name after a cue must open with one.
 const SURNAMES: &str = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段钱汤尹黎易常武乔贺赖龚文庞樊兰殷施陶洪翟安颜倪严牛温芦季俞章鲁葛伍韦申尤毕聂焦向柳邢岳齐梅莫庄辛管祝左涂谷祁时舒耿牟卜詹关苗凌费纪靳盛童欧甄项曲成游阳裴席卫查屈鲍覃霍翁隋甘景包司柏宁柯阮桂闵解强柴华车冉房边吉饶刁戚丘古米池滕晋苑邬臧宫苟全褚廉简娄盖符穆党燕郎冀谈姬屠连晏栾郁商蒙喻窦迟敖冷卓仇艾蓝巩井仲乐虞卞封原楚佟栗匡宗应巫鞠荆银明沙岑胥蔺";
 
-/// Cues after which a name follows for sure (`strong`), or may (`本人`).
-const NAME_CUES: &[(&str, bool)] = &[
-    ("我叫", true),
-    ("名叫", true),
-    ("名字是", true),
-    ("名字叫", true),
-    ("姓名", true),
-    ("本人", false),
+/// Two-character surnames: the name after them is a given name of one or
+/// two characters (`欧阳娜娜` → `欧阳**`).
+const COMPOUND_SURNAMES: &[&str] = &[
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
+    "夏侯", "轩辕", "令狐", "端木", "万俟", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶",
+    "太史", "申屠", "闻人", "钟离", "濮阳", "赫连", "拓跋",
 ];
+
+/// How sure a cue is that a name follows it.
+#[derive(Clone, Copy, PartialEq)]
+enum Cue {
+    /// A name follows (`我叫`, `姓名`).
+    Strong,
+    /// A name may follow (`本人`, `我是`): one is taken only where it ends
+    /// there, and is no word for a role (`我是车主`, `我是江苏人`).
+    Weak,
+    /// A role's label (`联系人`, `当事人`): strong before a colon, weak
+    /// otherwise (`当事人向民警反映` is no name).
+    Label,
+}
+
+/// Cues after which a name follows. Spaces may stand inside a cue, as in a
+/// form's `姓  名：`.
+const NAME_CUES: &[(&str, Cue)] = &[
+    ("我叫", Cue::Strong),
+    ("名叫", Cue::Strong),
+    ("名字是", Cue::Strong),
+    ("名字叫", Cue::Strong),
+    ("姓名", Cue::Strong),
+    ("本人", Cue::Weak),
+    ("我是", Cue::Weak),
+    ("联系人", Cue::Label),
+    ("投诉人", Cue::Label),
+    ("报警人", Cue::Label),
+    ("当事人", Cue::Label),
+    ("举报人", Cue::Label),
+    ("来电人", Cue::Label),
+];
+
+/// Characters ending words for a role or an origin, not a given name
+/// (`车主`, `党员`, `司机`, `常客`, `商户`, `江苏人`): after a weak cue no
+/// name holds one.
+const ROLE_ENDS: &str = "主员机客户者师工警人";
+
+/// Words for a role opening with a surname (`房东`, `高中生`): after a weak
+/// cue no name.
+const ROLE_WORDS: &[&str] = &["房东", "高中", "商家", "全职", "成年", "华侨", "车友"];
 
 /// Characters that cannot be a name's second or third character (they
 /// start what follows it).
@@ -418,32 +440,38 @@ fn is_han(c: char) -> bool {
 
 /// Masks a person's name after a cue (see the module doc).
 fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
-    if !(text.contains('叫')
-        || text.contains("本人")
-        || text.contains("姓名")
-        || text.contains("名字"))
-    {
+    if !text.contains(['叫', '名', '人', '是', '姓']) {
         return text;
     }
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     'scan: while i < chars.len() {
-        for (cue, strong) in NAME_CUES {
-            let n = cue.chars().count();
-            if chars.len() >= i + n && chars[i..i + n].iter().copied().eq(cue.chars()) {
-                let mut j = i + n;
-                while matches!(chars.get(j), Some(':' | '：' | ' ' | '是' | '为')) {
-                    j += 1;
-                }
-                if let Some(len) = name_at(&chars, j, *strong) {
-                    out.extend(&chars[i..j]);
-                    out.push(chars[j]);
-                    out.extend(std::iter::repeat_n('*', len - 1));
-                    kinds.push(PiiKind::Name);
-                    i = j + len;
-                    continue 'scan;
-                }
+        if let Some((j, len)) = given_name_after_surname(&chars, i) {
+            out.extend(&chars[i..j]);
+            out.extend(std::iter::repeat_n('*', len));
+            kinds.push(PiiKind::Name);
+            i = j + len;
+            continue;
+        }
+        for &(cue, strength) in NAME_CUES {
+            let Some(mut j) = cue_at(&chars, i, cue) else {
+                continue;
+            };
+            let mut colon = false;
+            while let Some(&c) = chars.get(j)
+                && matches!(c, ':' | '：' | ' ' | '\u{3000}' | '是' | '为')
+            {
+                colon |= matches!(c, ':' | '：');
+                j += 1;
+            }
+            let strong = strength == Cue::Strong || (strength == Cue::Label && colon);
+            if let Some((surname, given)) = name_at(&chars, j, strong) {
+                out.extend(&chars[i..j + surname]);
+                out.extend(std::iter::repeat_n('*', given));
+                kinds.push(PiiKind::Name);
+                i = j + surname + given;
+                continue 'scan;
             }
         }
         out.push(chars[i]);
@@ -452,60 +480,219 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
     out
 }
 
-/// The length of a name at `j` (2 or 3 characters), if one stands there.
-fn name_at(chars: &[char], j: usize, strong: bool) -> Option<usize> {
-    let first = *chars.get(j)?;
-    if !SURNAMES.contains(first) {
+/// The end of `cue` at `i`, spaces inside it allowed (`姓 名`).
+fn cue_at(chars: &[char], i: usize, cue: &str) -> Option<usize> {
+    let mut j = i;
+    for (n, c) in cue.chars().enumerate() {
+        if n > 0 {
+            while matches!(chars.get(j), Some(' ' | '\u{3000}')) {
+                j += 1;
+            }
+        }
+        if chars.get(j) != Some(&c) {
+            return None;
+        }
+        j += 1;
+    }
+    Some(j)
+}
+
+/// The length of a surname at `j`: 2 for a compound one, 1 for a common
+/// one, compound first.
+fn surnames_at(chars: &[char], j: usize) -> impl Iterator<Item = usize> + '_ {
+    let compound = COMPOUND_SURNAMES.iter().any(|s| {
+        chars
+            .get(j..j + 2)
+            .is_some_and(|two| two.iter().copied().eq(s.chars()))
+    });
+    let single = chars.get(j).is_some_and(|&c| SURNAMES.contains(c));
+    [(compound, 2), (single, 1)]
+        .into_iter()
+        .filter_map(|(yes, len)| yes.then_some(len))
+}
+
+/// `我姓王，叫小明`, `我姓欧阳名叫娜娜` at `i`: where the given name starts and
+/// its length (1 or 2), the surname kept.
+fn given_name_after_surname(chars: &[char], i: usize) -> Option<(usize, usize)> {
+    let j = cue_at(chars, i, "我姓")?;
+    let given = |k: usize| {
+        chars
+            .get(k)
+            .is_some_and(|&c| is_han(c) && !AFTER_NAME.contains(c))
+    };
+    surnames_at(chars, j).find_map(|surname| {
+        let mut k = j + surname;
+        while matches!(chars.get(k), Some('，' | ',' | '、' | ' ' | '\u{3000}')) {
+            k += 1;
+        }
+        let cue = ["名字叫", "名字是", "名叫", "叫"]
+            .iter()
+            .find_map(|cue| cue_at(chars, k, cue))?;
+        // `叫我小王`: a pronoun is no given name.
+        let pronoun = chars.get(cue).is_some_and(|&c| "我你他她".contains(c));
+        (given(cue) && !pronoun).then(|| (cue, if given(cue + 1) { 2 } else { 1 }))
+    })
+}
+
+/// The name at `j`, if one stands there: the length of its surname (1, or
+/// 2 for a compound one) and of its given name (1 or 2).
+fn name_at(chars: &[char], j: usize, strong: bool) -> Option<(usize, usize)> {
+    if !strong
+        && ROLE_WORDS.iter().any(|w| {
+            chars
+                .get(j..j + 2)
+                .is_some_and(|two| two.iter().copied().eq(w.chars()))
+        })
+    {
         return None;
     }
     let part = |k: usize| {
-        chars
-            .get(j + k)
-            .is_some_and(|&c| is_han(c) && !AFTER_NAME.contains(c))
+        chars.get(k).is_some_and(|&c| {
+            is_han(c) && !AFTER_NAME.contains(c) && (strong || !ROLE_ENDS.contains(c))
+        })
     };
-    // After the weak cue the name must end there: at a punctuation mark,
+    // After a weak cue the name must end there: at a punctuation mark,
     // the end, or words that follow a name in a self-introduction
     // (本人李建国电话…, 本人王芳女…).
     let ends = |k: usize| {
         chars
-            .get(j + k)
+            .get(k)
             .is_none_or(|&c| !is_han(c) || "电手身家住现男女今".contains(c))
     };
-    if !part(1) {
-        return None;
-    }
-    if part(2) && (strong || ends(3)) {
-        return Some(3);
-    }
-    (strong || ends(2)).then_some(2)
+    surnames_at(chars, j).find_map(|surname| {
+        let given = j + surname;
+        if !part(given) {
+            return None;
+        }
+        if part(given + 1) && (strong || ends(given + 2)) {
+            return Some((surname, 2));
+        }
+        (strong || ends(given + 1)).then_some((surname, 1))
+    })
 }
 
-/// From `start`, the end of the digit run and its digits (with a trailing
-/// `X` kept for ID numbers, and a leading `+` dropped).
-fn digit_run(chars: &[char], start: usize) -> (usize, String) {
-    let mut j = start;
-    if chars[j] == '+' {
-        j += 1;
-    }
-    let mut digits = String::new();
-    while j < chars.len() {
-        if let Some(d) = digit(chars[j]) {
-            digits.push(d);
-            j += 1;
-        } else if is_group_separator(chars[j])
-            && !digits.is_empty()
-            && chars.get(j + 1).and_then(|&c| digit(c)).is_some()
-        {
-            j += 1;
+/// A run of digit groups, as [`digit_run`] reads it.
+struct Run {
+    /// Where it starts and ends (exclusive) in the text.
+    start: usize,
+    end: usize,
+    /// Its digits, with a trailing `X` kept for ID numbers and a leading
+    /// `+` dropped.
+    digits: String,
+    /// Its groups, as the separators cut it (none if no digit stands at
+    /// the start).
+    groups: Vec<Group>,
+}
+
+/// One group of a [`Run`].
+struct Group {
+    /// Where it starts and ends in the text.
+    start: usize,
+    end: usize,
+    /// Where its digits end in the run's.
+    digits_end: usize,
+    /// Whether it holds a numeral (`一`, `幺`), not only digits.
+    numeral: bool,
+}
+
+impl Run {
+    /// Classifies groups `g..=h` read as one number: one group as
+    /// [`classify`] does, several as [`classify_joined`]. In the pass over
+    /// numerals (`spoken`) only what holds a numeral: the rest is left to
+    /// the pass over digits.
+    fn classify(&self, g: usize, h: usize, spoken: bool) -> Option<(PiiKind, String)> {
+        let groups = &self.groups[g..=h];
+        if spoken && !groups.iter().any(|group| group.numeral) {
+            return None;
+        }
+        let from = if g == 0 {
+            0
         } else {
+            self.groups[g - 1].digits_end
+        };
+        let d = &self.digits[from..self.groups[h].digits_end];
+        if g == h {
+            return classify(d);
+        }
+        let cuts: Vec<usize> = groups[..groups.len() - 1]
+            .iter()
+            .map(|group| group.digits_end - from)
+            .collect();
+        classify_joined(d, &cuts)
+    }
+}
+
+/// The digit run from `start`: groups of digits (of numerals too if
+/// `spoken`) joined as [`joint`] says (by commas too if `spoken`), with a
+/// leading `+` and an ID number's trailing `X` (`叉` if `spoken`).
+fn digit_run(chars: &[char], start: usize, spoken: bool) -> Run {
+    let read = |k: usize| {
+        let c = *chars.get(k)?;
+        if spoken { spoken_digit(c) } else { digit(c) }
+    };
+    let separator = |c: char| is_group_separator(c) || (spoken && matches!(c, '，' | ','));
+    let mut run = Run {
+        start,
+        end: start,
+        digits: String::new(),
+        groups: Vec::new(),
+    };
+    let mut j = start + usize::from(chars.get(start) == Some(&'+'));
+    let mut group_start = start;
+    loop {
+        let before = run.digits.len();
+        let mut numeral = false;
+        while let Some(d) = read(j) {
+            run.digits.push(d);
+            numeral |= digit(chars[j]).is_none();
+            j += 1;
+        }
+        let count = run.digits.len() - before;
+        if count == 0 {
             break;
         }
+        // The X after 17 digits, in one group or several.
+        if (count == 17 || run.digits.len() == 17)
+            && chars
+                .get(j)
+                .is_some_and(|&c| matches!(c, 'X' | 'x' | 'Ｘ' | 'ｘ') || (spoken && c == '叉'))
+        {
+            run.digits.push('X');
+            j += 1;
+        }
+        run.groups.push(Group {
+            start: group_start,
+            end: j,
+            digits_end: run.digits.len(),
+            numeral,
+        });
+        let n = joint(chars, j, separator);
+        if n == 0 || read(j + n).is_none() || run.digits.ends_with('X') {
+            break;
+        }
+        j += n;
+        group_start = j;
     }
-    if digits.len() == 17 && matches!(chars.get(j), Some('X' | 'x' | 'Ｘ' | 'ｘ')) {
-        digits.push('X');
-        j += 1;
+    run.end = j;
+    run
+}
+
+/// How many characters at `j` join two groups of one number: a separator,
+/// or one that is no space with a single space before or after it or both
+/// (`138 - 1234 - 5678`); 0 if none.
+fn joint(chars: &[char], j: usize, separator: impl Fn(char) -> bool) -> usize {
+    let space = |k: usize| matches!(chars.get(k), Some(' ' | '\u{3000}'));
+    let mark = |k: usize| {
+        chars
+            .get(k)
+            .is_some_and(|&c| separator(c) && !matches!(c, ' ' | '\u{3000}'))
+    };
+    let mut k = j + usize::from(space(j));
+    if mark(k) {
+        k += 1;
+        k += usize::from(space(k));
     }
-    (j, digits)
+    k - j
 }
 
 /// What people put between the groups of one number: spaces, dashes,
@@ -537,6 +724,17 @@ fn id_checksum_ok(d: &str) -> bool {
         .map(|(c, w)| u32::from(c - b'0') * w)
         .sum();
     CHECK[(sum % 11) as usize] == b[17]
+}
+
+/// Whether an 18-digit ID number's region and birth date are plausible:
+/// a first digit 1–8, born in the 1900s or 2000s, a month and a day.
+fn plausible_id(d: &str) -> bool {
+    let b = d.as_bytes();
+    let two = |k: usize| (b[k] - b'0') * 10 + (b[k + 1] - b'0');
+    (b'1'..=b'8').contains(&b[0])
+        && matches!(two(6), 19 | 20)
+        && (1..=12).contains(&two(10))
+        && (1..=31).contains(&two(12))
 }
 
 fn plausible_old_id(d: &str) -> bool {
@@ -677,34 +875,83 @@ fn classify(d: &str) -> Option<(PiiKind, String)> {
     if len >= 15 {
         return Some((PiiKind::LongNumber, keep_ends(d, 3, 4, 4)));
     }
+    landline_area(d).map(|area| (PiiKind::Landline, keep_ends(d, area, 4, 4)))
+}
+
+/// The length of a landline's area code (`0310` 8181234, `010` 87654321),
+/// if `d` is one.
+fn landline_area(d: &str) -> Option<usize> {
     let b = d.as_bytes();
-    if b[0] == b'0' && (10..=12).contains(&len) && b[1] != b'0' {
-        let area = if matches!(b[1], b'1' | b'2') { 3 } else { 4 };
-        if (7..=8).contains(&(len - area)) {
-            return Some((PiiKind::Landline, keep_ends(d, area, 4, 4)));
-        }
+    if !(10..=12).contains(&b.len()) || b[0] != b'0' || b[1] == b'0' {
+        return None;
     }
-    None
+    let area = if matches!(b[1], b'1' | b'2') { 3 } else { 4 };
+    (7..=8).contains(&(b.len() - area)).then_some(area)
+}
+
+/// Classifies digits read across several groups, `cuts` the digits before
+/// each cut: only as a number of a specific kind, a mobile or landline, an
+/// ID number (a plausible birth date and the right check digit, or a
+/// trailing `X`; a 15-digit one only cut where its parts end), or a bank
+/// card (Luhn, an issuer's first digit, not three groups or more that all
+/// but the last end in 0, as amounts do).
+/// Anything else of 15 digits or more is likelier several numbers than one
+/// (`1000 2000 3000 4000 5000`: amounts, whose first four pass Luhn).
+fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
+    let found = classify(d)?;
+    let b = d.as_bytes();
+    let ok = match found.0 {
+        PiiKind::Mobile | PiiKind::Landline => true,
+        PiiKind::IdNumber if b.len() == 15 => cuts.iter().all(|&c| c == 6 || c == 12),
+        PiiKind::IdNumber => d.ends_with('X') || plausible_id(d),
+        PiiKind::LongNumber => b.len() == 18 && d.ends_with('X'),
+        PiiKind::BankCard => {
+            // Amounts are round; the last may run into a count
+            // (`8000四次`, read by `mask_spoken`).
+            let round = cuts.len() >= 2 && cuts.iter().all(|&c| b[c - 1] == b'0');
+            matches!(b[0], b'2'..=b'6' | b'9') && !round
+        }
+        _ => false,
+    };
+    ok.then_some(found)
 }
 
 /// A licence plate starting at `start` (a province character): its end and
-/// masked form.
+/// masked form, its letters in upper case. A dot, a dash or a space may
+/// follow the province and the city's letter (`冀 D 12345`, `冀-D12345`,
+/// `冀D·12345`); written in lower case (`冀d12345`), a plate must hold
+/// three digits, as every plate does, so that `新vivo12` is no plate.
 fn plate(chars: &[char], start: usize) -> Option<(usize, String)> {
-    let letter = chars.get(start + 1).copied().and_then(ascii_upper_alnum)?;
+    let gap = |k: usize| {
+        usize::from(matches!(
+            chars.get(k),
+            Some('·' | '•' | ' ' | '-' | '\u{3000}')
+        ))
+    };
+    let mut j = start + 1;
+    j += gap(j);
+    let mut lower = false;
+    let mut read = |k: usize| {
+        let c = *chars.get(k)?;
+        lower |= half_width(c).is_ascii_lowercase();
+        plate_char(c)
+    };
+    let letter = read(j)?;
     if !letter.is_ascii_uppercase() {
         return None;
     }
-    let mut j = start + 2;
-    if matches!(chars.get(j), Some('·' | '•' | ' ' | '-')) {
-        j += 1;
-    }
+    j += 1;
+    j += gap(j);
     let mut body = String::new();
-    while let Some(c) = chars.get(j).copied().and_then(ascii_upper_alnum) {
+    while let Some(c) = read(j) {
         body.push(c);
         j += 1;
         if body.len() > 6 {
             return None;
         }
+    }
+    if lower && body.bytes().filter(u8::is_ascii_digit).count() < 3 {
+        return None;
     }
     let special = chars.get(j).is_some_and(|c| "警学挂领港澳".contains(*c));
     let ok = match body.len() {
@@ -823,15 +1070,37 @@ pub fn hint_spans(text: &str) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The keyed hash stored instead of a contact: HMAC-SHA256 under the
-/// deployment's key over the contact normalised (digits only for phone
-/// numbers without the country code, lower case for anything else), so the
-/// same person writing "138 1234 5678" and "+8613812345678" links up.
+/// deployment's key over the contact normalised, so the same person writing
+/// "138 1234 5678", "+8613812345678" and "手机：138-1234-5678" links up:
+/// - without `@`, a mobile (after an optional 86 or 0086) or a landline with
+///   its area code in the contact's digits (ASCII or full-width, else the
+///   numerals [`spoken_digit`] reads), whatever labels stand around them,
+///   is those digits;
+/// - any other number written with nothing but spaces, dashes, brackets and
+///   `+` is its digits without the country code;
+/// - anything else, an e-mail address among it, is trimmed and lower-cased.
 pub fn contact_hash(key: &[u8], contact: &str) -> String {
+    let phone = |read: fn(char) -> Option<char>| {
+        let digits: String = contact.chars().filter_map(read).collect();
+        let mobile = digits
+            .strip_prefix("0086")
+            .or_else(|| digits.strip_prefix("86"))
+            .filter(|rest| is_mobile(rest));
+        match mobile {
+            Some(rest) => Some(rest.to_owned()),
+            None => (is_mobile(&digits) || landline_area(&digits).is_some()).then_some(digits),
+        }
+    };
     let digits: String = contact.chars().filter_map(spoken_digit).collect();
     let looks_like_number = contact
         .chars()
         .all(|c| spoken_digit(c).is_some() || " -+()（）".contains(c));
-    let normal = if looks_like_number && !digits.is_empty() {
+    let phone = (!contact.contains(['@', '＠']))
+        .then(|| phone(digit).or_else(|| phone(spoken_digit)))
+        .flatten();
+    let normal = if let Some(phone) = phone {
+        phone
+    } else if looks_like_number && !digits.is_empty() {
         digits
             .strip_prefix("0086")
             .or_else(|| digits.strip_prefix("86").filter(|r| is_mobile(r)))
@@ -1264,5 +1533,204 @@ mod tests {
             contact_hash(b"k", "a@qq.com")
         );
         assert!(!a.contains("5678"));
+    }
+
+    /// Found by a hostile client: a run of digit groups was classified as
+    /// one number, and any 15 digits or more masked as a long number, so a
+    /// second phone or a list of amounts vanished into `138****5678`.
+    #[test]
+    fn joined_groups_are_one_number_only_of_a_specific_kind() {
+        use PiiKind::*;
+        for (input, want, kinds) in [
+            (
+                "电话13812345678 13912345678",
+                "电话138****5678 139****5678",
+                vec![Mobile],
+            ),
+            (
+                "电话13812345678、0310-8181234",
+                "电话138****5678、0310****1234",
+                vec![Mobile, Landline],
+            ),
+            ("被骗金额50000、60000、70000元", "", vec![]),
+            ("转账 1000 2000 3000 4000 5000", "", vec![]),
+            ("分5000/6000/7000/8000四次转", "", vec![]),
+            ("单号 100000 200000 300000", "", vec![]),
+            // Still one number: a spaced ID number, a spaced card.
+            (
+                "身份证 110105 19491231 002X",
+                "身份证 110***********002X",
+                vec![IdNumber],
+            ),
+            (
+                "卡号6222 0212 3456 7890 128",
+                "卡号6222****0128",
+                vec![BankCard],
+            ),
+            (
+                "身份证130402 900101 123",
+                "身份证130*********123",
+                vec![IdNumber],
+            ),
+            // One group alone of 15 digits or more is still masked.
+            (
+                "账号 3 123456789012345",
+                "账号 3 123****2345",
+                vec![LongNumber],
+            ),
+            (
+                "一三八一二三四五六七八，一三九一二三四五六七八",
+                "138****5678，139****5678",
+                vec![Mobile],
+            ),
+        ] {
+            let want = if want.is_empty() { input } else { want };
+            assert_eq!(m(input), (want.to_owned(), kinds), "{input}");
+        }
+    }
+
+    /// A long list of phone numbers is masked number by number, and the
+    /// groups of a long run are combined a few at a time (not every pair).
+    #[test]
+    fn a_long_list_of_groups_is_masked_group_by_group() {
+        let text = "13812345678、".repeat(1700);
+        assert!(text.chars().count() > 20_000);
+        let masked = mask(text.as_str());
+        // Compared by counts: a failure prints no 20,000 characters.
+        assert_eq!(masked.text.chars().count(), text.chars().count());
+        assert_eq!(masked.text.matches("138****5678、").count(), 1700);
+        assert_eq!(masked.kinds, [PiiKind::Mobile]);
+        let list = "1、".repeat(10_000);
+        assert!(mask(list.as_str()).text == list);
+    }
+
+    /// Found by a hostile client: a dash between single spaces.
+    #[test]
+    fn a_separator_between_spaces_joins_groups() {
+        for (input, want, kind) in [
+            (
+                "手机号：138 - 1234 - 5678",
+                "手机号：138****5678",
+                PiiKind::Mobile,
+            ),
+            (
+                "手机号：138 / 1234 / 5678",
+                "手机号：138****5678",
+                PiiKind::Mobile,
+            ),
+            ("138- 1234 -5678", "138****5678", PiiKind::Mobile),
+            ("座机0310 - 8181234", "座机0310****1234", PiiKind::Landline),
+            (
+                "电话幺三八 - 一二三四 - 五六七八",
+                "电话138****5678",
+                PiiKind::Mobile,
+            ),
+        ] {
+            assert_eq!(m(input), (want.to_owned(), vec![kind]), "{input}");
+        }
+        assert_eq!(m("2025 - 06 - 01"), ("2025 - 06 - 01".to_owned(), vec![]));
+    }
+
+    /// Found by a hostile client: plates in lower case, or spaced out.
+    #[test]
+    fn plates_in_lower_case_or_spaced() {
+        for input in [
+            "冀d12345",
+            "冀-D12345",
+            "冀 D 12345",
+            "冀D 12345",
+            "冀D·12345",
+            "冀 d-12345",
+            "冀ｄ１２３４５",
+        ] {
+            assert_eq!(
+                m(&format!("车牌{input}的车")),
+                ("车牌冀D***45的车".to_owned(), vec![PiiKind::Plate]),
+                "{input}"
+            );
+        }
+        // English words after a province character are no plates.
+        for keep in ["新vivo12", "新ipad12", "新mate60", "新 A 区"] {
+            assert_eq!(m(keep), (keep.to_owned(), vec![]), "{keep}");
+        }
+    }
+
+    /// Found by a hostile client: names after a role's label, after 我是,
+    /// given apart from the surname, or with a compound surname.
+    #[test]
+    fn names_after_labels_and_compound_surnames() {
+        for (input, want) in [
+            ("联系人：张三，电话", "联系人：张*，电话"),
+            ("联系人张三", "联系人张*"),
+            ("投诉人: 王小明反映", "投诉人: 王**反映"),
+            ("报警人是李四。", "报警人是李*。"),
+            ("当事人 赵六 称", "当事人 赵* 称"),
+            ("举报人：刘洋洋", "举报人：刘**"),
+            ("来电人：陈静", "来电人：陈*"),
+            ("我是王小明，家住丛台区", "我是王**，家住丛台区"),
+            ("我是刘洋", "我是刘*"),
+            ("我姓王，叫小明", "我姓王，叫**"),
+            ("我姓欧阳叫娜娜，", "我姓欧阳叫**，"),
+            ("我姓李，名字叫建国", "我姓李，名字叫**"),
+            ("姓 名：赵春花", "姓 名：赵**"),
+            ("姓　　名：赵春花", "姓　　名：赵**"),
+            ("我叫欧阳娜娜", "我叫欧阳**"),
+            ("联系人：司马光", "联系人：司马*"),
+            ("本人诸葛亮，", "本人诸葛*，"),
+        ] {
+            let m = mask(input);
+            assert_eq!(m.text, want, "{input}");
+            assert_eq!(m.kinds, [PiiKind::Name], "{input}");
+        }
+        for keep in [
+            "联系人不接电话",
+            "当事人双方",
+            "我是外地人",
+            "当事人向民警反映情况",
+            "当事人曾多次报警",
+            "投诉人于昨日报警",
+            "我是车主，",
+            "我是房东。",
+            "我是党员。",
+            "我是司机",
+            "我是江苏人，",
+            "我是高中生。",
+            "本人党员，",
+            "我是向你们反映",
+            "我是东方人",
+            "我姓王",
+            "我姓王，叫我小王就行",
+        ] {
+            let m = mask(keep);
+            assert_eq!(m.text, keep);
+            assert!(m.kinds.is_empty(), "{keep}");
+        }
+    }
+
+    /// Found by a hostile client: a contact with a label around its number
+    /// was hashed as text, so it did not link with the bare number.
+    #[test]
+    fn contact_hash_reads_the_number_inside_a_label() {
+        let bare = contact_hash(b"k", "13912345670");
+        for contact in [
+            "Tel:13912345670",
+            "电话：139 1234 5670",
+            "手机13912345670",
+            "手机：+86 139-1234-5670",
+            "１３９１２３４５６７０",
+            "手机 幺三九一二三四五六七零",
+        ] {
+            assert_eq!(contact_hash(b"k", contact), bare, "{contact}");
+        }
+        assert_eq!(
+            contact_hash(b"k", "座机：0310-8181234"),
+            contact_hash(b"k", "03108181234")
+        );
+        // An e-mail stays an e-mail, whatever digits it holds.
+        assert_ne!(contact_hash(b"k", "13912345670@qq.com"), bare);
+        assert_eq!(
+            contact_hash(b"k", " 13912345670@QQ.com"),
+            contact_hash(b"k", "13912345670@qq.com")
+        );
     }
 }

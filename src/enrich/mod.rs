@@ -329,13 +329,7 @@ impl Enricher {
     /// hash: still unique and stable (re-sent copies are recognised), never
     /// the number.
     pub fn safe_id(&self, id: String) -> String {
-        use crate::model::PiiKind::{BankCard, Email, IdNumber, Landline, Mobile};
-        // Long numbers and plates are ordinary ticket numbers in ids.
-        let personal = pii::mask(id.as_str())
-            .kinds
-            .iter()
-            .any(|k| matches!(k, Mobile | Landline | IdNumber | BankCard | Email));
-        if !personal {
+        if !pii::personal_in_id(&id) {
             return id;
         }
         let hash = pii::contact_hash(&self.settings.hmac_key, &id);
@@ -1221,6 +1215,32 @@ mod tests {
         assert_eq!(order.order_id, a);
         // Case numbers are kept as sent.
         assert_eq!(reply("J13010020241120001"), "J13010020241120001");
+    }
+
+    #[test]
+    fn ids_holding_personal_data_become_pseudonyms() {
+        let e = enricher();
+        for id in [
+            "13812345678",
+            "110101199003071234", // an ID number, its check digit wrong
+            "11010519491231002X",
+            "冀D12345",
+            "probe-王小明-冀D12345",
+            "zhang.san@qq.com",
+            "4111111111111111",
+        ] {
+            let safe = e.safe_id(id.to_owned());
+            assert!(safe.starts_with("p-") && safe.len() == 26, "{id}: {safe}");
+        }
+        for id in [
+            "J13010020241120001",
+            "HD20241120000123",
+            "202411200000012345",
+            "wx-1",
+            "12345-20261203-0001",
+        ] {
+            assert_eq!(e.safe_id(id.to_owned()), id);
+        }
     }
 
     #[test]

@@ -726,6 +726,30 @@ fn id_checksum_ok(d: &str) -> bool {
     CHECK[(sum % 11) as usize] == b[17]
 }
 
+/// Whether an id (a ticket, order or case number as its producer sent it)
+/// holds personal data: a phone number, an ID number (its checksum right,
+/// or 18 digits of a plausible region and birth date: a mistyped one is a
+/// person's all the same), a bank card (16–19 digits passing Luhn with a
+/// card network's first digit 3–6: one ticket number in ten passes Luhn),
+/// an e-mail or a plate. Other long numbers are ordinary ticket numbers.
+pub fn personal_in_id(id: &str) -> bool {
+    use PiiKind::{Email, IdNumber, Landline, Mobile, Plate};
+    if mask(id)
+        .kinds
+        .iter()
+        .any(|k| matches!(k, Mobile | Landline | IdNumber | Email | Plate))
+    {
+        return true;
+    }
+    let digits: String = id.chars().map(|c| digit(c).unwrap_or(' ')).collect();
+    digits.split(' ').any(|run| {
+        (run.len() == 18 && plausible_id(run))
+            || ((16..=19).contains(&run.len())
+                && matches!(run.as_bytes()[0], b'3'..=b'6')
+                && luhn_ok(run))
+    })
+}
+
 /// Whether an 18-digit ID number's region and birth date are plausible:
 /// a first digit 1–8, born in the 1900s or 2000s, a month and a day.
 fn plausible_id(d: &str) -> bool {

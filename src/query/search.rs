@@ -18,7 +18,9 @@
 //! digits and e-mail characters glued to it, a plate's province before its
 //! letter, or a masked name's surname with its one or two `*`) is a space,
 //! and a word holds no space, so `138` or `5678` cannot find
-//! `138****5678`, nor `王` a `王**`.
+//! `138****5678`, nor `王` a `王**`; nor may a word hold `*` (a 400).
+//! What is left of a masked address (`单元` of `***号*单元***室`) is no
+//! personal data and stays searchable.
 
 use std::sync::LazyLock;
 
@@ -65,6 +67,11 @@ pub enum SearchError {
     TooManyWords,
     #[error("word {0} is longer than {MAX_WORD_CHARS} characters")]
     WordTooLong(usize),
+    /// A `*` stands for masked personal data, which no search finds (a
+    /// masked text's stars are not all cut from the searchable text: an
+    /// address's `***号*单元***室` keeps one).
+    #[error("`*` marks masked personal data, which no search matches")]
+    Masked,
 }
 
 /// The words of `q`: each inner list is one group of alternatives (any of
@@ -86,6 +93,9 @@ pub fn parse(q: &str) -> Result<Vec<Vec<String>>, SearchError> {
         }
         if word.chars().count() > MAX_WORD_CHARS {
             return Err(SearchError::WordTooLong(words));
+        }
+        if word.contains(['*', '＊']) {
+            return Err(SearchError::Masked);
         }
         let w = std::mem::take(word).to_ascii_lowercase();
         match groups.last_mut() {
@@ -159,6 +169,10 @@ mod tests {
             Err(SearchError::WordTooLong(2))
         );
         assert_eq!(p(&"骗".repeat(MAX_WORD_CHARS)).len(), 1);
+        // The mark of masked data is no word: `*` would find `***号*单元***室`.
+        for q in ["*", "138*", "单元 ＊", "a|*"] {
+            assert_eq!(parse(q), Err(SearchError::Masked), "{q}");
+        }
     }
 
     #[test]

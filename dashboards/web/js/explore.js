@@ -273,6 +273,7 @@
     if (/buckets/.test(why)) return '时间范围内的时段过多（超过5000个），请选更粗的粒度或更短的范围';
     if (/longer than/.test(why)) return `${what}过长（最多64个字）`;
     if (/unknown value/.test(why)) return `${what}中有无法识别的取值`;
+    if (/masked personal data/.test(why)) return `${what}不能含“*”：星号是已遮盖的个人信息，不可搜索`;
     if (/more than \d+ values/.test(why)) return `${what}选得过多（最多32项）`;
     if (/required/.test(why)) return `缺少${what}`;
     return `${what}不正确（${why}）`;

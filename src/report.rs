@@ -406,7 +406,17 @@ fn range(p: &Period) -> Filters {
 /// Builds the report of `period`.
 pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportError> {
     let tz = src.tz;
-    let before = period.previous(tz);
+    // A period not over yet is compared with the same stretch of the one
+    // before (today until 00:43 with yesterday until 00:43), not with the
+    // whole of it: 43 minutes against a day read −58,885.
+    let partial = src.now < period.to;
+    let before = match period.previous(tz) {
+        b if partial => Period {
+            to: b.from + (src.now - period.from).max(0),
+            ..b
+        },
+        b => b,
+    };
     let summary = src.summary(range(&period)).await?;
     // Its work orders as they stood as long before now: 办结率 of two
     // periods that had as long to finish.
@@ -588,7 +598,6 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
     } else {
         src.scope.label()
     };
-    let partial = src.now < period.to;
     let so_far = if partial {
         format!("（截至 {}，未完）", local(&rfc3339(src.now, tz)))
     } else {
@@ -604,7 +613,14 @@ pub async fn build(period: Period, src: &Sources<'_>) -> Result<Report, ReportEr
         partial,
         place,
         period: span(&period, tz),
-        previous: span(&before, tz),
+        previous: Span {
+            label: if partial {
+                format!("{} 同时段", before.label())
+            } else {
+                before.label()
+            },
+            ..span(&before, tz)
+        },
         summary,
         previous_summary,
         revisits,

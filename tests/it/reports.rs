@@ -481,3 +481,61 @@ async fn revisit_funnel(app: common::TestApp) {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// Today's report, not over yet, against the same stretch of yesterday:
+/// yesterday's items after this time of day are not its comparison.
+#[tokio::test]
+async fn a_day_not_over_compares_with_the_same_stretch_of_the_day_before() {
+    let app = app();
+    let tz = minyi::config::default_timezone();
+    let mut now = chrono::Utc::now().timestamp();
+    let midnight = |t: i64| {
+        let day = chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .with_timezone(&tz)
+            .date_naive();
+        use chrono::TimeZone;
+        tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    // A few seconds into the day at least, so the stretch holds items.
+    if now - midnight(now) < 10 {
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        now = chrono::Utc::now().timestamp();
+    }
+    let today = midnight(now);
+    let elapsed = now - today;
+    let item = |id: &str, t: i64| {
+        json!({"id": id, "channel": "hotline_12345", "text": "路灯不亮",
+               "received_at": minyi::query::rfc3339(t, tz)})
+    };
+    let items = vec![
+        item("t1", today + elapsed / 2),
+        item("t2", today + elapsed / 3),
+        // Yesterday: one within the same stretch, three after it.
+        item("y1", today - 86_400 + elapsed / 2),
+        item("y2", today - 86_400 + elapsed + (86_400 - elapsed) / 2),
+        item("y3", today - 86_400 + elapsed + (86_400 - elapsed) / 3),
+        item("y4", today - 1),
+    ];
+    post(&app, "/api/v1/feedback", json!(items)).await;
+    let date = chrono::DateTime::from_timestamp(today, 0)
+        .unwrap()
+        .with_timezone(&tz)
+        .format("%Y-%m-%d")
+        .to_string();
+    let r = json_of(&app, "city", &format!("/api/v1/reports/daily?date={date}")).await;
+    assert_eq!(r["partial"], true, "{r:#}");
+    assert_eq!(r["summary"]["received"], 2, "{r:#}");
+    assert_eq!(r["previous_summary"]["received"], 1, "{r:#}");
+    let label = r["previous"]["label"].as_str().unwrap();
+    assert!(label.ends_with("同时段"), "{label}");
+    let md = get(
+        &app,
+        "city",
+        &format!("/api/v1/reports/daily?date={date}&format=md"),
+    )
+    .await;
+    assert!(md.1.contains("较上期 +1（上期 1）"), "{}", md.1);
+}

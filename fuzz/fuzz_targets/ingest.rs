@@ -157,8 +157,10 @@ fn is_any_digit(c: char) -> bool {
 /// An unmasked mobile number in `s`: `1[3-9]` and nine more ASCII digits
 /// standing alone, i.e. with no digit (ASCII or full-width) right before or
 /// right after. A longer digit run that merely contains such eleven digits
-/// is not reported: the masker classifies whole runs, and keeps runs of 12
-/// to 14 digits (no mobile, landline, ID or card) as written by design.
+/// is not reported: the masker reads a run of digits without separators as
+/// one number, and keeps one of 12 to 14 digits (no mobile, landline, ID
+/// or card) as written by design; groups cut by separators it classifies
+/// alone and with their neighbours.
 fn unmasked_mobile(s: &str) -> Option<String> {
     let chars: Vec<char> = s.chars().collect();
     for i in 0..chars.len() {

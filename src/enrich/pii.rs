@@ -440,13 +440,35 @@ fn is_han(c: char) -> bool {
 
 /// Masks a person's name after a cue (see the module doc).
 fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
-    if !text.contains(['叫', '名', '人', '是', '姓']) {
+    // Most texts hold no cue: found by their first characters in one pass,
+    // spaces inside a cue allowed as `cue_at` allows them (`姓 名`).
+    let opens = |rest: &str, cue: &str| {
+        let mut rest = rest.chars();
+        cue.chars().enumerate().all(|(n, c)| {
+            let mut next = rest.next();
+            while n > 0 && matches!(next, Some(' ' | '\u{3000}')) {
+                next = rest.next();
+            }
+            next == Some(c)
+        })
+    };
+    let opens_cue =
+        |rest: &str| rest.starts_with('姓') || NAME_CUES.iter().any(|(cue, _)| opens(rest, cue));
+    if !text
+        .char_indices()
+        .any(|(k, c)| cue_start(c) && opens_cue(&text[k..]))
+    {
         return text;
     }
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     'scan: while i < chars.len() {
+        if !cue_start(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
         if let Some((j, len)) = given_name_after_surname(&chars, i) {
             out.extend(&chars[i..j]);
             out.extend(std::iter::repeat_n('*', len));
@@ -478,6 +500,14 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
         i += 1;
     }
     out
+}
+
+/// Whether a cue of [`NAME_CUES`] (or `我姓`, `姓 名`) may open at `c`.
+fn cue_start(c: char) -> bool {
+    matches!(
+        c,
+        '我' | '名' | '姓' | '本' | '联' | '投' | '报' | '当' | '举' | '来'
+    )
 }
 
 /// The end of `cue` at `i`, spaces inside it allowed (`姓 名`).

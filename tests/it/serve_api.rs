@@ -1487,6 +1487,8 @@ async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
+    // A wall watching, so the tick computes its panels.
+    let screen = app.state.live.subscribe();
     app.state.tick().await;
 
     let mut outputs = Vec::new();
@@ -1503,7 +1505,7 @@ async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
         assert_eq!(s, StatusCode::OK, "{uri}");
         outputs.push((uri, String::from_utf8(body).unwrap()));
     }
-    let panels = app.state.live.subscribe().panels.borrow().clone().unwrap();
+    let panels = screen.panels.borrow().clone().unwrap();
     outputs.push(("panels", panels.to_string()));
     for (what, out) in &outputs {
         assert!(

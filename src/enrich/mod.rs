@@ -549,18 +549,21 @@ pub fn arrival(now: DateTime<FixedOffset>, index: usize) -> DateTime<FixedOffset
 
 /// Tokens inside masked personal data (`002x` of `110***********002X`,
 /// `qq.com` of `z***@qq.com`; see [`pii::hint_spans`]) are fragments of a
-/// hint, not words: neither content nor keywords.
+/// hint, not words: neither content nor keywords. Nor is the surname left
+/// of a masked name (`欧阳` of `欧阳**`): a word right before a `*`.
 fn drop_hints(normalized: &str, tokens: &mut [lexicon::Token]) {
-    let spans = pii::hint_spans(normalized);
-    if spans.is_empty() {
+    if !normalized.contains('*') {
         return;
     }
+    let spans = pii::hint_spans(normalized);
     let base = normalized.as_ptr() as usize;
     for t in tokens {
         // Tokens are slices of the text they were cut from.
         let start = t.text.as_ptr() as usize - base;
         let end = start + t.text.len();
-        if t.info.content && spans.iter().any(|s| s.start < end && start < s.end) {
+        let before_stars = normalized[end..].starts_with('*') && !t.text.is_ascii();
+        if t.info.content && (before_stars || spans.iter().any(|s| s.start < end && start < s.end))
+        {
             let info = t.info.to_mut();
             info.content = false;
             info.keyword = false;
@@ -1215,6 +1218,32 @@ mod tests {
         assert_eq!(order.order_id, a);
         // Case numbers are kept as sent.
         assert_eq!(reply("J13010020241120001"), "J13010020241120001");
+    }
+
+    #[test]
+    fn a_masked_names_surname_is_no_keyword() {
+        let item = enricher()
+            .enrich_value(
+                &json!({"channel": "hotline_12345", "text": "我叫欧阳娜娜，民警态度很差"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(item.text, "我叫欧阳**，民警态度很差");
+        assert!(
+            !item.keywords.iter().any(|k| k.contains("欧阳")),
+            "{:?}",
+            item.keywords
+        );
+        assert!(
+            !item.tokens.iter().any(|k| k.contains("欧阳")),
+            "{:?}",
+            item.tokens
+        );
+        assert!(
+            item.keywords.iter().any(|k| k == "民警"),
+            "{:?}",
+            item.keywords
+        );
     }
 
     #[test]

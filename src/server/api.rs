@@ -1039,9 +1039,7 @@ async fn erasure(
                     limit: crate::query::MAX_ITEMS_LIMIT,
                     cursor,
                 };
-                let now = state.enricher.now().timestamp();
-                let Answer::Feedback { items, next } =
-                    crate::store::ask(&*state.store, &state.metrics, query, now).await?
+                let Answer::Feedback { items, next } = state.query(&Scope::city(), query).await?
                 else {
                     break;
                 };

@@ -434,6 +434,13 @@ impl Matcher {
     /// one event: too far apart in time, different spots, too little
     /// shared.
     pub fn similar(&self, a: &Signature, b: &Signature) -> Option<f32> {
+        self.similar_above(a, b, f32::NEG_INFINITY)
+    }
+
+    /// [`Matcher::similar`] when it exceeds `floor`, else None — sooner
+    /// where the words' weights show it cannot (a nearest-neighbour search
+    /// skips most candidates without comparing their words).
+    fn similar_above(&self, a: &Signature, b: &Signature, floor: f32) -> Option<f32> {
         if (a.at - b.at).abs() > self.window_ms {
             return None;
         }
@@ -486,7 +493,6 @@ impl Matcher {
             return None;
         }
         let placed = shared_place || shared_unit;
-        let shared = shared_weight(&a.terms, &b.terms, placed);
         let (mass_a, mass_b) = if placed {
             (a.mass.1, b.mass.1)
         } else {
@@ -499,9 +505,18 @@ impl Matcher {
         } else {
             self.without_place
         };
-        let share = shared / mass_a.min(mass_b).max(f32::EPSILON);
-        (shared >= needed && share >= self.min_share)
-            .then_some(shared + if shared_place { 7.0 } else { 0.0 })
+        let bonus = if shared_place { 7.0 } else { 0.0 };
+        // The shared weight is at most the smaller mass, exactly: both sum
+        // the same terms in the same order, the shared sum each at its
+        // smaller weight or not at all, and rounding is monotone.
+        let most = mass_a.min(mass_b);
+        if most < needed || most + bonus <= floor {
+            return None;
+        }
+        let shared = shared_weight(&a.terms, &b.terms, placed);
+        let share = shared / most.max(f32::EPSILON);
+        (shared >= needed && share >= self.min_share && shared + bonus > floor)
+            .then_some(shared + bonus)
     }
 }
 
@@ -522,16 +537,14 @@ fn same_place(a: &str, b: &str) -> bool {
 fn shared_weight(a: &[(u64, f32, f32)], b: &[(u64, f32, f32)], full: bool) -> f32 {
     let weight = |t: &(u64, f32, f32)| if full { t.2 } else { t.1 };
     let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    // Without branches on the keys (which of two hashes is smaller is a
+    // coin toss the processor mispredicts): adding 0.0 changes no sum.
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                sum += weight(&a[i]).min(weight(&b[j]));
-                i += 1;
-                j += 1;
-            }
-        }
+        let (x, y) = (&a[i], &b[j]);
+        let w = weight(x).min(weight(y));
+        sum += if x.0 == y.0 { w } else { 0.0 };
+        i += usize::from(x.0 <= y.0);
+        j += usize::from(y.0 <= x.0);
     }
     sum
 }
@@ -603,7 +616,8 @@ impl Assigner {
         &self.matcher
     }
 
-    /// Items kept (those of the last two windows).
+    /// Items kept (those of the last two windows, and up to an eighth of a
+    /// window more until the next pass forgets them).
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -764,20 +778,25 @@ impl Assigner {
             let Some(list) = self.index.get(probe) else {
                 continue;
             };
-            let end = list.partition_point(|(k, _)| k < key);
-            let start = list[..end].partition_point(|(k, _)| k.0 < from);
-            let start = start.max(end.saturating_sub(PROBE_DEPTH));
-            candidates.extend(&list[start..end]);
+            // Items come mostly in time order: the newest of a list is
+            // most often before this one.
+            let end = if list.last().is_some_and(|(k, _)| k < key) {
+                list.len()
+            } else {
+                list.partition_point(|(k, _)| k < key)
+            };
+            let recent = &list[end.saturating_sub(PROBE_DEPTH)..end];
+            let start = recent.partition_point(|(k, _)| k.0 < from);
+            candidates.extend(&recent[start..]);
         }
         candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         candidates.dedup_by(|a, b| a.0 == b.0);
+        // The latest first: a tie goes to the later item, so a candidate
+        // must beat the best so far, and one that cannot is skipped early.
         let mut best: Option<(&Key, f32)> = None;
-        for (k, other) in candidates {
-            let Some(s) = self.matcher.similar(sig, other) else {
-                continue;
-            };
-            // Ties go to the later item: candidates come in key order.
-            if best.is_none_or(|(_, bs)| s >= bs) {
+        for (k, other) in candidates.into_iter().rev() {
+            let floor = best.map_or(f32::NEG_INFINITY, |(_, bs)| bs);
+            if let Some(s) = self.matcher.similar_above(sig, other, floor) {
                 best = Some((k, s));
             }
         }
@@ -787,8 +806,12 @@ impl Assigner {
     fn index_node(&mut self, key: &Key, sig: &Arc<Signature>) {
         for probe in sig.probes() {
             let list = self.index.entry(*probe).or_default();
-            let at = list.partition_point(|(k, _)| k < key);
-            list.insert(at, (key.clone(), sig.clone()));
+            if list.last().is_none_or(|(k, _)| k < key) {
+                list.push((key.clone(), sig.clone()));
+            } else {
+                let at = list.partition_point(|(k, _)| k < key);
+                list.insert(at, (key.clone(), sig.clone()));
+            }
         }
     }
 
@@ -920,13 +943,16 @@ impl Assigner {
     }
 
     /// Drops the items older than two windows behind the newest, and the
-    /// chains whose newest item is that old.
+    /// chains whose newest item is that old, once the oldest kept is an
+    /// eighth of a window older than that: a pass over the whole index per
+    /// eighth of a window, not per item (per item, it cost more than all
+    /// the rest of assignment in a steady stream).
     fn forget_old(&mut self) {
         let cutoff = self.newest.saturating_sub(2 * self.matcher.window_ms);
         let Some(((first, _), _)) = self.nodes.first_key_value() else {
             return;
         };
-        if *first >= cutoff {
+        if *first >= cutoff.saturating_sub(self.matcher.window_ms / 8) {
             return;
         }
         let keep = self.nodes.split_off(&(cutoff, Arc::from("")));
@@ -1124,5 +1150,75 @@ mod tests {
         }
         assert_eq!(incident_id("x0"), incident_id("x0"));
         assert!(incident_id("x0").starts_with("i-") && incident_id("x0").len() == 18);
+    }
+
+    /// The nearest-neighbour search skips a candidate by the weights alone
+    /// only when comparing its words could not beat the best so far: for
+    /// every pair and every floor, the shortcut answers what the whole
+    /// comparison answers above the floor.
+    #[test]
+    fn the_shortcut_of_the_search_answers_as_the_whole_comparison() {
+        let e = Enricher::builtin(b"incident-test-key").unwrap();
+        let m = Matcher::new(DEFAULT_WINDOW_HOURS);
+        let texts = [
+            "人民路和中华大街交叉口的红绿灯从早上就不亮了，请交警来看看",
+            "中华大街与人民路交叉口信号灯故障，没有交警指挥，很危险",
+            "人民路与中华大街路口红绿灯不亮，车辆乱成一团",
+            "人民路和中华大街交叉口有人打架",
+            "接到自称公安局民警的电话，说我涉嫌洗钱，要把钱转到安全账户",
+            "有人冒充公安打电话说我涉嫌洗钱，让我把存款转入安全账户",
+            "冒充公安说我的快递里有毒品，要求配合调查",
+            "光明桥派出所民警态度很好，办事效率高",
+            "光明桥派出所办户口排队两个小时没人管",
+        ];
+        let sigs: Vec<Signature> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| sig(&e, &format!("s{i}"), i as i64 * 7, t))
+            .collect();
+        let mut linked = 0;
+        for a in &sigs {
+            for b in &sigs {
+                let whole = m.similar(a, b);
+                linked += usize::from(whole.is_some());
+                let mut floors = vec![f32::NEG_INFINITY, 0.0, 5.0, 20.0, 1e9];
+                if let Some(s) = whole {
+                    floors.extend([s, s.next_down(), s.next_up(), s - 7.0]);
+                }
+                for floor in floors {
+                    assert_eq!(
+                        m.similar_above(a, b, floor),
+                        whole.filter(|s| *s > floor),
+                        "{} / {} above {floor}",
+                        a.id,
+                        b.id
+                    );
+                }
+            }
+        }
+        // Not only the pairs with themselves: some pairs are alike.
+        assert!(linked > sigs.len(), "{linked}");
+    }
+
+    /// A stream longer than the two windows kept: the assigner forgets as
+    /// it goes (a pass per eighth of a window), never holding much more.
+    #[test]
+    fn a_long_stream_is_forgotten_as_it_goes() {
+        let e = Enricher::builtin(b"incident-test-key").unwrap();
+        let template = sig(&e, "t", 0, "人民路和中华大街交叉口的红绿灯不亮了");
+        let mut assigner = Assigner::new(Matcher::new(1));
+        let mut most = 0;
+        // One item a minute for ten hours: ten windows of one hour.
+        for i in 0..600 {
+            let mut s = template.clone();
+            s.id = format!("x{i}");
+            s.at = template.at + i * 60_000;
+            assigner.add(s);
+            most = most.max(assigner.len());
+        }
+        // Two windows and an eighth of items a minute apart, at most.
+        assert!(most <= 2 * 60 + 60 / 8 + 1, "{most}");
+        assert!(assigner.len() >= 2 * 60, "{}", assigner.len());
+        assert!(assigner.chains.len() <= most, "{}", assigner.chains.len());
     }
 }

@@ -75,7 +75,7 @@ fn main() {
     let chars: usize = items.iter().map(|(_, t)| t.chars().count()).sum();
 
     let jieba = jieba_rs::Jieba::new();
-    let enricher = Enricher::builtin(b"bench-key-0123456789").unwrap();
+    let enricher = std::sync::Arc::new(Enricher::builtin(b"bench-key-0123456789").unwrap());
     let now: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("2025-06-01T10:00:00+08:00").unwrap();
 
@@ -133,7 +133,8 @@ fn main() {
             enrich_rate / cut_rate
         );
     }
-    incidents(&enricher, &raws, now, 1.0 / core_rate);
+    let words = minyi::incident::Vocabulary::new(enricher.clone());
+    incidents(&words, &raws, now, 1.0 / core_rate);
     if !only_incidents {
         by_length(&jieba, &enricher, now);
     }
@@ -147,11 +148,12 @@ fn main() {
 /// signature is timed twice: from the enriched item, and from the stored
 /// text as the tracker reads it back (its content words cut again).
 fn incidents(
-    enricher: &Enricher,
+    words: &minyi::incident::Vocabulary,
     raws: &[minyi::model::RawFeedback],
     now: DateTime<FixedOffset>,
     enrich_s: f64,
 ) {
+    let enricher = words.enricher();
     for copies in [1, 3] {
         let n = raws.len() * copies;
         let start = now - chrono::Duration::seconds(10 * n as i64);
@@ -163,7 +165,7 @@ fn incidents(
                 enricher.enrich(raw, now).unwrap()
             })
             .collect();
-        let (sig_s, stored_s, assign_s, linked) = assignment(enricher, &items);
+        let (sig_s, stored_s, assign_s, linked) = assignment(words, &items);
         let per = |s: f64| s * 1e6 / n as f64;
         let (sig_us, stored_us, assign_us, enrich_us) =
             (per(sig_s), per(stored_s), per(assign_s), enrich_s * 1e6);
@@ -182,8 +184,12 @@ fn incidents(
 /// The best of five rounds (seconds) of: the signatures of `items`, the
 /// same read from their stored texts, and their assignment in time order;
 /// and how many items are in an incident.
-fn assignment(enricher: &Enricher, items: &[minyi::model::EnrichedItem]) -> (f64, f64, f64, usize) {
+fn assignment(
+    words: &minyi::incident::Vocabulary,
+    items: &[minyi::model::EnrichedItem],
+) -> (f64, f64, f64, usize) {
     use minyi::incident::{Assigner, Matcher, Parts, Signature};
+    let enricher = words.enricher();
     let (mut best_sig, mut best_stored, mut best_assign) = (f64::MAX, f64::MAX, f64::MAX);
     let mut linked = 0;
     for _ in 0..5 {
@@ -191,7 +197,7 @@ fn assignment(enricher: &Enricher, items: &[minyi::model::EnrichedItem]) -> (f64
         keep_fastest(&mut best_sig, || {
             sigs = items
                 .iter()
-                .map(|item| Signature::of(black_box(item), enricher))
+                .map(|item| Signature::of(black_box(item), words))
                 .collect();
         });
         keep_fastest(&mut best_stored, || {
@@ -206,7 +212,7 @@ fn assignment(enricher: &Enricher, items: &[minyi::model::EnrichedItem]) -> (f64
                         district: item.district.as_deref(),
                         topics: &item.topics,
                     },
-                    enricher,
+                    words,
                 ));
             }
         });

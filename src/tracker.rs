@@ -37,8 +37,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::enrich::Enricher;
-use crate::incident::{Assigner, Change, Matcher, Parts, Signature};
+use crate::incident::{Assigner, Change, Matcher, Parts, Signature, Vocabulary};
 use crate::live::Live;
 use crate::query::{Answer, Filters, Query};
 use crate::repeat::{ContactItem, Mark, Repeats};
@@ -67,7 +66,8 @@ const POSITION: (&str, &str) = ("tracker", "position");
 const MAX_EVENTS: usize = 50;
 
 pub struct Tracker {
-    pub enricher: Arc<Enricher>,
+    /// The enricher's words as signatures weigh them (and the enricher).
+    pub words: Arc<Vocabulary>,
     pub store: Arc<dyn Store>,
     pub live: Arc<Live>,
     pub window_hours: u32,
@@ -182,7 +182,7 @@ impl Tracker {
         &self,
         shutdown: &CancellationToken,
     ) -> crate::store::Result<Option<Following>> {
-        let now = self.enricher.now().timestamp();
+        let now = self.words.enricher().now().timestamp();
         let since = now - 2 * 3600 * i64::from(self.window_hours);
         let repeat_window = 86_400 * i64::from(self.repeat_days);
         let read_from = since.min(now - 2 * repeat_window);
@@ -232,7 +232,7 @@ impl Tracker {
             items.into_iter().partition(|i| restoring.contains(&i.id));
         let (restored_count, assigned_count) = (restored.len(), items.len());
         if !restored.is_empty() {
-            let enricher = self.enricher.clone();
+            let words = self.words.clone();
             let mut a = assigner.take().expect("just made");
             assigner = Some(
                 tokio::task::spawn_blocking(move || {
@@ -240,7 +240,7 @@ impl Tracker {
                         .iter()
                         .map(|i| (i.id.as_str(), i.incident.clone()))
                         .collect();
-                    let sigs = signatures(&enricher, &restored)
+                    let sigs = signatures(&words, &restored)
                         .into_iter()
                         .map(|sig| {
                             let incident = incidents[sig.id.as_str()].clone();
@@ -339,7 +339,7 @@ impl Tracker {
                 POSITION.0,
                 POSITION.1.to_owned(),
                 doc.to_string(),
-                self.enricher.now().timestamp(),
+                self.words.enricher().now().timestamp(),
             )
             .await
     }
@@ -371,7 +371,7 @@ impl Tracker {
             }
         }
         // An item up to a window late still finds the window before it.
-        let now = self.enricher.now().timestamp();
+        let now = self.words.enricher().now().timestamp();
         if now - f.forgot_at >= 3600 {
             f.repeats
                 .forget_before((now - 2 * 86_400 * i64::from(self.repeat_days)) * 1000);
@@ -432,10 +432,10 @@ impl Tracker {
                 *assigner = None;
                 break;
             };
-            let enricher = self.enricher.clone();
+            let words = self.words.clone();
             let (a, found) = tokio::task::spawn_blocking(move || {
                 let mut found = Vec::new();
-                for sig in signatures(&enricher, &chunk) {
+                for sig in signatures(&words, &chunk) {
                     found.extend(a.add(sig));
                 }
                 (a, found)
@@ -460,7 +460,7 @@ impl Tracker {
             limit,
             by_count: false,
         };
-        let now = self.enricher.now().timestamp();
+        let now = self.words.enricher().now().timestamp();
         if let Answer::Incidents(list) = self.store.query(query, now).await? {
             for i in list {
                 // The title is a citizen's text, perhaps of another
@@ -490,7 +490,8 @@ impl Tracker {
 /// "问题已解决，表示满意") is about that case, not an event of its own: it
 /// stands alone, and a hundred alike are not an incident. A rating
 /// device's comment without a case ("窗口说系统升级办不了") is assigned.
-fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
+fn signatures(words: &Vocabulary, items: &[StoredItem]) -> Vec<Signature> {
+    let enricher = words.enricher();
     let revisit: Vec<&str> = enricher
         .channels()
         .filter(|c| c.revisit)
@@ -510,7 +511,7 @@ fn signatures(enricher: &Enricher, items: &[StoredItem]) -> Vec<Signature> {
                     district: i.district.as_deref(),
                     topics: &i.topics,
                 },
-                enricher,
+                words,
             )
         })
         .collect()

@@ -74,6 +74,11 @@ impl Lexicon {
         self.known.len()
     }
 
+    /// The words described.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.known.keys().map(|w| &**w)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
     }

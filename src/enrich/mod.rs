@@ -266,6 +266,16 @@ impl Enricher {
         self.synonyms.get(word).map_or(word, String::as_str)
     }
 
+    /// Every word the enricher knows something of: the lexicon's, the
+    /// synonyms' and the generic words (each once or more), for tables
+    /// worked out once per word.
+    pub fn known_words(&self) -> impl Iterator<Item = &str> {
+        self.lexicon
+            .words()
+            .chain(self.synonyms.keys().map(String::as_str))
+            .chain(self.generic_words.iter().map(String::as_str))
+    }
+
     pub fn tokenizer(&self) -> &tokenize::Tokenizer {
         &self.tokenizer
     }

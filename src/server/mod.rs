@@ -561,7 +561,7 @@ async fn run(
     ));
     tasks.spawn(
         crate::tracker::Tracker {
-            enricher: state.enricher.clone(),
+            words: Arc::new(crate::incident::Vocabulary::new(state.enricher.clone())),
             store: state.store.clone(),
             live: state.live.clone(),
             window_hours: checked.incident_window_hours,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use minyi::enrich::Enricher;
-use minyi::incident::{Assigner, Matcher, Signature, assign_all};
+use minyi::incident::{Assigner, Matcher, Signature, Vocabulary, assign_all};
 
 struct Labelled {
     label: Option<String>,
@@ -33,7 +33,8 @@ fn labelled() -> Vec<Labelled> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/incidents/incidents.tsv"
     );
-    let enricher = Enricher::builtin(b"incidents-test-key").unwrap();
+    let words = words();
+    let enricher = words.enricher();
     let now = DateTime::parse_from_rfc3339("2025-07-01T00:00:00+08:00").unwrap();
     let mut out = Vec::new();
     for (no, line) in std::fs::read_to_string(path).unwrap().lines().enumerate() {
@@ -58,7 +59,7 @@ fn labelled() -> Vec<Labelled> {
             label: (cols[0] != "-").then(|| cols[0].to_owned()),
             note: cols[3].to_owned(),
             text: cols[4].to_owned(),
-            sig: Signature::of(&item, &enricher),
+            sig: Signature::of(&item, &words),
             item,
         });
     }
@@ -322,23 +323,29 @@ fn recent_labelled() -> (
     let shift = chrono::Utc::now().timestamp_millis() - 3_600_000 - newest;
     // Whole seconds: both stores keep `received_at` as sent.
     let shift = chrono::Duration::seconds(shift / 1000);
-    let enricher = Enricher::builtin(b"incidents-test-key").unwrap();
+    let words = words();
     let mut moved = Vec::new();
     let mut sigs = Vec::new();
     for l in items {
         let mut item = l.item;
         item.received_at += shift;
-        sigs.push(Signature::of(&item, &enricher));
+        sigs.push(Signature::of(&item, &words));
         moved.push(item);
     }
     let expected = assign_all(&matcher(), sigs).into_iter().collect();
     (moved, expected)
 }
 
+/// The enricher the labelled items are enriched by, with its words as
+/// signatures weigh them.
+fn words() -> Vocabulary {
+    Vocabulary::new(Arc::new(Enricher::builtin(b"incidents-test-key").unwrap()))
+}
+
 /// The tracker over `store`, with the enricher the items were enriched by.
 fn tracker(store: Arc<dyn minyi::store::Store>) -> minyi::tracker::Tracker {
     minyi::tracker::Tracker {
-        enricher: Arc::new(Enricher::builtin(b"incidents-test-key").unwrap()),
+        words: Arc::new(words()),
         store,
         live: Arc::new(minyi::live::Live::default()),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,
@@ -594,7 +601,7 @@ async fn a_restart_keeps_what_was_stored(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replay_reaches_back_to_where_a_growing_incident_began() {
     let (items, _) = recent_labelled();
-    let enricher = Enricher::builtin(b"incidents-test-key").unwrap();
+    let words = words();
     let now = chrono::Utc::now().timestamp();
     let chain: Vec<minyi::model::EnrichedItem> = (0..=10)
         .map(|day| {
@@ -607,7 +614,7 @@ async fn a_replay_reaches_back_to_where_a_growing_incident_began() {
             item
         })
         .collect();
-    let sigs = chain.iter().map(|i| Signature::of(i, &enricher)).collect();
+    let sigs = chain.iter().map(|i| Signature::of(i, &words)).collect();
     let expected: Vec<minyi::incident::Change> = assign_all(&matcher(), sigs)
         .into_iter()
         .map(|(id, incident_id)| minyi::incident::Change {
@@ -708,7 +715,7 @@ async fn incidents_through_the_api() {
     // before the items arrive.
     let mut feed = app.state.live.subscribe();
     let tracker = minyi::tracker::Tracker {
-        enricher: app.state.enricher.clone(),
+        words: Arc::new(Vocabulary::new(app.state.enricher.clone())),
         store: app.store.clone(),
         live: app.state.live.clone(),
         window_hours: minyi::incident::DEFAULT_WINDOW_HOURS,

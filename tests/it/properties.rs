@@ -156,6 +156,11 @@ proptest! {
     #[test]
     fn incidents_do_not_depend_on_arrival_order(reports in reports(), seed in any::<u64>()) {
         use minyi::incident::{Assigner, Matcher, Signature, assign_all};
+        static WORDS: LazyLock<minyi::incident::Vocabulary> = LazyLock::new(|| {
+            minyi::incident::Vocabulary::new(std::sync::Arc::new(
+                Enricher::builtin(b"property-test-key").unwrap(),
+            ))
+        });
         let start = now() - chrono::Duration::days(3);
         let sigs: Vec<Signature> = reports
             .iter()
@@ -164,7 +169,7 @@ proptest! {
                 let at = start + chrono::Duration::minutes(i64::from(*minute));
                 let v = json!({"id": format!("r{i}"), "channel": "wechat",
                                "received_at": at.to_rfc3339(), "text": text});
-                ENRICHER.enrich_value(&v, now()).ok().map(|item| Signature::of(&item, &ENRICHER))
+                WORDS.enricher().enrich_value(&v, now()).ok().map(|item| Signature::of(&item, &WORDS))
             })
             .collect();
         let matcher = Matcher::new(minyi::incident::DEFAULT_WINDOW_HOURS);

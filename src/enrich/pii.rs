@@ -26,7 +26,8 @@
 //! - e-mail addresses → `z***@qq.com`;
 //! - after their label, travel document numbers (`护照号E12345678` →
 //!   `护照号E******78`) and social accounts (`QQ号123456789`, `微信zhangsan88`),
-//!   which [`classify`] alone would keep as ordinary numbers;
+//!   which [`classify`] alone would keep as ordinary numbers (also after
+//!   `企鹅号` and a label spelt with spaces, `q q：`);
 //! - landlines with the area code in brackets (`(0310)8181234`);
 //! - a person's name after a cue that introduces one (`我叫王小明`,
 //!   `姓名：赵春花`, `联系人：张三`, `本人李建国，`, `我是王芳。`) → `王**`: a
@@ -38,8 +39,10 @@
 //! - numbers read out in Chinese numerals (`一三八一二三四五六七八`, as a
 //!   12345 transcript writes them), classified by their digits as above;
 //! - the numbers of an address's house, building, unit and room
-//!   (`人民路123号4单元502室` → `人民路***号*单元***室`), but not a date's day
-//!   (`6月5号`).
+//!   (`人民路123号4单元502室` → `人民路***号*单元***室`, a room without 室
+//!   after its unit or building: `5栋1单元302` → `*栋*单元***`, and an
+//!   estate's dashed building-unit-room: `幸福小区3-2-501` → `幸福小区*-*-***`),
+//!   but not a date's day (`6月5号`), a count (`3号楼2个人`) or a score.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -223,7 +226,12 @@ pub fn mask(text: impl Into<String>) -> Masked {
             continue;
         }
         if starts_number && let Some(end) = address_number(&chars, i) {
-            out.extend(std::iter::repeat_n('*', end - i));
+            // The digits: a dashed address keeps its dashes.
+            out.extend(
+                chars[i..end]
+                    .iter()
+                    .map(|&c| if digit(c).is_some() { '*' } else { c }),
+            );
             kinds.push(PiiKind::Address);
             i = end;
             continue;
@@ -356,14 +364,43 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
 /// Characters after which a number with 号 is a house number (人民路123号).
 const STREET_ENDS: &[char] = &['路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院'];
 
+/// Words an estate's name ends with, after which `3-2-501` is a building,
+/// a unit and a room (幸福小区3-2-501).
+const ESTATE_ENDS: &[&str] = &[
+    "小区", "花园", "家园", "公寓", "大厦", "新村", "新城", "苑", "院", "庄", "号楼", "栋", "幢",
+    "楼",
+];
+
+/// Characters after which a number is a count or an amount, not a room
+/// (`3号楼2个人`, `5栋200元`).
+const NOT_A_ROOM: &[char] = &[
+    '个', '人', '元', '块', '次', '辆', '年', '月', '日', '天', '点', '分', '岁', '米', '层', '楼',
+    '号', '多', '万', '千', '百', '%', '％', '.', '．',
+];
+
 /// The end of an address's number at `start` (a digit): one followed by
-/// 单元, 室, 栋, 幢, 号楼 or 户, or by 号 right after a street's name.
+/// 单元, 室, 栋, 幢, 号楼 or 户, or by 号 right after a street's name; a
+/// room's number right after a building or unit (`5栋1单元302`,
+/// `3号楼502`); or the dashed building-unit-room of an estate
+/// (`幸福小区3-2-501`, `12-1-302室`).
 fn address_number(chars: &[char], start: usize) -> Option<usize> {
     let mut end = start;
     while chars.get(end).and_then(|&c| digit(c)).is_some() {
         end += 1;
     }
-    let next = *chars.get(end)?;
+    if let Some(end) = dashed_address(chars, start, end) {
+        return Some(end);
+    }
+    let next = chars.get(end).copied();
+    if (2..=4).contains(&(end - start))
+        && after_building(chars, start)
+        && next.is_none_or(|c| {
+            digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
+        })
+    {
+        return Some(end);
+    }
+    let next = next?;
     let after = chars.get(end + 1).copied();
     let unit_word = match next {
         '室' | '栋' | '幢' | '户' => true,
@@ -376,6 +413,66 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
         && start > 0
         && STREET_ENDS.contains(&chars[start - 1]);
     (unit_word || house).then_some(end)
+}
+
+/// Whether `chars[..start]` ends with a building's or unit's number and
+/// word (`5栋`, `3号楼`, `1单元`, masked already or not).
+fn after_building(chars: &[char], start: usize) -> bool {
+    let before = &chars[..start];
+    let word = if before.ends_with(&['单', '元']) || before.ends_with(&['号', '楼']) {
+        2
+    } else if before.ends_with(&['栋']) || before.ends_with(&['幢']) {
+        1
+    } else {
+        return false;
+    };
+    before[..before.len() - word]
+        .last()
+        .is_some_and(|&c| digit(c).is_some() || c == '*')
+}
+
+/// The end of a dashed address at `start` whose first digits end at
+/// `first_end`: two or three groups of digits joined by `-` (the first of
+/// one to three digits, not opening with 0: no date, no area code), the
+/// last of at most four, right after an estate's name or a building
+/// (`幸福小区3-2-501`, `3号楼2-501`), or three groups anywhere (`住3-2-501`).
+fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usize> {
+    if !(1..=3).contains(&(first_end - start)) || chars[start] == '0' {
+        return None;
+    }
+    let mut lens = vec![first_end - start];
+    let mut end = first_end;
+    while lens.len() < 3 && matches!(chars.get(end), Some('-' | '－' | '—')) {
+        let from = end + 1;
+        let mut to = from;
+        while chars.get(to).and_then(|&c| digit(c)).is_some() {
+            to += 1;
+        }
+        if !(1..=4).contains(&(to - from)) {
+            break;
+        }
+        lens.push(to - from);
+        end = to;
+    }
+    // A unit is one or two digits; a room two to four.
+    let shaped = match lens[..] {
+        [_, room] => (2..=4).contains(&room),
+        [_, unit, room] => unit <= 2 && (2..=4).contains(&room),
+        _ => false,
+    };
+    if !shaped
+        || chars
+            .get(end)
+            .is_some_and(|&c| digit(c).is_some() || matches!(c, '-' | '－' | '—'))
+    {
+        return None;
+    }
+    let groups = lens.len();
+    let estate = ESTATE_ENDS.iter().any(|w| {
+        let w: Vec<char> = w.chars().collect();
+        chars[..start].ends_with(&w)
+    });
+    (estate || groups == 3).then_some(end)
 }
 
 /// Common surnames: a name after a cue must open with one.
@@ -846,7 +943,7 @@ const DOCUMENT_LABELS: &[&str] = &[
 ];
 /// Labels after which a social account follows (QQ号123456789,
 /// 微信zhangsan88): 5 to 20 letters, digits, `_` or `-`.
-const ACCOUNT_LABELS: &[&str] = &["qq", "扣扣", "微信", "vx", "wx", "wechat"];
+const ACCOUNT_LABELS: &[&str] = &["qq", "扣扣", "企鹅", "微信", "vx", "wx", "wechat"];
 /// What may stand between a label and its identifier.
 const LABEL_FILLER: &str = "号码是为：: \u{3000}";
 
@@ -864,7 +961,11 @@ fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize,
             .rev()
             .take_while(|c| LABEL_FILLER.contains(**c));
         at -= filler.take(4).count();
-        let before: String = chars[at.saturating_sub(6)..at].iter().collect();
+        // Spaces may stand inside a label (`q q：`).
+        let before: String = chars[at.saturating_sub(8)..at]
+            .iter()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let before = before.to_lowercase();
         labels.iter().any(|l| before.ends_with(l))
     };
@@ -1423,6 +1524,41 @@ mod tests {
         assert_eq!(m.text, "人民路***号*单元***室漏水");
         assert_eq!(m.kinds, [PiiKind::Address]);
         assert_eq!(mask("幸福小区3号楼").text, "幸福小区*号楼");
+        // A room's number without 室, after its building or unit, and the
+        // dashed building-unit-room of an estate.
+        for (input, want) in [
+            (
+                "家住光明小区5栋1单元302，楼上吵",
+                "家住光明小区*栋*单元***，楼上吵",
+            ),
+            ("我住3号楼502", "我住*号楼***"),
+            (
+                "我住幸福小区3-2-501，楼上天天吵",
+                "我住幸福小区*-*-***，楼上天天吵",
+            ),
+            ("光明花园12-1-302室", "光明花园**-*-***室"),
+            ("住3-2-501的邻居", "住*-*-***的邻居"),
+            ("阳光小区2-301", "阳光小区*-***"),
+        ] {
+            assert_eq!(
+                super::tests::m(input),
+                (want.to_owned(), vec![PiiKind::Address]),
+                "{input}"
+            );
+        }
+        // Counts, amounts, dates, scores and area codes stay.
+        for (input, want) in [
+            ("3号楼2个人在吵架", "*号楼2个人在吵架"),
+            ("5栋200元", "*栋200元"),
+            ("2024-11-20报的警", "2024-11-20报的警"),
+            ("比分3-2", "比分3-2"),
+            ("1-2月份的数据", "1-2月份的数据"),
+            ("3号楼5层", "*号楼5层"),
+        ] {
+            assert_eq!(mask(input).text, want);
+        }
+        assert_eq!(mask("0310-8181234").kinds, [PiiKind::Landline]);
+        assert_eq!(mask("138-1234-5678").kinds, [PiiKind::Mobile]);
         // A date's day, a metro line, a hotline stay.
         for keep in [
             "6月5号下午报的警",
@@ -1450,6 +1586,12 @@ mod tests {
             ("QQ号123456789", "QQ号1******89", PiiKind::Account),
             ("qq:87654321", "qq:8*****21", PiiKind::Account),
             ("加QQ123456789", "加QQ1******89", PiiKind::Account),
+            (
+                "加我企鹅号12345678详谈",
+                "加我企鹅号1*****78详谈",
+                PiiKind::Account,
+            ),
+            ("我的q q：87654321", "我的q q：8*****21", PiiKind::Account),
             (
                 "微信号是wxid_abc123，",
                 "微信号是w********23，",

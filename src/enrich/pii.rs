@@ -1056,7 +1056,14 @@ fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
     let found = classify(d)?;
     let b = d.as_bytes();
     let ok = match found.0 {
-        PiiKind::Mobile | PiiKind::Landline => true,
+        // Round groups cut where a mobile is not (3-4-4, after its country
+        // code if any) are amounts: `13000、150000`.
+        PiiKind::Mobile => {
+            let start = b.len() - 11;
+            let odd = |c: usize| c > start && !matches!(c - start, 3 | 7);
+            !cuts.iter().any(|&c| odd(c) && b[c - 1] == b'0')
+        }
+        PiiKind::Landline => true,
         PiiKind::IdNumber if b.len() == 15 => cuts.iter().all(|&c| c == 6 || c == 12),
         PiiKind::IdNumber => d.ends_with('X') || plausible_id(d),
         PiiKind::LongNumber => b.len() == 18 && d.ends_with('X'),
@@ -1558,6 +1565,12 @@ mod tests {
             assert_eq!(mask(input).text, want);
         }
         assert_eq!(mask("0310-8181234").kinds, [PiiKind::Landline]);
+        // Amounts side by side are no phone number.
+        for keep in ["被骗13000、150000元", "被骗13000 150000元"] {
+            assert_eq!(mask(keep).text, keep);
+        }
+        // A mobile grouped oddly is still one.
+        assert_eq!(mask("1381 234 5678").kinds, [PiiKind::Mobile]);
         assert_eq!(mask("138-1234-5678").kinds, [PiiKind::Mobile]);
         // A date's day, a metro line, a hotline stay.
         for keep in [

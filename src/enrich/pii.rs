@@ -529,7 +529,7 @@ const ROLE_WORDS: &[&str] = &["房东", "高中", "商家", "全职", "成年", 
 /// Characters that cannot be a name's second or third character (they
 /// start what follows it).
 const AFTER_NAME: &str =
-    "的了在想要是和与给对反投电手家住今男女身现来去说问向于从到将已也就都还被把";
+    "的了在想要是和与给对反投电手家住今男女身现来去说问向于从到将已也就都还被把你我他她们咱称";
 
 fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c)
@@ -680,11 +680,12 @@ fn name_at(chars: &[char], j: usize, strong: bool) -> Option<(usize, usize)> {
     };
     // After a weak cue the name must end there: at a punctuation mark,
     // the end, or words that follow a name in a self-introduction
-    // (本人李建国电话…, 本人王芳女…).
+    // (本人李建国电话…, 本人王芳女…) or in a report of what someone said
+    // (当事人李四称…, 报警人王五反映…).
     let ends = |k: usize| {
         chars
             .get(k)
-            .is_none_or(|&c| !is_han(c) || "电手身家住现男女今".contains(c))
+            .is_none_or(|&c| !is_han(c) || "电手身家住现男女今称反表说向被".contains(c))
     };
     surnames_at(chars, j).find_map(|surname| {
         let given = j + surname;
@@ -1874,6 +1875,9 @@ mod tests {
             ("投诉人: 王小明反映", "投诉人: 王**反映"),
             ("报警人是李四。", "报警人是李*。"),
             ("当事人 赵六 称", "当事人 赵* 称"),
+            ("当事人李四称被打", "当事人李*称被打"),
+            ("报警人王小五反映", "报警人王**反映"),
+            ("本人张伟说", "本人张*说"),
             ("举报人：刘洋洋", "举报人：刘**"),
             ("来电人：陈静", "来电人：陈*"),
             ("我是王小明，家住丛台区", "我是王**，家住丛台区"),

@@ -42,24 +42,60 @@ fn serve_embedded(path: &str) -> Response {
 }
 
 /// The pages (`/`, `/wall/{name}`, `/explore`, `/supervision`) and every other asset by
-/// its path; from `web_dir` on disk when one is given.
-pub fn routes<S: Clone + Send + Sync + 'static>(web_dir: Option<&Path>) -> Router<S> {
-    match web_dir {
-        Some(dir) => {
-            let wall = ServeFile::new(dir.join("wall.html"));
-            Router::new()
-                .route_service("/", wall.clone())
-                .route_service("/wall/{name}", wall)
-                .route_service("/explore", ServeFile::new(dir.join("explore.html")))
-                .route_service("/supervision", ServeFile::new(dir.join("supervision.html")))
-                .fallback_service(ServeDir::new(dir))
+/// its path; from `web_dir` on disk when one is given. `walls`: the names
+/// of the configured wall screens. A wall not among them is a 404 that
+/// names those there are: a typo in a bureau's screen address must not
+/// show the city's wall as if it were the bureau's. `/wall` is the main
+/// wall, at `/`.
+pub fn routes<S: Clone + Send + Sync + 'static>(
+    web_dir: Option<&Path>,
+    walls: Vec<String>,
+) -> Router<S> {
+    let walls = std::sync::Arc::new(walls);
+    let wall_page = {
+        let dir = web_dir.map(Path::to_path_buf);
+        move |axum::extract::Path(name): axum::extract::Path<String>| {
+            let (walls, dir) = (walls.clone(), dir.clone());
+            async move {
+                if !walls.contains(&name) {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        format!(
+                            "没有名为“{name}”的大屏。已配置的大屏：{}\n",
+                            walls
+                                .iter()
+                                .map(|w| format!("/wall/{w}"))
+                                .collect::<Vec<_>>()
+                                .join("  ")
+                        ),
+                    )
+                        .into_response();
+                }
+                match dir {
+                    Some(dir) => match tokio::fs::read(dir.join("wall.html")).await {
+                        Ok(bytes) => ([(header::CONTENT_TYPE, content_type("/wall.html"))], bytes)
+                            .into_response(),
+                        Err(_) => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+                    },
+                    None => serve_embedded("/wall.html"),
+                }
+            }
         }
-        None => Router::new()
+    };
+    let main_wall = || async { axum::response::Redirect::permanent("/") };
+    let pages = Router::new()
+        .route("/wall/{name}", get(wall_page))
+        .route("/wall", get(main_wall))
+        .route("/wall/", get(main_wall));
+    match web_dir {
+        Some(dir) => pages
+            .route_service("/", ServeFile::new(dir.join("wall.html")))
+            .route_service("/explore", ServeFile::new(dir.join("explore.html")))
+            .route_service("/supervision", ServeFile::new(dir.join("supervision.html")))
+            .fallback_service(ServeDir::new(dir)),
+        None => pages
             .route("/", get(|| async { serve_embedded("/wall.html") }))
-            .route(
-                "/wall/{name}",
-                get(|| async { serve_embedded("/wall.html") }),
-            )
             .route(
                 "/explore",
                 get(|| async { serve_embedded("/explore.html") }),

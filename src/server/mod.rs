@@ -394,7 +394,13 @@ pub enum ServeError {
 /// and the maps a centre configured as GeoJSON under `<dashboards_dir>/geo`.
 pub fn app(state: Arc<AppState>) -> Router {
     let geo = ServeDir::new(state.dashboards_dir.join("geo"));
-    let web = assets::routes(state.web_dir.as_deref());
+    let walls = state
+        .panels
+        .dashboards
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let web = assets::routes(state.web_dir.as_deref(), walls);
     let guard = axum::middleware::from_fn_with_state(state.clone(), guard::middleware);
     // Outside the guard: refused requests are audited too.
     let audit = axum::middleware::from_fn_with_state(state.clone(), audit::middleware);

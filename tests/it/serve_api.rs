@@ -1388,6 +1388,32 @@ async fn the_wall_and_the_explorer_are_built_in() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A wall not configured (a typo in a bureau's screen address) is a 404
+    // naming the walls there are, not the city's wall under its name.
+    let resp = app
+        .router
+        .clone()
+        .oneshot(Request::get("/wall/distrct").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        body.contains("distrct") && body.contains("/wall/district"),
+        "{body}"
+    );
+    // `/wall` is the main wall, at `/`.
+    let resp = app
+        .router
+        .clone()
+        .oneshot(Request::get("/wall").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(resp.headers()["location"], "/");
 }
 
 #[tokio::test]

@@ -431,14 +431,14 @@ impl Enricher {
         let mut sent_district = raw.district.as_deref().and_then(|d| {
             let known = self.gazetteer.district_named(d);
             if known.is_none() {
-                unknown_places.push(format!("district: {}", pii::mask(d).text));
+                unknown_places.push(format!("district: {}", unknown_place(d)));
             }
             known.map(str::to_owned)
         });
         let sent_unit = raw.unit.as_deref().and_then(|u| {
             let known = self.gazetteer.unit_named(u);
             if known.is_none() {
-                unknown_places.push(format!("unit: {}", pii::mask(u).text));
+                unknown_places.push(format!("unit: {}", unknown_place(u)));
             }
             let (unit, district) = known?;
             if sent_district.is_none() {
@@ -566,6 +566,29 @@ fn is_blank(text: &str) -> bool {
 /// batch are fifty answers, not one answer and 49 duplicates).
 pub fn arrival(now: DateTime<FixedOffset>, index: usize) -> DateTime<FixedOffset> {
     now + chrono::Duration::nanoseconds(index as i64)
+}
+
+/// Words a place's or an office's name ends with (丛台区, 光明桥派出所,
+/// 交警支队, 12345热线中心).
+const PLACE_ENDS: &[&str] = &[
+    "区", "县", "市", "镇", "乡", "街道", "村", "社区", "所", "队", "局", "科", "室", "站", "中心",
+    "处", "办", "厅", "部", "组", "岗",
+];
+
+/// What is kept of a district or unit sent that the gazetteer does not
+/// know: the name masked, when it reads as a place's or an office's name
+/// (so a centre can see which names its feed sends that are not
+/// configured), else nothing (a person's name sent in the field, as a
+/// careless client does, has no cue the masker would know it by).
+fn unknown_place(sent: &str) -> String {
+    let name = sent.trim();
+    let place_like = (2..=30).contains(&name.chars().count())
+        && PLACE_ENDS.iter().any(|end| name.ends_with(end));
+    if place_like {
+        pii::mask(name).text
+    } else {
+        "（不像地名，未保留）".to_owned()
+    }
 }
 
 /// Tokens inside masked personal data (`002x` of `110***********002X`,
@@ -807,7 +830,20 @@ mod tests {
         assert_eq!(item.unit, None);
         assert_eq!(
             item.unknown_places,
-            ["district: 138****5678", "unit: 编造的派出所"]
+            ["district: （不像地名，未保留）", "unit: 编造的派出所"]
+        );
+        // A person's name sent as a place is not kept; a place's name is,
+        // masked.
+        let named = e
+            .enrich_value(
+                &json!({"channel": "wechat", "text": "出警太慢",
+                        "district": "王小明", "unit": "13812345678派出所"}),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(
+            named.unknown_places,
+            ["district: （不像地名，未保留）", "unit: 138****5678派出所"]
         );
         // The same raw id gives the same stored id (re-sends are recognised);
         // an event naming it as its item finds it.

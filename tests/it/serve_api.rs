@@ -1546,7 +1546,8 @@ async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
     }
     let (_, top) = get(&app, "/api/v1/stats/top?dim=district&limit=100").await;
     assert!(top["rows"].as_array().unwrap().len() <= 19, "{top}");
-    // The raw values stay beside the item, masked.
+    // What was sent stays beside the item, masked, where it reads as a
+    // place's name.
     let (_, page) = get(&app, "/api/v1/feedback?limit=1000").await;
     let first = page["items"]
         .as_array()
@@ -1555,9 +1556,10 @@ async fn personal_data_in_side_fields_reaches_no_output_and_no_file() {
         .find(|i| i["text"] == "出警太慢")
         .unwrap();
     assert!(first["id"].as_str().unwrap().starts_with("p-"), "{first}");
+    // (a number is no place's name: nothing of it is kept)
     assert_eq!(
         first["detail"]["unknown_places"][0],
-        "district: 138****5678"
+        "district: （不像地名，未保留）"
     );
 
     // Nor in the store's files (database and WAL).

@@ -738,6 +738,14 @@ impl Engine {
         };
         let imported_through = self.imported_through(now).await;
         let mut waited_for_incidents = false;
+        // Cooldowns over: forget when series and incidents last resolved
+        // (else one entry per series value and incident ever resolved).
+        {
+            let longest = self.rules.iter().map(|r| r.cooldown).max().unwrap_or(0);
+            let mut st = self.state.lock().await;
+            st.resolved_at.retain(|_, t| now < *t + longest);
+            st.incident_resolved.retain(|_, t| now < *t + longest);
+        }
         for rule in &self.rules {
             let needs = now - rule.window - i64::from(rule.history) * rule.period;
             if rule.detector.uses_history() && oldest.is_none_or(|o| o > needs) {

@@ -364,18 +364,37 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
 /// Characters after which a number with 号 is a house number (人民路123号).
 const STREET_ENDS: &[char] = &['路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院'];
 
+/// What joins the numbers of a dashed address (`3-2-501`, `3–2–501`,
+/// `3/2/501`).
+fn is_address_dash(c: char) -> bool {
+    matches!(c, '-' | '－' | '—' | '–' | '/' | '／')
+}
+
 /// Words an estate's name ends with, after which `3-2-501` is a building,
 /// a unit and a room (幸福小区3-2-501).
 const ESTATE_ENDS: &[&str] = &[
-    "小区", "花园", "家园", "公寓", "大厦", "新村", "新城", "苑", "院", "庄", "号楼", "栋", "幢",
-    "楼",
+    "小区",
+    "花园",
+    "家园",
+    "公寓",
+    "大厦",
+    "新村",
+    "苑",
+    "大院",
+    "家属院",
+    "庄",
+    "号楼",
+    "栋",
+    "幢",
 ];
 
 /// Characters after which a number is a count or an amount, not a room
 /// (`3号楼2个人`, `5栋200元`).
 const NOT_A_ROOM: &[char] = &[
-    '个', '人', '元', '块', '次', '辆', '年', '月', '日', '天', '点', '分', '岁', '米', '层', '楼',
-    '号', '多', '万', '千', '百', '%', '％', '.', '．',
+    '个', '人', '元', '块', '次', '辆', '年', '月', '日', '天', '点', '分', '秒', '岁', '米', '层',
+    '楼', '号', '多', '万', '千', '百', '%', '％', '.', '．', '路', '平', '方', '公', '斤', '周',
+    '户', '家', '名', '位', '条', '起', '件', '台', '张', '段', '班', '期', ':', '：', '-', '－',
+    '—', '~', '～', '至', '到', '余', '来', '左', '以',
 ];
 
 /// The end of an address's number at `start` (a digit): one followed by
@@ -392,7 +411,7 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
         return Some(end);
     }
     let next = chars.get(end).copied();
-    if (2..=4).contains(&(end - start))
+    if (3..=4).contains(&(end - start))
         && after_building(chars, start)
         && next.is_none_or(|c| {
             digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
@@ -434,15 +453,16 @@ fn after_building(chars: &[char], start: usize) -> bool {
 /// The end of a dashed address at `start` whose first digits end at
 /// `first_end`: two or three groups of digits joined by `-` (the first of
 /// one to three digits, not opening with 0: no date, no area code), the
-/// last of at most four, right after an estate's name or a building
-/// (`幸福小区3-2-501`, `3号楼2-501`), or three groups anywhere (`住3-2-501`).
+/// last (a room) of three or four and no year, right after an estate's
+/// name or a building (`幸福小区3-2-501`, `3号楼2-501`), or three groups
+/// anywhere (`我家是6-1-302`); never before a measure word (`小区30-50辆`).
 fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usize> {
     if !(1..=3).contains(&(first_end - start)) || chars[start] == '0' {
         return None;
     }
     let mut lens = vec![first_end - start];
     let mut end = first_end;
-    while lens.len() < 3 && matches!(chars.get(end), Some('-' | '－' | '—')) {
+    while lens.len() < 3 && chars.get(end).is_some_and(|&c| is_address_dash(c)) {
         let from = end + 1;
         let mut to = from;
         while chars.get(to).and_then(|&c| digit(c)).is_some() {
@@ -454,25 +474,44 @@ fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usiz
         lens.push(to - from);
         end = to;
     }
-    // A unit is one or two digits; a room two to four.
+    // A unit is one or two digits; a room three or four (101, 1203).
     let shaped = match lens[..] {
-        [_, room] => (2..=4).contains(&room),
-        [_, unit, room] => unit <= 2 && (2..=4).contains(&room),
+        [_, room] => (3..=4).contains(&room),
+        [_, unit, room] => unit <= 2 && (3..=4).contains(&room),
         _ => false,
     };
+    // What a range of counts or amounts (`10-15天`, `100-200元`) runs
+    // into is no room; a room may end in 号 or 室 (`3-2-501号`).
     if !shaped
-        || chars
-            .get(end)
-            .is_some_and(|&c| digit(c).is_some() || matches!(c, '-' | '－' | '—'))
+        || chars.get(end).is_some_and(|&c| {
+            digit(c).is_some()
+                || is_address_dash(c)
+                || (c != '号' && NOT_A_ROOM.contains(&c))
+                || c.is_ascii_alphanumeric()
+        })
     {
         return None;
     }
-    let groups = lens.len();
+    // A date (`11-20-2024`, `11/20/2024`) is no address.
+    let last: String = chars[end - lens[lens.len() - 1]..end].iter().collect();
+    if lens[lens.len() - 1] == 4 && (last.starts_with("19") || last.starts_with("20")) {
+        return None;
+    }
+    // An estate's name or a building right before (spaces between), or
+    // three groups anywhere (`我家是6-1-302`).
+    let mut before = start;
+    while before > 0 && matches!(chars[before - 1], ' ' | '\u{3000}') {
+        before -= 1;
+    }
     let estate = ESTATE_ENDS.iter().any(|w| {
         let w: Vec<char> = w.chars().collect();
-        chars[..start].ends_with(&w)
+        chars[..before].ends_with(&w)
     });
-    (estate || groups == 3).then_some(end)
+    // Not a code's or a model's number (`型号12-3-450`, `A12-3-450`).
+    let coded = chars[..start]
+        .last()
+        .is_some_and(|&c| c.is_ascii_alphanumeric() || "号码型编".contains(c));
+    (estate || (lens.len() == 3 && !coded)).then_some(end)
 }
 
 /// Common surnames: a name after a cue must open with one.
@@ -522,9 +561,17 @@ const NAME_CUES: &[(&str, Cue)] = &[
 /// name holds one.
 const ROLE_ENDS: &str = "主员机客户者师工警人";
 
-/// Words for a role opening with a surname (`房东`, `高中生`): after a weak
-/// cue no name.
-const ROLE_WORDS: &[&str] = &["房东", "高中", "商家", "全职", "成年", "华侨", "车友"];
+/// Words opening with a surname that are a role (`房东`, `高中生`) or an
+/// ordinary word (`明确`, `马上`, `曾经`): after a weak cue no name
+/// (`投诉人明确反映` holds none).
+const ROLE_WORDS: &[&str] = &[
+    "房东", "高中", "商家", "全职", "成年", "华侨", "车友", "明确", "强调", "强烈", "马上", "周边",
+    "常常", "经常", "曾经", "原来", "原本", "齐全", "严重", "严肃", "严厉", "高度", "多次", "当时",
+    "当即", "当场", "随即", "随后", "同时", "同样", "安全", "于是", "时常", "金额", "方面", "一再",
+    "再次", "向来", "何时", "任何", "任意", "任务", "毛病", "白白", "余额", "连续", "万一", "苗头",
+    "周一", "周二", "周三", "周四", "周五", "周六", "周日", "周末", "常年", "齐声", "严正", "连日",
+    "连夜", "时隔", "方才", "高声", "关于", "毕竟", "成天", "整天", "全部", "全都", "全程",
+];
 
 /// Characters that cannot be a name's second or third character (they
 /// start what follows it).
@@ -1057,12 +1104,16 @@ fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
     let found = classify(d)?;
     let b = d.as_bytes();
     let ok = match found.0 {
-        // Round groups cut where a mobile is not (3-4-4, after its country
-        // code if any) are amounts: `13000、150000`.
+        // Groups that all end in 00 but the last, cut where a mobile is
+        // not (3-4-4, after its country code if any), are amounts
+        // (`13000、150000`); any other grouping is read as a mobile.
         PiiKind::Mobile => {
             let start = b.len() - 11;
-            let odd = |c: usize| c > start && !matches!(c - start, 3 | 7);
-            !cuts.iter().any(|&c| odd(c) && b[c - 1] == b'0')
+            let odd = cuts
+                .iter()
+                .any(|&c| c > start && !matches!(c - start, 3 | 7));
+            let round = cuts.iter().all(|&c| c >= 2 && &b[c - 2..c] == b"00");
+            !(odd && round)
         }
         PiiKind::Landline => true,
         PiiKind::IdNumber if b.len() == 15 => cuts.iter().all(|&c| c == 6 || c == 12),
@@ -1546,6 +1597,11 @@ mod tests {
             ),
             ("光明花园12-1-302室", "光明花园**-*-***室"),
             ("住3-2-501的邻居", "住*-*-***的邻居"),
+            ("住址：御景苑 3-2-501", "住址：御景苑 *-*-***"),
+            ("我家是6-1-302，楼上漏水", "我家是*-*-***，楼上漏水"),
+            ("我住3-2-501号", "我住*-*-***号"),
+            ("家住3–2–501", "家住*–*–***"),
+            ("家住3/2/501", "家住*/*/***"),
             ("阳光小区2-301", "阳光小区*-***"),
         ] {
             assert_eq!(
@@ -1556,6 +1612,17 @@ mod tests {
         }
         // Counts, amounts, dates, scores and area codes stay.
         for (input, want) in [
+            ("24-11-20报的警", "24-11-20报的警"),
+            ("11-20-2024", "11-20-2024"),
+            ("比分11-9-11", "比分11-9-11"),
+            ("型号12-3-450的热水器", "型号12-3-450的热水器"),
+            ("小区30-50辆车", "小区30-50辆车"),
+            ("医院10-15天", "医院10-15天"),
+            ("阳光小区20-30个人", "阳光小区20-30个人"),
+            ("5栋100-200元", "*栋100-200元"),
+            ("5栋12路公交", "*栋12路公交"),
+            ("3号楼10:30", "*号楼10:30"),
+            ("5号楼100平", "*号楼100平"),
             ("3号楼2个人在吵架", "*号楼2个人在吵架"),
             ("5栋200元", "*栋200元"),
             ("2024-11-20报的警", "2024-11-20报的警"),
@@ -1571,7 +1638,14 @@ mod tests {
             assert_eq!(mask(keep).text, keep);
         }
         // A mobile grouped oddly is still one.
-        assert_eq!(mask("1381 234 5678").kinds, [PiiKind::Mobile]);
+        for phone in [
+            "1381 234 5678",
+            "1380 1234 567",
+            "1380 123 4567",
+            "1390-0012-345",
+        ] {
+            assert_eq!(mask(phone).kinds, [PiiKind::Mobile], "{phone}");
+        }
         assert_eq!(mask("138-1234-5678").kinds, [PiiKind::Mobile]);
         // A date's day, a metro line, a hotline stay.
         for keep in [
@@ -1910,6 +1984,12 @@ mod tests {
             "我是高中生。",
             "本人党员，",
             "我是向你们反映",
+            "投诉人明确反映",
+            "当事人马上称",
+            "报警人曾经反映",
+            "当事人严重表示不满",
+            "当事人周一称已还款",
+            "投诉人常年反映噪音问题",
             "我是东方人",
             "我姓王",
             "我姓王，叫我小王就行",

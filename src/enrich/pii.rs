@@ -422,7 +422,10 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
     let next = next?;
     let after = chars.get(end + 1).copied();
     let unit_word = match next {
-        '室' | '栋' | '幢' | '户' => true,
+        '室' | '栋' | '幢' => true,
+        // A household's number after its building or unit (`2单元301户`);
+        // elsewhere a count of households (`小区共有300户`).
+        '户' => after_building(chars, start),
         '单' => after == Some('元'),
         '号' => after == Some('楼'),
         _ => false,
@@ -1624,6 +1627,9 @@ mod tests {
             ("3号楼10:30", "*号楼10:30"),
             ("5号楼100平", "*号楼100平"),
             ("3号楼2个人在吵架", "*号楼2个人在吵架"),
+            ("小区共有300户居民", "小区共有300户居民"),
+            ("这栋楼住了30户", "这栋楼住了30户"),
+            ("2单元301户", "*单元***户"),
             ("5栋200元", "*栋200元"),
             ("2024-11-20报的警", "2024-11-20报的警"),
             ("比分3-2", "比分3-2"),

@@ -344,8 +344,7 @@ impl Vocabulary {
         }
         match self.pairs.get(&pair_key(a, b)) {
             Some(known) => known.clone(),
-            // No word of the enricher's: what `describe_pair` gives such.
-            None => Word::Term(hash(word) ^ PAIR_SALT, PAIR_WEIGHT * 0.5, PAIR_WEIGHT * 0.5),
+            None => no_word_pair(word),
         }
     }
 }
@@ -380,18 +379,24 @@ fn describe_pair(enricher: &Enricher, word: &str) -> Word {
         return Word::Skip;
     }
     let word = enricher.synonym(word);
-    let info = enricher.lexicon().get(word);
-    if info.is_some_and(|i| !i.places.is_empty()) {
+    let Some(info) = enricher.lexicon().get(word) else {
+        return no_word_pair(word);
+    };
+    if !info.places.is_empty() {
         return Word::Skip;
     }
-    let (weight, full) = match info {
-        None => (PAIR_WEIGHT * 0.5, PAIR_WEIGHT * 0.5),
-        Some(_) => {
-            let (w, f) = word_weight(enricher.is_generic_word(word), info);
-            (PAIR_WEIGHT * w / 7.0, PAIR_WEIGHT * f / 7.0)
-        }
-    };
-    Word::Term(hash(word) ^ PAIR_SALT, weight, full)
+    let (w, f) = word_weight(enricher.is_generic_word(word), Some(info));
+    Word::Term(
+        hash(word) ^ PAIR_SALT,
+        PAIR_WEIGHT * w / 7.0,
+        PAIR_WEIGHT * f / 7.0,
+    )
+}
+
+/// How a signature weighs a pair of characters that is no word of the
+/// enricher's: half a pair's weight, at and away from a place.
+fn no_word_pair(pair: &str) -> Word {
+    Word::Term(hash(pair) ^ PAIR_SALT, PAIR_WEIGHT * 0.5, PAIR_WEIGHT * 0.5)
 }
 
 /// The IDF below which a word weighs (almost) nothing: a rare word (IDF
@@ -672,14 +677,16 @@ fn same_place(a: &str, b: &str) -> bool {
 fn shared_weight(a: &[(u64, f32, f32)], b: &[(u64, f32, f32)], full: bool) -> f32 {
     let weight = |t: &(u64, f32, f32)| if full { t.2 } else { t.1 };
     let (mut i, mut j, mut sum) = (0, 0, 0.0);
-    // Without branches on the keys (which of two hashes is smaller is a
-    // coin toss the processor mispredicts): adding 0.0 changes no sum.
     while i < a.len() && j < b.len() {
-        let (x, y) = (&a[i], &b[j]);
-        let w = weight(x).min(weight(y));
-        sum += if x.0 == y.0 { w } else { 0.0 };
-        i += usize::from(x.0 <= y.0);
-        j += usize::from(y.0 <= x.0);
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += weight(&a[i]).min(weight(&b[j]));
+                i += 1;
+                j += 1;
+            }
+        }
     }
     sum
 }

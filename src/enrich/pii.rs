@@ -413,9 +413,7 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
     let next = chars.get(end).copied();
     if (3..=4).contains(&(end - start))
         && after_building(chars, start)
-        && next.is_none_or(|c| {
-            digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
-        })
+        && next.is_none_or(room_may_end_before)
     {
         return Some(end);
     }
@@ -435,6 +433,12 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
         && start > 0
         && STREET_ENDS.contains(&chars[start - 1]);
     (unit_word || house).then_some(end)
+}
+
+/// Whether a room's number may end before `c`: not inside a longer number
+/// or code, nor before a count's or an amount's word ([`NOT_A_ROOM`]).
+fn room_may_end_before(c: char) -> bool {
+    digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
 }
 
 /// Whether `chars[..start]` ends with a building's or unit's number and
@@ -486,12 +490,9 @@ fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usiz
     // What a range of counts or amounts (`10-15天`, `100-200元`) runs
     // into is no room; a room may end in 号 or 室 (`3-2-501号`).
     if !shaped
-        || chars.get(end).is_some_and(|&c| {
-            digit(c).is_some()
-                || is_address_dash(c)
-                || (c != '号' && NOT_A_ROOM.contains(&c))
-                || c.is_ascii_alphanumeric()
-        })
+        || chars
+            .get(end)
+            .is_some_and(|&c| is_address_dash(c) || (c != '号' && !room_may_end_before(c)))
     {
         return None;
     }

@@ -2,9 +2,10 @@
 //! later stage, log line, store row or API answer ever holds the original.
 //!
 //! One pass over the characters finds digit runs (ASCII or full-width digits,
-//! groups joined by a single space, a dash, a dot, a slash or an enumeration
-//! comma, or by one of them between single spaces as in `138 - 1234 - 5678`,
-//! an optional `+86`/`0086` prefix). A run of one group is classified whole.
+//! groups joined by one or two spaces, a dash, an underscore, a dot, a slash
+//! or an enumeration comma, or by one of them between spaces as in
+//! `138 - 1234 - 5678`, an optional `+86`/`0086` prefix; commas join only a
+//! mobile's 3-4-4, `138，1234，5678`). A run of one group is classified whole.
 //! A run of several is masked whole only as a number of a specific kind
 //! (mobile, landline, ID number, bank card: see [`classify_joined`]);
 //! otherwise its groups are classified alone and a few neighbours at a
@@ -27,7 +28,9 @@
 //! - after their label, travel document numbers (`护照号E12345678` →
 //!   `护照号E******78`) and social accounts (`QQ号123456789`, `微信zhangsan88`),
 //!   which [`classify`] alone would keep as ordinary numbers (also after
-//!   `企鹅号` and a label spelt with spaces, `q q：`);
+//!   `企鹅号`, `抖音号`, `快手号`, `威信`, `加V`, a label spelt with spaces,
+//!   `q q：`, or in full width, `ＱＱ`; an account of letters alone too,
+//!   `微信号是zhangsan`);
 //! - landlines with the area code in brackets (`(0310)8181234`);
 //! - a person's name after a cue that introduces one (`我叫王小明`,
 //!   `姓名：赵春花`, `联系人：张三`, `本人李建国，`, `我是王芳。`) → `王**`: a
@@ -35,13 +38,19 @@
 //!   more characters; after the weak cues `本人`, `我是` and a role's label
 //!   without a colon (`当事人`) only when the name ends there and is no word
 //!   for a role (`本人对处理结果满意`, `当事人向民警反映`, `我是车主` hold no
-//!   name); the given name after `我姓王，叫小明` → `我姓王，叫**`;
+//!   name); the given name after `我姓王，叫小明` → `我姓王，叫**`; the
+//!   names of a list after a cue (`当事人张三、李四到场` → `张*、李*`). A
+//!   police officer's name after `民警` is kept: the centre acts on who
+//!   handled a case (praise, complaints), and an officer's name in their
+//!   work is no citizen's personal data;
 //! - numbers read out in Chinese numerals (`一三八一二三四五六七八`, as a
 //!   12345 transcript writes them), classified by their digits as above;
 //! - the numbers of an address's house, building, unit and room
 //!   (`人民路123号4单元502室` → `人民路***号*单元***室`, a room without 室
-//!   after its unit or building: `5栋1单元302` → `*栋*单元***`, and an
-//!   estate's dashed building-unit-room: `幸福小区3-2-501` → `幸福小区*-*-***`),
+//!   after its unit, building, entrance, floor, block or estate:
+//!   `5栋1单元302` → `*栋*单元***`, `A座1203`, `金地大厦1203`, `302房`,
+//!   spaces between or not, and an estate's dashed building-unit-room:
+//!   `幸福小区3-2-501` → `幸福小区*-*-***`),
 //!   but not a date's day (`6月5号`), a count (`3号楼2个人`) or a score.
 
 use hmac::{Hmac, Mac};
@@ -203,7 +212,8 @@ pub fn mask(text: impl Into<String>) -> Masked {
     };
     let text = mask_spoken(text, &mut kinds);
     let text = mask_names(text, &mut kinds);
-    if !has_digit(&text) {
+    // An account after its label may hold no digit (`微信号是zhangsan`).
+    if !has_digit(&text) && !text.bytes().any(|b| b.is_ascii_alphabetic()) {
         kinds.dedup();
         return Masked { text, kinds };
     }
@@ -222,6 +232,12 @@ pub fn mask(text: impl Into<String>) -> Masked {
         {
             out.push_str(&masked);
             kinds.push(PiiKind::Landline);
+            i = end;
+            continue;
+        }
+        if starts_number && let Some((end, masked)) = comma_mobile(&chars, i) {
+            out.push_str(&masked);
+            kinds.push(PiiKind::Mobile);
             i = end;
             continue;
         }
@@ -254,12 +270,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         // Full-width digits may stand in an identifier:
                         // count characters, not bytes.
                         let id: String = chars[start..end].iter().collect();
-                        out.push_str(&keep_ends(
-                            &id,
-                            1,
-                            2,
-                            (end - start).saturating_sub(3).max(3),
-                        ));
+                        out.push_str(&mask_id(&id, end - start));
                         kinds.push(kind);
                         i = end;
                         continue;
@@ -267,6 +278,16 @@ pub fn mask(text: impl Into<String>) -> Masked {
                     None => mask_groups(&chars, &run, false, &mut out, &mut kinds),
                 },
             }
+            i = end;
+            continue;
+        }
+        if c.is_ascii_alphabetic()
+            && (i == 0 || !is_id_char(chars[i - 1]))
+            && let Some(end) = account_from_letters(&chars, i)
+        {
+            let id: String = chars[i..end].iter().collect();
+            out.push_str(&mask_id(&id, end - i));
+            kinds.push(PiiKind::Account);
             i = end;
             continue;
         }
@@ -361,8 +382,28 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
     ))
 }
 
-/// Characters after which a number with 号 is a house number (人民路123号).
-const STREET_ENDS: &[char] = &['路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院'];
+/// Characters after which a number with 号 is a house number (人民路123号,
+/// 石岗村5组12号).
+const STREET_ENDS: &[char] = &[
+    '路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院', '组',
+];
+
+/// Words after 房 that make it no room (`1500房租`, `300房价`): a room's
+/// number before 房 is `302房`, `302房间`.
+const NOT_A_ROOM_AFTER_FANG: &[char] = &[
+    '租', '价', '子', '屋', '产', '东', '贷', '款', '源', '型', '主', '本', '费', '补',
+];
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\u{3000}')
+}
+
+/// `chars` without the spaces at its end (`5号楼 1203`: the room after
+/// `5号楼 `).
+fn trim_spaces(chars: &[char]) -> &[char] {
+    let n = chars.iter().rev().take_while(|&&c| is_space(c)).count();
+    &chars[..chars.len() - n]
+}
 
 /// What joins the numbers of a dashed address (`3-2-501`, `3–2–501`,
 /// `3/2/501`).
@@ -398,10 +439,13 @@ const NOT_A_ROOM: &[char] = &[
 ];
 
 /// The end of an address's number at `start` (a digit): one followed by
-/// 单元, 室, 栋, 幢, 号楼 or 户, or by 号 right after a street's name; a
-/// room's number right after a building or unit (`5栋1单元302`,
-/// `3号楼502`); or the dashed building-unit-room of an estate
-/// (`幸福小区3-2-501`, `12-1-302室`).
+/// 单元, 室, 栋, 幢, 号楼 (`5#楼`) or 户, by 号 right after a street's name,
+/// by 门 after a building; a room's number (3 or 4 digits) right after a
+/// building, unit, entrance, floor or block (`5栋1单元302`, `3号楼502`,
+/// `12层1203`, `A座1203`) or an estate's name (`金地大厦1203`), or before
+/// 房 or 号房 (`302房`); or the dashed building-unit-room of an estate
+/// (`幸福小区3-2-501`, `12-1-302室`). Spaces may stand between the numbers
+/// and their words (`槐安东路 88 号 3 单元 601`).
 fn address_number(chars: &[char], start: usize) -> Option<usize> {
     let mut end = start;
     while chars.get(end).and_then(|&c| digit(c)).is_some() {
@@ -411,27 +455,40 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
         return Some(end);
     }
     let next = chars.get(end).copied();
-    if (3..=4).contains(&(end - start))
-        && after_building(chars, start)
+    let room_digits = (3..=4).contains(&(end - start));
+    let year_like = end - start == 4 && matches!(chars[start..start + 2], ['1', '9'] | ['2', '0']);
+    if room_digits
+        && (after_building(chars, start) || (!year_like && after_estate(chars, start)))
         && next.is_none_or(room_may_end_before)
     {
         return Some(end);
     }
-    let next = next?;
-    let after = chars.get(end + 1).copied();
+    let word_at = end
+        + chars[end..]
+            .iter()
+            .take(2)
+            .take_while(|&&c| is_space(c))
+            .count();
+    let next = chars.get(word_at).copied()?;
+    let after = chars.get(word_at + 1).copied();
     let unit_word = match next {
         '室' | '栋' | '幢' => true,
         // A household's number after its building or unit (`2单元301户`);
-        // elsewhere a count of households (`小区共有300户`).
-        '户' => after_building(chars, start),
+        // elsewhere a count of households (`小区共有300户`). Likewise an
+        // entrance (`3号楼2门`), not `2门课`.
+        '户' | '门' => after_building(chars, start),
         '单' => after == Some('元'),
-        '号' => after == Some('楼'),
+        '号' | '#' | '＃' => {
+            after == Some('楼') || (next == '号' && room_digits && after == Some('房'))
+        }
+        '房' => room_digits && after.is_none_or(|c| !NOT_A_ROOM_AFTER_FANG.contains(&c)),
         _ => false,
     };
     let house = next == '号'
         && !matches!(after, Some('线' | '码'))
-        && start > 0
-        && STREET_ENDS.contains(&chars[start - 1]);
+        && trim_spaces(&chars[..start])
+            .last()
+            .is_some_and(|c| STREET_ENDS.contains(c));
     (unit_word || house).then_some(end)
 }
 
@@ -441,20 +498,38 @@ fn room_may_end_before(c: char) -> bool {
     digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
 }
 
-/// Whether `chars[..start]` ends with a building's or unit's number and
-/// word (`5栋`, `3号楼`, `1单元`, masked already or not).
+/// Whether `chars[..start]` ends with a building's, unit's, entrance's or
+/// floor's number and word (`5栋`, `3号楼`, `5#楼`, `1单元`, `2门`, `12层`,
+/// masked already or not, spaces between or not) or a block's letter
+/// (`A座`).
 fn after_building(chars: &[char], start: usize) -> bool {
-    let before = &chars[..start];
-    let word = if before.ends_with(&['单', '元']) || before.ends_with(&['号', '楼']) {
+    let before = trim_spaces(&chars[..start]);
+    let two = |w: [char; 2]| before.ends_with(&w);
+    let word = if two(['单', '元']) || two(['号', '楼']) || two(['#', '楼']) || two(['＃', '楼'])
+    {
         2
-    } else if before.ends_with(&['栋']) || before.ends_with(&['幢']) {
+    } else if before
+        .last()
+        .is_some_and(|c| matches!(c, '栋' | '幢' | '门' | '层' | '座'))
+    {
         1
     } else {
         return false;
     };
-    before[..before.len() - word]
+    let block = before.last() == Some(&'座');
+    trim_spaces(&before[..before.len() - word])
         .last()
-        .is_some_and(|&c| digit(c).is_some() || c == '*')
+        .is_some_and(|&c| digit(c).is_some() || c == '*' || (block && c.is_ascii_alphabetic()))
+}
+
+/// Whether `chars[..start]` ends with an estate's name ([`ESTATE_ENDS`],
+/// spaces between or not): a room's number may follow (`金地大厦1203`).
+fn after_estate(chars: &[char], start: usize) -> bool {
+    let before = trim_spaces(&chars[..start]);
+    ESTATE_ENDS.iter().any(|w| {
+        let n = w.chars().count();
+        before.len() >= n && before[before.len() - n..].iter().copied().eq(w.chars())
+    })
 }
 
 /// The end of a dashed address at `start` whose first digits end at
@@ -503,14 +578,7 @@ fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usiz
     }
     // An estate's name or a building right before (spaces between), or
     // three groups anywhere (`我家是6-1-302`).
-    let mut before = start;
-    while before > 0 && matches!(chars[before - 1], ' ' | '\u{3000}') {
-        before -= 1;
-    }
-    let estate = ESTATE_ENDS.iter().any(|w| {
-        let w: Vec<char> = w.chars().collect();
-        chars[..before].ends_with(&w)
-    });
+    let estate = after_estate(chars, start);
     // Not a code's or a model's number (`型号12-3-450`, `A12-3-450`).
     let coded = chars[..start]
         .last()
@@ -558,6 +626,7 @@ const NAME_CUES: &[(&str, Cue)] = &[
     ("当事人", Cue::Label),
     ("举报人", Cue::Label),
     ("来电人", Cue::Label),
+    ("受害人", Cue::Label),
 ];
 
 /// Characters ending words for a role or an origin, not a given name
@@ -636,11 +705,22 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
                 j += 1;
             }
             let strong = strength == Cue::Strong || (strength == Cue::Label && colon);
-            if let Some((surname, given)) = name_at(&chars, j, strong) {
+            if let Some((surname, given)) = name_at(&chars, j, strong, NAME_ENDS) {
                 out.extend(&chars[i..j + surname]);
                 out.extend(std::iter::repeat_n('*', given));
                 kinds.push(PiiKind::Name);
                 i = j + surname + given;
+                // More names in a list (`当事人张三、李四到场`), each ending
+                // where a name in a list does.
+                while let Some(&mark) = chars.get(i)
+                    && matches!(mark, '、' | '和' | '及')
+                    && let Some((surname, given)) = name_at(&chars, i + 1, false, LISTED_NAME_ENDS)
+                {
+                    out.push(mark);
+                    out.extend(&chars[i + 1..i + 1 + surname]);
+                    out.extend(std::iter::repeat_n('*', given));
+                    i += 1 + surname + given;
+                }
                 continue 'scan;
             }
         }
@@ -654,7 +734,7 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
 fn cue_start(c: char) -> bool {
     matches!(
         c,
-        '我' | '名' | '姓' | '本' | '联' | '投' | '报' | '当' | '举' | '来'
+        '我' | '名' | '姓' | '本' | '联' | '投' | '报' | '当' | '举' | '来' | '受'
     )
 }
 
@@ -712,9 +792,20 @@ fn given_name_after_surname(chars: &[char], i: usize) -> Option<(usize, usize)> 
     })
 }
 
+/// Characters that end a name after a weak cue: words that follow a name
+/// in a self-introduction (本人李建国电话…, 本人王芳女…) or in a report of
+/// what someone said (当事人李四称…, 报警人王五反映…, 张三讲…, 李四告诉…,
+/// 刘洋来电…).
+const NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被";
+
+/// [`NAME_ENDS`], and what follows the names of a list (`张三、李四到场`,
+/// `李四等人`, `李四在场`, `李四均称`).
+const LISTED_NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被到等在均都二两";
+
 /// The name at `j`, if one stands there: the length of its surname (1, or
-/// 2 for a compound one) and of its given name (1 or 2).
-fn name_at(chars: &[char], j: usize, strong: bool) -> Option<(usize, usize)> {
+/// 2 for a compound one) and of its given name (1 or 2). Not `strong`: it
+/// must end at a punctuation mark, the end, or a character of `ends`.
+fn name_at(chars: &[char], j: usize, strong: bool, ends: &str) -> Option<(usize, usize)> {
     if !strong
         && ROLE_WORDS.iter().any(|w| {
             chars
@@ -729,15 +820,7 @@ fn name_at(chars: &[char], j: usize, strong: bool) -> Option<(usize, usize)> {
             is_han(c) && !AFTER_NAME.contains(c) && (strong || !ROLE_ENDS.contains(c))
         })
     };
-    // After a weak cue the name must end there: at a punctuation mark,
-    // the end, or words that follow a name in a self-introduction
-    // (本人李建国电话…, 本人王芳女…) or in a report of what someone said
-    // (当事人李四称…, 报警人王五反映…).
-    let ends = |k: usize| {
-        chars
-            .get(k)
-            .is_none_or(|&c| !is_han(c) || "电手身家住现男女今称反表说向被".contains(c))
-    };
+    let ends = |k: usize| chars.get(k).is_none_or(|&c| !is_han(c) || ends.contains(c));
     surnames_at(chars, j).find_map(|surname| {
         let given = j + surname;
         if !part(given) {
@@ -856,32 +939,50 @@ fn digit_run(chars: &[char], start: usize, spoken: bool) -> Run {
     run
 }
 
-/// How many characters at `j` join two groups of one number: a separator,
-/// or one that is no space with a single space before or after it or both
-/// (`138 - 1234 - 5678`); 0 if none.
+/// How many characters at `j` join two groups of one number: one or two
+/// spaces (`138  1234  5678`), or a separator that is no space with up to
+/// two spaces before or after it or both (`138 - 1234 - 5678`); 0 if none.
 fn joint(chars: &[char], j: usize, separator: impl Fn(char) -> bool) -> usize {
-    let space = |k: usize| matches!(chars.get(k), Some(' ' | '\u{3000}'));
+    let spaces = |k: usize| {
+        chars[k.min(chars.len())..]
+            .iter()
+            .take(2)
+            .take_while(|&&c| matches!(c, ' ' | '\u{3000}'))
+            .count()
+    };
     let mark = |k: usize| {
         chars
             .get(k)
             .is_some_and(|&c| separator(c) && !matches!(c, ' ' | '\u{3000}'))
     };
-    let mut k = j + usize::from(space(j));
+    let mut k = j + spaces(j);
     if mark(k) {
         k += 1;
-        k += usize::from(space(k));
+        k += spaces(k);
     }
     k - j
 }
 
 /// What people put between the groups of one number: spaces, dashes,
-/// dots, slashes and the enumeration comma (`138 1234 5678`,
-/// `138.1234.5678`, `138/1234/5678`, `138、1234、5678`). A date or a
-/// decimal joined this way is no number of any kind and is kept.
+/// underscores, dots, slashes and the enumeration comma (`138 1234 5678`,
+/// `138_1234_5678`, `138.1234.5678`, `138/1234/5678`, `138、1234、5678`). A
+/// date or a decimal joined this way is no number of any kind and is kept.
 fn is_group_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '-' | '－' | '—' | '–' | '―' | '\u{3000}' | '.' | '．' | '/' | '／' | '、'
+        ' ' | '-'
+            | '－'
+            | '—'
+            | '–'
+            | '―'
+            | '_'
+            | '＿'
+            | '\u{3000}'
+            | '.'
+            | '．'
+            | '/'
+            | '／'
+            | '、'
     )
 }
 
@@ -994,39 +1095,100 @@ const DOCUMENT_LABELS: &[&str] = &[
     "驾照",
 ];
 /// Labels after which a social account follows (QQ号123456789,
-/// 微信zhangsan88): 5 to 20 letters, digits, `_` or `-`.
-const ACCOUNT_LABELS: &[&str] = &["qq", "扣扣", "企鹅", "微信", "vx", "wx", "wechat"];
-/// What may stand between a label and its identifier.
+/// 微信zhangsan88, 抖音号12345678, 加V：abc12345): 5 to 20 letters, digits,
+/// `_` or `-`. Compared in lower case and half width (`ＱＱ`).
+const ACCOUNT_LABELS: &[&str] = &[
+    "qq", "扣扣", "企鹅", "微信", "vx", "wx", "wechat", "v信", "威信", "加v", "抖音", "快手",
+    "微博",
+];
+/// What may stand between a label and its identifier (`QQ号码是： 8765…`:
+/// at most [`LABEL_FILLER_MAX`] of them).
 const LABEL_FILLER: &str = "号码是为：: \u{3000}";
+const LABEL_FILLER_MAX: usize = 6;
+
+/// What an account's or a document's identifier is made of.
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-')
+}
+
+/// Whether one of `labels` ends at `at` in `chars`, filler between
+/// ([`LABEL_FILLER`]); spaces may stand inside a label (`q q：`).
+fn label_before(chars: &[char], at: usize, labels: &[&str]) -> bool {
+    let filler = chars[..at]
+        .iter()
+        .rev()
+        .take_while(|c| LABEL_FILLER.contains(**c))
+        .take(LABEL_FILLER_MAX)
+        .count();
+    let at = at - filler;
+    let before: String = chars[at.saturating_sub(8)..at]
+        .iter()
+        .filter(|c| !c.is_whitespace())
+        .map(|&c| half_width(c).to_ascii_lowercase())
+        .collect();
+    labels.iter().any(|l| before.ends_with(l))
+}
+
+/// The end of a social account's identifier that opens with a letter at
+/// `start`, right after its label (`微信号是zhangsan`, `加V：abc12345`),
+/// digits in it or not.
+fn account_from_letters(chars: &[char], start: usize) -> Option<usize> {
+    let end = start
+        + chars[start..]
+            .iter()
+            .take_while(|c| is_id_char(**c))
+            .count();
+    ((5..=20).contains(&(end - start)) && label_before(chars, start, ACCOUNT_LABELS)).then_some(end)
+}
+
+/// An account's or a document's identifier of `len` characters, masked:
+/// its first character and last two kept.
+fn mask_id(id: &str, len: usize) -> String {
+    keep_ends(id, 1, 2, len.saturating_sub(3).max(3))
+}
+
+/// A mobile number cut by commas as a mobile is (`138，1234，5678`), at
+/// `start`: its end and masked form. Commas join no other groups: a list
+/// of amounts is cut so (`1,000,000`, `3000，5000`).
+fn comma_mobile(chars: &[char], start: usize) -> Option<(usize, String)> {
+    let spaces = |mut j: usize| {
+        while chars.get(j).is_some_and(|&c| matches!(c, ' ' | '\u{3000}')) {
+            j += 1;
+        }
+        j
+    };
+    let mut digits = String::with_capacity(11);
+    let mut j = start;
+    for (n, len) in [3, 4, 4].into_iter().enumerate() {
+        if n > 0 {
+            j = spaces(j);
+            if !matches!(chars.get(j), Some('，' | ',')) {
+                return None;
+            }
+            j = spaces(j + 1);
+        }
+        for _ in 0..len {
+            digits.push(chars.get(j).and_then(|&c| digit(c))?);
+            j += 1;
+        }
+    }
+    (chars.get(j).and_then(|&c| digit(c)).is_none() && is_mobile(&digits))
+        .then(|| (j, keep_ends(&digits, 3, 4, 4)))
+}
 
 /// A number that [`classify`] keeps, at `chars[start..end]`, read again
 /// with the label before it: a travel document or a social account is
 /// personal data too. The kind and the identifier's span, its letters
 /// before the digits included.
 fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize, usize)> {
-    let id_char = |c: &char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
-    let end = end + chars[end..].iter().take_while(|c| id_char(c)).count();
-    let label_ends_at = |at: usize, labels: &[&str]| {
-        let mut at = at;
-        let filler = chars[..at]
-            .iter()
-            .rev()
-            .take_while(|c| LABEL_FILLER.contains(**c));
-        at -= filler.take(4).count();
-        // Spaces may stand inside a label (`q q：`).
-        let before: String = chars[at.saturating_sub(8)..at]
-            .iter()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let before = before.to_lowercase();
-        labels.iter().any(|l| before.ends_with(l))
-    };
+    let end = end + chars[end..].iter().take_while(|c| is_id_char(**c)).count();
     let read = |id_start: usize| {
         let len = end - id_start;
         let letters = start - id_start;
-        if (7..=12).contains(&len) && letters <= 2 && label_ends_at(id_start, DOCUMENT_LABELS) {
+        if (7..=12).contains(&len) && letters <= 2 && label_before(chars, id_start, DOCUMENT_LABELS)
+        {
             Some((PiiKind::Document, id_start, end))
-        } else if (5..=20).contains(&len) && label_ends_at(id_start, ACCOUNT_LABELS) {
+        } else if (5..=20).contains(&len) && label_before(chars, id_start, ACCOUNT_LABELS) {
             Some((PiiKind::Account, id_start, end))
         } else {
             None
@@ -1036,7 +1198,7 @@ fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize,
         - chars[..start]
             .iter()
             .rev()
-            .take_while(|c| id_char(c))
+            .take_while(|c| is_id_char(**c))
             .count();
     read(id_start).or_else(|| {
         // "QQ123456789": the label opens the letters before the digits.
@@ -1356,6 +1518,11 @@ mod tests {
             ("电话 138/1234/5678", "电话 138****5678"),
             ("电话138、1234、5678", "电话138****5678"),
             ("电话１３８．１２３４．５６７８", "电话138****5678"),
+            // A helper's probe: commas, underscores and double spaces.
+            ("电话138，1234，5678", "电话138****5678"),
+            ("电话138, 1234, 5678", "电话138****5678"),
+            ("电话138_1234_5678", "电话138****5678"),
+            ("电话138  1234  5678", "电话138****5678"),
         ] {
             assert_eq!(
                 m(input),
@@ -1607,6 +1774,19 @@ mod tests {
             ("家住3–2–501", "家住*–*–***"),
             ("家住3/2/501", "家住*/*/***"),
             ("阳光小区2-301", "阳光小区*-***"),
+            // Spaces between the numbers and their words.
+            ("我家住5号楼 1203，楼上吵", "我家住*号楼 ****，楼上吵"),
+            ("住在5 栋 1 单元 302的老人", "住在* 栋 * 单元 ***的老人"),
+            ("槐安东路 88 号 3 单元 601", "槐安东路 ** 号 * 单元 ***"),
+            // Blocks, floors, entrances, estates, 房.
+            ("我住A座1203", "我住A座****"),
+            ("金地大厦1203被盗", "金地大厦****被盗"),
+            ("汇通大厦12层1203的公司", "汇通大厦12层****的公司"),
+            ("朝阳小区3号楼2门302的住户", "朝阳小区*号楼*门***的住户"),
+            ("5#楼302住户", "*#楼***住户"),
+            ("宾馆302房的客人", "宾馆***房的客人"),
+            ("家住碧桂园12栋302号房", "家住碧桂园**栋***号房"),
+            ("石岗村5组12号", "石岗村5组**号"),
         ] {
             assert_eq!(
                 super::tests::m(input),
@@ -1636,6 +1816,12 @@ mod tests {
             ("比分3-2", "比分3-2"),
             ("1-2月份的数据", "1-2月份的数据"),
             ("3号楼5层", "*号楼5层"),
+            ("每月1500房租", "每月1500房租"),
+            ("小区2021年交房", "小区2021年交房"),
+            ("12层1000多人", "12层1000多人"),
+            ("2门课程", "2门课程"),
+            ("5座1200元", "5座1200元"),
+            ("一组12号选手", "一组**号选手"),
         ] {
             assert_eq!(mask(input).text, want);
         }
@@ -1687,6 +1873,27 @@ mod tests {
                 PiiKind::Account,
             ),
             ("我的q q：87654321", "我的q q：8*****21", PiiKind::Account),
+            // A helper's probe: full-width labels, longer filler, ids
+            // without digits, more apps' labels.
+            (
+                "我的ＱＱ：87654321，",
+                "我的ＱＱ：8*****21，",
+                PiiKind::Account,
+            ),
+            (
+                "QQ号码是： 87654321",
+                "QQ号码是： 8*****21",
+                PiiKind::Account,
+            ),
+            ("微信号是zhangsan", "微信号是z*****an", PiiKind::Account),
+            ("我的抖音号12345678", "我的抖音号1*****78", PiiKind::Account),
+            (
+                "快手号：kuaishou123",
+                "快手号：k********23",
+                PiiKind::Account,
+            ),
+            ("加V：abc12345", "加V：a*****45", PiiKind::Account),
+            ("威信：13812345", "威信：1*****45", PiiKind::Account),
             (
                 "微信号是wxid_abc123，",
                 "微信号是w********23，",
@@ -1798,6 +2005,16 @@ mod tests {
             "罚款1.5万元",
             "1、2、3条",
             "192.168.1.1",
+            // Commas join only a mobile's 3-4-4; underscores and double
+            // spaces no dates or amounts.
+            "罚款1,000,000元",
+            "分两次转了3000，5000元",
+            "138，12345，678",
+            "file_2024_11",
+            "2024  11  20",
+            // Letters after no label, or too few.
+            "wifi密码是多少",
+            "微信是ok的",
         ] {
             assert_eq!(m(s), (s.to_owned(), vec![]), "{s}");
         }
@@ -1958,6 +2175,14 @@ mod tests {
             ("当事人 赵六 称", "当事人 赵* 称"),
             ("当事人李四称被打", "当事人李*称被打"),
             ("报警人王小五反映", "报警人王**反映"),
+            // A helper's probe: the victim's label, names in a list,
+            // more words after a name.
+            ("受害人张三称被骗", "受害人张*称被骗"),
+            ("当事人张三、李四到场", "当事人张*、李*到场"),
+            ("联系人：王五和赵六等人", "联系人：王*和赵*等人"),
+            ("报警人张三讲对方先动手", "报警人张*讲对方先动手"),
+            ("当事人李四告诉民警", "当事人李*告诉民警"),
+            ("投诉人刘洋来电反映", "投诉人刘*来电反映"),
             ("本人张伟说", "本人张*说"),
             ("举报人：刘洋洋", "举报人：刘**"),
             ("来电人：陈静", "来电人：陈*"),

@@ -256,6 +256,9 @@ pub fn mask(text: impl Into<String>) -> Masked {
             let run = digit_run(&chars, i, false);
             let end = run.end;
             match run.classify(0, run.groups.len() - 1, false) {
+                Some((kind, _)) if public_number(&chars, i, kind) => {
+                    out.extend(&chars[i..end]);
+                }
                 Some((kind, masked)) => {
                     out.push_str(&masked);
                     kinds.push(kind);
@@ -385,7 +388,7 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
 /// Characters after which a number with 号 is a house number (人民路123号,
 /// 石岗村5组12号).
 const STREET_ENDS: &[char] = &[
-    '路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院', '组',
+    '路', '街', '道', '巷', '弄', '里', '村', '同', '区', '院', '组', '段',
 ];
 
 /// Words after 房 that make it no room (`1500房租`, `300房价`): a room's
@@ -454,12 +457,11 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
     if let Some(end) = dashed_address(chars, start, end) {
         return Some(end);
     }
-    let next = chars.get(end).copied();
     let room_digits = (3..=4).contains(&(end - start));
     let year_like = end - start == 4 && matches!(chars[start..start + 2], ['1', '9'] | ['2', '0']);
     if room_digits
         && (after_building(chars, start) || (!year_like && after_estate(chars, start)))
-        && next.is_none_or(room_may_end_before)
+        && room_ends_at(chars, end)
     {
         return Some(end);
     }
@@ -498,12 +500,29 @@ fn room_may_end_before(c: char) -> bool {
     digit(c).is_none() && !NOT_A_ROOM.contains(&c) && !c.is_ascii_alphanumeric()
 }
 
+/// Whether a room's number may end at `chars[end]`: as
+/// [`room_may_end_before`], and before what follows a room although it
+/// opens like a count (`301楼上漏水`, `601天天吵架`).
+fn room_ends_at(chars: &[char], end: usize) -> bool {
+    match (chars.get(end), chars.get(end + 1)) {
+        (None, _) => true,
+        (Some('楼'), Some('上' | '下' | '道')) | (Some('天'), Some('天')) => true,
+        (Some(&c), _) => room_may_end_before(c),
+    }
+}
+
 /// Whether `chars[..start]` ends with a building's, unit's, entrance's or
 /// floor's number and word (`5栋`, `3号楼`, `5#楼`, `1单元`, `2门`, `12层`,
 /// masked already or not, spaces between or not) or a block's letter
 /// (`A座`).
 fn after_building(chars: &[char], start: usize) -> bool {
-    let before = trim_spaces(&chars[..start]);
+    // A comma between the parts of a list (`17栋，1单元，801`).
+    let mut before = trim_spaces(&chars[..start]);
+    if let Some((&last, rest)) = before.split_last()
+        && matches!(last, '，' | ',' | '、')
+    {
+        before = trim_spaces(rest);
+    }
     let two = |w: [char; 2]| before.ends_with(&w);
     let word = if two(['单', '元']) || two(['号', '楼']) || two(['#', '楼']) || two(['＃', '楼'])
     {
@@ -517,9 +536,16 @@ fn after_building(chars: &[char], start: usize) -> bool {
         return false;
     };
     let block = before.last() == Some(&'座');
+    let unit = word == 2 && before.ends_with(&['单', '元']);
     trim_spaces(&before[..before.len() - word])
         .last()
-        .is_some_and(|&c| digit(c).is_some() || c == '*' || (block && c.is_ascii_alphabetic()))
+        .is_some_and(|&c| {
+            digit(c).is_some()
+                || c == '*'
+                || (block && c.is_ascii_alphabetic())
+                // `12号楼东单元302`
+                || (unit && "东西南北中".contains(c))
+        })
 }
 
 /// Whether `chars[..start]` ends with an estate's name ([`ESTATE_ENDS`],
@@ -627,6 +653,23 @@ const NAME_CUES: &[(&str, Cue)] = &[
     ("举报人", Cue::Label),
     ("来电人", Cue::Label),
     ("受害人", Cue::Label),
+    ("被害人", Cue::Label),
+    ("嫌疑人", Cue::Label),
+    ("事主", Cue::Label),
+    ("申请人", Cue::Label),
+    ("求助人", Cue::Label),
+    ("监护人", Cue::Label),
+    ("车主", Cue::Label),
+    ("业主", Cue::Label),
+    ("家属", Cue::Label),
+    ("签名", Cue::Label),
+    ("对方叫", Cue::Strong),
+    ("老公叫", Cue::Strong),
+    ("老婆叫", Cue::Strong),
+    ("丈夫叫", Cue::Strong),
+    ("妻子叫", Cue::Strong),
+    ("儿子叫", Cue::Strong),
+    ("女儿叫", Cue::Strong),
 ];
 
 /// Characters ending words for a role or an origin, not a given name
@@ -734,7 +777,32 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
 fn cue_start(c: char) -> bool {
     matches!(
         c,
-        '我' | '名' | '姓' | '本' | '联' | '投' | '报' | '当' | '举' | '来' | '受'
+        '我' | '名'
+            | '姓'
+            | '本'
+            | '联'
+            | '投'
+            | '报'
+            | '当'
+            | '举'
+            | '来'
+            | '受'
+            | '被'
+            | '嫌'
+            | '事'
+            | '申'
+            | '求'
+            | '监'
+            | '车'
+            | '业'
+            | '家'
+            | '签'
+            | '对'
+            | '老'
+            | '丈'
+            | '妻'
+            | '儿'
+            | '女'
     )
 }
 
@@ -786,6 +854,12 @@ fn given_name_after_surname(chars: &[char], i: usize) -> Option<(usize, usize)> 
         let cue = ["名字叫", "名字是", "名叫", "叫"]
             .iter()
             .find_map(|cue| cue_at(chars, k, cue))?;
+        // `我姓宋，叫宋玉梅`: the surname said again.
+        let cue = if chars[j..j + surname] == chars[cue..(cue + surname).min(chars.len())] {
+            cue + surname
+        } else {
+            cue
+        };
         // `叫我小王`: a pronoun is no given name.
         let pronoun = chars.get(cue).is_some_and(|&c| "我你他她".contains(c));
         (given(cue) && !pronoun).then(|| (cue, if given(cue + 1) { 2 } else { 1 }))
@@ -794,13 +868,15 @@ fn given_name_after_surname(chars: &[char], i: usize) -> Option<(usize, usize)> 
 
 /// Characters that end a name after a weak cue: words that follow a name
 /// in a self-introduction (本人李建国电话…, 本人王芳女…) or in a report of
-/// what someone said (当事人李四称…, 报警人王五反映…, 张三讲…, 李四告诉…,
-/// 刘洋来电…).
-const NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被";
+/// what someone said or did (当事人李四称…, 报警人王五反映…, 张三讲…,
+/// 李四告诉…, 刘洋来电…, 韩志强酒后…, 李海涛已…, 郑国庆要求…, 邓伟明投诉…,
+/// 梁淑芬陪同…).
+const NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被酒已要投陪";
 
 /// [`NAME_ENDS`], and what follows the names of a list (`张三、李四到场`,
 /// `李四等人`, `李四在场`, `李四均称`).
-const LISTED_NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被到等在均都二两";
+const LISTED_NAME_ENDS: &str =
+    "电手身家住现男女今称反表说讲告来向被酒已要投陪到等在均都二两兄弟姐妹夫妻";
 
 /// The name at `j`, if one stands there: the length of its surname (1, or
 /// 2 for a compound one) and of its given name (1 or 2). Not `strong`: it
@@ -820,7 +896,11 @@ fn name_at(chars: &[char], j: usize, strong: bool, ends: &str) -> Option<(usize,
             is_han(c) && !AFTER_NAME.contains(c) && (strong || !ROLE_ENDS.contains(c))
         })
     };
-    let ends = |k: usize| chars.get(k).is_none_or(|&c| !is_han(c) || ends.contains(c));
+    // `报称` too (被害人钱晓丽报称), not `报` alone (本人于昨日报警).
+    let ends = |k: usize| {
+        chars.get(k).is_none_or(|&c| !is_han(c) || ends.contains(c))
+            || chars.get(k..k + 2) == Some(&['报', '称'])
+    };
     surnames_at(chars, j).find_map(|surname| {
         let given = j + surname;
         if !part(given) {
@@ -1093,17 +1173,66 @@ const DOCUMENT_LABELS: &[&str] = &[
     "军官证",
     "驾驶证",
     "驾照",
+    "台胞证",
+    "回乡证",
 ];
 /// Labels after which a social account follows (QQ号123456789,
 /// 微信zhangsan88, 抖音号12345678, 加V：abc12345): 5 to 20 letters, digits,
 /// `_` or `-`. Compared in lower case and half width (`ＱＱ`).
 const ACCOUNT_LABELS: &[&str] = &[
-    "qq", "扣扣", "企鹅", "微信", "vx", "wx", "wechat", "v信", "威信", "加v", "抖音", "快手",
+    "qq",
+    "扣扣",
+    "企鹅",
+    "微信",
+    "vx",
+    "wx",
+    "wechat",
+    "v信",
+    "威信",
+    "薇信",
+    "加v",
+    "抖音",
+    "快手",
     "微博",
+    "小红书",
+    "qq群",
+    "微信群",
+    "抖音id",
+    "快手id",
+    "微博id",
 ];
+/// Labels after which a long number is a case's, an order's or a
+/// receipt's reference (警情编号J1304…, 订单号：4200…, 报警回执号), compared
+/// without the filler (`号`): analysts need them whole.
+const REFERENCE_LABELS: &[&str] = &["编", "单", "回执", "案", "流水", "凭证", "交易"];
+
+/// Whether a number [`classify`] read as `kind` at `start` is no one's:
+/// a long number or a card-like one after a reference's label, letters
+/// before it or not (an ID number whose checksum holds stays masked), or a
+/// landline after 热线 (a public hotline, `意见热线0310-8180110`).
+fn public_number(chars: &[char], start: usize, kind: PiiKind) -> bool {
+    let letters = chars[..start]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .count();
+    match kind {
+        PiiKind::LongNumber | PiiKind::BankCard => {
+            label_before(chars, start - letters, REFERENCE_LABELS)
+        }
+        PiiKind::Landline => label_before(chars, start, &["热线"]),
+        _ => false,
+    }
+}
+
+/// Labels after which a bare 7–8 digit number is a landline without its
+/// area code (`联系电话：6031234`, `家里座机8765432`); elsewhere such a
+/// number is kept (hotlines are quoted all the time).
+const LANDLINE_LABELS: &[&str] = &["座机", "联系电话", "家里电话", "家庭电话", "宅电", "固话"];
+
 /// What may stand between a label and its identifier (`QQ号码是： 8765…`:
 /// at most [`LABEL_FILLER_MAX`] of them).
-const LABEL_FILLER: &str = "号码是为：: \u{3000}";
+const LABEL_FILLER: &str = "账号码是为：: \u{3000}";
 const LABEL_FILLER_MAX: usize = 6;
 
 /// What an account's or a document's identifier is made of.
@@ -1185,9 +1314,15 @@ fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize,
     let read = |id_start: usize| {
         let len = end - id_start;
         let letters = start - id_start;
+        let digits_only = letters == 0 && chars[id_start..end].iter().all(|&c| digit(c).is_some());
         if (7..=12).contains(&len) && letters <= 2 && label_before(chars, id_start, DOCUMENT_LABELS)
         {
             Some((PiiKind::Document, id_start, end))
+        } else if (7..=8).contains(&len)
+            && digits_only
+            && label_before(chars, id_start, LANDLINE_LABELS)
+        {
+            Some((PiiKind::Landline, id_start, end))
         } else if (5..=20).contains(&len) && label_before(chars, id_start, ACCOUNT_LABELS) {
             Some((PiiKind::Account, id_start, end))
         } else {
@@ -1787,6 +1922,13 @@ mod tests {
             ("宾馆302房的客人", "宾馆***房的客人"),
             ("家住碧桂园12栋302号房", "家住碧桂园**栋***号房"),
             ("石岗村5组12号", "石岗村5组**号"),
+            // A second probe: lists, 东单元, road sections, rooms before
+            // 楼上 and 天天.
+            ("6号楼1门301楼上漏水", "*号楼*门***楼上漏水"),
+            ("18#楼2单元601天天吵架", "**#楼*单元***天天吵架"),
+            ("住在17栋，1单元，801", "住在**栋，*单元，***"),
+            ("金桂园小区12号楼东单元302", "金桂园小区**号楼东单元***"),
+            ("住在人民路东段45号", "住在人民路东段**号"),
         ] {
             assert_eq!(
                 super::tests::m(input),
@@ -1822,6 +1964,8 @@ mod tests {
             ("2门课程", "2门课程"),
             ("5座1200元", "5座1200元"),
             ("一组12号选手", "一组**号选手"),
+            ("住了601天", "住了601天"),
+            ("5栋10楼", "*栋10楼"),
         ] {
             assert_eq!(mask(input).text, want);
         }
@@ -1894,6 +2038,31 @@ mod tests {
             ),
             ("加V：abc12345", "加V：a*****45", PiiKind::Account),
             ("威信：13812345", "威信：1*****45", PiiKind::Account),
+            ("加我薇信：hxy8899", "加我薇信：h****99", PiiKind::Account),
+            (
+                "QQ群号：785412369，",
+                "QQ群号：7******69，",
+                PiiKind::Account,
+            ),
+            (
+                "抖音账号：82736451930",
+                "抖音账号：8********30",
+                PiiKind::Account,
+            ),
+            ("抖音ID 99887766aa", "抖音ID 9*******aa", PiiKind::Account),
+            (
+                "小红书号：9527001234",
+                "小红书号：9*******34",
+                PiiKind::Account,
+            ),
+            (
+                "台胞证号：87654321",
+                "台胞证号：8*****21",
+                PiiKind::Document,
+            ),
+            ("回乡证H12345678", "回乡证H******78", PiiKind::Document),
+            ("联系电话：6031234", "联系电话：6****34", PiiKind::Landline),
+            ("家里座机8765432", "家里座机8****32", PiiKind::Landline),
             (
                 "微信号是wxid_abc123，",
                 "微信号是w********23，",
@@ -2015,6 +2184,18 @@ mod tests {
             // Letters after no label, or too few.
             "wifi密码是多少",
             "微信是ok的",
+            // References analysts need whole, a public hotline.
+            "警情编号J1304022024031500123",
+            "案件编号A1304025100002024036001",
+            "报警回执号：202403151234567",
+            "订单号：4200001234202403151234567890",
+            "交易单号 2024031522001412345678",
+            "打了市局意见热线0310-8180110",
+            // Cues that introduce no name.
+            "对方叫嚣要打人",
+            "受害人已经出院",
+            "车主称车被划了",
+            "公安局家属院门口",
         ] {
             assert_eq!(m(s), (s.to_owned(), vec![]), "{s}");
         }
@@ -2028,6 +2209,18 @@ mod tests {
             vec![PiiKind::Mobile, PiiKind::BankCard, PiiKind::Plate]
         );
         assert_eq!(text, "张三138****5678，车牌冀D***45，卡4111****1111");
+    }
+
+    #[test]
+    fn a_reference_label_keeps_no_id_number_or_phone() {
+        // An ID number whose checksum holds, or a mobile, after a label
+        // that names a reference is still someone's.
+        assert_eq!(
+            m("编号110101199003074514"),
+            ("编号110***********4514".to_owned(), vec![PiiKind::IdNumber])
+        );
+        assert_eq!(m("单号13812345678").1, vec![PiiKind::Mobile]);
+        assert_eq!(m("热线13812345678").1, vec![PiiKind::Mobile]);
     }
 
     #[test]
@@ -2183,6 +2376,19 @@ mod tests {
             ("报警人张三讲对方先动手", "报警人张*讲对方先动手"),
             ("当事人李四告诉民警", "当事人李*告诉民警"),
             ("投诉人刘洋来电反映", "投诉人刘*来电反映"),
+            // A second probe: more labels and words after a name.
+            ("当事人韩志强酒后驾驶", "当事人韩**酒后驾驶"),
+            ("举报人郑国庆要求保密", "举报人郑**要求保密"),
+            ("投诉人杨一帆、杨一鸣兄弟", "投诉人杨**、杨**兄弟"),
+            ("被害人钱晓丽报称", "被害人钱**报称"),
+            ("嫌疑人李海涛已被带走", "嫌疑人李**已被带走"),
+            ("事主徐立新称手机被抢", "事主徐**称手机被抢"),
+            ("业主邓伟明投诉物业", "业主邓**投诉物业"),
+            ("监护人：曹雪梅", "监护人：曹**"),
+            ("签名：林志远", "签名：林**"),
+            ("我老公叫陈大勇，经常打我", "我老公叫陈**，经常打我"),
+            ("对方叫吴刚，欠钱不还", "对方叫吴*，欠钱不还"),
+            ("我姓宋，叫宋玉梅", "我姓宋，叫宋**"),
             ("本人张伟说", "本人张*说"),
             ("举报人：刘洋洋", "举报人：刘**"),
             ("来电人：陈静", "来电人：陈*"),

@@ -712,8 +712,15 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
             next == Some(c)
         })
     };
-    let opens_cue =
-        |rest: &str| rest.starts_with('姓') || NAME_CUES.iter().any(|(cue, _)| opens(rest, cue));
+    // A cue's first character is compared as bytes before the cue is
+    // read (most characters that may open one open none here).
+    let opens_cue = |rest: &str| {
+        let first = rest.as_bytes().get(..3);
+        rest.starts_with('姓')
+            || NAME_CUES
+                .iter()
+                .any(|(cue, _)| cue.as_bytes().get(..3) == first && opens(rest, cue))
+    };
     if !text
         .char_indices()
         .any(|(k, c)| cue_start(c) && opens_cue(&text[k..]))
@@ -2209,6 +2216,15 @@ mod tests {
             vec![PiiKind::Mobile, PiiKind::BankCard, PiiKind::Plate]
         );
         assert_eq!(text, "张三138****5678，车牌冀D***45，卡4111****1111");
+    }
+
+    #[test]
+    fn every_cue_opens_at_a_cue_start() {
+        for (cue, _) in NAME_CUES {
+            let first = cue.chars().next().unwrap();
+            assert!(cue_start(first), "{cue}: add {first} to cue_start");
+            assert_eq!(first.len_utf8(), 3, "{cue}");
+        }
     }
 
     #[test]

@@ -415,10 +415,11 @@ impl TopicTagger {
         tags
     }
 
-    /// A text with no rating that reads neutral and that the rules tag with a
-    /// topic of `reads_negative` (misconduct reported: 上班时间打游戏, 喝完酒
-    ///开警车) is a complaint, unless it proposes or commends (a suggestion
-    /// or praise tag): its label becomes negative, evidence `<code>: reported`.
+    /// A text with no rating that reads neutral and is tagged (by the rules
+    /// or the model) with a topic of `reads_negative` (misconduct or
+    /// rudeness reported: 上班时间打游戏, 喝完酒开警车, 把材料往窗口外一推) is a
+    /// complaint, unless it proposes or commends (a suggestion or praise
+    /// tag): its label becomes negative, evidence `<code>: reported`.
     pub fn complaint_of(&self, tags: &[TopicTag], sentiment: &mut crate::model::Sentiment) {
         use crate::model::SentimentLabel;
         if sentiment.label != SentimentLabel::Neutral
@@ -427,8 +428,7 @@ impl TopicTagger {
         {
             return;
         }
-        let by_rules = |t: &&TopicTag| !t.evidence.iter().any(|e| e.starts_with("model:"));
-        if let Some(tag) = tags.iter().filter(by_rules).find(|t| {
+        if let Some(tag) = tags.iter().find(|t| {
             self.topic_index(&t.code)
                 .is_some_and(|i| self.reads_negative[i])
         }) {

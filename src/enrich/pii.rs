@@ -562,8 +562,9 @@ fn after_estate(chars: &[char], start: usize) -> bool {
 /// `first_end`: two or three groups of digits joined by `-` (the first of
 /// one to three digits, not opening with 0: no date, no area code), the
 /// last (a room) of three or four and no year, right after an estate's
-/// name or a building (`幸福小区3-2-501`, `3号楼2-501`), or three groups
-/// anywhere (`我家是6-1-302`); never before a measure word (`小区30-50辆`).
+/// name or a building (`幸福小区3-2-501`, `3号楼2-501`) or where someone
+/// lives (`住户在4-602`), or three groups anywhere (`我家是6-1-302`); never
+/// before a measure word (`小区30-50辆`).
 fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usize> {
     if !(1..=3).contains(&(first_end - start)) || chars[start] == '0' {
         return None;
@@ -609,7 +610,14 @@ fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usiz
     let coded = chars[..start]
         .last()
         .is_some_and(|&c| c.is_ascii_alphanumeric() || "号码型编".contains(c));
-    (estate || (lens.len() == 3 && !coded)).then_some(end)
+    // Where someone lives (`住户在4-602`, `家住4-602`): a building and a room.
+    let home = {
+        let before = trim_spaces(&chars[..start]);
+        [&['住'][..], &['住', '在'], &['家', '在'], &['户', '在']]
+            .iter()
+            .any(|w| before.ends_with(w))
+    };
+    (estate || home || (lens.len() == 3 && !coded)).then_some(end)
 }
 
 /// Common surnames: a name after a cue must open with one.
@@ -910,6 +918,12 @@ fn name_at(chars: &[char], j: usize, strong: bool, ends: &str) -> Option<(usize,
     };
     surnames_at(chars, j).find_map(|surname| {
         let given = j + surname;
+        // After a strong cue, a name spelt with spaces (`我叫黄 春 梅`): the
+        // spaces are masked with it.
+        let spaced = |k: usize| strong && chars.get(k).is_some_and(|&c| is_space(c)) && part(k + 1);
+        if spaced(given) {
+            return Some((surname, if spaced(given + 2) { 4 } else { 2 }));
+        }
         if !part(given) {
             return None;
         }
@@ -1936,6 +1950,8 @@ mod tests {
             ("住在17栋，1单元，801", "住在**栋，*单元，***"),
             ("金桂园小区12号楼东单元302", "金桂园小区**号楼东单元***"),
             ("住在人民路东段45号", "住在人民路东段**号"),
+            ("住户在4-602，深夜唱歌", "住户在*-***，深夜唱歌"),
+            ("家住 12-1103", "家住 **-****"),
         ] {
             assert_eq!(
                 super::tests::m(input),
@@ -1972,6 +1988,8 @@ mod tests {
             ("5座1200元", "5座1200元"),
             ("一组12号选手", "一组**号选手"),
             ("住了601天", "住了601天"),
+            ("住了3-5天", "住了3-5天"),
+            ("住3-500元的房间", "住3-500元的房间"),
             ("5栋10楼", "*栋10楼"),
         ] {
             assert_eq!(mask(input).text, want);
@@ -2219,6 +2237,14 @@ mod tests {
     }
 
     #[test]
+    fn a_space_after_a_surname_alone_masks_nothing() {
+        assert_eq!(
+            m("姓名：王 男，30岁"),
+            ("姓名：王 男，30岁".to_owned(), vec![])
+        );
+    }
+
+    #[test]
     fn every_cue_opens_at_a_cue_start() {
         for (cue, _) in NAME_CUES {
             let first = cue.chars().next().unwrap();
@@ -2405,6 +2431,7 @@ mod tests {
             ("我老公叫陈大勇，经常打我", "我老公叫陈**，经常打我"),
             ("对方叫吴刚，欠钱不还", "对方叫吴*，欠钱不还"),
             ("我姓宋，叫宋玉梅", "我姓宋，叫宋**"),
+            ("我叫黄 春 梅，来反映问题", "我叫黄****，来反映问题"),
             ("本人张伟说", "本人张*说"),
             ("举报人：刘洋洋", "举报人：刘**"),
             ("来电人：陈静", "来电人：陈*"),

@@ -270,10 +270,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
                         for _ in start..i {
                             out.pop();
                         }
-                        // Full-width digits may stand in an identifier:
-                        // count characters, not bytes.
-                        let id: String = chars[start..end].iter().collect();
-                        out.push_str(&mask_id(&id, end - start));
+                        out.push_str(&mask_id(&chars[start..end]));
                         kinds.push(kind);
                         i = end;
                         continue;
@@ -288,8 +285,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
             && (i == 0 || !is_id_char(chars[i - 1]))
             && let Some(end) = account_from_letters(&chars, i)
         {
-            let id: String = chars[i..end].iter().collect();
-            out.push_str(&mask_id(&id, end - i));
+            out.push_str(&mask_id(&chars[i..end]));
             kinds.push(PiiKind::Account);
             i = end;
             continue;
@@ -368,7 +364,7 @@ fn bracketed_landline(chars: &[char], start: usize) -> Option<(usize, String)> {
         return None;
     }
     j += 1;
-    while matches!(chars.get(j), Some(' ' | '\u{3000}')) {
+    while chars.get(j).is_some_and(|&c| is_space(c)) {
         j += 1;
     }
     if j >= chars.len() {
@@ -397,6 +393,8 @@ const NOT_A_ROOM_AFTER_FANG: &[char] = &[
     '租', '价', '子', '屋', '产', '东', '贷', '款', '源', '型', '主', '本', '费', '补',
 ];
 
+/// A space, ASCII or ideographic (what people put between words and
+/// numbers).
 fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\u{3000}')
 }
@@ -714,7 +712,7 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
         let mut rest = rest.chars();
         cue.chars().enumerate().all(|(n, c)| {
             let mut next = rest.next();
-            while n > 0 && matches!(next, Some(' ' | '\u{3000}')) {
+            while n > 0 && next.is_some_and(is_space) {
                 next = rest.next();
             }
             next == Some(c)
@@ -826,7 +824,7 @@ fn cue_at(chars: &[char], i: usize, cue: &str) -> Option<usize> {
     let mut j = i;
     for (n, c) in cue.chars().enumerate() {
         if n > 0 {
-            while matches!(chars.get(j), Some(' ' | '\u{3000}')) {
+            while chars.get(j).is_some_and(|&c| is_space(c)) {
                 j += 1;
             }
         }
@@ -1048,14 +1046,10 @@ fn joint(chars: &[char], j: usize, separator: impl Fn(char) -> bool) -> usize {
         chars[k.min(chars.len())..]
             .iter()
             .take(2)
-            .take_while(|&&c| matches!(c, ' ' | '\u{3000}'))
+            .take_while(|&&c| is_space(c))
             .count()
     };
-    let mark = |k: usize| {
-        chars
-            .get(k)
-            .is_some_and(|&c| separator(c) && !matches!(c, ' ' | '\u{3000}'))
-    };
+    let mark = |k: usize| chars.get(k).is_some_and(|&c| separator(c) && !is_space(c));
     let mut k = j + spaces(j);
     if mark(k) {
         k += 1;
@@ -1291,10 +1285,12 @@ fn account_from_letters(chars: &[char], start: usize) -> Option<usize> {
     ((5..=20).contains(&(end - start)) && label_before(chars, start, ACCOUNT_LABELS)).then_some(end)
 }
 
-/// An account's or a document's identifier of `len` characters, masked:
-/// its first character and last two kept.
-fn mask_id(id: &str, len: usize) -> String {
-    keep_ends(id, 1, 2, len.saturating_sub(3).max(3))
+/// An account's or a document's identifier, masked: its first character
+/// and last two kept (full-width digits may stand in it: characters are
+/// counted, not bytes).
+fn mask_id(id: &[char]) -> String {
+    let text: String = id.iter().collect();
+    keep_ends(&text, 1, 2, id.len().saturating_sub(3).max(3))
 }
 
 /// A mobile number cut by commas as a mobile is (`138，1234，5678`), at
@@ -1302,7 +1298,7 @@ fn mask_id(id: &str, len: usize) -> String {
 /// of amounts is cut so (`1,000,000`, `3000，5000`).
 fn comma_mobile(chars: &[char], start: usize) -> Option<(usize, String)> {
     let spaces = |mut j: usize| {
-        while chars.get(j).is_some_and(|&c| matches!(c, ' ' | '\u{3000}')) {
+        while chars.get(j).is_some_and(|&c| is_space(c)) {
             j += 1;
         }
         j

@@ -145,17 +145,6 @@ const SPOKEN_DIGITS: usize = 7;
 /// rest is kept as written. Counting, dates and amounts in
 /// numerals (`一二三四五六七八九十`, `二〇二五年`) are no number of a kind.
 fn mask_spoken(text: String, kinds: &mut Vec<PiiKind>) -> String {
-    // Most texts: no numeral, or fewer than seven numerals and digits.
-    let (mut numerals, mut digits) = (0, 0);
-    for c in text.chars() {
-        if spoken_digit(c).is_some() {
-            digits += 1;
-            numerals += usize::from(digit(c).is_none());
-        }
-    }
-    if numerals == 0 || digits < SPOKEN_DIGITS {
-        return text;
-    }
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -185,35 +174,131 @@ fn plate_char(c: char) -> Option<char> {
     (c.is_ascii_uppercase() || c.is_ascii_digit()).then_some(c)
 }
 
-/// Whether the text holds an ASCII or a full-width digit (UTF-8 `EF BC 90`
-/// to `EF BC 99`): every kind but e-mail needs one, so most texts are done
-/// after this byte scan.
-fn has_digit(text: &str) -> bool {
-    // Folds without an early exit, so the loops vectorise.
-    let b = text.as_bytes();
-    let ascii = b
-        .iter()
-        .fold(false, |seen, &c| seen | (c.wrapping_sub(b'0') < 10));
-    ascii
-        || b.windows(3).fold(false, |seen, w| {
-            seen | ((w[0] == 0xEF) & (w[1] == 0xBC) & (w[2].wrapping_sub(0x90) < 10))
-        })
+/// What a character of the Basic Multilingual Plane may start or be, for
+/// the masking steps, in one lookup (a chain of comparisons per character
+/// was the costliest part of masking a text with nothing to mask).
+static CLASS: [u8; 0x10000] = classes();
+/// The first character of a cue of [`NAME_CUES`], or `姓` (`我姓`, `姓 名`).
+const CUE: u8 = 1;
+/// A numeral [`spoken_digit`] reads (`零`, `幺`, `三` …).
+const NUMERAL: u8 = 2;
+/// An ASCII or full-width digit.
+const DIGIT: u8 = 4;
+
+const fn classes() -> [u8; 0x10000] {
+    let mut t = [0u8; 0x10000];
+    let mut i = 0;
+    while i < NAME_CUES.len() {
+        t[first_char(NAME_CUES[i].0.as_bytes(), 0).0 as usize] |= CUE;
+        i += 1;
+    }
+    t['姓' as usize] |= CUE;
+    let numerals = "零〇一幺二三四五六七八九".as_bytes();
+    let mut at = 0;
+    while at < numerals.len() {
+        let (c, len) = first_char(numerals, at);
+        t[c as usize] |= NUMERAL;
+        at += len;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t['0' as usize + d] |= DIGIT;
+        t['０' as usize + d] |= DIGIT;
+        d += 1;
+    }
+    t
+}
+
+/// The character at byte `at` of UTF-8 `bytes` (of the Basic Multilingual
+/// Plane: at most three bytes), and its length.
+const fn first_char(bytes: &[u8], at: usize) -> (u32, usize) {
+    let b = bytes[at] as u32;
+    if b < 0x80 {
+        (b, 1)
+    } else if b < 0xE0 {
+        (((b & 0x1F) << 6) | (bytes[at + 1] as u32 & 0x3F), 2)
+    } else {
+        (
+            ((b & 0x0F) << 12)
+                | ((bytes[at + 1] as u32 & 0x3F) << 6)
+                | (bytes[at + 2] as u32 & 0x3F),
+            3,
+        )
+    }
+}
+
+fn class(c: char) -> u8 {
+    CLASS.get(c as usize).copied().unwrap_or(0)
+}
+
+/// What one pass over a text finds: which masking steps have work (most
+/// texts need none, and are done after this pass).
+struct Scan {
+    /// An `@` (ASCII or full-width): e-mail.
+    at: bool,
+    /// Numerals and digits, and numerals alone ([`mask_spoken`]).
+    spoken: usize,
+    numerals: usize,
+    /// A character a name cue may open at ([`mask_names`]).
+    cue: bool,
+    /// A digit, or an ASCII letter (an account may be letters alone,
+    /// `微信号是zhangsan`): every other kind needs one.
+    digit_or_letter: bool,
+}
+
+impl Scan {
+    fn of(text: &str) -> Scan {
+        let mut scan = Scan {
+            at: false,
+            spoken: 0,
+            numerals: 0,
+            cue: false,
+            digit_or_letter: false,
+        };
+        for c in text.chars() {
+            if c.is_ascii() {
+                scan.at |= c == '@';
+                scan.digit_or_letter |= c.is_ascii_alphanumeric();
+                scan.spoken += usize::from(c.is_ascii_digit());
+                continue;
+            }
+            let k = class(c);
+            scan.at |= c == '＠';
+            scan.cue |= k & CUE != 0;
+            scan.digit_or_letter |= k & DIGIT != 0;
+            scan.spoken += usize::from(k & (NUMERAL | DIGIT) != 0);
+            scan.numerals += usize::from(k & NUMERAL != 0);
+        }
+        scan
+    }
+
+    /// Whether [`mask_spoken`] has a number to read: a numeral among at
+    /// least [`SPOKEN_DIGITS`] numerals and digits.
+    fn spoken_number(&self) -> bool {
+        self.numerals > 0 && self.spoken >= SPOKEN_DIGITS
+    }
 }
 
 /// Masks the text; the string is returned as it came when it holds nothing
 /// to mask.
 pub fn mask(text: impl Into<String>) -> Masked {
-    let text: String = text.into();
+    let mut text: String = text.into();
     let mut kinds = Vec::new();
-    let text = if text.contains(['@', '＠']) {
-        mask_emails(&text, &mut kinds)
-    } else {
-        text
-    };
-    let text = mask_spoken(text, &mut kinds);
-    let text = mask_names(text, &mut kinds);
-    // An account after its label may hold no digit (`微信号是zhangsan`).
-    if !has_digit(&text) && !text.bytes().any(|b| b.is_ascii_alphabetic()) {
+    let mut scan = Scan::of(&text);
+    // A step that masked something changed what the later ones see.
+    if scan.at {
+        text = mask_emails(&text, &mut kinds);
+        scan = Scan::of(&text);
+    }
+    if scan.spoken_number() {
+        text = mask_spoken(text, &mut kinds);
+        scan = Scan::of(&text);
+    }
+    // (Names are masked with `*`: no digit or letter comes or goes.)
+    if scan.cue {
+        text = mask_names(text, &mut kinds);
+    }
+    if !scan.digit_or_letter {
         kinds.dedup();
         return Masked { text, kinds };
     }
@@ -788,35 +873,7 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
 
 /// Whether a cue of [`NAME_CUES`] (or `我姓`, `姓 名`) may open at `c`.
 fn cue_start(c: char) -> bool {
-    matches!(
-        c,
-        '我' | '名'
-            | '姓'
-            | '本'
-            | '联'
-            | '投'
-            | '报'
-            | '当'
-            | '举'
-            | '来'
-            | '受'
-            | '被'
-            | '嫌'
-            | '事'
-            | '申'
-            | '求'
-            | '监'
-            | '车'
-            | '业'
-            | '家'
-            | '签'
-            | '对'
-            | '老'
-            | '丈'
-            | '妻'
-            | '儿'
-            | '女'
-    )
+    class(c) & CUE != 0
 }
 
 /// The end of `cue` at `i`, spaces inside it allowed (`姓 名`).
@@ -2244,7 +2301,8 @@ mod tests {
     fn every_cue_opens_at_a_cue_start() {
         for (cue, _) in NAME_CUES {
             let first = cue.chars().next().unwrap();
-            assert!(cue_start(first), "{cue}: add {first} to cue_start");
+            assert!(cue_start(first), "{cue}");
+            // `mask_names` compares a cue's first character as 3 bytes.
             assert_eq!(first.len_utf8(), 3, "{cue}");
         }
     }

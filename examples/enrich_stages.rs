@@ -97,7 +97,8 @@ fn main() {
         );
     };
     time_tokens("topics", &|x, t| {
-        black_box(e.topics().tag(x, t, Default::default()));
+        let scores = e.topics().model().score(t);
+        black_box(e.topics().tag(x, t, Default::default(), &scores));
     });
     time_tokens("topic rules", &|x, t| {
         black_box(e.topics().tag_by_rules(x, t, Default::default()));
@@ -107,7 +108,10 @@ fn main() {
     });
     let by_model = analysed
         .iter()
-        .flat_map(|(x, t)| e.topics().tag(x, t, Default::default()))
+        .flat_map(|(x, t)| {
+            let scores = e.topics().model().score(t);
+            e.topics().tag(x, t, Default::default(), &scores)
+        })
         .filter(|tag| tag.evidence.iter().any(|e| e.starts_with("model:")))
         .count();
     println!("topic model: {by_model} tags on {} items", analysed.len());

@@ -3,7 +3,11 @@
 //! labelled topics, the topic its channel's revisits rate (`-`: none), the
 //! topics of the rules alone (no model, no revisit rule), the normalised
 //! text, the content tokens (space-separated) and every token (separated
-//! by U+0001: a token may be white space). `scripts/train-topics`
+//! by U+0001: a token may be white space), then the labelled sentiment
+//! (p, n, 0), the rating read (0: none), the sentiment lexicon's score of
+//! the text alone, the enricher's sentiment label, and whether its topics
+//! make a neutral reading a complaint (1 or 0), and the enricher's topics.
+//! `scripts/train-topics`
 //! runs it on the dev split: `cargo run --example topic_features -- dev`.
 
 use minyi::enrich::Enricher;
@@ -26,7 +30,7 @@ fn main() {
             if line.starts_with('#') || cols.len() != 4 {
                 continue;
             }
-            let (channel, topics, text) = (cols[0], cols[2], cols[3]);
+            let (channel, label, topics, text) = (cols[0], cols[1], cols[2], cols[3]);
             let item = e
                 .enrich_value(&json!({"channel": channel, "text": text}), now)
                 .unwrap();
@@ -39,11 +43,16 @@ fn main() {
                 .unwrap_or_else(|| "-".to_owned());
             let all: Vec<&str> = e.analyze(&normalized).iter().map(|t| t.text).collect();
             println!(
-                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}\t{}",
+                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}\t{}\t{label}\t{}\t{:.4}\t{}\t{}\t{}",
                 rules.join(" "),
                 normalized.replace(['\t', '\n'], " "),
                 item.tokens.join(" "),
-                all.join("\u{1}").replace(['\t', '\n'], " ")
+                all.join("\u{1}").replace(['\t', '\n'], " "),
+                item.rating.map_or(0, |r| r.number()),
+                e.lexicon_score(&item),
+                item.sentiment.label.as_str(),
+                u8::from(e.reported_complaint(&item)),
+                item.topics.join(" "),
             );
         }
     }

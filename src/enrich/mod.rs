@@ -310,6 +310,28 @@ impl Enricher {
             .collect()
     }
 
+    /// What the sentiment lexicon alone reads in an enriched item's text
+    /// (no rating, no model): what the text model is trained beside (see
+    /// `examples/topic_features.rs`).
+    pub fn lexicon_score(&self, item: &EnrichedItem) -> f32 {
+        let normalized = self.normalize(&item.text);
+        let tokens = self.analyze(&normalized);
+        self.sentiment.assess_scored(&normalized, &tokens, None).1
+    }
+
+    /// Whether an enriched item's topics make a neutral reading of it a
+    /// complaint ([`topics::TopicTagger::complaint_of`]): for the trainer of
+    /// the text model, which decides the neutral reading.
+    pub fn reported_complaint(&self, item: &EnrichedItem) -> bool {
+        let mut neutral = crate::model::Sentiment {
+            label: crate::model::SentimentLabel::Neutral,
+            score: 0.0,
+            evidence: Vec::new(),
+        };
+        self.tagger.complaint_of(&item.topic_evidence, &mut neutral);
+        neutral.label == crate::model::SentimentLabel::Negative
+    }
+
     pub fn now(&self) -> DateTime<FixedOffset> {
         Utc::now().with_timezone(&self.settings.timezone)
     }
@@ -411,6 +433,7 @@ impl Enricher {
         let keywords = self.tokenizer.keywords(&tokens);
         let (mut sentiment, text_score) =
             self.sentiment.assess_scored(&normalized, &tokens, rating);
+        let scores = self.tagger.model().score(&tokens);
         let commends = sentiment::commending_words(&sentiment, text_score, revisit);
         let topic_tags = self.tagger.tag(
             &normalized,
@@ -421,7 +444,16 @@ impl Enricher {
                 revisit,
                 positive: text_score >= sentiment::NEUTRAL_BAND,
             },
+            &scores,
         );
+        // The text model reads police feedback: a text of no topic of it is
+        // left to the lexicon (it read ordinary reviews worse).
+        if rating.is_none()
+            && topic_tags.iter().any(|t| t.code != topics::OTHER)
+            && let Some((label, p)) = self.tagger.model().sentiment(&scores, text_score)
+        {
+            sentiment::relabel(&mut sentiment, label, p);
+        }
         self.tagger.complaint_of(&topic_tags, &mut sentiment);
         // Sent places must be names of the gazetteer (a closed vocabulary:
         // every district or unit is a dimension value on every chart); an
@@ -1106,11 +1138,21 @@ mod tests {
         };
         let got = item("派出所的人上班时间在里面打扑克，我亲眼看到的");
         assert_eq!(got.sentiment.label, SentimentLabel::Negative, "{got:?}");
+        // The text model reads it negative, or the complaint rule does
+        // after a neutral reading; either says so.
         assert!(
             got.sentiment
                 .evidence
-                .contains(&"discipline: reported".to_owned())
+                .iter()
+                .any(|e| e == "discipline: reported" || e.starts_with("model: negative")),
+            "{got:?}"
         );
+        let mut neutral = got.sentiment.clone();
+        neutral.label = SentimentLabel::Neutral;
+        neutral.evidence.clear();
+        e.topics().complaint_of(&got.topic_evidence, &mut neutral);
+        assert_eq!(neutral.label, SentimentLabel::Negative);
+        assert_eq!(neutral.evidence, ["discipline: reported"]);
         let got = item("建议值班室晚上也安排人值守，别出现脱岗");
         assert_eq!(got.sentiment.label, SentimentLabel::Neutral, "{got:?}");
     }

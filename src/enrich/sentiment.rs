@@ -462,6 +462,26 @@ impl SentimentModel {
     }
 }
 
+/// An unrated item's label as the text model reads it (see
+/// [`super::topic_model::TopicModel::sentiment`]), `p` its probability: the
+/// score stays the lexicon's, moved into the label's band where it lies
+/// outside it, and the evidence says so when the label changed.
+pub fn relabel(sentiment: &mut Sentiment, label: SentimentLabel, p: f32) {
+    if sentiment.label == label {
+        return;
+    }
+    let edge = NEUTRAL_BAND - 0.001;
+    sentiment.score = match label {
+        SentimentLabel::Positive => sentiment.score.max(NEUTRAL_BAND),
+        SentimentLabel::Negative => sentiment.score.min(-NEUTRAL_BAND),
+        SentimentLabel::Neutral => sentiment.score.clamp(-edge, edge),
+    };
+    sentiment.label = label;
+    sentiment
+        .evidence
+        .push(format!("model: {} {p:.2}", label.as_str()));
+}
+
 /// The words of a text that reads positive on its own (`text_score`, before
 /// any rating), from its sentiment evidence: what commends the police, for
 /// the praise rule of the topics (docs/TOPICS.md, rule P). On a revisit

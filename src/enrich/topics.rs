@@ -31,7 +31,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::lexicon::Token;
-use super::topic_model::TopicModel;
+use super::topic_model::{Scores, TopicModel};
 use crate::model::TopicTag;
 use crate::pipelines::{PipelineError, PipelineFiles, TopicsFile};
 
@@ -270,14 +270,21 @@ impl TopicTagger {
     /// Tags an item from its tokens (terms, model features) and its
     /// normalised text (n-grams, exclusions) in its context. Best score
     /// first.
-    pub fn tag(&self, normalized: &str, tokens: &[Token], cx: Context) -> Vec<TopicTag> {
-        self.tag_with(normalized, tokens, cx, true)
+    /// `scores`: the model's of the tokens ([`TopicModel::score`]).
+    pub fn tag(
+        &self,
+        normalized: &str,
+        tokens: &[Token],
+        cx: Context,
+        scores: &Scores,
+    ) -> Vec<TopicTag> {
+        self.tag_with(normalized, tokens, cx, Some(scores))
     }
 
     /// The tags of the rules alone, without the model (what the model is
     /// trained to add to: `examples/topic_features.rs`).
     pub fn tag_by_rules(&self, normalized: &str, tokens: &[Token], cx: Context) -> Vec<TopicTag> {
-        self.tag_with(normalized, tokens, cx, false)
+        self.tag_with(normalized, tokens, cx, None)
     }
 
     fn tag_with(
@@ -285,7 +292,7 @@ impl TopicTagger {
         normalized: &str,
         tokens: &[Token],
         cx: Context,
-        with_model: bool,
+        scores: Option<&Scores>,
     ) -> Vec<TopicTag> {
         // (topic, term, weight) of each distinct term hit, in text order: a
         // term repeated is not more evidence of the topic (and a term counts
@@ -366,11 +373,10 @@ impl TopicTagger {
                 }
             }
         }
-        if with_model && !self.model.is_empty() {
-            let scores = self.model.score(tokens);
+        if let Some(scores) = scores {
             for topic in 0..self.codes.len() {
                 if tagged.contains(topic)
-                    || !self.model.tags(&scores, topic)
+                    || !self.model.tags(scores, topic)
                     || self.codes[topic] == OTHER
                     || (self.model_when_positive[topic]
                         && !(cx.positive && self.commends_police(normalized, topic, cx)))
@@ -384,7 +390,7 @@ impl TopicTagger {
                 tagged.insert(topic);
                 tags.push(TopicTag {
                     code: self.codes[topic].clone(),
-                    score: TopicModel::probability(&scores, topic),
+                    score: TopicModel::probability(scores, topic),
                     evidence: self
                         .model
                         .evidence(tokens, topic, MODEL_EVIDENCE)
@@ -478,7 +484,9 @@ mod tests {
 
     fn tag(text: &str) -> Vec<TopicTag> {
         let e = crate::enrich::tests::enricher();
-        e.topics().tag(text, &e.analyze(text), Context::default())
+        let tokens = e.analyze(text);
+        let scores = e.topics().model().score(&tokens);
+        e.topics().tag(text, &tokens, Context::default(), &scores)
     }
 
     fn codes(text: &str) -> Vec<String> {

@@ -219,13 +219,14 @@ fn dev_split_sentiment_and_topics() {
 /// Issue 23's targets on the held-out split.
 const TARGET_SENTIMENT: f64 = 0.90;
 const TARGET_TOPICS: f64 = 0.88;
-/// What the enricher reaches on the held-out split today (2026-12-03, 257
-/// items: sentiment 0.850, topics 0.854; on the first 211 of them 0.857 and
-/// 0.845, from 0.836 and 0.826 on 2026-12-02), below both targets: the gap
-/// is open (issue 23). Asserted so that a regression fails; raise these as
-/// the figures rise, and assert the targets themselves once they are met.
-const REACHED_SENTIMENT: f64 = 0.84;
-const REACHED_TOPICS: f64 = 0.85;
+/// What the enricher reaches on the held-out split today (2026-12-04, 377
+/// items: sentiment 0.860, topics 0.818; on the 317 of before 0.906 and
+/// 0.855, on the 60 of the seventh batch — irony, narratives of praise
+/// without its words — 0.603 and 0.638), below both targets: the gap is
+/// open (issue 23). Asserted so that a regression fails; raise these as the
+/// figures rise, and assert the targets themselves once they are met.
+const REACHED_SENTIMENT: f64 = 0.85;
+const REACHED_TOPICS: f64 = 0.81;
 
 /// The figures that count: items the rules, lexicons and model were not
 /// fitted to.

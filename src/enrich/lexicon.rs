@@ -47,7 +47,10 @@ pub struct Token<'a> {
 
 #[derive(Debug, Default)]
 pub struct Lexicon {
-    known: HashMap<Box<str>, TokenInfo>,
+    /// A word → its description's place in `infos`: the table probed per
+    /// token stays small (a description is a few hundred bytes).
+    known: HashMap<Box<str>, u32>,
+    infos: Vec<TokenInfo>,
 }
 
 impl Lexicon {
@@ -57,17 +60,19 @@ impl Lexicon {
         describe: impl Fn(&str) -> TokenInfo,
     ) -> Lexicon {
         let mut known = HashMap::default();
+        let mut infos = Vec::new();
         for w in words {
             let w = w.as_ref();
             if !w.is_empty() && !known.contains_key(w) {
-                known.insert(w.into(), describe(w));
+                known.insert(w.into(), infos.len() as u32);
+                infos.push(describe(w));
             }
         }
-        Lexicon { known }
+        Lexicon { known, infos }
     }
 
     pub fn get(&self, token: &str) -> Option<&TokenInfo> {
-        self.known.get(token)
+        self.known.get(token).map(|&i| &self.infos[i as usize])
     }
 
     pub fn len(&self) -> usize {

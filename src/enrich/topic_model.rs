@@ -52,11 +52,18 @@ const NEGATIVE: usize = MAX_TOPICS - 1;
 /// reads only texts the lexicon is less sure of (`MARGIN` of
 /// `scripts/train-topics`).
 pub const LEXICON_SURE: f32 = 0.3;
-/// How the file names them.
-const LANES: [(&str, usize); 2] = [
-    ("sentiment:positive", POSITIVE),
-    ("sentiment:negative", NEGATIVE),
-];
+/// How the file names them: `sentiment:<class>` in a feature's weights,
+/// `<class>` on its `sentiment` line.
+const LANES: [(&str, usize); 2] = [("positive", POSITIVE), ("negative", NEGATIVE)];
+
+/// The lane of a sentiment class (`positive`, `negative`).
+fn lane_of(class: &str) -> Option<usize> {
+    LANES.iter().find(|(name, _)| *name == class).map(|l| l.1)
+}
+
+fn sigmoid(logit: f32) -> f32 {
+    1.0 / (1.0 + (-logit).exp())
+}
 
 /// A number per topic index, inline: what a token's n-grams weigh (in the
 /// lexicon, beside the token) and what an item scores.
@@ -123,7 +130,7 @@ impl TopicModel {
             message: format!("line {no}: {message}"),
         };
         let topic_of = |no: usize, code: &str| {
-            if let Some(&(_, lane)) = LANES.iter().find(|(name, _)| *name == code) {
+            if let Some(lane) = code.strip_prefix("sentiment:").and_then(lane_of) {
                 return Ok(lane);
             }
             let t = codes
@@ -157,12 +164,9 @@ impl TopicModel {
                     return Err(invalid(no, "want: topic, code, bias, threshold".into()));
                 };
                 let t = if kind == "sentiment" {
-                    topic_of(no, &format!("sentiment:{code}"))
-                        .ok()
-                        .filter(|&t| t >= POSITIVE)
-                        .ok_or_else(|| {
-                            invalid(no, format!("sentiment {code:?}: want positive or negative"))
-                        })?
+                    lane_of(code).ok_or_else(|| {
+                        invalid(no, format!("sentiment {code:?}: want positive or negative"))
+                    })?
                 } else {
                     topic_of(no, code)?
                 };
@@ -252,13 +256,12 @@ impl TopicModel {
         }
         let logit = |lane: usize| s.logits[lane] + self.lex[lane] * score;
         let (pos, neg) = (logit(POSITIVE), logit(NEGATIVE));
-        let p = |logit: f32| 1.0 / (1.0 + (-logit).exp());
         Some(if pos >= self.cut[POSITIVE] && pos >= neg {
-            (Positive, p(pos))
+            (Positive, sigmoid(pos))
         } else if neg >= self.cut[NEGATIVE] {
-            (Negative, p(neg))
+            (Negative, sigmoid(neg))
         } else {
-            (Neutral, 1.0 - p(pos).max(p(neg)))
+            (Neutral, 1.0 - sigmoid(pos.max(neg)))
         })
     }
 
@@ -318,8 +321,7 @@ impl TopicModel {
 
     /// The probability of `topic` at these scores.
     pub fn probability(s: &Scores, topic: usize) -> f32 {
-        let logit = s.logits.get(topic).copied().unwrap_or(f32::NEG_INFINITY);
-        1.0 / (1.0 + (-logit).exp())
+        sigmoid(s.logits.get(topic).copied().unwrap_or(f32::NEG_INFINITY))
     }
 
     /// The tokens of the item that weighed most for `topic` (distinct, at

@@ -6,7 +6,10 @@
 //! by U+0001: a token may be white space), then the labelled sentiment
 //! (p, n, 0), the rating read (0: none), the sentiment lexicon's score of
 //! the text alone, the enricher's sentiment label, and whether its topics
-//! make a neutral reading a complaint (1 or 0), and the enricher's topics.
+//! make a neutral reading a complaint (1 or 0), the enricher's topics that
+//! are not the model's guesses alone ([`minyi::model::TopicTag::by_model_alone`]), and
+//! whether the lexicon reads the text as asking (1 or 0: the model is not
+//! asked).
 //! `scripts/train-topics`
 //! runs it on the dev split: `cargo run --example topic_features -- dev`.
 
@@ -42,17 +45,24 @@ fn main() {
                 .and_then(|c| c.rates.clone())
                 .unwrap_or_else(|| "-".to_owned());
             let all: Vec<&str> = e.analyze(&normalized).iter().map(|t| t.text).collect();
+            let reading = e.lexicon_reading(&item);
             println!(
-                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}\t{}\t{label}\t{}\t{:.4}\t{}\t{}\t{}",
+                "{channel}\t{topics}\t{rates}\t{}\t{}\t{}\t{}\t{label}\t{}\t{:.4}\t{}\t{}\t{}\t{}",
                 rules.join(" "),
                 normalized.replace(['\t', '\n'], " "),
                 item.tokens.join(" "),
                 all.join("\u{1}").replace(['\t', '\n'], " "),
                 item.rating.map_or(0, |r| r.number()),
-                e.lexicon_score(&item),
+                reading.score,
                 item.sentiment.label.as_str(),
                 u8::from(e.reported_complaint(&item)),
-                item.topics.join(" "),
+                item.topic_evidence
+                    .iter()
+                    .filter(|t| !t.by_model_alone())
+                    .map(|t| t.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                u8::from(reading.asks),
             );
         }
     }

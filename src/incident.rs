@@ -83,11 +83,9 @@ pub fn is_incident_id(s: &str) -> bool {
 /// reports apart or bring them together.
 pub fn rule_topics(topics: &[String], evidence: &[crate::model::TopicTag]) -> Vec<String> {
     let model_only = |code: &String| {
-        evidence.iter().any(|t| {
-            t.code == *code
-                && !t.evidence.is_empty()
-                && t.evidence.iter().all(|e| e.starts_with("model:"))
-        })
+        evidence
+            .iter()
+            .any(|t| t.code == *code && t.by_model_alone())
     };
     topics.iter().filter(|t| !model_only(t)).cloned().collect()
 }

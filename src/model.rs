@@ -139,6 +139,15 @@ pub struct TopicTag {
     pub evidence: Vec<String>,
 }
 
+impl TopicTag {
+    /// A tag of the topic model alone (its evidence is the model's
+    /// features, `model:…`): a guess from the words, not a matter the
+    /// rules found.
+    pub fn by_model_alone(&self) -> bool {
+        !self.evidence.is_empty() && self.evidence.iter().all(|e| e.starts_with("model:"))
+    }
+}
+
 /// The enriched item: the raw fields (text PII-masked, contact hashed) plus
 /// what enrichment derived. This is the row of the store and the output of
 /// `minyi enrich`; the SSE `item` event carries a compact, shortened form of

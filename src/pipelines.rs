@@ -67,6 +67,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../pipelines/sentiment/irrealis.txt"),
     ),
     (
+        "sentiment/asking.txt",
+        include_str!("../pipelines/sentiment/asking.txt"),
+    ),
+    (
         "sentiment/sarcasm.txt",
         include_str!("../pipelines/sentiment/sarcasm.txt"),
     ),

@@ -293,15 +293,15 @@ impl Enricher {
         let normalized = self.normalize(&item.text);
         let tokens = self.analyze(&normalized);
         let revisit = self.channels.get(&item.channel).is_some_and(|c| c.revisit);
-        let (sentiment, text_score) =
-            self.sentiment
-                .assess_scored(&normalized, &tokens, item.rating);
-        let commends = sentiment::commending_words(&sentiment, text_score, revisit);
+        let (sentiment, text) = self
+            .sentiment
+            .assess_scored(&normalized, &tokens, item.rating);
+        let commends = sentiment::commending_words(&sentiment, text.score, revisit);
         let cx = topics::Context {
             rates: None,
             commends: &commends,
             revisit,
-            positive: text_score >= sentiment::NEUTRAL_BAND,
+            positive: text.score >= sentiment::NEUTRAL_BAND,
         };
         self.tagger
             .tag_by_rules(&normalized, &tokens, cx)
@@ -313,7 +313,7 @@ impl Enricher {
     /// What the sentiment lexicon alone reads in an enriched item's text
     /// (no rating, no model): what the text model is trained beside (see
     /// `examples/topic_features.rs`).
-    pub fn lexicon_score(&self, item: &EnrichedItem) -> f32 {
+    pub fn lexicon_reading(&self, item: &EnrichedItem) -> sentiment::Reading {
         let normalized = self.normalize(&item.text);
         let tokens = self.analyze(&normalized);
         self.sentiment.assess_scored(&normalized, &tokens, None).1
@@ -431,10 +431,9 @@ impl Enricher {
         let mut tokens = self.analyze(&normalized);
         drop_hints(&normalized, &mut tokens);
         let keywords = self.tokenizer.keywords(&tokens);
-        let (mut sentiment, text_score) =
-            self.sentiment.assess_scored(&normalized, &tokens, rating);
+        let (mut sentiment, reading) = self.sentiment.assess_scored(&normalized, &tokens, rating);
         let scores = self.tagger.model().score(&tokens);
-        let commends = sentiment::commending_words(&sentiment, text_score, revisit);
+        let commends = sentiment::commending_words(&sentiment, reading.score, revisit);
         let topic_tags = self.tagger.tag(
             &normalized,
             &tokens,
@@ -442,15 +441,20 @@ impl Enricher {
                 rates,
                 commends: &commends,
                 revisit,
-                positive: text_score >= sentiment::NEUTRAL_BAND,
+                positive: reading.score >= sentiment::NEUTRAL_BAND,
             },
             &scores,
         );
-        // The text model reads police feedback: a text of no topic of it is
-        // left to the lexicon (it read ordinary reviews worse).
+        // The text model reads police feedback: a text in which the rules
+        // find no matter of it is left to the lexicon (it read ordinary
+        // reviews worse, and its own topic guesses there too), as is a
+        // question (it reads what is named, not that it is asked about).
         if rating.is_none()
-            && topic_tags.iter().any(|t| t.code != topics::OTHER)
-            && let Some((label, p)) = self.tagger.model().sentiment(&scores, text_score)
+            && !reading.asks
+            && topic_tags
+                .iter()
+                .any(|t| t.code != topics::OTHER && !t.by_model_alone())
+            && let Some((label, p)) = self.tagger.model().sentiment(&scores, reading.score)
         {
             sentiment::relabel(&mut sentiment, label, p);
         }

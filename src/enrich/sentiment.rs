@@ -12,7 +12,8 @@
 //!   sentiment word to act on is a mild complaint (没有人管, 未处理), but
 //!   not in a wish or a question (建议…没时间, 没上牌会被罚款吗?);
 //! - praise between quotation marks of one clause is read as sarcasm and
-//!   flipped (这就是你们的“好服务”);
+//!   flipped (这就是你们的“好服务”), and a short scare quote after an
+//!   intensifier is irony whatever its word (效率真是“高”, 可真“忙”): -1.0;
 //! - after a contrast word the rest counts 1.5×, what came before 0.5×;
 //! - after an irrealis marker (建议, 希望 …) to the end of the sentence,
 //!   complaints count 0.3× and praise 0.1×: a wish is not a report, and
@@ -20,8 +21,13 @@
 //! - with a sarcasm marker anywhere (呵呵, 好一个 …) praise counts negative
 //!   (looked for once the text has praise to turn);
 //! - a clause ending in `!` counts 1.3×; a question with a rhetorical
-//!   marker (难道…?, 凭什么…?) is a complaint whatever its words; any other
-//!   question keeps only a third of its praise ("能办好吗?" is not praise).
+//!   marker (难道…?, 凭什么…?, also earlier in its sentence: 为什么…，…没管过?)
+//!   is a complaint whatever its words; any other question keeps only a
+//!   third of its praise ("能办好吗?" is not praise);
+//! - a sentence that asks — a question with an asking cue (还能报案吗?,
+//!   需要什么材料?), or 请问… whatever its punctuation — keeps only 0.3× of
+//!   its complaint words: a consultation is neutral even when it names a
+//!   problem (`asking.txt`; the text model is then not asked either).
 //!
 //! Every contribution is recorded as evidence. The score is
 //! `total / (|total| + 1.5)`, in (-1, 1).
@@ -47,6 +53,8 @@ pub struct SentimentModel {
     contrast: HashSet<String>,
     rhetorical: HashSet<String>,
     irrealis: HashSet<String>,
+    /// Asking cues; 1.0 for one that asks by itself.
+    asking: HashMap<String, f32>,
     sarcasm: Vec<String>,
     /// The sarcasm markers, found in one pass over the text.
     sarcasm_automaton: AhoCorasick,
@@ -61,13 +69,18 @@ const PARTICLES: &[&str] = &["您", "你", "了", "们", "的", "啊", "呀", "�
 /// Punctuation that ends a clause, and quotation marks: listed so the
 /// lexicon holds them (see [`SentimentModel::terms`]).
 const CLAUSE_ENDS: &str = ",.!?;，。！？；\n~～…";
+/// At most this many tokens between quotation marks are a scare quote;
+/// more are someone's words.
+const MAX_QUOTED: usize = 3;
+/// Intensifiers that make a scare quote after them irony (真是“高”).
+const IRONY_CUES: &[&str] = &["真", "真是", "可真", "真够", "太", "好", "够"];
 const QUOTES: &str = "\"“”「」『』'‘’";
 
 /// What a token is to the scorer, worked out once per word by
 /// [`SentimentModel::lex`] and kept in the enricher's lexicon.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Lex {
-    flags: u8,
+    flags: u16,
     /// A negator: its strength.
     negator: Option<f32>,
     /// A degree adverb: its multiplier.
@@ -103,14 +116,17 @@ fn push_value(out: &mut String, v: f32) {
     out.push(char::from(b'0' + (tenths % 10) as u8));
 }
 
-const CLAUSE_END: u8 = 1;
-const SENTENCE_END: u8 = 2;
-const QUESTION: u8 = 4;
-const EXCLAIM: u8 = 8;
-const QUOTE: u8 = 16;
-const IRREALIS: u8 = 32;
-const CONTRAST: u8 = 64;
-const RHETORICAL: u8 = 128;
+const CLAUSE_END: u16 = 1;
+const SENTENCE_END: u16 = 2;
+const QUESTION: u16 = 4;
+const EXCLAIM: u16 = 8;
+const QUOTE: u16 = 16;
+const IRREALIS: u16 = 32;
+const CONTRAST: u16 = 64;
+const RHETORICAL: u16 = 128;
+const ASKING: u16 = 256;
+/// An asking cue that asks whatever the punctuation (请问).
+const ASKS_ALONE: u16 = 512;
 
 impl Lex {
     /// Nothing the scorer acts on.
@@ -118,7 +134,7 @@ impl Lex {
         *self == Lex::default()
     }
 
-    fn has(&self, flag: u8) -> bool {
+    fn has(&self, flag: u16) -> bool {
         self.flags & flag != 0
     }
 
@@ -177,6 +193,10 @@ impl SentimentModel {
         let contrast = set("sentiment/contrast.txt");
         let rhetorical = set("sentiment/rhetorical.txt");
         let irrealis = set("sentiment/irrealis.txt");
+        let asking: HashMap<String, f32> = files
+            .weighted("sentiment/asking.txt", 0.0)?
+            .into_iter()
+            .collect();
         let sarcasm: Vec<String> = files
             .lines("sentiment/sarcasm.txt")
             .map(|(_, l)| l.to_owned())
@@ -189,6 +209,7 @@ impl SentimentModel {
             contrast,
             rhetorical,
             irrealis,
+            asking,
             sarcasm_automaton: AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostFirst)
                 .build(&sarcasm)
@@ -249,11 +270,18 @@ impl SentimentModel {
                 lex.flags |= flag;
             }
         }
+        if let Some(&alone) = self.asking.get(tok) {
+            lex.flags |= if alone > 0.0 {
+                ASKING | ASKS_ALONE
+            } else {
+                ASKING
+            };
+        }
         lex.negator = self.negators.get(tok).copied();
         lex.degree = self.degree.get(tok).copied();
         // Short tokens outside the lexicon carry nothing; long ones may end
         // in a lexicon word.
-        let in_lexicon = lex.has(IRREALIS | CONTRAST | RHETORICAL)
+        let in_lexicon = lex.has(IRREALIS | CONTRAST | RHETORICAL | ASKING)
             || lex.negator.is_some()
             || lex.degree.is_some()
             || self.words.contains_key(tok)
@@ -273,6 +301,7 @@ impl SentimentModel {
             .chain(self.contrast.iter())
             .chain(self.rhetorical.iter())
             .chain(self.irrealis.iter())
+            .chain(self.asking.keys())
             .map(String::as_str)
     }
 
@@ -302,8 +331,14 @@ impl SentimentModel {
         None
     }
 
-    /// Scores the (normalised) text and its token stream alone.
-    pub fn score_text<'a>(&'a self, normalized: &str, tokens: &[Token<'a>]) -> (f32, Vec<String>) {
+    /// Scores the (normalised) text and its token stream alone: the sum of
+    /// its values, the evidence, and whether some sentence asks or proposes
+    /// (see [`Reading::asks`]).
+    pub fn score_text<'a>(
+        &'a self,
+        normalized: &str,
+        tokens: &[Token<'a>],
+    ) -> (f32, Vec<String>, bool) {
         let mut evidence = Vec::new();
         // Looked for when the first praise needs it: most texts have none.
         let mut sarcasm: Option<Option<&str>> = None;
@@ -312,6 +347,8 @@ impl SentimentModel {
         // Weight of what follows a contrast word.
         let mut emphasis = 1.0f32;
         let mut clause = Clause::default();
+        let mut sentence = Sentence::default();
+        let mut asks = false;
         for (i, token) in tokens.iter().enumerate() {
             // Most tokens carry no sentiment: their lexicon entry says so.
             let lex = token.info.lex;
@@ -320,28 +357,51 @@ impl SentimentModel {
             }
             let tok = token.text;
             if lex.has(CLAUSE_END) {
-                total += clause.close(lex, emphasis, irrealis, &mut evidence);
+                if clause.rhetorical.is_none() {
+                    clause.rhetorical = sentence.rhetorical;
+                }
+                let (sum, complaints) = clause.close(lex, emphasis, irrealis, &mut evidence);
+                total += sum;
+                sentence.complaints += complaints;
                 if lex.has(SENTENCE_END) {
+                    let (back, asked) = sentence.close(lex, &mut evidence);
+                    total += back;
+                    asks |= asked;
                     irrealis = false;
                 }
                 continue;
             }
             if lex.has(QUOTE) {
-                clause.quote_open = !clause.quote_open;
+                clause.quote_open = match clause.quote_open {
+                    Some(_) => None,
+                    None => {
+                        if let Some(irony) = self.irony(tokens, i) {
+                            clause.items.push(irony);
+                        }
+                        Some(i)
+                    }
+                };
                 continue;
             }
             if lex.has(IRREALIS) {
                 irrealis = true;
             }
+            if lex.has(ASKING) {
+                sentence.asking = Some(tok);
+                sentence.alone |= lex.has(ASKS_ALONE);
+            }
             if lex.has(CONTRAST) {
-                total += clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
-                total *= 0.5;
+                let (sum, complaints) =
+                    clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
+                total = (total + sum) * 0.5;
+                sentence.complaints = (sentence.complaints + complaints) * 0.5;
                 emphasis = 1.5;
                 evidence.push([tok, " ×1.5 after"].concat());
                 continue;
             }
             if lex.has(RHETORICAL) {
                 clause.rhetorical = Some(tok);
+                sentence.rhetorical = Some(tok);
             }
             if let Some(k) = lex.negator {
                 clause.negation = Some((tok, k));
@@ -360,7 +420,7 @@ impl SentimentModel {
                     None => {}
                 }
                 // Between quotation marks of one clause ("好服务" quoted).
-                let quoted = clause.quote_open
+                let quoted = clause.quote_open.is_some()
                     && tokens[i + 1..]
                         .iter()
                         .map(|t| t.info.lex)
@@ -402,8 +462,37 @@ impl SentimentModel {
                 clause.items.push(word);
             }
         }
-        total += clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
-        (total, evidence)
+        let (sum, complaints) = clause.close(Lex::default(), emphasis, irrealis, &mut evidence);
+        sentence.complaints += complaints;
+        let (back, asked) = sentence.close(Lex::default(), &mut evidence);
+        (total + sum + back, evidence, asks || asked)
+    }
+
+    /// Praise said in scare quotes after an intensifier (效率真是“高”, 可真
+    /// “忙”): irony, whatever the quoted word; `open` is the opening mark.
+    /// Quoted praise words are turned where they are scored.
+    fn irony<'a>(&self, tokens: &[Token<'a>], open: usize) -> Option<Scored<'a>> {
+        let before = tokens[..open].last()?.text;
+        if !IRONY_CUES.iter().any(|c| before.ends_with(c)) {
+            return None;
+        }
+        let inside = &tokens[open + 1..];
+        let close = inside
+            .iter()
+            .take(MAX_QUOTED + 1)
+            .position(|t| t.info.lex.has(QUOTE))?;
+        let quoted = &inside[..close];
+        let plain = quoted.iter().all(|t| t.info.lex.is_none());
+        (plain
+            && !quoted.is_empty()
+            && quoted.iter().map(|t| t.text.chars().count()).sum::<usize>() <= 4)
+            .then(|| Scored {
+                word: quoted[0].text,
+                negator: None,
+                quoted: true,
+                irrealis: false,
+                value: -1.0,
+            })
     }
 
     /// The first sarcasm marker in the text.
@@ -418,15 +507,15 @@ impl SentimentModel {
         self.assess_scored(normalized, tokens, rating).0
     }
 
-    /// [`SentimentModel::assess`] and the score of the text alone, before
-    /// the rating is fused in.
+    /// [`SentimentModel::assess`] and the reading of the text alone,
+    /// before the rating is fused in.
     pub fn assess_scored(
         &self,
         normalized: &str,
         tokens: &[Token],
         rating: Option<Rating>,
-    ) -> (Sentiment, f32) {
-        let (total, mut evidence) = self.score_text(normalized, tokens);
+    ) -> (Sentiment, Reading) {
+        let (total, mut evidence, asks) = self.score_text(normalized, tokens);
         let text_score = total / (total.abs() + 1.5);
         let has_text = tokens
             .iter()
@@ -458,8 +547,25 @@ impl SentimentModel {
             score: (score * 1000.0).round() / 1000.0,
             evidence,
         };
-        (sentiment, text_score)
+        (
+            sentiment,
+            Reading {
+                score: text_score,
+                asks,
+            },
+        )
     }
+}
+
+/// What the lexicon reads in a text alone, before a rating is fused in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// In (-1, 1); neutral within [`NEUTRAL_BAND`].
+    pub score: f32,
+    /// Some sentence asks (a question with an asking cue, or 请问…) rather
+    /// than reports: such a text is neutral unless its words say otherwise,
+    /// and the text model, which reads what is named, is not asked.
+    pub asks: bool,
 }
 
 /// An unrated item's label as the text model reads it (see
@@ -516,9 +622,43 @@ struct Clause<'a> {
     degree: f32,
     negation: Option<(&'a str, f32)>,
     rhetorical: Option<&'a str>,
-    /// After an opening quotation mark.
-    quote_open: bool,
+    /// After an opening quotation mark: its place in the token stream.
+    quote_open: Option<usize>,
     items: Vec<Scored<'a>>,
+}
+
+/// The sentence being read, across its clauses: a rhetorical marker makes
+/// its question rhetorical (为什么…，…没管过？), and the complaint words of
+/// one that asks count 0.3× (请问…被骗了两千块，会立案吗？), see
+/// `pipelines/sentiment/asking.txt`.
+#[derive(Default)]
+struct Sentence<'a> {
+    rhetorical: Option<&'a str>,
+    /// The last asking cue.
+    asking: Option<&'a str>,
+    /// An asking cue that asks by itself (请问).
+    alone: bool,
+    /// The complaint words' contributions so far (≤ 0).
+    complaints: f32,
+}
+
+impl Sentence<'_> {
+    /// What the sentence's question takes back from its complaints, given
+    /// the punctuation that ends it, and whether it asks; the sentence is
+    /// empty again after.
+    fn close(&mut self, end: Lex, evidence: &mut Vec<String>) -> (f32, bool) {
+        let asks =
+            self.rhetorical.is_none() && self.asking.is_some() && (self.alone || end.has(QUESTION));
+        let back = match self.asking {
+            Some(cue) if asks && self.complaints < 0.0 => {
+                evidence.push([cue, "…? complaints ×0.3"].concat());
+                -0.7 * self.complaints
+            }
+            _ => 0.0,
+        };
+        *self = Sentence::default();
+        (back, asks)
+    }
 }
 
 /// A sentiment word as scored, written out as evidence when its clause
@@ -558,7 +698,7 @@ impl Default for Clause<'_> {
             degree: 1.0,
             negation: None,
             rhetorical: None,
-            quote_open: false,
+            quote_open: None,
             items: Vec::new(),
         }
     }
@@ -575,10 +715,11 @@ impl Clause<'_> {
         emphasis: f32,
         irrealis: bool,
         evidence: &mut Vec<String>,
-    ) -> f32 {
+    ) -> (f32, f32) {
         let question = end.has(QUESTION);
         let exclaim = end.has(EXCLAIM);
         let mut sum = 0.0;
+        let mut complaints = 0.0;
         for word in &self.items {
             let v = if question && word.value > 0.0 && self.rhetorical.is_none() {
                 word.value / 3.0
@@ -587,6 +728,7 @@ impl Clause<'_> {
             };
             evidence.push(word.evidence(v));
             sum += v;
+            complaints += v.min(0.0);
         }
         if self.items.is_empty()
             && !irrealis
@@ -596,6 +738,7 @@ impl Clause<'_> {
         {
             evidence.push([neg, "… -0.3"].concat());
             sum -= 0.3;
+            complaints -= 0.3;
         }
         if question && let Some(marker) = self.rhetorical {
             // A rhetorical question asserts the opposite of its praise.
@@ -604,6 +747,7 @@ impl Clause<'_> {
         }
         if exclaim {
             sum *= 1.3;
+            complaints *= 1.3;
         }
         let mut items = std::mem::take(&mut self.items);
         items.clear();
@@ -611,7 +755,7 @@ impl Clause<'_> {
             items,
             ..Clause::default()
         };
-        sum * emphasis
+        (sum * emphasis, complaints * emphasis)
     }
 }
 
@@ -743,6 +887,46 @@ mod tests {
         // A plain question keeps a third of its praise.
         assert!(score("民警态度好吗？") < score("民警态度好。"));
         assert!(score("民警态度好吗？") >= 0.0);
+    }
+
+    #[test]
+    fn a_question_that_asks_names_no_complaint() {
+        // An asking cue and a question mark: the complaint words count 0.3×.
+        let asked = assess("电动车被偷了没有发票，还能报案吗？");
+        let told = assess("电动车被偷了没有发票，还能报案。");
+        assert_eq!(asked.label, SentimentLabel::Neutral, "{asked:?}");
+        assert!(asked.score > told.score, "{asked:?} {told:?}");
+        assert!(
+            asked.evidence.iter().any(|e| e == "还能…? complaints ×0.3"),
+            "{asked:?}"
+        );
+        // 请问 asks without the mark; 询问 only tells of asking.
+        let s = assess("请问在网上买东西被骗了两千块，派出所会立案吗");
+        assert_eq!(s.label, SentimentLabel::Neutral, "{s:?}");
+        let s = assess("接警员询问地址后称会通知派出所，等了一小时也没人来，太不负责了");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        // A rhetorical marker earlier in the sentence wins: it complains.
+        let s = assess("为什么黑车天天拉客，交警就在对面，从来没管过？");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+        assert!(s.evidence.iter().any(|e| e == "为什么…? -0.8"), "{s:?}");
+        // A question without an asking cue keeps its complaint.
+        let s = assess("投诉了半个月都没有人理，你们的信箱是摆设吗？");
+        assert_eq!(s.label, SentimentLabel::Negative, "{s:?}");
+    }
+
+    #[test]
+    fn a_scare_quote_after_an_intensifier_is_irony() {
+        for text in [
+            "派出所的效率真是“高”，上午问的事下周一答复",
+            "那个所的民警可真“忙”",
+        ] {
+            let s = assess(text);
+            assert_eq!(s.label, SentimentLabel::Negative, "{text}: {s:?}");
+        }
+        // A name in quotes, or a quoted sentence, is no irony.
+        assert_eq!(assess("建议设置“护学岗”").label, SentimentLabel::Neutral);
+        let s = assess("民警说“马上到”");
+        assert_eq!(s.label, SentimentLabel::Neutral, "{s:?}");
     }
 
     #[test]

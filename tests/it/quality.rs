@@ -219,13 +219,14 @@ fn dev_split_sentiment_and_topics() {
 /// Issue 23's targets on the held-out split.
 const TARGET_SENTIMENT: f64 = 0.90;
 const TARGET_TOPICS: f64 = 0.88;
-/// What the enricher reaches on the held-out split today (2026-12-04, 377
-/// items: sentiment 0.860, topics 0.818; on the 317 of before 0.906 and
-/// 0.855, on the 60 of the seventh batch — irony, narratives of praise
-/// without its words — 0.603 and 0.638), below both targets: the gap is
-/// open (issue 23). Asserted so that a regression fails; raise these as the
-/// figures rise, and assert the targets themselves once they are met.
-const REACHED_SENTIMENT: f64 = 0.85;
+/// What the enricher reaches on the held-out split today (2026-12-04, 577
+/// items: sentiment 0.846, topics 0.821; on the 377 of before 0.863 and
+/// 0.830; on the 200 of part9.tsv — an independent probe written apart from
+/// the labelled sets, measured at 0.809 / 0.804 before this session's rules
+/// and 0.814 / 0.806 after — the harder part), below both targets: the gap
+/// is open (issue 23). Asserted so that a regression fails; raise these as
+/// the figures rise, and assert the targets themselves once they are met.
+const REACHED_SENTIMENT: f64 = 0.84;
 const REACHED_TOPICS: f64 = 0.81;
 
 /// The figures that count: items the rules, lexicons and model were not

@@ -45,12 +45,48 @@ pub struct Token<'a> {
     pub info: Cow<'a, TokenInfo>,
 }
 
+impl Token<'_> {
+    /// Its description's place in the lexicon table, when it has one: two
+    /// tokens with entries are the same word exactly when their entries are
+    /// the same (the table describes each word once).
+    pub fn entry(&self) -> Option<*const TokenInfo> {
+        match &self.info {
+            Cow::Borrowed(info) => Some(*info as *const TokenInfo),
+            Cow::Owned(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Lexicon {
-    /// A word → its description's place in `infos`: the table probed per
-    /// token stays small (a description is a few hundred bytes).
-    known: HashMap<Box<str>, u32>,
+    /// A word of at most [`PACKED`] bytes → its description's place in
+    /// `infos`, the word packed into an integer with its length: most
+    /// tokens are such words, and an integer compares in one step where a
+    /// string compares by a call. The table probed per token stays small (a
+    /// description is a few hundred bytes).
+    short: HashMap<u64, u32>,
+    /// A longer word → its description's place.
+    long: HashMap<Box<str>, u32>,
+    /// Each word described, by its place.
+    words: Vec<Box<str>>,
     infos: Vec<TokenInfo>,
+}
+
+/// The longest word [`Lexicon`] keys as an integer: two Chinese
+/// characters.
+const PACKED: usize = 7;
+
+/// A word of at most [`PACKED`] bytes as an integer: its bytes, and its
+/// length in the last byte.
+fn packed(word: &str) -> Option<u64> {
+    let bytes = word.as_bytes();
+    if bytes.len() > PACKED {
+        return None;
+    }
+    let mut buf = [0u8; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    buf[PACKED] = bytes.len() as u8;
+    Some(u64::from_le_bytes(buf))
 }
 
 impl Lexicon {
@@ -59,33 +95,46 @@ impl Lexicon {
         words: impl IntoIterator<Item = S>,
         describe: impl Fn(&str) -> TokenInfo,
     ) -> Lexicon {
-        let mut known = HashMap::default();
-        let mut infos = Vec::new();
+        let mut lexicon = Lexicon::default();
         for w in words {
             let w = w.as_ref();
-            if !w.is_empty() && !known.contains_key(w) {
-                known.insert(w.into(), infos.len() as u32);
-                infos.push(describe(w));
+            if w.is_empty() || lexicon.place(w).is_some() {
+                continue;
             }
+            let at = lexicon.infos.len() as u32;
+            match packed(w) {
+                Some(key) => lexicon.short.insert(key, at),
+                None => lexicon.long.insert(w.into(), at),
+            };
+            lexicon.words.push(w.into());
+            lexicon.infos.push(describe(w));
         }
-        Lexicon { known, infos }
+        lexicon
+    }
+
+    fn place(&self, token: &str) -> Option<u32> {
+        match packed(token) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(token),
+        }
+        .copied()
     }
 
     pub fn get(&self, token: &str) -> Option<&TokenInfo> {
-        self.known.get(token).map(|&i| &self.infos[i as usize])
+        self.place(token).map(|i| &self.infos[i as usize])
     }
 
     pub fn len(&self) -> usize {
-        self.known.len()
+        self.infos.len()
     }
 
     /// The words described.
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.known.keys().map(|w| &**w)
+        self.words.iter().map(|w| &**w)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
+        self.infos.is_empty()
     }
 }
 
@@ -96,4 +145,41 @@ pub fn patterns_in(automaton: &AhoCorasick, token: &str) -> Box<[u16]> {
         .find_iter(token)
         .map(|m| m.pattern().as_usize() as u16)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words short enough to be keyed as integers and longer ones are found
+    /// alike, and a word is not found by another that packs alike but for
+    /// its length (`a` and `a` with a trailing NUL).
+    #[test]
+    fn every_word_is_found_by_itself_alone() {
+        let words = [
+            "a",
+            "ab",
+            "出警",
+            "出警慢",
+            "1234567",
+            "12345678",
+            "态度恶劣的民警",
+        ];
+        let lexicon = Lexicon::new(words, |w| TokenInfo {
+            idf: w.len() as f32,
+            ..TokenInfo::default()
+        });
+        assert_eq!(lexicon.len(), words.len());
+        for w in words {
+            assert_eq!(lexicon.get(w).map(|i| i.idf), Some(w.len() as f32), "{w}");
+        }
+        for absent in ["", "a\0", "a\0\0", "出", "出警慢了", "123456", "123456789"] {
+            assert!(lexicon.get(absent).is_none(), "{absent:?}");
+        }
+        let mut listed: Vec<&str> = lexicon.words().collect();
+        listed.sort();
+        let mut want = words.to_vec();
+        want.sort();
+        assert_eq!(listed, want);
+    }
 }

@@ -162,6 +162,9 @@ impl Enricher {
             .chain(e.gazetteer.names())
             .map(str::to_owned)
             .chain(sentiment::SentimentModel::marks())
+            // The masker's star: a token of its own for each character
+            // masked, a tenth of the tokens of a text with a phone in it.
+            .chain(["*".to_owned()])
             .collect();
         enricher.lexicon = lexicon::Lexicon::new(words, |w| enricher.describe(w, true));
         Ok(enricher)
@@ -633,6 +636,9 @@ fn unknown_place(sent: &str) -> String {
 /// of a masked name (`欧阳` of `欧阳**`): a word right before a `*`.
 fn drop_hints(normalized: &str, tokens: &mut [lexicon::Token]) {
     let hints = Hints::of(normalized);
+    if !hints.starred {
+        return;
+    }
     for t in tokens {
         if t.info.content && hints.hide(normalized, t.text) {
             let info = t.info.to_mut();
@@ -845,6 +851,41 @@ mod tests {
             };
             assert_eq!(e.content_tokens(&item.text), item.tokens, "{text}");
         }
+    }
+
+    /// Keywords compare two words of the lexicon table by their entries:
+    /// the same keywords as comparing every word by its text (each token's
+    /// description owned, as a token outside the table has it).
+    #[test]
+    fn keywords_by_table_entries_are_keywords_by_text() {
+        let e = enricher();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(format!("{root}/tests/data/dev")).unwrap() {
+            let file = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in file.lines().filter(|l| !l.starts_with('#')) {
+                let text = line.rsplit('\t').next().unwrap();
+                let long = format!("{text}。{text}，又是{text}");
+                for text in [text, long.as_str()] {
+                    let normalized = e.normalizer.normalize(text);
+                    let tokens = e.analyze(&normalized);
+                    let owned: Vec<lexicon::Token> = tokens
+                        .iter()
+                        .map(|t| lexicon::Token {
+                            text: t.text,
+                            info: Cow::Owned(t.info.clone().into_owned()),
+                        })
+                        .collect();
+                    assert_eq!(
+                        e.tokenizer.keywords(&tokens),
+                        e.tokenizer.keywords(&owned),
+                        "{text}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 2000, "{checked}");
     }
 
     #[test]

@@ -67,40 +67,12 @@ pub struct Masked {
 
 /// Province abbreviations that open a licence plate.
 fn is_plate_province(c: char) -> bool {
-    matches!(
-        c,
-        '京' | '津'
-            | '沪'
-            | '渝'
-            | '冀'
-            | '豫'
-            | '云'
-            | '辽'
-            | '黑'
-            | '湘'
-            | '皖'
-            | '鲁'
-            | '新'
-            | '苏'
-            | '浙'
-            | '赣'
-            | '鄂'
-            | '桂'
-            | '甘'
-            | '晋'
-            | '蒙'
-            | '陕'
-            | '吉'
-            | '闽'
-            | '贵'
-            | '粤'
-            | '青'
-            | '藏'
-            | '川'
-            | '宁'
-            | '琼'
-    )
+    class(c) & PLATE != 0
 }
+
+/// The province abbreviations that open a licence plate, for the table of
+/// [`class`].
+const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 
 /// The digit value of an ASCII or full-width digit.
 fn digit(c: char) -> Option<char> {
@@ -184,6 +156,8 @@ const CUE: u8 = 1;
 const NUMERAL: u8 = 2;
 /// An ASCII or full-width digit.
 const DIGIT: u8 = 4;
+/// A province's abbreviation that opens a licence plate.
+const PLATE: u8 = 8;
 
 const fn classes() -> [u8; 0x10000] {
     let mut t = [0u8; 0x10000];
@@ -198,6 +172,13 @@ const fn classes() -> [u8; 0x10000] {
     while at < numerals.len() {
         let (c, len) = first_char(numerals, at);
         t[c as usize] |= NUMERAL;
+        at += len;
+    }
+    let plates = PLATE_PROVINCES.as_bytes();
+    let mut at = 0;
+    while at < plates.len() {
+        let (c, len) = first_char(plates, at);
+        t[c as usize] |= PLATE;
         at += len;
     }
     let mut d = 0;
@@ -803,18 +784,18 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
             next == Some(c)
         })
     };
-    // A cue's first character is compared as bytes before the cue is
-    // read (most characters that may open one open none here).
-    let opens_cue = |rest: &str| {
-        let first = rest.as_bytes().get(..3);
-        rest.starts_with('姓')
+    // A cue's first character is compared before the cue is read (most
+    // characters that may open one open none here).
+    let opens_cue = |c: char, rest: &str| {
+        let first = rest.as_bytes().first_chunk::<3>();
+        c == '姓'
             || NAME_CUES
                 .iter()
-                .any(|(cue, _)| cue.as_bytes().get(..3) == first && opens(rest, cue))
+                .any(|(cue, _)| cue.as_bytes().first_chunk::<3>() == first && opens(rest, cue))
     };
     if !text
         .char_indices()
-        .any(|(k, c)| cue_start(c) && opens_cue(&text[k..]))
+        .any(|(k, c)| cue_start(c) && opens_cue(c, &text[k..]))
     {
         return text;
     }

@@ -138,13 +138,29 @@ impl Tokenizer {
         const SCAN: usize = 24;
         // (word, summed IDF, position of its first content token).
         let mut scores: Vec<(&str, f32, usize)> = Vec::with_capacity(tokens.len());
+        // Beside each: its entry in the lexicon table, if it has one (one
+        // entry a word), so the scan compares two words of the table by
+        // their entries, not their texts.
+        let mut entries: Vec<Option<*const TokenInfo>> = Vec::with_capacity(SCAN + 1);
         let mut index: HashMap<&str, usize> = HashMap::default();
         for (pos, t) in tokens.iter().filter(|t| t.info.content).enumerate() {
             if !t.info.keyword {
                 continue;
             }
             let seen = if scores.len() <= SCAN {
-                scores.iter().position(|(w, _, _)| *w == t.text)
+                let entry = t.entry();
+                let found =
+                    scores
+                        .iter()
+                        .zip(&entries)
+                        .position(|((w, _, _), e)| match (e, entry) {
+                            (Some(a), Some(b)) => *a == b,
+                            _ => *w == t.text,
+                        });
+                if found.is_none() {
+                    entries.push(entry);
+                }
+                found
             } else {
                 if index.is_empty() {
                     index.reserve(tokens.len() / 2);
@@ -162,17 +178,23 @@ impl Tokenizer {
                 }
             }
         }
-        // Positions differ, so the order is total and the best few can be
-        // picked before sorting them.
-        let rank = |a: &(&str, f32, usize), b: &(&str, f32, usize)| {
-            b.1.total_cmp(&a.1).then(a.2.cmp(&b.2))
+        // Positions differ, so the order is total: the best few are kept in
+        // order while the words are read once.
+        let before = |a: &(&str, f32, usize), b: &(&str, f32, usize)| {
+            b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).is_lt()
         };
-        if scores.len() > KEYWORDS_PER_ITEM {
-            scores.select_nth_unstable_by(KEYWORDS_PER_ITEM - 1, rank);
-            scores.truncate(KEYWORDS_PER_ITEM);
+        let mut best: Vec<&(&str, f32, usize)> = Vec::with_capacity(KEYWORDS_PER_ITEM + 1);
+        for s in &scores {
+            if best.len() == KEYWORDS_PER_ITEM && before(best[KEYWORDS_PER_ITEM - 1], s) {
+                continue;
+            }
+            let at = best.partition_point(|b| before(b, s));
+            if at < KEYWORDS_PER_ITEM {
+                best.insert(at, s);
+                best.truncate(KEYWORDS_PER_ITEM);
+            }
         }
-        scores.sort_unstable_by(rank);
-        scores.into_iter().map(|(w, _, _)| w.to_owned()).collect()
+        best.into_iter().map(|(w, _, _)| (*w).to_owned()).collect()
     }
 }
 

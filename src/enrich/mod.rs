@@ -165,6 +165,11 @@ impl Enricher {
             // The masker's star: a token of its own for each character
             // masked, a tenth of the tokens of a text with a phone in it.
             .chain(["*".to_owned()])
+            // Numbers of up to four digits (times, amounts, the digits a
+            // masked phone keeps), with their leading zeros.
+            .chain((1..=4).flat_map(|width| {
+                (0..10u32.pow(width)).map(move |n| format!("{n:0width$}", width = width as usize))
+            }))
             .collect();
         enricher.lexicon = lexicon::Lexicon::new(words, |w| enricher.describe(w, true));
         Ok(enricher)
@@ -1488,6 +1493,10 @@ mod tests {
             }
         }
         assert!(outside >= 10, "only {outside} tokens outside the lexicon");
+        // Listed only to be found at once: a number, a star.
+        for t in ["0", "7", "12", "138", "0001", "5678", "9999", "*"] {
+            assert_eq!(e.lexicon.get(t), Some(&e.describe(t, false)), "{t}");
+        }
     }
 
     #[test]

@@ -66,8 +66,6 @@ const WRITE_QUEUE: usize = 64;
 const READERS: usize = 4;
 
 pub struct SqliteStore {
-    /// Alert state is small and rare: its own connection, not the writer's queue.
-    state: Arc<Mutex<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
@@ -179,15 +177,8 @@ impl SqliteStore {
                 let _ = checkpoint_thread.join();
             })
             .expect("spawning a thread");
-        let state = Connection::open(&path)?;
-        // `secure_delete` as the writer's: an alert's document holds sample
-        // texts, and a replaced one must not leave an erased text behind.
-        state.execute_batch(
-            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
-        )?;
         Ok(SqliteStore {
             lock: Arc::new(Mutex::new(Some(lock))),
-            state: Arc::new(Mutex::new(state)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Readers {
@@ -222,20 +213,15 @@ impl Store for SqliteStore {
         kind: &'static str,
         since: i64,
     ) -> BoxFuture<'static, Result<Vec<String>>> {
-        let conn = self.state.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let conn = conn.lock().expect("not poisoned");
+        self.on_reader(move |readers| {
+            readers.with(|conn| {
                 let docs = conn
                     .prepare_cached("SELECT doc FROM state WHERE kind = ?1 AND updated_at >= ?2")?
                     .query_map(params![kind, since], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?;
                 Ok(docs)
             })
-            .await
-            .map_err(|_| StoreError::Closed)?
-        }
-        .boxed()
+        })
     }
 
     fn state_save(
@@ -245,18 +231,15 @@ impl Store for SqliteStore {
         doc: String,
         at: i64,
     ) -> BoxFuture<'static, Result<()>> {
-        let conn = self.state.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let conn = conn.lock().expect("not poisoned");
-                conn.prepare_cached("INSERT OR REPLACE INTO state VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![kind, id, at, doc])?;
-                Ok(())
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?
-        }
-        .boxed()
+        // On the writer, as every write: a second writing connection met
+        // `database is locked` while the writer started the WAL over (its
+        // `cap_wal`), and the writer's `secure_delete` keeps a replaced
+        // alert record's sample texts from lingering.
+        self.on_writer(move |conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO state VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![kind, id, at, doc])?;
+            Ok(())
+        })
     }
 
     fn audit_append(&self, entries: Vec<AuditEntry>) -> BoxFuture<'static, Result<()>> {

@@ -466,7 +466,9 @@
 
   function tickerLine(it) {
     const color = SENTIMENT_COLORS[it.sentiment] || '#888';
-    const topics = (it.topic_names || it.topics || []).slice(0, 1).join('');
+    // A rating without words is 仅评价, as the topic ranking counts it, not 其他.
+    const rated = !it.text && it.rating && (it.topics || []).every((t) => t === 'other');
+    const topics = rated ? '仅评价' : (it.topic_names || it.topics || []).slice(0, 1).join('');
     const text = it.text || (it.rating ? ['', '满意', '基本满意', '不满意'][it.rating] : '');
     return `<li data-id="${esc(it.id)}"><span class="s" style="background:${color}"></span>
       <span class="t">${MINYI.clock(it.received_at)}</span>

@@ -190,6 +190,14 @@ try {
   check(await page.$eval('#stale', (e) => e.hidden), 'no stale mark while ticks arrive');
   const ticker = await page.$$eval('.panel-ticker li .x', (xs) => xs.map((x) => x.textContent).join('\n'));
   check(!/1[3-9]\d{9}/.test(ticker), 'ticker text has no unmasked mobile number');
+  // A rating without words reads 仅评价 in the ticker, as the ranking counts it (not 其他).
+  const rated = { id: 'rated-only-1', channel: 'window_rating', text: '满意' };
+  check((await page.request.post(`${base}/api/v1/feedback`, { data: [rated] })).ok(), 'a rating-only answer stored');
+  const ratedLine = await (await page.waitForFunction(() => {
+    const x = document.querySelector('.panel-ticker li[data-id="rated-only-1"] .x');
+    return x && x.textContent;
+  }, null, { timeout: 20000 })).jsonValue();
+  check(ratedLine === '仅评价满意', `a rating-only answer reads 仅评价 in the ticker (${ratedLine})`);
   // 热点事件: the largest incidents of 24 h, as the API lists them, once the
   // incident tracker has caught up with the demo's backfill (the panel
   // asks every 10 s).

@@ -167,20 +167,8 @@ const fn classes() -> [u8; 0x10000] {
         i += 1;
     }
     t['姓' as usize] |= CUE;
-    let numerals = "零〇一幺二三四五六七八九".as_bytes();
-    let mut at = 0;
-    while at < numerals.len() {
-        let (c, len) = first_char(numerals, at);
-        t[c as usize] |= NUMERAL;
-        at += len;
-    }
-    let plates = PLATE_PROVINCES.as_bytes();
-    let mut at = 0;
-    while at < plates.len() {
-        let (c, len) = first_char(plates, at);
-        t[c as usize] |= PLATE;
-        at += len;
-    }
+    mark_each(&mut t, "零〇一幺二三四五六七八九", NUMERAL);
+    mark_each(&mut t, PLATE_PROVINCES, PLATE);
     let mut d = 0;
     while d < 10 {
         t['0' as usize + d] |= DIGIT;
@@ -188,6 +176,18 @@ const fn classes() -> [u8; 0x10000] {
         d += 1;
     }
     t
+}
+
+/// Marks each character of `chars` (of the Basic Multilingual Plane) with
+/// `class` in the table.
+const fn mark_each(t: &mut [u8; 0x10000], chars: &str, class: u8) {
+    let bytes = chars.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let (c, len) = first_char(bytes, at);
+        t[c as usize] |= class;
+        at += len;
+    }
 }
 
 /// The character at byte `at` of UTF-8 `bytes` (of the Basic Multilingual

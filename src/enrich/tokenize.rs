@@ -16,6 +16,10 @@ pub const DEFAULT_IDF: f32 = 11.0;
 /// How many keywords an item keeps.
 pub const KEYWORDS_PER_ITEM: usize = 5;
 
+/// A keyword candidate of [`Tokenizer::keywords`]: the word, its summed
+/// IDF, the position of its first content token, its lexicon entry.
+type Scored<'a> = (&'a str, f32, usize, Option<*const TokenInfo>);
+
 pub struct Tokenizer {
     jieba: Jieba,
     /// The user dictionary's words, for the enricher's lexicon.
@@ -136,31 +140,21 @@ impl Tokenizer {
         /// Distinct words looked up by a scan up to this many, then by a
         /// hash map (a long text has thousands of tokens).
         const SCAN: usize = 24;
-        // (word, summed IDF, position of its first content token).
-        let mut scores: Vec<(&str, f32, usize)> = Vec::with_capacity(tokens.len());
-        // Beside each: its entry in the lexicon table, if it has one (one
-        // entry a word), so the scan compares two words of the table by
-        // their entries, not their texts.
-        let mut entries: Vec<Option<*const TokenInfo>> = Vec::with_capacity(SCAN + 1);
+        // (word, summed IDF, position of its first content token, its entry
+        // in the lexicon table if it has one: one entry a word, so the scan
+        // compares two words of the table by their entries, not their texts).
+        let mut scores: Vec<Scored> = Vec::with_capacity(tokens.len());
         let mut index: HashMap<&str, usize> = HashMap::default();
         for (pos, t) in tokens.iter().filter(|t| t.info.content).enumerate() {
             if !t.info.keyword {
                 continue;
             }
+            let entry = t.entry();
             let seen = if scores.len() <= SCAN {
-                let entry = t.entry();
-                let found =
-                    scores
-                        .iter()
-                        .zip(&entries)
-                        .position(|((w, _, _), e)| match (e, entry) {
-                            (Some(a), Some(b)) => *a == b,
-                            _ => *w == t.text,
-                        });
-                if found.is_none() {
-                    entries.push(entry);
-                }
-                found
+                scores.iter().position(|(w, _, _, e)| match (e, entry) {
+                    (Some(a), Some(b)) => *a == b,
+                    _ => *w == t.text,
+                })
             } else {
                 if index.is_empty() {
                     index.reserve(tokens.len() / 2);
@@ -174,16 +168,14 @@ impl Tokenizer {
                     if !index.is_empty() {
                         index.insert(t.text, scores.len());
                     }
-                    scores.push((t.text, t.info.idf, pos));
+                    scores.push((t.text, t.info.idf, pos, entry));
                 }
             }
         }
         // Positions differ, so the order is total: the best few are kept in
         // order while the words are read once.
-        let before = |a: &(&str, f32, usize), b: &(&str, f32, usize)| {
-            b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).is_lt()
-        };
-        let mut best: Vec<&(&str, f32, usize)> = Vec::with_capacity(KEYWORDS_PER_ITEM + 1);
+        let before = |a: &Scored, b: &Scored| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).is_lt();
+        let mut best: Vec<&Scored> = Vec::with_capacity(KEYWORDS_PER_ITEM + 1);
         for s in &scores {
             if best.len() == KEYWORDS_PER_ITEM && before(best[KEYWORDS_PER_ITEM - 1], s) {
                 continue;
@@ -194,7 +186,7 @@ impl Tokenizer {
                 best.truncate(KEYWORDS_PER_ITEM);
             }
         }
-        best.into_iter().map(|(w, _, _)| (*w).to_owned()).collect()
+        best.into_iter().map(|(w, ..)| (*w).to_owned()).collect()
     }
 }
 

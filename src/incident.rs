@@ -99,7 +99,7 @@ pub struct Parts<'a> {
     /// The masked text.
     pub text: &'a str,
     /// Its content tokens ([`Enricher::content_tokens`]).
-    pub tokens: &'a [String],
+    pub tokens: &'a [crate::model::Word],
     pub district: Option<&'a str>,
     /// Its topics as the rules found them ([`rule_topics`]).
     pub topics: &'a [String],

@@ -131,6 +131,12 @@ pub struct Sentiment {
     pub evidence: Vec<String>,
 }
 
+/// A word of an item (a content token, a keyword): up to 24 bytes (eight
+/// Chinese characters) it is held inline, without an allocation of its own —
+/// enrichment makes a dozen a item, and their allocations were a measurable
+/// part of its cost.
+pub type Word = compact_str::CompactString;
+
 /// A topic tag with the terms that triggered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicTag {
@@ -177,9 +183,9 @@ pub struct EnrichedItem {
     /// Kinds of personal data masked in `text` (sorted, unique).
     pub pii: Vec<PiiKind>,
     /// Content tokens (no stop words, no punctuation), in text order.
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Word>,
     /// Top terms by TF-IDF, best first.
-    pub keywords: Vec<String>,
+    pub keywords: Vec<Word>,
     /// Topic codes, multi-label, best first; `["other"]` when nothing matched.
     pub topics: Vec<String>,
     /// The evidence for each code in `topics`, same order.

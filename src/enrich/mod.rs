@@ -38,7 +38,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::model::{EnrichedItem, RawFeedback};
+use crate::model::{EnrichedItem, RawFeedback, Word};
 use crate::pipelines::{ChannelDef, ChannelsFile, PipelineError, PipelineFiles};
 pub use validate::Reject;
 
@@ -555,7 +555,7 @@ impl Enricher {
     /// `tokens` (an item read back from a store has its text, not its tokens).
     /// The same as enrichment's, without describing unlisted tokens
     /// whole (their topic terms, places and model sums are not needed).
-    pub fn content_tokens(&self, masked: &str) -> Vec<String> {
+    pub fn content_tokens(&self, masked: &str) -> Vec<Word> {
         let normalized = self.normalizer.normalize(masked);
         let hints = Hints::of(&normalized);
         self.tokenizer
@@ -567,17 +567,17 @@ impl Enricher {
                 };
                 content && !hints.hide(&normalized, t)
             })
-            .map(str::to_owned)
+            .map(Word::from)
             .collect()
     }
 }
 
 /// The content tokens (no stop words, no punctuation), in text order.
-fn content_of(tokens: &[lexicon::Token<'_>]) -> Vec<String> {
+fn content_of(tokens: &[lexicon::Token<'_>]) -> Vec<Word> {
     tokens
         .iter()
         .filter(|t| t.info.content)
-        .map(|t| t.text.to_owned())
+        .map(|t| Word::from(t.text))
         .collect()
 }
 
@@ -1245,20 +1245,16 @@ mod tests {
             );
         }
         assert!(
-            item.tokens.contains(&"身份证".to_owned()),
+            item.tokens.iter().any(|w| w == "身份证"),
             "{:?}",
             item.tokens
         );
         assert!(
-            item.keywords.contains(&"身份证".to_owned()),
+            item.keywords.iter().any(|w| w == "身份证"),
             "{:?}",
             item.keywords
         );
-        assert!(
-            item.tokens.contains(&"找回".to_owned()),
-            "{:?}",
-            item.tokens
-        );
+        assert!(item.tokens.iter().any(|w| w == "找回"), "{:?}", item.tokens);
     }
 
     #[test]
@@ -1271,22 +1267,18 @@ mod tests {
             .unwrap();
         for word in ["实在", "有点", "难道", "但是", "一点都不"] {
             assert!(
-                !item.keywords.contains(&word.to_owned()),
+                !item.keywords.iter().any(|w| w == word),
                 "{word} in {:?}",
                 item.keywords
             );
         }
         assert!(
-            item.keywords.contains(&"户籍窗口".to_owned()),
+            item.keywords.iter().any(|w| w == "户籍窗口"),
             "{:?}",
             item.keywords
         );
         // Still content, for search.
-        assert!(
-            item.tokens.contains(&"有点".to_owned()),
-            "{:?}",
-            item.tokens
-        );
+        assert!(item.tokens.iter().any(|w| w == "有点"), "{:?}", item.tokens);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use jieba_rs::Jieba;
 
 use super::lexicon::{Token, TokenInfo};
+use crate::model::Word;
 use crate::pipelines::{PipelineError, PipelineFiles};
 
 /// IDF of a word the table does not list: about the median of jieba's
@@ -136,7 +137,7 @@ impl Tokenizer {
 
     /// Top terms by TF-IDF among the keyword tokens, best first; ties keep
     /// text order.
-    pub fn keywords(&self, tokens: &[Token]) -> Vec<String> {
+    pub fn keywords(&self, tokens: &[Token]) -> Vec<Word> {
         /// Distinct words looked up by a scan up to this many, then by a
         /// hash map (a long text has thousands of tokens).
         const SCAN: usize = 24;
@@ -186,7 +187,7 @@ impl Tokenizer {
                 best.truncate(KEYWORDS_PER_ITEM);
             }
         }
-        best.into_iter().map(|(w, ..)| (*w).to_owned()).collect()
+        best.into_iter().map(|(w, ..)| Word::from(*w)).collect()
     }
 }
 
@@ -251,9 +252,9 @@ mod tests {
             &t,
             "我们小区门口的红绿灯被树枝遮挡，我们希望交巡警尽快处理红绿灯",
         ));
-        assert_eq!(kw.first().map(String::as_str), Some("红绿灯"), "{kw:?}");
+        assert_eq!(kw.first().map(Word::as_str), Some("红绿灯"), "{kw:?}");
         assert!(kw.len() <= KEYWORDS_PER_ITEM);
-        assert!(!kw.contains(&"我们".to_owned()));
+        assert!(!kw.iter().any(|w| w == "我们"));
     }
 
     #[test]

@@ -413,11 +413,7 @@ mod tests {
                 now,
             )
             .unwrap();
-        assert!(
-            new.tokens.contains(&"交巡警".to_owned()),
-            "{:?}",
-            new.tokens
-        );
+        assert!(new.tokens.iter().any(|w| w == "交巡警"), "{:?}", new.tokens);
         store
             .write(crate::store::WriteBatch {
                 items: vec![new],

@@ -66,7 +66,7 @@ pub(super) struct Row {
     unigrams: String,
     bigrams: String,
     pub(super) topics: Vec<String>,
-    pub(super) keywords: Vec<String>,
+    pub(super) keywords: Vec<crate::model::Word>,
 }
 
 impl Row {

@@ -850,6 +850,11 @@ impl Ticker {
         )
         .await;
         let mut event = json!({"at": now.to_rfc3339(), "dashboards": data});
+        // History still being loaded: today's figures and their
+        // comparisons are partial, and the screen says so.
+        if let Some(until) = self.live.history_loading() {
+            event["loading_until"] = json!(crate::query::rfc3339(until, self.tz));
+        }
         if !scope.is_city() {
             event["scope"] = json!(scope);
         }

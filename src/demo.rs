@@ -981,6 +981,8 @@ pub async fn run(
         let start = yesterday - 6 * 86_400;
         let mut t = start;
         let mut stored = 0usize;
+        // Screens say that today's figures are partial until it is done.
+        ingestor.live.loading_history(Some(t));
         while t < now && !stop.is_cancelled() {
             let next = (t + 3600).min(now);
             // A sparse week keeps the first start quick; the full rate
@@ -991,7 +993,9 @@ pub async fn run(
             stored += step.items.len();
             ingest(&ingestor, step).await;
             t = next;
+            ingestor.live.loading_history(Some(t));
         }
+        ingestor.live.loading_history(None);
         tracing::info!(
             "demo feed: backfilled {stored} items since {}",
             DateTime::from_timestamp(start, 0)

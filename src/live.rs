@@ -27,6 +27,7 @@
 //! reads the newly stored rows and publishes them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ pub struct Live {
     /// Incidents formed or grown, each with its place (district and unit
     /// most of its items name), as the items are filtered.
     incidents: broadcast::Sender<Arc<LiveItem>>,
+    /// While a backfill of history runs (the demo's first start): the time
+    /// (epoch seconds) its items have reached; 0 otherwise. Screens say so,
+    /// since today's figures and their comparisons are partial until then.
+    history: AtomicI64,
 }
 
 impl Default for Live {
@@ -65,6 +70,7 @@ impl Default for Live {
             scoped: Mutex::default(),
             alerts: broadcast::channel(256).0,
             incidents: broadcast::channel(256).0,
+            history: AtomicI64::new(0),
         }
     }
 }
@@ -198,6 +204,17 @@ impl Live {
             // No subscriber is not an error.
             let _ = self.items.send(i);
         }
+    }
+
+    /// A backfill of history has written items up to `until` (epoch
+    /// seconds); `None` when it is done.
+    pub fn loading_history(&self, until: Option<i64>) {
+        self.history.store(until.unwrap_or(0), Relaxed);
+    }
+
+    /// Up to when a backfill of history running now has written items.
+    pub fn history_loading(&self) -> Option<i64> {
+        Some(self.history.load(Relaxed)).filter(|&t| t != 0)
     }
 
     pub fn publish_panels(&self, data: Arc<str>) {

@@ -75,6 +75,23 @@ fn supervision_queue_in_chromium() {
     run_script("supervision.mjs", &server.base, &[]);
 }
 
+/// The main wall while the demo backfills its history on a first start:
+/// a note in the header up to when history is loaded, no KPI change told
+/// meanwhile, the ticker's lines of earlier days with their day; then the
+/// changes back (`dashboards/web/tests/loading.mjs`).
+#[test]
+fn wall_while_history_loads_in_chromium() {
+    let data = common::TempDir::new("loading-wall");
+    let config = data.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.5\n",
+    )
+    .unwrap();
+    let server = common::Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    run_script("loading.mjs", &server.base, &[]);
+}
+
 #[test]
 fn wall_screen_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -314,6 +314,53 @@ fn the_demo_feed_fills_the_screen() {
 }
 
 #[test]
+fn the_screen_says_while_the_demo_loads_history() {
+    // A first start backfills nine days: until it is done, today's figures
+    // and their comparisons are partial (今日受理 1 ▼271,992 read a commander
+    // the first minute), and each `panels` event says up to when history
+    // has been loaded; after, no event says so.
+    let data = TempDir::new("backfill");
+    let config = data.0.join("minyi.toml");
+    std::fs::write(
+        &config,
+        "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.3\n",
+    )
+    .unwrap();
+    let server = Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    let live = listen(server.url("/api/v1/live"));
+    let started = chrono::Utc::now();
+    let mut loading = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let done = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no event said history was loading, or the backfill never ended: {loading:?}"
+        );
+        let data = wait_for(&live, "panels", Duration::from_secs(30));
+        let v: Value = serde_json::from_str(&data).unwrap();
+        match v["loading_until"].as_str() {
+            Some(t) => loading.push(chrono::DateTime::parse_from_rfc3339(t).unwrap()),
+            // (A tick before the feed found the store empty says nothing.)
+            None if !loading.is_empty() => break v,
+            None => {}
+        }
+    };
+    assert!(
+        loading.windows(2).all(|w| w[0] <= w[1]),
+        "loaded history goes back: {loading:?}"
+    );
+    let first = loading[0];
+    assert!(
+        first < started && first > started - chrono::Duration::days(10),
+        "the first event's time {first} is not within the nine days backfilled"
+    );
+    // Done: the history is stored, and today's count is whole.
+    assert!(done["dashboards"].is_object(), "{done}");
+    assert!(received(&server) > 1000);
+    server.stop();
+}
+
+#[test]
 fn a_copied_binary_serves_its_pages_from_any_folder_and_logs_json() {
     // The binary alone in an empty folder, started there: the wall, the
     // explorer and ECharts come from inside it.

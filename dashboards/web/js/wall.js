@@ -8,7 +8,7 @@
 'use strict';
 
 (() => {
-  const { url, getJSON, params, SENTIMENT_COLORS, PALETTE, pct, fmt, esc } = MINYI;
+  const { url, getJSON, params, SENTIMENT_COLORS, PALETTE, pct, fmt, esc, local, pad } = MINYI;
   const stage = document.getElementById('stage');
   const panelsEl = document.getElementById('panels');
   const W = 1920;
@@ -19,6 +19,9 @@
   let current = null; // the dashboard shown
   let lastData = null; // the last `panels` event
   let lastTick = 0;
+  // While the server loads history (the demo's first start): up to when
+  // (RFC 3339); null otherwise.
+  let loadingUntil = null;
   let scale = 1;
   const charts = new Map(); // panel id → echarts instance
   const names = { channel: {}, topic: {} };
@@ -144,8 +147,9 @@
       el.querySelector('.window').textContent = t.window || '';
       setDigits(el.querySelector('.value'), rate ? pct(v) : fmt(v));
       const d = el.querySelector('.delta');
-      d.className = `delta ${cls}`;
-      d.textContent = prev ? text : '';
+      // While history loads, today is partial: no change is told.
+      d.className = loadingUntil ? 'delta' : `delta ${cls}`;
+      d.textContent = loadingUntil ? '历史数据载入中' : prev ? text : '';
       el.classList.toggle('warn', !!t.warn && v > 0);
     });
     return any;
@@ -277,6 +281,10 @@
     const max = Math.max(1, ...rows.map((r) => r.count));
     // The 仅评价 line is a row and its rule (7 px) more.
     const fits = Math.max(3, Math.floor((((p.layout && p.layout.h) || 370) - 70 - (apart ? 7 : 0)) / 38) - (apart ? 1 : 0));
+    if (rows.length === 0 && !onlyCount) {
+      body.innerHTML = '<div class="empty">本时段暂无诉求</div>';
+      return false;
+    }
     body.innerHTML = `<ol class="rank">${rows.slice(0, fits).map((r, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(r.name)}</span>
       <span class="bar"><i class="${r.negative * 2 > r.count ? 'neg' : ''}" style="width:${(100 * r.count / max).toFixed(1)}%"></i></span>
@@ -464,6 +472,17 @@
 
   const TICKER_MAX = 14;
 
+  // An item of an earlier day (history being loaded, a late arrival) says
+  // which day: a bare time would read as today's.
+  function tickerTime(at) {
+    const d = local(at);
+    const today = local(MINYI.iso(Date.now()));
+    if (d.year === today.year && d.month === today.month && d.day === today.day) {
+      return `<span class="t">${MINYI.clock(at)}</span>`;
+    }
+    return `<span class="t day">${d.month}月${d.day}日<br>${pad(d.hours)}:${pad(d.minutes)}</span>`;
+  }
+
   function tickerLine(it) {
     const color = SENTIMENT_COLORS[it.sentiment] || '#888';
     // A rating without words is 仅评价, as the topic ranking counts it, not 其他.
@@ -471,7 +490,7 @@
     const topics = rated ? '仅评价' : (it.topic_names || it.topics || []).slice(0, 1).join('');
     const text = it.text || (it.rating ? ['', '满意', '基本满意', '不满意'][it.rating] : '');
     return `<li data-id="${esc(it.id)}"><span class="s" style="background:${color}"></span>
-      <span class="t">${MINYI.clock(it.received_at)}</span>
+      ${tickerTime(it.received_at)}
       <span class="c">${esc(it.channel_name || names.channel[it.channel] || it.channel)}</span>
       <span class="x">${topics ? `<em>${esc(names.topic[topics] || topics)}</em>` : ''}${esc(text)}</span></li>`;
   }
@@ -573,6 +592,25 @@
     }
   }
 
+  // The subtitle's place in the header is the alert banner's while an alert
+  // is up, and the loading note's (beside the clock) while history loads.
+  function subtitleShown() {
+    document.getElementById('subtitle').hidden = !document.getElementById('alert').hidden || !!loadingUntil;
+  }
+
+  // Today's figures and their comparisons are partial while history loads:
+  // the header says up to when, and the KPI tiles tell no change.
+  function showLoading(until) {
+    loadingUntil = until;
+    const el = document.getElementById('loading');
+    el.hidden = !until;
+    subtitleShown();
+    if (until) {
+      const d = local(until);
+      el.textContent = `历史数据载入中 已至${d.month}月${d.day}日 ${pad(d.hours)}:${pad(d.minutes)}`;
+    }
+  }
+
   // --- live connection ------------------------------------------------------------
   let source = null;
   let backoff = 1000;
@@ -584,6 +622,7 @@
     source.addEventListener('panels', (e) => {
       lastData = JSON.parse(e.data);
       lastTick = Date.now();
+      showLoading(lastData.loading_until || null);
       render(lastData);
       // For tests and the soak: which tick the screen shows.
       document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
@@ -624,7 +663,7 @@
       .sort((x, y) => y.started_at - x.started_at);
     const el = document.getElementById('alert');
     el.hidden = shown.length === 0;
-    document.getElementById('subtitle').hidden = !el.hidden;
+    subtitleShown();
     if (shown.length) {
       const top = shown[0];
       const mins = Math.round(top.window_seconds / 60);

@@ -276,6 +276,16 @@ impl PanelQuery {
                     (None, _) => t - f,
                 };
                 let mut previous = self.query(vocab, now, Some(f - span), Some(t - span))?;
+                // A window that ends now holds every item so far; the
+                // compared one ends at the same moment `span` earlier, to
+                // the second. (Rounded up to its minute, as the API rounds
+                // `to`, it held up to 59 s more than the current window
+                // has had: 今日受理's 较昨日 fell at every minute.)
+                if t == now
+                    && let Some(p) = previous.filters_mut()
+                {
+                    p.to = Some(t - span);
+                }
                 // Work orders as they stood `span` ago: 在办 then, not the
                 // earlier period's orders still open now.
                 if let Query::Summary(p) | Query::Orders(p) = &mut previous {
@@ -809,6 +819,7 @@ impl Ticker {
     /// Nobody watching, nothing is asked.
     pub async fn tick(&self, now: DateTime<FixedOffset>) {
         let mut memo = self.memo.lock().await;
+        let loading = self.live.history_loading().is_some();
         if self.live.city_watched() {
             let event = self.panels_for(&Scope::city(), now, &mut memo).await;
             self.live.publish_panels(event);
@@ -823,6 +834,12 @@ impl Ticker {
         // Forget the slow panels of scopes nobody watched for an hour.
         let at = now.timestamp();
         memo.retain(|_, (computed, _)| at - *computed < 3600);
+        // While history loads every figure moves: nothing computed now is
+        // kept for later ticks, so none outlives the load (a topic ranking
+        // kept for 30 s said 本时段暂无诉求 beside 今日受理 2,805).
+        if loading {
+            memo.clear();
+        }
         self.metrics.ticks.fetch_add(1, Relaxed);
     }
 
@@ -917,6 +934,13 @@ mod tests {
         assert_eq!(c.to, Some(now));
         assert_eq!(p.to, Some(now - 86_400));
         assert_eq!(p.from, Some(c.from.unwrap() - 86_400));
+        // Within a minute too: yesterday up to the same second, not to the
+        // end of its minute.
+        let now = now + 37;
+        let Some(Query::Summary(p)) = q.queries(&vocab(), now, tz()).unwrap().1 else {
+            panic!()
+        };
+        assert_eq!(p.to, Some(now - 86_400));
     }
 
     #[test]
@@ -934,10 +958,7 @@ mod tests {
         assert_eq!(p.as_of, Some(now - 86_400));
         assert_eq!(
             (p.from, p.to),
-            (
-                c.from.map(|f| f - 86_400),
-                Some(crate::query::ceil_minute(now - 86_400))
-            )
+            (c.from.map(|f| f - 86_400), Some(now - 86_400))
         );
         // Other kinds have no work orders to read as of a time.
         let q: PanelQuery = serde_json::from_value(

@@ -408,6 +408,22 @@ pub enum Query {
     Revisits(Filters),
 }
 
+impl Query {
+    /// The filters the query reads, if it has any.
+    pub fn filters_mut(&mut self) -> Option<&mut Filters> {
+        match self {
+            Query::Summary(f) | Query::Orders(f) | Query::Revisits(f) => Some(f),
+            Query::Timeseries { filters, .. }
+            | Query::Top { filters, .. }
+            | Query::Feedback { filters, .. }
+            | Query::Incidents { filters, .. }
+            | Query::Supervision { filters, .. } => Some(filters),
+            Query::Rank(r) => Some(&mut r.filters),
+            Query::Extent => None,
+        }
+    }
+}
+
 /// What a rank orders by. Each is answered exactly by both stores: counts
 /// from the rollups or the items, 办结率 from the work orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -61,6 +61,13 @@ try {
   await page.waitForFunction((t) => Number(document.body.dataset.ticks || 0) > t, at, { timeout: 30000 });
   s = await page.evaluate(read);
   check(s.subtitle === !s.alert, `the subtitle shows unless an alert is up: ${JSON.stringify(s)}`);
+  // No panel kept from the load: the topic ranking is today's, as the
+  // count beside it.
+  const today = await page.evaluate(() => ({
+    received: Number(document.querySelector('.kpi[data-field="received"] .value').textContent.replace(/,/g, '')),
+    ranked: document.querySelectorAll('.panel-rank li').length,
+  }));
+  check(today.received === 0 || today.ranked > 0, `today ${today.received} items but no topic ranked`);
   check(s.deltas.every((d) => d !== '历史数据载入中'), `KPI changes after loading: ${s.deltas}`);
   check(s.deltas.some((d) => /^较/.test(d)), `some KPI tells its change after loading: ${s.deltas}`);
   await page.screenshot({ path: `${shots}/wall-loaded.png` });

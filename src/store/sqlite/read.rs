@@ -302,10 +302,13 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
     let by_topic = key == Some(Dim::Topic);
     let plan = rollup_plan(f, key, hours_ok);
     let span = plan.span;
+    // The minute table counts whole minutes: it answers for the whole
+    // minutes of the range, the items for the seconds outside them.
+    let (whole, seconds) = whole_minutes(f);
 
     let minute_key = key.map_or("''".to_owned(), |d| format!("r.{}", d.as_str()));
     let mut mw = rollup_dims_where(f, by_topic);
-    minutes_where(&mut mw, "r.minute", f, span);
+    minutes_where(&mut mw, "r.minute", &whole, span);
     let mut sql = format!(
         "WITH src (t, k, sentiment, rating, n, resolved) AS (
              SELECT r.minute, {minute_key}, r.sentiment, r.rating, r.n, r.resolved
@@ -341,8 +344,71 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
         ));
         params.extend(hw.params);
     }
+    // Each stretch on its own, so a topic's condition reads its seconds
+    // only.
+    for (from, to) in seconds {
+        let mut iw = items_where(
+            &Filters {
+                from: Some(from),
+                to: Some(to),
+                ..f.clone()
+            },
+            true,
+        );
+        if by_topic {
+            // As the minute table's rows of the topics asked, not the
+            // items' other topics.
+            iw.any_of("t.value", texts(&f.topic));
+        }
+        let item_key = key.map_or("''".to_owned(), item_column);
+        let join = if by_topic { BY_TOPIC } else { "" };
+        sql.push_str(&format!(
+            " UNION ALL
+             SELECT i.ts - i.ts % 60, {item_key}, i.sentiment, i.rating, 1, i.resolved
+             FROM items i {join} WHERE {}",
+            iw.sql()
+        ));
+        params.extend(iw.params);
+    }
     sql.push_str(")\n");
     (sql, params)
+}
+
+/// `f` cut to the whole minutes of its range, and the stretches of seconds
+/// left outside them (at most two: before the first whole minute and after
+/// the last; one when the range lies inside a minute). A `to` of 01:10:01
+/// holds one second of minute 01:10, which the minute table counts whole:
+/// "today so far" against the same window yesterday read up to 59 seconds
+/// more of yesterday, and the change dropped at every minute.
+fn whole_minutes(f: &Filters) -> (Filters, Vec<(i64, i64)>) {
+    let first = f.from.map(crate::query::ceil_minute);
+    let end = f.to.map(crate::query::floor_minute);
+    let mut seconds = Vec::new();
+    match (f.from, f.to) {
+        (Some(from), Some(to)) if end < first => {
+            if from < to {
+                seconds.push((from, to));
+            }
+        }
+        (from, to) => {
+            if let (Some(from), Some(first)) = (from, first)
+                && from < first
+            {
+                seconds.push((from, first));
+            }
+            if let (Some(end), Some(to)) = (end, to)
+                && end < to
+            {
+                seconds.push((end, to));
+            }
+        }
+    }
+    let whole = Filters {
+        from: first,
+        to: end,
+        ..f.clone()
+    };
+    (whole, seconds)
 }
 
 fn answer(conn: &Connection, query: &Query, now: i64, s: QuerySettings) -> Result<Answer> {

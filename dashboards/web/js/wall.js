@@ -520,10 +520,16 @@
     const hours = Math.max(0, (Date.parse(i.last_at) - Date.parse(i.first_at)) / 3600000);
     const span = hours < 1 ? `${Math.max(1, Math.round(hours * 60))}分钟` : `${Math.round(hours)}小时`;
     const where = i.unit || i.district || '';
+    // How long it has run (first to last item) and when it last grew: "3小时"
+    // alone read as "3 hours ago".
+    const last = local(i.last_at);
+    const today = local(MINYI.iso(Date.now()));
+    const sameDay = last.year === today.year && last.month === today.month && last.day === today.day;
+    const lastAt = `${sameDay ? '' : `${last.month}月${last.day}日`}${pad(last.hours)}:${pad(last.minutes)}`;
     return `<li data-id="${esc(i.id)}" class="${i.negative * 2 > i.count ? 'neg' : ''}">
       <span class="n">${fmt(i.count)}</span>
       <span class="x">${esc(i.title || '（无文字）')}</span>
-      <span class="m">${esc(where)}${where ? ' · ' : ''}${i.channels.length}渠道 · ${span}</span></li>`;
+      <span class="m">${esc(where)}${where ? ' · ' : ''}${i.channels.length}渠道 · 历时${span} · 最近${lastAt}</span></li>`;
   }
 
   function renderIncidents(p, data, body) {

@@ -109,13 +109,19 @@ struct Allocator;
 /// The alignment every block of `mi_malloc` has.
 const WORD: usize = std::mem::size_of::<usize>();
 
+/// Whether a block of `size` bytes aligned to `align` is a plain one.
+#[inline]
+fn plain(align: usize, size: usize) -> bool {
+    align <= WORD && align <= size
+}
+
 unsafe impl std::alloc::GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         use libmimalloc_sys::{mi_malloc, mi_malloc_aligned};
         // SAFETY: `GlobalAlloc`'s contract is mimalloc's: a non-zero size.
         unsafe {
-            if layout.align() <= WORD && layout.align() <= layout.size() {
+            if plain(layout.align(), layout.size()) {
                 mi_malloc(layout.size()).cast()
             } else {
                 mi_malloc_aligned(layout.size(), layout.align()).cast()
@@ -128,7 +134,7 @@ unsafe impl std::alloc::GlobalAlloc for Allocator {
         use libmimalloc_sys::{mi_zalloc, mi_zalloc_aligned};
         // SAFETY: as `alloc`.
         unsafe {
-            if layout.align() <= WORD && layout.align() <= layout.size() {
+            if plain(layout.align(), layout.size()) {
                 mi_zalloc(layout.size()).cast()
             } else {
                 mi_zalloc_aligned(layout.size(), layout.align()).cast()
@@ -148,7 +154,7 @@ unsafe impl std::alloc::GlobalAlloc for Allocator {
         use libmimalloc_sys::{mi_realloc, mi_realloc_aligned};
         // SAFETY: `ptr` came from this allocator with `layout`.
         unsafe {
-            if layout.align() <= WORD && layout.align() <= new_size {
+            if plain(layout.align(), new_size) {
                 mi_realloc(ptr.cast(), new_size).cast()
             } else {
                 mi_realloc_aligned(ptr.cast(), new_size, layout.align()).cast()

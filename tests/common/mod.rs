@@ -167,6 +167,13 @@ impl Server {
         Server::start_on("127.0.0.1:0", data, extra)
     }
 
+    /// `minyi serve` on `data/db` with `config` as `data/minyi.toml`.
+    pub fn start_configured(data: &std::path::Path, config: &str) -> Server {
+        let path = data.join("minyi.toml");
+        std::fs::write(&path, config).unwrap();
+        Server::start(&data.join("db"), &["--config", path.to_str().unwrap()])
+    }
+
     /// The same on a given address (a restart that keeps its port).
     pub fn start_on(listen: &str, data: &std::path::Path, extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_minyi"));

@@ -82,13 +82,10 @@ fn supervision_queue_in_chromium() {
 #[test]
 fn wall_while_history_loads_in_chromium() {
     let data = common::TempDir::new("loading-wall");
-    let config = data.0.join("minyi.toml");
-    std::fs::write(
-        &config,
+    let server = common::Server::start_configured(
+        &data.0,
         "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.5\n",
-    )
-    .unwrap();
-    let server = common::Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    );
     run_script("loading.mjs", &server.base, &[]);
 }
 

@@ -271,13 +271,10 @@ fn tokens_and_open_listening() {
 #[test]
 fn the_demo_feed_fills_the_screen() {
     let data = TempDir::new("demo");
-    let config = data.0.join("minyi.toml");
-    std::fs::write(
-        &config,
+    let server = Server::start_configured(
+        &data.0,
         "demo_rate = 40\ndemo_backfill = false\ntick_seconds = 0.5\n",
-    )
-    .unwrap();
-    let server = Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    );
     let live = listen(server.url("/api/v1/live"));
     wait_for(&live, "item", Duration::from_secs(20));
     common::wait_until(
@@ -320,13 +317,10 @@ fn the_screen_says_while_the_demo_loads_history() {
     // the first minute), and each `panels` event says up to when history
     // has been loaded; after, no event says so.
     let data = TempDir::new("backfill");
-    let config = data.0.join("minyi.toml");
-    std::fs::write(
-        &config,
+    let server = Server::start_configured(
+        &data.0,
         "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.3\n",
-    )
-    .unwrap();
-    let server = Server::start(&data.0.join("db"), &["--config", config.to_str().unwrap()]);
+    );
     let live = listen(server.url("/api/v1/live"));
     let started = chrono::Utc::now();
     let mut loading = Vec::new();

@@ -472,15 +472,23 @@
 
   const TICKER_MAX = 14;
 
+  /** A time on the centre's clock: whether it is of today, its day (M月D日)
+   *  and its HH:MM. */
+  function wallDay(iso) {
+    const d = local(iso);
+    const now = local(MINYI.iso(Date.now()));
+    return {
+      today: d.year === now.year && d.month === now.month && d.day === now.day,
+      day: `${d.month}月${d.day}日`,
+      hm: `${pad(d.hours)}:${pad(d.minutes)}`,
+    };
+  }
+
   // An item of an earlier day (history being loaded, a late arrival) says
   // which day: a bare time would read as today's.
   function tickerTime(at) {
-    const d = local(at);
-    const today = local(MINYI.iso(Date.now()));
-    if (d.year === today.year && d.month === today.month && d.day === today.day) {
-      return `<span class="t">${MINYI.clock(at)}</span>`;
-    }
-    return `<span class="t day">${d.month}月${d.day}日<br>${pad(d.hours)}:${pad(d.minutes)}</span>`;
+    const d = wallDay(at);
+    return d.today ? `<span class="t">${MINYI.clock(at)}</span>` : `<span class="t day">${d.day}<br>${d.hm}</span>`;
   }
 
   function tickerLine(it) {
@@ -522,10 +530,8 @@
     const where = i.unit || i.district || '';
     // How long it has run (first to last item) and when it last grew: "3小时"
     // alone read as "3 hours ago".
-    const last = local(i.last_at);
-    const today = local(MINYI.iso(Date.now()));
-    const sameDay = last.year === today.year && last.month === today.month && last.day === today.day;
-    const lastAt = `${sameDay ? '' : `${last.month}月${last.day}日`}${pad(last.hours)}:${pad(last.minutes)}`;
+    const last = wallDay(i.last_at);
+    const lastAt = `${last.today ? '' : last.day}${last.hm}`;
     return `<li data-id="${esc(i.id)}" class="${i.negative * 2 > i.count ? 'neg' : ''}">
       <span class="n">${fmt(i.count)}</span>
       <span class="x">${esc(i.title || '（无文字）')}</span>
@@ -612,8 +618,8 @@
     el.hidden = !until;
     subtitleShown();
     if (until) {
-      const d = local(until);
-      el.textContent = `历史数据载入中 已至${d.month}月${d.day}日 ${pad(d.hours)}:${pad(d.minutes)}`;
+      const d = wallDay(until);
+      el.textContent = `历史数据载入中 已至${d.day} ${d.hm}`;
     }
   }
 

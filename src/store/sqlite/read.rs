@@ -346,6 +346,8 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
     }
     // Each stretch on its own, so a topic's condition reads its seconds
     // only.
+    let item_key = key.map_or("''".to_owned(), item_column);
+    let join = if by_topic { BY_TOPIC } else { "" };
     for (from, to) in seconds {
         let mut iw = items_where(
             &Filters {
@@ -360,8 +362,6 @@ fn rollup_source(f: &Filters, key: Option<Dim>, hours_ok: bool) -> (String, Vec<
             // items' other topics.
             iw.any_of("t.value", texts(&f.topic));
         }
-        let item_key = key.map_or("''".to_owned(), item_column);
-        let join = if by_topic { BY_TOPIC } else { "" };
         sql.push_str(&format!(
             " UNION ALL
              SELECT i.ts - i.ts % 60, {item_key}, i.sentiment, i.rating, 1, i.resolved

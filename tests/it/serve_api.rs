@@ -311,6 +311,110 @@ async fn orders_as_they_stood_at_a_time_on_clickhouse() {
     orders_as_of(crate::clickhouse_store::app(&server, &db, Vec::new()).await).await;
 }
 
+/// 不满意化解 as it stood at a time (`as_of`), what a compared period's
+/// 不满意化解率 reads: a dissatisfied item counts as resolved from the
+/// first satisfied answer — a later item on its case (also one that
+/// arrived before it), its order's revisit — not before. Without it, today
+/// against yesterday read 0.0 % against 78.0 %: yesterday's items had had
+/// a day to be resolved.
+#[tokio::test]
+async fn resolutions_as_they_stood_at_a_time() {
+    resolutions_as_of(test_app(&[])).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolutions_as_they_stood_at_a_time_on_clickhouse() {
+    let server = common::ClickHouse::start_logging_queries();
+    let db = server.database("resolutions_as_of");
+    resolutions_as_of(crate::clickhouse_store::app(&server, &db, Vec::new()).await).await;
+    server.replay_on_current_release(&db);
+}
+
+async fn resolutions_as_of(app: TestApp) {
+    let at = |hm: &str| format!("2025-07-01T{hm}:00+08:00");
+    let item = |id: &str, hm: &str, rating: u8, case: Option<&str>| {
+        let mut v = json!({"id": id, "channel": "sms_revisit", "received_at": at(hm),
+            "rating": rating, "text": "", "district": "丛台区"});
+        if let Some(case) = case {
+            v["case_ref"] = json!(case);
+        }
+        v
+    };
+    // d4's satisfied follow-up (13:00) arrives before d4 itself.
+    for batch in [
+        json!([item("s4", "13:00", 1, Some("C-4"))]),
+        json!([
+            item("d1", "09:00", 3, Some("C-1")),
+            item("d2", "09:10", 3, None),
+            item("d3", "09:20", 3, None),
+            item("d4", "09:30", 3, Some("C-4")),
+            item("s1", "12:00", 2, Some("C-1")),
+        ]),
+    ] {
+        let (s, v) = post(
+            &app,
+            "/api/v1/feedback",
+            "application/json",
+            batch.to_string(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    // d2's order: revisited unsatisfied at 10:00, satisfied at 14:00.
+    let events = json!([
+        {"order_id": "WO-2", "feedback_id": "d2", "event": "created", "at": at("09:15")},
+        {"order_id": "WO-2", "event": "revisited", "rating": 3, "at": at("10:00")},
+        {"order_id": "WO-2", "event": "revisited", "rating": 1, "at": at("14:00")}
+    ]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "{v}"
+    );
+    let day = "from=2025-07-01T00:00:00%2B08:00&to=2025-07-01T12:00:00%2B08:00&rating=3";
+    let resolved = |as_of: Option<&str>| {
+        let app = &app;
+        let uri = match as_of {
+            Some(t) => format!("/api/v1/stats/summary?{day}&as_of=2025-07-01T{t}:00%2B08:00"),
+            None => format!("/api/v1/stats/summary?{day}"),
+        };
+        async move {
+            let (s, v) = get(app, &uri).await;
+            assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+            (
+                v["dissatisfied"].as_u64().unwrap(),
+                v["dissatisfied_resolved"].as_u64().unwrap(),
+            )
+        }
+    };
+    assert_eq!(resolved(None).await, (4, 3));
+    assert_eq!(
+        resolved(Some("11:00")).await,
+        (4, 0),
+        "before any satisfied answer"
+    );
+    // At 12:00 exactly s1 is not yet counted (as_of is exclusive, as for orders).
+    assert_eq!(resolved(Some("12:00")).await, (4, 0));
+    assert_eq!(resolved(Some("12:30")).await, (4, 1), "d1, by s1 at 12:00");
+    assert_eq!(
+        resolved(Some("13:30")).await,
+        (4, 2),
+        "and d4, by s4 at 13:00"
+    );
+    assert_eq!(
+        resolved(Some("14:30")).await,
+        (4, 3),
+        "and d2, by its revisit at 14:00"
+    );
+}
+
 /// Windows a client's times make reach back before 1970 (a default day
 /// before `to`, an SLA, a compared span, a cursor near 0): answered on
 /// both stores (ClickHouse answered 500).

@@ -359,11 +359,10 @@
     { key: 'received', name: '受理量', good: 0, def: '收到的民意条目数（按受理时间）' },
     { key: 'negative', name: '负面', good: -1, def: '情感为负面的条目数' },
     { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
-    // Work orders: the compared period's as they stood as long before now
-    // (`as_of`). Revisits are counted as things stand now: an earlier
-    // window's have had longer, so against it a recent window looks worse.
+    // Work orders and 不满意化解: the compared period's as they stood as
+    // long before now (`as_of`), so both had as long to finish.
     { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期按同样早的时点计，两期办理时间相同）' },
-    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低）' },
+    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低；对比期按同样早的时点计）' },
     { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单（对比期按同样早的时点计）' },
     { key: 'repeat_rate', name: '重复诉求率', good: -1, rate: true, def: '重复诉求率 = 重复诉求 ÷ 受理量；同一联系人（按加密后的联系方式比对）在设定期限内（默认30天）已就同一类别反映过至少两次的条目为重复诉求' },
   ];

@@ -164,12 +164,13 @@ impl ClickHouseStore {
     /// two connections are) the two queries were slower on two cores: at
     /// 10M items `q=民警` 2.40–2.57 → 3.47–3.56 s, each already uses both.
     async fn summary(&self, f: &Filters, now: i64) -> Result<Summary> {
-        let items = self.item_counts(f).await?;
+        let items = self.item_counts(f, now).await?;
         Ok(items.with_orders(self.orders(f, now).await?).with_rates())
     }
 
-    /// A summary's item counts and 不满意化解 (no work orders, no rates).
-    async fn item_counts(&self, f: &Filters) -> Result<Summary> {
+    /// A summary's item counts and 不满意化解 (no work orders, no rates),
+    /// the resolutions as they stood at [`Filters::as_of`].
+    async fn item_counts(&self, f: &Filters, now: i64) -> Result<Summary> {
         const COUNTS: &str = "toUInt64({sum}),
              toUInt64({sumif}sentiment = 'positive')),
              toUInt64({sumif}sentiment = 'neutral')),
@@ -214,25 +215,39 @@ impl ClickHouseStore {
             // range's end or after, never before its start. An order state
             // with a satisfied revisit, retracted or not, resolves its item
             // for good (as SQLite marks it); only the states of the
-            // dissatisfied items counted are read.
+            // dissatisfied items counted are read. As of a time
+            // (`as_of`): only the satisfied answers received before it —
+            // items on the case, revisits of the order. (`resolved`, a
+            // resolution whose satisfied item was erased since, counts at
+            // any time, as SQLite's resolutions of unknown time.)
             let w = items_where(f, true);
+            let then = f.orders_as_of(now);
             let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
+            let before = if then.is_some() { "AND ts < ?" } else { "" };
+            let revisited = if then.is_some() {
+                "AND order_id IN (SELECT order_id FROM workorder_events
+                     WHERE event = 'revisited' AND rating IN (1, 2) AND at < ?)"
+            } else {
+                ""
+            };
             let sql = format!(
                 "SELECT count() FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref, resolved FROM feedback
                      WHERE rating = 3 AND {w}
                  ) AS dissatisfied ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
-                     WHERE rating IN (1, 2) AND case_ref != '' {later} GROUP BY case_ref
+                     WHERE rating IN (1, 2) AND case_ref != '' {later} {before} GROUP BY case_ref
                  ) AS satisfied USING case_ref
                  WHERE resolved = 1 OR (case_ref != '' AND sat >= t) OR id IN (
                      SELECT feedback_id FROM order_states
-                     WHERE satisfied = 1 AND feedback_id IN (
+                     WHERE satisfied = 1 {revisited} AND feedback_id IN (
                          SELECT id FROM feedback WHERE rating = 3 AND {w}))",
                 w = w.sql()
             );
             let mut params = w.params.clone();
             params.extend(f.from.map(Param::Time));
+            params.extend(then.map(Param::Time));
+            params.extend(then.map(Param::Time));
             params.extend(w.params);
             let rows: Vec<u64> = self.fetch_tuples(&sql, params).await?;
             out.dissatisfied_resolved = rows.first().copied().unwrap_or(0);

@@ -487,9 +487,32 @@ fn u(v: Option<i64>) -> u64 {
 }
 
 fn summary(conn: &Connection, f: &Filters, now: i64, s: QuerySettings) -> Result<Summary> {
-    Ok(item_counts(conn, f)?
-        .with_orders(orders(conn, f, now, s)?)
-        .with_rates())
+    let mut counts = item_counts(conn, f)?;
+    if let Some(then) = f.orders_as_of(now) {
+        counts.dissatisfied_resolved = counts
+            .dissatisfied_resolved
+            .saturating_sub(resolved_since(conn, f, then)?);
+    }
+    Ok(counts.with_orders(orders(conn, f, now, s)?).with_rates())
+}
+
+/// The dissatisfied items of `f` resolved at `then` or later: not yet
+/// resolved as of `then` ([`Filters::as_of`]), as the work orders of a
+/// compared period are read (those resolved at a time not kept count as
+/// resolved at any time).
+fn resolved_since(conn: &Connection, f: &Filters, then: i64) -> Result<u64> {
+    let mut w = items_where(f, true);
+    w.push(
+        "i.rating = 3 AND i.resolved = 1 AND i.resolved_at >= ?",
+        [Sql::Integer(then)],
+    );
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE {}",
+        items_from(f, false),
+        w.sql()
+    );
+    let n: Option<i64> = conn.query_row(&sql, params_from_iter(w.params), |r| r.get(0))?;
+    Ok(u(n))
 }
 
 /// The item counts of a summary (no work orders, no rates).

@@ -289,6 +289,18 @@ DROP INDEX work_orders_feedback;
 CREATE INDEX work_orders_feedback ON work_orders (feedback_id, created_at, resolved_at);
 "#,
     ),
+    (
+        11,
+        "不满意化解 in time: when each dissatisfied item was resolved",
+        // Unix seconds of the satisfied answer that resolved it (a later
+        // item on its case, or its order's revisit), so a compared period
+        // counts its resolutions as they stood as long before now
+        // (`Filters::as_of`). NULL with `resolved` = 1: resolved before this
+        // step, at a time not kept (counted resolved at any time).
+        r#"
+ALTER TABLE items ADD COLUMN resolved_at INTEGER;
+"#,
+    ),
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -273,23 +273,29 @@ fn write_group(
 }
 
 /// Marks the unresolved dissatisfied items chosen by `condition` (on `i`)
-/// as resolved and queues them for their rollup counts.
+/// as resolved at `at` (unix seconds of the satisfied answer) and queues
+/// them for their rollup counts; those resolved already but later than
+/// `at` (the earlier answer arrived late) are resolved at `at` instead.
 fn resolve_where(
     tx: &Connection,
     condition: &str,
     values: &[Sql],
+    at: i64,
     resolutions: &mut Vec<i64>,
 ) -> Result<()> {
-    let seqs: Vec<i64> = tx
+    let seqs: Vec<(i64, bool)> = tx
         .prepare_cached(&format!(
-            "SELECT i.seq FROM items i WHERE i.rating = 3 AND i.resolved = 0 AND {condition}"
+            "SELECT i.seq, i.resolved FROM items i
+             WHERE i.rating = 3 AND (i.resolved = 0 OR i.resolved_at > {at}) AND {condition}"
         ))?
-        .query_map(params_from_iter(values), |r| r.get(0))?
+        .query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for seq in seqs {
-        tx.prepare_cached("UPDATE items SET resolved = 1 WHERE seq = ?1")?
-            .execute([seq])?;
-        resolutions.push(seq);
+    for (seq, resolved) in seqs {
+        tx.prepare_cached("UPDATE items SET resolved = 1, resolved_at = ?2 WHERE seq = ?1")?
+            .execute([seq, at])?;
+        if !resolved {
+            resolutions.push(seq);
+        }
     }
     Ok(())
 }
@@ -357,18 +363,24 @@ struct ItemStatements<'c> {
 impl<'c> ItemStatements<'c> {
     fn prepare(tx: &'c Connection) -> Result<ItemStatements<'c>> {
         Ok(ItemStatements {
+            // When a dissatisfied item was resolved already (NULL: not):
+            // the first satisfied revisit of its order, or the first
+            // satisfied item on its case at or after it.
             resolved: tx.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM work_orders o
-                                WHERE o.feedback_id = ?1 AND o.revisit_rating IN (1, 2))
-                     OR (?2 IS NOT NULL AND EXISTS (
-                                SELECT 1 FROM items j
-                                WHERE j.case_ref = ?2 AND j.ts >= ?3 AND j.rating IN (1, 2)))",
+                "SELECT min(t) FROM (
+                     SELECT min(e.at) AS t FROM work_orders o
+                     JOIN wo_events e ON e.order_id = o.order_id
+                     WHERE o.feedback_id = ?1 AND o.revisit_rating IN (1, 2)
+                       AND e.event = 'revisited' AND e.rating IN (1, 2)
+                     UNION ALL
+                     SELECT min(j.ts) FROM items j
+                     WHERE ?2 IS NOT NULL AND j.case_ref = ?2 AND j.ts >= ?3 AND j.rating IN (1, 2))",
             )?,
             insert: tx.prepare_cached(
                 "INSERT INTO items (id, ts, received_at, channel, district, unit, sentiment,
                      score, rating, case_ref, topics, keywords, text, detail, ingested_at,
-                     resolved)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     resolved, resolved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (id) DO NOTHING",
             )?,
             search: tx
@@ -388,12 +400,14 @@ fn write_item(
     row: &Row,
     resolutions: &mut Vec<i64>,
 ) -> Result<Option<bool>> {
-    let resolved = row.rating == 3
-        && statements
+    let resolved_at: Option<i64> = if row.rating == 3 {
+        statements
             .resolved
-            .query_row(params![row.id, row.case_ref, row.ts], |r| {
-                r.get::<_, bool>(0)
-            })?;
+            .query_row(params![row.id, row.case_ref, row.ts], |r| r.get(0))?
+    } else {
+        None
+    };
+    let resolved = resolved_at.is_some();
     let inserted = statements.insert.execute(params![
         row.id,
         row.ts,
@@ -411,6 +425,7 @@ fn write_item(
         row.detail,
         row.ingested_at,
         resolved,
+        resolved_at,
     ])?;
     if inserted == 0 {
         return Ok(None);
@@ -431,6 +446,7 @@ fn write_item(
             tx,
             "i.case_ref = ?1 AND i.ts <= ?2",
             &[Sql::Text(case.clone()), Sql::Integer(row.ts)],
+            row.ts,
             resolutions,
         )?;
     }
@@ -479,10 +495,17 @@ fn write_event(tx: &Connection, e: &WorkOrderEvent, resolutions: &mut Vec<i64>) 
             s.state.map_or("created", OrderEvent::as_str),
             s.revisit_rating.map(|r| r.number()),
         ])?;
+    // Resolved by the first revisit answered satisfied.
+    let satisfied_at = events
+        .iter()
+        .filter(|e| e.event == OrderEvent::Revisited && e.rating.is_some_and(Rating::is_satisfied))
+        .map(|e| e.at)
+        .min();
     if s.revisit_rating.is_some_and(Rating::is_satisfied)
         && let Some(f) = &s.feedback_id
+        && let Some(at) = satisfied_at
     {
-        resolve_where(tx, "i.id = ?1", &[Sql::Text(f.clone())], resolutions)?;
+        resolve_where(tx, "i.id = ?1", &[Sql::Text(f.clone())], at, resolutions)?;
     }
     Ok(true)
 }

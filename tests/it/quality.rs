@@ -219,15 +219,15 @@ fn dev_split_sentiment_and_topics() {
 /// Issue 23's targets on the held-out split.
 const TARGET_SENTIMENT: f64 = 0.90;
 const TARGET_TOPICS: f64 = 0.88;
-/// What the enricher reaches on the held-out split today (2026-12-04, 577
-/// items: sentiment 0.846, topics 0.821; on the 377 of before 0.863 and
-/// 0.830; on the 200 of part9.tsv — an independent probe written apart from
-/// the labelled sets, measured at 0.809 / 0.804 before this session's rules
-/// and 0.814 / 0.806 after — the harder part), below both targets: the gap
-/// is open (issue 23). Asserted so that a regression fails; raise these as
-/// the figures rise, and assert the targets themselves once they are met.
-const REACHED_SENTIMENT: f64 = 0.84;
-const REACHED_TOPICS: f64 = 0.81;
+/// What the enricher reaches on the held-out split today (2026-12-04, 837
+/// items: sentiment 0.814, topics 0.810). On the 200 of part11.tsv — a
+/// second independent probe, written apart and never read, the blind
+/// measure since part9.tsv's misses were once seen — 0.741 / 0.785; on the
+/// 577 of before 0.840 / 0.815. Below both targets: the gap is open (issue
+/// 23). Asserted so that a regression fails; raise these as the figures
+/// rise, and assert the targets themselves once they are met.
+const REACHED_SENTIMENT: f64 = 0.80;
+const REACHED_TOPICS: f64 = 0.80;
 
 /// The figures that count: items the rules, lexicons and model were not
 /// fitted to.

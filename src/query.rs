@@ -1564,7 +1564,8 @@ pub fn incidents_of(
         last: i64,
         title: Option<(i64, String, String)>,
         districts: HashMap<String, u64>,
-        units: HashMap<String, u64>,
+        /// By (district, unit): the unit shown is one of the district shown.
+        units: HashMap<(String, String), u64>,
         topics: HashMap<String, u64>,
         channels: HashMap<String, u64>,
         negative: u64,
@@ -1593,8 +1594,8 @@ pub fn incidents_of(
         {
             a.title = Some((m.ts, m.id, m.text));
         }
+        *a.units.entry((m.district.clone(), m.unit)).or_default() += 1;
         *a.districts.entry(m.district).or_default() += 1;
-        *a.units.entry(m.unit).or_default() += 1;
         *a.channels.entry(m.channel).or_default() += 1;
         for t in m.topics {
             *a.topics.entry(t).or_default() += 1;
@@ -1605,6 +1606,31 @@ pub fn incidents_of(
         .into_iter()
         .filter(|(_, a)| a.count >= 2)
         .map(|(id, a)| {
+            // The unit most named in the district shown (a unit of another
+            // district beside it contradicted it: 涉县 with 邱县's station);
+            // without a district, the unit most named.
+            let district = most(a.districts).into_iter().next();
+            let mut units: HashMap<String, u64> = HashMap::new();
+            for ((d, u), n) in a.units {
+                if district.as_ref().is_none_or(|district| *district == d) {
+                    *units.entry(u).or_default() += n;
+                }
+            }
+            // The topics of at least a fifth of its items (and the first):
+            // three items of a scam wave that also thank the police do not
+            // make it a matter of praise.
+            let mut topics: Vec<(String, u64)> = a
+                .topics
+                .into_iter()
+                .filter(|(k, _)| !k.is_empty())
+                .collect();
+            topics.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            let topics = topics
+                .into_iter()
+                .enumerate()
+                .filter(|(i, (_, n))| *i == 0 || n * 5 >= a.count)
+                .map(|(_, (k, _))| k)
+                .collect();
             let incident = Incident {
                 id,
                 title: a
@@ -1614,9 +1640,9 @@ pub fn incidents_of(
                 count: a.count,
                 first_at: rfc3339(a.first.0, tz),
                 last_at: rfc3339(a.last, tz),
-                district: most(a.districts).into_iter().next(),
-                unit: most(a.units).into_iter().next(),
-                topics: most(a.topics),
+                district,
+                unit: most(units).into_iter().next(),
+                topics,
                 channels: most(a.channels),
                 negative: a.negative,
             };
@@ -1638,6 +1664,59 @@ pub fn incidents_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An incident names one place: the unit shown is one of the district
+    /// shown; and the matters of most of its items, not of a stray few.
+    #[test]
+    fn an_incident_names_a_unit_of_its_district_and_its_main_topics() {
+        let member = |i: usize, district: &str, unit: &str, topics: &[&str]| IncidentMember {
+            incident: "i-1".into(),
+            ts: 1_750_000_000 + i as i64,
+            id: format!("m{i}"),
+            channel: "wechat".into(),
+            district: district.into(),
+            unit: unit.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            negative: true,
+            text: "冒充客服退款".into(),
+        };
+        let mut members = Vec::new();
+        // 涉县 has more items, 邱县's station is the unit named most.
+        for i in 0..4 {
+            members.push(member(i, "涉县", "", &["fraud"]));
+        }
+        for i in 4..6 {
+            members.push(member(i, "涉县", "涉县公安局城关派出所", &["fraud"]));
+        }
+        for i in 6..9 {
+            members.push(member(
+                i,
+                "邱县",
+                "邱县公安局城关派出所",
+                &["fraud", "traffic"],
+            ));
+        }
+        members.push(member(
+            9,
+            "邱县",
+            "邱县公安局城关派出所",
+            &["fraud", "praise"],
+        ));
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        let got = incidents_of(members.clone(), 10, true, tz);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].district.as_deref(), Some("涉县"));
+        assert_eq!(got[0].unit.as_deref(), Some("涉县公安局城关派出所"));
+        // fraud 10 of 10, traffic 3 (≥ a fifth), praise 1 (left out).
+        assert_eq!(got[0].topics, ["fraud", "traffic"]);
+        // Without any district, the unit named most.
+        for m in &mut members {
+            m.district.clear();
+        }
+        let got = incidents_of(members, 10, true, tz);
+        assert_eq!(got[0].district, None);
+        assert_eq!(got[0].unit.as_deref(), Some("邱县公安局城关派出所"));
+    }
 
     fn vocab() -> Vocabulary {
         Vocabulary::from_enricher(&Arc::new(Enricher::builtin(b"k").unwrap()))

@@ -1393,10 +1393,12 @@ pub struct Incident {
     /// RFC 3339 in the centre's zone: its first and last matching item.
     pub first_at: String,
     pub last_at: String,
-    /// The district and unit most of its items name (null: none names one).
+    /// The district most of its items name, and the unit most of those
+    /// items name (null: none names one).
     pub district: Option<String>,
     pub unit: Option<String>,
-    /// Topic codes, the most frequent first.
+    /// Topic codes of at least a fifth of its items (and the most
+    /// frequent, always), the most frequent first.
     pub topics: Vec<String>,
     /// Channel codes, the most frequent first: one event reported through
     /// several channels.

@@ -569,7 +569,9 @@
     // the oldest overdue cases may be among those left out.
     const from = data.since && MINYI.local(data.since);
     const since = from ? ` · 仅计${from.month}月${from.day}日以来` : '';
-    panelNote(body, `共${fmt(data.total || 0)}件${since} · 各单位件数`);
+    // Not the KPI row's 超期工单 (the orders dispatched in 30 days): the
+    // dissatisfied cases of any time, at any stage — say so beside it.
+    panelNote(body, `共${fmt(data.total || 0)}件${since || ' · 不限派单时间'} · 各单位件数`);
     body.innerHTML = units.length
       ? `<ol class="rank overdue">${units.slice(0, fits).map((u, i) => `
       <li><span class="no">${i + 1}</span><span>${esc(u.unit || '未识别单位')}</span>

@@ -129,6 +129,10 @@ pub const CLICKHOUSE_SCHEMA: &[(&str, &str)] = &[
         "010_stored_batches.sql",
         include_str!("../pipelines/clickhouse/010_stored_batches.sql"),
     ),
+    (
+        "011_resolved_at.sql",
+        include_str!("../pipelines/clickhouse/011_resolved_at.sql"),
+    ),
 ];
 
 /// The ClickHouse schema steps, (file name, SQL) in order: those of

@@ -349,7 +349,8 @@ async fn clickhouse_answers_like_sqlite() {
     // the incidents' table, step 7 the repeat marks', step 8 orders state
     // documents saved within a second, step 9 keys work orders by item,
     // step 10 tells the tracker what each insert stored (filled for the
-    // items stored before it: the tracker still finds every one).
+    // items stored before it: the tracker still finds every one), step 11
+    // keeps when a kept resolution happened.
     assert_eq!(
         applied,
         [
@@ -360,7 +361,8 @@ async fn clickhouse_answers_like_sqlite() {
             "007_repeats.sql",
             "008_state_order.sql",
             "009_order_items.sql",
-            "010_stored_batches.sql"
+            "010_stored_batches.sql",
+            "011_resolved_at.sql"
         ]
     );
     assert!(

@@ -176,17 +176,19 @@ impl ClickHouseStore {
 
     /// Marks `resolved` the dissatisfied items among those `condition`
     /// (its values bound by `bind`) chooses whose case a later satisfied
-    /// item resolves: what the query-time join on `case_ref` gave them.
+    /// item resolves: what the query-time join on `case_ref` gave them,
+    /// with the time of the first such item (`resolved_at`, for
+    /// [`crate::query::Filters::as_of`]).
     async fn keep_resolutions(&self, condition: &str, bind: impl Fn(Query) -> Query) -> Result<()> {
-        let resolved: Vec<String> = bind(self.client.query(&format!(
-            "SELECT id FROM (
+        let resolved: Vec<(String, u32)> = bind(self.client.query(&format!(
+            "SELECT id, min(s) FROM (
                      SELECT id, toUInt32(ts) AS t, case_ref FROM feedback
                      WHERE rating = 3 AND resolved = 0 AND case_ref != '' AND {condition}
-                 ) AS dissatisfied ANY INNER JOIN (
-                     SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
-                     WHERE rating IN (1, 2) AND case_ref != '' GROUP BY case_ref
+                 ) AS dissatisfied ALL INNER JOIN (
+                     SELECT case_ref, toUInt32(ts) AS s FROM feedback
+                     WHERE rating IN (1, 2) AND case_ref != ''
                  ) AS satisfied USING case_ref
-                 WHERE sat >= t"
+                 WHERE s >= t GROUP BY id"
         )))
         .fetch_all()
         .await
@@ -194,9 +196,16 @@ impl ClickHouseStore {
         if resolved.is_empty() {
             return Ok(());
         }
+        let (ids, times): (Vec<String>, Vec<u32>) = resolved.into_iter().unzip();
         self.client
-            .query("ALTER TABLE feedback UPDATE resolved = 1 WHERE has(?, id)")
-            .bind(&resolved)
+            .query(
+                "ALTER TABLE feedback UPDATE resolved = 1,
+                     resolved_at = toDateTime(transform(id, ?, ?, toUInt32(0)))
+                 WHERE has(?, id)",
+            )
+            .bind(&ids)
+            .bind(&times)
+            .bind(&ids)
             .execute()
             .await
             .map_err(ch)?;

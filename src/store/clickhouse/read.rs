@@ -219,11 +219,17 @@ impl ClickHouseStore {
             // (`as_of`): only the satisfied answers received before it —
             // items on the case, revisits of the order. (`resolved`, a
             // resolution whose satisfied item was erased since, counts at
-            // any time, as SQLite's resolutions of unknown time.)
+            // the time kept with it, `resolved_at`; 0: a time not kept, at
+            // any time.)
             let w = items_where(f, true);
             let then = f.orders_as_of(now);
             let later = if f.from.is_some() { "AND ts >= ?" } else { "" };
             let before = if then.is_some() { "AND ts < ?" } else { "" };
+            let kept = if then.is_some() {
+                "(resolved = 1 AND resolved_at < ?)"
+            } else {
+                "resolved = 1"
+            };
             let revisited = if then.is_some() {
                 "AND order_id IN (SELECT order_id FROM workorder_events
                      WHERE event = 'revisited' AND rating IN (1, 2) AND at < ?)"
@@ -232,13 +238,13 @@ impl ClickHouseStore {
             };
             let sql = format!(
                 "SELECT count() FROM (
-                     SELECT id, toUInt32(ts) AS t, case_ref, resolved FROM feedback
+                     SELECT id, toUInt32(ts) AS t, case_ref, resolved, resolved_at FROM feedback
                      WHERE rating = 3 AND {w}
                  ) AS dissatisfied ANY LEFT JOIN (
                      SELECT case_ref, max(toUInt32(ts)) AS sat FROM feedback
                      WHERE rating IN (1, 2) AND case_ref != '' {later} {before} GROUP BY case_ref
                  ) AS satisfied USING case_ref
-                 WHERE resolved = 1 OR (case_ref != '' AND sat >= t) OR id IN (
+                 WHERE {kept} OR (case_ref != '' AND sat >= t) OR id IN (
                      SELECT feedback_id FROM order_states
                      WHERE satisfied = 1 {revisited} AND feedback_id IN (
                          SELECT id FROM feedback WHERE rating = 3 AND {w}))",
@@ -246,6 +252,7 @@ impl ClickHouseStore {
             );
             let mut params = w.params.clone();
             params.extend(f.from.map(Param::Time));
+            params.extend(then.map(Param::Time));
             params.extend(then.map(Param::Time));
             params.extend(then.map(Param::Time));
             params.extend(w.params);

@@ -437,6 +437,10 @@
   // For the browser test.
   window.minyiWall = { cloudChanged };
 
+  // The colours of emerging terms in a word cloud, and their names.
+  const MARK_COLORS = { 新: '#ffb547', 升: '#ffe45c' };
+  const MARK_NAMES = { 新: '橙色：新出现', 升: '黄色：上升' };
+
   function renderWords(p, data, body) {
     const marks = emergingTerms();
     let el = body.querySelector('.chart');
@@ -451,20 +455,22 @@
     clouds.set(p.id, { words, marks: markKey, at: Date.now(), layouts });
     el.dataset.layouts = String(layouts);
     el.dataset.layoutAt = String(Date.now());
+    const shown = new Set(data.rows.map((r) => marks.get(r.key)).filter(Boolean));
+    panelNote(body, ['新', '升'].filter((m) => shown.has(m)).map((m) => MARK_NAMES[m]).join('　'));
     c.setOption({
       series: [{
         type: 'wordCloud', shape: 'circle', left: 'center', top: 'center', width: '98%', height: '96%',
         sizeRange: [18, 62], rotationRange: [0, 0], gridSize: 8, drawOutOfBound: false, layoutAnimation: false,
         textStyle: {
           fontWeight: 600,
-          color: (w) => (w.data.mark ? '#ffb547'
-            : w.data.negative * 2 > w.data.value ? '#ff7a7a' : PALETTE[w.dataIndex % PALETTE.length]),
+          color: (w) => MARK_COLORS[w.data.mark]
+            || (w.data.negative * 2 > w.data.value ? '#ff7a7a' : PALETTE[w.dataIndex % PALETTE.length]),
         },
-        // Emerging terms (alerts of emerging rules) carry a mark: 新 new, 升 rising.
-        data: data.rows.map((r) => {
-          const mark = marks.get(r.key);
-          return { name: mark ? `${r.name}${mark === '新' ? '·新' : '↑'}` : r.name, value: r.count, negative: r.negative, mark };
-        }),
+        // Emerging terms (alerts of emerging rules) by colour: 新 new, 升
+        // rising, named in the panel's note. (A mark written after the word,
+        // 烧烤摊↑, was laid out narrower than drawn and overlapped its
+        // neighbours.)
+        data: data.rows.map((r) => ({ name: r.name, value: r.count, negative: r.negative, mark: marks.get(r.key) })),
       }],
     });
     return data.rows.length > 0;

@@ -50,6 +50,19 @@ fn sample_items() -> Value {
     ])
 }
 
+/// Posts work-order events; how many were accepted.
+async fn post_events(app: &TestApp, events: &serde_json::Value) -> u64 {
+    let (s, v) = post(
+        app,
+        "/api/v1/workorders/events",
+        "application/json",
+        events.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["accepted"].as_u64().unwrap()
+}
+
 async fn load(app: &TestApp) {
     let (s, v) = post(
         app,
@@ -366,18 +379,7 @@ async fn resolutions_as_of(app: TestApp) {
         {"order_id": "WO-2", "event": "revisited", "rating": 3, "at": at("10:00")},
         {"order_id": "WO-2", "event": "revisited", "rating": 1, "at": at("14:00")}
     ]);
-    let (s, v) = post(
-        &app,
-        "/api/v1/workorders/events",
-        "application/json",
-        events.to_string(),
-    )
-    .await;
-    assert_eq!(
-        (s, v["accepted"].as_u64()),
-        (StatusCode::OK, Some(3)),
-        "{v}"
-    );
+    assert_eq!(post_events(&app, &events).await, 3);
     let day = "from=2025-07-01T00:00:00%2B08:00&to=2025-07-01T12:00:00%2B08:00&rating=3";
     let resolved = |as_of: Option<&str>| {
         let app = &app;
@@ -464,18 +466,7 @@ async fn orders_as_of(app: TestApp) {
         {"order_id": "WO-4", "event": "reopened", "at": "2025-06-01T09:30:00+08:00"},
         {"order_id": "WO-4", "event": "resolved", "at": "2025-06-01T15:00:00+08:00"}
     ]);
-    let (s, v) = post(
-        &app,
-        "/api/v1/workorders/events",
-        "application/json",
-        events.to_string(),
-    )
-    .await;
-    assert_eq!(
-        (s, v["accepted"].as_u64()),
-        (StatusCode::OK, Some(10)),
-        "{v}"
-    );
+    assert_eq!(post_events(&app, &events).await, 10);
     let orders = |query: String| {
         let app = &app;
         async move {

@@ -484,7 +484,11 @@
     return rows;
   }
 
-  function renderRank(e, answer, total) {
+  /** `ratingOnly`: the view's items that are a rating without words (by
+   *  topic only): counted under the topic their channel rates, while the
+   *  wall shows them apart as 仅评价 — the note says so, so that the two
+   *  screens' figures can be read together. */
+  function renderRank(e, answer, total, ratingOnly) {
     const keyword = state.dim === 'keyword';
     const metric = keyword ? 'count' : state.metric;
     const rows = rankRows(answer, keyword);
@@ -498,6 +502,7 @@
       `${rows.filter((r) => !r.unknown).length}项`,
       answer.unknown ? `未识别 ${fmt(answer.unknown.count)} 条${unknownShare !== null ? `（占 ${pct(unknownShare)}）` : ''}` : '',
       state.min_volume ? `样本<${state.min_volume}不排名` : '',
+      ratingOnly ? `含仅评价（无文字）${fmt(ratingOnly)} 条，按渠道计入所评类别，大屏单列` : '',
     ].filter(Boolean).join(' · ');
     const grey = '#5b6b84';
     const nameOf = (r) => (r.unknown ? `未识别${unknownShare !== null ? `（${pct(unknownShare)}）` : ''}` : r.name);
@@ -649,7 +654,7 @@
         .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
     loading(true);
     try {
-      const [sum, ts, ranking, incidents, prevSum, prevTs] = await Promise.all([
+      const [sum, ts, ranking, incidents, prevSum, prevTs, ratingOnly] = await Promise.all([
         getJSON('/api/v1/stats/summary', e.pairs),
         getJSON('/api/v1/stats/timeseries', tsPairs),
         rank,
@@ -658,12 +663,13 @@
         // now as it lies before the current one: both had as long to finish.
         e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs.concat([['as_of', MINYI.iso(nowMs() - (e.range[1] - e.cmp[1]))]])) : null,
         e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
+        state.dim === 'topic' ? getJSON('/api/v1/stats/summary', e.pairs.concat([['has_text', 'false']])) : null,
       ]);
       if (seq !== runSeq) return;
       view = { e, sum, state };
       renderKpis(e, sum, prevSum);
       renderSeries(e, ts, prevTs);
-      renderRank(e, ranking, sum.received);
+      renderRank(e, ranking, sum.received, ratingOnly && ratingOnly.received);
       renderIncidents(incidents);
       $('drill-scope').textContent = `${state.drill ? `下钻 ${drillLabel(state.drill)} · ` : ''}共 ${fmt(sum.received)} 条，最新在前`;
       cursor = null;

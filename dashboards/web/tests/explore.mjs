@@ -288,6 +288,19 @@ try {
   check((await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.f))).includes('repeat'), 'a chip says 仅重复诉求');
   step(`explorer: 重复诉求率 ${rateText} as the API; 仅重复诉求 lists rep-2 alone`);
 
+  // --- 仅评价: ratings without words, which the wall shows apart, are named
+  // in the topic ranking's note with the API's count of them.
+  const bare = [1, 2].map((i) => ({ id: `bare-${i}`, channel: 'scan_rate', rating: i, text: '', received_at: iso(today + 60000 + i * 1000) }));
+  check((await page.request.post(`${base}/api/v1/feedback`, { data: bare })).ok(), 'ratings without words stored');
+  await page.goto(`${base}/explore?range=today&dim=topic`);
+  await ready(page);
+  const win = await page.$eval('#window', (w) => ({ from: Number(w.dataset.from), to: Number(w.dataset.to) }));
+  const onlyRated = await (await page.request.get(`${base}/api/v1/stats/summary?from=${new Date(win.from).toISOString()}&to=${new Date(win.to).toISOString()}&has_text=false`)).json();
+  const rankNote = await page.$eval('#rank-note', (e) => e.textContent);
+  check(onlyRated.received > 0 && rankNote.includes(`含仅评价（无文字）${onlyRated.received.toLocaleString('en-US')} 条`),
+    `the topic ranking says how many ratings without words it counts (${onlyRated.received}: ${rankNote})`);
+  step(`explorer: the topic ranking names its ${onlyRated.received} ratings without words (仅评价 on the wall)`);
+
   // --- readable at the centre's screen sizes ----------------------------------
   for (const [wd, ht] of [[1920, 1080], [1366, 768], [3840, 2160]]) {
     await page.setViewportSize({ width: wd, height: ht });

@@ -544,15 +544,10 @@ async fn rank_by_resolution(store: &dyn Store, r: crate::query::Rank, now: i64) 
         }
     };
     let current = counts(r.filters.clone()).await?;
-    let previous = match r.compare {
-        Some((from, to)) => Some(
-            counts(Filters {
-                from: Some(from),
-                to: Some(to),
-                ..r.filters.clone()
-            })
-            .await?,
-        ),
+    // The compared range as it stood as long before now (its resolutions
+    // and orders), as every compared figure.
+    let previous = match r.previous_filters(now) {
+        Some(f) => Some(counts(f).await?),
         None => None,
     };
     Ok(Answer::Rank(crate::query::rank(&r, current, previous)))

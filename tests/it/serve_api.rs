@@ -415,6 +415,50 @@ async fn resolutions_as_of(app: TestApp) {
         (4, 3),
         "and d2, by its revisit at 14:00"
     );
+
+    // A league table by 不满意化解率 against the hour before: that hour's
+    // item was resolved only since (30 minutes ago), so as that hour stood
+    // an hour ago, it was not.
+    let now = chrono::Utc::now().timestamp() / 60 * 60;
+    let t = |s: i64| {
+        chrono::DateTime::from_timestamp(now + s, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let batch = json!([
+        {"id": "e1", "channel": "sms_revisit", "received_at": t(-5400), "rating": 3, "text": "",
+         "district": "邯山区", "case_ref": "C-9"},
+        {"id": "e2", "channel": "sms_revisit", "received_at": t(-1800), "rating": 1, "text": "",
+         "district": "邯山区", "case_ref": "C-9"},
+        {"id": "e3", "channel": "sms_revisit", "received_at": t(-600), "rating": 3, "text": "",
+         "district": "邯山区"}
+    ]);
+    let (s, v) = post(
+        &app,
+        "/api/v1/feedback",
+        "application/json",
+        batch.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let uri = format!(
+        "/api/v1/stats/rank?dim=district&metric=dissatisfied_resolved_rate&from={}&to={}&compare=previous",
+        t(-3600),
+        t(0)
+    );
+    let (s, v) = get(&app, &uri).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "邯山区")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (row["value"].as_f64(), row["previous"].as_f64()),
+        (Some(0.0), Some(0.0)),
+        "{row}"
+    );
 }
 
 /// Windows a client's times make reach back before 1970 (a default day

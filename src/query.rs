@@ -541,6 +541,11 @@ pub fn compared_as_of(to: Option<i64>, earlier_to: i64, now: i64) -> Option<i64>
     (shift > 0).then_some(now - shift)
 }
 
+/// A range that ends now by default ends after the current second (`to`
+/// is exclusive): an item received in the second asked at, when that
+/// second began a minute, fell outside the minute-rounded range.
+const UP_TO_NOW: i64 = 1;
+
 /// Most `min_volume` a rank accepts.
 pub const MAX_MIN_VOLUME: u64 = 1_000_000;
 
@@ -929,7 +934,7 @@ impl Request {
             Request::Orders => Ok(Query::Orders(filters.with_range(from, to))),
             Request::Timeseries => {
                 let interval = interval.unwrap_or(Interval::H1);
-                let to = ceil_minute(to.unwrap_or(now));
+                let to = ceil_minute(to.unwrap_or(now + UP_TO_NOW));
                 let from = from.unwrap_or(to - 86_400);
                 let filters = filters.with_range(Some(from), Some(to));
                 let span = filters.to.unwrap_or(0) - filters.from.unwrap_or(0);
@@ -960,7 +965,7 @@ impl Request {
             }),
             Request::Revisits => {
                 // The last 30 days of sending by default.
-                let to = to.unwrap_or(now);
+                let to = to.unwrap_or(now + UP_TO_NOW);
                 let from = from.unwrap_or(to - 30 * 86_400);
                 Ok(Query::Revisits(filters.with_range(Some(from), Some(to))))
             }
@@ -1812,6 +1817,20 @@ mod tests {
             panic!()
         };
         assert_eq!(back, filters, "{qs}");
+    }
+
+    /// A default range up to now holds what was received this very
+    /// second, also when the second begins a minute.
+    #[test]
+    fn a_range_up_to_now_holds_the_current_second() {
+        let now = 1_750_000_020; // a whole minute
+        for request in [Request::Timeseries, Request::Revisits] {
+            let to = match request.parse([], &vocab(), now).unwrap() {
+                Query::Timeseries { filters, .. } | Query::Revisits(filters) => filters.to,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(to, Some(now + 60), "{request:?}");
+        }
     }
 
     #[test]

@@ -1626,17 +1626,12 @@ pub fn incidents_of(
             // The topics of at least a fifth of its items (and the first):
             // three items of a scam wave that also thank the police do not
             // make it a matter of praise.
-            let mut topics: Vec<(String, u64)> = a
-                .topics
-                .into_iter()
-                .filter(|(k, _)| !k.is_empty())
-                .collect();
-            topics.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
-            let topics = topics
+            let held = a.topics.clone();
+            let topics = most(a.topics)
                 .into_iter()
                 .enumerate()
-                .filter(|(i, (_, n))| *i == 0 || n * 5 >= a.count)
-                .map(|(_, (k, _))| k)
+                .filter(|(i, k)| *i == 0 || held[k] * 5 >= a.count)
+                .map(|(_, k)| k)
                 .collect();
             let incident = Incident {
                 id,

@@ -150,9 +150,10 @@ pub struct OrderState {
     pub state: Option<OrderEvent>,
     /// The answer of the last `revisited` event that carried one.
     pub revisit_rating: Option<Rating>,
-    /// Whether any `revisited` event was answered satisfied or basically
-    /// satisfied (the order's item counts as 不满意化解 from then on).
-    pub revisited_satisfied: bool,
+    /// Time of the first `revisited` event answered satisfied or basically
+    /// satisfied, if any (the order's item counts as 不满意化解 from then
+    /// on).
+    pub satisfied_at: Option<i64>,
 }
 
 /// One stored event of an order, as the fold reads it.
@@ -193,7 +194,9 @@ pub fn fold(events: &[StoredEvent]) -> OrderState {
                 if e.rating.is_some() {
                     s.revisit_rating = e.rating;
                 }
-                s.revisited_satisfied |= e.rating.is_some_and(Rating::is_satisfied);
+                if e.rating.is_some_and(Rating::is_satisfied) {
+                    s.satisfied_at.get_or_insert(e.at);
+                }
             }
             OrderEvent::Dispatched
             | OrderEvent::Responded
@@ -295,7 +298,7 @@ mod tests {
             },
         ]);
         assert_eq!(s.revisit_rating, Some(Rating::BasicallySatisfied));
-        assert!(s.revisited_satisfied);
+        assert_eq!(s.satisfied_at, Some(50));
         assert_eq!(s.resolved_at, Some(30));
     }
 }

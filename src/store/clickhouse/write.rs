@@ -121,7 +121,7 @@ impl OrderRow {
             resolved: u8::from(s.resolved_at.is_some()),
             unit: s.unit.unwrap_or_default(),
             feedback_id: s.feedback_id.unwrap_or_default(),
-            satisfied: u8::from(s.revisited_satisfied),
+            satisfied: u8::from(s.satisfied_at.is_some()),
         }
     }
 }

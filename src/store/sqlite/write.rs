@@ -283,12 +283,18 @@ fn resolve_where(
     at: i64,
     resolutions: &mut Vec<i64>,
 ) -> Result<()> {
+    // `at` bound after the condition's values (in the text, each time
+    // would be a statement of its own in the cache).
+    let at_param = values.len() + 1;
     let seqs: Vec<(i64, bool)> = tx
         .prepare_cached(&format!(
             "SELECT i.seq, i.resolved FROM items i
-             WHERE i.rating = 3 AND (i.resolved = 0 OR i.resolved_at > {at}) AND {condition}"
+             WHERE i.rating = 3 AND (i.resolved = 0 OR i.resolved_at > ?{at_param}) AND {condition}"
         ))?
-        .query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(
+            params_from_iter(values.iter().cloned().chain([Sql::Integer(at)])),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     for (seq, resolved) in seqs {
         tx.prepare_cached("UPDATE items SET resolved = 1, resolved_at = ?2 WHERE seq = ?1")?
@@ -496,14 +502,9 @@ fn write_event(tx: &Connection, e: &WorkOrderEvent, resolutions: &mut Vec<i64>) 
             s.revisit_rating.map(|r| r.number()),
         ])?;
     // Resolved by the first revisit answered satisfied.
-    let satisfied_at = events
-        .iter()
-        .filter(|e| e.event == OrderEvent::Revisited && e.rating.is_some_and(Rating::is_satisfied))
-        .map(|e| e.at)
-        .min();
     if s.revisit_rating.is_some_and(Rating::is_satisfied)
         && let Some(f) = &s.feedback_id
-        && let Some(at) = satisfied_at
+        && let Some(at) = s.satisfied_at
     {
         resolve_where(tx, "i.id = ?1", &[Sql::Text(f.clone())], at, resolutions)?;
     }

@@ -6,10 +6,10 @@
 //! topic in one district. Written from this project's templates; it goes
 //! through the same ingest path as HTTP (enrichment, store, live push).
 //!
-//! On a first start (empty store) it backfills from the day before
-//! yesterday 00:00 local time at the live rate, so "today vs yesterday"
-//! means something, plus a sparse week before (some orders never
-//! resolved: overdue).
+//! On a first start (empty store) it backfills the seven days before today
+//! and today so far at the live rate (from 00:00 local time a week ago), so
+//! "today vs yesterday" and the seven-day trends mean something (some
+//! orders never resolved: overdue).
 //! Then it runs live, a step every half second, until shutdown.
 
 use std::cmp::Reverse;
@@ -985,11 +985,10 @@ pub async fn run(
         ingestor.live.loading_history(Some(t));
         while t < now && !stop.is_cancelled() {
             let next = (t + 3600).min(now);
-            // A sparse week keeps the first start quick; the full rate
-            // starts a day before yesterday, so yesterday already has the
-            // revisits and work orders that follow earlier complaints.
-            let scale = if t < yesterday - 86_400 { 0.03 } else { 1.0 };
-            let step = generator.step(t, next, scale);
+            // Every day at the live rate: a sparser week before made the
+            // seven-day trends climb tenfold two days ago, a surge no one
+            // reported. The demo's rate keeps the first start quick.
+            let step = generator.step(t, next, 1.0);
             stored += step.items.len();
             ingest(&ingestor, step).await;
             t = next;

@@ -84,7 +84,7 @@ fn wall_while_history_loads_in_chromium() {
     let data = common::TempDir::new("loading-wall");
     let server = common::Server::start_configured(
         &data.0,
-        "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.5\n",
+        "demo_rate = 0.08\ndemo_backfill = true\ntick_seconds = 0.5\n",
     );
     run_script("loading.mjs", &server.base, &[]);
 }

@@ -312,14 +312,14 @@ fn the_demo_feed_fills_the_screen() {
 
 #[test]
 fn the_screen_says_while_the_demo_loads_history() {
-    // A first start backfills nine days: until it is done, today's figures
+    // A first start backfills seven days and today: until it is done, today's figures
     // and their comparisons are partial (今日受理 1 ▼271,992 read a commander
     // the first minute), and each `panels` event says up to when history
     // has been loaded; after, no event says so.
     let data = TempDir::new("backfill");
     let server = Server::start_configured(
         &data.0,
-        "demo_rate = 0.25\ndemo_backfill = true\ntick_seconds = 0.3\n",
+        "demo_rate = 0.08\ndemo_backfill = true\ntick_seconds = 0.3\n",
     );
     let live = listen(server.url("/api/v1/live"));
     let started = chrono::Utc::now();
@@ -346,7 +346,7 @@ fn the_screen_says_while_the_demo_loads_history() {
     let first = loading[0];
     assert!(
         first < started && first > started - chrono::Duration::days(10),
-        "the first event's time {first} is not within the nine days backfilled"
+        "the first event's time {first} is not within the days backfilled"
     );
     // Done: the history is stored, and today's count is whole.
     assert!(done["dashboards"].is_object(), "{done}");

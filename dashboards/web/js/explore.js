@@ -44,17 +44,23 @@
   // --- time ------------------------------------------------------------------
 
   const nowMs = () => Date.now();
-  const minuteCeil = (ms) => Math.floor(ms / 60000) * 60000 + 60000;
+  const minuteFloor = (ms) => Math.floor(ms / 60000) * 60000;
+  const minuteCeil = (ms) => minuteFloor(ms) + 60000;
 
   function dayStart(ms) {
     const d = MINYI.local(new Date(ms).toISOString());
     return MINYI.wallTime(d.year, d.month, d.day);
   }
 
-  /** [from, to) in epoch ms of a preset at `now`; `to` is the next minute. */
+  /**
+   * [from, to) in epoch ms of a preset at `now`; `to` is the last whole minute
+   * (the first minute of the day still running: the next): ranges are whole
+   * minutes in the API, and the window compared a day earlier must end where
+   * today's items do, not hold up to 59 s more of the compared day.
+   */
   function presetRange(p, now) {
-    const end = minuteCeil(now);
     const today = dayStart(now);
+    const end = Math.max(minuteFloor(now), today + 60000);
     const d = MINYI.local(new Date(now).toISOString());
     switch (p) {
       case 'today': return [today, end];

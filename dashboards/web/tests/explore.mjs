@@ -120,6 +120,10 @@ try {
   // --- today so far against the same window yesterday ----------------------
   check(w.cmp && w.cmp[0] === yesterday && w.cmp[1] === w.range[1] - DAY,
     `compared with the same clock window yesterday (${w.cmp && w.cmp.map(iso)})`);
+  // Up to the last whole minute, not the next: the window compared a day
+  // earlier holds none of the seconds today has not had yet.
+  check(w.range[1] % 60000 === 0 && (w.range[1] <= Date.now() || w.range[1] === today + 60000),
+    `today's window ends at the last whole minute (${iso(w.range[1])})`);
   const expectedPrev = items.filter((it) => (it.district === CONGTAI || it.district === HANSHAN)
     && Date.parse(it.received_at) >= w.cmp[0] && Date.parse(it.received_at) < w.cmp[1]).length;
   const prevSum = await api(page, '/api/v1/stats/summary', [['from', iso(w.cmp[0])], ['to', iso(w.cmp[1])], ...both]);

@@ -12,27 +12,43 @@ answers. Exit status 1 when a query fails on the current release or answers
 differently.
 
     python scripts/replay-on-current-clickhouse.py http://127.0.0.1:PORT DATABASE
+
+With `--time ROUNDS` it compares speed instead of answers: each SELECT runs
+ROUNDS times on both releases, and its p50/p95 are printed by search (the
+literals of `position(search, …)`) and kind (list, daily series, the rest:
+the summary's queries, whose p95s are summed — an upper bound of the
+summary's p95). Used after `examples/search_latency` on 18.16 to measure
+the searches on the release deployments run (docker-compose.yml).
 """
+import atexit
 import glob
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
 import chdb.session
 
 url, db = sys.argv[1].rstrip("/") + "/", sys.argv[2]
+rounds = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--time" else 0
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def old(sql):
+def old(sql, into=None):
+    """The answer of 18.16, or with `into` (a path) the answer written there
+    as it comes (a table of millions of rows is never held in memory)."""
     req = urllib.request.Request(f"{url}?database={db}", data=sql.encode(), method="POST")
     try:
         with urllib.request.urlopen(req) as r:
-            return r.read().decode()
+            if into is None:
+                return r.read().decode()
+            with open(into, "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
     except urllib.error.HTTPError as e:
         sys.exit(f"ClickHouse 18.16 refused: {e.read().decode()[:500]}\n{sql[:500]}")
 
@@ -41,6 +57,7 @@ def old(sql):
 MINE = "/* replay */"
 
 work = tempfile.mkdtemp(prefix="minyi-chdb-")
+atexit.register(shutil.rmtree, work, True)
 new = chdb.session.Session(os.path.join(work, "db"))
 version = new.query("SELECT version()", "TSV").bytes().decode().strip()
 new.query(f"CREATE DATABASE {db}")
@@ -84,9 +101,9 @@ for table in ["feedback", "workorder_events", "order_states", "order_items", "fe
         # keeps the last of a block inserted (optimize_on_insert), as the
         # versions were written.
         rows = f"(SELECT * FROM {rows} ORDER BY updated_at, written_us)"
-    with open(data, "w") as f:
-        f.write(old(f"{MINE} SELECT {out} FROM {rows} FORMAT TSV"))
+    old(f"{MINE} SELECT {out} FROM {rows} FORMAT TSV", into=data)
     new.query(f"INSERT INTO {table} ({names}) SELECT {names} FROM file('{data}', 'TSV', '{structure}')")
+    os.remove(data)
 
 old("SYSTEM FLUSH LOGS")
 logged = old(
@@ -98,6 +115,44 @@ queries = [json.loads(line)["query"] for line in logged.splitlines()]
 # The log keeps the first 100,000 characters of a query (long id lists).
 cut = [q for q in queries if len(q) >= 100_000]
 queries = [q for q in queries if len(q) < 100_000]
+
+
+def timed(run, sql):
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        run(sql)
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.95))]
+
+
+def kind(sql):
+    if "ORDER BY ts DESC" in sql and "LIMIT" in sql:
+        return "list"
+    if "86400) * 86400" in sql:
+        return "daily"
+    return "summary"
+
+
+if rounds:
+    groups = {}
+    for q in queries:
+        body = re.sub(r"\s+FORMAT\s+\w+\s*$", "", q.strip())
+        words = sorted(set(re.findall(r"position\(search, '([^']*)'\)", body)))
+        label = "q=" + " ".join(words) if words else ("has_text" if "text != ''" in body else "no q")
+        before = timed(lambda s: old(f"{s} FORMAT TSV"), body)
+        after = timed(lambda s: new.query(f"{s} FORMAT TSV"), body)
+        g = groups.setdefault((label, kind(body)), [0, 0, 0, 0, 0])
+        for i, v in enumerate(before + after):
+            g[i] += v
+        g[4] += 1
+    print(f"p50 / p95 in ms, {rounds} rounds; 18.16 | {version}")
+    for (label, k), g in sorted(groups.items()):
+        print(f"{label:<22} {k:<8} {g[4]} queries  18.16 {g[0]:7.0f} / {g[1]:7.0f}"
+              f"   {version} {g[2]:7.0f} / {g[3]:7.0f}")
+    sys.exit(0)
+
 failed = differ = 0
 for q in queries:
     body = re.sub(r"\s+FORMAT\s+\w+\s*$", "", q.strip())

@@ -76,9 +76,24 @@ const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣�
 
 /// The digit value of an ASCII or full-width digit.
 fn digit(c: char) -> Option<char> {
+    let from = |zero: char| char::from_u32(c as u32 - zero as u32 + '0' as u32);
     match c {
         '0'..='9' => Some(c),
-        '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+        c if c.is_ascii() => None,
+        '０'..='９' => from('０'),
+        // Digits of other scripts and styles, which write a number as
+        // plainly to anyone who reads it: Arabic-Indic, Devanagari,
+        // mathematical (bold, double-struck, sans-serif, monospace), and
+        // circled or dingbat 1–9 (① … ⑨, ➀ … ➈, ❶ … ❾, ➊ … ➒), ⓪.
+        '٠'..='٩' => from('٠'),
+        '۰'..='۹' => from('۰'),
+        '०'..='९' => from('०'),
+        '\u{1D7CE}'..='\u{1D7FF}' => char::from_digit((c as u32 - 0x1D7CE) % 10, 10),
+        '①'..='⑨' => char::from_digit(c as u32 - '①' as u32 + 1, 10),
+        '➀'..='➈' => char::from_digit(c as u32 - '➀' as u32 + 1, 10),
+        '❶'..='❾' => char::from_digit(c as u32 - '❶' as u32 + 1, 10),
+        '➊'..='➒' => char::from_digit(c as u32 - '➊' as u32 + 1, 10),
+        '⓪' => Some('0'),
         _ => None,
     }
 }
@@ -173,8 +188,19 @@ const fn classes() -> [u8; 0x10000] {
     while d < 10 {
         t['0' as usize + d] |= DIGIT;
         t['０' as usize + d] |= DIGIT;
+        // The other scripts' and styles' digits of `digit` in this plane.
+        t['٠' as usize + d] |= DIGIT;
+        t['۰' as usize + d] |= DIGIT;
+        t['०' as usize + d] |= DIGIT;
+        if d < 9 {
+            t['①' as usize + d] |= DIGIT;
+            t['➀' as usize + d] |= DIGIT;
+            t['❶' as usize + d] |= DIGIT;
+            t['➊' as usize + d] |= DIGIT;
+        }
         d += 1;
     }
+    t['⓪' as usize] |= DIGIT;
     t
 }
 
@@ -209,7 +235,12 @@ const fn first_char(bytes: &[u8], at: usize) -> (u32, usize) {
 }
 
 fn class(c: char) -> u8 {
-    CLASS.get(c as usize).copied().unwrap_or(0)
+    match CLASS.get(c as usize) {
+        Some(k) => *k,
+        // Beyond the table: mathematical digits (`digit`).
+        None if digit(c).is_some() => DIGIT,
+        None => 0,
+    }
 }
 
 /// What one pass over a text finds: which masking steps have work (most
@@ -1084,10 +1115,10 @@ fn joint(chars: &[char], j: usize, separator: impl Fn(char) -> bool) -> usize {
         chars[k.min(chars.len())..]
             .iter()
             .take(2)
-            .take_while(|&&c| is_space(c))
+            .take_while(|&&c| is_gap(c))
             .count()
     };
-    let mark = |k: usize| chars.get(k).is_some_and(|&c| separator(c) && !is_space(c));
+    let mark = |k: usize| chars.get(k).is_some_and(|&c| separator(c) && !is_gap(c));
     let mut k = j + spaces(j);
     if mark(k) {
         k += 1;
@@ -1096,27 +1127,49 @@ fn joint(chars: &[char], j: usize, separator: impl Fn(char) -> bool) -> usize {
     k - j
 }
 
-/// What people put between the groups of one number: spaces, dashes,
-/// underscores, dots, slashes and the enumeration comma (`138 1234 5678`,
-/// `138_1234_5678`, `138.1234.5678`, `138/1234/5678`, `138、1234、5678`). A
-/// date or a decimal joined this way is no number of any kind and is kept.
+/// What people put between the groups of one number: spaces (any:
+/// no-break, thin, a tab, a line break), dashes and minus signs,
+/// underscores, dots, slashes, colons, tildes, brackets and the enumeration
+/// comma (`138 1234 5678`, `138_1234_5678`, `138.1234.5678`,
+/// `138/1234/5678`, `138、1234、5678`, `138:1234:5678`, `(138)1234-5678`). A
+/// date, a time or a decimal joined this way is no number of any kind and
+/// is kept.
 fn is_group_separator(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '-'
-            | '－'
-            | '—'
-            | '–'
-            | '―'
-            | '_'
-            | '＿'
-            | '\u{3000}'
-            | '.'
-            | '．'
-            | '/'
-            | '／'
-            | '、'
-    )
+    is_gap(c)
+        || matches!(
+            c,
+            '-' | '－'
+                | '‐'
+                | '‑'
+                | '‒'
+                | '—'
+                | '–'
+                | '―'
+                | '−'
+                | '﹣'
+                | '_'
+                | '＿'
+                | '.'
+                | '．'
+                | '·'
+                | '/'
+                | '／'
+                | '、'
+                | ':'
+                | '：'
+                | '~'
+                | '～'
+                | '('
+                | ')'
+                | '（'
+                | '）'
+        )
+}
+
+/// A space of any kind between two groups of digits (`138 1234 5678` with
+/// no-break or thin spaces, a tab, a line break), or a zero-width one.
+fn is_gap(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn is_mobile(d: &str) -> bool {
@@ -2380,6 +2433,50 @@ mod tests {
         assert_eq!(masked.kinds, [PiiKind::Mobile]);
         let list = "1、".repeat(10_000);
         assert!(mask(list.as_str()).text == list);
+    }
+
+    /// Found by a hostile client: a phone split by a no-break, thin or
+    /// figure space, a tab, a line break, a minus sign, a colon, a tilde or
+    /// a bracket was stored whole, and so were digits of other scripts.
+    /// Times, ranges and dates joined alike are kept.
+    #[test]
+    fn any_space_or_mark_between_groups_and_digits_of_any_script() {
+        for sep in [
+            "\u{a0}", "\u{202f}", "\u{2007}", "\u{2009}", "\t", "\n", "\r\n", "\u{200b}", "−", "‐",
+            "~", "～", ":", "：", ")", "）", "·",
+        ] {
+            let text = format!("联系手机138{sep}1234{sep}5678，民警处理太慢");
+            let masked = mask(text.as_str());
+            assert!(!masked.text.contains("1234"), "{sep:?}: {}", masked.text);
+            assert_eq!(masked.kinds, [PiiKind::Mobile], "{sep:?}");
+            // An id or case_ref written so is stored as its keyed hash.
+            assert!(
+                personal_in_id(&format!("pq-8-138{sep}1234{sep}5678")),
+                "{sep:?}"
+            );
+        }
+        for text in [
+            "电话١٣٨١٢٣٤٥٦٧٨",
+            "电话۱۳۸۱۲۳۴۵۶۷۸",
+            "电话𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖",
+            "电话①③⑧①②③④⑤⑥⑦⑧",
+        ] {
+            let masked = mask(text);
+            assert_eq!(masked.kinds, [PiiKind::Mobile], "{text}: {}", masked.text);
+            assert!(
+                masked.text.chars().filter(|c| *c == '*').count() >= 4,
+                "{text}: {}",
+                masked.text
+            );
+        }
+        for kept in [
+            "2025:06:01 13:45:10 报警",
+            "营业时间09:00~21:30",
+            "①民警态度差②出警慢③没有回电",
+            "第(3)条",
+        ] {
+            assert_eq!(mask(kept).text, kept);
+        }
     }
 
     /// Found by a hostile client: a dash between single spaces.

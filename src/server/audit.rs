@@ -122,15 +122,27 @@ fn clean_path(path: &str) -> String {
         .join("/")
 }
 
-/// The query string as the audit keeps it: `access_token` removed, every
-/// value masked (a search for a phone number keeps no phone number).
+/// The query string as the audit keeps it: `access_token` removed, the
+/// value of any other parameter named like a secret (`ACCESS_TOKEN`,
+/// `accessToken`, `api-token`, `password`: a client's slip, refused, but
+/// audited) hidden, every value masked (a search for a phone number keeps
+/// no phone number).
 fn clean_query(query: &str) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         if k == "access_token" {
             continue;
         }
-        out.append_pair(&pii::mask(k.as_ref()).text, &pii::mask(v.as_ref()).text);
+        let name = k.to_lowercase();
+        let value = if ["token", "secret", "passw", "auth"]
+            .iter()
+            .any(|w| name.contains(w))
+        {
+            "****".to_owned()
+        } else {
+            pii::mask(v.as_ref()).text
+        };
+        out.append_pair(&pii::mask(k.as_ref()).text, &value);
     }
     out.finish()
 }
@@ -153,6 +165,20 @@ mod tests {
         );
         assert!(!q.contains("s3cret") && !q.contains("access_token"), "{q}");
         assert!(!q.contains("12345678"), "{q}");
+        // A token under a misspelt name, and a phone split by no-break
+        // spaces (found by a hostile client).
+        for query in [
+            "limit=1&ACCESS_TOKEN=secret-analyst-0123456789",
+            "accessToken=secret-analyst-0123456789",
+            "api-token=secret-analyst-0123456789",
+            "q=139%C2%A01234%C2%A05678",
+        ] {
+            let q = clean_query(query);
+            assert!(
+                !q.contains("secret-analyst") && !q.contains("1234"),
+                "{query}: {q}"
+            );
+        }
         let decoded: Vec<(String, String)> =
             form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         assert_eq!(decoded[0].0, "q");

@@ -298,7 +298,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
     let mut kinds = Vec::new();
     let mut scan = Scan::of(&text);
     // A step that masked something changed what the later ones see.
-    if scan.at {
+    if scan.at || (scan.digit_or_letter && spelt_at(&text)) {
         text = mask_emails(&text, &mut kinds);
         scan = Scan::of(&text);
     }
@@ -1614,6 +1614,44 @@ fn half_width(c: char) -> char {
 
 /// E-mail addresses, in ASCII or full-width characters or both
 /// (`ｚｈａｎｇ＠ｑｑ．ｃｏｍ`): `z***@qq.com`.
+/// The ways of writing an e-mail's `@` that hide it from a plain search
+/// (`zhangsan(at)qq.com`, `[at]`, `{at}`, `<at>`, 艾特), after [`half_width`].
+const SPELT_AT: &[&str] = &["(at)", "[at]", "{at}", "<at>", "艾特"];
+
+/// Whether the text writes an `@` as a word ([`SPELT_AT`]).
+fn spelt_at(text: &str) -> bool {
+    // Most texts hold no `at` at all: one pass over the bytes says so.
+    let ascii_at = text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0].eq_ignore_ascii_case(&b'a') && w[1].eq_ignore_ascii_case(&b't'));
+    if !ascii_at && !text.contains(['ａ', 'Ａ', '艾']) {
+        return false;
+    }
+    let folded: String = text
+        .chars()
+        .map(|c| half_width(c).to_ascii_lowercase())
+        .collect();
+    SPELT_AT.iter().any(|w| folded.contains(w))
+}
+
+/// The length of an e-mail's `@` at the start of `folded` ([`half_width`]
+/// characters): 1 for `@`, that of a spelt one ([`SPELT_AT`]).
+fn at_mark(folded: &[char]) -> Option<usize> {
+    if folded.first() == Some(&'@') {
+        return Some(1);
+    }
+    SPELT_AT.iter().find_map(|w| {
+        let n = w.chars().count();
+        (folded.len() > n
+            && folded[..n]
+                .iter()
+                .map(|c| c.to_ascii_lowercase())
+                .eq(w.chars()))
+        .then_some(n)
+    })
+}
+
 fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
     let local_ok = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
     let domain_ok = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
@@ -1623,23 +1661,23 @@ fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
     let mut i = 0;
     let mut emitted = 0; // chars[..emitted] are in `out`
     while i < chars.len() {
-        if folded[i] == '@' {
+        if let Some(at) = at_mark(&folded[i..]) {
             let mut s = i;
             while s > emitted && local_ok(folded[s - 1]) {
                 s -= 1;
             }
-            let mut e = i + 1;
+            let mut e = i + at;
             while e < chars.len() && domain_ok(folded[e]) {
                 e += 1;
             }
-            let domain: String = folded[i + 1..e].iter().collect();
+            let domain: String = folded[i + at..e].iter().collect();
             let domain = domain.trim_end_matches('.');
             if s < i && domain.contains('.') && !domain.starts_with('.') {
                 out.extend(&chars[emitted..s]);
                 out.push(folded[s]);
                 out.push_str("***@");
                 out.push_str(domain);
-                emitted = i + 1 + domain.chars().count();
+                emitted = i + at + domain.chars().count();
                 kinds.push(PiiKind::Email);
                 i = emitted;
                 continue;
@@ -2468,6 +2506,21 @@ mod tests {
                 "{text}: {}",
                 masked.text
             );
+        }
+        for text in [
+            "邮箱zhangsan(at)qq.com，请回复",
+            "邮箱ZhangSan[AT]163.com",
+            "邮箱zhangsan（at）qq.com",
+            "邮箱zhangsan艾特qq.com",
+        ] {
+            let masked = mask(text);
+            assert!(
+                !masked.text.contains("zhangsan")
+                    && !masked.text.to_lowercase().contains("zhangsan"),
+                "{}",
+                masked.text
+            );
+            assert_eq!(masked.kinds, [PiiKind::Email], "{text}");
         }
         for kept in [
             "2025:06:01 13:45:10 报警",

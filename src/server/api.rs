@@ -605,6 +605,17 @@ async fn get_feedback(
     // Narrowed here too (not only in `AppState::query`), so the export's
     // name says whose items it holds.
     let query = scope.restrict_query(parse(&state, Kind::Feedback, q.as_deref())?)?;
+    if matches!(format.as_deref(), Some("csv" | "xlsx"))
+        && let Some(k) = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+            .map(|(k, _)| k)
+            .find(|k| k == "limit" || k == "cursor")
+    {
+        // Taken and ignored, a page's size read as the export's.
+        return Err(ApiError::Invalid(format!(
+            "parameter `{k}`: an export holds every match (at most {} rows); narrow it with filters or the range",
+            super::export::MAX_ROWS
+        )));
+    }
     let Some(format @ ("csv" | "xlsx")) = format.as_deref() else {
         let answer = state.query(&scope, query.clone()).await?;
         let n = match &answer {

@@ -24,7 +24,7 @@ use crate::query::{Answer, Cursor, Dim, FeedbackRow, Filters, Query, Scope, Work
 /// page's time window), so fewer pages cost less; memory stays ~10 MB.
 const PAGE: usize = 10_000;
 /// Most rows one export holds (an Excel sheet holds 1,048,576 with its header).
-const MAX_ROWS: usize = 1_000_000;
+pub(super) const MAX_ROWS: usize = 1_000_000;
 
 /// The columns of an export, CSV and XLSX alike.
 const COLUMNS: [&str; 16] = [

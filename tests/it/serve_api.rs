@@ -2056,4 +2056,16 @@ async fn xlsx_is_a_format_and_nothing_else_is() {
     let (s, v) = get(&app, "/api/v1/feedback?format=pdf").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"].as_str().unwrap().contains("format"), "{v}");
+    // A page's size or cursor given to an export was taken and ignored:
+    // `limit=5` streamed every row (found by a hostile client).
+    for format in ["csv", "xlsx"] {
+        for extra in ["limit=5", "cursor=abc"] {
+            let (s, v) = get(&app, &format!("/api/v1/feedback?format={format}&{extra}")).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{format} {extra}: {v}");
+            let name = extra.split('=').next().unwrap();
+            assert!(v["error"].as_str().unwrap().contains(name), "{v}");
+        }
+    }
+    let (s, _) = get(&app, "/api/v1/feedback?limit=5").await;
+    assert_eq!(s, StatusCode::OK);
 }

@@ -75,24 +75,28 @@ fn is_plate_province(c: char) -> bool {
 const PLATE_PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 
 /// The digit value of an ASCII or full-width digit.
-fn digit(c: char) -> Option<char> {
-    let from = |zero: char| char::from_u32(c as u32 - zero as u32 + '0' as u32);
+/// (`const`: the table of classes marks the digits it reads.)
+const fn digit(c: char) -> Option<char> {
+    // The digit `c` writes, counted from the character that writes `zero`.
+    const fn from(c: char, zero: char, zero_is: u32) -> Option<char> {
+        char::from_digit((c as u32 - zero as u32 + zero_is) % 10, 10)
+    }
     match c {
         '0'..='9' => Some(c),
         c if c.is_ascii() => None,
-        '０'..='９' => from('０'),
+        '０'..='９' => from(c, '０', 0),
         // Digits of other scripts and styles, which write a number as
         // plainly to anyone who reads it: Arabic-Indic, Devanagari,
         // mathematical (bold, double-struck, sans-serif, monospace), and
         // circled or dingbat 1–9 (① … ⑨, ➀ … ➈, ❶ … ❾, ➊ … ➒), ⓪.
-        '٠'..='٩' => from('٠'),
-        '۰'..='۹' => from('۰'),
-        '०'..='९' => from('०'),
-        '\u{1D7CE}'..='\u{1D7FF}' => char::from_digit((c as u32 - 0x1D7CE) % 10, 10),
-        '①'..='⑨' => char::from_digit(c as u32 - '①' as u32 + 1, 10),
-        '➀'..='➈' => char::from_digit(c as u32 - '➀' as u32 + 1, 10),
-        '❶'..='❾' => char::from_digit(c as u32 - '❶' as u32 + 1, 10),
-        '➊'..='➒' => char::from_digit(c as u32 - '➊' as u32 + 1, 10),
+        '٠'..='٩' => from(c, '٠', 0),
+        '۰'..='۹' => from(c, '۰', 0),
+        '०'..='९' => from(c, '०', 0),
+        '\u{1D7CE}'..='\u{1D7FF}' => from(c, '\u{1D7CE}', 0),
+        '①'..='⑨' => from(c, '①', 1),
+        '➀'..='➈' => from(c, '➀', 1),
+        '❶'..='❾' => from(c, '❶', 1),
+        '➊'..='➒' => from(c, '➊', 1),
         '⓪' => Some('0'),
         _ => None,
     }
@@ -184,23 +188,16 @@ const fn classes() -> [u8; 0x10000] {
     t['姓' as usize] |= CUE;
     mark_each(&mut t, "零〇一幺二三四五六七八九", NUMERAL);
     mark_each(&mut t, PLATE_PROVINCES, PLATE);
-    let mut d = 0;
-    while d < 10 {
-        t['0' as usize + d] |= DIGIT;
-        t['０' as usize + d] |= DIGIT;
-        // The other scripts' and styles' digits of `digit` in this plane.
-        t['٠' as usize + d] |= DIGIT;
-        t['۰' as usize + d] |= DIGIT;
-        t['०' as usize + d] |= DIGIT;
-        if d < 9 {
-            t['①' as usize + d] |= DIGIT;
-            t['➀' as usize + d] |= DIGIT;
-            t['❶' as usize + d] |= DIGIT;
-            t['➊' as usize + d] |= DIGIT;
+    // Every digit `digit` reads in this plane.
+    let mut u = 0;
+    while u < 0x10000 {
+        if let Some(c) = char::from_u32(u)
+            && digit(c).is_some()
+        {
+            t[u as usize] |= DIGIT;
         }
-        d += 1;
+        u += 1;
     }
-    t['⓪' as usize] |= DIGIT;
     t
 }
 
@@ -298,7 +295,7 @@ pub fn mask(text: impl Into<String>) -> Masked {
     let mut kinds = Vec::new();
     let mut scan = Scan::of(&text);
     // A step that masked something changed what the later ones see.
-    if scan.at || (scan.digit_or_letter && spelt_at(&text)) {
+    if scan.at || (scan.digit_or_letter && may_spell_at(&text)) {
         text = mask_emails(&text, &mut kinds);
         scan = Scan::of(&text);
     }
@@ -1612,27 +1609,18 @@ fn half_width(c: char) -> char {
     }
 }
 
-/// E-mail addresses, in ASCII or full-width characters or both
-/// (`ｚｈａｎｇ＠ｑｑ．ｃｏｍ`): `z***@qq.com`.
 /// The ways of writing an e-mail's `@` that hide it from a plain search
 /// (`zhangsan(at)qq.com`, `[at]`, `{at}`, `<at>`, 艾特), after [`half_width`].
 const SPELT_AT: &[&str] = &["(at)", "[at]", "{at}", "<at>", "艾特"];
 
-/// Whether the text writes an `@` as a word ([`SPELT_AT`]).
-fn spelt_at(text: &str) -> bool {
-    // Most texts hold no `at` at all: one pass over the bytes says so.
-    let ascii_at = text
-        .as_bytes()
+/// Whether the text may spell an `@` as a word ([`SPELT_AT`]): an `at` of
+/// any case or width, or 艾. Most texts hold none, and one pass over the
+/// bytes says so; [`mask_emails`] reads the rest.
+fn may_spell_at(text: &str) -> bool {
+    text.as_bytes()
         .windows(2)
-        .any(|w| w[0].eq_ignore_ascii_case(&b'a') && w[1].eq_ignore_ascii_case(&b't'));
-    if !ascii_at && !text.contains(['ａ', 'Ａ', '艾']) {
-        return false;
-    }
-    let folded: String = text
-        .chars()
-        .map(|c| half_width(c).to_ascii_lowercase())
-        .collect();
-    SPELT_AT.iter().any(|w| folded.contains(w))
+        .any(|w| w[0].eq_ignore_ascii_case(&b'a') && w[1].eq_ignore_ascii_case(&b't'))
+        || text.contains(['ａ', 'Ａ', '艾'])
 }
 
 /// The length of an e-mail's `@` at the start of `folded` ([`half_width`]
@@ -1652,6 +1640,9 @@ fn at_mark(folded: &[char]) -> Option<usize> {
     })
 }
 
+/// E-mail addresses, in ASCII or full-width characters or both
+/// (`ｚｈａｎｇ＠ｑｑ．ｃｏｍ`), their `@` also spelt ([`SPELT_AT`]):
+/// `z***@qq.com`.
 fn mask_emails(text: &str, kinds: &mut Vec<PiiKind>) -> String {
     let local_ok = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
     let domain_ok = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);

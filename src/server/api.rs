@@ -598,17 +598,16 @@ async fn get_feedback(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     // The parser refuses a `format` other than json, csv and xlsx.
-    let format = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == "format")
-        .map(|(_, v)| v.into_owned())
-        .last();
+    let pairs: Vec<_> = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()).collect();
+    let format = pairs
+        .iter()
+        .rfind(|(k, _)| k == "format")
+        .map(|(_, v)| v.clone());
     // Narrowed here too (not only in `AppState::query`), so the export's
     // name says whose items it holds.
     let query = scope.restrict_query(parse(&state, Kind::Feedback, q.as_deref())?)?;
     if matches!(format.as_deref(), Some("csv" | "xlsx"))
-        && let Some(k) = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-            .map(|(k, _)| k)
-            .find(|k| k == "limit" || k == "cursor")
+        && let Some((k, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor")
     {
         // Taken and ignored, a page's size read as the export's.
         return Err(ApiError::Invalid(format!(

@@ -50,6 +50,19 @@ fn sample_items() -> Value {
     ])
 }
 
+/// Posts items; how many were accepted.
+async fn post_items(app: &TestApp, items: &serde_json::Value) -> u64 {
+    let (s, v) = post(
+        app,
+        "/api/v1/feedback",
+        "application/json",
+        items.to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["accepted"].as_u64().unwrap()
+}
+
 /// Posts work-order events; how many were accepted.
 async fn post_events(app: &TestApp, events: &serde_json::Value) -> u64 {
     let (s, v) = post(
@@ -364,14 +377,7 @@ async fn resolutions_as_of(app: TestApp) {
             item("s1", "12:00", 2, Some("C-1")),
         ]),
     ] {
-        let (s, v) = post(
-            &app,
-            "/api/v1/feedback",
-            "application/json",
-            batch.to_string(),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        post_items(&app, &batch).await;
     }
     // d2's order: revisited unsatisfied at 10:00, satisfied at 14:00.
     let events = json!([
@@ -433,14 +439,7 @@ async fn resolutions_as_of(app: TestApp) {
         {"id": "e3", "channel": "sms_revisit", "received_at": t(-600), "rating": 3, "text": "",
          "district": "邯山区"}
     ]);
-    let (s, v) = post(
-        &app,
-        "/api/v1/feedback",
-        "application/json",
-        batch.to_string(),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    post_items(&app, &batch).await;
     let uri = format!(
         "/api/v1/stats/rank?dim=district&metric=dissatisfied_resolved_rate&from={}&to={}&compare=previous",
         t(-3600),

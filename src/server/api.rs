@@ -164,7 +164,56 @@ pub fn routes(state: Arc<AppState>) -> Router {
     let doc: Arc<str> = doc.to_json().expect("the document serializes").into();
     router
         .layer(axum::Extension(OpenApiJson(doc)))
+        .layer(axum::middleware::from_fn(json_refusals))
         .with_state(state)
+}
+
+/// What a path under `/api/` that no route has answers (see
+/// [`super::app`]): the API's 404, in its shape, not the web's page.
+pub async fn no_such_route() -> ApiError {
+    ApiError::Missing(NO_SUCH_ROUTE.into())
+}
+
+pub const NO_SUCH_ROUTE: &str = "no such API route";
+
+/// The longest body of a refusal worth reading into its JSON message.
+const MAX_REFUSAL_TEXT: usize = 4096;
+
+/// Every refusal of an API route in the API's own shape, `{"error": …}`:
+/// axum refuses some requests before a handler runs — a path segment that
+/// is no UTF-8 (`/incidents/%ff`) as plain text, a method the route does
+/// not take (405) with an empty body — and a client reads each error alike.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REFUSAL_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase()
+    } else {
+        text
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = json!({ "error": message }).to_string();
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// The OpenAPI document, rendered once.

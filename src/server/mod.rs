@@ -406,6 +406,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     let audit = axum::middleware::from_fn_with_state(state.clone(), audit::middleware);
     let state_limits = state.limits;
     api::routes(state)
+        // Not an operation, so not in the document: a mistyped API path,
+        // before the web's fallback takes it.
+        .route("/api/{*rest}", axum::routing::any(api::no_such_route))
         .nest_service("/geo", geo)
         .merge(web)
         .layer(guard)

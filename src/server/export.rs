@@ -454,11 +454,12 @@ fn attachment(name: &str, ext: &str) -> String {
     format!("attachment; filename=\"minyi-export.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
-/// One CSV cell: quoted when needed; a leading `= + - @`, tab or carriage
-/// return is defused so a spreadsheet never runs a citizen's text as a
-/// formula.
+/// One CSV cell: quoted when needed; a leading `= + - @`, also after white
+/// space (a tab, a line break: a spreadsheet may skip it), is defused so a
+/// spreadsheet never runs a citizen's text as a formula.
 fn csv_cell(s: &str) -> String {
-    let defused = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err() {
+    let risky = s.starts_with(['\t', '\r']) || s.trim_start().starts_with(['=', '+', '-', '@']);
+    let defused = if risky && s.trim().parse::<f64>().is_err() {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -482,5 +483,10 @@ mod tests {
         assert_eq!(csv_cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_cell("-0.5"), "-0.5");
         assert_eq!(csv_cell("\t=3+3"), "'\t=3+3");
+        assert_eq!(csv_cell("\n=1+1"), "\"'\n=1+1\"");
+        assert_eq!(csv_cell("  @SUM(A1)"), "'  @SUM(A1)");
+        assert_eq!(csv_cell("\u{3000}=1+1"), "'\u{3000}=1+1");
+        assert_eq!(csv_cell(" 出警慢"), " 出警慢");
+        assert_eq!(csv_cell(" -0.5"), " -0.5");
     }
 }

@@ -118,7 +118,9 @@ fn read_csv(bytes: &[u8]) -> Result<Table, csv::Error> {
         let row = i as u64 + 2;
         match record {
             Ok(r) if r.iter().all(|c| c.trim().is_empty()) => {}
-            Ok(r) => match garbled(broken, r.as_slice()) {
+            Ok(r) => match garbled(broken, r.as_slice())
+                .or_else(|| unclosed_quote(&r, &table.headers, delimiter))
+            {
                 Some(why) => table.unreadable.push((row, why)),
                 None => table.rows.push((row, r)),
             },
@@ -126,6 +128,26 @@ fn read_csv(bytes: &[u8]) -> Result<Table, csv::Error> {
         }
     }
     Ok(table)
+}
+
+/// Why a CSV row is not read when a quote in it was never closed: the
+/// cell ran on over the lines after it, which are rows of their own (as
+/// many separators as a row has after a line break in the cell). Read,
+/// the row would be refused for some other cell, or stored with the next
+/// rows as its text, and those rows never named.
+fn unclosed_quote(record: &StringRecord, headers: &[String], delimiter: u8) -> Option<String> {
+    let separators = headers.len().saturating_sub(1).max(2);
+    let column = record.iter().position(|cell| {
+        cell.split_once('\n')
+            .is_some_and(|(_, rest)| rest.bytes().filter(|b| *b == delimiter).count() >= separators)
+    })?;
+    let name = headers.get(column).map_or("?", String::as_str);
+    let first = record.position().map_or(0, |p| p.line());
+    let last = first + record.as_slice().trim_end().matches('\n').count() as u64;
+    Some(format!(
+        "the quote that opens column \"{name}\" is never closed: lines {first}–{last} of the file \
+         were read as this one cell, rows within it among them (close the quote and import them again)"
+    ))
 }
 
 fn read_jsonl(text: &str, broken: bool) -> Table {
@@ -309,6 +331,36 @@ mod tests {
                 ]
             );
         }
+    }
+
+    /// Found by a hostile client: a quote never closed swallowed the next
+    /// rows into its cell, and the row was refused for an empty channel
+    /// while the rows within were never named.
+    #[test]
+    fn a_quote_never_closed_is_named_with_the_lines_it_swallowed() {
+        let text = "编号,来电时间,渠道,诉求内容\n\
+                    a1,2025-06-01 10:00,12345热线,出警慢\n\
+                    a2,2025-06-01 11:00,12345热线,\"他说好\n\
+                    a3,2025-06-01 12:00,12345热线,谢谢\n\
+                    a4,2025-06-01 13:00,12345热线,态度差\n";
+        let t = read_csv(text.as_bytes()).unwrap();
+        let rows: Vec<u64> = t.rows.iter().map(|(n, _)| *n).collect();
+        assert_eq!(rows, [2]);
+        assert_eq!(t.unreadable.len(), 1, "{:?}", t.unreadable);
+        let (row, why) = &t.unreadable[0];
+        assert_eq!(*row, 3);
+        assert!(
+            why.contains("诉求内容") && why.contains("lines 3–5"),
+            "{why}"
+        );
+        // A cell that holds line breaks of its own is read as written.
+        let text = "编号,来电时间,渠道,诉求内容\n\
+                    a1,2025-06-01 10:00,12345热线,\"第一段，出警慢\n第二段, 态度差\"\n\
+                    a2,2025-06-01 11:00,12345热线,谢谢\n";
+        let t = read_csv(text.as_bytes()).unwrap();
+        assert!(t.unreadable.is_empty(), "{:?}", t.unreadable);
+        assert_eq!(t.rows[0].1.get(3), Some("第一段，出警慢\n第二段, 态度差"));
+        assert_eq!(t.rows.len(), 2);
     }
 
     #[test]

@@ -263,6 +263,11 @@ pub fn raw_item<'c>(
                 obj.insert("channel".into(), Value::String(code));
             }
             Field::ReceivedAt => {
+                if value.trim().is_empty() {
+                    return Err(format!(
+                        "column {column:?} is empty: every row needs the time it was received"
+                    ));
+                }
                 let t = parse_time(value, rules.timezone).ok_or_else(|| {
                     format!(
                         "column {column:?}: {} is not a time (2025-06-01 10:00:00, \
@@ -551,6 +556,10 @@ mod tests {
         let bad = ["13812345678", "出警慢", "12345热线", "", ""];
         let e = raw_item(&m, &rules, |i| bad[i]).unwrap_err();
         assert!(e.contains("来电时间") && !e.contains("12345678"), "{e}");
+        // An empty time says so (it read `column "来电时间":  is not a time`).
+        let bad = ["  ", "出警慢", "12345热线", "", ""];
+        let e = raw_item(&m, &rules, |i| bad[i]).unwrap_err();
+        assert!(e.contains("\"来电时间\" is empty"), "{e}");
         let bad = ["2025-06-01 10:00", "x", "微博", "", ""];
         let e = raw_item(&m, &rules, |i| bad[i]).unwrap_err();
         assert!(e.contains("channels.toml"), "{e}");

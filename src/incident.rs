@@ -211,6 +211,9 @@ impl Signature {
             terms.truncate(MAX_TERMS);
             terms.sort_unstable_by_key(|t| t.0);
         }
+        // Kept for two windows: the room for three entries a token (a
+        // letter's thousand) would stay with it.
+        terms.shrink_to_fit();
         places.sort();
         units.sort();
         let mut topics: Vec<String> = item
@@ -220,11 +223,22 @@ impl Signature {
             .cloned()
             .collect();
         topics.sort();
-        let mut by_weight: Vec<&(u64, f32, f32)> = terms.iter().collect();
-        by_weight.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let probes = by_weight
+        // The PROBE_TERMS heaviest (ties: the smaller key), heaviest first:
+        // one pass keeping the best few, not a sort of them all.
+        let heavier = |a: &(u64, f32, f32), b: &(u64, f32, f32)| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)).is_lt()
+        };
+        let mut best: Vec<&(u64, f32, f32)> = Vec::with_capacity(PROBE_TERMS + 1);
+        for t in &terms {
+            if best.len() == PROBE_TERMS && !heavier(t, best[PROBE_TERMS - 1]) {
+                continue;
+            }
+            let at = best.partition_point(|b| heavier(b, t));
+            best.insert(at, t);
+            best.truncate(PROBE_TERMS);
+        }
+        let probes = best
             .into_iter()
-            .take(PROBE_TERMS)
             .map(|t| t.0)
             .chain(places.iter().map(|p| hash(p) ^ PLACE_SALT))
             .collect();
@@ -672,19 +686,32 @@ fn same_place(a: &str, b: &str) -> bool {
 /// The summed weight of the words two sorted term lists share (each word
 /// at the smaller of its two weights; `full`: the weights at a shared
 /// place).
+///
+/// Without branches on the keys (which of two random hashes is smaller is a
+/// coin toss the processor mispredicts half the time): each step adds the
+/// shared weight or +0.0, which leaves the sum as it was, so the sum is the
+/// one the branching merge makes, bit for bit.
 fn shared_weight(a: &[(u64, f32, f32)], b: &[(u64, f32, f32)], full: bool) -> f32 {
-    let weight = |t: &(u64, f32, f32)| if full { t.2 } else { t.1 };
-    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    if full {
+        merge_sum(a, b, |t| t.2)
+    } else {
+        merge_sum(a, b, |t| t.1)
+    }
+}
+
+#[inline(always)]
+fn merge_sum(
+    a: &[(u64, f32, f32)],
+    b: &[(u64, f32, f32)],
+    weight: impl Fn(&(u64, f32, f32)) -> f32,
+) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0f32);
     while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                sum += weight(&a[i]).min(weight(&b[j]));
-                i += 1;
-                j += 1;
-            }
-        }
+        let (x, y) = (&a[i], &b[j]);
+        let shared = weight(x).min(weight(y));
+        sum += if x.0 == y.0 { shared } else { 0.0 };
+        i += usize::from(x.0 <= y.0);
+        j += usize::from(y.0 <= x.0);
     }
     sum
 }

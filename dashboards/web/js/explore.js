@@ -216,11 +216,54 @@
     run();
   }
 
-  /** A copy of the state with `change` applied; a changed filter, range or
-   *  search ends the drill-down (it was a step inside the old view). */
+  /** A copy of the state with `change` applied. The drill-down stays where
+   *  the change leaves it a meaning: a filter or a search narrows the
+   *  drilled view; a new range keeps the drilled place, unit or kind (not
+   *  its stretch of time); only a change of the drilled kind's own filter
+   *  ends it (the picker would say one thing, the drill-down another). */
   function changed(change, keepDrill) {
     const next = { ...state, filters: { ...state.filters }, ...change };
-    if (!keepDrill) next.drill = null;
+    if (keepDrill || 'drill' in change || !state.drill) return next;
+    let d = state.drill;
+    if ('preset' in change || 'from' in change || 'to' in change) d = d.dim ? kindOf(d) : null;
+    if (d && change.filters && FILTERS.includes(d.dim)
+      && String(change.filters[d.dim] || []) !== String(state.filters[d.dim] || [])) d = null;
+    next.drill = d;
+    return next;
+  }
+
+  /** The kind part of a drill-down (its dimension and key), without its time. */
+  function kindOf(d) {
+    const k = { dim: d.dim, key: d.key };
+    if (d.title) k.title = d.title;
+    return k;
+  }
+
+  /** Makes a drilled kind a filter (or a search word) of `st`; false for
+   *  one that is no filter (an incident). */
+  function fold(st, d) {
+    if (FILTERS.includes(d.dim)) st.filters[d.dim] = [d.key];
+    else if (d.dim === 'keyword') st.q = st.q ? `${st.q} ${d.key}` : d.key;
+    else return false;
+    return true;
+  }
+
+  /** The state one drill step deeper. What was drilled before still
+   *  applies: its stretch of time unless the step is a stretch of its own
+   *  (a point of the finer trend), its kind unless the step drills another
+   *  kind — then one of the two becomes a filter (a chip), so both apply. */
+  function deeper(step) {
+    const next = changed({}, true);
+    const d = state.drill;
+    let drill = { ...step };
+    if (d) {
+      if (!drill.from && d.from) Object.assign(drill, { from: d.from, to: d.to, previous: d.previous });
+      if (d.dim && !drill.dim) Object.assign(drill, kindOf(d));
+      else if (d.dim && (d.dim !== drill.dim || d.key !== drill.key) && !fold(next, d) && fold(next, drill)) {
+        drill = { ...drill, ...kindOf(d) };
+      }
+    }
+    next.drill = drill;
     return next;
   }
 
@@ -621,7 +664,7 @@
   }
 
   function drillIncident(id, title) {
-    go(changed({ drill: { dim: 'incident', key: id, title } }, true));
+    go(deeper({ dim: 'incident', key: id, title }));
   }
 
   // --- one run: every part of the view from the state ------------------------------------
@@ -707,7 +750,7 @@
       Object.assign(drill, { dim: ts.group_by, key: s.key });
     }
     if (drill.from >= drill.to) return;
-    go(changed({ drill }, true));
+    go(deeper(drill));
   }
 
   function drillBar(p) {
@@ -715,7 +758,7 @@
     if (!rank) return;
     const row = rank.rows[p.dataIndex];
     if (!row || row.unknown) return;
-    go(changed({ drill: { dim: rank.dim, key: row.key } }, true));
+    go(deeper({ dim: rank.dim, key: row.key }));
   }
 
   // --- export -------------------------------------------------------------------------
@@ -859,13 +902,13 @@
     $('export-xlsx').addEventListener('click', () => exportView('xlsx'));
     $('chips').addEventListener('click', (ev) => {
       if (ev.target.classList.contains('clear-all')) {
-        go(changed({ filters: {}, q: '', repeat: false }));
+        go(changed({ filters: {}, q: '', repeat: false, drill: null }));
         return;
       }
       const chip = ev.target.tagName === 'BUTTON' && ev.target.closest('.chip');
       if (!chip) return;
       const f = chip.dataset.f;
-      if (f === 'drill') go(changed({}));
+      if (f === 'drill') go(changed({ drill: null }));
       else if (f === 'q') go(changed({ q: '' }));
       else if (f === 'repeat') go(changed({ repeat: false }));
       else go(changed({ filters: { ...state.filters, [f]: (state.filters[f] || []).filter((v) => v !== chip.dataset.v) } }));

@@ -220,6 +220,44 @@ try {
     `a point of the compared line lists yesterday's items (${prevRows.map((r) => r.at)})`);
   check((await page.$eval('#drill-chip', (e) => e.textContent)).includes('上期'), 'its chip says 上期');
   step(`explorer: a point of the compared line lists ${prevRows.length} items of yesterday`);
+  // A step deeper keeps what was drilled: a point clicked in the view of
+  // one district lists that district's items only (it lost the district
+  // and listed both districts' items, found by an analyst).
+  await page.goto(`${page.url().split('&drill_')[0]}&drill_dim=district&drill_key=${encodeURIComponent(CONGTAI)}`);
+  await ready(page);
+  await page.waitForTimeout(1500); // the lines' entry animation
+  const inDrill = await page.evaluate(() => {
+    const el = document.getElementById('ts-chart');
+    const chart = echarts.getInstanceByDom(el);
+    const prev = chart.getOption().series.find((s) => s.id === 'previous');
+    const [x, y] = chart.convertToPixel({ seriesId: 'previous' }, [0, prev.data[0]]);
+    const r = el.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y };
+  });
+  await page.mouse.click(inDrill.x, inDrill.y);
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_period') === 'previous', null, { timeout: 20000 });
+  await ready(page);
+  const deeperRows = await rows(page);
+  const ctYesterday = items.filter((it) => it.district === CONGTAI && Date.parse(it.received_at) >= yesterday && Date.parse(it.received_at) < yesterday + 3600000).length;
+  check(deeperRows.length === ctYesterday && deeperRows.every((r) => r.district === CONGTAI)
+    && (await page.$eval('#drill-chip', (e) => e.textContent)).includes(CONGTAI),
+    `a point of the drilled view keeps ${CONGTAI} (${JSON.stringify(deeperRows.map((r) => r.district))}, expected ${ctYesterday})`);
+  step(`explorer: a point clicked inside the ${CONGTAI} drill-down lists ${deeperRows.length} items, all ${CONGTAI}`);
+  // A filter chosen inside a drill-down narrows it; it does not end it.
+  await page.goto(`${base}/explore?range=today&dim=district&drill_dim=district&drill_key=${encodeURIComponent(CONGTAI)}`);
+  await ready(page);
+  await page.click('#ms-sentiment .ms-btn');
+  await page.click('#ms-sentiment .ms-opt[data-v="negative"] input');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('sentiment') === 'negative', null, { timeout: 20000 });
+  await ready(page);
+  const narrowedAt = await windowPairs(page);
+  const narrowed = await rows(page);
+  const ctNegative = (await api(page, '/api/v1/stats/summary', [['from', narrowedAt.from], ['to', narrowedAt.to], ['district', CONGTAI], ['sentiment', 'negative']])).negative;
+  check(new URLSearchParams(new URL(page.url()).search).get('drill_key') === CONGTAI && narrowed.length === ctNegative
+    && narrowed.length > 0 && narrowed.every((r) => r.district === CONGTAI),
+    `a filter inside the drill-down keeps it (${page.url()}: ${narrowed.length} rows vs ${ctNegative})`);
+  await page.click('#ms-sentiment .ms-close');
+  step(`explorer: 负面 chosen inside the ${CONGTAI} drill-down narrows it to ${narrowed.length} rows, all ${CONGTAI}`);
 
   // --- 热点事件: the same words from one district today are one incident ---
   let found = [];

@@ -320,7 +320,13 @@
     if (/must be before/.test(why)) return `${what}须早于${param === 'from' ? '结束时间' : '对比结束时间'}`;
     if (/RFC 3339/.test(why)) return `${what}格式不正确`;
     if (/buckets/.test(why)) return '时间范围内的时段过多（超过5000个），请选更粗的粒度或更短的范围';
-    if (/longer than/.test(why)) return `${what}过长（最多64个字）`;
+    // The limits as the API states them, not copied here.
+    const word = /^word (\d+) is longer than (\d+)/.exec(why);
+    if (word) return `${what}的第${word[1]}个词过长（每个词最多${word[2]}个字）`;
+    const long = /longer than (\d+)/.exec(why);
+    if (long) return `${what}过长（最多${long[1]}个字）`;
+    const words = /^more than (\d+) words/.exec(why);
+    if (words) return `${what}的词过多（最多${words[1]}个，以空格或“|”分开）`;
     if (/unknown value/.test(why)) return `${what}中有无法识别的取值`;
     if (/masked personal data/.test(why)) return `${what}不能含“*”：星号是已遮盖的个人信息，不可搜索`;
     if (/more than \d+ values/.test(why)) return `${what}选得过多（最多32项）`;

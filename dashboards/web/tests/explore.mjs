@@ -288,6 +288,14 @@ try {
   check(/时段过多/.test(err) && !/[a-z]{4,}/.test(err), `the error is in Chinese (${err})`);
   check(await kpi(page, 'received') === '—' && !(await page.$eval('#ts-chart + .empty', (e) => e.hidden)), 'no stale numbers after an error');
   step(`explorer: an API error reads “${err}”`);
+  // A search's limits as the API states them, in Chinese (they read
+  // “最多64个字” against the API's 32 a word, and “more than 8 words”).
+  for (const [q, says] of [['a'.repeat(33), /第1个词过长（每个词最多32个字）/], ['一 二 三 四 五 六 七 八 九', /词过多（最多8个/]]) {
+    await page.goto(`${base}/explore?range=today&q=${encodeURIComponent(q)}`);
+    await page.waitForFunction(() => document.body.dataset.ready === 'error', null, { timeout: 30000 });
+    const said = await page.$eval('#error', (e) => e.textContent);
+    check(says.test(said) && !/[a-z]{4,}/.test(said.replace(/a{33}/, '')), `the search's limit is named in Chinese (${said})`);
+  }
   await page.goto(`${base}/explore?range=today&q=${encodeURIComponent('不存在的词语甲乙丙')}`);
   await ready(page);
   check(!(await page.$eval('#ts-chart + .empty', (e) => e.hidden)) && !(await page.$eval('.empty-list', (e) => e.hidden)), 'an empty answer shows 无数据');

@@ -70,6 +70,22 @@ const windowPairs = async (page) => {
   const w = await page.$eval('#window', (e) => ({ ...e.dataset }));
   return { from: iso(Number(w.from)), to: iso(Number(w.to)), cmp: w.cmpFrom ? [Number(w.cmpFrom), Number(w.cmpTo)] : null, range: [Number(w.from), Number(w.to)] };
 };
+/** Clicks the first point of the trend's compared (dashed) line, and
+ *  waits for the drill-down into it. */
+const clickFirstComparedPoint = async (page) => {
+  await page.waitForTimeout(1500); // the lines' entry animation
+  const point = await page.evaluate(() => {
+    const el = document.getElementById('ts-chart');
+    const chart = echarts.getInstanceByDom(el);
+    const prev = chart.getOption().series.find((s) => s.id === 'previous');
+    const [x, y] = chart.convertToPixel({ seriesId: 'previous' }, [0, prev.data[0]]);
+    const r = el.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y };
+  });
+  await page.mouse.click(point.x, point.y);
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_period') === 'previous', null, { timeout: 20000 });
+  await ready(page);
+};
 const rows = (page) => page.$$eval('#items tbody tr', (trs) => trs.map((r) => ({ id: r.dataset.id, district: r.dataset.district, at: r.dataset.at })));
 
 const browser = await chromium.launch({
@@ -201,19 +217,7 @@ try {
   step('explorer: Back and Forward walk through the drill-down');
 
   // --- a point of the compared line lists the compared period's items --------
-  await page.waitForTimeout(1500); // the lines' entry animation
-  const point = await page.evaluate(() => {
-    const el = document.getElementById('ts-chart');
-    const chart = echarts.getInstanceByDom(el);
-    const opt = chart.getOption();
-    const prev = opt.series.find((s) => s.id === 'previous');
-    const [x, y] = chart.convertToPixel({ seriesId: 'previous' }, [0, prev.data[0]]);
-    const r = el.getBoundingClientRect();
-    return { x: r.left + x, y: r.top + y };
-  });
-  await page.mouse.click(point.x, point.y);
-  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_period') === 'previous', null, { timeout: 20000 });
-  await ready(page);
+  await clickFirstComparedPoint(page);
   const prevRows = await rows(page);
   const w2 = await windowPairs(page);
   check(w2.range[0] === yesterday && prevRows.length > 0 && prevRows.every((r) => Date.parse(r.at) >= yesterday && Date.parse(r.at) < today),
@@ -225,18 +229,7 @@ try {
   // and listed both districts' items, found by an analyst).
   await page.goto(`${page.url().split('&drill_')[0]}&drill_dim=district&drill_key=${encodeURIComponent(CONGTAI)}`);
   await ready(page);
-  await page.waitForTimeout(1500); // the lines' entry animation
-  const inDrill = await page.evaluate(() => {
-    const el = document.getElementById('ts-chart');
-    const chart = echarts.getInstanceByDom(el);
-    const prev = chart.getOption().series.find((s) => s.id === 'previous');
-    const [x, y] = chart.convertToPixel({ seriesId: 'previous' }, [0, prev.data[0]]);
-    const r = el.getBoundingClientRect();
-    return { x: r.left + x, y: r.top + y };
-  });
-  await page.mouse.click(inDrill.x, inDrill.y);
-  await page.waitForFunction(() => new URLSearchParams(location.search).get('drill_period') === 'previous', null, { timeout: 20000 });
-  await ready(page);
+  await clickFirstComparedPoint(page);
   const deeperRows = await rows(page);
   const ctYesterday = items.filter((it) => it.district === CONGTAI && Date.parse(it.received_at) >= yesterday && Date.parse(it.received_at) < yesterday + 3600000).length;
   check(deeperRows.length === ctYesterday && deeperRows.every((r) => r.district === CONGTAI)

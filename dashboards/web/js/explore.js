@@ -110,7 +110,10 @@
   /** `12/01 00:00–10:06`, `12/01 00:00–12/02 00:00` */
   function rangeText([from, to]) {
     const sameDay = dayStart(from) === dayStart(to - 1);
-    return `${stamp(from)}–${sameDay ? stamp(to, false) : stamp(to)}`;
+    // A stretch to the day's end reads 24:00, not 00:00 (a whole day read
+    // as “12/1 00:00–00:00”).
+    const end = to === dayStart(from) + DAY ? '24:00' : stamp(to, false);
+    return `${stamp(from)}–${sameDay ? end : stamp(to)}`;
   }
 
   // --- the state and the URL ---------------------------------------------------

@@ -281,6 +281,11 @@ try {
   check(/时段过多/.test(err) && !/[a-z]{4,}/.test(err), `the error is in Chinese (${err})`);
   check(await kpi(page, 'received') === '—' && !(await page.$eval('#ts-chart + .empty', (e) => e.hidden)), 'no stale numbers after an error');
   step(`explorer: an API error reads “${err}”`);
+  // A whole day reads to 24:00 (it read “12/4 00:00–00:00”, as if empty).
+  await page.goto(`${base}/explore?from=${encodeURIComponent(iso(yesterday))}&to=${encodeURIComponent(iso(today))}`);
+  await ready(page);
+  const dayText = await page.$eval('#window', (e) => e.textContent);
+  check(/00:00–24:00/.test(dayText), `a whole day's window ends at 24:00 (${dayText})`);
   // A search's limits as the API states them, in Chinese (they read
   // “最多64个字” against the API's 32 a word, and “more than 8 words”).
   for (const [q, says] of [['a'.repeat(33), /第1个词过长（每个词最多32个字）/], ['一 二 三 四 五 六 七 八 九', /词过多（最多8个/]]) {

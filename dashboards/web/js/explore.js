@@ -277,15 +277,17 @@
     let range = rangeOf(st);
     const filters = {};
     for (const f of FILTERS) filters[f] = (st.filters[f] || []).slice();
-    let q = st.q;
     let interval = st.interval;
     const d = st.drill;
     if (d && d.from) {
       range = [d.from, d.to];
       interval = FINER[st.interval] || st.interval;
     }
-    if (d && d.dim === 'keyword') q = q ? `${q} ${d.key}` : d.key;
-    else if (d && d.dim && d.dim !== 'incident') filters[d.dim] = [d.key];
+    // The drilled kind as a filter or a search word (an incident is asked
+    // apart, below).
+    const asked = { filters, q: st.q };
+    if (d && d.dim) fold(asked, d);
+    const { q } = asked;
     // The compared range: of the drilled stretch when it is a point of the
     // current period; a point of the previous period is not compared again.
     const cmp = d && d.previous ? null : compareRange(st.compare, range);

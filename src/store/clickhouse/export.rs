@@ -156,7 +156,9 @@ impl Walk {
 /// orders, then their incidents, then their repeat marks, a level each;
 /// each attached table is read for the window's matching items only (and,
 /// for the incidents and repeats, partitioned by the item's second, only
-/// the window's partitions).
+/// the window's partitions). The item filters are a PREWHERE, so the wide
+/// columns (text, details) are read only where an item matches (as the
+/// list's pages, `read::feedback`).
 fn export_sql(f: &Filters, start: Option<i64>, end: i64, limit: usize) -> (String, Vec<Param>) {
     let mut w = items_where(f, true);
     let mut range = String::new();
@@ -179,7 +181,7 @@ fn export_sql(f: &Filters, start: Option<i64>, end: i64, limit: usize) -> (Strin
                       toString(channel) AS ch, received_at, text, rating,
                       toString(district) AS dist, toString(unit) AS un, case_ref, topics,
                       keywords, toString(sentiment) AS sent, score, detail, redacted
-               FROM feedback WHERE {items}
+               FROM feedback PREWHERE {items}
              ) AS items ANY LEFT JOIN (
                SELECT feedback_id AS id, groupArray((order_id, resolved)) AS orders FROM (
                  SELECT feedback_id, order_id, toUInt8(resolved) AS resolved FROM order_items

@@ -4,8 +4,11 @@
 //! ([`searchable`]). Both stores match a word as a substring of the
 //! searchable text, so they answer alike.
 //!
-//! Grammar. `q` is cut into words at white space (any, U+3000 too) and at
-//! the list marks `,` `，` `、` `;` `；`; every word must occur (AND). `|`
+//! Grammar. `q` is cut into words at white space (any, U+3000 too), at
+//! the list marks `,` `，` `、` `;` `；` and at quotation marks (`"` `“` `”`
+//! `‘` `’` `「` `」` `『` `』`: a quoted `"被骗"` is the word 被骗, as an
+//! analyst means it, not a search for the marks); every word must occur
+//! (AND). `|`
 //! or `｜` between words makes them alternatives (OR), white space around
 //! it allowed: `诈骗|骗 民警` is (诈骗 OR 骗) AND 民警. Empty words are
 //! ignored (`a||b`, a leading or trailing `|`). Latin letters match in
@@ -52,7 +55,11 @@ pub fn searchable(masked: &str) -> String {
 
 /// Whether `c` ends a word and joins it to the next with AND.
 pub fn separates(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | '，' | '、' | ';' | '；')
+    /// The list marks, then the quotation marks.
+    const MARKS: &[char] = &[
+        ',', '，', '、', ';', '；', '"', '“', '”', '＂', '‘', '’', '「', '」', '『', '』',
+    ];
+    c.is_whitespace() || MARKS.contains(&c)
 }
 
 /// Whether `c` makes the words on either side alternatives.
@@ -142,6 +149,14 @@ mod tests {
 
     fn p(q: &str) -> Vec<Vec<String>> {
         parse(q).unwrap()
+    }
+
+    #[test]
+    fn quotation_marks_cut_words_as_spaces_do() {
+        assert_eq!(p("\"被骗\""), [vec!["被骗"]]);
+        assert_eq!(p("“安全账户” 民警"), [vec!["安全账户"], vec!["民警"]]);
+        assert_eq!(p("「诈骗」|‘骗’"), [vec!["诈骗", "骗"]]);
+        assert!(p("\"\"").is_empty());
     }
 
     #[test]

@@ -317,7 +317,8 @@ struct FilterParams {
     /// RFC 3339, exclusive, applied at minute precision.
     to: Option<String>,
     /// Search, as Ctrl-F over an item's masked text: words are cut at white
-    /// space and at `,` `，` `、` `;` `；`, and every word must occur in the
+    /// space, at `,` `，` `、` `;` `；` and at quotation marks (`"被骗"` is
+    /// 被骗), and every word must occur in the
     /// text (AND); `|` or `｜` between words makes them alternatives (OR):
     /// `诈骗|骗 民警` is (诈骗 OR 骗) AND 民警. A word matches as a
     /// substring (one Chinese character is a word; Latin letters in either

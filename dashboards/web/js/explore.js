@@ -180,7 +180,7 @@
     choose('dim', ['district', 'unit', 'topic', 'channel', 'keyword']);
     choose('metric', Object.keys(METRIC_NAMES));
     choose('order', ['desc', 'asc']);
-    st.q = (p.get('q') || '').slice(0, 64);
+    st.q = searchText((p.get('q') || '').slice(0, 64));
     st.repeat = p.get('repeat') === 'true';
     if (p.get('repeat') !== null && p.get('repeat') !== 'true') ignored.push('repeat');
     const mv = Number(p.get('min_volume') || 0);
@@ -202,6 +202,14 @@
     else if (dd && FILTERS.includes(dd) && names[dd][dk] !== undefined) st.drill = { dim: dd, key: dk };
     else if (dd || dk || df !== null) ignored.push('drill');
     return { st, ignored };
+  }
+
+  /** The search as typed, or '' when it holds no word: marks alone (`|`,
+   *  `、`, quotation marks; the grammar of src/query/search.rs) search for
+   *  nothing, and the API answers every item — a chip would claim a search. */
+  function searchText(typed) {
+    const q = typed.trim();
+    return /[^\s,，、;；|｜"“”＂‘’「」『』]/.test(q) ? q : '';
   }
 
   function rangeOf(st) {
@@ -305,6 +313,8 @@
   const PARAM_NAMES = {
     from: '开始时间', to: '结束时间', q: '关键词', interval: '粒度', group_by: '分组', dim: '排行维度',
     metric: '排行指标', min_volume: '样本下限', repeat: '重复诉求', compare_from: '对比开始时间', compare_to: '对比结束时间',
+    // The explorer's own address: a range (preset or from/to), the drill-down, the comparison, the order.
+    range: '时间范围', drill: '下钻', compare: '对比期', order: '排序',
     channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价', limit: '条数', cursor: '分页',
   };
 
@@ -367,6 +377,7 @@
     for (const b of $('presets').querySelectorAll('button')) b.classList.toggle('on', b.dataset.preset === state.preset);
     $('from').value = MINYI.inputValue(new Date(range[0]).toISOString());
     $('to').value = MINYI.inputValue(new Date(range[1]).toISOString());
+    for (const id of ['from', 'to']) $(id).classList.remove('invalid');
     for (const k of ['interval', 'group_by', 'compare', 'dim', 'metric', 'order']) $(k).value = state[k];
     $('q').value = state.q;
     $('repeat').checked = state.repeat;
@@ -418,18 +429,18 @@
   const KPIS = [
     { key: 'received', name: '受理量', good: 0, def: '收到的民意条目数（按受理时间）' },
     { key: 'negative', name: '负面', good: -1, def: '情感为负面的条目数' },
-    { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
+    { key: 'satisfaction_rate', name: '满意率', good: 1, rate: true, base: ['rated', '有评价'], def: '满意率 =（满意 + 基本满意）÷ 有评价的条目' },
     // Work orders and 不满意化解: the compared period's as they stood as
     // long before now (`as_of`), so both had as long to finish.
-    { key: 'completion_rate', name: '办结率', good: 1, rate: true, def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期按同样早的时点计，两期办理时间相同）' },
-    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低；对比期按同样早的时点计）' },
+    { key: 'completion_rate', name: '办结率', good: 1, rate: true, base: ['orders_created', '工单'], def: '办结率 = 已办结 ÷ 本窗口内创建的工单（重新打开的不算办结；按当前状态计，对比期按同样早的时点计，两期办理时间相同）' },
+    { key: 'dissatisfied_resolved_rate', name: '不满意化解率', good: 1, rate: true, base: ['dissatisfied', '不满意'], def: '不满意化解率 = 评价“不满意”后经回访或同案再评价为满意/基本满意的 ÷ 评价“不满意”的条目（回访常在数日后，近期窗口偏低；对比期按同样早的时点计）' },
     { key: 'overdue', name: '超期工单', good: -1, def: '本窗口内创建、仍未办结且已超过办理时限的工单（对比期按同样早的时点计）' },
-    { key: 'repeat_rate', name: '重复诉求率', good: -1, rate: true, def: '重复诉求率 = 重复诉求 ÷ 受理量；同一联系人（按加密后的联系方式比对）在设定期限内（默认30天）已就同一类别反映过至少两次的条目为重复诉求' },
+    { key: 'repeat_rate', name: '重复诉求率', good: -1, rate: true, base: ['received', '受理'], def: '重复诉求率 = 重复诉求 ÷ 受理量；同一联系人（按加密后的联系方式比对）在设定期限内（默认30天）已就同一类别反映过至少两次的条目为重复诉求' },
   ];
 
   /** The change of a KPI against the compared period, coloured by whether
    *  it is good or bad news (not by its direction). */
-  function delta(k, cur, prev) {
+  function delta(k, cur, prev, cmpPartial) {
     if (!prev) return ['', ''];
     const c = cur[k.key];
     const p = prev[k.key];
@@ -437,16 +448,44 @@
     const d = k.rate ? (c - p) * 100 : c - p;
     const sign = d > 0 ? '+' : '';
     const text = k.rate ? `${sign}${d.toFixed(1)}个百分点` : `${sign}${fmt(d)}`;
+    // A compared period the store's history does not cover whole says
+    // nothing good or bad: not coloured, and said.
+    if (cmpPartial) return ['flat', `较对比期 ${text}（对比期 ${k.rate ? pct(p) : fmt(p)}，数据不全，不可比）`];
     const cls = d === 0 || k.good === 0 ? 'flat' : (d > 0) === (k.good > 0) ? 'good' : 'bad';
     return [cls, `较对比期 ${text}（对比期 ${k.rate ? pct(p) : fmt(p)}）`];
   }
 
-  function renderKpis(e, cur, prev) {
+  /** Below this many a rate is shown as a rate of few (its base beside it
+   *  in any case): 1 of 2 is 50 %, and a commander reads it as half. */
+  const FEW = 30;
+
+  /** Says on the window line when the compared period begins before the
+   *  store holds anything: its figures are not a like-for-like base. */
+  function renderCmpWarning(e, partial) {
+    let w = $('cmp-warning');
+    if (!w) {
+      w = document.createElement('span');
+      w.id = 'cmp-warning';
+      w.className = 'warn';
+      $('window').after(w);
+    }
+    w.hidden = !partial;
+    w.textContent = partial ? `注意：对比期（${rangeText(e.cmp)}）开始时系统中尚无数据，对比期数据不全，较对比期的变化不可比` : '';
+    w.dataset.partial = partial ? '1' : '';
+  }
+
+  function renderKpis(e, cur, prev, cmpPartial) {
     const windowText = e ? `窗口：${rangeText(e.range)}${e.cmp ? `；对比：${rangeText(e.cmp)}` : ''}` : '';
     $('kpis').innerHTML = KPIS.map((k) => {
       const v = cur ? (k.rate ? pct(cur[k.key]) : fmt(cur[k.key])) : '—';
-      const [cls, d] = cur ? delta(k, cur, prev) : ['', ''];
-      const share = cur && k.key === 'negative' && cur.received ? `<span class="share">占 ${pct(cur.negative / cur.received)}</span>` : '';
+      const [cls, d] = cur ? delta(k, cur, prev, cmpPartial) : ['', ''];
+      let share = '';
+      if (cur && k.key === 'negative' && cur.received) share = `<span class="share">占 ${pct(cur.negative / cur.received)}</span>`;
+      if (cur && k.base) {
+        const n = cur[k.base[0]] || 0;
+        const few = n > 0 && n < FEW;
+        share = `<span class="share${few ? ' few' : ''}" data-base="${n}" title="${k.base[1]} ${fmt(n)} 条${few ? `，不足${FEW}条，比率仅供参考` : ''}">n=${fmt(n)}${few ? ' 样本少' : ''}</span>`;
+      }
       return `<div class="kpi" data-kpi="${k.key}" title="${esc(`${k.def}\n${windowText}`)}"><div class="l">${k.name} <i class="info">ⓘ</i></div>
         <div class="v">${v}${share}</div><div class="d ${cls}">${esc(d)}</div></div>`;
     }).join('');
@@ -565,6 +604,12 @@
       ratingOnly ? `含仅评价（无文字）${fmt(ratingOnly)} 条，按渠道计入所评类别，大屏单列` : '',
     ].filter(Boolean).join(' · ');
     const grey = '#5b6b84';
+    // Counts are scaled by the ranked rows: a 未识别 row larger than all of
+    // them (43 % of a day's items by unit) would leave theirs a few pixels;
+    // its bar runs to the edge and its label gives its count.
+    const largest = Math.max(0, ...rows.filter((r) => !r.unknown).map((r) => r.count));
+    const clipped = metric === 'count' && largest > 0 && rows.some((r) => r.unknown && r.count > largest);
+    if (clipped) $('rank-note').textContent += ' · 未识别超出刻度，条长按其余各项';
     const nameOf = (r) => (r.unknown ? `未识别${unknownShare !== null ? `（${pct(unknownShare)}）` : ''}` : r.name);
     const counts = metric === 'count';
     const labelOf = (r) => {
@@ -606,7 +651,7 @@
     rankChart.setOption({
       grid: { left: 8, right: e.cmp && !keyword ? 190 : 150, top: counts ? 26 : 6, bottom: 6, containLabel: true },
       legend: counts ? { top: 0, left: 0, textStyle: { color: '#e3ecf8' }, data: ['非负面', '负面'] } : { show: false },
-      xAxis: { type: 'value', show: false, max: RATE_METRICS.includes(metric) ? 1 : null },
+      xAxis: { type: 'value', show: false, max: RATE_METRICS.includes(metric) ? 1 : clipped ? largest : null },
       yAxis: { type: 'category', inverse: true, data: rows.map(nameOf), axisLabel: { color: '#e3ecf8', interval: 0 } },
       tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, formatter: (ps) => tooltip(ps[0].dataIndex) },
       series,
@@ -662,14 +707,16 @@
   }
 
   /** 热点事件: the incidents of the view, the largest first. */
-  function renderIncidents(answer) {
+  function renderIncidents(answer, e) {
     const rows = (answer && answer.incidents) || [];
+    // 最近 with its day when the window holds more than one.
+    const days = e && dayStart(e.range[0]) !== dayStart(e.range[1] - 1);
     const body = $('incidents').querySelector('tbody');
     body.innerHTML = rows.map((i) => `<tr data-incident="${esc(i.id)}" data-title="${esc(i.title)}"
       title="${esc(i.title)}\n${i.channels.length}个渠道：${esc((i.channel_names || []).join('、'))}\n首次 ${esc(MINYI.clock(i.first_at))} ${esc(localDate(i.first_at))}；负面 ${i.negative} 条">
       <td class="n">${fmt(i.count)}</td><td class="x">${esc(i.title || '（无文字）')}</td>
       <td>${esc(i.district || '—')}</td>
-      <td>${esc(MINYI.clock(i.last_at))}</td></tr>`).join('');
+      <td>${esc(days ? stamp(Date.parse(i.last_at)) : MINYI.clock(i.last_at))}</td></tr>`).join('');
     $('incidents-card').querySelector('.empty-list').hidden = rows.length > 0;
     $('incidents').dataset.ready = '1';
   }
@@ -682,6 +729,7 @@
 
   function clearView() {
     renderKpis(null, null, null);
+    if ($('cmp-warning')) $('cmp-warning').hidden = true;
     tsChart.dispatchAction({ type: 'hideTip' });
     rankChart.dispatchAction({ type: 'hideTip' });
     tsChart.clear();
@@ -714,7 +762,7 @@
         .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
     loading(true);
     try {
-      const [sum, ts, ranking, incidents, prevSum, prevTs, ratingOnly] = await Promise.all([
+      const [sum, ts, ranking, incidents, prevSum, prevTs, ratingOnly, before] = await Promise.all([
         getJSON('/api/v1/stats/summary', e.pairs),
         getJSON('/api/v1/stats/timeseries', tsPairs),
         rank,
@@ -724,13 +772,30 @@
         e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs.concat([['as_of', MINYI.iso(nowMs() - (e.range[1] - e.cmp[1]))]])) : null,
         e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
         state.dim === 'topic' ? getJSON('/api/v1/stats/summary', e.pairs.concat([['has_text', 'false']])) : null,
+        // Whether the store held anything before the compared period began:
+        // nothing, and that period lies (in part) before its history.
+        e.cmp ? getJSON('/api/v1/stats/summary', [['to', MINYI.iso(e.cmp[0])]]) : null,
       ]);
       if (seq !== runSeq) return;
       view = { e, sum, state };
-      renderKpis(e, sum, prevSum);
+      // Partial: nothing stored before it began, and its first stretch empty
+      // (a store whose history starts at the compared period's very start
+      // compares whole).
+      const cmpStart = prevTs ? prevTs.buckets.findIndex((_, i) => prevTs.series.some((x) => x.data[i] > 0)) : -1;
+      const cmpPartial = Boolean(e.cmp && before && before.received === 0 && cmpStart !== 0 && sum.received > 0);
+      renderCmpWarning(e, cmpPartial);
+      renderKpis(e, sum, prevSum, cmpPartial);
       renderSeries(e, ts, prevTs);
       renderRank(e, ranking, sum.received, ratingOnly && ratingOnly.received);
-      renderIncidents(incidents);
+      renderIncidents(incidents, e);
+      // A drill-down into an incident opened from an address has its id
+      // alone: its title comes with the list (which the drill narrows to it).
+      const drilled = state.drill && state.drill.dim === 'incident' && !state.drill.title
+        && ((incidents && incidents.incidents) || []).find((i) => i.id === state.drill.key);
+      if (drilled) {
+        state.drill.title = drilled.title;
+        renderChips();
+      }
       $('drill-scope').textContent = `${state.drill ? `下钻 ${drillLabel(state.drill)} · ` : ''}共 ${fmt(sum.received)} 条，最新在前`;
       cursor = null;
       await loadItems(e, false, seq);
@@ -874,8 +939,12 @@
       const from = Date.parse(MINYI.fromInput($('from').value));
       const to = Date.parse(MINYI.fromInput($('to').value));
       if (Number.isNaN(from) || Number.isNaN(to)) return;
+      for (const id of ['from', 'to']) $(id).classList.toggle('invalid', from >= to);
       if (from >= to) {
+        // Refused before asking: the figures stay the applied window's,
+        // and the message says so (the boxes hold what was typed, marked).
         showError(new MINYI.ApiError(400, 'parameter `from`: must be before `to`'));
+        $('error').textContent += `；下方仍为原窗口 ${rangeText(effective(state).range)} 的数据`;
         return;
       }
       go(changed({ preset: '', from, to, interval: autoInterval([from, to]) }));
@@ -901,7 +970,8 @@
     });
     $('controls').addEventListener('submit', (ev) => ev.preventDefault());
     $('q').addEventListener('change', () => {
-      const q = $('q').value.trim();
+      const q = searchText($('q').value);
+      $('q').value = q;
       if (q !== state.q) go(changed({ q }));
     });
     $('repeat').addEventListener('change', () => go(changed({ repeat: $('repeat').checked })));

@@ -151,6 +151,8 @@ try {
   const orderDelta = await page.$eval('.kpi[data-kpi="completion_rate"] .d', (e) => e.textContent);
   check(orderDelta.includes('对比期 0.0%') && orderDelta.includes('+100.0个百分点'),
     `办结率 against yesterday's orders as they stood then (${orderDelta})`);
+  // The store's history starts in the compared window's first minute: a whole base, no warning.
+  check(await page.$eval('#cmp-warning', (e) => e.hidden), 'no partial-comparison warning when the compared window is covered from its start');
   step(`explorer: today so far (14) against the same window yesterday (${expectedPrev}), not all of yesterday (${expectedPrev + 6})`);
   await page.screenshot({ path: `${shots}/explore-today-vs-yesterday.png` });
 
@@ -306,6 +308,42 @@ try {
   const kept = await page.$$eval('#chips .chip', (cs) => cs.map((c) => c.dataset.v));
   check(kept.length === 1 && kept[0] === CONGTAI && num(await kpi(page, 'received')) === ctToday, `the rest applies (${kept})`);
   step(`explorer: a hand-made URL's unknown values are named (${ignoredText}) and the rest applies`);
+
+  // --- a compared week before the store's history says so -------------------
+  await page.goto(`${base}/explore?range=today&compare=week`);
+  await ready(page);
+  const partialSaid = await page.$eval('#cmp-warning', (e) => (e.hidden ? '' : e.textContent));
+  const weekDelta = await page.$eval('.kpi[data-kpi="received"] .d', (e) => ({ text: e.textContent, cls: e.className }));
+  check(/尚无数据/.test(partialSaid) && /不可比/.test(weekDelta.text) && /flat/.test(weekDelta.cls),
+    `a compared week before any stored item is named, its change not coloured (${partialSaid} / ${JSON.stringify(weekDelta)})`);
+  step(`explorer: a compared period before the store's history: “${partialSaid}”`);
+
+  // --- a rate says its base, and when it is few ------------------------------
+  const todaySum = await api(page, '/api/v1/stats/summary', [['from', iso(today)], ['to', iso(w.range[1])]]);
+  const rated = await page.$eval('.kpi[data-kpi="satisfaction_rate"] .share', (e) => ({ n: Number(e.dataset.base), few: e.classList.contains('few'), text: e.textContent }));
+  check(rated.n === todaySum.rated && rated.few === (todaySum.rated > 0 && todaySum.rated < 30) && rated.text.includes(`n=${todaySum.rated}`),
+    `满意率 shows its ${todaySum.rated} rated items (${JSON.stringify(rated)})`);
+  step(`explorer: 满意率 stands on ${rated.text}`);
+
+  // --- marks alone are no search; quotation marks are not searched -----------
+  await page.goto(`${base}/explore?range=today&q=${encodeURIComponent('|')}`);
+  await ready(page);
+  check(!(await page.$$eval('#chips .chip', (cs) => cs.some((c) => c.dataset.f === 'q'))) && num(await kpi(page, 'received')) === todaySum.received,
+    'a search of “|” alone is no search (no chip, every item)');
+  await page.goto(`${base}/explore?range=today&q=${encodeURIComponent('"派出所"')}`);
+  await ready(page);
+  const quoted = (await api(page, '/api/v1/stats/summary', [['from', iso(today)], ['to', iso(w.range[1])], ['q', '派出所']])).received;
+  check(quoted > 0 && num(await kpi(page, 'received')) === quoted, `a quoted “派出所” finds what 派出所 finds (${await kpi(page, 'received')} vs ${quoted})`);
+  step(`explorer: “|” alone is no search; a quoted word finds ${quoted} items as the word does`);
+
+  // --- an incident's link shared by address names it; 最近 with its day ------
+  await page.goto(`${base}/explore?range=7d&drill_dim=incident&drill_key=${found[0].id}`);
+  await ready(page);
+  const chipText = await page.$eval('#drill-chip', (e) => e.textContent);
+  check(chipText.includes(found[0].title.slice(0, 8)) && !chipText.includes(found[0].id), `a shared incident's chip names it (${chipText})`);
+  const latest = await page.$eval('#incidents tbody tr td:last-child', (e) => e.textContent);
+  check(/^\d{1,2}\/\d{1,2} \d{2}:\d{2}$/.test(latest), `最近 has its day in a 7-day view (${latest})`);
+  step(`explorer: a shared incident reads “${chipText}”; 最近 ${latest}`);
 
   // --- repeat complaints: one citizen's third report on a matter -------------
   // Posted last (磁县, yesterday): the counts checked above stay as they were.

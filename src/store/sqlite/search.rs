@@ -123,11 +123,13 @@ mod tests {
 
     #[test]
     fn words_become_phrases() {
-        let q = search::parse("诈骗|骗 电信诈骗 \"3.5\"").unwrap();
+        // ASCII punctuation is a private-use character, every piece one
+        // token (a quotation mark cuts words: `"3.5"` is 3.5).
+        let q = search::parse("诈骗|骗 电信诈骗 \"3.5\" a-b").unwrap();
         assert_eq!(
             match_expr(&q).unwrap(),
             "(b : \"诈骗\" OR u : \"骗\") AND (b : \"电信 信诈 诈骗\") \
-             AND (b : \"\u{e022}3 3\u{e02e} \u{e02e}5 5\u{e022}\")"
+             AND (b : \"3\u{e02e} \u{e02e}5\") AND (b : \"a\u{e02d} \u{e02d}b\")"
         );
         assert_eq!(match_expr(&[]), None);
     }

@@ -163,7 +163,7 @@ impl Proc {
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
-        self.stderr.try_iter().collect()
+        common::lines_to_the_end(&self.stderr)
     }
 }
 

@@ -231,8 +231,19 @@ impl Server {
         );
         let status = self.child.wait().unwrap();
         assert!(status.success(), "exit status {status}");
-        self.stderr.try_iter().collect()
+        lines_to_the_end(&self.stderr)
     }
+}
+
+/// Every line a stopped process wrote: those its reader thread has yet to
+/// hand on too (its last line could come after the exit was seen, and a
+/// test that looked for it failed now and then), until the pipe closes.
+pub fn lines_to_the_end(lines: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(10)) {
+        out.push(line);
+    }
+    out
 }
 
 impl Drop for Server {

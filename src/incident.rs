@@ -9,7 +9,7 @@
 //! **The rule.** Each item links to the most similar *earlier* item — by
 //! (`received_at`, `id`) — received at most `incident_window_hours` before
 //! it, when the two are similar enough ([`Matcher::similar`]; the most
-//! similar by [`Likeness`], the later on a tie); an incident is
+//! similar by `Likeness`, the later on a tie); an incident is
 //! a chain of links, named after its first item ([`incident_id`]). An item
 //! nothing links to and that links to nothing is alone (`incident_id`
 //! null). Which earlier item an item links to depends only on the two

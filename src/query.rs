@@ -1390,8 +1390,11 @@ pub enum Answer {
 pub struct Incident {
     /// `i-` and 16 hex digits.
     pub id: String,
-    /// The masked text of its first item that has text, shortened to 140
-    /// characters: what the incident is about, in a citizen's words.
+    /// The masked text most of its matching items say (of equals, the
+    /// earliest), shortened to 140 characters: what the incident is about,
+    /// in a citizen's words. (Its first item's text misled: a burst of one
+    /// sentence naming no place is linked to an earlier report of it at
+    /// some estate, and read as that estate's.)
     pub title: String,
     /// Its items matching the filters.
     pub count: u64,
@@ -1569,7 +1572,8 @@ pub fn incidents_of(
         count: u64,
         first: (i64, String),
         last: i64,
-        title: Option<(i64, String, String)>,
+        /// Each text of its items: how many say it, and the first that did.
+        texts: HashMap<String, (u64, (i64, String))>,
         districts: HashMap<String, u64>,
         /// By (district, unit): the unit shown is one of the district shown.
         units: HashMap<(String, String), u64>,
@@ -1594,12 +1598,15 @@ pub fn incidents_of(
             a.first = (m.ts, m.id.clone());
         }
         a.last = a.last.max(m.ts);
-        if !m.text.is_empty()
-            && a.title
-                .as_ref()
-                .is_none_or(|(ts, id, _)| (m.ts, &m.id) < (*ts, id))
-        {
-            a.title = Some((m.ts, m.id, m.text));
+        if !m.text.is_empty() {
+            let said = a
+                .texts
+                .entry(m.text)
+                .or_insert_with(|| (0, (m.ts, m.id.clone())));
+            said.0 += 1;
+            if (m.ts, &m.id) < (said.1.0, &said.1.1) {
+                said.1 = (m.ts, m.id);
+            }
         }
         *a.units.entry((m.district.clone(), m.unit)).or_default() += 1;
         *a.districts.entry(m.district).or_default() += 1;
@@ -1636,8 +1643,12 @@ pub fn incidents_of(
             let incident = Incident {
                 id,
                 title: a
-                    .title
-                    .map(|(_, _, t)| t.chars().take(TITLE_CHARS).collect())
+                    .texts
+                    .into_iter()
+                    .max_by(|(_, (n, first)), (_, (m, other))| {
+                        n.cmp(m).then_with(|| other.cmp(first))
+                    })
+                    .map(|(t, _)| t.chars().take(TITLE_CHARS).collect())
                     .unwrap_or_default(),
                 count: a.count,
                 first_at: rfc3339(a.first.0, tz),
@@ -1718,6 +1729,32 @@ mod tests {
         let got = incidents_of(members, 10, true, tz);
         assert_eq!(got[0].district, None);
         assert_eq!(got[0].unit.as_deref(), Some("邱县公安局城关派出所"));
+    }
+
+    /// An incident is titled by what most of its items say: a burst of one
+    /// sentence is not named after the estate of the earlier report it
+    /// linked to; of texts said equally often, the earliest.
+    #[test]
+    fn an_incident_is_titled_by_what_most_of_its_items_say() {
+        let member = |i: i64, text: &str| IncidentMember {
+            incident: "i-1".into(),
+            ts: 1_750_000_000 + i,
+            id: format!("m{i}"),
+            channel: "wechat".into(),
+            district: "丛台区".into(),
+            unit: String::new(),
+            topics: vec!["exit_entry".into()],
+            negative: true,
+            text: text.into(),
+        };
+        let said = "港澳通行证预约系统老是打不开，预约不上";
+        let mut members = vec![member(0, &format!("丽城小区：{said}")), member(1, "")];
+        members.extend((2..5).map(|i| member(i, said)));
+        let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+        assert_eq!(incidents_of(members, 10, true, tz)[0].title, said);
+        // Each said once: the earliest.
+        let members = vec![member(3, "乙"), member(1, "甲"), member(2, "丙")];
+        assert_eq!(incidents_of(members, 10, true, tz)[0].title, "甲");
     }
 
     fn vocab() -> Vocabulary {

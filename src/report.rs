@@ -1015,7 +1015,7 @@ pub fn html(r: &Report) -> String {
         body.push_str(&bars(&rows));
     }
     if !r.incidents.is_empty() {
-        body.push_str("<h2>热点事件</h2><table><thead><tr><th>条数</th><th>渠道数</th><th>地区</th><th>事件（首条内容，已脱敏）</th></tr></thead><tbody>");
+        body.push_str("<h2>热点事件</h2><table><thead><tr><th>条数</th><th>渠道数</th><th>地区</th><th>事件（代表内容，已脱敏）</th></tr></thead><tbody>");
         for i in &r.incidents {
             body.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

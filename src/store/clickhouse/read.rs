@@ -266,33 +266,85 @@ impl ClickHouseStore {
     /// The conditions on `order_states` of the work orders created (or
     /// due, `orders_by`) in the period: item filters apply through the item
     /// the order was opened for, the unit through the order's unit.
-    fn orders_where(&self, f: &Filters) -> Where<Param> {
-        let mut w: Where<Param> = Where::default();
-        let (from, to) = f
-            .orders_by
-            .created_range(f.from, f.to, self.settings.sla_seconds);
-        if let Some(from) = from {
-            w.push("created_at >= ?", [Param::Time(from)]);
-        }
-        if let Some(to) = to {
-            w.push("created_at < ?", [Param::Time(to)]);
-        }
+    ///
+    /// An order of the period may be for an item of any time, so the items
+    /// matching the filters are looked for in the whole store. With `lead`
+    /// (few orders in the period: [`Self::orders_lead`]) only the items of
+    /// the period's orders are read for the filters: `id` first, in
+    /// PREWHERE, so a search reads the text of their granules alone (at 10M
+    /// items, a day's orders of a search for 民警 1.9–2.2 s → 0.5 s; with a
+    /// month's 2.16M orders the set costs more than it saves, 1.8 → 3.3 s).
+    fn orders_where(&self, f: &Filters, lead: bool) -> Where<Param> {
+        let mut w = self.orders_created(f);
         let item_filters = Filters {
             unit: Vec::new(),
             ..f.clone()
         };
         if !item_filters.is_time_only() {
             let iw = items_where(&item_filters, false);
-            w.push(
-                &format!(
-                    "feedback_id IN (SELECT id FROM feedback WHERE {})",
+            if lead {
+                let created = self.orders_created(f);
+                let term = format!(
+                    "feedback_id IN (SELECT id FROM feedback
+                         PREWHERE id IN (SELECT feedback_id FROM order_states WHERE {})
+                         WHERE {})",
+                    created.sql(),
                     iw.sql()
-                ),
-                iw.params,
-            );
+                );
+                w.push(&term, created.params.into_iter().chain(iw.params));
+            } else {
+                w.push(
+                    &format!(
+                        "feedback_id IN (SELECT id FROM feedback WHERE {})",
+                        iw.sql()
+                    ),
+                    iw.params,
+                );
+            }
         }
         w.any_of("unit", texts(&f.unit));
         w
+    }
+
+    /// Whether the period's orders are few enough to lead the search for
+    /// their items ([`Self::orders_where`]): only with item filters, by a
+    /// count of them (milliseconds).
+    async fn orders_lead(&self, f: &Filters) -> Result<bool> {
+        /// Orders of a period up to which they lead (a week at 10M items a
+        /// month: ~500,000, still ahead; a month's 2.16M behind).
+        const LEAD_ORDERS: i64 = 600_000;
+        let item_filters = Filters {
+            unit: Vec::new(),
+            ..f.clone()
+        };
+        if item_filters.is_time_only() {
+            return Ok(false);
+        }
+        let created = self.orders_created(f);
+        // The orders (`sum(sign)`), not the rows: how many rows a collapse
+        // has left is the merges' business, and answers differ by release.
+        let sql = format!(
+            "SELECT toInt64(sum(sign)) FROM order_states WHERE {}",
+            created.sql()
+        );
+        let n: Vec<i64> = self.fetch_tuples(&sql, created.params).await?;
+        Ok(n.first().is_some_and(|n| *n <= LEAD_ORDERS))
+    }
+
+    /// The orders created (or due, `orders_by`) in the period, as
+    /// conditions on `order_states`.
+    fn orders_created(&self, f: &Filters) -> Where<Param> {
+        let mut created: Where<Param> = Where::default();
+        let (from, to) = f
+            .orders_by
+            .created_range(f.from, f.to, self.settings.sla_seconds);
+        if let Some(from) = from {
+            created.push("created_at >= ?", [Param::Time(from)]);
+        }
+        if let Some(to) = to {
+            created.push("created_at < ?", [Param::Time(to)]);
+        }
+        created
     }
 
     /// Work orders created (or due) in the period. Each order counts once
@@ -400,8 +452,13 @@ impl ClickHouseStore {
     /// whether one was resolved then, with that expression's parameters:
     /// as SQLite's, an order resolved now was open then if it has a
     /// resolution at that time or later.
-    fn orders_then(&self, f: &Filters, now: i64) -> (Where<Param>, &'static str, Vec<Param>) {
-        let mut w = self.orders_where(f);
+    fn orders_then(
+        &self,
+        f: &Filters,
+        now: i64,
+        lead: bool,
+    ) -> (Where<Param>, &'static str, Vec<Param>) {
+        let mut w = self.orders_where(f, lead);
         match f.orders_as_of(now) {
             Some(t) => {
                 w.push("created_at < ?", [Param::Time(t)]);
@@ -415,7 +472,8 @@ impl ClickHouseStore {
 
     /// As they stood at [`Filters::as_of`] ([`Self::orders_then`]).
     async fn orders(&self, f: &Filters, now: i64) -> Result<Orders> {
-        let (w, done, done_params) = self.orders_then(f, now);
+        let lead = self.orders_lead(f).await?;
+        let (w, done, done_params) = self.orders_then(f, now, lead);
         // In the order of the `?`s: 超期's bound, `done`'s, the conditions.
         let then = f.orders_as_of(now).unwrap_or(now);
         let mut params = vec![Param::Time(then - self.settings.sla_seconds)];
@@ -468,7 +526,8 @@ impl ClickHouseStore {
         };
         let items: Vec<(String, u64, u64, u64, u64)> = self.fetch_tuples(&sql, params).await?;
 
-        let (w, done, done_params) = self.orders_then(f, now);
+        let lead = self.orders_lead(f).await?;
+        let (w, done, done_params) = self.orders_then(f, now, lead);
         let (sql, params) = if dim == Dim::Unit {
             let sql = format!(
                 "SELECT toString(unit) AS k, toInt64(sum(sign)), toInt64(sumIf(sign, done))

@@ -276,11 +276,7 @@ impl ClickHouseStore {
     /// month's 2.16M orders the set costs more than it saves, 1.8 → 3.3 s).
     fn orders_where(&self, f: &Filters, lead: bool) -> Where<Param> {
         let mut w = self.orders_created(f);
-        let item_filters = Filters {
-            unit: Vec::new(),
-            ..f.clone()
-        };
-        if !item_filters.is_time_only() {
+        if let Some(item_filters) = order_item_filters(f) {
             let iw = items_where(&item_filters, false);
             if lead {
                 let created = self.orders_created(f);
@@ -313,11 +309,7 @@ impl ClickHouseStore {
         /// Orders of a period up to which they lead (a week at 10M items a
         /// month: ~500,000, still ahead; a month's 2.16M behind).
         const LEAD_ORDERS: i64 = 600_000;
-        let item_filters = Filters {
-            unit: Vec::new(),
-            ..f.clone()
-        };
-        if item_filters.is_time_only() {
+        if order_item_filters(f).is_none() {
             return Ok(false);
         }
         let created = self.orders_created(f);
@@ -926,6 +918,16 @@ pub(super) fn items_where(f: &Filters, time: bool) -> Where<Param> {
         );
     }
     w
+}
+
+/// The filters a work order meets through its item: all but the unit (the
+/// order's own); None when they are the period alone.
+fn order_item_filters(f: &Filters) -> Option<Filters> {
+    let item_filters = Filters {
+        unit: Vec::new(),
+        ..f.clone()
+    };
+    (!item_filters.is_time_only()).then_some(item_filters)
 }
 
 fn dims_where(w: &mut Where<Param>, f: &Filters) {

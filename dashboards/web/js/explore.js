@@ -462,16 +462,8 @@
   /** Says on the window line when the compared period begins before the
    *  store holds anything: its figures are not a like-for-like base. */
   function renderCmpWarning(e, partial) {
-    let w = $('cmp-warning');
-    if (!w) {
-      w = document.createElement('span');
-      w.id = 'cmp-warning';
-      w.className = 'warn';
-      $('window').after(w);
-    }
-    w.hidden = !partial;
-    w.textContent = partial ? `注意：对比期（${rangeText(e.cmp)}）开始时系统中尚无数据，对比期数据不全，较对比期的变化不可比` : '';
-    w.dataset.partial = partial ? '1' : '';
+    $('cmp-warning').hidden = !partial;
+    $('cmp-warning').textContent = partial ? `注意：对比期（${rangeText(e.cmp)}）开始时系统中尚无数据，对比期数据不全，较对比期的变化不可比` : '';
   }
 
   function renderKpis(e, cur, prev, cmpPartial) {
@@ -729,7 +721,7 @@
 
   function clearView() {
     renderKpis(null, null, null);
-    if ($('cmp-warning')) $('cmp-warning').hidden = true;
+    $('cmp-warning').hidden = true;
     tsChart.dispatchAction({ type: 'hideTip' });
     rankChart.dispatchAction({ type: 'hideTip' });
     tsChart.clear();
@@ -762,7 +754,7 @@
         .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
     loading(true);
     try {
-      const [sum, ts, ranking, incidents, prevSum, prevTs, ratingOnly, before] = await Promise.all([
+      const [sum, ts, ranking, incidents, prevSum, prevTs, ratingOnly] = await Promise.all([
         getJSON('/api/v1/stats/summary', e.pairs),
         getJSON('/api/v1/stats/timeseries', tsPairs),
         rank,
@@ -772,17 +764,18 @@
         e.cmp ? getJSON('/api/v1/stats/summary', e.cmpPairs.concat([['as_of', MINYI.iso(nowMs() - (e.range[1] - e.cmp[1]))]])) : null,
         e.cmp ? getJSON('/api/v1/stats/timeseries', e.cmpPairs.concat([['interval', e.interval]])) : null,
         state.dim === 'topic' ? getJSON('/api/v1/stats/summary', e.pairs.concat([['has_text', 'false']])) : null,
-        // Whether the store held anything before the compared period began:
-        // nothing, and that period lies (in part) before its history.
-        e.cmp ? getJSON('/api/v1/stats/summary', [['to', MINYI.iso(e.cmp[0])]]) : null,
       ]);
       if (seq !== runSeq) return;
+      // Partial: the compared period's first stretch empty, and nothing
+      // stored before it began — it lies (in part) before the store's
+      // history. (A store whose history starts at its very start compares
+      // whole; the store is asked only when the first stretch is empty.)
+      const cmpEmptyStart = Boolean(e.cmp && prevTs && sum.received > 0
+        && !prevTs.series.some((x) => x.data[0] > 0));
+      const before = cmpEmptyStart ? await getJSON('/api/v1/stats/summary', [['to', MINYI.iso(e.cmp[0])]]) : null;
+      if (seq !== runSeq) return;
       view = { e, sum, state };
-      // Partial: nothing stored before it began, and its first stretch empty
-      // (a store whose history starts at the compared period's very start
-      // compares whole).
-      const cmpStart = prevTs ? prevTs.buckets.findIndex((_, i) => prevTs.series.some((x) => x.data[i] > 0)) : -1;
-      const cmpPartial = Boolean(e.cmp && before && before.received === 0 && cmpStart !== 0 && sum.received > 0);
+      const cmpPartial = Boolean(before && before.received === 0);
       renderCmpWarning(e, cmpPartial);
       renderKpis(e, sum, prevSum, cmpPartial);
       renderSeries(e, ts, prevTs);

@@ -53,7 +53,9 @@ pub fn searchable(masked: &str) -> String {
     }
 }
 
-/// Whether `c` ends a word and joins it to the next with AND.
+/// Whether `c` ends a word and joins it to the next with AND. (The
+/// explorer's `searchText`, dashboards/web/js/explore.js, knows these marks
+/// and `|` too, to tell a search of marks alone: change both together.)
 pub fn separates(c: char) -> bool {
     /// The list marks, then the quotation marks.
     const MARKS: &[char] = &[

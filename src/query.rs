@@ -31,8 +31,9 @@ pub use scope::{OutOfScope, Scope};
 /// Longest accepted search text, in characters (its words are bounded
 /// too: [`search::MAX_WORDS`], [`search::MAX_WORD_CHARS`]).
 pub const MAX_Q_CHARS: usize = 320;
-/// Most values one filter parameter may list.
-pub const MAX_FILTER_VALUES: usize = 32;
+/// Most values one filter parameter may list: every unit of a city (a
+/// bureau of ~200 stations and brigades) fits, so "all 派出所" is one view.
+pub const MAX_FILTER_VALUES: usize = 256;
 /// Most buckets one time series may span (e.g. 1m over ~3.5 days).
 pub const MAX_BUCKETS: i64 = 5000;
 /// Bounds of `limit` for item lists and rankings.
@@ -1796,6 +1797,36 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// Every unit of the gazetteer is one filter (an analyst's "all 派出所");
+    /// beyond [`MAX_FILTER_VALUES`] distinct values a filter is refused, and
+    /// a value given twice counts once.
+    #[test]
+    fn a_filter_takes_every_unit_and_no_more_than_its_bound() {
+        let units = vocab().units;
+        assert!(units.len() > 32, "the gazetteer has {} units", units.len());
+        let qs: Vec<String> = units
+            .iter()
+            .map(|u| {
+                format!(
+                    "unit={}",
+                    form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>()
+                )
+            })
+            .collect();
+        let Query::Summary(f) = parse(Request::Summary, &qs.join("&")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.unit, units);
+        let mut list = Vec::new();
+        for i in 0..MAX_FILTER_VALUES {
+            push_unique(&mut list, i, "unit").unwrap();
+            push_unique(&mut list, i, "unit").unwrap();
+        }
+        assert_eq!(list.len(), MAX_FILTER_VALUES);
+        let e = push_unique(&mut list, MAX_FILTER_VALUES, "unit").unwrap_err();
+        assert_eq!((e.param.as_str(), list.len()), ("unit", MAX_FILTER_VALUES));
     }
 
     #[test]

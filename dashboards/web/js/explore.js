@@ -12,6 +12,8 @@
   const { getJSON, url, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc, pad } = MINYI;
   const $ = (id) => document.getElementById(id);
   const FILTERS = ['channel', 'topic', 'district', 'unit', 'sentiment', 'rating'];
+  /** Values of one filter shown as chips of their own; more are one chip. */
+  const CHIPS_EACH = 6;
   const FILTER_NAMES = { channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价' };
   const INTERVAL_MS = { '1m': 60000, '5m': 300000, '1h': 3600000, '1d': 86400000 };
   const DAY = 86400000;
@@ -402,7 +404,15 @@
   function renderChips() {
     const chips = [];
     for (const f of FILTERS) {
-      for (const v of state.filters[f] || []) {
+      const values = state.filters[f] || [];
+      if (values.length > CHIPS_EACH) {
+        // Many of one kind (全选 of 36 stations) are one chip, not five
+        // rows of them: its × ends the filter, its title lists them.
+        const all = values.map((v) => names[f][v] || v);
+        chips.push(`<span class="chip" data-f="${f}" title="${esc(all.join('、'))}">${FILTER_NAMES[f]}：${esc(all.slice(0, 2).join('、'))}等${values.length}个<button type="button" aria-label="去掉">×</button></span>`);
+        continue;
+      }
+      for (const v of values) {
         chips.push(`<span class="chip" data-f="${f}" data-v="${esc(v)}">${FILTER_NAMES[f]}：${esc(names[f][v] || v)}<button type="button" aria-label="去掉">×</button></span>`);
       }
     }
@@ -880,7 +890,7 @@
     el.innerHTML = `<button type="button" class="ms-btn" aria-haspopup="true">${FILTER_NAMES[f]}<b class="n"></b> ▾</button>
       <div class="ms-pop" hidden><input type="search" class="ms-search" placeholder="搜索${FILTER_NAMES[f]}"><div class="ms-list">${
   options.map(([v, n]) => `<label class="ms-opt" data-v="${esc(v)}" data-n="${esc(n)}"><input type="checkbox" value="${esc(v)}"> ${esc(n)}</label>`).join('')
-}</div><div class="ms-foot"><button type="button" class="ms-none">清除</button><button type="button" class="ms-close">完成</button></div></div>`;
+}</div><div class="ms-foot"><button type="button" class="ms-all" title="选中列表中显示的全部（可先搜索，如“派出所”）">全选</button><button type="button" class="ms-none">清除</button><button type="button" class="ms-close">完成</button></div></div>`;
     $('filters').appendChild(el);
     const pop = el.querySelector('.ms-pop');
     const search = el.querySelector('.ms-search');
@@ -902,6 +912,12 @@
     search.addEventListener('input', () => filterOptions(search.value));
     el.querySelector('.ms-list').addEventListener('change', () => {
       const chosen = Array.from(el.querySelectorAll('.ms-opt input:checked')).map((i) => i.value);
+      go(changed({ filters: { ...state.filters, [f]: chosen } }), `picker-${f}`);
+    });
+    el.querySelector('.ms-all').addEventListener('click', () => {
+      // What the search shows, beside what was chosen before.
+      const shown = Array.from(el.querySelectorAll('.ms-opt:not([hidden]) input')).map((i) => i.value);
+      const chosen = [...new Set([...(state.filters[f] || []), ...shown])];
       go(changed({ filters: { ...state.filters, [f]: chosen } }), `picker-${f}`);
     });
     el.querySelector('.ms-none').addEventListener('click', () => {
@@ -985,6 +1001,7 @@
       if (f === 'drill') go(changed({ drill: null }));
       else if (f === 'q') go(changed({ q: '' }));
       else if (f === 'repeat') go(changed({ repeat: false }));
+      else if (chip.dataset.v === undefined) go(changed({ filters: { ...state.filters, [f]: [] } }));
       else go(changed({ filters: { ...state.filters, [f]: (state.filters[f] || []).filter((v) => v !== chip.dataset.v) } }));
     });
     $('more').addEventListener('click', () => loadItems(view.e, true, runSeq).catch(showError));

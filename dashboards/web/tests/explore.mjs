@@ -41,11 +41,14 @@ const texts = [
   '报警后四十分钟才出警，太慢了',
 ];
 const items = [];
+// A station of each district, named by every item whose text is of one.
+const STATIONS = { [CONGTAI]: '光明桥派出所', [HANSHAN]: '火磨派出所' };
 const add = (prefix, n, at, district) => {
   for (let i = 0; i < n; i += 1) {
+    const unit = district && texts[i % texts.length].includes('派出所') ? { unit: STATIONS[district] } : {};
     items.push({
       id: `${prefix}-${i}`, channel: i % 2 ? 'wechat' : 'hotline_12345', received_at: iso(at + i * 1000),
-      text: texts[i % texts.length], ...(district ? { district } : {}), ...(i % 3 === 0 ? { rating: 1 + (i % 3) } : {}),
+      text: texts[i % texts.length], ...(district ? { district } : {}), ...unit, ...(i % 3 === 0 ? { rating: 1 + (i % 3) } : {}),
     });
   }
 };
@@ -253,6 +256,30 @@ try {
     `a filter inside the drill-down keeps it (${page.url()}: ${narrowed.length} rows vs ${ctNegative})`);
   await page.click('#ms-sentiment .ms-close');
   step(`explorer: 负面 chosen inside the ${CONGTAI} drill-down narrows it to ${narrowed.length} rows, all ${CONGTAI}`);
+
+  // --- 全选: every station at once (more than 32 of them) is one view -------
+  await page.goto(`${base}/explore?range=today&dim=unit`);
+  await ready(page);
+  await page.click('#ms-unit .ms-btn');
+  await page.fill('#ms-unit .ms-search', '派出所');
+  const stations = await page.$$eval('#ms-unit .ms-opt:not([hidden])', (os) => os.map((o) => o.dataset.v));
+  await page.click('#ms-unit .ms-all');
+  await page.waitForFunction((n) => new URLSearchParams(location.search).getAll('unit').length === n, stations.length, { timeout: 20000 });
+  await ready(page);
+  const allAt = await windowPairs(page);
+  const allStations = await api(page, '/api/v1/stats/summary', [['from', allAt.from], ['to', allAt.to], ...stations.map((u) => ['unit', u])]);
+  check(stations.length > 32 && stations.every((u) => u.endsWith('派出所')) && await page.$eval('#error', (e) => e.hidden)
+    && allStations.received >= 3
+    && (await page.$eval('#ms-unit .n', (e) => e.textContent)).trim() === String(stations.length)
+    && num(await kpi(page, 'received')) === allStations.received,
+    `全选 of the ${stations.length} stations a search shows is one view (${await kpi(page, 'received')} vs ${allStations.received})`);
+  await page.click('#ms-unit .ms-close');
+  const unitChips = await page.$$eval('#chips .chip[data-f="unit"]', (cs) => cs.map((c) => c.textContent));
+  check(unitChips.length === 1 && unitChips[0].includes(`等${stations.length}个`), `the stations are one chip (${unitChips})`);
+  await page.click('#chips .chip[data-f="unit"] button');
+  await page.waitForFunction(() => !new URLSearchParams(location.search).has('unit'), null, { timeout: 20000 });
+  await ready(page);
+  step(`explorer: 全选 after searching 派出所 picks all ${stations.length} stations, one chip whose × ends the filter; the KPIs count ${allStations.received} items`);
 
   // --- 热点事件: the same words from one district today are one incident ---
   let found = [];

@@ -3,7 +3,7 @@
 //! intake → the store (SQLite under `--data`, or ClickHouse), in time
 //! order, several batches in flight while the next chunk is enriched.
 //! Every refused row is one stderr line with its file, row number and
-//! reason; a re-import stores nothing new (ids, or the id derived from the
+//! reason, listed in file and row order after the writes; a re-import stores nothing new (ids, or the id derived from the
 //! content, are the idempotency key). `--dry-run` shows the mapping, the
 //! first rows as enriched and the refusals, and writes nothing (it does not
 //! open the store, so it runs beside a `minyi serve` on the same folder).
@@ -131,9 +131,15 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
         refused: loaded.refused.len() as u64,
         ..Summary::default()
     };
-    for r in &loaded.refused {
-        report(&loaded, r);
+    // Refusals are listed once, in file and row order, after the writes:
+    // those of enrichment come chunk by chunk in time order.
+    if !loaded.refused.is_empty() {
+        tracing::warn!(
+            "{} rows refused while reading (listed after the import)",
+            loaded.refused.len()
+        );
     }
+    let mut refusals = std::mem::take(&mut loaded.refused);
     let span = loaded
         .items
         .first()
@@ -168,11 +174,9 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
             break;
         }
         let (enriched, refused) = enrich_chunk(&enricher, chunk);
-        for r in &refused {
-            report(&loaded, r);
-        }
         summary.refused += refused.len() as u64;
         written += refused.len() as u64;
+        refusals.extend(refused);
         let mut enriched = enriched.into_iter();
         loop {
             let batch: Vec<EnrichedItem> = enriched.by_ref().take(batch_items).collect();
@@ -196,6 +200,7 @@ pub fn run(args: ImportArgs, checked: Checked) -> anyhow::Result<Summary> {
         progress.show(written);
     }
     progress.finish(written);
+    report_all(&loaded, refusals);
     runtime.block_on(finish(&store, &checked, span, summary))?;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
@@ -296,13 +301,17 @@ fn enrich_chunk(enricher: &Enricher, chunk: Vec<Pending>) -> (Vec<EnrichedItem>,
     (items, refused)
 }
 
-fn report(loaded: &Loaded, r: &Refused) {
-    tracing::warn!(
-        "{} row {}: refused: {}",
-        loaded.files[r.file].path.display(),
-        r.row,
-        r.reason
-    );
+/// One stderr line per refused row, in file and row order.
+fn report_all(loaded: &Loaded, mut refused: Vec<Refused>) {
+    refused.sort_by_key(|r| (r.file, r.row));
+    for r in &refused {
+        tracing::warn!(
+            "{} row {}: refused: {}",
+            loaded.files[r.file].path.display(),
+            r.row,
+            r.reason
+        );
+    }
 }
 
 /// `--dry-run`: every row enriched, nothing written; the first rows as
@@ -328,10 +337,7 @@ fn dry_run(enricher: &Enricher, mut loaded: Loaded) -> anyhow::Result<Summary> {
         refused.extend(bad);
         sample.extend(enriched.into_iter().take(SAMPLE - sample.len().min(SAMPLE)));
     }
-    refused.sort_by_key(|r| (r.file, r.row));
-    for r in &refused {
-        report(&loaded, r);
-    }
+    report_all(&loaded, refused);
     let mut out = std::io::stdout().lock();
     writeln!(out, "first rows as they would be stored (text masked):")?;
     for item in &sample {

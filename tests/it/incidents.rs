@@ -248,7 +248,7 @@ fn print_tuning(items: &[Labelled]) {
     let sigs: Vec<Signature> = items.iter().map(|l| l.sig.clone()).collect();
     let mut rows = Vec::new();
     for at_place in [2.5f32, 3.5, 5.0, 6.5] {
-        for at_unit in [6.0f32, 8.0, 10.0] {
+        for at_unit in [3.0f32, 5.0, 6.0, 8.0] {
             for without_place in [11.0f32, 12.0, 13.0, 14.0, 15.0] {
                 let m = Matcher {
                     at_place,

@@ -513,9 +513,15 @@ pub struct Rank {
     pub dim: Dim,
     pub metric: Metric,
     pub min_volume: u64,
-    /// Lowest first (e.g. the station with the lowest 满意率) instead of highest.
+    /// Lowest first (e.g. the station with the lowest 满意率) instead of
+    /// highest; with `by_change`, the largest fall first.
     pub ascending: bool,
     pub compare: Option<(i64, i64)>,
+    /// Rows in the order of their change against the compared range (the
+    /// largest rise first: "which district rose most"), those without a
+    /// change after those with one; places (`rank`) stay by value,
+    /// highest first. Needs `compare`.
+    pub by_change: bool,
 }
 
 impl Rank {
@@ -695,6 +701,7 @@ impl Request {
         let mut compare_to = None;
         let mut compare_previous = false;
         let mut by_count = false;
+        let mut by_change = false;
         let mut status = supervision::Status::default();
         let mut seen = BTreeSet::new();
         for (key, value) in pairs {
@@ -838,6 +845,13 @@ impl Request {
                     }
                     compare_previous = true;
                 }
+                "sort" if self == Request::Rank => {
+                    by_change = match value {
+                        "value" => false,
+                        "change" => true,
+                        _ => return Err(bad(key, format!("{value:?} is not value or change"))),
+                    };
+                }
                 "sort" if self == Request::Incidents => {
                     by_count = match value {
                         "recent" => false,
@@ -930,6 +944,12 @@ impl Request {
             (None, Some(_)) => return Err(bad("compare_from", "required with `compare_to`")),
             (Some(_), None) => return Err(bad("compare_to", "required with `compare_from`")),
         };
+        if by_change && compare.is_none() {
+            return Err(bad(
+                "sort",
+                "change needs a compared range (compare=previous or compare_from/compare_to)",
+            ));
+        }
         match self {
             Request::Summary => Ok(Query::Summary(filters.with_range(from, to))),
             Request::Orders => Ok(Query::Orders(filters.with_range(from, to))),
@@ -989,6 +1009,7 @@ impl Request {
                 min_volume,
                 ascending,
                 compare,
+                by_change,
             })),
         }
     }
@@ -1246,14 +1267,20 @@ pub struct Ranking {
 /// place, and with a compared range its place there (ranked by the same
 /// rules) and the change.
 pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>) -> Ranking {
+    // Places are by value: highest first when the rows go by change.
+    let by_value = Rank {
+        ascending: r.ascending && !r.by_change,
+        by_change: false,
+        ..r.clone()
+    };
     let before = previous.as_ref().map(|p| {
         let alone = Rank {
             compare: None,
-            ..r.clone()
+            ..by_value.clone()
         };
         rank_rows(&alone, p.clone(), None)
     });
-    let mut ranking = rank_rows(r, current, previous);
+    let mut ranking = rank_rows(&by_value, current, previous);
     let place_before = |key: &str| {
         let b = before.as_ref()?;
         b.rows
@@ -1272,6 +1299,18 @@ pub fn rank(r: &Rank, current: Vec<KeyCounts>, previous: Option<Vec<KeyCounts>>)
             .previous_rank
             .zip(row.rank)
             .map(|(p, n)| i64::from(p) - i64::from(n));
+    }
+    if r.by_change {
+        // Stable: of equal changes, the order by value stays.
+        ranking.rows.sort_by(|a, b| {
+            let change = |row: &RankRow| row.change.filter(|_| row.ranked);
+            let by_change = match (change(a), change(b)) {
+                (Some(x), Some(y)) if r.ascending => x.total_cmp(&y),
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            };
+            b.ranked.cmp(&a.ranked).then(by_change)
+        });
     }
     ranking
 }
@@ -1839,6 +1878,7 @@ mod tests {
             min_volume: 0,
             ascending: false,
             compare,
+            by_change: false,
         };
         // The last 7 days against the 7 before: those as they stood 7 days ago.
         let week = (now - 14 * 86_400, now - 7 * 86_400);
@@ -2052,6 +2092,7 @@ mod tests {
             min_volume: 3,
             ascending: true,
             compare: Some((0, 60)),
+            by_change: false,
         };
         let current = vec![
             counts("", 9, 4, 1, 0),
@@ -2085,6 +2126,81 @@ mod tests {
             None,
         );
         assert!(by_orders.rows.iter().any(|row| row.counts.key == "d"));
+    }
+
+    /// `sort=change`: the largest rise first (with `order=asc` the largest
+    /// fall), a row without a change after those with one, places by value
+    /// all the same; refused without a compared range.
+    #[test]
+    fn a_ranking_by_change_puts_the_largest_rise_first_and_keeps_places_by_value() {
+        let counts = |key: &str, count, negative| KeyCounts {
+            key: key.to_owned(),
+            count,
+            negative,
+            ..KeyCounts::default()
+        };
+        // 负面占比: a 0.2 → 0.6, b 0.4 → 0.5, c 0.6 → 0.2, d none → 0.75.
+        let r = Rank {
+            filters: Filters::default(),
+            dim: Dim::District,
+            metric: Metric::NegativeShare,
+            min_volume: 0,
+            ascending: false,
+            compare: Some((0, 60)),
+            by_change: true,
+        };
+        let now = [
+            counts("a", 10, 6),
+            counts("b", 20, 10),
+            counts("c", 5, 1),
+            counts("d", 4, 3),
+        ];
+        let before = vec![counts("a", 10, 2), counts("b", 20, 8), counts("c", 10, 6)];
+        let order = |r: &Rank| {
+            let out = rank(r, now.to_vec(), Some(before.clone()));
+            out.rows
+                .iter()
+                .map(|row| (row.counts.key.clone(), row.rank))
+                .collect::<Vec<_>>()
+        };
+        let key = |k: &str, place: u32| (k.to_owned(), Some(place));
+        let rises = [key("a", 2), key("b", 3), key("c", 4), key("d", 1)];
+        assert_eq!(order(&r), rises);
+        let falls = Rank {
+            ascending: true,
+            ..r.clone()
+        };
+        assert_eq!(
+            order(&falls),
+            [key("c", 4), key("b", 3), key("a", 2), key("d", 1)]
+        );
+        // By value, as before: d, a, b, c.
+        let by_value = Rank {
+            by_change: false,
+            ..r.clone()
+        };
+        assert_eq!(
+            order(&by_value),
+            [key("d", 1), key("a", 2), key("b", 3), key("c", 4)]
+        );
+        let e = parse(
+            Request::Rank,
+            "dim=district&sort=change&from=2025-06-01T00:00:00Z&to=2025-06-02T00:00:00Z",
+        )
+        .unwrap_err();
+        assert_eq!(e.param, "sort");
+        let ok = parse(
+            Request::Rank,
+            "dim=district&sort=change&compare=previous&from=2025-06-01T00:00:00Z&to=2025-06-02T00:00:00Z",
+        )
+        .unwrap();
+        assert!(matches!(
+            ok,
+            Query::Rank(Rank {
+                by_change: true,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -356,6 +356,7 @@ impl Sources<'_> {
             min_volume: 0,
             ascending: false,
             compare: None,
+            by_change: false,
         });
         match self.ask(q).await? {
             Answer::Rank(r) => Ok(r

@@ -395,6 +395,11 @@ struct RankParams {
     compare: Option<String>,
     /// `desc` (default: highest first) or `asc` (lowest first).
     order: Option<String>,
+    /// `value` (default) or `change`: rows by their change against the
+    /// compared range, the largest rise first (`order=asc`: the largest
+    /// fall), rows without a change after those with one; `rank` stays
+    /// the place by value. Needs a compared range.
+    sort: Option<String>,
     /// The range to compare with (RFC 3339, e.g. the same window a day
     /// earlier); each row then has `previous` and `change`. Give both or neither.
     compare_from: Option<String>,

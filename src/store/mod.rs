@@ -513,6 +513,7 @@ async fn rank_by_resolution(store: &dyn Store, r: crate::query::Rank, now: i64) 
         let q = Query::Rank(crate::query::Rank {
             filters: filters.clone(),
             compare: None,
+            by_change: false,
             ..r.clone()
         });
         async move {

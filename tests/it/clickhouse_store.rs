@@ -172,6 +172,7 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                     min_volume: 3,
                     ascending: false,
                     compare: Some((start, start + 86_400)),
+                    by_change: dim == Dim::District,
                 }));
             }
             let bounded = Filters {
@@ -229,6 +230,7 @@ pub(crate) fn queries(start: i64, end: i64, unit: &str) -> Vec<Query> {
                 min_volume: 0,
                 ascending: true,
                 compare: None,
+                by_change: false,
             }));
         }
     }
@@ -427,6 +429,7 @@ async fn clickhouse_answers_like_sqlite() {
                 min_volume: 1,
                 ascending: false,
                 compare: Some((start, start + 86_400)),
+                by_change: false,
             }),
             Query::Summary(f.clone()),
             Query::Top {

@@ -12,6 +12,9 @@
   const { getJSON, url, SENTIMENT_COLORS, SENTIMENT_NAMES, PALETTE, pct, fmt, esc, pad } = MINYI;
   const $ = (id) => document.getElementById(id);
   const FILTERS = ['channel', 'topic', 'district', 'unit', 'sentiment', 'rating'];
+  /** Orders of the ranking by change against the compared period, as the
+   *  API's `order` under `sort=change`. */
+  const BY_CHANGE = { rise: 'desc', fall: 'asc' };
   /** Values of one filter shown as chips of their own; more are one chip. */
   const CHIPS_EACH = 6;
   const FILTER_NAMES = { channel: '渠道', topic: '类别', district: '地区', unit: '单位', sentiment: '情感', rating: '评价' };
@@ -181,7 +184,7 @@
     choose('compare', ['', 'day', 'week', 'month', 'span']);
     choose('dim', ['district', 'unit', 'topic', 'channel', 'keyword']);
     choose('metric', Object.keys(METRIC_NAMES));
-    choose('order', ['desc', 'asc']);
+    choose('order', ['desc', 'asc', 'rise', 'fall']);
     st.q = searchText((p.get('q') || '').slice(0, 64));
     st.repeat = p.get('repeat') === 'true';
     if (p.get('repeat') !== null && p.get('repeat') !== 'true') ignored.push('repeat');
@@ -387,6 +390,9 @@
     const rate = state.dim !== 'keyword';
     $('metric').disabled = !rate;
     $('order').disabled = !rate;
+    // By change only against a compared period; without one, by value.
+    for (const o of $('order').options) if (BY_CHANGE[o.value]) o.disabled = !state.compare;
+    if (!state.compare && BY_CHANGE[state.order]) $('order').value = 'desc';
     $('min_volume').disabled = !rate;
     for (const f of FILTERS) pickers[f].sync(state.filters[f] || []);
   }
@@ -585,6 +591,14 @@
     return rows;
   }
 
+  /** The ranking's order as API pairs: by value, or — with a compared
+   *  period — by the change against it (`sort=change`). */
+  function rankOrder(e) {
+    const change = e.cmp ? BY_CHANGE[state.order] : null;
+    if (change) return [['sort', 'change'], ['order', change]];
+    return [['order', state.order === 'asc' ? 'asc' : 'desc']];
+  }
+
   /** `ratingOnly`: the view's items that are a rating without words (by
    *  topic only): counted under the topic their channel rates, while the
    *  wall shows them apart as 仅评价 — the note says so, so that the two
@@ -601,6 +615,7 @@
     const unknownShare = answer.unknown && total ? answer.unknown.count / total : null;
     $('rank-note').textContent = keyword ? '关键词按出现次数' : [
       `${rows.filter((r) => !r.unknown).length}项`,
+      e.cmp && BY_CHANGE[state.order] ? `按较对比期${state.order === 'rise' ? '升幅' : '降幅'}排序，名次仍按数值` : '',
       answer.unknown ? `未识别 ${fmt(answer.unknown.count)} 条${unknownShare !== null ? `（占 ${pct(unknownShare)}）` : ''}` : '',
       state.min_volume ? `样本<${state.min_volume}不排名` : '',
       ratingOnly ? `含仅评价（无文字）${fmt(ratingOnly)} 条，按渠道计入所评类别，大屏单列` : '',
@@ -759,7 +774,7 @@
     const tsPairs = e.pairs.concat([['interval', e.interval]]).concat(state.group_by ? [['group_by', state.group_by]] : []);
     const rank = state.dim === 'keyword'
       ? getJSON('/api/v1/stats/top', e.pairs.concat([['dim', 'keyword'], ['limit', '100']]))
-      : getJSON('/api/v1/stats/rank', e.pairs.concat([['dim', state.dim], ['metric', state.metric], ['order', state.order]])
+      : getJSON('/api/v1/stats/rank', e.pairs.concat([['dim', state.dim], ['metric', state.metric]], rankOrder(e))
         .concat(state.min_volume ? [['min_volume', String(state.min_volume)]] : [])
         .concat(e.cmp ? [['compare_from', MINYI.iso(e.cmp[0])], ['compare_to', MINYI.iso(e.cmp[1])]] : []));
     loading(true);

@@ -281,6 +281,29 @@ try {
   await ready(page);
   step(`explorer: 全选 after searching 派出所 picks all ${stations.length} stations, one chip whose × ends the filter; the KPIs count ${allStations.received} items`);
 
+  // --- 降幅最大: the ranking by its change against the compared day ----------
+  await page.goto(`${base}/explore?range=today&compare=day&dim=district&order=fall`);
+  await ready(page);
+  const fallAt = await windowPairs(page);
+  const fallApi = await api(page, '/api/v1/stats/rank', [['from', fallAt.from], ['to', fallAt.to], ['dim', 'district'],
+    ['sort', 'change'], ['order', 'asc'], ['compare_from', iso(fallAt.cmp[0])], ['compare_to', iso(fallAt.cmp[1])]]);
+  const fallNames = fallApi.rows.map((r) => r.name || r.key);
+  const fallBars = (await page.evaluate(() => echarts.getInstanceByDom(document.getElementById('rank-chart')).getOption().yAxis[0].data))
+    .filter((n) => !n.startsWith('未识别'));
+  const changes = fallApi.rows.map((r) => r.change);
+  // The axis is inverted: its first name is the top bar.
+  check(fallNames.length === 2 && changes.every((c, i) => i === 0 || c >= changes[i - 1]) && changes[0] < changes[1]
+    && JSON.stringify(fallBars) === JSON.stringify(fallNames)
+    && (await page.$eval('#rank-note', (e) => e.textContent)).includes('降幅'),
+    `降幅最大 ranks by change, smallest first, as the API (${fallBars} vs ${fallNames}: ${changes})`);
+  // Without a compared period the ranking is by value again.
+  await page.selectOption('#compare', '');
+  await page.waitForFunction(() => !new URLSearchParams(location.search).get('compare'), null, { timeout: 20000 });
+  await ready(page);
+  check(await page.$eval('#order', (o) => o.value) === 'desc' && await page.$eval('#order option[value="fall"]', (o) => o.disabled),
+    'without a compared period the ranking reads 高→低 and 降幅最大 cannot be chosen');
+  step(`explorer: 降幅最大 against the day before ranks ${fallNames.join('、')} (changes ${changes.join(', ')}), as the API`);
+
   // --- 热点事件: the same words from one district today are one incident ---
   let found = [];
   for (let i = 0; i < 40 && !found.length; i += 1) {

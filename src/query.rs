@@ -1597,6 +1597,23 @@ pub const MAX_INCIDENT_MEMBERS: usize = 200_000;
 /// Most characters of an incident's title.
 const TITLE_CHARS: usize = 140;
 
+/// What a text says, for an incident's title: its runs of digits and of
+/// masking (`151****5334`) one mark, so that a burst of one sentence with a
+/// different phone number in each report is one thing said, not as many
+/// said once.
+fn said(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        let masked = c.is_ascii_digit() || c == '*';
+        if !(masked && in_run) {
+            out.push(if masked { '#' } else { c });
+        }
+        in_run = masked;
+    }
+    out
+}
+
 /// The incidents of `members` with at least two of them, most recent
 /// activity first (`by_count`: the largest first), at most `limit`. One
 /// function for both stores, so both summarise alike.
@@ -1612,8 +1629,9 @@ pub fn incidents_of(
         count: u64,
         first: (i64, String),
         last: i64,
-        /// Each text of its items: how many say it, and the first that did.
-        texts: HashMap<String, (u64, (i64, String))>,
+        /// Each thing its items say ([`said`]): how many say it, and the
+        /// first that did (time, id, its text).
+        texts: HashMap<String, (u64, (i64, String), String)>,
         districts: HashMap<String, u64>,
         /// By (district, unit): the unit shown is one of the district shown.
         units: HashMap<(String, String), u64>,
@@ -1639,13 +1657,14 @@ pub fn incidents_of(
         }
         a.last = a.last.max(m.ts);
         if !m.text.is_empty() {
-            let said = a
+            let entry = a
                 .texts
-                .entry(m.text)
-                .or_insert_with(|| (0, (m.ts, m.id.clone())));
-            said.0 += 1;
-            if (m.ts, &m.id) < (said.1.0, &said.1.1) {
-                said.1 = (m.ts, m.id);
+                .entry(said(&m.text))
+                .or_insert_with(|| (0, (m.ts, m.id.clone()), m.text.clone()));
+            entry.0 += 1;
+            if (m.ts, &m.id) < (entry.1.0, &entry.1.1) {
+                entry.1 = (m.ts, m.id);
+                entry.2 = m.text;
             }
         }
         *a.units.entry((m.district.clone(), m.unit)).or_default() += 1;
@@ -1684,11 +1703,9 @@ pub fn incidents_of(
                 id,
                 title: a
                     .texts
-                    .into_iter()
-                    .max_by(|(_, (n, first)), (_, (m, other))| {
-                        n.cmp(m).then_with(|| other.cmp(first))
-                    })
-                    .map(|(t, _)| t.chars().take(TITLE_CHARS).collect())
+                    .into_values()
+                    .max_by(|(n, first, _), (m, other, _)| n.cmp(m).then_with(|| other.cmp(first)))
+                    .map(|(_, _, t)| t.chars().take(TITLE_CHARS).collect())
                     .unwrap_or_default(),
                 count: a.count,
                 first_at: rfc3339(a.first.0, tz),
@@ -1795,6 +1812,15 @@ mod tests {
         // Each said once: the earliest.
         let members = vec![member(3, "乙"), member(1, "甲"), member(2, "丙")];
         assert_eq!(incidents_of(members, 10, true, tz)[0].title, "甲");
+        // Said with a different (masked) phone number each time: one thing
+        // said, titled by its earliest report, not by the estate's.
+        let burst = |i: i64| member(i, &format!("家里被盗报了警，联系电话15{i}****53{i}4"));
+        let mut members = vec![member(0, "康光小区：家里被盗报了警，联系电话151****5334")];
+        members.extend((1..4).map(burst));
+        assert_eq!(
+            incidents_of(members, 10, true, tz)[0].title,
+            "家里被盗报了警，联系电话151****5314"
+        );
     }
 
     fn vocab() -> Vocabulary {

@@ -691,7 +691,7 @@ async fn get_feedback(
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = ["viewer"])), params(FilterParams, IncidentParams),
-    description = "Incidents (同一事件): near-duplicate items of one event grouped across channels within `incident_window_hours` — one broken traffic light reported twenty times, one scam script's wave. Each incident with at least two items matching the filters: its `title` (the masked text most of its items say; of equals, the earliest), `count` (its matching items), `first_at`, `last_at`, the `district` and `unit` most of them name, `topics`, `channels`, `negative`. The latest activity first, or the largest with `sort=count`.",
+    description = "Incidents (同一事件): near-duplicate items of one event grouped across channels within `incident_window_hours` — one broken traffic light reported twenty times, one scam script's wave. Each incident with at least two items matching the filters: its `title` (the masked text most of its items say, numbers and masked data aside; of equals, the earliest), `count` (its matching items), `first_at`, `last_at`, the `district` and `unit` most of them name, `topics`, `channels`, `negative`. The latest activity first, or the largest with `sort=count`.",
     responses((status = 200, body = IncidentsView), (status = 400, description = "a parameter is invalid (the reason names it)", body = ErrorBody), (status = 401, description = "no or unknown token", body = ErrorBody), (status = 403, description = "a filter outside the token's scope", body = ErrorBody)))]
 async fn incidents(
     Need(scope): Need<VIEWER>,

@@ -503,6 +503,8 @@ pub fn render(query: &Query, answer: &Answer, vocab: &Vocabulary, tz: FixedOffse
                 dim: r.dim.as_str().to_owned(),
                 metric: r.metric,
                 min_volume: r.min_volume,
+                order: if r.ascending { "asc" } else { "desc" },
+                sort: if r.by_change { "change" } else { "value" },
                 compare: r.compare.map(|(f, t)| [rfc3339(f, tz), rfc3339(t, tz)]),
                 rows: ranking.rows.iter().map(view).collect(),
                 unknown: ranking.unknown.as_ref().map(view),
@@ -594,10 +596,15 @@ pub struct RankView {
     pub dim: String,
     pub metric: crate::query::Metric,
     pub min_volume: u64,
+    /// `desc` (highest, or with `sort=change` the largest rise, first) or `asc`.
+    pub order: &'static str,
+    /// `value` or `change` (the rows by their change against `compare`).
+    pub sort: &'static str,
     /// The compared range `[from, to)`, RFC 3339; null when none was given.
     pub compare: Option<[String; 2]>,
-    /// Ranked rows first (by value; ties by volume, then key), then the
-    /// rows whose volume is below `min_volume` (`ranked: false`).
+    /// Ranked rows first (by value, ties by volume, then key; or by
+    /// change), then the rows whose volume is below `min_volume`
+    /// (`ranked: false`).
     pub rows: Vec<RankRowView>,
     /// The items without a value of `dim` (名称 未识别: no district or unit
     /// recognised), not ranked; null when there are none.

@@ -1139,6 +1139,17 @@ async fn rank_by_counts_and_rates_with_the_unknown_row() {
     assert_eq!(v["rows"][0]["previous"], 1.0);
     assert_eq!(v["rows"][0]["change"], -1.0);
     assert_eq!(v["compare"][0], "2025-06-02T00:00:00+08:00");
+    assert_eq!((&v["order"], &v["sort"]), (&json!("asc"), &json!("value")));
+    // By change, the largest fall first: the answer says so.
+    let (_, by_change) = get(
+        &app,
+        &format!(
+            "/api/v1/stats/rank?dim=district&metric=satisfaction_rate&order=asc&sort=change&{day}&{next_day}"
+        ),
+    )
+    .await;
+    assert_eq!(by_change["sort"], "change", "{by_change}");
+    assert_eq!(by_change["rows"][0]["key"], "丛台区", "{by_change}");
     // Districts without a rating stand on nothing: listed after, unranked.
     assert!(
         v["rows"]

@@ -211,10 +211,10 @@ impl Signature {
             if places.iter().any(|p| p.contains(word)) || whole.iter().any(|t| t.contains(word)) {
                 continue;
             }
-            match words.pair(first, c, word) {
-                Word::Term(key, weight, full) => terms.push((key, weight, full)),
-                Word::Generic(key) => terms.push((key, GENERIC_WEIGHT, GENERIC_WEIGHT)),
-                Word::Skip | Word::Place(_) => {}
+            // A pair is a term or nothing (`describe_pair` weighs a generic
+            // pair as a term of its own weight).
+            if let Word::Term(key, weight, full) = words.pair(first, c, word) {
+                terms.push((key, weight, full));
             }
         }
         terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));

@@ -3,8 +3,9 @@
 //! intake → the store (SQLite under `--data`, or ClickHouse), in time
 //! order, several batches in flight while the next chunk is enriched.
 //! Every refused row is one stderr line with its file, row number and
-//! reason, listed in file and row order after the writes; a re-import stores nothing new (ids, or the id derived from the
-//! content, are the idempotency key). `--dry-run` shows the mapping, the
+//! reason, listed in file and row order after the writes; a re-import
+//! stores nothing new (ids, or the id derived from the content, are the
+//! idempotency key). `--dry-run` shows the mapping, the
 //! first rows as enriched and the refusals, and writes nothing (it does not
 //! open the store, so it runs beside a `minyi serve` on the same folder).
 //!

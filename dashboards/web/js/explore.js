@@ -185,6 +185,7 @@
     choose('dim', ['district', 'unit', 'topic', 'channel', 'keyword']);
     choose('metric', Object.keys(METRIC_NAMES));
     choose('order', ['desc', 'asc', 'rise', 'fall']);
+    if (!st.compare && BY_CHANGE[st.order]) { st.order = 'desc'; ignored.push('order'); }
     st.q = searchText((p.get('q') || '').slice(0, 64));
     st.repeat = p.get('repeat') === 'true';
     if (p.get('repeat') !== null && p.get('repeat') !== 'true') ignored.push('repeat');
@@ -239,6 +240,9 @@
    *  ends it (the picker would say one thing, the drill-down another). */
   function changed(change, keepDrill) {
     const next = { ...state, filters: { ...state.filters }, ...change };
+    // A ranking by change needs a compared period: without one it is by
+    // value again, in the state and so in the URL (not only in the box).
+    if (!next.compare && BY_CHANGE[next.order]) next.order = 'desc';
     if (keepDrill || 'drill' in change || !state.drill) return next;
     let d = state.drill;
     if ('preset' in change || 'from' in change || 'to' in change) d = d.dim ? kindOf(d) : null;
@@ -392,7 +396,6 @@
     $('order').disabled = !rate;
     // By change only against a compared period; without one, by value.
     for (const o of $('order').options) if (BY_CHANGE[o.value]) o.disabled = !state.compare;
-    if (!state.compare && BY_CHANGE[state.order]) $('order').value = 'desc';
     $('min_volume').disabled = !rate;
     for (const f of FILTERS) pickers[f].sync(state.filters[f] || []);
   }
@@ -522,12 +525,18 @@
     }));
     if (prev) {
       const total = prev.buckets.map((_, i) => prev.series.reduce((a, s) => a + s.data[i], 0));
-      series.push({ id: 'previous', name: `对比期（${COMPARE_NAMES[state.compare]}）`, type: 'line', showSymbol: ts.buckets.length < 60, symbol: 'emptyCircle', data: total,
+      // With a grouping the dashed line is the compared period's total,
+      // and says so.
+      const what = ts.series.length > 1 ? '对比期合计' : '对比期';
+      series.push({ id: 'previous', name: `${what}（${COMPARE_NAMES[state.compare]}）`, type: 'line', showSymbol: ts.buckets.length < 60, symbol: 'emptyCircle', data: total,
         lineStyle: { type: 'dashed', width: 2 }, itemStyle: { color: '#8ea3c0' } });
     }
     // Partial buckets shaded over their whole width: a silent bar on a
     // hidden axis (a mark area on a category axis spans from centre to centre).
+    // The compared line leads the legend: on its first page however many
+    // groups follow.
     const legend = series.map((x) => x.name);
+    if (prev) legend.unshift(legend.pop());
     series.push({ id: 'partial', name: '不完整时段', type: 'bar', yAxisIndex: 1, barWidth: '100%', silent: true, z: 0,
       data: partial.map((x) => (x ? 1 : '-')), itemStyle: { color: 'rgba(142,163,192,0.16)' } });
     const empty = ts.series.every((s) => s.data.every((v) => v === 0)) && !(prev && prev.series.some((s) => s.data.some((v) => v)));
@@ -1030,6 +1039,16 @@
     });
     document.addEventListener('click', (ev) => {
       if (!ev.target.closest('.ms')) for (const p of Object.values(pickers)) if (!p.el.querySelector('.ms-pop').hidden) p.close();
+    });
+    // Esc closes an open picker, its button focused again (the keyboard
+    // stays where it was).
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Escape') return;
+      for (const p of Object.values(pickers)) {
+        if (p.el.querySelector('.ms-pop').hidden) continue;
+        p.close();
+        p.el.querySelector('.ms-btn').focus();
+      }
     });
     window.addEventListener('popstate', () => {
       const { st } = fromParams(new URLSearchParams(location.search));

@@ -538,10 +538,18 @@
     // alone read as "3 hours ago".
     const last = wallDay(i.last_at);
     const lastAt = `${last.today ? '' : last.day}${last.hm}`;
-    return `<li data-id="${esc(i.id)}" class="${i.negative * 2 > i.count ? 'neg' : ''}">
+    // A wave of thanks (a 锦旗 for one deed, told by many) is an event too,
+    // but no trouble: green and named 表扬, not read as a hot spot.
+    const kind = praiseOnly(i) ? 'praise' : (i.negative * 2 > i.count ? 'neg' : '');
+    return `<li data-id="${esc(i.id)}" class="${kind}">
       <span class="n">${fmt(i.count)}</span>
       <span class="x">${esc(i.title || '（无文字）')}</span>
-      <span class="m">${esc(where)}${where ? ' · ' : ''}${i.channels.length}渠道 · 历时${span} · 最近${lastAt}</span></li>`;
+      <span class="m">${kind === 'praise' ? '<b class="praise-tag">表扬</b> · ' : ''}${esc(where)}${where ? ' · ' : ''}${i.channels.length}渠道 · 历时${span} · 最近${lastAt}</span></li>`;
+  }
+
+  /** An incident of thanks alone: tagged 表扬 and not one negative report. */
+  function praiseOnly(i) {
+    return i.negative === 0 && (i.topics || []).includes('praise');
   }
 
   function renderIncidents(p, data, body) {

@@ -209,7 +209,16 @@ try {
   const listed = (await (await page.request.get(`${base}/api/v1/incidents?sort=count&limit=50&from=${encodeURIComponent(new Date(Date.now() - 86400000).toISOString())}`)).json()).incidents;
   check(shown.length > 0 && listed.some((i) => i.id === shown[0].id && i.count >= Number(shown[0].n)),
     `the wall shows incidents the API lists, with at least the reports shown (${JSON.stringify(shown)})`);
-  step(`wall: 热点事件 shows ${shown.length} incidents, the largest ${shown[0].n} reports`);
+  // A wave of thanks is marked 表扬 (green), and only such a wave.
+  const kinds = await page.$$eval('#panel-incidents ol.incidents li', (ls) => ls.map((l) => ({
+    id: l.dataset.id, praise: l.classList.contains('praise'), tag: !!l.querySelector('.praise-tag') })));
+  const marked = kinds.filter((k) => listed.some((i) => i.id === k.id)).map((k) => {
+    const i = listed.find((x) => x.id === k.id);
+    return { ...k, thanks: i.negative === 0 && i.topics.includes('praise') };
+  });
+  check(marked.length > 0 && marked.every((k) => k.praise === k.thanks && k.tag === k.thanks),
+    `incidents of thanks alone, and only they, are marked 表扬 (${JSON.stringify(marked)})`);
+  step(`wall: 热点事件 shows ${shown.length} incidents, the largest ${shown[0].n} reports; ${marked.filter((k) => k.thanks).length} of thanks marked 表扬`);
 
   // An alert reaches the banner: trip the test rule with three items.
   check(await page.$eval('#alert', (e) => e.hidden), 'no banner before any alert');

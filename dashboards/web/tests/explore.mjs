@@ -300,8 +300,21 @@ try {
   await page.selectOption('#compare', '');
   await page.waitForFunction(() => !new URLSearchParams(location.search).get('compare'), null, { timeout: 20000 });
   await ready(page);
-  check(await page.$eval('#order', (o) => o.value) === 'desc' && await page.$eval('#order option[value="fall"]', (o) => o.disabled),
-    'without a compared period the ranking reads 高→低 and 降幅最大 cannot be chosen');
+  check(await page.$eval('#order', (o) => o.value) === 'desc' && await page.$eval('#order option[value="fall"]', (o) => o.disabled)
+    && !new URLSearchParams(new URL(page.url()).search).has('order'),
+    `without a compared period the ranking reads 高→低, 降幅最大 cannot be chosen, and the URL drops it (${page.url()})`);
+  // With a grouping, the compared period's dashed line is their total, and
+  // it leads the legend (it was last, pages away behind 18 districts).
+  await page.goto(`${base}/explore?range=today&compare=day&group_by=district`);
+  await ready(page);
+  const legendFirst = await page.evaluate(() => echarts.getInstanceByDom(document.getElementById('ts-chart')).getOption().legend[0].data[0]);
+  check(legendFirst === '对比期合计（前一天同时段）', `the compared total leads the legend (${legendFirst})`);
+  // Esc closes an open picker, its button focused again.
+  await page.click('#ms-district .ms-btn');
+  await page.keyboard.press('Escape');
+  check(await page.$eval('#ms-district .ms-pop', (e) => e.hidden)
+    && await page.evaluate(() => document.activeElement === document.querySelector('#ms-district .ms-btn')),
+    'Esc closes the picker and focuses its button');
   step(`explorer: 降幅最大 against the day before ranks ${fallNames.join('、')} (changes ${changes.join(', ')}), as the API`);
 
   // --- 热点事件: the same words from one district today are one incident ---

@@ -17,7 +17,10 @@
 //!   a bare 7–8 digit number is kept: public service numbers such as the
 //!   opinion hotline 8180110 are quoted in feedback all the time;
 //! - 18-digit resident ID numbers whose check digit is right (trailing `X`
-//!   allowed) and 15-digit first-generation ones → `130***********123X`;
+//!   allowed) and 15-digit first-generation ones → `130***********123X`; a
+//!   mistyped one (a region and birth date, the check digit wrong) in the
+//!   same form, as `long_number`, also written in its groups
+//!   (`130102 19900307 1234`);
 //! - bank card numbers, 16–19 digits passing the Luhn check → `6222****1234`;
 //! - any other group of 15 or more digits (a mistyped ID, an account) is
 //!   masked all the same, as `long_number`: a false positive costs a case
@@ -1478,6 +1481,12 @@ fn classify(d: &str) -> Option<(PiiKind, String)> {
     if len == 15 && plausible_old_id(d) {
         return Some((PiiKind::IdNumber, keep_ends(d, 3, 3, 9)));
     }
+    // A mistyped ID number (a region and birth date, the check digit
+    // wrong) reads as one, as a wrong trailing X does: one form for every
+    // ID number an analyst sees, not a phone's for some.
+    if len == 18 && plausible_id(d) {
+        return Some((PiiKind::LongNumber, keep_ends(d, 3, 4, 11)));
+    }
     if (16..=19).contains(&len) && luhn_ok(d) {
         return Some((PiiKind::BankCard, keep_ends(d, 4, 4, 4)));
     }
@@ -1524,7 +1533,9 @@ fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
         PiiKind::Landline => true,
         PiiKind::IdNumber if b.len() == 15 => cuts.iter().all(|&c| c == 6 || c == 12),
         PiiKind::IdNumber => d.ends_with('X') || plausible_id(d),
-        PiiKind::LongNumber => b.len() == 18 && d.ends_with('X'),
+        // An ID number's shape, its check digit wrong or not: `130102
+        // 19900307 1234` was kept whole, group by group.
+        PiiKind::LongNumber => b.len() == 18 && (d.ends_with('X') || plausible_id(d)),
         PiiKind::BankCard => {
             // Amounts are round; the last may run into a count
             // (`8000四次`, read by `mask_spoken`).
@@ -1830,7 +1841,7 @@ mod tests {
             ),
             (
                 "身份证号码是一三零四零二一九九零零一零一一二三四",
-                "身份证号码是130****1234",
+                "身份证号码是130***********1234",
                 PiiKind::LongNumber,
             ),
         ] {
@@ -1899,11 +1910,32 @@ mod tests {
         let (text, kinds) = m(&format!("号码{id}。"));
         assert_eq!(kinds, vec![PiiKind::IdNumber]);
         assert!(!text.contains("19900101"), "{text}");
-        // A wrong check digit is still masked, as a long number.
+        // A wrong check digit is still masked, as a long number, in the
+        // form of an ID number (it was a phone's, `130****1234`).
         let wrong = format!("{}{}", &id[..17], if check == b'0' { '1' } else { '0' });
         let (text, kinds) = m(&wrong);
         assert_eq!(kinds, vec![PiiKind::LongNumber]);
-        assert!(!text.contains("19900101"));
+        assert_eq!(text, format!("130***********{}", &wrong[14..]));
+        // Written in its groups (region, birth date, the rest), right or
+        // wrong: masked whole (the wrong one was kept, group by group).
+        for number in [&id, &wrong] {
+            for gap in [" ", "  ", "-"] {
+                let grouped = format!(
+                    "身份证 {}{gap}{}{gap}{}",
+                    &number[..6],
+                    &number[6..14],
+                    &number[14..]
+                );
+                let (text, kinds) = m(&grouped);
+                assert_eq!(kinds.len(), 1, "{grouped}: {text}");
+                assert!(
+                    !text.contains("19900101") && !text.contains(&number[..6]),
+                    "{grouped}: {text}"
+                );
+            }
+        }
+        // Amounts in groups are no ID number, whatever their digits.
+        assert_eq!(m("分三次转了100000 200000 300000元").1, vec![]);
     }
 
     #[test]

@@ -554,8 +554,11 @@ fn address_number(chars: &[char], start: usize) -> Option<usize> {
     }
     let room_digits = (3..=4).contains(&(end - start));
     let year_like = end - start == 4 && matches!(chars[start..start + 2], ['1', '9'] | ['2', '0']);
+    // After a building or an estate, or where someone lives
+    // (`我住在1203`, `邻居1701养狗`).
     if room_digits
-        && (after_building(chars, start) || (!year_like && after_estate(chars, start)))
+        && (after_building(chars, start)
+            || (!year_like && (after_estate(chars, start) || after_home(chars, start))))
         && room_ends_at(chars, end)
     {
         return Some(end);
@@ -619,12 +622,13 @@ fn after_building(chars: &[char], start: usize) -> bool {
         before = trim_spaces(rest);
     }
     let two = |w: [char; 2]| before.ends_with(&w);
+    // A floor too (`12楼1203`, `家住5楼501`).
     let word = if two(['单', '元']) || two(['号', '楼']) || two(['#', '楼']) || two(['＃', '楼'])
     {
         2
     } else if before
         .last()
-        .is_some_and(|c| matches!(c, '栋' | '幢' | '门' | '层' | '座'))
+        .is_some_and(|c| matches!(c, '栋' | '幢' | '门' | '层' | '座' | '楼'))
     {
         1
     } else {
@@ -638,8 +642,9 @@ fn after_building(chars: &[char], start: usize) -> bool {
             digit(c).is_some()
                 || c == '*'
                 || (block && c.is_ascii_alphabetic())
-                // `12号楼东单元302`
+                // `12号楼东单元302`, `3号楼二单元501`
                 || (unit && "东西南北中".contains(c))
+                || "一二三四五六七八九十两".contains(c)
         })
 }
 
@@ -706,13 +711,23 @@ fn dashed_address(chars: &[char], start: usize, first_end: usize) -> Option<usiz
         .last()
         .is_some_and(|&c| c.is_ascii_alphanumeric() || "号码型编".contains(c));
     // Where someone lives (`住户在4-602`, `家住4-602`): a building and a room.
-    let home = {
-        let before = trim_spaces(&chars[..start]);
-        [&['住'][..], &['住', '在'], &['家', '在'], &['户', '在']]
-            .iter()
-            .any(|w| before.ends_with(w))
-    };
+    let home = after_home(chars, start);
     (estate || home || (lens.len() == 3 && !coded)).then_some(end)
+}
+
+/// Whether `chars[..start]` ends with a word for where someone lives
+/// (`住`, `住在`, `家在`, `户在`, `邻居`), spaces between or not.
+fn after_home(chars: &[char], start: usize) -> bool {
+    let before = trim_spaces(&chars[..start]);
+    [
+        &['住'][..],
+        &['住', '在'],
+        &['家', '在'],
+        &['户', '在'],
+        &['邻', '居'],
+    ]
+    .iter()
+    .any(|w| before.ends_with(w))
 }
 
 /// Common surnames: a name after a cue must open with one.
@@ -2308,6 +2323,13 @@ mod tests {
             ("住在人民路东段45号", "住在人民路东段**号"),
             ("住户在4-602，深夜唱歌", "住户在*-***，深夜唱歌"),
             ("家住 12-1103", "家住 **-****"),
+            // A probe of 12345 transcripts: a floor, a unit in numerals,
+            // where someone lives.
+            ("5号楼1单元12楼1203", "*号楼*单元12楼****"),
+            ("家住5楼501", "家住5楼***"),
+            ("住3号楼二单元501", "住*号楼二单元***"),
+            ("我住在1203，楼上吵", "我住在****，楼上吵"),
+            ("邻居1701养狗", "邻居****养狗"),
         ] {
             assert_eq!(
                 super::tests::m(input),
@@ -2334,6 +2356,9 @@ mod tests {
             ("2单元301户", "*单元***户"),
             ("5栋200元", "*栋200元"),
             ("2024-11-20报的警", "2024-11-20报的警"),
+            ("住在2020年盖的楼", "住在2020年盖的楼"),
+            ("邻居300多户", "邻居300多户"),
+            ("12楼100平", "12楼100平"),
             ("比分3-2", "比分3-2"),
             ("1-2月份的数据", "1-2月份的数据"),
             ("3号楼5层", "*号楼5层"),

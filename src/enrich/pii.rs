@@ -1313,6 +1313,10 @@ fn is_group_separator(c: char) -> bool {
                 | '：'
                 | '~'
                 | '～'
+                | ';'
+                | '；'
+                | '|'
+                | '｜'
                 | '('
                 | ')'
                 | '（'
@@ -1506,7 +1510,18 @@ fn public_number(chars: &[char], start: usize, kind: PiiKind) -> bool {
 /// Labels after which a bare 7–8 digit number is a landline without its
 /// area code (`联系电话：6031234`, `家里座机8765432`); elsewhere such a
 /// number is kept (hotlines are quoted all the time).
-const LANDLINE_LABELS: &[&str] = &["座机", "联系电话", "家里电话", "家庭电话", "宅电", "固话"];
+const LANDLINE_LABELS: &[&str] = &[
+    "座机",
+    "联系电话",
+    "家里电话",
+    "家庭电话",
+    "宅电",
+    "固话",
+    "我的电话",
+    "我电话",
+    "本人电话",
+    "联系方式",
+];
 
 /// What may stand between a label and its identifier (`QQ号码是： 8765…`:
 /// at most [`LABEL_FILLER_MAX`] of them).
@@ -1594,11 +1609,19 @@ fn labelled(chars: &[char], start: usize, end: usize) -> Option<(PiiKind, usize,
     let read = |id_start: usize| {
         let len = end - id_start;
         let letters = start - id_start;
-        let digits_only = letters == 0 && chars[id_start..end].iter().all(|&c| digit(c).is_some());
+        // A landline's digits, in groups or not (`联系电话：8612 3456`).
+        let digits = chars[id_start..end]
+            .iter()
+            .filter(|&&c| digit(c).is_some())
+            .count();
+        let digits_only = letters == 0
+            && chars[id_start..end]
+                .iter()
+                .all(|&c| digit(c).is_some() || is_gap(c) || matches!(c, '-' | '－'));
         if (7..=12).contains(&len) && letters <= 2 && label_before(chars, id_start, DOCUMENT_LABELS)
         {
             Some((PiiKind::Document, id_start, end))
-        } else if (7..=8).contains(&len)
+        } else if (7..=8).contains(&digits)
             && digits_only
             && label_before(chars, id_start, LANDLINE_LABELS)
         {
@@ -2000,6 +2023,8 @@ mod tests {
             ("电话138, 1234, 5678", "电话138****5678"),
             ("电话138_1234_5678", "电话138****5678"),
             ("电话138  1234  5678", "电话138****5678"),
+            ("电话138；1234；5678", "电话138****5678"),
+            ("电话138|1234|5678", "电话138****5678"),
         ] {
             assert_eq!(
                 m(input),
@@ -2465,6 +2490,14 @@ mod tests {
             ("回乡证H12345678", "回乡证H******78", PiiKind::Document),
             ("联系电话：6031234", "联系电话：6****34", PiiKind::Landline),
             ("家里座机8765432", "家里座机8****32", PiiKind::Landline),
+            // In groups, and after more labels (a probe of 12345 transcripts).
+            (
+                "联系电话：8612 3456",
+                "联系电话：8******56",
+                PiiKind::Landline,
+            ),
+            ("座机：8612-3456", "座机：8******56", PiiKind::Landline),
+            ("我的电话86123456", "我的电话8*****56", PiiKind::Landline),
             (
                 "微信号是wxid_abc123，",
                 "微信号是w********23，",

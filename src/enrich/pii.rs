@@ -934,11 +934,19 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
                 i = j + surname + given;
                 // More names in a list (`当事人张三、李四到场`), each ending
                 // where a name in a list does.
-                // A form's list is written with commas too (`当事人：张三，李四`).
+                // A form's list is written with commas too (`当事人：张三，李四`):
+                // after a label and its colon, a name that a mark or the
+                // end closes (`我叫王小明，车牌冀D…` holds no second name:
+                // masking 车牌冀 as one left the plate readable).
+                let comma_list = strength == Cue::Label && colon;
                 while let Some(&mark) = chars.get(i)
                     && (matches!(mark, '、' | '和' | '及')
-                        || (strong && matches!(mark, '，' | ',')))
+                        || (comma_list && matches!(mark, '，' | ',')))
                     && let Some((surname, given)) = name_at(&chars, i + 1, false, LISTED_NAME_ENDS)
+                    && (!matches!(mark, '，' | ',')
+                        || chars
+                            .get(i + 1 + surname + given)
+                            .is_none_or(|&c| "，,。；;、！？!?）)".contains(c)))
                 {
                     out.push(mark);
                     out.extend(&chars[i + 1..i + 1 + surname]);
@@ -2659,6 +2667,23 @@ mod tests {
             vec![PiiKind::Mobile, PiiKind::BankCard, PiiKind::Plate]
         );
         assert_eq!(text, "张三138****5678，车牌冀D***45，卡4111****1111");
+        // A name, then a plate after a comma: the plate is no second name
+        // (masking 车牌冀 as one left DA1234 readable).
+        for input in [
+            "我叫王小明，车牌冀DA1234被刮了",
+            "联系人：王小明，车牌冀DA1234",
+        ] {
+            let (text, kinds) = m(input);
+            assert_eq!(
+                kinds,
+                vec![PiiKind::Plate, PiiKind::Name],
+                "{input}: {text}"
+            );
+            assert!(
+                text.contains("，车牌冀D") && !text.contains("1234"),
+                "{input}: {text}"
+            );
+        }
     }
 
     #[test]
@@ -2852,6 +2877,7 @@ mod tests {
             ("报警人王小明在家中被打", "报警人王**在家中被打"),
             ("当事人王小明与对方争吵", "当事人王**与对方争吵"),
             ("当事人：王小明，李四", "当事人：王**，李*"),
+            ("当事人：王小明，李四，张三。", "当事人：王**，李*，张*。"),
             ("嫌疑人叫王小明", "嫌疑人叫王**"),
             ("对方自称王小明", "对方自称王**"),
             ("市民王小明来电", "市民王**来电"),

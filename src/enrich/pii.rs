@@ -1082,9 +1082,17 @@ fn name_at(chars: &[char], j: usize, strong: bool, ends: &str) -> Option<(usize,
     {
         return None;
     }
+    // A plate's province before its letter is no part of a name (the
+    // plate, masked after the names, must stay whole to be found).
     let part = |k: usize| {
         chars.get(k).is_some_and(|&c| {
-            is_han(c) && !AFTER_NAME.contains(c) && (strong || !ROLE_ENDS.contains(c))
+            is_han(c)
+                && !AFTER_NAME.contains(c)
+                && (strong || !ROLE_ENDS.contains(c))
+                && !(is_plate_province(c)
+                    && chars
+                        .get(k + 1)
+                        .is_some_and(|n| half_width(*n).is_ascii_alphabetic()))
         })
     };
     // `报称` too (被害人钱晓丽报称), not `报` alone (本人于昨日报警).
@@ -2684,6 +2692,12 @@ mod tests {
                 "{input}: {text}"
             );
         }
+        // A plate's province is no given name (`李冀` took 冀 and left DA1234).
+        let (text, kinds) = m("我叫李冀DA1234");
+        assert!(
+            kinds.contains(&PiiKind::Plate) && !text.contains("1234"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -879,7 +879,7 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
         c == '姓'
             || cues_opening(c)
                 .iter()
-                .any(|(cue, _)| cue.as_bytes().first_chunk::<3>() == first && opens(rest, cue))
+                .any(|(_, cue, _)| cue.as_bytes().first_chunk::<3>() == first && opens(rest, cue))
     };
     if !text
         .char_indices()
@@ -903,7 +903,7 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
             i = j + len;
             continue;
         }
-        for &(cue, strength) in cues_opening(chars[i]) {
+        for &(_, cue, strength) in cues_opening(chars[i]) {
             let Some(mut j) = cue_at(&chars, i, cue) else {
                 continue;
             };
@@ -966,25 +966,20 @@ fn mask_names(text: String, kinds: &mut Vec<PiiKind>) -> String {
 /// two cues at one place the first listed is tried first): seventy cues
 /// compared at every character that opens one cost more than the rest of
 /// the masking.
-fn cues_opening(c: char) -> &'static [(&'static str, Cue)] {
+fn cues_opening(c: char) -> &'static [(char, &'static str, Cue)] {
     static BY_FIRST: std::sync::LazyLock<Vec<(char, &'static str, Cue)>> =
         std::sync::LazyLock::new(|| {
             let mut cues: Vec<(char, &'static str, Cue)> = NAME_CUES
                 .iter()
                 .map(|&(cue, strength)| (cue.chars().next().unwrap_or(' '), cue, strength))
                 .collect();
-            cues.sort_by_key(|&(first, _, _)| first); // stable: the order within
+            // Stable: the order within one first character stays.
+            cues.sort_by_key(|&(first, _, _)| first);
             cues
         });
-    static CUES: std::sync::LazyLock<Vec<(&'static str, Cue)>> = std::sync::LazyLock::new(|| {
-        BY_FIRST
-            .iter()
-            .map(|&(_, cue, strength)| (cue, strength))
-            .collect()
-    });
     let from = BY_FIRST.partition_point(|&(first, _, _)| first < c);
     let to = BY_FIRST.partition_point(|&(first, _, _)| first <= c);
-    &CUES[from..to]
+    &BY_FIRST[from..to]
 }
 
 /// Whether a cue of [`NAME_CUES`] (or `我姓`, `姓 名`) may open at `c`.
@@ -1052,22 +1047,28 @@ fn given_name_after_surname(chars: &[char], i: usize) -> Option<(usize, usize)> 
     })
 }
 
+/// The characters of [`NAME_ENDS`], as a literal the longer lists extend.
+macro_rules! name_ends {
+    () => {
+        "电手身家住现男女今称反表说讲告来向被酒已要投陪"
+    };
+}
+
 /// Characters that end a name after a weak cue: words that follow a name
 /// in a self-introduction (本人李建国电话…, 本人王芳女…) or in a report of
 /// what someone said or did (当事人李四称…, 报警人王五反映…, 张三讲…,
 /// 李四告诉…, 刘洋来电…, 韩志强酒后…, 李海涛已…, 郑国庆要求…, 邓伟明投诉…,
 /// 梁淑芬陪同…).
-const NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被酒已要投陪";
+const NAME_ENDS: &str = name_ends!();
 
 /// [`NAME_ENDS`] after a role's label, and what is said of the person
 /// named there (`报警人王小明在家中被打`, `当事人王小明与对方争吵`,
 /// `联系人王小明先生`).
-const LABEL_NAME_ENDS: &str = "电手身家住现男女今称反表说讲告来向被酒已要投陪在与于和的先等";
+const LABEL_NAME_ENDS: &str = concat!(name_ends!(), "在与于和的先等");
 
 /// [`NAME_ENDS`], and what follows the names of a list (`张三、李四到场`,
 /// `李四等人`, `李四在场`, `李四均称`).
-const LISTED_NAME_ENDS: &str =
-    "电手身家住现男女今称反表说讲告来向被酒已要投陪到等在均都二两兄弟姐妹夫妻";
+const LISTED_NAME_ENDS: &str = concat!(name_ends!(), "到等在均都二两兄弟姐妹夫妻");
 
 /// The name at `j`, if one stands there: the length of its surname (1, or
 /// 2 for a compound one) and of its given name (1 or 2). Not `strong`: it
@@ -1113,8 +1114,9 @@ fn name_at(chars: &[char], j: usize, strong: bool, ends: &str) -> Option<(usize,
                 .take_while(|&&c| is_gap(c) || c == '·')
                 .count()
         };
-        if strong && gap(given) > 0 && part(given + gap(given)) {
-            let first = given + gap(given) + 1;
+        let space = gap(given);
+        if strong && space > 0 && part(given + space) {
+            let first = given + space + 1;
             let second = if gap(first) > 0 && part(first + gap(first)) {
                 gap(first) + 1
             } else {
@@ -1183,20 +1185,18 @@ impl Run {
     }
 }
 
-/// The digit run from `start`: groups of digits (of numerals too if
-/// `spoken`) joined as [`joint`] says (by commas too if `spoken`), with a
-/// leading `+` and an ID number's trailing `X` (`叉` if `spoken`).
 /// The end of a date at `k` (`2026-06-18`, `2026/6/18`, `2026.06.18`: a
 /// year of 19xx or 20xx, a month and a day, one separator twice), if one
 /// starts there.
 fn date_at(chars: &[char], k: usize) -> Option<usize> {
     let number = |from: usize, most: usize| {
-        let n = chars[from.min(chars.len())..]
+        let rest = &chars[from.min(chars.len())..];
+        let n = rest
             .iter()
             .take(most + 1)
             .take_while(|c| c.is_ascii_digit())
             .count();
-        let value = chars[from.min(chars.len())..][..n]
+        let value = rest[..n]
             .iter()
             .fold(0u32, |v, c| v * 10 + c.to_digit(10).unwrap_or(0));
         (1..=most).contains(&n).then_some((from + n, value))
@@ -1214,6 +1214,9 @@ fn date_at(chars: &[char], k: usize) -> Option<usize> {
     (1..=31).contains(&day).then_some(j)
 }
 
+/// The digit run from `start`: groups of digits (of numerals too if
+/// `spoken`) joined as [`joint`] says (by commas too if `spoken`), with a
+/// leading `+` and an ID number's trailing `X` (`叉` if `spoken`).
 fn digit_run(chars: &[char], start: usize, spoken: bool) -> Run {
     let read = |k: usize| {
         let c = *chars.get(k)?;
@@ -1729,6 +1732,8 @@ fn landline_area(d: &str) -> Option<usize> {
 fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
     let found = classify(d)?;
     let b = d.as_bytes();
+    // Amounts are round: every group but the last ends in 0.
+    let round = cuts.len() >= 2 && cuts.iter().all(|&c| b[c - 1] == b'0');
     let ok = match found.0 {
         // Groups that all end in 00 but the last, cut where a mobile is
         // not (3-4-4, after its country code if any), are amounts
@@ -1744,27 +1749,22 @@ fn classify_joined(d: &str, cuts: &[usize]) -> Option<(PiiKind, String)> {
         PiiKind::Landline => true,
         PiiKind::IdNumber if b.len() == 15 => cuts.iter().all(|&c| c == 6 || c == 12),
         PiiKind::IdNumber => d.ends_with('X') || plausible_id(d),
-        // An ID number's shape, its check digit wrong or not: `130102
-        // 19900307 1234` was kept whole, group by group. And an account
-        // written as cards are, in fours (`6222 0212 3456 7895`), its
-        // check digit wrong or no card's: it was kept, or read in part as
-        // a landline (`6228 4804 025****0019`).
-        // An ID number with a digit too few or too many, in its groups
-        // (`130102 19900307 123`: a mobile was read in its last two).
+        // A long number is one when shaped as an ID number, its check
+        // digit wrong or not (`130102 19900307 1234` was kept whole, group
+        // by group), also with a digit too few or too many in its groups
+        // (`130102 19900307 123`: a mobile was read in its last two); or as
+        // an account written as cards are, in fours (`6222 0212 3456
+        // 7895`: kept, or read in part as a landline).
         PiiKind::LongNumber => {
+            let id = b.len() == 18 && (d.ends_with('X') || plausible_id(d));
+            let id_a_digit_off =
+                (17..=19).contains(&b.len()) && cuts.starts_with(&[6, 14]) && plausible_id(d);
             let fours = cuts.len() >= 3 && cuts.iter().all(|&c| c % 4 == 0);
-            let round = cuts.iter().all(|&c| b[c - 1] == b'0');
-            let id_groups = cuts.len() >= 2 && cuts[0] == 6 && cuts[1] == 14 && plausible_id(d);
-            (b.len() == 18 && (d.ends_with('X') || plausible_id(d)))
-                || ((16..=19).contains(&b.len()) && fours && !round)
-                || ((17..=19).contains(&b.len()) && id_groups)
+            id || id_a_digit_off || ((16..=19).contains(&b.len()) && fours && !round)
         }
-        PiiKind::BankCard => {
-            // Amounts are round; the last may run into a count
-            // (`8000四次`, read by `mask_spoken`).
-            let round = cuts.len() >= 2 && cuts.iter().all(|&c| b[c - 1] == b'0');
-            matches!(b[0], b'2'..=b'6' | b'9') && !round
-        }
+        // The last group of an amount may run into a count (`8000四次`,
+        // read by `mask_spoken`).
+        PiiKind::BankCard => matches!(b[0], b'2'..=b'6' | b'9') && !round,
         _ => false,
     };
     ok.then_some(found)

@@ -531,12 +531,12 @@
       series.push({ id: 'previous', name: `${what}（${COMPARE_NAMES[state.compare]}）`, type: 'line', showSymbol: ts.buckets.length < 60, symbol: 'emptyCircle', data: total,
         lineStyle: { type: 'dashed', width: 2 }, itemStyle: { color: '#8ea3c0' } });
     }
-    // Partial buckets shaded over their whole width: a silent bar on a
-    // hidden axis (a mark area on a category axis spans from centre to centre).
     // The compared line leads the legend: on its first page however many
     // groups follow.
     const legend = series.map((x) => x.name);
     if (prev) legend.unshift(legend.pop());
+    // Partial buckets shaded over their whole width: a silent bar on a
+    // hidden axis (a mark area on a category axis spans from centre to centre).
     series.push({ id: 'partial', name: '不完整时段', type: 'bar', yAxisIndex: 1, barWidth: '100%', silent: true, z: 0,
       data: partial.map((x) => (x ? 1 : '-')), itemStyle: { color: 'rgba(142,163,192,0.16)' } });
     const empty = ts.series.every((s) => s.data.every((v) => v === 0)) && !(prev && prev.series.some((s) => s.data.some((v) => v)));
